@@ -1,0 +1,338 @@
+"""Public block lists the person imported, kept under the home's `lists/` folder.
+
+Each import keeps the source's bytes exactly as downloaded (`lists/<category>/<name>.list`) beside a
+small JSON note of where it came from and how to read it. The compiled, memory-mapped form lives
+in `lists/.cache/`, keyed by a hash of the bytes and the reading options, so a restart maps the
+cache instead of parsing millions of lines again, and an edited or updated list is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from rules.compiled_list import CompiledList, compile_list, load_compiled, save_compiled
+from rules.formats import ListFormat, detect_format, read_list
+from rules.model import ImportedEntries, Rejection
+
+META_SUFFIX = ".json"
+DATA_SUFFIX = ".list"
+DOWNLOAD_LIMIT = 512 * 1024 * 1024
+_NAME_RE = re.compile(r"[^a-z0-9._-]+")
+
+Progress = Callable[[int, int | None], None]
+"""Called with (bytes done, bytes total or None) while reading or downloading."""
+
+
+class ImportFailed(Exception):
+    """An import that produced nothing usable; the message says why in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListMeta:
+    category: str
+    name: str
+    origin: str
+    format: ListFormat
+    exact: bool
+    imported_at: str
+    updated_at: str | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.origin.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredList:
+    """One imported list as it sits in the home."""
+
+    meta: ListMeta
+    data_path: Path
+    meta_path: Path
+
+    @property
+    def source_name(self) -> str:
+        """How decisions name this list: `lists/<category>/<name>`."""
+        return f"lists/{self.meta.category}/{self.meta.name}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did, for the person to read."""
+
+    stored: StoredList
+    accepted: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)
+    rejected_count: int = 0
+
+
+def list_name_for(source: str) -> str:
+    """A file-system-safe list name derived from a path or URL."""
+    tail = source.rstrip("/").rsplit("/", 1)[-1] or "list"
+    tail = tail.split("?", 1)[0]
+    for suffix in (".txt", ".list", ".hosts", ".conf"):
+        if tail.lower().endswith(suffix) and len(tail) > len(suffix):
+            tail = tail[: -len(suffix)]
+    name = _NAME_RE.sub("-", tail.lower()).strip("-.") or "list"
+    return name[:80]
+
+
+def stored_lists(lists_dir: Path) -> Iterator[StoredList]:
+    """Every imported list under `lists_dir`, in a stable order."""
+    if not lists_dir.is_dir():
+        return
+    for meta_path in sorted(lists_dir.glob(f"*/*{META_SUFFIX}")):
+        if meta_path.parent.name.startswith("."):
+            continue
+        meta = _read_meta(meta_path)
+        if meta is None:
+            continue
+        data_path = meta_path.with_suffix(DATA_SUFFIX)
+        if meta.format is ListFormat.UT1:
+            data_path = meta_path.with_suffix("")
+        yield StoredList(meta, data_path, meta_path)
+
+
+def _read_meta(meta_path: Path) -> ListMeta | None:
+    try:
+        raw = json.loads(meta_path.read_text("utf-8"))
+        return ListMeta(
+            category=raw["category"],
+            name=raw["name"],
+            origin=raw["origin"],
+            format=ListFormat(raw["format"]),
+            exact=bool(raw.get("exact", False)),
+            imported_at=raw["imported_at"],
+            updated_at=raw.get("updated_at"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def content_hash(stored: StoredList) -> str:
+    """Hash of the list's bytes and reading options: the compiled cache's key."""
+    h = hashlib.sha256()
+    h.update(f"{stored.meta.format}|{stored.meta.exact}|".encode())
+    paths = [stored.data_path]
+    if stored.data_path.is_dir():
+        paths = sorted(p for p in stored.data_path.rglob("*") if p.is_file())
+    for path in paths:
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def compiled(stored: StoredList, cache_dir: Path) -> CompiledList:
+    """The compiled form of a stored list: mapped from the cache, or built and cached."""
+    key = content_hash(stored)
+    cached = load_compiled(cache_dir, key, stored.source_name)
+    if cached is not None:
+        return cached
+    entries = read_list(
+        stored.data_path, stored.meta.format, exact=stored.meta.exact, name=stored.source_name
+    )
+    return _compile_and_cache(entries, stored, key, cache_dir)
+
+
+def _compile_and_cache(
+    entries: ImportedEntries, stored: StoredList, key: str, cache_dir: Path
+) -> CompiledList:
+    built = compile_list(entries, stored.source_name, key)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    save_compiled(built, cache_dir)
+    _drop_stale_caches(cache_dir)
+    return built
+
+
+def _drop_stale_caches(cache_dir: Path, keep: int = 64) -> None:
+    """Keep the cache folder from growing without bound as lists are updated."""
+    files = sorted(cache_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        if old.is_file():
+            old.unlink(missing_ok=True)
+
+
+def import_list(
+    lists_dir: Path,
+    source: str,
+    category: str,
+    *,
+    fmt: ListFormat | None = None,
+    exact: bool = False,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Copy or download `source` into the home, parse it, and compile its cache.
+
+    Raises `ImportFailed` when the source cannot be read or yields no usable entry; in that case
+    nothing is left behind in the home.
+    """
+    name = name or list_name_for(source)
+    category_dir = lists_dir / category
+    category_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=lists_dir, prefix=".import-") as tmp:
+        staged = _fetch(source, Path(tmp), progress)
+        if fmt is None:
+            fmt = detect_format(staged)
+        display = source if source.startswith(("http://", "https://")) else str(Path(source))
+        entries = read_list(
+            staged, fmt, exact=exact, name=display, progress=_byte_progress(progress, staged)
+        )
+        if entries.accepted == 0:
+            reason = "no usable entries"
+            if entries.rejected:
+                reason += f"; first problem: {entries.rejected[0]}"
+            raise ImportFailed(f"Nothing could be imported from {source}: {reason}.")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        meta_path = category_dir / f"{name}{META_SUFFIX}"
+        previous = _read_meta(meta_path)
+        meta = ListMeta(
+            category=category,
+            name=name,
+            origin=source
+            if source.startswith(("http://", "https://"))
+            else str(Path(source).resolve()),
+            format=fmt,
+            exact=exact,
+            imported_at=previous.imported_at if previous else now,
+            updated_at=now if previous else None,
+        )
+        data_path = (
+            category_dir / name if fmt is ListFormat.UT1 else meta_path.with_suffix(DATA_SUFFIX)
+        )
+        _replace(staged, data_path)
+        stored = StoredList(meta, data_path, meta_path)
+        _write_meta(meta_path, meta)
+    cache_dir = lists_dir / ".cache"
+    _compile_and_cache(entries, stored, content_hash(stored), cache_dir)
+    return ImportReport(
+        stored=stored,
+        accepted=entries.accepted,
+        skipped=dict(entries.skipped),
+        rejected=entries.rejected[:20],
+        rejected_count=len(entries.rejected),
+    )
+
+
+def update_lists(
+    lists_dir: Path, category: str | None = None, progress: Progress | None = None
+) -> list[ImportReport | ImportFailed]:
+    """Download every URL-origin list again (optionally of one category)."""
+    results: list[ImportReport | ImportFailed] = []
+    for stored in list(stored_lists(lists_dir)):
+        meta = stored.meta
+        if not meta.is_url or (category and meta.category != category):
+            continue
+        try:
+            results.append(
+                import_list(
+                    lists_dir,
+                    meta.origin,
+                    meta.category,
+                    fmt=meta.format,
+                    exact=meta.exact,
+                    name=meta.name,
+                    progress=progress,
+                )
+            )
+        except ImportFailed as exc:
+            results.append(exc)
+    return results
+
+
+def remove_list(lists_dir: Path, category: str, name: str) -> bool:
+    """Delete an imported list; False when there was none by that name."""
+    meta_path = lists_dir / category / f"{name}{META_SUFFIX}"
+    if not meta_path.exists():
+        return False
+    for stored in stored_lists(lists_dir):
+        if stored.meta_path == meta_path:
+            if stored.data_path.is_dir():
+                shutil.rmtree(stored.data_path)
+            else:
+                stored.data_path.unlink(missing_ok=True)
+    meta_path.unlink()
+    return True
+
+
+def _fetch(source: str, into: Path, progress: Progress | None) -> Path:
+    if source.startswith(("http://", "https://")):
+        tail = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
+        return _download(source, into / _NAME_RE.sub("-", tail), progress)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ImportFailed(f"Cannot read {source}: no such file or folder.")
+    try:
+        target = into / path.name
+        if path.is_dir():
+            shutil.copytree(path, target)
+            return target
+        shutil.copyfile(path, target)
+        return target
+    except OSError as exc:
+        raise ImportFailed(f"Cannot read {source}: {exc.strerror or exc}.") from None
+
+
+def _download(url: str, target: Path, progress: Progress | None) -> Path:
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=30.0) as response:
+            if response.status_code != 200:
+                raise ImportFailed(
+                    f"Cannot download {url}: the server answered {response.status_code} "
+                    f"{response.reason_phrase}."
+                )
+            total = response.headers.get("content-length")
+            done = 0
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 16):
+                    done += len(chunk)
+                    if done > DOWNLOAD_LIMIT:
+                        raise ImportFailed(f"Cannot download {url}: it is larger than 512 MB.")
+                    out.write(chunk)
+                    if progress:
+                        progress(done, int(total) if total and total.isdigit() else None)
+    except httpx.HTTPError as exc:
+        raise ImportFailed(f"Cannot download {url}: {exc}.") from None
+    return target
+
+
+def _byte_progress(progress: Progress | None, path: Path) -> Callable[[int], None] | None:
+    if progress is None or path.is_dir():
+        return None
+    total = path.stat().st_size
+    return lambda done: progress(done, total)
+
+
+def _replace(staged: Path, target: Path) -> None:
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(staged, target)
+
+
+def _write_meta(path: Path, meta: ListMeta) -> None:
+    data = {
+        "category": meta.category,
+        "name": meta.name,
+        "origin": meta.origin,
+        "format": str(meta.format),
+        "exact": meta.exact,
+        "imported_at": meta.imported_at,
+        "updated_at": meta.updated_at,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    os.replace(tmp, path)

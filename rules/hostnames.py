@@ -1,0 +1,127 @@
+"""One spelling per host name, so a rule and a request meet on the same string.
+
+Lists and requests write the same host in many ways (`Example.COM.`, Unicode or punycode, stray
+tabs). Everything that compares hosts goes through `normalise_host` first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import idna
+
+MAX_HOST_LENGTH = 253
+
+LOCAL_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "0.0.0.0",
+    }
+)
+"""Names that hosts files carry as header junk; never a block target."""
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
+_IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+class InvalidHost(ValueError):
+    """A string that cannot be a host name; the message says why in plain words."""
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (brackets allowed)."""
+    candidate = host.strip("[]")
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def normalise_host(text: str) -> str:
+    """Return the canonical form of a host name: lower case, no trailing dot, punycode.
+
+    IP literals are returned in their canonical form too. Raises `InvalidHost` with a short reason
+    for anything else that is not a host name.
+    """
+    host = text.strip()
+    if not host:
+        raise InvalidHost("empty host name")
+    if host.endswith("."):
+        host = host[:-1]
+    if not host.isascii():
+        host = _to_punycode(host)
+    host = host.lower()
+    if host.startswith("[") or ":" in host:
+        if is_ip_literal(host):
+            return str(ipaddress.ip_address(host.strip("[]")))
+        raise InvalidHost("not a host name (contains ':')")
+    if _IPV4_RE.fullmatch(host):
+        if is_ip_literal(host):
+            return host
+        raise InvalidHost("not a valid IP address")
+    if len(host) > MAX_HOST_LENGTH:
+        raise InvalidHost(f"host name longer than {MAX_HOST_LENGTH} characters")
+    if not _HOST_RE.fullmatch(host):
+        raise InvalidHost(_why_bad(host))
+    return host
+
+
+def _to_punycode(host: str) -> str:
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        pass
+    try:
+        # IDNA 2003 accepts some names (symbols, emoji) that IDNA 2008 refuses but browsers use.
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise InvalidHost(f"not a valid international name ({reason})") from None
+
+
+def _why_bad(host: str) -> str:
+    if ".." in host or host.startswith("."):
+        return "empty label (two dots in a row)"
+    for label in host.split("."):
+        if len(label) > 63:
+            return "a label is longer than 63 characters"
+        if label.startswith("-") or label.endswith("-"):
+            return "a label starts or ends with '-'"
+    bad = sorted({c for c in host if not (c.isalnum() or c in "-_.")})
+    if bad:
+        return "character not allowed in a host name: " + " ".join(repr(c) for c in bad[:5])
+    return "not a valid host name"
+
+
+def parent_domains(host: str) -> list[str]:
+    """The host and each parent down to the last label: `a.b.c` -> [`a.b.c`, `b.c`, `c`]."""
+    out = [host]
+    i = host.find(".")
+    while i != -1:
+        host = host[i + 1 :]
+        out.append(host)
+        i = host.find(".")
+    return out
+
+
+def display_host(host: str) -> str:
+    """The Unicode form of a punycode host, for people; the host itself if it cannot convert."""
+    if "xn--" not in host:
+        return host
+    try:
+        return idna.decode(host)
+    except (idna.IDNAError, UnicodeError):
+        return host

@@ -1,0 +1,54 @@
+"""Shared fixtures: a temporary Candor home, the real public lists, and the `candor` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_LISTS = REPO.parent / "shared" / "lists"
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; with CI=true a missing tool fails the test instead of skipping."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (scripts/test installs it on Debian)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def shared_lists() -> Path:
+    if not SHARED_LISTS.is_dir():
+        pytest.fail(f"the public sample lists are missing: {SHARED_LISTS}")
+    return SHARED_LISTS
+
+
+@pytest.fixture
+def home_dir(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def candor(
+    home: Path, *args: str, check: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run the real `candor` command in a subprocess, as a person would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"candor {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
