@@ -16,10 +16,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from agent.config import ConfigError, Home, dump_config, load_config, resolve_home
+from agent.console import UserError, err, out
 from agent.imported_lists import (
     ImportFailed,
     ImportReport,
@@ -30,19 +30,12 @@ from agent.imported_lists import (
 )
 from agent.journal_schema import JournalError
 from agent.rulebook import categories_on_disk, load_rules, rules_file
+from rules.changes import CategoryChange
 from rules.formats import ListFormat
 from rules.model import Decision
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 
 CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class UserError(Exception):
-    """A failure the person can act on; printed as one message, exit 1."""
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -442,6 +435,15 @@ def explain(decision: Decision) -> str:
     return line + "."
 
 
+def describe_change(change: CategoryChange) -> str:
+    parts = []
+    if change.tightening:
+        parts.append("stricter: " + ", ".join(change.tightening))
+    if change.loosening:
+        parts.append("looser: " + ", ".join(change.loosening))
+    return "; ".join(parts) or "no rule changed"
+
+
 def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
     problems: list[str] = []
     try:
@@ -494,7 +496,8 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             err.print(f"candor: {outcome.reason}", markup=False)
             return
         for change in outcome.changes:
-            out.print(f"Rules changed in {change.category}: {change.describe()}", markup=False)
+            out.print(f"Rules changed in {change.category}: {describe_change(change)}",
+                      markup=False)
         show(live)
 
     live = LiveRules(home, on_reload=on_reload)

@@ -85,6 +85,7 @@ def list_name_for(source: str) -> str:
     for suffix in (".txt", ".list", ".hosts", ".conf"):
         if tail.lower().endswith(suffix) and len(tail) > len(suffix):
             tail = tail[: -len(suffix)]
+            break
     name = _NAME_RE.sub("-", tail.lower()).strip("-.") or "list"
     return name[:80]
 

@@ -37,7 +37,15 @@ class LoadedRules:
 
     @property
     def identities(self) -> dict[str, frozenset[str]]:
-        return self.matcher.identities()
+        """Per category, the canonical text of every rule and `list:<name>` of every list.
+
+        An imported list counts as one rule: updating it is not reported entry by entry.
+        """
+        ids = {cat: set(texts) for cat, texts in self.matcher.identities().items()}
+        for name in self.list_counts:
+            category = name.split("/")[1]
+            ids.setdefault(category, set()).add(f"list:{name}")
+        return {cat: frozenset(texts) for cat, texts in ids.items()}
 
 
 def rules_file(home: Home, category: str) -> Path:

@@ -103,8 +103,8 @@ class CompiledList:
         return self.match_key(host[::-1] + _EXACT_END)
 
     def match_key(self, key: str) -> tuple[str, int] | None:
-        """`match_host` for a host already reversed and followed by `.!`; lets the matcher
-        reverse a host once for all its lists."""
+        """`match_host` for a host already reversed and followed by `.!` (the trie's query
+        form): the prefixes found are every listed suffix of the host, shortest first."""
         found = self.trie.prefixes(key)
         if not found:
             return None

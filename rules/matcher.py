@@ -3,8 +3,10 @@
 A snapshot is built once per reload and swapped in whole, so the proxy's threads share it
 without locks and a request never sees half a rule set. Everything that can be worked out
 ahead of time is: each of the person's rules becomes a ready-made candidate with its rank and
-its `Decision`, indexed by host for the label-by-label suffix walk; imported lists stay in their
-memory-mapped tries; keywords sit in one whole-word index and regexes in one RE2 set.
+its `Decision`, filed under its host in a small trie of reversed host names that is searched with
+the same key as the imported lists' memory-mapped tries (one prefix search finds every listed
+parent of a host, on label boundaries); keywords sit in one whole-word index and regexes in one
+RE2 set.
 
 Precedence, top to bottom (DESIGN.md, "Decisions and precedence"):
 1. an allowlist entry covering the host allows the request;
@@ -32,6 +34,7 @@ import marisa_trie
 import re2
 
 from rules.compiled_list import (
+    DOMAIN_SPECIFICITY,
     EXACT_SPECIFICITY,
     CompiledList,
     domain_specificity,
@@ -84,8 +87,8 @@ class Policy:
 
 # A candidate is (rank, category index, flags, payload). The rank is one int so comparing two
 # candidates is a single comparison: strength, then specificity, then "not pending", then the
-# earlier category. The payload is a ready Decision for the person's rules, or (rule text,
-# source) for list entries, turned into a Decision only if it wins.
+# earlier category. The payload is a ready Decision for the person's rules, or (trie key or
+# path text, list reference, from trie) for list entries, turned into a Decision only if it wins.
 type _Candidate = tuple[int, int, int, Any]
 
 
@@ -144,7 +147,6 @@ class Matcher:
         keywords: KeywordIndex[_Candidate],
         regex_set: Any,
         regex_candidates: tuple[tuple[_Candidate, ...], ...],
-        categories: tuple[CategoryPolicy, ...],
         fingerprint: str,
         identities: dict[str, frozenset[str]],
         cache_size: int,
@@ -157,7 +159,6 @@ class Matcher:
         self._has_keywords = len(keywords) > 0
         self._regex_set = regex_set
         self._regex_candidates = regex_candidates
-        self._categories = categories
         self._fingerprint = fingerprint
         self._identities = identities
         self._check_host = (
@@ -168,7 +169,10 @@ class Matcher:
 
     @classmethod
     def compile(cls, policy: Policy, *, cache_size: int = 65536) -> Matcher:
-        """Build a snapshot. `cache_size` bounds the per-snapshot `check_host` cache (0: none)."""
+        """Build a snapshot. `cache_size` bounds the per-snapshot `check_host` cache (0: none).
+
+        Raises ValueError if an allowlist, inspect or never-inspect entry is not a host rule.
+        """
         categories = tuple(policy.categories)
         nodes: dict[str, _Node] = {}
         builder = _Builder(nodes)
@@ -208,7 +212,6 @@ class Matcher:
             keywords=KeywordIndex(builder.keywords),
             regex_set=regex_set,
             regex_candidates=regex_candidates,
-            categories=categories,
             fingerprint=_fingerprint(policy),
             identities={c.name: frozenset(r.text for r in c.rules) for c in categories},
             cache_size=cache_size,
@@ -262,8 +265,8 @@ class Matcher:
             for ref in self._path_lists:
                 hit = ref.list.match_path(host, path)
                 if hit is not None:
-                    spec = PATH_SPECIFICITY + min(len(hit), 80)
-                    candidates.append((ref.base_rank | spec << 12, ref.category, 0, (hit, ref)))
+                    rank = ref.base_rank | (PATH_SPECIFICITY + min(len(hit), 80)) << 12
+                    candidates.append((rank, ref.category, 0, (hit, ref, False)))
             target = host + path
         else:
             target = url
@@ -282,7 +285,7 @@ class Matcher:
             else:
                 full = url
             self._match_regexes(full, candidates)
-        return self._winner(candidates)
+        return self._winner(candidates) if candidates else ALLOW
 
     def _match_host(
         self, host: str, path: str | None, candidates: list[_Candidate]
@@ -318,13 +321,12 @@ class Matcher:
             if found:
                 best = found[-1]
                 if best[-1] == "!":
-                    text, spec = "=" + host, EXACT_SPECIFICITY
+                    spec = EXACT_SPECIFICITY
                 elif ip and len(best) < host_len:
                     continue
                 else:
-                    text = best[:-1][::-1]
-                    spec = domain_specificity(text)
-                candidates.append((ref.base_rank | spec << 12, ref.category, 0, (text, ref)))
+                    spec = DOMAIN_SPECIFICITY + best.count(".")  # one dot per label
+                candidates.append((ref.base_rank | spec << 12, ref.category, 0, (best, ref, True)))
         return None, flags
 
     def _match_regexes(self, text: str, candidates: list[_Candidate]) -> None:
@@ -336,6 +338,13 @@ class Matcher:
     def _winner(self, candidates: list[_Candidate]) -> Decision:
         if not candidates:
             return ALLOW
+        if len(candidates) == 1:  # by far the most common hit: skip the general case
+            payload = candidates[0][3]
+            if candidates[0][2] & _EXCEPTION:
+                return ALLOW
+            if payload.__class__ is Decision:
+                return payload
+            return _list_decision(payload)
         exceptions = [c for c in candidates if c[2] & _EXCEPTION]
         if exceptions:
             cancelled = {c[1] for c in exceptions}
@@ -350,12 +359,23 @@ class Matcher:
                 # Name the exception that allowed it, so `candor rules test` can explain.
                 return max(exceptions, key=_by_rank)[3]
             candidates = kept
-        best = max(candidates, key=_by_rank)
-        payload = best[3]
-        if isinstance(payload, Decision):
+        payload = max(candidates, key=_by_rank)[3]
+        if payload.__class__ is Decision:
             return payload
-        text, ref = payload
-        return _decision(ref.action, ref.name, ref.action, text, ref.list.name, ref.pending_until)
+        return _list_decision(payload)
+
+
+def _list_decision(payload: tuple[str, _ListRef, bool]) -> Decision:
+    """The Decision for a winning list entry. `payload` holds the raw trie key (reversed host
+    plus `.` or `.!`), turned into rule text only now that it won, or a path entry's text."""
+    key, ref, from_trie = payload
+    if not from_trie:
+        text = key
+    elif key[-1] == "!":
+        text = "=" + key[:-2][::-1]
+    else:
+        text = key[:-1][::-1]
+    return _decision(ref.action, ref.name, ref.action, text, ref.list.name, ref.pending_until)
 
 
 _INSPECT = 1

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.proxy_fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_LISTS = REPO.parent / "shared" / "lists"
 

@@ -456,6 +456,10 @@ def test_lists_in_the_host_question() -> None:
     assert m.check_host("news.test").decision.decision == "allow"
     assert m.check_host("xxx.test").decision.decision == "warn"
     assert verdict(m, "https://news.test/adult/1") == ("warn", "adult", "news.test/adult")
+    odd = compile_list(ImportedEntries(paths=["a.test/x.", "a.test/y!"]), "L", "h")
+    m2 = matcher(CategoryPolicy("adult", "block", lists=[odd]))
+    assert verdict(m2, "https://a.test/x./1") == ("block", "adult", "a.test/x.")
+    assert verdict(m2, "https://a.test/y!") == ("block", "adult", "a.test/y!")
     assert verdict(m, "https://q.test/?xxx") == ("warn", "adult", "/xxx/")
 
 

@@ -1,0 +1,415 @@
+"""`candor run`: the agent in the foreground, with mitmproxy embedded rather than scripted.
+
+Embedding keeps the addon chain to what Candor needs (every event walks the whole chain, so six
+addons cost far less per request than mitmdump's thirty-odd), puts Candor's filter after TLS
+configuration, and leaves no script on disk to be hot-swapped. Startup order matters: the CA
+exists before the address is announced, and the journal is open before the first connection is
+accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, master, options
+from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
+
+from agent import safesearch
+from agent.config import Config, Home, format_duration, parse_listen
+from agent.filter import Filter, FilterSettings
+from agent.journal import JournalError, JournalWriter
+from agent.live_rules import LiveRules, ReloadOutcome
+from agent.resolve import Resolve, ResolveSpecError, parse_override, upstream_ca_options
+from agent.rulebook import changes_since_applied, remember_applied
+from agent.rules_watcher import RulesWatcher
+from rules.changes import CategoryChange
+from rules.model import STRENGTH
+
+log = logging.getLogger("candor")
+
+HEARTBEAT_SECONDS = 60.0
+CA_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")
+"""Files in the confdir that hold the CA's private key (0600)."""
+SECRET_FILES = (*CA_FILES, "wireguard.conf")
+
+
+class RunError(Exception):
+    """Candor cannot start; the message says why in one sentence."""
+
+
+def run(
+    home: Home,
+    *,
+    listen: str | None = None,
+    resolve: Sequence[str] = (),
+    upstream_ca: Path | None = None,
+) -> int:
+    """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start."""
+    _quiet_logging()
+    try:
+        agent = Agent(home, listen=listen, resolve=resolve, upstream_ca=upstream_ca)
+    except RunError as exc:
+        print(f"candor: {exc}", file=sys.stderr)
+        return 1
+    return agent.run()
+
+
+class Agent:
+    """Everything `candor run` keeps alive: rules, watcher, journal writer and the proxy."""
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        listen: str | None = None,
+        resolve: Sequence[str] = (),
+        upstream_ca: Path | None = None,
+    ) -> None:
+        self.home = home
+        try:
+            self.overrides = [parse_override(spec) for spec in resolve]
+        except ResolveSpecError as exc:
+            raise RunError(str(exc)) from None
+        if upstream_ca is not None and not upstream_ca.is_file():
+            raise RunError(f"--upstream-ca {upstream_ca}: no such file")
+        self.upstream_ca = upstream_ca
+        self.previous_pid = _check_not_running(home)
+        self.live = LiveRules(home, inspect=safesearch.inspect_rules(), on_reload=self._reloaded)
+        try:
+            address = listen or self.live.config.agent.listen
+            self.listen_host, self.listen_port = parse_listen(address)
+        except ValueError as exc:
+            raise RunError(f"--listen {exc}") from None
+        try:
+            self.journal = JournalWriter(home.journal_file)
+        except JournalError as exc:
+            raise RunError(str(exc)) from None
+        self._config = self.live.config
+        self._actions = self.live.rules.actions
+        self.watcher = RulesWatcher(home, self._reload)
+        self._settings: tuple[Config, FilterSettings] | None = None
+        self.filter = Filter(
+            matcher=lambda: self.live.rules.matcher,
+            record=self.record,
+            settings=self.settings,
+        )
+        self.address: tuple[str, int] | None = None
+
+    def settings(self) -> FilterSettings:
+        """The filter's view of the configuration, rebuilt only when a reload replaced it."""
+        config = self.live.config
+        if self._settings is None or self._settings[0] is not config:
+            self._settings = (config, filter_settings(config))
+        return self._settings[1]
+
+    def record(self, kind: str, body: Any) -> None:
+        try:
+            self.journal.submit(kind, dict(body))
+        except (RuntimeError, ValueError):
+            log.exception("could not record a %s event", kind)
+
+    def run(self) -> int:
+        _write_pid_file(self.home.pid_file)
+        try:
+            self._record_start()
+            self.watcher.start()
+            code = asyncio.run(self._serve())
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            self.watcher.stop()
+            self.record("agent_stop", {"version": _version(), "clean": True})
+            self.journal.close()
+            _remove_pid_file(self.home.pid_file)
+        return code
+
+    async def _serve(self) -> int:
+        opts = options.Options(
+            mode=[f"regular@{_format_host(self.listen_host)}:{self.listen_port}"],
+            confdir=str(self.home.confdir),
+        )
+        m = master.Master(opts)
+        startup_only = [_StartupCheck(), _Announce(self)]
+        m.addons.add(
+            core.Core(),
+            block.Block(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            self.filter,
+        )
+        if self.overrides:
+            m.addons.add(Resolve(self.overrides))
+        m.addons.add(*startup_only)
+        opts.update(
+            connection_strategy="lazy",
+            http3=False,
+            **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
+        )
+        _protect_confdir(self.home.confdir)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, m.shutdown)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await m.run()
+        except SystemExit as exc:  # the startup check: the error is already on stderr
+            return exc.code if isinstance(exc.code, int) else 1
+        finally:
+            heartbeat.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            loop.set_exception_handler(_quiet_cancellations)
+        return 0
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.record("heartbeat", heartbeat_body())
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _record_start(self) -> None:
+        loaded = self.live.rules
+        self.record(
+            "agent_start",
+            {
+                "version": _version(),
+                "rules_fingerprint": loaded.matcher.fingerprint,
+                "previous_stop_clean": self.previous_pid is None,
+            },
+        )
+        changes = changes_since_applied(self.home, loaded)
+        if changes:
+            self.record("rules_changed", changes_body(changes, while_stopped=True))
+        remember_applied(self.home, loaded)
+        for problem in (*loaded.problems, *map(str, loaded.rejected)):
+            log.warning("%s", problem)
+
+    def _reload(self) -> None:
+        self.live.reload()
+
+    def _reloaded(self, outcome: ReloadOutcome) -> None:
+        if not outcome.applied:
+            log.warning("%s", outcome.reason)
+            return
+        if outcome.changes:
+            self.record("rules_changed", changes_body(outcome.changes, while_stopped=False))
+        before, self._config = self._config, self.live.config
+        actions, self._actions = self._actions, self.live.rules.actions
+        if changed := config_changes(before, self._config, actions, self._actions):
+            self.record("config_changed", {"changes": changed})
+
+
+class _StartupCheck(errorcheck.ErrorCheck):
+    """Stops a start that logged an error (the port is taken, say) with exit code 1.
+
+    The error itself has already been printed by Candor's log handler, so unlike mitmproxy's
+    check this adds no second message.
+    """
+
+    name = "errorcheck"
+
+    async def shutdown_if_errored(self) -> None:
+        await asyncio.sleep(0)
+        if self.logger.has_errored:
+            sys.exit(1)
+
+
+class _Announce:
+    """Prints the address once the proxy accepts connections (the CA exists by then).
+
+    Then takes itself and the startup error check out of the addon chain: every event walks
+    the whole chain, so each addon that has nothing left to do costs every request a little.
+    """
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def running(self) -> None:
+        ps = ctx.master.addons.get("proxyserver")
+        host, port = ps.listen_addrs()[0][:2]
+        self.agent.address = (host, port)
+        _protect_confdir(self.agent.home.confdir)
+        address = f"{_format_host(host)}:{port}"
+        _write_pid_file(self.agent.home.pid_file, address)
+        print(f"candor listening on {address}", flush=True)
+        asyncio.get_running_loop().call_soon(self._leave_chain)
+
+    def _leave_chain(self) -> None:
+        addons = ctx.master.addons
+        for name in ("errorcheck",):
+            if addon := addons.get(name):
+                addons.remove(addon)
+        addons.remove(self)
+
+
+def filter_settings(config: Config) -> FilterSettings:
+    return FilterSettings(
+        partner=config.partner.name,
+        detailed=config.detail_level == "detailed",
+        safesearch=config.safesearch.enabled,
+        search_capture=config.search_capture.enabled,
+    )
+
+
+def heartbeat_body() -> dict[str, Any]:
+    """Clocks that let a report tell a sleeping machine from a stopped agent."""
+    body: dict[str, Any] = {"wall": time.time(), "monotonic": time.monotonic()}
+    with contextlib.suppress(AttributeError, OSError):
+        body["boottime"] = time.clock_gettime(time.CLOCK_BOOTTIME)
+    with contextlib.suppress(OSError):
+        body["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return body
+
+
+def config_changes(
+    before: Config,
+    after: Config,
+    actions_before: Mapping[str, str],
+    actions_after: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """What a config reload changed that matters to accountability, each marked loosening or
+    tightening. `actions_*` are the effective category actions (a category with rules and no
+    config entry blocks). Partner, delivery and report timing are consent and delivery
+    matters, left to the parts of Candor that own them."""
+    out: list[dict[str, Any]] = []
+
+    def note(what: str, old: Any, new: Any, loosening: bool) -> None:
+        out.append({"what": what, "from": old, "to": new, "loosening": loosening})
+
+    for name in sorted(actions_before.keys() & actions_after.keys()):
+        old, new = actions_before[name], actions_after[name]
+        if old != new:
+            strength = STRENGTH.get(new or "off", 0) - STRENGTH.get(old or "off", 0)
+            note(f"categories.{name}.action", old, new, loosening=strength < 0)
+    for key in ("allowlist", "never_inspect"):
+        old_hosts, new_hosts = set(getattr(before, key)), set(getattr(after, key))
+        for host in sorted(new_hosts - old_hosts):
+            note(key, None, host, loosening=True)
+        for host in sorted(old_hosts - new_hosts):
+            note(key, host, None, loosening=False)
+    for key in ("safesearch", "search_capture"):
+        old_on, new_on = getattr(before, key).enabled, getattr(after, key).enabled
+        if old_on != new_on:
+            note(f"{key}.enabled", old_on, new_on, loosening=not new_on)
+    if before.cooling_off != after.cooling_off:
+        note(
+            "cooling_off",
+            format_duration(before.cooling_off),
+            format_duration(after.cooling_off),
+            loosening=after.cooling_off < before.cooling_off,
+        )
+    return out
+
+
+def changes_body(changes: Sequence[CategoryChange], while_stopped: bool) -> dict[str, Any]:
+    """A `rules_changed` event: per category, what tightened and what loosened."""
+    return {
+        "while_stopped": while_stopped,
+        "changes": [
+            {
+                "category": c.category,
+                "tightening": list(c.tightening),
+                "loosening": list(c.loosening),
+                "appeared": c.appeared,
+                "disappeared": c.disappeared,
+            }
+            for c in changes
+        ],
+    }
+
+
+def _check_not_running(home: Home) -> int | None:
+    """The pid of a previous run that did not stop cleanly, or None; refuses a live duplicate."""
+    found = read_pid_file(home.pid_file)
+    if found is None:
+        return None
+    pid = found[0]
+    if pid != os.getpid() and _is_candor(pid):
+        raise RunError(f"Candor is already running for {home.root} (pid {pid}).")
+    return pid
+
+
+def _is_candor(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: a live process with that pid is the best evidence there is
+    return b"candor" in cmdline or b"agent.cli" in cmdline
+
+
+def read_pid_file(path: Path) -> tuple[int, str | None] | None:
+    """(pid, "host:port" once listening) from the pid file, or None if there is none."""
+    try:
+        lines = path.read_text().split()
+        return int(lines[0]), lines[1] if len(lines) > 1 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _write_pid_file(path: Path, address: str | None = None) -> None:
+    """`PID` on the first line, then the listening address once it is known."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{os.getpid()}\n" + (f"{address}\n" if address else ""))
+    os.replace(tmp, path)
+
+
+def _remove_pid_file(path: Path) -> None:
+    found = read_pid_file(path)
+    if found and found[0] == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _protect_confdir(confdir: Path) -> None:
+    """The CA key lets its reader impersonate every site: owner-only, like the directory."""
+    with contextlib.suppress(OSError):
+        confdir.chmod(0o700)
+    for name in SECRET_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (confdir / name).chmod(0o600)
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connections still open at shutdown are cancelled; that is the plan, not an error.
+
+    (Python 3.12's stream callback reports each cancelled handler as an exception.)
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _version() -> str:
+    try:
+        return metadata.version("candor-agent")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _quiet_logging() -> None:
+    """Warnings and errors on stderr; mitmproxy's per-connection chatter stays out."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("candor: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)

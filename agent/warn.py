@@ -1,0 +1,104 @@
+"""The warn interstitial's "continue" and "this is a mistake" links, and what they unlock.
+
+Each page Candor serves carries a fresh unguessable token, remembered here with the host and
+category it was shown for. Following a link spends the token; a page on some other site cannot
+forge one, so only the person in front of the interstitial can continue (or report a mistake).
+Continuing lets that host through for ten minutes, for warn decisions only: a block never yields
+to a token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+CONTINUE_FOR = 10 * 60.0
+TOKEN_LIFETIME = 60 * 60.0
+MAX_TOKENS = 2048
+
+PREFIX = "/.candor/"
+CONTINUE_PATH = PREFIX + "continue"
+MISTAKE_PATH = PREFIX + "mistake"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a page was shown for, kept until its token is used or expires."""
+
+    host: str
+    category: str | None
+    rule: str | None
+    source: str | None
+    decision: str
+    url: str
+    """Where "continue" returns to; never taken from the link, so it cannot redirect elsewhere."""
+    expires: float
+    reported: bool = False
+
+
+class WarnState:
+    """Tokens handed out with pages, and hosts a person chose to continue to."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._tokens: OrderedDict[str, Shown] = OrderedDict()
+        self._continued: dict[str, float] = {}
+
+    def issue(
+        self,
+        host: str,
+        category: str | None,
+        rule: str | None,
+        source: str | None,
+        decision: str,
+        url: str,
+    ) -> str:
+        now = self._clock()
+        self._prune(now)
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = Shown(
+            host, category, rule, source, decision, url, now + TOKEN_LIFETIME
+        )
+        while len(self._tokens) > MAX_TOKENS:
+            self._tokens.popitem(last=False)
+        return token
+
+    def redeem(self, token: str, host: str) -> Shown | None:
+        """The page `token` was issued with on `host`, spent; None if unknown, used or expired."""
+        shown = self._tokens.get(token)
+        if shown is None or shown.host != host:
+            return None
+        del self._tokens[token]
+        return shown if shown.expires > self._clock() else None
+
+    def report(self, token: str, host: str) -> tuple[Shown | None, bool]:
+        """The page `token` was issued with, and whether this is the first report of it.
+
+        The token stays valid, so "continue" still works after reporting a mistake.
+        """
+        shown = self._tokens.get(token)
+        if shown is None or shown.host != host or shown.expires <= self._clock():
+            return None, False
+        if shown.reported:
+            return shown, False
+        self._tokens[token] = replace(shown, reported=True)
+        return shown, True
+
+    def allow(self, host: str) -> None:
+        self._continued[host] = self._clock() + CONTINUE_FOR
+
+    def allowed(self, host: str) -> bool:
+        until = self._continued.get(host)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._continued[host]
+            return False
+        return True
+
+    def _prune(self, now: float) -> None:
+        for token in [t for t, s in self._tokens.items() if s.expires <= now][:64]:
+            del self._tokens[token]

@@ -1,0 +1,202 @@
+"""Fixtures for end-to-end proxy tests: local origins and one real `candor run` per session.
+
+The agent runs as a person would start it (a subprocess of the real CLI) on a temp home with a
+small rule set covering every action, `--resolve '*:127.0.0.1'` so no test traffic leaves the
+machine, and `--upstream-ca` so it trusts the self-signed origins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.origins import Origin, OriginCert, make_origin_cert
+
+REPO = Path(__file__).resolve().parents[1]
+LISTENING = re.compile(r"^candor listening on (\S+):(\d+)$")
+
+# One rules file per behaviour, so a test that edits one cannot disturb the others.
+RULES: dict[str, str] = {
+    "adult": (
+        "blocked.test\n"
+        "=exact-blocked.test\n"
+        "inspected.test/private\n"
+        "pinned.test/private\n"
+        "neverblocked.test\n"
+        "keyword: forbiddenword\n"
+    ),
+    "gambling": "warned.test\n",
+    "watch": "logged.test\n",
+    "edited": "# hosts are added here while the agent runs\n",
+    "relaxed": "relaxed.test\n",
+}
+CONFIG = """\
+detail_level = "detailed"
+never_inspect = ["neverblocked.test", "bank.test"]
+
+[categories.gambling]
+action = "warn"
+
+[categories.watch]
+action = "log"
+
+[partner]
+name = "Sam"
+"""
+
+
+@dataclass
+class RunningAgent:
+    """A live `candor run`: where it listens, its home, its output so far."""
+
+    process: subprocess.Popen[str]
+    home: Path
+    host: str
+    port: int
+    stderr_lines: list[str] = field(default_factory=list)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.home / "mitmproxy" / "mitmproxy-ca-cert.pem"
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Journal events so far (the agent commits within about half a second)."""
+        from agent.journal import Journal
+
+        with Journal(self.home / "journal.sqlite") as journal:
+            return [
+                {"kind": e.kind, **e.body}
+                for e in journal.events(kinds=[kind] if kind else None)
+            ]
+
+    def wait_for_event(
+        self, kind: str, where: Callable[[dict[str, Any]], bool] = lambda e: True, timeout=15.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.events(kind) if where(e)]
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {kind} event matched within {timeout}s")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def write_home(home: Path) -> None:
+    (home / "rules").mkdir(parents=True, exist_ok=True)
+    for category, text in RULES.items():
+        (home / "rules" / f"{category}.txt").write_text(text)
+    (home / "config.toml").write_text(CONFIG)
+
+
+def start_agent(home: Path, *extra: str, timeout: float = 60.0) -> RunningAgent:
+    """Start `candor run` and wait for its `candor listening on` line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "--home", str(home), "run", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    stderr_lines: list[str] = []
+    threading.Thread(
+        target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True
+    ).start()
+    found: list[re.Match[str]] = []
+
+    def read_stdout() -> None:
+        for line in process.stdout or ():
+            if not found and (match := LISTENING.match(line.strip())):
+                found.append(match)
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not found:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            time.sleep(0.2)
+            raise AssertionError(
+                "candor run did not announce its address:\n" + "".join(stderr_lines)
+            )
+        time.sleep(0.02)
+    host, port = found[0].group(1), int(found[0].group(2))
+    return RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+
+
+def client_context(*cafiles: Path) -> ssl.SSLContext:
+    """A TLS context that trusts exactly these certificates, nothing from the system."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    for cafile in cafiles:
+        context.load_verify_locations(cafile)
+    return context
+
+
+@pytest.fixture(scope="session")
+def origin_cert(tmp_path_factory: pytest.TempPathFactory) -> OriginCert:
+    return make_origin_cert(tmp_path_factory.mktemp("origin-cert"))
+
+
+@pytest.fixture(scope="session")
+def origin(origin_cert: OriginCert) -> Iterator[Origin]:
+    """The origin every allowed test host resolves to."""
+    server = Origin("main", origin_cert).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def untouched_origin(origin_cert: OriginCert) -> Iterator[Origin]:
+    """Only blocked URLs point here: it must never see a single connection."""
+    server = Origin("untouched", origin_cert).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def agent(
+    tmp_path_factory: pytest.TempPathFactory, origin_cert: OriginCert
+) -> Iterator[RunningAgent]:
+    home = tmp_path_factory.mktemp("candor") / "home"
+    write_home(home)
+    running = start_agent(
+        home,
+        "--listen",
+        "127.0.0.1:0",
+        "--resolve",
+        "*:127.0.0.1",
+        "--upstream-ca",
+        str(origin_cert.cert),
+    )
+    yield running
+    code = running.stop()  # SIGTERM
+    assert code == 0, "".join(running.stderr_lines)
+    assert not (home / "agent.pid").exists()
+    assert running.events("agent_stop")[-1]["clean"] is True

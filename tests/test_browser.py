@@ -1,0 +1,102 @@
+"""A real browser through `candor run`: Debian's Chromium, driven by Playwright.
+
+The browser trusts Candor's CA through its own NSS database (no certificate errors are ignored)
+and every name it asks for goes through the agent, which sends it to 127.0.0.1
+(`--resolve '*:127.0.0.1'`), so no traffic leaves the machine, background requests included.
+The block page's screenshot is kept in tests/artifacts/ to be looked at.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.origins import Origin, OriginCert
+from tests.proxy_fixtures import RunningAgent
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser_home(
+    tmp_path_factory: pytest.TempPathFactory, agent: RunningAgent, origin_cert: OriginCert
+) -> Path:
+    """A HOME whose NSS database trusts Candor's CA and the test origin's certificate."""
+    certutil = require_tool("certutil")
+    home = tmp_path_factory.mktemp("browser-home")
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    db = f"sql:{nssdb}"
+    subprocess.run([certutil, "-d", db, "-N", "--empty-password"], check=True)
+    for name, cert in (("candor", agent.ca_cert), ("test-origin", origin_cert.cert)):
+        subprocess.run(
+            [certutil, "-d", db, "-A", "-t", "C,,", "-n", name, "-i", str(cert)], check=True
+        )
+    return home
+
+
+@pytest.fixture(scope="module")
+def page(browser_home: Path, agent: RunningAgent) -> Iterator[object]:
+    chromium = require_tool("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the playwright package is not installed")
+        pytest.skip("the playwright package is not installed")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(browser_home / "profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            proxy={"server": agent.proxy_url},
+            env={**os.environ, "HOME": str(browser_home)},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def test_a_browser_sees_allowed_pages_and_the_block_page(
+    page, origin: Origin, untouched_origin: Origin
+) -> None:
+    allowed = page.goto(origin.https("browser.test", "/page"))
+    assert allowed is not None and allowed.status == 200
+    assert "Hello from main" in page.text_content("h1")
+
+    blocked = page.goto(untouched_origin.https("www.blocked.test", "/"))
+    assert blocked is not None and blocked.status == 403
+    assert blocked.headers["x-candor-decision"] == "block; category=adult"
+    assert "on the list you chose to avoid" in page.text_content("h1")
+    assert "Sam" in page.text_content("main")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "block-page.png"), full_page=True)
+    assert untouched_origin.log.connections == []
+
+
+def test_a_browser_can_continue_past_a_warning(page, origin: Origin) -> None:
+    url = origin.https("browser.warned.test", "/page")
+    warned = page.goto(url)
+    assert warned is not None and warned.status == 403
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "warn-page.png"), full_page=True)
+    page.click("text=Continue to browser.warned.test")
+    page.wait_for_url(url)
+    assert "Hello from main" in page.text_content("h1")

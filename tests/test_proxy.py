@@ -1,0 +1,473 @@
+"""`candor run` end to end: a real agent process, real local origins, real clients.
+
+One agent serves the whole module (see proxy_fixtures.py for its rules). Blocked URLs point at
+`untouched_origin`, which must never see a connection: that is what proves a blocked host was
+not contacted, rather than merely answered for.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mitmproxy import tls
+from mitmproxy.proxy import context, server_hooks
+from mitmproxy.test import taddons, tflow, tutils
+
+from agent import doh, safesearch
+from agent.filter import Filter
+from agent.resolve import Resolve, ResolveSpecError, parse_override
+from agent.warn import WarnState
+from rules.matcher import CategoryPolicy, Matcher, Policy
+from rules.model import Rule, RuleKind
+from tests.conftest import require_tool
+from tests.origins import FIXED_BYTES, Origin, OriginCert
+from tests.proxy_fixtures import RunningAgent, client_context, start_agent, write_home
+
+
+def client(agent: RunningAgent, *cafiles: Path) -> httpx.Client:
+    return httpx.Client(proxy=agent.proxy_url, verify=client_context(*cafiles), timeout=10)
+
+
+@pytest.fixture
+def trusting(agent: RunningAgent, origin_cert: OriginCert) -> Iterator[httpx.Client]:
+    """A client that trusts Candor's CA and the origin, like a set-up browser."""
+    with client(agent, agent.ca_cert, origin_cert.cert) as c:
+        yield c
+
+
+def assert_untouched(untouched: Origin) -> None:
+    assert untouched.log.connections == []
+    assert untouched.log.requests == []
+
+
+def start_agent_expecting_failure(home: Path) -> str:
+    """Run `candor run` where it must refuse to start; its stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "--home", str(home), "run", "--listen", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert proc.returncode == 1
+    return proc.stderr
+
+
+def link(page: str, name: str) -> str:
+    match = re.search(rf'href="(/\.candor/{name}\?token=[^"]+)"', page)
+    assert match, f"no {name} link in the page"
+    return match.group(1).replace("&amp;", "&")
+
+
+# --- allowed -------------------------------------------------------------------------------
+
+
+def test_allowed_http_returns_the_origins_bytes(trusting: httpx.Client, origin: Origin) -> None:
+    response = trusting.get(origin.http("allowed.test", "/bytes"))
+    assert response.status_code == 200
+    assert response.content == FIXED_BYTES
+    assert "x-candor-decision" not in response.headers
+
+
+def test_allowed_https_passes_through_with_the_origins_own_certificate(
+    agent: RunningAgent, origin: Origin, origin_cert: OriginCert
+) -> None:
+    with client(agent, origin_cert.cert) as only_origin:
+        response = only_origin.get(origin.https("allowed.test", "/bytes"))
+    assert response.status_code == 200
+    assert response.content == FIXED_BYTES
+    with client(agent, agent.ca_cert) as only_candor, pytest.raises(httpx.ConnectError):
+        only_candor.get(origin.https("allowed.test", "/bytes"))
+
+
+def test_allowed_traffic_leaves_no_trace_in_the_journal(
+    trusting: httpx.Client, agent: RunningAgent, origin: Origin, untouched_origin: Origin
+) -> None:
+    trusting.get(origin.http("quiet.test", "/secret-path"))
+    trusting.get(origin.https("quiet.test", "/secret-path"))
+    # Events are committed in order: once this later one is visible, so would the others be.
+    trusting.get(untouched_origin.http("after-quiet.blocked.test", "/"))
+    agent.wait_for_event("decision", lambda e: e["host"] == "after-quiet.blocked.test")
+    recorded = json.dumps(agent.events())
+    assert "quiet.test" not in recorded
+    assert "secret-path" not in recorded
+
+
+# --- block ---------------------------------------------------------------------------------
+
+
+def test_blocked_http_shows_the_block_page_and_never_contacts_the_host(
+    trusting: httpx.Client, agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    response = trusting.get(untouched_origin.http("plain.blocked.test", "/some/page"))
+    assert response.status_code == 403
+    assert response.headers["x-candor-decision"] == "block; category=adult"
+    page = response.text
+    assert "blocked.test" in page and "adult.txt:1" in page and "Sam" in page
+    assert "<script src" not in page and "<link" not in page
+    event = agent.wait_for_event("decision", lambda e: e["host"] == "plain.blocked.test")
+    assert event["decision"] == "block" and event["category"] == "adult"
+    assert event["path"] == "/some/page"  # detail level "detailed" in this home
+    assert_untouched(untouched_origin)
+
+
+def test_blocked_https_shows_the_block_page_and_never_contacts_the_host(
+    trusting: httpx.Client, untouched_origin: Origin
+) -> None:
+    response = trusting.get(untouched_origin.https("blocked.test", "/"))
+    assert response.status_code == 403
+    assert response.headers["x-candor-decision"] == "block; category=adult"
+    assert "I think this is a mistake" in response.text
+    assert_untouched(untouched_origin)
+
+
+def test_blocked_https_over_http2_with_curl(
+    agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    curl = require_tool("curl")
+    out = subprocess.run(
+        [
+            curl, "-sS", "--http2", "--proxy", agent.proxy_url, "--cacert", str(agent.ca_cert),
+            "-D", "-", "-o", os.devnull, untouched_origin.https("exact-blocked.test", "/x"),
+        ],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "\nHTTP/2 403" in out.stdout  # after the proxy's "200 Connection established"
+    assert "x-candor-decision: block; category=adult" in out.stdout.lower()
+    assert_untouched(untouched_origin)
+
+
+def test_mistake_link_records_an_unblock_request(
+    trusting: httpx.Client, agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    url = untouched_origin.https("mistake.blocked.test", "/")
+    page = trusting.get(url).text
+    noted = trusting.get(url.rstrip("/") + link(page, "mistake"))
+    assert noted.status_code == 200
+    assert "noted" in noted.text
+    event = agent.wait_for_event("unblock_request", lambda e: e["host"] == "mistake.blocked.test")
+    assert event["category"] == "adult"
+    forged = trusting.get(url.rstrip("/") + "/.candor/mistake?token=guessed")
+    assert forged.status_code == 403  # an unknown token is just another blocked request
+    assert_untouched(untouched_origin)
+
+
+def test_never_inspect_host_that_is_blocked_is_refused_at_connect(
+    trusting: httpx.Client, agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    with pytest.raises(httpx.ProxyError):
+        trusting.get(untouched_origin.https("neverblocked.test", "/"))
+    agent.wait_for_event("decision", lambda e: e["host"] == "neverblocked.test")
+    assert_untouched(untouched_origin)
+
+
+def test_never_inspect_host_is_not_decrypted(
+    agent: RunningAgent, origin: Origin, origin_cert: OriginCert
+) -> None:
+    with client(agent, origin_cert.cert) as only_origin:
+        assert only_origin.get(origin.https("bank.test", "/")).status_code == 200
+
+
+# --- warn and log --------------------------------------------------------------------------
+
+
+def test_warn_then_continue(
+    trusting: httpx.Client, agent: RunningAgent, origin: Origin
+) -> None:
+    url = origin.https("warned.test", "/page")
+    first = trusting.get(url)
+    assert first.status_code == 403
+    assert first.headers["x-candor-decision"] == "warn; category=gambling"
+    assert origin.log.requests_for("warned.test") == []
+    onward = trusting.get(origin.https("warned.test", link(first.text, "continue")))
+    assert onward.status_code == 303
+    assert onward.headers["location"] == url
+    assert trusting.get(url).status_code == 200
+    assert len(origin.log.requests_for("warned.test")) == 1
+    event = agent.wait_for_event("warn_continue", lambda e: e["host"] == "warned.test")
+    assert event["category"] == "gambling"
+    # the token was spent: reusing it shows the page again
+    again = trusting.get(origin.https("sub.warned.test", link(first.text, "continue")))
+    assert again.status_code == 403
+
+
+def test_log_lets_the_request_through_and_records_it(
+    trusting: httpx.Client, agent: RunningAgent, origin: Origin, origin_cert: OriginCert
+) -> None:
+    assert trusting.get(origin.http("logged.test", "/a")).status_code == 200
+    with client(agent, origin_cert.cert) as only_origin:  # host-level log: not decrypted
+        assert only_origin.get(origin.https("www.logged.test", "/b")).status_code == 200
+    for host in ("logged.test", "www.logged.test"):
+        event = agent.wait_for_event("decision", lambda e, h=host: e["host"] == h)
+        assert event["decision"] == "log" and event["category"] == "watch"
+
+
+# --- SafeSearch, search capture, DoH --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "param", "value"),
+    [
+        ("www.google.com", "/search?q=kittens&safe=off", "safe", "active"),
+        ("www.bing.com", "/search?q=kittens", "adlt", "strict"),
+        ("duckduckgo.com", "/?q=kittens&kp=-2", "kp", "1"),
+    ],
+)
+def test_safesearch_is_enforced(
+    trusting: httpx.Client, origin: Origin, host: str, path: str, param: str, value: str
+) -> None:
+    response = trusting.get(origin.https(host, path))
+    assert response.status_code == 200
+    assert response.json()["query"][param] == [value]
+    assert response.json()["query"]["q"] == ["kittens"]
+
+
+def test_youtube_restricted_mode_header(trusting: httpx.Client, origin: Origin) -> None:
+    response = trusting.get(origin.https("www.youtube.com", "/results?search_query=cats"))
+    assert response.json()["headers"]["youtube-restrict"] == "Strict"
+
+
+def test_search_terms_are_matched_against_keywords(
+    trusting: httpx.Client, agent: RunningAgent, origin: Origin
+) -> None:
+    before = len(origin.log.requests_for("www.bing.com"))
+    response = trusting.get(origin.https("www.bing.com", "/search?q=some+forbiddenword+here"))
+    assert response.status_code == 403
+    assert response.headers["x-candor-decision"] == "block; category=adult"
+    suggestion = trusting.get(origin.https("duckduckgo.com", "/ac/?q=forbiddenword"))
+    assert suggestion.status_code == 403
+    form = trusting.post(origin.https("html.duckduckgo.com", "/html/"), data={"q": "forbiddenword"})
+    assert form.status_code == 403  # the terms arrive in the body
+    assert origin.log.requests_for("html.duckduckgo.com") == []
+    assert len(origin.log.requests_for("www.bing.com")) == before
+    event = agent.wait_for_event("search", lambda e: e["engine"] == "bing")
+    assert event["category"] == "adult"
+    assert event["terms"] == "some forbiddenword here"  # "detailed" level keeps the terms
+
+
+def test_dns_over_https_is_blocked_on_an_intercepted_host(
+    trusting: httpx.Client, agent: RunningAgent, origin: Origin
+) -> None:
+    by_path = trusting.get(origin.https("inspected.test", "/dns-query?dns=AAABAAABAAAAAAAA"))
+    assert by_path.status_code == 403
+    assert by_path.headers["x-candor-decision"] == "block; category=bypass"
+    by_type = trusting.post(
+        origin.https("www.google.com", "/resolve"),
+        content=b"\x00\x00\x01\x00",
+        headers={"content-type": "application/dns-message"},
+    )
+    assert by_type.status_code == 403
+    assert origin.log.requests_for("inspected.test") == []
+    event = agent.wait_for_event("bypass_suspected", lambda e: e["host"] == "inspected.test")
+    assert event["what"] == "DoH"
+
+
+# --- pinned clients ------------------------------------------------------------------------
+
+
+def test_a_pinned_client_falls_back_to_passthrough(
+    agent: RunningAgent, origin: Origin, origin_cert: OriginCert
+) -> None:
+    url = origin.https("pinned.test", "/")
+    with client(agent, origin_cert.cert) as pinned:
+        with pytest.raises(httpx.ConnectError):
+            pinned.get(url)  # intercepted for its path rule: Candor's certificate, refused
+        agent.wait_for_event("pinned_passthrough", lambda e: e["host"] == "pinned.test")
+        response = pinned.get(url)
+    assert response.status_code == 200
+    assert response.json()["host"].startswith("pinned.test")
+
+
+def test_a_blocked_host_stays_blocked_for_a_pinned_client(
+    agent: RunningAgent, untouched_origin: Origin, origin_cert: OriginCert
+) -> None:
+    url = untouched_origin.https("pinning.blocked.test", "/")
+    with client(agent, origin_cert.cert) as pinned:
+        for _ in range(2):
+            with pytest.raises(httpx.ConnectError):
+                pinned.get(url)
+    assert not [e for e in agent.events("pinned_passthrough") if "blocked" in e["host"]]
+    assert_untouched(untouched_origin)
+
+
+# --- the agent itself ----------------------------------------------------------------------
+
+
+def test_editing_a_rules_file_changes_decisions_without_dropping_connections(
+    agent: RunningAgent, origin: Origin
+) -> None:
+    keep_alive = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
+    keep_alive.request("GET", origin.http("still-open.test", "/1"))
+    assert keep_alive.getresponse().read() and keep_alive.sock is not None
+    socket_before = keep_alive.sock
+
+    later = origin.http("later.test", "/")
+    assert httpx.get(later, proxy=agent.proxy_url).status_code == 200
+    rules = agent.home / "rules" / "edited.txt"
+    rules.write_text(rules.read_text() + "later.test\n")
+    deadline = time.monotonic() + 20
+    while httpx.get(later, proxy=agent.proxy_url).status_code != 403:
+        assert time.monotonic() < deadline, "the edit was not applied"
+        time.sleep(0.1)
+
+    keep_alive.request("GET", origin.http("still-open.test", "/2"))
+    response = keep_alive.getresponse()
+    assert response.status == 200 and response.read()
+    assert keep_alive.sock is socket_before  # same connection, not a reconnect
+    keep_alive.close()
+    event = agent.wait_for_event("rules_changed", lambda e: not e["while_stopped"])
+    assert event["changes"] == [
+        {
+            "category": "edited",
+            "tightening": ["later.test"],
+            "loosening": [],
+            "appeared": False,
+            "disappeared": False,
+        }
+    ]
+
+
+def test_lowering_a_category_in_the_config_is_recorded_as_loosening(
+    agent: RunningAgent, origin: Origin
+) -> None:
+    relaxed = origin.http("relaxed.test", "/")
+    assert httpx.get(relaxed, proxy=agent.proxy_url).status_code == 403
+    config = agent.home / "config.toml"
+    config.write_text(config.read_text() + '\n[categories.relaxed]\naction = "log"\n')
+    deadline = time.monotonic() + 20
+    while httpx.get(relaxed, proxy=agent.proxy_url).status_code != 200:
+        assert time.monotonic() < deadline, "the config change was not applied"
+        time.sleep(0.1)
+    event = agent.wait_for_event("config_changed")
+    assert event["changes"] == [
+        {"what": "categories.relaxed.action", "from": "block", "to": "log", "loosening": True}
+    ]
+
+
+def test_a_second_agent_on_the_same_home_refuses_to_start(agent: RunningAgent) -> None:
+    assert "already running" in start_agent_expecting_failure(agent.home)
+
+
+def test_the_ca_key_is_private(agent: RunningAgent) -> None:
+    confdir = agent.home / "mitmproxy"
+    assert confdir.stat().st_mode & 0o777 == 0o700
+    assert (confdir / "mitmproxy-ca.pem").stat().st_mode & 0o777 == 0o600
+    assert agent.ca_cert.exists()
+    pid, address = (agent.home / "agent.pid").read_text().split()
+    assert int(pid) == agent.process.pid
+    assert address == f"{agent.host}:{agent.port}"
+
+
+def test_ctrl_c_stops_the_agent_cleanly(tmp_path: Path) -> None:
+    """SIGINT here; the shared agent's teardown checks SIGTERM the same way."""
+    home = tmp_path / "home"
+    write_home(home)
+    running = start_agent(home, "--listen", "127.0.0.1:0")
+    assert (home / "agent.pid").exists()
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(timeout=20) == 0, "".join(running.stderr_lines)
+    assert not (home / "agent.pid").exists()
+    assert running.events("agent_stop")[-1]["clean"] is True
+
+
+# --- the pieces, without a proxy -----------------------------------------------------------
+
+
+def test_resolve_overrides_prefer_the_most_specific_pattern() -> None:
+    resolve = Resolve(
+        [parse_override(s) for s in ("*:10.0.0.1", "*.test:127.0.0.2", "a.b.test:127.0.0.3")]
+    )
+    assert resolve.lookup("a.b.test") == "127.0.0.3"
+    assert resolve.lookup("c.b.test") == "127.0.0.2"
+    assert resolve.lookup("test") == "10.0.0.1"
+    assert parse_override("host.test:[::1]").address == "::1"
+    for bad in ("nocolon", "*.test:not-an-ip", ":127.0.0.1"):
+        with pytest.raises(ResolveSpecError):
+            parse_override(bad)
+
+
+def test_doh_is_recognised_by_protocol_not_by_host() -> None:
+    assert doh.looks_like_doh(tutils.treq(path=b"/dns-query"))
+    assert doh.looks_like_doh(tutils.treq(path=b"/x?dns=AAAB"))
+    assert doh.looks_like_doh(
+        tutils.treq(path=b"/resolve", headers=[(b"accept", b"application/dns-json")])
+    )
+    assert not doh.looks_like_doh(tutils.treq(path=b"/dns-queries/article?q=dns"))
+
+
+def test_search_terms_come_only_from_search_paths() -> None:
+    search = tutils.treq(host="www.google.com", path=b"/search?q=red+shoes")
+    assert safesearch.search_of(search, "google") == safesearch.Search("google", "red shoes")
+    link_out = tutils.treq(host="www.google.com", path=b"/url?q=https://example.com/")
+    assert safesearch.search_of(link_out, "google") is None
+    assert safesearch.engine_for("www.google.co.uk") == "google"
+    assert safesearch.engine_for("mail.google.com") is None
+
+
+def test_warn_tokens_are_single_use_and_host_bound() -> None:
+    now = [0.0]
+    state = WarnState(clock=lambda: now[0])
+    token = state.issue("a.test", "gambling", "a.test", "g.txt:1", "warn", "https://a.test/")
+    assert state.redeem(token, "b.test") is None
+    assert state.redeem(token, "a.test") is not None
+    assert state.redeem(token, "a.test") is None
+    state.allow("a.test")
+    now[0] += 9 * 60
+    assert state.allowed("a.test")
+    now[0] += 2 * 60
+    assert not state.allowed("a.test")
+
+
+def test_tls_context_helper_trusts_nothing_else() -> None:
+    context = client_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.get_ca_certs() == []
+
+
+def test_the_filter_decides_connections_on_sni_and_connect_target() -> None:
+    """Hooks called directly: the ECH case and the upstream refusal are hard to reach end to end."""
+    rules = [Rule(RuleKind.DOMAIN, "blocked.test", source="adult.txt:1")]
+    matcher = Matcher.compile(Policy(categories=[CategoryPolicy("adult", "block", rules)]))
+    recorded: list[tuple[str, dict]] = []
+    addon = Filter(lambda: matcher, lambda kind, body: recorded.append((kind, dict(body))))
+
+    def hello(sni: str, target: str) -> tls.ClientHelloData:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=sni)
+        with pytest.raises(ssl.SSLWantReadError):
+            obj.do_handshake()
+        client_conn, server_conn = tflow.tclient_conn(), tflow.tserver_conn()
+        server_conn.address = (target, 443)
+        ctx = context.Context(client_conn, tctx.options)
+        ctx.server = server_conn
+        return tls.ClientHelloData(ctx, tls.ClientHello(outgoing.read()[9:]))
+
+    with taddons.context(addon) as tctx:
+        passthrough = hello("ok.test", "ok.test")
+        addon.tls_clienthello(passthrough)
+        assert passthrough.ignore_connection
+        outer_sni_innocent = hello("cover.example", "www.blocked.test")
+        addon.tls_clienthello(outer_sni_innocent)
+        assert not outer_sni_innocent.ignore_connection
+
+        server = tflow.tserver_conn()
+        server.address = ("blocked.test", 443)
+        data = server_hooks.ServerConnectionHookData(server, tflow.tclient_conn())
+        addon.server_connect(data)
+        assert data.server.error
+        server = tflow.tserver_conn()
+        server.address = ("ok.test", 443)
+        data = server_hooks.ServerConnectionHookData(server, tflow.tclient_conn())
+        addon.server_connect(data)
+        assert not data.server.error
+    assert recorded == []  # connection-level decisions alone record nothing for allowed hosts
