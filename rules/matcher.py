@@ -453,9 +453,8 @@ def _host_key(raw: str) -> str | None:
         return host
     try:
         return normalise_host(raw)
-    except (InvalidHost, AttributeError):
-        # AttributeError: normalise_host("é..com") trips over a UnicodeError without `.reason`
-        # (reported); a bad host name from the network must never break a request.
+    except InvalidHost:
+        # A bad host name from the network must never break a request.
         return None
 
 
@@ -623,7 +622,7 @@ def _candidate(
 def _canonical_host(value: str) -> str | None:
     try:
         return normalise_host(value)
-    except (InvalidHost, AttributeError):  # see _host_key
+    except InvalidHost:
         return None
 
 

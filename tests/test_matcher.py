@@ -584,3 +584,31 @@ def test_property_fast_host_path_agrees_with_normalise_host(text: str) -> None:
     except (InvalidHost, AttributeError):  # AttributeError: see _host_key
         expected = None
     assert _host_key(text) == expected
+
+
+# ---------------------------------------------------------------- a real list
+
+
+def test_real_ut1_gambling_list(shared_lists: Path) -> None:
+    """UT1's gambling domains (one per line, subdomains implied), read without the import
+    parser: real names, IP literals and punycode, and the known keyword false positives."""
+    hosts = []
+    for line in (shared_lists / "ut1" / "gambling.domains").read_text().split():
+        try:
+            hosts.append(normalise_host(line))
+        except InvalidHost:
+            continue
+    listed = compile_list(ImportedEntries(domains=hosts), "lists/gambling/ut1", "h")
+    m = matcher(
+        CategoryPolicy("gambling", "block", lists=[listed]),
+        CategoryPolicy("adult", "warn", [rule(K.KEYWORD, "sex")]),
+    )
+    assert len(listed) == len(set(hosts)) > 32_000
+    d = m.decide("https://www.casinobonusesexpert.com/bonus")
+    assert (d.decision, d.category, d.rule) == ("block", "gambling", "casinobonusesexpert.com")
+    assert verdict(m, "https://m.casino-sexy.net/") == ("block", "gambling", "casino-sexy.net")
+    assert m.decide("https://casinobonusesexpert.com.example/").decision == "allow"
+    assert verdict(m, "https://essex.example/free-sex") == ("warn", "adult", "keyword: sex")
+    assert m.decide("https://freespinsexpert.example/").decision == "allow"
+    assert m.decide("https://bästacasinobonusar.nu/").decision == "block"
+    assert m.decide("http://159.153.253.16/").decision == "block"
