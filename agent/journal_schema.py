@@ -69,9 +69,57 @@ def _v2_indexes_and_append_only(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3_outbox(conn: sqlite3.Connection) -> None:
+    """The reporter's bookkeeping: one row per weekly report built, one per message to send.
+
+    Unlike `events`, these rows change state (pending, sent, failed, cancelled). What was sent
+    and when is also journaled as `report_sent` / `report_failed`, so the chain keeps the facts.
+    `payload` holds the exact bytes that go out, built once, so a retry after a crash sends the
+    same message with the same Message-ID.
+    """
+    conn.execute(
+        """
+        CREATE TABLE reports (
+            seq INTEGER PRIMARY KEY,
+            week TEXT NOT NULL UNIQUE,
+            hash TEXT NOT NULL,
+            prev_hash TEXT,
+            detail_level TEXT NOT NULL,
+            needs_attention INTEGER NOT NULL,
+            late_reason TEXT,
+            due_at TEXT NOT NULL,
+            generated_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            report_seq INTEGER REFERENCES reports (seq),
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            permanent INTEGER NOT NULL DEFAULT 0,
+            sent_at TEXT
+        )
+        """
+    )
+    conn.execute("CREATE INDEX outbox_state ON outbox (state, channel, next_attempt_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_events,
     _v2_indexes_and_append_only,
+    _v3_outbox,
 )
 """`MIGRATIONS[i]` takes a journal from version `i` to `i + 1`; version 0 is an empty file."""
 
