@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from agent import cli_agent, cli_install, cli_partner, cli_reports
 from agent.config import ConfigError, Home, dump_config, load_config, resolve_home
 from agent.console import UserError, err, out
 from agent.imported_lists import (
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = rules.add_parser("watch", help="re-test URLs each time the rules change (Ctrl-C stops)")
     p.add_argument("urls", nargs="+", metavar="URL")
     p.set_defaults(handler=cmd_rules_watch)
+
+    for area in (cli_agent, cli_partner, cli_reports, cli_install):
+        area.register(sub)
     return parser
 
 

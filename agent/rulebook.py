@@ -3,20 +3,27 @@
 The rulebook is the only place that knows where rules live on disk: the person's files in
 `rules/`, imported lists in `lists/`, and the allowlist and category actions in `config.toml`.
 It also remembers the rule set last put into force, so a rule deleted while Candor was stopped is
-still seen as a loosening when it starts again.
+still seen as a loosening when it starts again, and it applies the cooling-off delay
+(`agent.cooling_off`) and temporary allows (`agent.temporary_allow`) wherever rules are loaded:
+the agent, `candor rules test` and `candor status` see the same rules in force.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from agent import clock, cooling_off, temporary_allow
 from agent.config import Config, Home, effective_categories
+from agent.cooling_off import LIST_PREFIX, Applied, Pending, Plan, Settings, What
 from agent.imported_lists import compiled, stored_lists
+from agent.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
+from rules.compiled_list import CompiledList, load_compiled
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Action, Rejection, Rule, RuleKind
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
@@ -34,18 +41,31 @@ class LoadedRules:
     problems: tuple[str, ...] = ()
     list_counts: dict[str, int] = field(default_factory=dict)
     rule_counts: dict[str, int] = field(default_factory=dict)
+    identities: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per category, the canonical text of every rule and `list:<name>` of every list, as the
+    files say (pending loosenings not counted). An imported list counts as one rule: updating
+    it is not reported entry by entry."""
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    list_hashes: dict[str, str] = field(default_factory=dict)
+    settings: Settings | None = None
+    cooling: Plan = field(default_factory=Plan)
+    """What the cooling-off delay keeps stricter than the files, and what just took effect."""
+    grants: tuple[Grant, ...] = ()
+    """Temporary allows in force."""
+    effective_config: Config | None = None
+    """The configuration in force: the loaded one with the stricter values still waiting."""
+    notes: tuple[str, ...] = ()
+    """Things the person should know that do not stop a reload (a kept list went missing)."""
 
     @property
-    def identities(self) -> dict[str, frozenset[str]]:
-        """Per category, the canonical text of every rule and `list:<name>` of every list.
+    def pending(self) -> tuple[Pending, ...]:
+        return self.cooling.pending
 
-        An imported list counts as one rule: updating it is not reported entry by entry.
-        """
-        ids = {cat: set(texts) for cat, texts in self.matcher.identities().items()}
-        for name in self.list_counts:
-            category = name.split("/")[1]
-            ids.setdefault(category, set()).add(f"list:{name}")
-        return {cat: frozenset(texts) for cat, texts in ids.items()}
+    @property
+    def next_deadline(self) -> datetime | None:
+        """When something waiting or granted next ends, so the agent reloads then."""
+        times = [p.until for p in self.cooling.pending] + [g.until for g in self.grants]
+        return min(times) if times else None
 
 
 def rules_file(home: Home, category: str) -> Path:
@@ -59,16 +79,23 @@ def categories_on_disk(home: Home) -> list[str]:
     return sorted(names)
 
 
-def load_rules(home: Home, config: Config, inspect: Sequence[Rule] = ()) -> LoadedRules:
+def load_rules(
+    home: Home, config: Config, inspect: Sequence[Rule] = (), *, now: datetime | None = None
+) -> LoadedRules:
     """Read and compile everything; bad lines are collected, never fatal.
 
     `inspect` names hosts the agent needs decrypted whatever the rules say (SafeSearch engines).
+    Loosenings the cooling-off delay holds back stay in force, and temporary allows are added;
+    nothing is written (see `remember_applied`), so a command that only looks starts no clock.
     """
+    now = now or clock.now()
     actions = effective_categories(config, categories_on_disk(home))
     rejected: list[Rejection] = []
     problems: list[str] = []
-    lists_by_category: dict[str, list] = {name: [] for name in actions}
+    notes: list[str] = []
+    lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
     list_counts: dict[str, int] = {}
+    list_hashes: dict[str, str] = {}
     for stored in stored_lists(home.lists_dir):
         try:
             built = compiled(stored, home.list_cache_dir)
@@ -77,9 +104,10 @@ def load_rules(home: Home, config: Config, inspect: Sequence[Rule] = ()) -> Load
             continue
         lists_by_category.setdefault(stored.meta.category, []).append(built)
         list_counts[stored.source_name] = built.stats.accepted
-    categories = []
+        list_hashes[stored.source_name] = built.source_hash
+    rules_by_category: dict[str, list[Rule]] = {}
     rule_counts: dict[str, int] = {}
-    for name, action in actions.items():
+    for name in actions:
         path = rules_file(home, name)
         rules: list[Rule] = []
         if path.exists():
@@ -91,21 +119,28 @@ def load_rules(home: Home, config: Config, inspect: Sequence[Rule] = ()) -> Load
                 rules = parsed.rules
                 rejected.extend(parsed.rejected)
         rule_counts[name] = len(rules)
-        categories.append(
-            CategoryPolicy(
-                name=name,
-                action=action,
-                rules=tuple(rules),
-                lists=tuple(lists_by_category.get(name, ())),
-            )
-        )
-    allowlist, bad = _host_rules(config.allowlist, "allowlist")
+        rules_by_category[name] = rules
+    identities = _identities(rules_by_category, list_counts)
+    settings = Settings.of(config, actions)
+    cooling = cooling_off.plan(
+        now,
+        read_applied(home),
+        cooling_off.read_pending(home.state_dir),
+        identities,
+        settings,
+    )
+    categories = _category_policies(
+        home, actions, rules_by_category, lists_by_category, cooling.pending, notes
+    )
+    in_force = cooling_off.effective_config(config, cooling.pending)
+    grants = tuple(temporary_allow.active_grants(home.state_dir, now))
+    allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
     rejected.extend(bad)
-    never_inspect, bad = _host_rules(config.never_inspect, "never_inspect")
+    never_inspect, bad = _host_rules(in_force.never_inspect, "never_inspect")
     rejected.extend(bad)
     policy = Policy(
         categories=tuple(categories),
-        allowlist=tuple(allowlist),
+        allowlist=(*(g.rule() for g in grants), *allowlist),
         never_inspect=tuple(never_inspect),
         inspect=tuple(inspect),
     )
@@ -116,7 +151,87 @@ def load_rules(home: Home, config: Config, inspect: Sequence[Rule] = ()) -> Load
         problems=tuple(problems),
         list_counts=list_counts,
         rule_counts=rule_counts,
+        identities=identities,
+        sources={
+            cat: {r.text: r.source for r in rules} for cat, rules in rules_by_category.items()
+        },
+        list_hashes=list_hashes,
+        settings=settings,
+        cooling=cooling,
+        grants=grants,
+        effective_config=in_force,
+        notes=tuple(notes),
     )
+
+
+def _identities(
+    rules_by_category: Mapping[str, Sequence[Rule]], list_counts: Mapping[str, int]
+) -> dict[str, frozenset[str]]:
+    ids = {cat: {r.text for r in rules} for cat, rules in rules_by_category.items()}
+    for name in list_counts:
+        category = name.split("/")[1]
+        ids.setdefault(category, set()).add(f"{LIST_PREFIX}{name}")
+    return {cat: frozenset(texts) for cat, texts in ids.items()}
+
+
+def _category_policies(
+    home: Home,
+    actions: Mapping[str, Action],
+    rules_by_category: Mapping[str, Sequence[Rule]],
+    lists_by_category: Mapping[str, Sequence[CompiledList]],
+    pending: Sequence[Pending],
+    notes: list[str],
+) -> list[CategoryPolicy]:
+    """One policy per category, with what the cooling-off delay still holds in force.
+
+    A category whose file was deleted while its removal waits is kept, with its old action.
+    """
+    names = list(actions)
+    names += sorted({p.category for p in pending if p.category and p.category not in actions})
+    out = []
+    for name in names:
+        mine = [p for p in pending if p.category == name]
+        desired = actions.get(name)
+        action = cooling_off.held_action(name, desired, mine)
+        lowered = [p.until for p in mine if p.what == What.ACTION_LOWERED]
+        withheld = {p.value for p in mine if p.what == What.EXCEPTION_ADDED}
+        removed: dict[Rule, datetime] = {}
+        for p in mine:
+            if p.what == What.RULE_REMOVED:
+                rule = _pending_rule(p)
+                if rule is not None:
+                    removed[rule] = p.until
+        lists = list(lists_by_category.get(name, ()))
+        for p in mine:
+            if p.what == What.LIST_REMOVED:
+                kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
+                if kept is None:
+                    notes.append(
+                        f"The imported list {p.value} was removed and should stay in force until "
+                        f"{p.until:%Y-%m-%d %H:%M}, but its compiled copy is gone, so it no "
+                        "longer applies. Import it again to keep it."
+                    )
+                else:
+                    lists.append(kept)
+        out.append(
+            CategoryPolicy(
+                name=name,
+                action=action,
+                rules=tuple(r for r in rules_by_category.get(name, ()) if r.text not in withheld),
+                lists=tuple(lists),
+                pending=removed,
+                action_pending_until=min(lowered) if action != desired and lowered else None,
+            )
+        )
+    return out
+
+
+def _pending_rule(p: Pending) -> Rule | None:
+    try:
+        rule = parse_rule(p.value, source=p.source or f"{p.category}.txt")
+    except RuleSyntaxError:
+        return None
+    return rule
 
 
 def _host_rules(entries: Sequence[str], key: str) -> tuple[list[Rule], list[Rejection]]:
@@ -137,13 +252,31 @@ def _host_rules(entries: Sequence[str], key: str) -> tuple[list[Rule], list[Reje
     return rules, bad
 
 
-def applied_identities(home: Home) -> dict[str, frozenset[str]] | None:
-    """The rule set last put into force, or None on a fresh home."""
+def read_applied(home: Home) -> Applied | None:
+    """What was last put into force, or None on a fresh home (nothing can have loosened)."""
     try:
         raw = json.loads((home.state_dir / APPLIED_STATE).read_text("utf-8"))
-        return {cat: frozenset(texts) for cat, texts in raw["identities"].items()}
+        identities = {cat: frozenset(texts) for cat, texts in raw["identities"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    try:
+        settings = Settings.from_json(raw["settings"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        settings = None  # written before settings were remembered
+    sources = raw.get("sources")
+    hashes = raw.get("list_hashes")
+    return Applied(
+        identities=identities,
+        sources=sources if isinstance(sources, dict) else {},
+        list_hashes=hashes if isinstance(hashes, dict) else {},
+        settings=settings,
+    )
+
+
+def applied_identities(home: Home) -> dict[str, frozenset[str]] | None:
+    """The rule set last put into force, or None on a fresh home."""
+    applied = read_applied(home)
+    return None if applied is None else dict(applied.identities)
 
 
 def changes_since_applied(home: Home, loaded: LoadedRules) -> list[CategoryChange]:
@@ -155,12 +288,21 @@ def changes_since_applied(home: Home, loaded: LoadedRules) -> list[CategoryChang
 
 
 def remember_applied(home: Home, loaded: LoadedRules) -> None:
-    """Record `loaded` as the rule set in force (atomic, so a crash keeps the old record)."""
+    """Record `loaded` as the rule set in force, and what still waits.
+
+    Both files are replaced atomically, the waiting list first: a crash in between leaves the
+    old applied state, so the next start sees the loosening again and keeps its first clock.
+    """
     home.state_dir.mkdir(parents=True, exist_ok=True)
+    cooling_off.write_pending(home.state_dir, loaded.pending)
     data = {
         "fingerprint": loaded.matcher.fingerprint,
         "identities": {cat: sorted(texts) for cat, texts in loaded.identities.items()},
+        "sources": loaded.sources,
+        "list_hashes": loaded.list_hashes,
     }
+    if loaded.settings is not None:
+        data["settings"] = loaded.settings.as_json()
     path = home.state_dir / APPLIED_STATE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")

@@ -24,16 +24,18 @@ from typing import Any
 from mitmproxy import ctx, master, options
 from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
 
-from agent import safesearch
-from agent.config import Config, Home, format_duration, parse_listen
+from agent import cooling_off, safesearch
+from agent.config import Config, Home, parse_listen
+from agent.cooling_off import Pending, Settings
 from agent.filter import Filter, FilterSettings
 from agent.journal import JournalError, JournalWriter
-from agent.live_rules import LiveRules, ReloadOutcome
+from agent.live_rules import DeadlineWatch, LiveRules, ReloadOutcome
 from agent.resolve import Resolve, ResolveSpecError, parse_override, upstream_ca_options
-from agent.rulebook import changes_since_applied, remember_applied
+from agent.rulebook import changes_since_applied, read_applied, remember_applied
 from agent.rules_watcher import RulesWatcher
+from agent.selfcheck import Canary, SelfCheck
+from reporter.sender import SenderLoop
 from rules.changes import CategoryChange
-from rules.model import STRENGTH
 
 log = logging.getLogger("candor")
 
@@ -97,17 +99,21 @@ class Agent:
         self._config = self.live.config
         self._actions = self.live.rules.actions
         self.watcher = RulesWatcher(home, self._reload)
+        self.deadlines = DeadlineWatch(self.live)
         self._settings: tuple[Config, FilterSettings] | None = None
         self.filter = Filter(
             matcher=lambda: self.live.rules.matcher,
             record=self.record,
             settings=self.settings,
         )
+        self.canary = Canary()
+        self.selfcheck = SelfCheck(home, self.record, last_traffic=lambda: self.canary.last_traffic)
+        self.sender = SenderLoop(home)
         self.address: tuple[str, int] | None = None
 
     def settings(self) -> FilterSettings:
         """The filter's view of the configuration, rebuilt only when a reload replaced it."""
-        config = self.live.config
+        config = self.live.effective_config
         if self._settings is None or self._settings[0] is not config:
             self._settings = (config, filter_settings(config))
         return self._settings[1]
@@ -123,10 +129,15 @@ class Agent:
         try:
             self._record_start()
             self.watcher.start()
+            self.deadlines.start()
+            self.sender.start()
             code = asyncio.run(self._serve())
         except KeyboardInterrupt:
             code = 0
         finally:
+            self.selfcheck.stop()
+            self.sender.stop()
+            self.deadlines.stop()
             self.watcher.stop()
             self.record("agent_stop", {"version": _version(), "clean": True})
             self.journal.close()
@@ -147,6 +158,7 @@ class Agent:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             self.filter,
+            self.canary,
         )
         if self.overrides:
             m.addons.add(Resolve(self.overrides))
@@ -189,7 +201,15 @@ class Agent:
         )
         changes = changes_since_applied(self.home, loaded)
         if changes:
-            self.record("rules_changed", changes_body(changes, while_stopped=True))
+            self.record("rules_changed", changes_body(changes, True, loaded.pending))
+        applied = read_applied(self.home)
+        if applied and applied.settings and loaded.settings:
+            changed = cooling_off.settings_changes(applied.settings, loaded.settings)
+            if changed:
+                changed = cooling_off.annotate_config_changes(changed, loaded.pending)
+                self.record("config_changed", {"changes": changed, "while_stopped": True})
+        for kind, body in cooling_off.ended_events(loaded.cooling.ended, while_stopped=True):
+            self.record(kind, body)
         remember_applied(self.home, loaded)
         for problem in (*loaded.problems, *map(str, loaded.rejected)):
             log.warning("%s", problem)
@@ -201,12 +221,16 @@ class Agent:
         if not outcome.applied:
             log.warning("%s", outcome.reason)
             return
+        pending = outcome.cooling.pending
         if outcome.changes:
-            self.record("rules_changed", changes_body(outcome.changes, while_stopped=False))
+            self.record("rules_changed", changes_body(outcome.changes, False, pending))
         before, self._config = self._config, self.live.config
         actions, self._actions = self._actions, self.live.rules.actions
         if changed := config_changes(before, self._config, actions, self._actions):
+            changed = cooling_off.annotate_config_changes(changed, pending)
             self.record("config_changed", {"changes": changed})
+        for kind, body in cooling_off.ended_events(outcome.cooling.ended, while_stopped=False):
+            self.record(kind, body)
 
 
 class _StartupCheck(errorcheck.ErrorCheck):
@@ -242,6 +266,7 @@ class _Announce:
         address = f"{_format_host(host)}:{port}"
         _write_pid_file(self.agent.home.pid_file, address)
         print(f"candor listening on {address}", flush=True)
+        self.agent.selfcheck.start()
         asyncio.get_running_loop().call_soon(self._leave_chain)
 
     def _leave_chain(self) -> None:
@@ -281,51 +306,30 @@ def config_changes(
     tightening. `actions_*` are the effective category actions (a category with rules and no
     config entry blocks). Partner, delivery and report timing are consent and delivery
     matters, left to the parts of Candor that own them."""
-    out: list[dict[str, Any]] = []
-
-    def note(what: str, old: Any, new: Any, loosening: bool) -> None:
-        out.append({"what": what, "from": old, "to": new, "loosening": loosening})
-
-    for name in sorted(actions_before.keys() & actions_after.keys()):
-        old, new = actions_before[name], actions_after[name]
-        if old != new:
-            strength = STRENGTH.get(new or "off", 0) - STRENGTH.get(old or "off", 0)
-            note(f"categories.{name}.action", old, new, loosening=strength < 0)
-    for key in ("allowlist", "never_inspect"):
-        old_hosts, new_hosts = set(getattr(before, key)), set(getattr(after, key))
-        for host in sorted(new_hosts - old_hosts):
-            note(key, None, host, loosening=True)
-        for host in sorted(old_hosts - new_hosts):
-            note(key, host, None, loosening=False)
-    for key in ("safesearch", "search_capture"):
-        old_on, new_on = getattr(before, key).enabled, getattr(after, key).enabled
-        if old_on != new_on:
-            note(f"{key}.enabled", old_on, new_on, loosening=not new_on)
-    if before.cooling_off != after.cooling_off:
-        note(
-            "cooling_off",
-            format_duration(before.cooling_off),
-            format_duration(after.cooling_off),
-            loosening=after.cooling_off < before.cooling_off,
-        )
-    return out
+    return cooling_off.settings_changes(
+        Settings.of(before, actions_before), Settings.of(after, actions_after)
+    )
 
 
-def changes_body(changes: Sequence[CategoryChange], while_stopped: bool) -> dict[str, Any]:
-    """A `rules_changed` event: per category, what tightened and what loosened."""
-    return {
-        "while_stopped": while_stopped,
-        "changes": [
-            {
-                "category": c.category,
-                "tightening": list(c.tightening),
-                "loosening": list(c.loosening),
-                "appeared": c.appeared,
-                "disappeared": c.disappeared,
-            }
-            for c in changes
-        ],
-    }
+def changes_body(
+    changes: Sequence[CategoryChange], while_stopped: bool, pending: Sequence[Pending] = ()
+) -> dict[str, Any]:
+    """A `rules_changed` event: per category, what tightened and what loosened, and for each
+    loosening that waits for the cooling-off delay, when it applies (`pending_until`, only
+    present when something waits)."""
+    entries = []
+    for c in changes:
+        entry: dict[str, Any] = {
+            "category": c.category,
+            "tightening": list(c.tightening),
+            "loosening": list(c.loosening),
+            "appeared": c.appeared,
+            "disappeared": c.disappeared,
+        }
+        if waiting := cooling_off.rule_pending_until(pending, c.category, c.loosening):
+            entry["pending_until"] = waiting
+        entries.append(entry)
+    return {"while_stopped": while_stopped, "changes": entries}
 
 
 def _check_not_running(home: Home) -> int | None:

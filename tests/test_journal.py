@@ -490,34 +490,35 @@ def test_a_v1_journal_is_migrated_and_stays_readable(path: Path) -> None:
         assert new.seq == 4 and new.prev_hash == hashes[-1]
         assert journal.verify().ok
     conn = sqlite3.connect(path)
-    assert read_version(conn) == LATEST_VERSION == 2
+    assert read_version(conn) == LATEST_VERSION
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"events_ts", "events_kind_ts", "events_append_only"} <= names
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
 
-def test_a_later_migration_such_as_the_outbox_applies_in_order(path: Path) -> None:
+def test_a_later_migration_applies_in_order_and_all_or_nothing(path: Path) -> None:
     Journal(path).close()
+    current = LATEST_VERSION
 
-    def v3_outbox(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE outbox (id TEXT PRIMARY KEY, payload BLOB NOT NULL)")
+    def next_extra(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE later_extra (id TEXT PRIMARY KEY, payload BLOB NOT NULL)")
 
-    def v4_broken(conn: sqlite3.Connection) -> None:
+    def then_broken(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("migration bug")
 
     conn = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(RuntimeError):
-        migrate(conn, (*MIGRATIONS, v3_outbox, v4_broken))
-    # All or nothing: the failed run left the file exactly at version 2.
-    assert read_version(conn) == 2
+        migrate(conn, (*MIGRATIONS, next_extra, then_broken))
+    # All or nothing: the failed run left the file exactly at the current version.
+    assert read_version(conn) == current
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert "outbox" not in tables and "half_done" not in tables
+    assert "later_extra" not in tables and "half_done" not in tables
 
-    assert migrate(conn, (*MIGRATIONS, v3_outbox)) == 2
-    assert read_version(conn) == 3
-    assert migrate(conn, (*MIGRATIONS, v3_outbox)) == 3  # nothing left to do
+    assert migrate(conn, (*MIGRATIONS, next_extra)) == current
+    assert read_version(conn) == current + 1
+    assert migrate(conn, (*MIGRATIONS, next_extra)) == current + 1  # nothing left to do
     conn.close()
     # This version of Candor refuses a file from the future instead of guessing.
     with pytest.raises(JournalTooNew, match="newer Candor"):

@@ -1,0 +1,513 @@
+"""Loosening waits; tightening does not.
+
+A cooling-off delay is a commitment the person makes to themselves: when they remove a rule,
+add an exception or an allowlist entry, lower a category's action, turn SafeSearch off or
+shorten the delay itself, the stricter behaviour stays in force until the delay has passed. A
+hard moment passes; the change still happens if it was meant.
+
+This module is the bookkeeping, kept apart from the matcher: `plan` compares what is on disk now
+with what was last put into force (the applied state under `state/`) and with what is already
+waiting (`state/pending.json`), and returns what must still be enforced and until when. The clock
+of a change starts when Candor first sees it: at the agent's reload, or at its next start for an
+edit made while it was stopped. Undoing a loosening (re-adding the rule) simply cancels it; a
+further loosening of a setting that is already waiting (block → warn, then warn → off) restarts
+its wait. The detail level and consent are not here: sharing less is never delayed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from agent.config import Config, format_duration
+from rules.changes import diff_identities, is_exception
+from rules.model import STRENGTH, Action
+
+PENDING_STATE = "pending.json"
+LIST_PREFIX = "list:"
+"""How an imported list appears among a category's rule identities (`list:lists/adult/foo`)."""
+
+
+class What(StrEnum):
+    """The kinds of loosening that wait."""
+
+    RULE_REMOVED = "rule_removed"
+    EXCEPTION_ADDED = "exception_added"
+    LIST_REMOVED = "list_removed"
+    ACTION_LOWERED = "action_lowered"
+    ALLOWLIST_ADDED = "allowlist_added"
+    NEVER_INSPECT_ADDED = "never_inspect_added"
+    SAFESEARCH_OFF = "safesearch_off"
+    SEARCH_CAPTURE_OFF = "search_capture_off"
+    COOLING_OFF_SHORTENED = "cooling_off_shortened"
+
+
+_RULE_WHATS = (What.RULE_REMOVED, What.EXCEPTION_ADDED, What.LIST_REMOVED)
+"""Loosenings of a category's rules; the others are settings in config.toml."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The settings that loosen or tighten, as one comparable value."""
+
+    actions: Mapping[str, Action]
+    allowlist: frozenset[str] = frozenset()
+    never_inspect: frozenset[str] = frozenset()
+    safesearch: bool = True
+    search_capture: bool = True
+    cooling_off: timedelta = timedelta(0)
+
+    @classmethod
+    def of(cls, config: Config, actions: Mapping[str, Action]) -> Settings:
+        return cls(
+            actions=dict(actions),
+            allowlist=frozenset(config.allowlist),
+            never_inspect=frozenset(config.never_inspect),
+            safesearch=config.safesearch.enabled,
+            search_capture=config.search_capture.enabled,
+            cooling_off=config.cooling_off,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "actions": dict(sorted(self.actions.items())),
+            "allowlist": sorted(self.allowlist),
+            "never_inspect": sorted(self.never_inspect),
+            "safesearch": self.safesearch,
+            "search_capture": self.search_capture,
+            "cooling_off_seconds": int(self.cooling_off.total_seconds()),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Settings:
+        return cls(
+            actions={str(k): v for k, v in raw["actions"].items() if v in STRENGTH},
+            allowlist=frozenset(raw["allowlist"]),
+            never_inspect=frozenset(raw["never_inspect"]),
+            safesearch=bool(raw["safesearch"]),
+            search_capture=bool(raw["search_capture"]),
+            cooling_off=timedelta(seconds=int(raw["cooling_off_seconds"])),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What was last put into force, as it was on disk then."""
+
+    identities: Mapping[str, frozenset[str]]
+    sources: Mapping[str, Mapping[str, str]]
+    """Per category, rule text → where it was (`adult.txt:12`), to name a rule kept in force."""
+    list_hashes: Mapping[str, str]
+    """Imported list name → its content hash: the compiled cache a removed list is kept from."""
+    settings: Settings | None
+    """None in a state file written before settings were remembered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One loosening that is waiting, and what stays in force until `until`."""
+
+    what: What
+    category: str | None
+    value: str
+    """The rule text, list name or host; empty for a setting."""
+    held: str
+    """The stricter value kept in force: an action (for a removed rule or list, the action of
+    its category then) or the delay in seconds."""
+    since: datetime
+    until: datetime
+    source: str = ""
+    """Where a removed rule was, so the block page can still name it; for a removed list, its
+    content hash, which finds its compiled copy."""
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        return (self.what, self.category, self.value)
+
+    def describe(self) -> str:
+        """What will happen, in plain words."""
+        cat = f" in {self.category}" if self.category else ""
+        match self.what:
+            case What.RULE_REMOVED:
+                return f"the rule {self.value}{cat} is removed"
+            case What.EXCEPTION_ADDED:
+                return f"the exception {self.value}{cat} starts to apply"
+            case What.LIST_REMOVED:
+                return f"the imported list {self.value.rsplit('/', 1)[-1]}{cat} is removed"
+            case What.ACTION_LOWERED:
+                return f"{self.category} stops being '{self.held}' and uses its new action"
+            case What.ALLOWLIST_ADDED:
+                return f"{self.value} is always allowed"
+            case What.NEVER_INSPECT_ADDED:
+                return f"{self.value} is never inspected"
+            case What.SAFESEARCH_OFF:
+                return "SafeSearch is turned off"
+            case What.SEARCH_CAPTURE_OFF:
+                return "search terms stop being checked"
+            case What.COOLING_OFF_SHORTENED:
+                held = format_duration(timedelta(seconds=int(self.held)))
+                return f"the cooling-off delay becomes shorter than {held}"
+        return str(self.what)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "what": str(self.what),
+            "category": self.category,
+            "value": self.value,
+            "held": self.held,
+            "source": self.source,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Pending:
+        return cls(
+            what=What(raw["what"]),
+            category=raw.get("category"),
+            value=str(raw.get("value", "")),
+            held=str(raw.get("held", "")),
+            since=datetime.fromisoformat(raw["since"]),
+            until=datetime.fromisoformat(raw["until"]),
+            source=str(raw.get("source", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The outcome of one look at the rules: what waits, what just took effect, what was undone."""
+
+    pending: tuple[Pending, ...] = ()
+    ended: tuple[Pending, ...] = ()
+    """Waited long enough: the loosening applies from now on."""
+    cancelled: tuple[Pending, ...] = ()
+    """Undone before it applied (the rule was added back, the setting raised again)."""
+    new: tuple[Pending, ...] = ()
+    """First seen now (also in `pending`)."""
+
+    def of(self, what: What, category: str | None = None) -> list[Pending]:
+        return [p for p in self.pending if p.what == what and p.category == category]
+
+
+def plan(
+    now: datetime,
+    applied: Applied | None,
+    before: Sequence[Pending],
+    identities: Mapping[str, frozenset[str]],
+    settings: Settings,
+) -> Plan:
+    """What stays stricter than the files say, given what was in force and what already waits.
+
+    `identities` and `settings` describe the files now. With no applied state (a fresh home)
+    nothing can have loosened.
+    """
+    ended = tuple(p for p in before if p.until <= now)
+    live = [p for p in before if p.until > now]
+    kept = [p for p in live if _still_loosening(p, identities, settings)]
+    cancelled = tuple(p for p in live if p not in kept)
+    delay = effective_delay(settings, kept)
+    if applied is not None and applied.settings is not None:
+        delay = max(delay, applied.settings.cooling_off)  # the delay in force until now
+    new: list[Pending] = []
+    if applied is not None and delay > timedelta(0):
+        by_key = {p.key: p for p in kept}
+        until = now + delay
+        for found in _loosenings(applied, identities, settings, kept):
+            existing = by_key.get(found.key)
+            if existing is None:
+                item = replace(found, since=now, until=until)
+                new.append(item)
+                by_key[item.key] = item
+            elif existing.what in _SETTINGS_THAT_RESTART:
+                # A further loosening of a setting already waiting: the wait starts again.
+                by_key[found.key] = replace(existing, until=until)
+        kept = list(by_key.values())
+    return Plan(
+        pending=tuple(sorted(kept, key=_order)),
+        ended=ended,
+        cancelled=cancelled,
+        new=tuple(new),
+    )
+
+
+_SETTINGS_THAT_RESTART = (What.ACTION_LOWERED, What.COOLING_OFF_SHORTENED)
+
+
+def effective_delay(settings: Settings, pending: Iterable[Pending]) -> timedelta:
+    """The delay in force: a shortened delay keeps its old length until its own wait ends."""
+    delay = settings.cooling_off
+    for p in pending:
+        if p.what == What.COOLING_OFF_SHORTENED:
+            delay = max(delay, timedelta(seconds=int(p.held)))
+    return delay
+
+
+def effective_config(config: Config, pending: Sequence[Pending]) -> Config:
+    """`config` with the stricter values still in force (category actions are in the policy)."""
+    whats = {p.what for p in pending}
+    if not whats & _CONFIG_WHATS:
+        return config
+    withheld_allow = {p.value for p in pending if p.what == What.ALLOWLIST_ADDED}
+    withheld_never = {p.value for p in pending if p.what == What.NEVER_INSPECT_ADDED}
+    update: dict[str, Any] = {
+        "allowlist": [h for h in config.allowlist if h not in withheld_allow],
+        "never_inspect": [h for h in config.never_inspect if h not in withheld_never],
+        "cooling_off": effective_delay(Settings.of(config, {}), pending),
+    }
+    if What.SAFESEARCH_OFF in whats:
+        update["safesearch"] = config.safesearch.model_copy(update={"enabled": True})
+    if What.SEARCH_CAPTURE_OFF in whats:
+        update["search_capture"] = config.search_capture.model_copy(update={"enabled": True})
+    return config.model_copy(update=update)
+
+
+_CONFIG_WHATS = {
+    What.ALLOWLIST_ADDED,
+    What.NEVER_INSPECT_ADDED,
+    What.SAFESEARCH_OFF,
+    What.SEARCH_CAPTURE_OFF,
+    What.COOLING_OFF_SHORTENED,
+}
+
+
+def held_action(category: str, desired: Action | None, pending: Sequence[Pending]) -> Action:
+    """The action in force for a category: the stricter held one while its lowering waits.
+
+    A category whose rules file is gone (`desired` None) keeps the action its removed rules had.
+    """
+    considered = (What.ACTION_LOWERED,) if desired else (What.ACTION_LOWERED, *_RULE_WHATS)
+    best: Action = desired or "off"
+    for p in pending:
+        stricter = p.held in STRENGTH and STRENGTH[p.held] > STRENGTH[best]
+        if p.category == category and p.what in considered and stricter:
+            best = p.held  # type: ignore[assignment]
+    return best
+
+
+def _still_loosening(
+    p: Pending, identities: Mapping[str, frozenset[str]], settings: Settings
+) -> bool:
+    in_category = identities.get(p.category or "", frozenset())
+    match p.what:
+        case What.RULE_REMOVED:
+            return p.value not in in_category
+        case What.EXCEPTION_ADDED:
+            return p.value in in_category
+        case What.LIST_REMOVED:
+            return LIST_PREFIX + p.value not in in_category
+        case What.ACTION_LOWERED:
+            now = settings.actions.get(p.category or "")
+            return now is None or STRENGTH[now] < STRENGTH.get(p.held, 0)
+        case What.ALLOWLIST_ADDED:
+            return p.value in settings.allowlist
+        case What.NEVER_INSPECT_ADDED:
+            return p.value in settings.never_inspect
+        case What.SAFESEARCH_OFF:
+            return not settings.safesearch
+        case What.SEARCH_CAPTURE_OFF:
+            return not settings.search_capture
+        case What.COOLING_OFF_SHORTENED:
+            return settings.cooling_off < timedelta(seconds=int(p.held))
+    return False
+
+
+def _loosenings(
+    applied: Applied,
+    identities: Mapping[str, frozenset[str]],
+    settings: Settings,
+    waiting: Sequence[Pending],
+) -> Iterable[Pending]:
+    """Every loosening from the applied state to the files now; times are filled in by `plan`."""
+    epoch = datetime.min
+
+    def item(what: What, category: str | None, value: str, held: str, source: str = "") -> Pending:
+        return Pending(what, category, value, held, epoch, epoch, source)
+
+    old = applied.settings
+    old_actions: Mapping[str, Action] = old.actions if old else {}
+    for change in diff_identities(applied.identities, identities):
+        cat = change.category
+        action = held_action(cat, old_actions.get(cat, "block"), waiting)
+        for text in change.removed:
+            if is_exception(text):
+                continue
+            if text.startswith(LIST_PREFIX):
+                name = text[len(LIST_PREFIX) :]
+                yield item(What.LIST_REMOVED, cat, name, action, applied.list_hashes.get(name, ""))
+            else:
+                source = applied.sources.get(cat, {}).get(text, "")
+                yield item(What.RULE_REMOVED, cat, text, action, source)
+        for text in change.added:
+            if is_exception(text):
+                yield item(What.EXCEPTION_ADDED, cat, text, "")
+    if old is None:
+        return
+    for cat in sorted(old.actions.keys() & settings.actions.keys()):
+        was, now = old.actions[cat], settings.actions[cat]
+        if STRENGTH[now] < STRENGTH[was]:
+            yield item(What.ACTION_LOWERED, cat, "", held_action(cat, was, waiting))
+    for host in sorted(settings.allowlist - old.allowlist):
+        yield item(What.ALLOWLIST_ADDED, None, host, "")
+    for host in sorted(settings.never_inspect - old.never_inspect):
+        yield item(What.NEVER_INSPECT_ADDED, None, host, "")
+    if old.safesearch and not settings.safesearch:
+        yield item(What.SAFESEARCH_OFF, None, "", "on")
+    if old.search_capture and not settings.search_capture:
+        yield item(What.SEARCH_CAPTURE_OFF, None, "", "on")
+    if settings.cooling_off < old.cooling_off:
+        held = effective_delay(old, waiting)
+        yield item(What.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
+
+
+def _order(p: Pending) -> tuple[datetime, str, str, str]:
+    return (p.until, p.what, p.category or "", p.value)
+
+
+# --- the state file ------------------------------------------------------------------------------
+
+
+def pending_path(state_dir: Path) -> Path:
+    return state_dir / PENDING_STATE
+
+
+def read_pending(state_dir: Path) -> list[Pending]:
+    """What was waiting when the agent last looked; an unreadable file counts as nothing."""
+    try:
+        raw = json.loads(pending_path(state_dir).read_text("utf-8"))
+        return [Pending.from_json(item) for item in raw["pending"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def write_pending(state_dir: Path, pending: Sequence[Pending]) -> None:
+    """Atomic, so a crash leaves the old record or the new one."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = pending_path(state_dir)
+    data = {"pending": [p.as_json() for p in pending]}
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def journal_items(pending: Iterable[Pending]) -> list[dict[str, Any]]:
+    """Pending changes as a journal body lists them (the report reads these)."""
+    return [
+        {
+            "what": str(p.what),
+            "category": p.category,
+            "value": p.value,
+            "since": p.since.isoformat(),
+            "until": p.until.isoformat(),
+        }
+        for p in pending
+    ]
+
+
+def config_key(p: Pending) -> tuple[str, Any] | None:
+    """The `what` / value pair `runner.config_changes` uses for the same setting."""
+    match p.what:
+        case What.ACTION_LOWERED:
+            return (f"categories.{p.category}.action", None)
+        case What.ALLOWLIST_ADDED:
+            return ("allowlist", p.value)
+        case What.NEVER_INSPECT_ADDED:
+            return ("never_inspect", p.value)
+        case What.SAFESEARCH_OFF:
+            return ("safesearch.enabled", None)
+        case What.SEARCH_CAPTURE_OFF:
+            return ("search_capture.enabled", None)
+        case What.COOLING_OFF_SHORTENED:
+            return ("cooling_off", None)
+    return None
+
+
+def annotate_config_changes(
+    changes: Sequence[dict[str, Any]], pending: Sequence[Pending]
+) -> list[dict[str, Any]]:
+    """Add `pending_until` to each loosening config change that waits (absent if it applied)."""
+    untils: dict[tuple[str, Any], datetime] = {}
+    for p in pending:
+        if (key := config_key(p)) is not None:
+            untils[key] = p.until
+    out = []
+    for change in changes:
+        entry = dict(change)
+        if entry.get("loosening"):
+            until = untils.get((entry["what"], entry.get("to"))) or untils.get(
+                (entry["what"], None)
+            )
+            if until is not None:
+                entry["pending_until"] = until.isoformat()
+        out.append(entry)
+    return out
+
+
+def rule_pending_until(
+    pending: Sequence[Pending], category: str, texts: Iterable[str]
+) -> dict[str, str]:
+    """For a `rules_changed` body: rule text (or `list:name`) → when its loosening applies."""
+    wanted = set(texts)
+    found: dict[str, str] = {}
+    for p in pending:
+        if p.category != category:
+            continue
+        text = LIST_PREFIX + p.value if p.what == What.LIST_REMOVED else p.value
+        if text in wanted and p.what in _RULE_WHATS:
+            found[text] = p.until.isoformat()
+    return found
+
+
+def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
+    """What changed between two settings, shaped like `runner.config_changes` entries.
+
+    Used at start for edits made to config.toml while the agent was stopped.
+    """
+    out: list[dict[str, Any]] = []
+
+    def note(what: str, old: Any, new: Any, loosening: bool) -> None:
+        out.append({"what": what, "from": old, "to": new, "loosening": loosening})
+
+    for name in sorted(before.actions.keys() & after.actions.keys()):
+        old, new = before.actions[name], after.actions[name]
+        if old != new:
+            note(f"categories.{name}.action", old, new, STRENGTH[new] < STRENGTH[old])
+    for key in ("allowlist", "never_inspect"):
+        old_hosts, new_hosts = getattr(before, key), getattr(after, key)
+        for host in sorted(new_hosts - old_hosts):
+            note(key, None, host, loosening=True)
+        for host in sorted(old_hosts - new_hosts):
+            note(key, host, None, loosening=False)
+    for key in ("safesearch", "search_capture"):
+        old_on, new_on = getattr(before, key), getattr(after, key)
+        if old_on != new_on:
+            note(f"{key}.enabled", old_on, new_on, loosening=not new_on)
+    if before.cooling_off != after.cooling_off:
+        note(
+            "cooling_off",
+            format_duration(before.cooling_off),
+            format_duration(after.cooling_off),
+            loosening=after.cooling_off < before.cooling_off,
+        )
+    return out
+
+
+def ended_events(ended: Sequence[Pending], while_stopped: bool) -> list[tuple[str, dict[str, Any]]]:
+    """Journal events for loosenings whose wait is over: they apply from now on."""
+    rules = [p for p in ended if p.what in _RULE_WHATS]
+    settings = [p for p in ended if p.what not in _RULE_WHATS]
+    events = []
+    if rules:
+        body = {"while_stopped": while_stopped, "changes": [], "took_effect": journal_items(rules)}
+        events.append(("rules_changed", body))
+    if settings:
+        events.append(("config_changed", {"changes": [], "took_effect": journal_items(settings)}))
+    return events

@@ -1,0 +1,132 @@
+"""The macOS plan: a LaunchAgent, the CA in the login keychain, the proxy on every network service.
+
+Generated and pinned by snapshot tests on Linux; the commands are the documented ones
+(`launchctl bootstrap`, `security add-trusted-cert`, `networksetup`), to be run on a Mac.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import plistlib
+import ssl
+from pathlib import PurePath
+
+from installers.plan import MergeJson, Plan, Run, Setting, Step, WriteFile
+from installers.target import Target, ca_sha256
+
+LABEL = "org.candor.agent"
+REPORT_LABEL = "org.candor.report"
+FIREFOX_POLICIES = "/Applications/Firefox.app/Contents/Resources/distribution/policies.json"
+
+
+def agent_plist(target: Target) -> bytes:
+    logs = target.user_home / "Library" / "Logs" / "Candor"
+    return plistlib.dumps(
+        {
+            "Label": LABEL,
+            "ProgramArguments": [*target.candor, "run"],
+            "RunAtLoad": True,
+            "KeepAlive": True,
+            "ProcessType": "Background",
+            "StandardOutPath": str(logs / "agent.log"),
+            "StandardErrorPath": str(logs / "agent.log"),
+        }
+    )
+
+
+def report_plist(target: Target) -> bytes:
+    return plistlib.dumps(
+        {
+            "Label": REPORT_LABEL,
+            "ProgramArguments": [*target.candor, "report", "send-due"],
+            "StartCalendarInterval": {"Weekday": 0, "Hour": 18, "Minute": 0},
+        }
+    )
+
+
+def build(target: Target, *, uid: int, firefox: bool = True) -> Plan:
+    agents = target.user_home / "Library" / "LaunchAgents"
+    keychain = str(target.user_home / "Library" / "Keychains" / "login.keychain-db")
+    cert = str(target.ca_file)
+    domain = f"gui/{uid}"
+    steps: list[Step] = []
+    for label, data, summary in (
+        (LABEL, agent_plist(target), "The agent, started at every login and kept running"),
+        (REPORT_LABEL, report_plist(target), "The weekly report job, as a backstop"),
+    ):
+        plist = agents / f"{label}.plist"
+        steps += [
+            Step(f"service.{label}.file", summary, WriteFile(plist, data), group="service"),
+            Step(
+                f"service.{label}.stop-old",
+                f"Stop an earlier copy of {label} if one is loaded",
+                Run(("launchctl", "bootout", f"{domain}/{label}"), check=False),
+                group="service",
+            ),
+            Step(
+                f"service.{label}.load",
+                f"Load {label}",
+                Run(
+                    ("launchctl", "bootstrap", domain, str(plist)),
+                    (("launchctl", "bootout", f"{domain}/{label}"),),
+                ),
+                group="service",
+            ),
+        ]
+    steps.append(
+        Step(
+            "trust.login-keychain",
+            "Trust Candor's certificate in your login keychain (macOS asks for your password)",
+            Run(
+                ("security", "add-trusted-cert", "-r", "trustRoot", "-k", keychain, cert),
+                (
+                    ("security", "remove-trusted-cert", cert),
+                    ("security", "delete-certificate", "-Z", _sha1(target.ca_pem), keychain),
+                ),
+            ),
+            group="trust",
+        )
+    )
+    if firefox:
+        from installers.linux import firefox_policies
+
+        steps.append(
+            Step(
+                "browsers.firefox",
+                "Firefox: trust Candor's certificate, use Candor as proxy, no DNS over HTTPS, "
+                "no HTTP/3 (policies.json)",
+                MergeJson(
+                    target.system(FIREFOX_POLICIES),
+                    "policies",
+                    firefox_policies(target, PurePath(cert)),
+                ),
+                admin=True,
+                group="browsers",
+            )
+        )
+    for kind, what in (("web", "web"), ("secure", "secure web")):
+        steps.append(
+            Step(
+                f"proxy.networksetup.{kind}",
+                f"Every network service: {what} proxy = {target.proxy}",
+                Setting("networksetup", (kind,), f"{target.host}:{target.port}"),
+                admin=True,
+                group="proxy",
+            )
+        )
+    return Plan(
+        os="macos",
+        root=target.root,
+        steps=tuple(steps),
+        notes=(
+            "Network services are listed when the plan runs (networksetup "
+            "-listallnetworkservices); a new adapter is caught by the self-check.",
+            "Restart your browsers afterwards: they read certificates and policies at start.",
+        ),
+        proxy=target.proxy,
+        ca_sha256=ca_sha256(target.ca_pem),
+    )
+
+
+def _sha1(pem: bytes) -> str:
+    return hashlib.sha1(ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))).hexdigest().upper()

@@ -1,0 +1,148 @@
+"""Consent, as the journal remembers it: may anything be sent, to whom, and how much.
+
+The source of truth is the hash chain: every `consent_changed` event (given, invited, confirmed,
+lowered, raised, renewed, revoked, partner_changed) is replayed in order. The config file only
+says where to send; editing it can never widen what is shared. Sending needs both: a confirmed
+partner in the journal and the same address in config.toml. The detail level in force is the
+lower of the one consented to and the one configured, so lowering takes effect at once, by
+command or by editing the file, while raising needs a fresh, recorded consent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from agent.config import DETAIL_LEVELS, Config, DetailLevel
+from agent.journal import Event, Journal, Kind
+
+Change = Literal[
+    "given", "invited", "confirmed", "lowered", "raised", "renewed", "revoked", "partner_changed"
+]
+Status = Literal["none", "given", "confirmed", "revoked"]
+
+RENEWAL_PERIOD = timedelta(days=90)
+"""How long a consent stands before Candor asks the person whether to keep sharing."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    status: Status = "none"
+    partner_name: str | None = None
+    partner_email: str | None = None
+    level: DetailLevel = "summary"
+    given_at: datetime | None = None
+    invited_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    revoked_at: datetime | None = None
+    renewed_at: datetime | None = None
+    """When the person last gave or renewed consent (what the report quotes)."""
+    person: str | None = None
+    """How the partner knows the person (their name, as given at `candor init`)."""
+
+    def renewal_due(self, now: datetime) -> bool:
+        return (
+            self.status in ("given", "confirmed")
+            and self.renewed_at is not None
+            and now - self.renewed_at >= RENEWAL_PERIOD
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        def ts(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "status": self.status,
+            "partner": {"name": self.partner_name, "email": self.partner_email},
+            "level": self.level,
+            "given_at": ts(self.given_at),
+            "invited_at": ts(self.invited_at),
+            "confirmed_at": ts(self.confirmed_at),
+            "revoked_at": ts(self.revoked_at),
+            "renewed_at": ts(self.renewed_at),
+            "person": self.person,
+        }
+
+
+def level_rank(level: str) -> int:
+    return DETAIL_LEVELS.index(level) if level in DETAIL_LEVELS else len(DETAIL_LEVELS)
+
+
+def apply(state: ConsentState, event: Event) -> ConsentState:
+    """The state after one `consent_changed` event; unknown changes leave it as it was."""
+    body = event.body
+    change = body.get("change")
+    at = event.time
+    partner = body.get("partner") if isinstance(body.get("partner"), dict) else {}
+    name, email = partner.get("name"), partner.get("email")
+    level = body.get("level") if body.get("level") in DETAIL_LEVELS else state.level
+    if change in ("given", "partner_changed"):
+        person = body.get("person") if isinstance(body.get("person"), str) else state.person
+        return ConsentState(
+            status="given",
+            partner_name=name,
+            partner_email=email,
+            level=level,
+            given_at=at,
+            renewed_at=at,
+            person=person,
+        )
+    if state.status in ("none", "revoked"):
+        return state
+    if change == "invited" and email == state.partner_email:
+        return replace(state, invited_at=at)
+    if change == "confirmed" and email == state.partner_email:
+        return replace(state, status="confirmed", confirmed_at=at)
+    if change == "lowered" and level_rank(level) < level_rank(state.level):
+        return replace(state, level=level)
+    if change == "raised":
+        return replace(state, level=level, renewed_at=at)
+    if change == "renewed":
+        return replace(state, renewed_at=at)
+    if change == "revoked":
+        return replace(state, status="revoked", revoked_at=at)
+    return state
+
+
+def consent_state(journal: Journal) -> ConsentState:
+    state = ConsentState()
+    for event in journal.events(kinds=[Kind.CONSENT_CHANGED]):
+        state = apply(state, event)
+    return state
+
+
+def may_report(state: ConsentState, config: Config) -> bool:
+    """Reports may go out: the partner confirmed, nothing revoked, and config agrees on who."""
+    return (
+        state.status == "confirmed"
+        and state.partner_email is not None
+        and config.partner.email is not None
+        and config.partner.email.lower() == state.partner_email.lower()
+    )
+
+
+def effective_level(state: ConsentState, config: Config) -> DetailLevel:
+    """The lower of the consented and the configured level: sharing less is never delayed."""
+    if level_rank(config.detail_level) < level_rank(state.level):
+        return config.detail_level
+    return state.level
+
+
+def record(
+    journal: Journal,
+    change: Change,
+    *,
+    name: str | None,
+    email: str | None,
+    level: str,
+    **extra: Any,
+) -> Event:
+    body = {"change": change, "partner": {"name": name, "email": email}, "level": level, **extra}
+    return journal.append(Kind.CONSENT_CHANGED, body)
+
+
+def text_digest(text: str) -> str:
+    """Which wording the person agreed to, recorded with the consent so it can be shown later."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,240 @@
+"""The weekly report document: the one source every rendering, signature and check reads.
+
+The models are the edge: a document is built from them, and a file handed to `candor verify`
+or a renderer is read back through them, so a field the reader does not know is an error here
+rather than a silent gap on the partner's screen. Only JSON-native values appear (no floats),
+so the canonical bytes are the same whichever JSON library a partner's tool uses.
+
+What is signed: the canonical JSON (sorted keys, no spaces, UTF-8) of the document without its
+`signature` field. `domains` and `searches` are absent (not empty) at levels that do not share
+them, so a partner can tell "not shared" from "nothing happened".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.journal import canonical_json
+
+SCHEMA = "candor.report/1"
+
+DetailLevel = Literal["summary", "domains", "detailed"]
+GapKind = Literal["asleep", "off", "agent_not_running", "clock_changed", "no_data"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Counts(_Model):
+    block: int = 0
+    warn: int = 0
+    log: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.block + self.warn + self.log
+
+
+class CategoryCounts(Counts):
+    category: str
+    action: str | None = None
+    """The category's configured action at report time (None: no longer configured)."""
+
+
+class DayCounts(Counts):
+    date: str
+    weekday: str
+
+
+class Summary(_Model):
+    totals: Counts
+    categories: list[CategoryCounts]
+    days: list[DayCounts]
+    """Seven entries, Monday first, in the person's time zone."""
+    hours: list[Counts]
+    """Twenty-four entries, hour 0 first, in the person's time zone."""
+    streak_days: int
+    """Whole days without a block, counting back from the period's last day."""
+    previous_week: Counts | None
+    """Last week's totals, for the change; None when Candor has no record of that week."""
+    unblock_requests: int
+    warn_continues: int
+    searches_flagged: int
+    temporary_allows: int
+
+
+class DomainEntry(Counts):
+    host: str
+    category: str | None
+    times: list[str] | None = None
+    """Only at the detailed level: when each recorded event happened (RFC 3339, UTC)."""
+
+
+class SearchEntry(_Model):
+    time: str
+    engine: str | None
+    category: str | None
+    decision: str | None
+    terms: str | None
+
+
+class Gap(_Model):
+    kind: GapKind
+    start: str
+    end: str
+    minutes: int
+    asleep_minutes: int = 0
+    awake_minutes: int = 0
+    """Minutes the computer was awake and Candor recorded nothing."""
+    flagged: bool
+    note: str = ""
+
+
+class Coverage(_Model):
+    monitored_minutes: int
+    awake_minutes: int
+    percent: int | None
+    """monitored ÷ awake, rounded down; None when there is nothing to divide by."""
+
+
+class ChangeEntry(_Model):
+    time: str
+    kind: str
+    """`rules`, `setting`, `temporary_allow`, `took_effect` or `pending`."""
+    category: str | None = None
+    description: str
+    detail: list[str] | None = None
+    """Rule texts or host names, only at levels that share domains."""
+    pending_until: str | None = None
+    while_stopped: bool = False
+
+
+class BypassEntry(_Model):
+    time: str
+    what: str
+    detail: str | None = None
+
+
+class Passthroughs(_Model):
+    count: int
+    hosts: list[str] | None = None
+    """Only at levels that share domains."""
+
+
+class JournalCheck(_Model):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None
+    detail: str
+    extends_previous: bool | None
+    """Does the journal still contain the previous report's chain head? None: no previous head
+    known, or it was pruned."""
+    previous_chain_head: dict[str, Any] | None
+    started_at: str | None
+    """The time of the oldest row kept: a recent date means a new (or reset) journal."""
+
+
+class ConsentInfo(_Model):
+    last_given: str | None
+    renewal_due: bool
+
+
+class KeyInfo(_Model):
+    fingerprint: str
+    created_at: str | None
+    new_this_period: bool
+    previous_fingerprints: list[str]
+    changed_since_previous_report: bool | None
+
+
+class AgentInfo(_Model):
+    starts: int
+    unclean_stops: int
+
+
+class Integrity(_Model):
+    coverage: Coverage
+    gaps: list[Gap]
+    loosening: list[ChangeEntry]
+    pending: list[ChangeEntry]
+    tightening: int
+    bypass: list[BypassEntry]
+    pinned_passthroughs: Passthroughs
+    journal: JournalCheck
+    consent: ConsentInfo
+    signing_key: KeyInfo
+    agent: AgentInfo
+    delivery_failures: int
+    events_lost: int
+    late: bool
+    late_reason: str | None
+    attention: list[str]
+    """Plain sentences: what the partner may want to ask about. Empty: all steady."""
+
+
+class Period(_Model):
+    week: str
+    start: str
+    end: str
+    timezone: str
+
+
+class ChainHead(_Model):
+    seq: int
+    hash: str
+
+
+class Partner(_Model):
+    name: str | None
+    email: str | None
+
+
+class Signature(_Model):
+    alg: Literal["ed25519"] = "ed25519"
+    key: str
+    value: str
+    """Base64 of the 64-byte Ed25519 signature over the signed bytes."""
+
+
+class Document(_Model):
+    schema_: str = Field(alias="schema")
+    seq: int
+    device: str
+    period: Period
+    generated_at: str
+    prev_report_hash: str | None
+    chain_head: ChainHead | None
+    detail_level: DetailLevel
+    partner: Partner
+    summary: Summary
+    domains: list[DomainEntry] | None = None
+    searches: list[SearchEntry] | None = None
+    integrity: Integrity
+    signature: Signature | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The document as JSON: absent levels and a missing signature are left out."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for optional in ("domains", "searches", "signature"):
+            if data.get(optional) is None:
+                data.pop(optional, None)
+        return data
+
+
+def signed_bytes(document: dict[str, Any]) -> bytes:
+    """What the signature covers: the canonical JSON of everything but `signature`."""
+    return canonical_json({k: v for k, v in document.items() if k != "signature"})
+
+
+def document_hash(document: dict[str, Any]) -> str:
+    """SHA-256 of the signed bytes: the next report's `prev_report_hash`."""
+    return hashlib.sha256(signed_bytes(document)).hexdigest()
+
+
+def read_document(data: dict[str, Any]) -> Document:
+    """Validate a document read from a file; raises pydantic.ValidationError."""
+    return Document.model_validate(data)

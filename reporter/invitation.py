@@ -1,0 +1,239 @@
+"""What the partner is told outside the weekly reports: the invitation and the two endings.
+
+The invitation is the partner's informed consent: what they will receive and how often, what a
+missing report means, how to check that a report is genuine (the key's fingerprint, to compare
+with the person once), how to stop, and a short code. The partner gives the code back to the
+person, who types it into `candor partner confirm`: double opt-in without a server, and a human
+conversation in the loop. Only a salted, slow hash of the code is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.config import Config, Home
+from reporter.signing import NAMESPACE, PRINCIPAL
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+"""No 0/O, 1/I/L: a code read aloud over the phone survives."""
+CODE_LENGTH = 8
+_ITERATIONS = 200_000
+INVITATION_STATE = "invitation.json"
+
+LEVEL_WORDS = {
+    "summary": "counts only: how many times something was blocked or flagged, per category, "
+    "per day and per hour of the day, with no web addresses",
+    "domains": "counts, plus the names of the blocked and flagged websites (never full "
+    "addresses, page contents or searches)",
+    "detailed": "counts, the blocked and flagged websites, the time of each event, and "
+    "search terms in the watched categories",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def show_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalise_code(text: str) -> str:
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def _digest(code: str, salt: bytes) -> str:
+    return hashlib.pbkdf2_hmac("sha256", code.encode(), salt, _ITERATIONS).hex()
+
+
+def remember_code(home: Home, email: str, code: str, now: datetime) -> None:
+    """Keep a salted hash of the code for `email` (replacing any earlier invitation)."""
+    salt = os.urandom(16)
+    record = {
+        "email": email,
+        "salt": salt.hex(),
+        "hash": _digest(normalise_code(code), salt),
+        "created_at": now.isoformat(),
+    }
+    home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = home.state_dir / INVITATION_STATE
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def code_matches(home: Home, email: str, code: str) -> bool:
+    try:
+        record = json.loads((home.state_dir / INVITATION_STATE).read_text("utf-8"))
+        salt = bytes.fromhex(record["salt"])
+        stored, invited = str(record["hash"]), str(record["email"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if invited.lower() != email.lower():
+        return False
+    return hmac.compare_digest(_digest(normalise_code(code), salt), stored)
+
+
+def forget_code(home: Home) -> None:
+    (home.state_dir / INVITATION_STATE).unlink(missing_ok=True)
+
+
+def invitation_pending(home: Home) -> bool:
+    return (home.state_dir / INVITATION_STATE).exists()
+
+
+def person_name(config: Config, person: str | None) -> str:
+    """How the partner knows the person: the name they gave, else their sender address."""
+    smtp = config.delivery.smtp
+    return person or smtp.sender or smtp.username or "The person who invited you"
+
+
+def invitation(
+    config: Config,
+    *,
+    person: str | None,
+    code: str,
+    fingerprint: str,
+    public_key: str,
+    categories: list[str],
+) -> Email:
+    person = person_name(config, person)
+    partner = config.partner.name or "there"
+    report = config.report
+    day = report.day.capitalize()
+    when = f"every {day} at {report.time:%H:%M} ({_zone(config)})"
+    watched = ", ".join(categories) if categories else "the categories they chose"
+    level = LEVEL_WORDS.get(config.detail_level, config.detail_level)
+    text = f"""\
+Hello {partner},
+
+{person} has set up Candor on their computer "{config.device.name}" and asks you to be their
+accountability partner. Candor is a filter they chose for themselves: it keeps them away from
+things they decided to avoid ({watched}) and, once a week, sends you a short summary.
+
+WHAT YOU WOULD RECEIVE
+- One email {when}, covering the previous week, Monday to Sunday.
+- What it shows, at the level {person} chose ("{config.detail_level}"):
+  {level}.
+- Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
+  loosened, and anything that looks like getting around the filter.
+- {person} can see every report before and after it is sent, exactly as you see it.
+
+IF A REPORT DOES NOT ARRIVE
+If nothing arrives within three days of {day}, please check in with {person}. A missing report
+is the clearest sign that something changed: the computer may have been off for a long time, or
+Candor was stopped or removed. A report can come a little late when the computer was asleep; it
+then says so.
+
+TO ACCEPT
+If you are willing, tell {person} this code, in person or by phone:
+
+    {show_code(code)}
+
+Reports start only once {person} types it in. If you would rather not, ignore this email:
+nothing more will be sent to you.
+
+CHECKING THAT A REPORT IS GENUINE
+Every report is signed. The signing key's fingerprint is:
+
+    {fingerprint}
+
+Compare it with {person} once, in person or by phone, when you give them the code. The public
+key is attached (candor-signing-key.pub) and here; keep it:
+
+    {public_key}
+
+Each report email carries the report, its signed bytes and two signatures, so you can check it
+with Candor (candor verify REPORT --key candor-signing-key.pub) or with ssh-keygen alone:
+
+    echo '{PRINCIPAL} namespaces="{NAMESPACE}" {public_key}' > allowed_signers
+    ssh-keygen -Y verify -f allowed_signers -I {PRINCIPAL} -n {NAMESPACE} -s REPORT.sshsig < REPORT
+
+(REPORT is the attachment ending in .signed.json; REPORT.sshsig the one ending in .sshsig.)
+
+STOPPING
+You can stop at any time: tell {person}, or reply STOP. {person} can stop reporting at any time
+too; you would then get one short email saying that reporting has ended, and nothing after it.
+You cannot change {person}'s settings or ask Candor for more than the weekly summary.
+
+Thank you.
+-- Candor, on behalf of {person}
+"""
+    subject = f"{person} asks you to be their accountability partner"
+    return Email(subject, text, _html(text))
+
+
+def reporting_ended(
+    config: Config, *, person: str | None, when: datetime, name: str | None
+) -> Email:
+    person = person_name(config, person)
+    text = f"""\
+Hello {name or "there"},
+
+{person} turned off weekly reports to you from "{config.device.name}" on {_date(when)}.
+No more reports will come from Candor, and nothing else will be sent to you. No reason is given;
+if you want to know more, talk with {person}.
+
+Thank you for being their accountability partner.
+-- Candor, on behalf of {person}
+"""
+    return Email(f"Candor reports from {person} have ended", text, _html(text))
+
+
+def no_longer_partner(
+    config: Config, *, person: str | None, when: datetime, name: str | None
+) -> Email:
+    person = person_name(config, person)
+    text = f"""\
+Hello {name or "there"},
+
+On {_date(when)}, {person} chose someone else to receive the weekly reports from Candor on
+"{config.device.name}". You will not receive any more reports, and nothing else will be sent to
+you.
+
+Thank you for being their accountability partner.
+-- Candor, on behalf of {person}
+"""
+    return Email(f"You are no longer {person}'s Candor partner", text, _html(text))
+
+
+def _html(text: str) -> str:
+    """The same words, in a simple HTML alternative that keeps the layout on a phone."""
+    body = html.escape(text)
+    return (
+        "<!doctype html><html><body>"
+        '<pre style="font-family:-apple-system,Segoe UI,Roboto,sans-serif;font-size:15px;'
+        'white-space:pre-wrap;line-height:1.45;max-width:40em">'
+        f"{body}</pre></body></html>"
+    )
+
+
+def _date(moment: datetime) -> str:
+    return f"{moment:%A %d %B %Y}"
+
+
+def _zone(config: Config) -> str:
+    zone = config.report.zone()
+    return getattr(zone, "key", None) or str(zone)
+
+
+def key_attachment_name() -> str:
+    return "candor-signing-key.pub"

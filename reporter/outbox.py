@@ -1,0 +1,424 @@
+"""The durable outbox: what has been built for the partner, and what still has to leave.
+
+Both live in the journal's SQLite file (tables `reports` and `outbox`, added by the journal's v3
+migration), written with `synchronous=FULL` inside `BEGIN IMMEDIATE`, because the agent and
+`candor report send-due` may both be at work.
+
+A weekly report is built once: its `reports` row (seq, hash, prev_hash) and one `outbox` row per
+channel are inserted together, holding the exact bytes to send. Delivery is at-least-once: the
+row is marked sent only after the server accepted it, so a crash in between sends the same bytes
+again, same Message-ID and webhook-id, which the receiving side can recognise. Nothing is lost.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from agent.journal import Journal, Kind, format_ts, parse_ts
+
+State = Literal["pending", "sent", "failed", "cancelled"]
+MessageKind = Literal["report", "notice", "test"]
+
+_LEVEL_ORDER = {"summary": 0, "domains": 1, "detailed": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A weekly report that was built (and, through its outbox rows, queued)."""
+
+    seq: int
+    week: str
+    hash: str
+    prev_hash: str | None
+    detail_level: str
+    needs_attention: bool
+    late_reason: str | None
+    due_at: datetime
+    generated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message to queue. `id` is the idempotency key: queuing it twice keeps the first."""
+
+    id: str
+    kind: MessageKind
+    channel: str
+    recipient: str
+    message_id: str
+    subject: str
+    payload: bytes
+    report_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: str
+    kind: str
+    report_seq: int | None
+    channel: str
+    recipient: str
+    message_id: str
+    subject: str
+    payload: bytes
+    created_at: datetime
+    state: State
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    permanent: bool
+    sent_at: datetime | None
+
+
+_ROW_COLUMNS = (
+    "id, kind, report_seq, channel, recipient, message_id, subject, payload, created_at, state, "
+    "attempts, next_attempt_at, last_error, permanent, sent_at"
+)
+_REPORT_COLUMNS = (
+    "seq, week, hash, prev_hash, detail_level, needs_attention, late_reason, due_at, generated_at"
+)
+
+
+def _row(values: tuple[Any, ...]) -> OutboxRow:
+    (
+        id_,
+        kind,
+        seq,
+        channel,
+        recipient,
+        mid,
+        subject,
+        payload,
+        created,
+        state,
+        attempts,
+        next_at,
+        error,
+        permanent,
+        sent,
+    ) = values
+    return OutboxRow(
+        id_,
+        kind,
+        seq,
+        channel,
+        recipient,
+        mid,
+        subject,
+        bytes(payload),
+        parse_ts(created),
+        state,
+        attempts,
+        parse_ts(next_at),
+        error,
+        bool(permanent),
+        parse_ts(sent) if sent else None,
+    )
+
+
+def _report(values: tuple[Any, ...]) -> ReportRecord:
+    seq, week, hash_, prev, level, attention, late, due, generated = values
+    return ReportRecord(
+        seq, week, hash_, prev, level, bool(attention), late, parse_ts(due), parse_ts(generated)
+    )
+
+
+class Outbox:
+    """The outbox of one journal file; shares the journal's clock and records into its chain."""
+
+    def __init__(self, journal: Journal, *, busy_timeout: float = 10.0) -> None:
+        self.journal = journal
+        self.clock: Callable[[], datetime] = journal.clock
+        self._conn = sqlite3.connect(
+            journal.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._conn.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def reports(self) -> list[ReportRecord]:
+        rows = self._conn.execute(f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq")
+        return [_report(r) for r in rows.fetchall()]
+
+    def last_report(self) -> ReportRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _report(row)
+
+    def has_week(self, week: str) -> bool:
+        return self._has_week(self._conn, week)
+
+    def add_report(self, record: ReportRecord, messages: list[NewMessage]) -> bool:
+        """Insert a built report and its messages, all or nothing.
+
+        False (and nothing written) when that week is already there or another process took
+        this `seq` meanwhile; the caller then looks again at what is due.
+        """
+        now = format_ts(self.clock())
+        with self._write() as conn:
+            last = conn.execute("SELECT max(seq) FROM reports").fetchone()[0] or 0
+            if last != record.seq - 1 or self._has_week(conn, record.week):
+                return False
+            conn.execute(
+                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.seq,
+                    record.week,
+                    record.hash,
+                    record.prev_hash,
+                    record.detail_level,
+                    int(record.needs_attention),
+                    record.late_reason,
+                    format_ts(record.due_at),
+                    format_ts(record.generated_at),
+                ),
+            )
+            for message in messages:
+                self._insert(conn, message, now)
+        return True
+
+    @staticmethod
+    def _has_week(conn: sqlite3.Connection, week: str) -> bool:
+        return conn.execute("SELECT 1 FROM reports WHERE week = ?", (week,)).fetchone() is not None
+
+    # -- messages --------------------------------------------------------------------------
+
+    def add_message(self, message: NewMessage) -> bool:
+        """Queue a message that is not part of a weekly report (a notice); False if known."""
+        with self._write() as conn:
+            return self._insert(conn, message, format_ts(self.clock()))
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, m: NewMessage, now: str) -> bool:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO outbox (id, kind, report_seq, channel, recipient, message_id, "
+            "subject, payload, created_at, state, attempts, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+            (
+                m.id,
+                m.kind,
+                m.report_seq,
+                m.channel,
+                m.recipient,
+                m.message_id,
+                m.subject,
+                m.payload,
+                now,
+                now,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def get(self, row_id: str) -> OutboxRow | None:
+        row = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id = ?", (row_id,)
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def rows(self, state: State | None = None) -> list[OutboxRow]:
+        sql = f"SELECT {_ROW_COLUMNS} FROM outbox"
+        params: tuple[Any, ...] = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            params = (state,)
+        return [_row(r) for r in self._conn.execute(sql + " ORDER BY rowid", params).fetchall()]
+
+    def channels(self) -> list[str]:
+        found = self._conn.execute(
+            "SELECT DISTINCT channel FROM outbox WHERE state IN ('pending', 'failed') "
+            "ORDER BY channel"
+        )
+        return [r[0] for r in found.fetchall()]
+
+    def head(self, channel: str) -> OutboxRow | None:
+        """The oldest unsent message of a channel: messages leave in order, one at a time.
+
+        A `failed` head blocks its channel until the person fixes the cause and retries, so
+        the partner never receives week 49 while week 48 is stuck.
+        """
+        row = self._conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM outbox WHERE channel = ? "
+            "AND state IN ('pending', 'failed') ORDER BY rowid LIMIT 1",
+            (channel,),
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def claim(self, row: OutboxRow, lease: timedelta = timedelta(minutes=5)) -> bool:
+        """Take a due message for sending, so that the agent and `candor report send-due`
+        (often woken by the OS timer at the same report time) do not both send it. If this
+        process dies while holding it, the lease runs out and the message goes next pass."""
+        now = self.clock()
+        with self._write() as conn:
+            taken = conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND state = 'pending' "
+                "AND next_attempt_at = ? AND next_attempt_at <= ?",
+                (format_ts(now + lease), row.id, format_ts(row.next_attempt_at), format_ts(now)),
+            ).rowcount
+        return taken == 1
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def mark_sent(self, row: OutboxRow) -> None:
+        """Journal `report_sent`, then mark the row. A crash in between means one resend of
+        the same bytes, and the journal truthfully shows two sends."""
+        now = self.clock()
+        body: dict[str, Any] = {
+            "channel": row.channel,
+            "kind": row.kind,
+            "message_id": row.message_id,
+            "attempts": row.attempts + 1,
+        }
+        if row.report_seq is not None:
+            body["seq"] = row.report_seq
+            report = self._report_by_seq(row.report_seq)
+            if report is not None:
+                body["week"] = report.week
+                late = (now - report.due_at).total_seconds()
+                body["late_seconds"] = max(int(late), 0)
+        self.journal.append(Kind.REPORT_SENT, body)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
+                "last_error = NULL WHERE id = ? AND state != 'sent'",
+                (format_ts(now), row.id),
+            )
+
+    def mark_failed(
+        self, row: OutboxRow, reason: str, *, permanent: bool, retry_at: datetime | None
+    ) -> None:
+        """Record a failed attempt: retry at `retry_at`, or stop (`permanent`) until retried."""
+        body: dict[str, Any] = {
+            "channel": row.channel,
+            "kind": row.kind,
+            "reason": reason,
+            "permanent": permanent,
+            "attempts": row.attempts + 1,
+        }
+        if row.report_seq is not None:
+            body["seq"] = row.report_seq
+        self.journal.append(Kind.REPORT_FAILED, body)
+        state = "failed" if permanent else "pending"
+        next_at = format_ts(retry_at or self.clock())
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
+                "permanent = ?, next_attempt_at = ? "
+                "WHERE id = ? AND state IN ('pending', 'failed')",
+                (state, reason, int(permanent), next_at, row.id),
+            )
+
+    def retry_failed(self) -> int:
+        """Put messages stopped by a permanent failure back in line (after the person fixed it)."""
+        now = format_ts(self.clock())
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE outbox SET state = 'pending', permanent = 0, next_attempt_at = ? "
+                "WHERE state = 'failed'",
+                (now,),
+            ).rowcount
+
+    def cancel_reports(self, *, except_recipient: str | None = None) -> int:
+        """Cancel unsent report messages (consent revoked, or for another recipient)."""
+        sql = (
+            "UPDATE outbox SET state = 'cancelled' WHERE kind = 'report' "
+            "AND state IN ('pending', 'failed')"
+        )
+        params: tuple[Any, ...] = ()
+        if except_recipient is not None:
+            sql += " AND recipient != ? AND channel = 'email'"
+            params = (except_recipient,)
+        with self._write() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def withdraw_above(self, level: str) -> list[str]:
+        """Sharing less is never delayed: drop unsent reports built at a higher detail level.
+
+        A report none of whose messages has left is removed with all later unsent ones, so they
+        are built again, at the lower level, with the same sequence numbers. Messages of a
+        report already delivered elsewhere are only cancelled. Returns the weeks withdrawn.
+        """
+        limit = _LEVEL_ORDER[level]
+        withdrawn: list[str] = []
+        with self._write() as conn:
+            reports = [
+                _report(r)
+                for r in conn.execute(f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq")
+            ]
+            sent = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT report_seq FROM outbox WHERE state = 'sent' "
+                    "AND report_seq IS NOT NULL"
+                )
+            }
+            last_sent = max(sent, default=0)
+            start: int | None = None
+            for report in reports:
+                if _LEVEL_ORDER.get(report.detail_level, 2) <= limit:
+                    continue
+                if report.seq > last_sent:
+                    start = report.seq if start is None else start
+                else:  # part of it, or a later report, already left: cancel, do not renumber
+                    conn.execute(
+                        "UPDATE outbox SET state = 'cancelled' WHERE report_seq = ? "
+                        "AND state IN ('pending', 'failed')",
+                        (report.seq,),
+                    )
+            if start is not None:
+                for report in reports:
+                    if report.seq >= start:
+                        conn.execute("DELETE FROM outbox WHERE report_seq = ?", (report.seq,))
+                        conn.execute("DELETE FROM reports WHERE seq = ?", (report.seq,))
+                        withdrawn.append(report.week)
+        return withdrawn
+
+    def _report_by_seq(self, seq: int) -> ReportRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE seq = ?", (seq,)
+        ).fetchone()
+        return None if row is None else _report(row)
+
+    def problems(self) -> list[str]:
+        """Plain sentences for `candor status`: deliveries stopped or struggling."""
+        out = []
+        for row in self.rows("failed"):
+            what = f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
+            out.append(
+                f"Delivery of {what} by {row.channel} stopped: {row.last_error}. Fix it, then "
+                "run `candor delivery test` and `candor report send-due --retry`."
+            )
+        for row in self.rows("pending"):
+            if row.attempts >= 3:
+                what = f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
+                out.append(
+                    f"Delivery of {what} by {row.channel} keeps failing ({row.attempts} tries; "
+                    f"last: {row.last_error}); Candor keeps trying."
+                )
+        return out

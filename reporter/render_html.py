@@ -1,0 +1,280 @@
+"""The report as an HTML email: inline styles only, no images, no scripts, no external files.
+
+Mail clients strip `<style>` blocks and refuse remote content, so every style is inline and the
+charts are table cells with a coloured background and a percentage width, which every client
+draws. One column, at most 600 px wide, so it reads on a phone without zooming. The same words as
+the text part (`render_text`'s phrases), from the same signed document.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from reporter import render_text as words
+from reporter.document import Document
+
+FONT = "-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
+INK = "#1f2933"
+SOFT = "#52606d"
+CALM = "#2f855a"
+WARM = "#b7791f"
+BLOCK = "#4c6ef5"
+WARN = "#f0a23b"
+CARD = "#ffffff"
+PAGE = "#f4f5f7"
+WRAP = "overflow-wrap:anywhere;word-break:break-word"
+"""Long words (a key fingerprint, a host name) wrap instead of widening the page."""
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _card(title: str, body: str, accent: str = "#d9dee3") -> str:
+    return (
+        f'<tr><td style="padding:0 0 16px 0">'
+        f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        f'style="background:{CARD};border-radius:10px;border-top:4px solid {accent};'
+        'table-layout:fixed">'
+        f'<tr><td style="padding:16px 18px">'
+        f'<div style="font-size:13px;letter-spacing:.06em;text-transform:uppercase;'
+        f'color:{SOFT};margin:0 0 10px 0">{_e(title)}</div>{body}</td></tr></table></td></tr>'
+    )
+
+
+def _p(text: str, color: str = INK, size: int = 15) -> str:
+    style = f"margin:0 0 8px 0;font-size:{size}px;line-height:1.5;color:{color};{WRAP}"
+    return f'<p style="{style}">{text}</p>'
+
+
+def _bar_row(label: str, block: int, warn: int, top: int) -> str:
+    """A label, a two-colour bar (blocked, warned) and the number."""
+    total = block + warn
+    cells = ""
+    if top > 0 and total > 0:
+        b = round(100 * block / top)
+        w = round(100 * warn / top)
+        if block:
+            cells += f'<td style="background:{BLOCK};width:{max(b, 2)}%;height:12px"></td>'
+        if warn:
+            cells += f'<td style="background:{WARN};width:{max(w, 2)}%;height:12px"></td>'
+    cells += '<td style="height:12px"></td>'
+    return (
+        "<tr>"
+        f'<td style="font-size:13px;color:{SOFT};padding:3px 8px 3px 0;white-space:nowrap;'
+        f'width:62px">{_e(label)}</td>'
+        '<td style="padding:3px 0"><table role="presentation" width="100%" cellpadding="0" '
+        f'cellspacing="0" style="background:#eef1f4;border-radius:3px"><tr>{cells}</tr></table>'
+        "</td>"
+        f'<td style="font-size:13px;color:{INK};padding:3px 0 3px 8px;text-align:right;'
+        f'width:28px">{total}</td>'
+        "</tr>"
+    )
+
+
+def _chart(rows: list[tuple[str, int, int]]) -> str:
+    top = max((b + w for _, b, w in rows), default=0)
+    body = "".join(_bar_row(label, b, w, top) for label, b, w in rows)
+    return f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0">{body}</table>'
+
+
+def _legend() -> str:
+    dot = "display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 4px 0 0"
+    return (
+        f'<div style="font-size:12px;color:{SOFT};margin:6px 0 0 0">'
+        f'<span style="{dot};background:{BLOCK}"></span>blocked &nbsp; '
+        f'<span style="{dot};background:{WARN}"></span>warned</div>'
+    )
+
+
+def _stat(value: object, label: str) -> str:
+    return (
+        '<td style="padding:6px 4px;text-align:center;width:33%">'
+        f'<div style="font-size:26px;font-weight:600;color:{INK}">{_e(value)}</div>'
+        f'<div style="font-size:12px;color:{SOFT}">{_e(label)}</div></td>'
+    )
+
+
+def _list(items: list[str], marker: str = "•") -> str:
+    lis = "".join(
+        f'<tr><td style="vertical-align:top;padding:2px 8px 2px 0;color:{SOFT}">{marker}</td>'
+        f'<td style="padding:2px 0;font-size:14px;line-height:1.45;color:{INK};{WRAP}">'
+        f"{item}</td></tr>"
+        for item in items
+    )
+    return f'<table role="presentation" cellpadding="0" cellspacing="0">{lis}</table>'
+
+
+def render(document: Document) -> str:
+    zone = words.zone_of(document)
+    s = document.summary
+    i = document.integrity
+    cards: list[str] = []
+
+    attention = i.attention
+    head_color = WARM if attention else CALM
+    intro = _p(f"Hello {_e(document.partner.name or 'there')},")
+    intro += _p(_e(words.headline(document)), head_color)
+    if attention:
+        intro += _list([_e(a) for a in attention])
+    cards.append(_card("This week", intro, head_color))
+
+    stats = (
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr>'
+        + _stat(s.totals.block, "blocked")
+        + _stat(s.totals.warn, "warned")
+        + _stat(s.streak_days, "days in a row without a block")
+        + "</tr></table>"
+    )
+    more = []
+    if (trend := words.change_words(document)) is not None:
+        more.append(_e(f"That is {trend}."))
+    more.append(_e(f"Warnings clicked through: {s.warn_continues}"))
+    more.append(_e(f'"This was a mistake" requests: {s.unblock_requests}'))
+    if s.totals.log:
+        more.append(_e(f"Noted (allowed, but recorded): {s.totals.log}"))
+    if s.searches_flagged:
+        more.append(_e(f"Searches in watched categories: {s.searches_flagged}"))
+    categories = [
+        _e(f"{c.category}{f' ({c.action})' if c.action else ''}: {words.counts_words(c)}")
+        for c in s.categories
+    ]
+    body = stats + _list(more) + '<div style="height:10px"></div>'
+    body += _p("<b>By category</b>", size=14) + _list(categories)
+    cards.append(_card("Summary", body))
+
+    days = [(words.day_label(d.date)[:6], d.block, d.warn) for d in s.days]
+    hours = [(f"{h:02d}:00", c.block, c.warn) for h, c in enumerate(s.hours)]
+    quiet = [(label, b, w) for label, b, w in hours if b or w]
+    hour_body = _chart(quiet) if quiet else _p("No blocks or warnings at any hour.", SOFT, 14)
+    cards.append(_card("By day", _chart(days) + _legend()))
+    cards.append(
+        _card(
+            "By time of day",
+            _p("When the hard moments came (hours with any activity).", SOFT, 13) + hour_body,
+        )
+    )
+
+    if document.domains is not None:
+        rows = [
+            _e(f"{d.host} ({d.category or 'no category'}): {words.counts_words(d)}")
+            + (
+                f'<br><span style="color:{SOFT};font-size:12px">'
+                + _e(", ".join(words.local(t, zone) for t in d.times))
+                + "</span>"
+                if d.times
+                else ""
+            )
+            for d in document.domains
+        ]
+        cards.append(_card("Websites", _list(rows) if rows else _p("None this week.", SOFT)))
+    if document.searches is not None:
+        rows = [_e(words.search_words(q, zone)) for q in document.searches]
+        cards.append(
+            _card("Searches in watched categories", _list(rows) if rows else _p("None.", SOFT))
+        )
+
+    cards.append(_card("Integrity (always included)", _integrity(document), head_color))
+
+    care = _p(
+        "You do not need to fix anything. A short check-in is enough: ask how the week went, "
+        "and listen. If something here looks odd, ask about it openly; there is often a simple "
+        "explanation (a trip, a flat battery, a new computer)."
+    ) + _p(_e(words.SUPPORT), SOFT, 14)
+    cards.append(_card("What you can do", care, CALM))
+
+    check = _p(
+        _e(
+            f"Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this "
+            "fingerprint with the one in your invitation. The attachments let you check the "
+            "signature yourself with candor verify, ssh-keygen -Y verify or openssl pkeyutl. "
+            "To stop receiving these reports, tell the person or reply STOP."
+        ),
+        SOFT,
+        13,
+    )
+    cards.append(_card("Checking this report", check))
+
+    title = f"Candor weekly report · {document.device}"
+    subtitle = f"{words.period_words(document)} · report #{document.seq}"
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{_e(title)}</title></head>"
+        f'<body style="margin:0;padding:0;background:{PAGE};font-family:{FONT};color:{INK}">'
+        f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        f'style="background:{PAGE}"><tr><td align="center" style="padding:16px 10px">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        'style="max-width:600px">'
+        f'<tr><td style="padding:4px 4px 14px 4px">'
+        f'<div style="font-size:20px;font-weight:600;color:{INK}">{_e(title)}</div>'
+        f'<div style="font-size:14px;color:{SOFT}">{_e(subtitle)}</div></td></tr>'
+        + "".join(cards)
+        + "</table></td></tr></table></body></html>\n"
+    )
+
+
+def _integrity(document: Document) -> str:
+    zone = words.zone_of(document)
+    i = document.integrity
+    parts = [_p(_e(words.coverage_words(document)))]
+    percent = i.coverage.percent
+    if percent is not None:
+        color = CALM if percent >= 90 else WARM
+        parts.append(
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+            'style="background:#eef1f4;border-radius:4px;margin:0 0 10px 0"><tr>'
+            f'<td style="background:{color};width:{max(percent, 1)}%;height:10px;'
+            'border-radius:4px"></td><td></td></tr></table>'
+        )
+    gaps = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
+    if gaps:
+        parts.append(_p("<b>Gaps</b>", size=14))
+        parts.append(
+            _list(
+                [
+                    (f'<span style="color:{WARM}">' if g.flagged else "<span>")
+                    + _e(words.gap_words(g, zone))
+                    + "</span>"
+                    for g in gaps
+                ]
+            )
+        )
+    else:
+        parts.append(_p("No gaps.", SOFT, 14))
+    if i.loosening:
+        parts.append(_p("<b>Changes that made filtering less strict</b>", size=14))
+        parts.append(_list([_e(words.change_line(c, zone)) for c in i.loosening]))
+    else:
+        parts.append(_p("No changes made filtering less strict.", SOFT, 14))
+    if i.tightening:
+        parts.append(_p(_e(f"Changes that made filtering stricter: {i.tightening}"), SOFT, 14))
+    if i.pending:
+        parts.append(_p("<b>Waiting for the cooling-off delay</b> (stricter until then)", size=14))
+        parts.append(_list([_e(words.change_line(c, zone)) for c in i.pending]))
+    if i.bypass:
+        parts.append(_p("<b>Signs of getting around the filter</b>", size=14))
+        parts.append(_list([_e(words.bypass_words(b, zone)) for b in i.bypass]))
+    else:
+        parts.append(_p("No signs of getting around the filter.", SOFT, 14))
+    facts = []
+    p = i.pinned_passthroughs
+    if p.count:
+        hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
+        facts.append(f"Apps that refused Candor's certificate (unfiltered): {p.count}{hosts}")
+    if i.agent.unclean_stops:
+        times = words.plural(i.agent.unclean_stops, "time")
+        facts.append(f"Candor stopped unexpectedly {times}.")
+    if i.events_lost:
+        facts.append(f"Events Candor could not record: {i.events_lost}")
+    if i.delivery_failures:
+        facts.append(f"Failed delivery attempts since the week began: {i.delivery_failures}")
+    facts += [
+        words.journal_words(document),
+        words.consent_words(document),
+        words.key_words(document),
+        words.delivery_words(document),
+    ]
+    parts.append(_list([_e(f) for f in facts]))
+    return "".join(parts)

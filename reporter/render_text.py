@@ -1,0 +1,323 @@
+"""The report as plain text: what the email's text part and the terminal preview show.
+
+Everything here is derived from the signed document alone, so what the partner reads is what
+the signature covers. The words are for a partner who is not technical: what happened, what
+Candor could not see, and what they might do (check in, listen), never a verdict.
+The phrase helpers are shared with the HTML rendering so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reporter.document import BypassEntry, ChangeEntry, Counts, Document, Gap, SearchEntry
+
+WIDTH = 72
+BAR = 24
+
+SUPPORT = (
+    "If either of you wants more support, a counsellor, a support group or a trusted friend "
+    "can help; you do not have to carry this alone."
+)
+
+
+def zone_of(document: Document) -> tzinfo:
+    try:
+        return ZoneInfo(document.period.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return datetime.fromisoformat(document.period.start).tzinfo or ZoneInfo("UTC")
+
+
+def local(text: str, zone: tzinfo, fmt: str = "%a %d %b %H:%M") -> str:
+    try:
+        return datetime.fromisoformat(text).astimezone(zone).strftime(fmt)
+    except ValueError:
+        return text
+
+
+def span(start: str, end: str, zone: tzinfo) -> str:
+    a = datetime.fromisoformat(start).astimezone(zone)
+    b = datetime.fromisoformat(end).astimezone(zone)
+    if a.date() == b.date():
+        return f"{a:%a %d %b %H:%M}–{b:%H:%M}"
+    return f"{a:%a %d %b %H:%M} – {b:%a %d %b %H:%M}"
+
+
+def period_words(document: Document) -> str:
+    zone = zone_of(document)
+    start = datetime.fromisoformat(document.period.start).astimezone(zone)
+    last = datetime.fromisoformat(document.period.end).astimezone(zone)
+    last = last.fromordinal(last.toordinal() - 1)
+    return f"{start:%a %d %b} – {last:%a %d %b %Y}"
+
+
+def minutes_words(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def headline(document: Document) -> str:
+    attention = document.integrity.attention
+    if attention:
+        return "A few things in this report may be worth a gentle conversation."
+    return "All steady: Candor was watching and nothing weakened the filter."
+
+
+def counts_words(c: Counts) -> str:
+    return f"{c.block} blocked · {c.warn} warned · {c.log} noted"
+
+
+def change_words(document: Document) -> str | None:
+    before = document.summary.previous_week
+    if before is None:
+        return None
+    now = document.summary.totals
+    diff = now.block - before.block
+    if diff == 0:
+        trend = "the same number of blocks as"
+    elif diff < 0:
+        trend = f"{-diff} fewer blocked than"
+    else:
+        trend = f"{diff} more blocked than"
+    return f"{trend} last week ({counts_words(before)})"
+
+
+def coverage_words(document: Document) -> str:
+    c = document.integrity.coverage
+    if c.percent is None:
+        return "Candor has no record of the computer being on this week."
+    return (
+        f"Candor was watching for {minutes_words(c.monitored_minutes)} of the "
+        f"{minutes_words(c.awake_minutes)} the computer was awake ({c.percent}%)."
+    )
+
+
+GAP_TITLES = {
+    "asleep": "asleep",
+    "off": "off or restarting",
+    "agent_not_running": "on, but Candor was not running",
+    "clock_changed": "clock changed",
+    "no_data": "no record",
+}
+
+
+def gap_words(gap: Gap, zone: tzinfo) -> str:
+    when = span(gap.start, gap.end, zone)
+    extra = ""
+    if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
+        extra = f"; awake without Candor: {minutes_words(gap.awake_minutes)}"
+    return f"{when}: {gap.note or GAP_TITLES[gap.kind]} ({minutes_words(gap.minutes)}{extra})"
+
+
+def change_line(change: ChangeEntry, zone: tzinfo) -> str:
+    words = f"{local(change.time, zone)}: {change.description}"
+    if change.detail:
+        words += f" ({', '.join(change.detail)})"
+    if change.pending_until:
+        words += f"; takes effect {local(change.pending_until, zone)}"
+    if change.while_stopped:
+        words += " (edited while Candor was stopped)"
+    return words
+
+
+def journal_words(document: Document) -> str:
+    j = document.integrity.journal
+    if not j.ok:
+        return f"Candor's record was changed after it was written (at row {j.first_bad_seq})."
+    words = f"Candor's record is intact ({plural(j.checked, 'entry', 'entries')} checked)"
+    if j.extends_previous is True:
+        words += " and continues the one last week's report described."
+    elif j.extends_previous is False:
+        words += ", but it no longer matches the one last week's report described."
+    else:
+        words += "."
+    return words
+
+
+def key_words(document: Document) -> str:
+    k = document.integrity.signing_key
+    words = f"Signed with key {k.fingerprint}"
+    if k.changed_since_previous_report:
+        words += " — a different key from last week's report (Candor was reinstalled or reset)"
+    elif k.new_this_period:
+        words += " — a new key this week"
+    return words + "."
+
+
+def consent_words(document: Document) -> str:
+    c = document.integrity.consent
+    if c.last_given is None:
+        return "Consent to share: not recorded yet (this is a preview)."
+    zone = zone_of(document)
+    day = local(c.last_given, zone, "%d %b %Y")
+    words = f"The person last agreed to share these reports on {day}."
+    if c.renewal_due:
+        words += " Candor is asking them to renew that agreement."
+    return words
+
+
+def delivery_words(document: Document) -> str:
+    i = document.integrity
+    if i.late_reason:
+        return i.late_reason
+    return "This report was sent on time."
+
+
+def search_words(q: SearchEntry, zone: tzinfo) -> str:
+    terms = q.terms or "(not recorded)"
+    return f'{local(q.time, zone)} · {q.engine or "search"}: "{terms}" ({q.category}, {q.decision})'
+
+
+def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
+    detail = f" ({b.detail})" if b.detail else ""
+    return f"{local(b.time, zone)}: {BYPASS_WORDS.get(b.what, b.what)}{detail}"
+
+
+BYPASS_WORDS = {
+    "DoH": "a browser tried to look up sites privately (DNS over HTTPS), around the filter",
+}
+
+
+def day_label(iso_date: str) -> str:
+    return f"{datetime.fromisoformat(iso_date):%a %d %b}"
+
+
+def _item(out: list[str], marker: str, text: str) -> None:
+    """A list item wrapped to the width, continuation lines under its text."""
+    out.extend(
+        textwrap.wrap(text, WIDTH, initial_indent=f"    {marker} ", subsequent_indent="      ")
+    )
+
+
+def bar(value: int, top: int, width: int = BAR) -> str:
+    if top <= 0 or value <= 0:
+        return ""
+    return "█" * max(1, round(width * value / top))
+
+
+def render(document: Document) -> str:
+    zone = zone_of(document)
+    s = document.summary
+    i = document.integrity
+    out: list[str] = []
+    add = out.append
+    partner = document.partner.name or "there"
+    add(f"Candor weekly report · {document.device}")
+    add(f"{period_words(document)} · week {document.period.week} · report #{document.seq}")
+    add("")
+    add(f"Hello {partner},")
+    add("")
+    add(headline(document))
+    for line in i.attention:
+        out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
+    add("")
+
+    add("THIS WEEK")
+    add(f"  {counts_words(s.totals)}")
+    if (trend := change_words(document)) is not None:
+        add(f"  That is {trend}.")
+    add(f"  Days in a row without a block: {s.streak_days}")
+    add(f"  Warnings clicked through: {s.warn_continues}")
+    add(f'  "This was a mistake" requests: {s.unblock_requests}')
+    if s.searches_flagged:
+        add(f"  Searches in watched categories: {s.searches_flagged}")
+    add("")
+    add("  By category")
+    for c in s.categories:
+        action = f" ({c.action})" if c.action else ""
+        add(f"    {c.category + action:<26} {counts_words(c)}")
+    add("")
+    add("  By day (blocked and warned)")
+    top = max((d.block + d.warn for d in s.days), default=0)
+    for d in s.days:
+        n = d.block + d.warn
+        add(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
+    add("")
+    add("  By time of day (blocked and warned)")
+    slots = [("night   00–06", range(0, 6)), ("morning 06–12", range(6, 12)),
+             ("day     12–18", range(12, 18)), ("evening 18–24", range(18, 24))]  # fmt: skip
+    sums = [sum(s.hours[h].block + s.hours[h].warn for h in hours) for _, hours in slots]
+    for (name, _), n in zip(slots, sums, strict=True):
+        add(f"    {name}  {bar(n, max(sums)):<{BAR}} {n}")
+    add("")
+
+    if document.domains is not None:
+        add("WEBSITES")
+        if not document.domains:
+            add("  None this week.")
+        for d in document.domains:
+            add(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
+            if d.times:
+                add("    at " + ", ".join(local(t, zone) for t in d.times))
+        add("")
+    if document.searches is not None:
+        add("SEARCHES IN WATCHED CATEGORIES")
+        if not document.searches:
+            add("  None this week.")
+        for q in document.searches:
+            add(f"  {search_words(q, zone)}")
+        add("")
+
+    add("INTEGRITY (always included)")
+    add(f"  {coverage_words(document)}")
+    shown = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
+    if shown:
+        add("  Gaps:")
+        for g in shown:
+            _item(out, "!" if g.flagged else "-", gap_words(g, zone))
+    else:
+        add("  No gaps.")
+    if i.loosening:
+        add("  Changes that made filtering less strict:")
+        for c in i.loosening:
+            _item(out, "-", change_line(c, zone))
+    else:
+        add("  No changes made filtering less strict.")
+    if i.tightening:
+        add(f"  Changes that made filtering stricter: {i.tightening}")
+    if i.pending:
+        add("  Waiting for the cooling-off delay (the stricter rule stays in force until then):")
+        for c in i.pending:
+            _item(out, "-", change_line(c, zone))
+    if i.bypass:
+        add("  Signs of getting around the filter:")
+        for b in i.bypass:
+            _item(out, "-", bypass_words(b, zone))
+    else:
+        add("  No signs of getting around the filter.")
+    p = i.pinned_passthroughs
+    if p.count:
+        hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
+        add(f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}")
+    if i.agent.unclean_stops:
+        add(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
+    if i.events_lost:
+        add(f"  Events Candor could not record: {i.events_lost}")
+    if i.delivery_failures:
+        add(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
+    add(f"  {journal_words(document)}")
+    add(f"  {consent_words(document)}")
+    add(f"  {key_words(document)}")
+    add(f"  {delivery_words(document)}")
+    add("")
+
+    add("WHAT YOU CAN DO")
+    add("  You do not need to fix anything. A short check-in is enough: ask how the week went,")
+    add("  and listen. If something above looks odd, ask about it openly; there is often a")
+    add("  simple explanation (a trip, a flat battery, a new computer).")
+    out.extend(textwrap.wrap(SUPPORT, WIDTH, initial_indent="  ", subsequent_indent="  "))
+    add("")
+    add("CHECKING THIS REPORT")
+    add(f"  Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this")
+    add("  fingerprint with the one in your invitation. The attachments let you check the")
+    add("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
+    add("  To stop receiving these reports, tell the person or reply STOP.")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,205 @@
+"""Check a report the way a partner would: its signature, then its place in the sequence.
+
+A report file is either the document as attached (`…json`, with its `signature`) or the signed
+bytes alone (`…signed.json`) with the detached signature next to it (`….sig` or `….sshsig`).
+With a folder of earlier reports, every link is checked too: sequence numbers without gaps or
+repeats, each `prev_report_hash` equal to the SHA-256 of the report before, one signing key
+throughout. Any failure makes the whole check fail; a partner should not have to weigh warnings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from reporter import signing
+from reporter.document import read_document, signed_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    ok: bool
+    message: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    fingerprint: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def add(self, ok: bool, message: str) -> None:
+        self.checks.append(Check(ok, message))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFile:
+    path: Path
+    document: dict[str, Any]
+    signed: bytes
+    raw_signature: bytes | None
+    sshsig: str | None
+
+    @property
+    def seq(self) -> int | None:
+        seq = self.document.get("seq")
+        return seq if isinstance(seq, int) else None
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.signed).hexdigest()
+
+    @property
+    def key(self) -> str | None:
+        signature = self.document.get("signature")
+        return signature.get("key") if isinstance(signature, dict) else None
+
+
+class ReportUnreadable(Exception):
+    pass
+
+
+def read_report(path: Path) -> ReportFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReportUnreadable(f"{path}: cannot read it ({exc.strerror or exc}).") from None
+    try:
+        document = json.loads(data)
+    except ValueError:
+        raise ReportUnreadable(f"{path}: this is not a Candor report (not JSON).") from None
+    if not isinstance(document, dict) or "seq" not in document:
+        raise ReportUnreadable(f"{path}: this is not a Candor report.")
+    raw: bytes | None = None
+    signature = document.get("signature")
+    if isinstance(signature, dict) and isinstance(signature.get("value"), str):
+        try:
+            raw = base64.b64decode(signature["value"], validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        signed = signed_bytes(document)
+    else:
+        signed = data
+        sig_file = path.with_name(path.name + ".sig")
+        if sig_file.exists():
+            raw = sig_file.read_bytes()
+    ssh_file = path.with_name(path.name + ".sshsig")
+    if not ssh_file.exists() and path.name.endswith(".json"):
+        ssh_file = path.with_name(path.name[: -len(".json")] + ".signed.json.sshsig")
+    sshsig = ssh_file.read_text("ascii", "replace") if ssh_file.exists() else None
+    return ReportFile(path, document, signed, raw, sshsig)
+
+
+def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome) -> None:
+    if report.raw_signature is None and report.sshsig is None:
+        outcome.add(False, f"{report.path.name}: no signature found.")
+        return
+    if report.raw_signature is not None:
+        good = signing.verify_raw(key, report.signed, report.raw_signature)
+        outcome.add(
+            good,
+            f"{report.path.name}: signature is good."
+            if good
+            else f"{report.path.name}: the signature does not match: the report was changed "
+            "after it was signed, or it was signed with a different key.",
+        )
+    if report.sshsig is not None:
+        good = signing.verify_sshsig(key, report.signed, report.sshsig)
+        outcome.add(
+            good,
+            f"{report.path.name}: SSH signature is good."
+            if good
+            else f"{report.path.name}: the SSH signature does not match.",
+        )
+    if report.key is not None and report.key != outcome.fingerprint:
+        outcome.add(False, f"{report.path.name}: it names key {report.key}, not this key.")
+
+
+def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> Outcome:
+    outcome = Outcome(fingerprint=signing.key_fingerprint(key))
+    try:
+        report = read_report(path)
+    except ReportUnreadable as exc:
+        outcome.add(False, str(exc))
+        return outcome
+    check_signature(report, key, outcome)
+    if "signature" in report.document:
+        try:
+            read_document(report.document)
+        except ValidationError as exc:
+            outcome.add(False, f"{path.name}: not a valid report ({exc.error_count()} problems).")
+    if previous is not None:
+        check_links(report, previous, key, outcome)
+    return outcome
+
+
+def check_links(report: ReportFile, folder: Path, key: Ed25519PublicKey, outcome: Outcome) -> None:
+    """Every report in `folder` plus this one: consecutive, linked, one key."""
+    if not folder.is_dir():
+        outcome.add(False, f"{folder}: not a folder of earlier reports.")
+        return
+    by_seq: dict[int, ReportFile] = {}
+    for candidate in sorted(folder.iterdir()):
+        if not candidate.is_file() or not candidate.name.endswith(".json"):
+            continue
+        if candidate.resolve() == report.path.resolve():
+            continue
+        try:
+            found = read_report(candidate)
+        except ReportUnreadable:
+            continue
+        if found.seq is None:
+            continue
+        known = by_seq.get(found.seq)
+        if known is not None and known.hash != found.hash:
+            outcome.add(False, f"two different reports both numbered #{found.seq}.")
+        by_seq[found.seq] = found
+    if report.seq is None:
+        outcome.add(False, f"{report.path.name}: it has no sequence number.")
+        return
+    if report.seq in by_seq and by_seq[report.seq].hash != report.hash:
+        outcome.add(False, f"the folder already holds a different report #{report.seq}.")
+    by_seq[report.seq] = report
+    earlier = sorted(s for s in by_seq if s < report.seq)
+    for seq in earlier:
+        check_signature(by_seq[seq], key, outcome)
+    chain = sorted(by_seq)
+    start = chain[0]
+    for seq in range(start, report.seq + 1):
+        current = by_seq.get(seq)
+        if current is None:
+            outcome.add(False, f"report #{seq} is missing from {folder}.")
+            continue
+        before = by_seq.get(seq - 1)
+        link = current.document.get("prev_report_hash")
+        if before is None:
+            if seq == 1 and link is None:
+                outcome.add(True, "report #1 starts the sequence.")
+            continue
+        if link == before.hash:
+            outcome.add(True, f"report #{seq} follows report #{seq - 1}.")
+        else:
+            outcome.add(
+                False,
+                f"report #{seq} does not follow report #{seq - 1} (its prev_report_hash "
+                "differs): a report was changed, replaced or dropped.",
+            )
+        if before.key and current.key and before.key != current.key:
+            outcome.add(False, f"report #{seq} is signed with a different key from #{seq - 1}.")
+        a, b = before.document.get("chain_head"), current.document.get("chain_head")
+        shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
+        if shorter:
+            outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")
+    if start > 1 and report.seq >= start:
+        outcome.add(True, f"reports before #{start} were not in the folder; checked from there.")

@@ -1,0 +1,127 @@
+"""A generic JSON webhook, signed per Standard Webhooks v1.0.0 with the report-signing key.
+
+Headers: `webhook-id` (the outbox row: the same on every retry, so the receiver can drop
+duplicates), `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`:
+`v1a,<base64 Ed25519 signature of "{id}.{timestamp}.{body}">`, the scheme's asymmetric form,
+so the partner checks webhooks with the same public key as the reports (`whpk_<base64>`).
+
+2xx is delivered; 408, 425, 429 and 5xx are worth retrying (after Retry-After, if given); a
+redirect or any other 4xx will not fix itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from reporter.smtp import DeliveryError
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+TOLERANCE_SECONDS = 5 * 60
+
+
+def signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:
+    return f"{webhook_id}.{timestamp}.".encode() + body
+
+
+def sign(key: Ed25519PrivateKey, webhook_id: str, timestamp: int, body: bytes) -> str:
+    signature = key.sign(signed_content(webhook_id, timestamp, body))
+    return "v1a," + base64.b64encode(signature).decode("ascii")
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """The public key as Standard Webhooks writes it: `whpk_` + base64 of the raw 32 bytes."""
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "whpk_" + base64.b64encode(raw).decode("ascii")
+
+
+def verify(
+    key: Ed25519PublicKey, headers: Mapping[str, str], body: bytes, *, now: datetime
+) -> bool:
+    """The receiving side's check (for tests and for docs/delivery.md): any `v1a` signature
+    in the header that verifies, with a timestamp within five minutes of `now`."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        webhook_id = lowered["webhook-id"]
+        timestamp = int(lowered["webhook-timestamp"])
+        signatures = lowered["webhook-signature"].split()
+    except (KeyError, ValueError):
+        return False
+    if abs(now.timestamp() - timestamp) > TOLERANCE_SECONDS:
+        return False
+    content = signed_content(webhook_id, timestamp, body)
+    for item in signatures:
+        version, _, value = item.partition(",")
+        if not hmac.compare_digest(version, "v1a"):
+            continue
+        try:
+            key.verify(base64.b64decode(value, validate=True), content)
+        except (InvalidSignature, ValueError):
+            continue
+        return True
+    return False
+
+
+def post(
+    url: str,
+    body: bytes,
+    *,
+    webhook_id: str,
+    key: Ed25519PrivateKey,
+    now: datetime,
+    client: httpx.Client | None = None,
+    timeout: float = 30,
+) -> None:
+    """POST one signed delivery; raises `DeliveryError` (classified) unless the answer is 2xx."""
+    timestamp = int(now.timestamp())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Candor",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(key, webhook_id, timestamp, body),
+    }
+    try:
+        if client is None:
+            with httpx.Client(timeout=timeout, follow_redirects=False) as own:
+                response = own.post(url, content=body, headers=headers)
+        else:
+            response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"Cannot reach the webhook: {exc}", permanent=False) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    transient = status in TRANSIENT_STATUSES or status >= 500
+    reason = f"The webhook answered {status} {response.reason_phrase}".rstrip() + "."
+    if status == 410:
+        reason += " The receiver says this address is gone; remove or change [delivery.webhook]."
+    raise DeliveryError(
+        reason,
+        permanent=not transient,
+        retry_after=retry_after(response.headers.get("retry-after"), now) if transient else None,
+    )
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait, from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)

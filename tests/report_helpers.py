@@ -1,0 +1,96 @@
+"""Shared pieces for the report tests: a home with a config, journals filled with events at
+chosen times, heartbeat sequences, and the `candor` command with the report commands wired."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.config import Config, Home, parse_config
+from agent.journal import Journal
+
+REPO = Path(__file__).resolve().parents[1]
+ZONE = "Europe/Berlin"
+WEEK = "2026-W48"
+MONDAY = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
+"""Monday 23 November 2026, 00:00 in Berlin."""
+BUILD_AT = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
+"""Sunday 6 December 18:00 in Berlin: week 48's report is due."""
+
+CONFIG = f"""
+detail_level = "{{level}}"
+[partner]
+name = "Alex"
+email = "alex@example.org"
+[device]
+name = "sam-laptop"
+[report]
+timezone = "{ZONE}"
+"""
+
+
+def make_home(root: Path, level: str = "summary") -> tuple[Home, Config]:
+    home = Home.at(root)
+    home.ensure()
+    text = CONFIG.replace("{level}", level)
+    home.config_file.write_text(text, "utf-8")
+    return home, parse_config(text)
+
+
+def heartbeats(
+    journal: Journal,
+    start: datetime,
+    minutes: int,
+    *,
+    mono: float,
+    boot: float,
+    boot_id: str = "boot-1",
+    wall_offset: float = 0.0,
+) -> tuple[float, float]:
+    """One heartbeat a minute for `minutes` minutes; returns the clocks after the last one."""
+    items: list[Any] = []
+    for i in range(minutes):
+        at = start + timedelta(minutes=i)
+        body = {
+            "wall": at.timestamp() + wall_offset,
+            "monotonic": mono + 60.0 * i,
+            "boottime": boot + 60.0 * i,
+            "boot_id": boot_id,
+        }
+        items.append(("heartbeat", body, at + timedelta(seconds=wall_offset)))
+    journal.append_many(items)
+    return mono + 60.0 * (minutes - 1), boot + 60.0 * (minutes - 1)
+
+
+SHIM = """
+import argparse, sys
+import agent.cli as cli
+import agent.cli_reports as reports
+original = cli.build_parser
+def build_parser():
+    parser = original()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "verify" not in sub.choices:
+        reports.register(sub)
+    return parser
+cli.build_parser = build_parser
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def candor(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, with the report commands registered even before cli.py
+    wires them (then this is the same as tests.conftest.candor)."""
+    return subprocess.run(
+        [sys.executable, "-c", SHIM, "--home", str(home), *args],
+        capture_output=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )

@@ -1,0 +1,446 @@
+"""Loosening waits for the cooling-off delay; tightening and temporary allows do not.
+
+These drive the real rulebook on a real home: edit the files as a person would, load the rules at
+chosen moments (`now=`), and remember them as the agent does after each reload.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent import clock
+from agent.config import Home, load_config
+from agent.cooling_off import (
+    Pending,
+    Settings,
+    What,
+    annotate_config_changes,
+    ended_events,
+    read_pending,
+    settings_changes,
+)
+from agent.imported_lists import import_list, remove_list
+from agent.journal import Journal
+from agent.live_rules import DeadlineWatch, LiveRules
+from agent.rulebook import LoadedRules, load_rules, remember_applied
+from agent.temporary_allow import GrantError, add_grant, end_grant
+from rules.model import Decision
+from tests.conftest import candor
+from tests.origins import Origin
+from tests.proxy_fixtures import start_agent, write_home
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+
+
+@pytest.fixture
+def home(home_dir: Path) -> Home:
+    home = Home.at(home_dir)
+    home.ensure()
+    return home
+
+
+def configure(home: Home, text: str = "") -> None:
+    home.config_file.write_text('cooling_off = "24h"\n' + text)
+
+
+def seen(home: Home, at: datetime) -> LoadedRules:
+    """Load the rules at `at` and remember them, as the agent does on every reload."""
+    loaded = load_rules(home, load_config(home), now=at)
+    remember_applied(home, loaded)
+    return loaded
+
+
+def decide(loaded: LoadedRules, url: str) -> Decision:
+    return loaded.matcher.decide(url)
+
+
+def edit(home: Home, category: str, old: str, new: str = "") -> None:
+    path = home.rules_dir / f"{category}.txt"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_a_removed_rule_stays_in_force_until_the_delay_has_passed(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+
+    first = seen(home, T0 + timedelta(hours=1))
+    d = decide(first, "https://www.pornhub.com/")
+    assert (d.decision, d.rule) == ("block", "pornhub.com")
+    assert d.pending_until == T0 + timedelta(hours=1) + DAY
+    assert [(p.what, p.category, p.value) for p in first.pending] == [
+        (What.RULE_REMOVED, "adult", "pornhub.com")
+    ]
+    assert d.source and d.source.startswith("adult.txt:")
+
+    # Later looks keep the first clock, whoever looks.
+    later = seen(home, T0 + timedelta(hours=20))
+    assert decide(later, "https://pornhub.com/").pending_until == d.pending_until
+    assert decide(later, "https://pornhub.com/").decision == "block"
+
+    done = seen(home, T0 + timedelta(hours=25, minutes=1))
+    assert decide(done, "https://pornhub.com/").rule != "pornhub.com"
+    assert [p.value for p in done.cooling.ended] == ["pornhub.com"]
+    assert done.pending == () and read_pending(home.state_dir) == []
+
+
+def test_tightening_is_immediate(home: Home) -> None:
+    configure(home, '[categories.watch]\naction = "log"\n')
+    (home.rules_dir / "watch.txt").write_text("watched.test\n")
+    seen(home, T0)
+    with (home.rules_dir / "adult.txt").open("a") as f:
+        f.write("new-rule.test\n")
+    configure(home, '[categories.watch]\naction = "block"\n')
+    loaded = seen(home, T0 + timedelta(minutes=1))
+    assert decide(loaded, "https://new-rule.test/").decision == "block"
+    assert decide(loaded, "https://new-rule.test/").pending_until is None
+    assert decide(loaded, "https://watched.test/").decision == "block"
+    assert loaded.pending == ()
+
+
+def test_adding_the_rule_back_cancels_its_pending_removal(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+    assert seen(home, T0 + timedelta(minutes=5)).pending
+    with (home.rules_dir / "adult.txt").open("a") as f:
+        f.write("pornhub.com\n")
+    back = seen(home, T0 + timedelta(minutes=10))
+    assert back.pending == ()
+    assert [p.value for p in back.cooling.cancelled] == ["pornhub.com"]
+    d = decide(back, "https://pornhub.com/")
+    assert (d.decision, d.pending_until) == ("block", None)
+    # Removing it again starts a new, full wait.
+    edit(home, "adult", "pornhub.com\n")
+    again = seen(home, T0 + timedelta(hours=2))
+    assert decide(again, "https://pornhub.com/").pending_until == T0 + timedelta(hours=2) + DAY
+
+
+def test_no_delay_means_everything_is_live_at_once(home: Home) -> None:
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+    home.config_file.write_text('[categories.gambling]\naction = "off"\n')
+    loaded = seen(home, T0 + timedelta(minutes=1))
+    assert loaded.pending == ()
+    assert decide(loaded, "https://pornhub.com/").rule != "pornhub.com"
+    assert decide(loaded, "https://bet365.com/").decision == "allow"
+
+
+def test_a_lowered_action_keeps_the_stricter_one_until_the_delay_passes(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    configure(home, '[categories.gambling]\naction = "warn"\n')
+    held = seen(home, T0 + timedelta(minutes=1))
+    d = decide(held, "https://bet365.com/")
+    assert (d.decision, d.action) == ("block", "block")
+    assert d.pending_until == T0 + timedelta(minutes=1) + DAY
+    assert held.actions["gambling"] == "warn"  # what the file says, for listings
+
+    # A further loosening of a waiting setting restarts its wait.
+    configure(home, '[categories.gambling]\naction = "off"\n')
+    further = seen(home, T0 + timedelta(hours=3))
+    assert decide(further, "https://bet365.com/").decision == "block"
+    assert decide(further, "https://bet365.com/").pending_until == T0 + timedelta(hours=3) + DAY
+    # Partly raising it again (off → log) changes nothing that is in force.
+    configure(home, '[categories.gambling]\naction = "log"\n')
+    partly = seen(home, T0 + timedelta(hours=4))
+    assert decide(partly, "https://bet365.com/").pending_until == T0 + timedelta(hours=3) + DAY
+
+    # Raising it to what is in force is tightening: the wait is cancelled.
+    configure(home, '[categories.gambling]\naction = "block"\n')
+    raised = seen(home, T0 + timedelta(hours=5))
+    assert raised.pending == ()
+    assert decide(raised, "https://bet365.com/").pending_until is None
+
+    configure(home, '[categories.gambling]\naction = "warn"\n')
+    seen(home, T0 + timedelta(hours=6))
+    over = seen(home, T0 + timedelta(hours=6) + DAY)
+    assert decide(over, "https://bet365.com/").decision == "warn"
+
+
+def test_allowlist_never_inspect_and_safesearch_wait_too(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    configure(
+        home,
+        'allowlist = ["pornhub.com"]\nnever_inspect = ["bank.test"]\n'
+        "[safesearch]\nenabled = false\n[search_capture]\nenabled = false\n",
+    )
+    held = seen(home, T0 + timedelta(minutes=1))
+    assert decide(held, "https://pornhub.com/").decision == "block"
+    assert held.effective_config is not None
+    assert held.effective_config.allowlist == []
+    assert held.effective_config.never_inspect == []
+    assert held.effective_config.safesearch.enabled is True
+    assert held.effective_config.search_capture.enabled is True
+    assert {p.what for p in held.pending} == {
+        What.ALLOWLIST_ADDED,
+        What.NEVER_INSPECT_ADDED,
+        What.SAFESEARCH_OFF,
+        What.SEARCH_CAPTURE_OFF,
+    }
+    over = seen(home, T0 + timedelta(minutes=2) + DAY)
+    assert decide(over, "https://pornhub.com/").decision == "allow"
+    assert over.effective_config is not None
+    assert over.effective_config.safesearch.enabled is False
+
+
+def test_an_added_exception_waits(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    with (home.rules_dir / "adult.txt").open("a") as f:
+        f.write("@@=docs.pornhub.com\n")
+    held = seen(home, T0 + timedelta(minutes=1))
+    assert decide(held, "https://docs.pornhub.com/").decision == "block"
+    assert [p.what for p in held.pending] == [What.EXCEPTION_ADDED]
+    over = seen(home, T0 + timedelta(minutes=2) + DAY)
+    assert decide(over, "https://docs.pornhub.com/").decision == "allow"
+
+
+def test_shortening_the_delay_waits_for_the_old_delay(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    home.config_file.write_text('cooling_off = "0"\n')
+    short = seen(home, T0 + timedelta(minutes=1))
+    assert [p.what for p in short.pending] == [What.COOLING_OFF_SHORTENED]
+    assert short.effective_config is not None
+    assert short.effective_config.cooling_off == DAY
+    # The old delay still governs a loosening made meanwhile.
+    edit(home, "adult", "pornhub.com\n")
+    removed = seen(home, T0 + timedelta(hours=1))
+    assert decide(removed, "https://pornhub.com/").pending_until == T0 + timedelta(hours=1) + DAY
+    after = seen(home, T0 + timedelta(hours=2) + DAY)
+    assert after.pending == ()
+    assert after.effective_config is not None
+    assert after.effective_config.cooling_off == timedelta(0)
+
+
+def test_a_deleted_category_keeps_its_rules_and_action_while_waiting(home: Home) -> None:
+    configure(home, '[categories.gambling]\naction = "warn"\n')
+    seen(home, T0)
+    (home.rules_dir / "gambling.txt").unlink()
+    held = seen(home, T0 + timedelta(minutes=1))
+    d = decide(held, "https://bet365.com/")
+    assert (d.decision, d.category) == ("warn", "gambling")
+    assert d.pending_until == T0 + timedelta(minutes=1) + DAY
+    assert "gambling" not in held.actions
+    over = seen(home, T0 + timedelta(minutes=2) + DAY)
+    assert decide(over, "https://bet365.com/").decision == "allow"
+
+
+def test_a_removed_imported_list_stays_in_force(home: Home, tmp_path: Path) -> None:
+    source = tmp_path / "dating.txt"
+    source.write_text("dating-one.test\ndating-two.test\n")
+    import_list(home.lists_dir, str(source), "dating")
+    configure(home)
+    seen(home, T0)
+    assert remove_list(home.lists_dir, "dating", "dating")
+    held = seen(home, T0 + timedelta(minutes=1))
+    assert decide(held, "https://dating-two.test/").decision == "block"
+    assert [(p.what, p.value) for p in held.pending] == [(What.LIST_REMOVED, "lists/dating/dating")]
+    over = seen(home, T0 + timedelta(minutes=2) + DAY)
+    assert decide(over, "https://dating-two.test/").decision == "allow"
+
+
+def test_edits_made_while_stopped_start_their_clock_at_the_next_look(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+    # Commands that only look (rules test, status) show the wait but start no clock.
+    peek = load_rules(home, load_config(home), now=T0 + timedelta(days=3))
+    assert decide(peek, "https://pornhub.com/").pending_until == T0 + timedelta(days=3) + DAY
+    assert read_pending(home.state_dir) == []
+    start = seen(home, T0 + timedelta(days=5))
+    assert decide(start, "https://pornhub.com/").pending_until == T0 + timedelta(days=5) + DAY
+
+
+def test_a_fresh_home_has_nothing_to_loosen(home: Home) -> None:
+    configure(home)
+    edit(home, "adult", "pornhub.com\n")
+    loaded = seen(home, T0)
+    assert loaded.pending == ()
+
+
+def test_journal_bodies_name_when_a_loosening_applies() -> None:
+    until = T0 + DAY
+    pending = [
+        Pending(What.ACTION_LOWERED, "gambling", "", "block", T0, until),
+        Pending(What.ALLOWLIST_ADDED, None, "x.test", "", T0, until),
+    ]
+    before = Settings(actions={"gambling": "block"}, allowlist=frozenset())
+    after = Settings(actions={"gambling": "off"}, allowlist=frozenset({"x.test", "y.test"}))
+    changes = annotate_config_changes(settings_changes(before, after), pending)
+    assert changes == [
+        {
+            "what": "categories.gambling.action",
+            "from": "block",
+            "to": "off",
+            "loosening": True,
+            "pending_until": until.isoformat(),
+        },
+        {
+            "what": "allowlist",
+            "from": None,
+            "to": "x.test",
+            "loosening": True,
+            "pending_until": until.isoformat(),
+        },
+        {
+            "what": "allowlist",
+            "from": None,
+            "to": "y.test",
+            "loosening": True,
+        },
+    ]
+    ended = ended_events(
+        [*pending, Pending(What.RULE_REMOVED, "adult", "a.test", "block", T0, until)], False
+    )
+    assert [kind for kind, _ in ended] == ["rules_changed", "config_changed"]
+    assert ended[0][1]["took_effect"][0]["value"] == "a.test"
+
+
+# --- temporary allows ----------------------------------------------------------------------------
+
+
+def test_a_temporary_allow_is_immediate_and_ends_by_itself(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    grant = add_grant(home.state_dir, "PornHub.com", timedelta(minutes=15), T0)
+    assert grant.host == "pornhub.com"
+    during = load_rules(home, load_config(home), now=T0 + timedelta(minutes=1))
+    d = decide(during, "https://www.pornhub.com/")
+    assert d.decision == "allow" and d.source and d.source.startswith("candor allow")
+    assert during.next_deadline == grant.until
+    after = load_rules(home, load_config(home), now=T0 + timedelta(minutes=16))
+    assert decide(after, "https://www.pornhub.com/").decision == "block"
+    assert after.grants == ()
+
+
+def test_temporary_allow_limits(home: Home) -> None:
+    with pytest.raises(GrantError, match="at most 24h"):
+        add_grant(home.state_dir, "a.test", timedelta(hours=25), T0)
+    with pytest.raises(GrantError, match="web address"):
+        add_grant(home.state_dir, "https://a.test/x", timedelta(minutes=5), T0)
+    add_grant(home.state_dir, "=exact.test", timedelta(minutes=5), T0)
+    assert end_grant(home.state_dir, "=exact.test", T0) is not None
+    assert end_grant(home.state_dir, "=exact.test", T0) is None
+
+
+def test_the_deadline_watch_applies_grants_and_endings(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(clock.TEST_NOW_ENV, T0.isoformat())
+    monkeypatch.setenv(clock.TEST_SPEED_ENV, "0")
+    configure(home)
+    live = LiveRules(home)
+    remember_applied(home, live.rules)
+    watch = DeadlineWatch(live)
+    assert watch.check() is False
+    add_grant(home.state_dir, "pornhub.com", timedelta(minutes=15), clock.now())
+    assert watch.check() is True
+    assert live.rules.matcher.decide("https://pornhub.com/").decision == "allow"
+
+    edit(home, "gambling", "bet365.com\n")
+    live.reload()
+    assert live.rules.matcher.decide("https://bet365.com/").pending_until is not None
+
+    monkeypatch.setenv(clock.TEST_NOW_ENV, (T0 + timedelta(minutes=16)).isoformat())
+    assert watch.check() is True
+    assert live.rules.matcher.decide("https://pornhub.com/").decision == "block"
+    monkeypatch.setenv(clock.TEST_NOW_ENV, (T0 + DAY + timedelta(minutes=1)).isoformat())
+    assert watch.check() is True
+    assert live.rules.matcher.decide("https://bet365.com/").decision == "allow"
+    assert watch.check() is False
+
+
+# --- through the real command --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_rules_test_and_allow_commands_show_it(home: Home) -> None:
+    configure(home)
+    seen(home, clock.now())
+    proc = candor(home.root, "rules", "remove", "adult", "pornhub.com", check=True)
+    assert "Removed from adult: pornhub.com" in proc.stdout
+    shown = json.loads(candor(home.root, "rules", "test", "https://pornhub.com/", "--json").stdout)
+    assert shown["decision"] == "block" and shown["rule"] == "pornhub.com"
+    assert datetime.fromisoformat(shown["pending_until"]) > clock.now() + timedelta(hours=23)
+
+    proc = candor(home.root, "allow", "pornhub.com", "--for", "15m", check=True)
+    assert "Allowed pornhub.com until" in proc.stdout
+    shown = json.loads(candor(home.root, "rules", "test", "https://pornhub.com/", "--json").stdout)
+    assert shown["decision"] == "allow"
+    with Journal(home.journal_file) as journal:
+        (granted,) = journal.events(kinds=["allow_granted"])
+    assert granted.body["host"] == "pornhub.com" and granted.body["seconds"] == 900
+
+    refused = candor(home.root, "allow", "pornhub.com", "--for", "2d")
+    assert refused.returncode == 1 and "at most 24h" in refused.stderr
+    status = json.loads(candor(home.root, "status", "--json", check=True).stdout)
+    assert [g["host"] for g in status["temporary_allows"]] == ["pornhub.com"]
+    assert [p["value"] for p in status["pending"]] == ["pornhub.com"]
+
+
+# --- in the running agent ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
+    tmp_path: Path, origin: Origin
+) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    config = home / "config.toml"
+    config.write_text('cooling_off = "24h"\n' + config.read_text())  # top-level keys go first
+    agent = start_agent(home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1")
+    try:
+        agent.wait_for_event("agent_start")
+        (home / "rules" / "relaxed.txt").write_text("# nothing here any more\n")
+        changed = agent.wait_for_event(
+            "rules_changed", lambda e: any(c["loosening"] for c in e["changes"])
+        )
+        entry = next(c for c in changed["changes"] if c["category"] == "relaxed")
+        until = datetime.fromisoformat(entry["pending_until"]["relaxed.test"])
+        assert until > datetime.now(UTC) + timedelta(hours=23)
+
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            page = client.get(origin.http("relaxed.test", "/"))
+            assert page.status_code == 403
+            assert "it ends on" in page.text and "cooling-off" in page.text
+
+            candor(home, "allow", "relaxed.test", "--for", "15m", check=True)
+            deadline = time.monotonic() + 15
+            while (answer := client.get(origin.http("relaxed.test", "/"))).status_code == 403:
+                assert time.monotonic() < deadline, "the allow did not reach the running agent"
+                time.sleep(0.1)
+            assert answer.status_code == 200
+            assert agent.wait_for_event("allow_granted")["host"] == "relaxed.test"
+        assert origin.log.requests_for("relaxed.test")
+    finally:
+        assert agent.stop() == 0
+
+    # Lowered while the agent was stopped: seen, journaled and held at the next start.
+    config.write_text(config.read_text() + '\n[categories.adult]\naction = "log"\n')
+    agent = start_agent(home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1")
+    try:
+        lowered = agent.wait_for_event("config_changed", lambda e: e.get("while_stopped", False))
+        (change,) = lowered["changes"]
+        assert change["what"] == "categories.adult.action" and change["to"] == "log"
+        assert datetime.fromisoformat(change["pending_until"]) > datetime.now(UTC)
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            page = client.get(origin.http("blocked.test", "/"))
+        assert page.status_code == 403 and "it ends on" in page.text
+        shown = json.loads(candor(home, "status", "--json", check=True).stdout)
+        assert shown["agent"]["running"] is True
+        assert {p["what"] for p in shown["pending"]} == {"rule_removed", "action_lowered"}
+    finally:
+        assert agent.stop() == 0

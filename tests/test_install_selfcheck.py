@@ -1,0 +1,158 @@
+"""The agent's self-check against a real install in a temporary root and the real shared agent.
+
+The canary goes through the proxy the desktop settings name and trusts only the temp root's CA
+bundle; undoing the wiring by hand is journaled once, not on every check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import Home
+from agent.selfcheck import (
+    CANARY_HEADER,
+    INTERVAL_ENV,
+    SelfCheck,
+    canary,
+    last_result,
+    status_lines,
+)
+from tests import test_install_linux as linux_tests
+from tests.conftest import candor
+from tests.proxy_fixtures import RunningAgent, start_agent
+
+pytestmark = pytest.mark.slow  # real tools and browsers: seconds, not milliseconds
+
+root = linux_tests.root
+home = linux_tests.home
+
+Events = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+def installed(root: Path, tmp_path: Path, agent: RunningAgent) -> Home:
+    """Candor installed into `root`, pointing at the shared running agent and trusting its CA."""
+    home = tmp_path / "installed-home"
+    (home / "mitmproxy").mkdir(parents=True)
+    shutil.copy(agent.ca_cert, home / "mitmproxy" / "mitmproxy-ca-cert.pem")
+    (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{agent.port}"\n')
+    done = candor(home, "install", "--root", str(root))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Home.at(home)
+
+
+def checker(home: Home) -> tuple[SelfCheck, Events]:
+    events: Events = []
+
+    def record(kind: str, body: Mapping[str, Any]) -> None:
+        events.append((kind, dict(body)))
+
+    return SelfCheck(home, record), events
+
+
+def test_canary_passes_through_the_installed_wiring(installed: Home, root: Path) -> None:
+    check, events = checker(installed)
+    assert check.check_now() == []
+    assert events == []
+    assert last_result(installed)["ok"] is True
+    assert status_lines(installed)[0].startswith("Self-check passed")
+
+
+def test_unsetting_the_proxy_is_journaled_exactly_once(installed: Home) -> None:
+    check, events = checker(installed)
+    assert check.check_now() == []
+    subprocess.run(["gsettings", "set", "org.gnome.system.proxy", "mode", "none"], check=True)
+    for _ in range(3):
+        check.check_now()
+    assert [kind for kind, _ in events] == ["bypass_suspected"]
+    body = events[0][1]
+    assert body["what"] == "proxy unset"
+    assert any(p["what"] == "canary failed" for p in body["problems"])
+    assert last_result(installed)["ok"] is False
+    shown = "\n".join(status_lines(installed))
+    assert "found a problem" in shown and "proxy unset" in shown and "candor install" in shown
+
+    subprocess.run(["gsettings", "set", "org.gnome.system.proxy", "mode", "manual"], check=True)
+    assert check.check_now() == []
+    assert len(events) == 1
+
+
+def test_removing_the_ca_from_the_store_is_journaled_exactly_once(
+    installed: Home, root: Path
+) -> None:
+    check, events = checker(installed)
+    assert check.check_now() == []
+    (root / "usr/local/share/ca-certificates/candor.crt").unlink()
+    argv = ["update-ca-certificates", "--fresh", *linux_tests.debian_dirs(root)]
+    subprocess.run(argv, check=True, capture_output=True)
+    check.check_now()
+    check.check_now()
+    assert [kind for kind, _ in events] == ["bypass_suspected"]
+    whats = {p["what"] for p in events[0][1]["problems"]}
+    assert whats == {"CA untrusted", "canary failed"}
+
+
+def test_canary_needs_candor_and_its_certificate(agent: RunningAgent, tmp_path: Path) -> None:
+    assert canary(agent.proxy_url, str(agent.ca_cert)) is None
+    other = tmp_path / "other.pem"
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", other)
+    assert "certificate" in (canary(agent.proxy_url, str(other)) or "").lower()
+    assert CANARY_HEADER.startswith("X-Candor")
+
+
+def test_a_long_quiet_stretch_is_noted_once_in_neutral_words(tmp_path: Path) -> None:
+    last: list[float | None] = [None]
+    events: Events = []
+    check = SelfCheck(
+        Home.at(tmp_path / "h"),
+        lambda kind, body: events.append((kind, dict(body))),
+        last_traffic=lambda: last[0],
+        quiet_after=100.0,
+    )
+    start = check._awake_since
+    assert check.check_quiet(start + 50) is False
+    assert check.check_quiet(start + 150) is True
+    assert check.check_quiet(start + 200) is False  # once per stretch
+    last[0] = start + 210  # traffic again
+    assert check.check_quiet(start + 220) is False
+    assert check.check_quiet(start + 320) is True
+    assert [e[1]["what"] for e in events] == ["no traffic while awake"] * 2
+    assert "quiet time" in events[0][1]["detail"]
+
+
+def test_the_running_agent_checks_itself_and_journals_a_change_once(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: `candor run` on an installed home answers its own canary through the desktop
+    proxy, then notices the proxy being switched off, once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = tmp_path / "e2e-home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{port}"\n')
+    done = candor(home, "install", "--root", str(root))
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv(INTERVAL_ENV, "0.5")
+    running = start_agent(home)
+    try:
+        deadline = time.monotonic() + 20
+        while last_result(Home.at(home)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert last_result(Home.at(home))["ok"] is True, last_result(Home.at(home))
+        subprocess.run(["gsettings", "set", "org.gnome.system.proxy", "mode", "none"], check=True)
+        running.wait_for_event("bypass_suspected")
+        time.sleep(2)  # several more checks: still one event
+        events = running.events("bypass_suspected")
+        assert [e["what"] for e in events] == ["proxy unset"]
+    finally:
+        assert running.stop() == 0
