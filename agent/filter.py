@@ -182,7 +182,8 @@ class Filter:
     ) -> None:
         request = flow.request
         matcher = self._matcher()
-        decision = matcher.decide(request.pretty_url, search_terms=search.terms if search else None)
+        url = request.pretty_url
+        decision = matcher.decide(url, search_terms=search.terms if search else None)
         verdict = decision.decision
         if verdict == "warn" and self.warn.allowed(host):
             verdict = "allow"
@@ -190,11 +191,11 @@ class Filter:
             self._searched(search, decision)
         if verdict == "block":
             self._decided(decision, host, request.path)
-            self._serve(flow, host, decision, pages.block_page)
+            self._serve(flow, host, decision, pages.block_page, url)
             return
         if verdict == "warn":
             self._decided(decision, host, request.path)
-            self._serve(flow, host, decision, pages.warn_page)
+            self._serve(flow, host, decision, pages.warn_page, url)
             return
         if verdict == "log":
             self._decided(decision, host, request.path)
@@ -209,16 +210,21 @@ class Filter:
         host: str,
         decision: Decision,
         render: Callable[[pages.PageInfo], str],
+        url: str | None = None,
     ) -> None:
+        """`url` is the request's pretty URL when the caller has it already (mitmproxy
+        re-parses the Host header on every `pretty_url`)."""
         request = flow.request
+        if url is None:
+            url = request.pretty_url
         if request.method == "GET":
-            back = request.pretty_url
+            back = url
         else:
             back = f"{request.scheme}://{request.pretty_host}:{request.port}/"
         token = self.warn.issue(
             host, decision.category, decision.rule, decision.source, decision.decision, back
         )
-        info = pages.PageInfo(host, request.pretty_url, decision, token, self._settings().partner)
+        info = pages.PageInfo(host, url, decision, token, self._settings().partner)
         flow.response = pages.page_response(render(info), decision)
 
     def _answer_own_link(self, flow: http.HTTPFlow, host: str) -> bool:
