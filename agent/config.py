@@ -140,12 +140,12 @@ class Home:
         if not new:
             return
         for name in new:
-            _create_once(self.rules_dir / f"{name}.txt", starter_text(name))
+            create_once(self.rules_dir / f"{name}.txt", starter_text(name))
         record = {
             "offered": sorted(offered | set(new)),
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        _write_atomic(marker, json.dumps(record, indent=2) + "\n")
+        write_atomic(marker, json.dumps(record, indent=2) + "\n")
 
 
 def starter_categories() -> tuple[str, ...]:
@@ -164,9 +164,9 @@ def is_category_name(name: str) -> bool:
     return _CATEGORY_NAME.fullmatch(name) is not None
 
 
-def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     """Readers (the agent, the file watcher) see the old file or the new one, never half of it."""
-    tmp = _synced_temp(path, text)
+    tmp = _synced_temp(path, data)
     try:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -176,26 +176,32 @@ def _write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     _fsync_dir(path.parent)
 
 
-def _create_once(path: Path, text: str) -> None:
-    """Write `path` whole, only if it does not exist yet, even with another process racing."""
-    tmp = _synced_temp(path, text)
+def create_once(path: Path, data: str | bytes) -> bool:
+    """Write `path` whole (0600) only if it does not exist yet, even with another process racing.
+
+    True when this call created it; False when the file was already there.
+    """
+    tmp = _synced_temp(path, data)
     try:
         os.link(tmp, path)
     except FileExistsError:
-        pass
+        return False
     except OSError:  # no hard links on this file system
-        if not path.exists():
-            os.replace(tmp, path)
+        if path.exists():
+            return False
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return True
 
 
-def _synced_temp(path: Path, text: str) -> Path:
+def _synced_temp(path: Path, data: str | bytes) -> Path:
     """A hidden 0600 file next to `path`, on disk; the watcher ignores dot-files."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -948,7 +954,7 @@ def dump_config(config: Config) -> str:
 def save_config(home: Home, config: Config) -> None:
     """Write config.toml atomically, readable by the person only. Comments are not kept."""
     home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_atomic(home.config_file, CONFIG_HEADER + dump_config(config), mode=0o600)
+    write_atomic(home.config_file, CONFIG_HEADER + dump_config(config), mode=0o600)
 
 
 def _dump_section(out: list[str], path: tuple[str, ...], section: BaseModel) -> None:

@@ -19,11 +19,8 @@ import binascii
 import contextlib
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -36,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from agent.config import Home
+from agent.config import Home, create_once, write_atomic
 
 NAMESPACE = "candor-report"
 """The SSHSIG namespace (`ssh-keygen -Y verify -n candor-report`)."""
@@ -120,16 +117,11 @@ def _create(home: Home) -> Ed25519PrivateKey:
     path = home.keys_dir / KEY_FILE
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    tmp = _synced_temp(path, pem)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
+    if not create_once(path, pem):
         return load_private_key(home)
-    finally:
-        tmp.unlink(missing_ok=True)
     pub = key.public_key()
-    _write_file(home.keys_dir / PUBLIC_FILE, (openssh_line(pub) + "\n").encode(), 0o644)
-    _write_file(home.keys_dir / PEM_FILE, pem_text(pub).encode(), 0o644)
+    write_atomic(home.keys_dir / PUBLIC_FILE, (openssh_line(pub) + "\n").encode(), 0o644)
+    write_atomic(home.keys_dir / PEM_FILE, pem_text(pub).encode(), 0o644)
     history = key_history(home)
     history.append(
         {
@@ -137,36 +129,12 @@ def _create(home: Home) -> Ed25519PrivateKey:
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    _write_file(
+    write_atomic(
         home.keys_dir / HISTORY_FILE,
         (json.dumps({"keys": history}, indent=2) + "\n").encode(),
         0o600,
     )
     return key
-
-
-def _synced_temp(path: Path, data: bytes) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    tmp = _synced_temp(path, data)
-    try:
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # -- key formats ----------------------------------------------------------------------------
