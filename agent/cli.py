@@ -435,7 +435,10 @@ def explain(decision: Decision) -> str:
         if decision.action and decision.action != decision.decision:
             line += f" (action {decision.action})"
     if decision.pending_until:
-        line += f"; this rule was removed and stops applying on {decision.pending_until:%c}"
+        line += (
+            "; you chose to loosen this, and the stricter setting stays in force until "
+            f"{decision.pending_until:%c} (cooling-off)"
+        )
     return line + "."
 
 

@@ -203,7 +203,7 @@ def _tell_partner(home: Home, notify: Notifier | None) -> None:
 def default_notifier() -> Notifier | None:
     """The reporter's notice sender, once it offers one (`reporter.notice.send_notice`)."""
     try:
-        from reporter.notice import send_notice  # type: ignore[import-not-found]
+        from reporter.notice import send_notice
     except ImportError:
         return None
     return lambda home: bool(send_notice(home, "uninstalled"))

@@ -35,7 +35,7 @@ from agent.config import (
 from agent.console import UserError, command_group, out
 from agent.journal import Journal
 from agent.rulebook import categories_on_disk
-from reporter import consent, invitation, schedule, smtp, webhook
+from reporter import consent, invitation, notice, schedule, signing, smtp, webhook
 from reporter.consent import ConsentState
 from reporter.outbox import Outbox
 from reporter.sender import Sender, describe
@@ -432,8 +432,6 @@ def _raise(message: str) -> bool:
 
 def _key_facts(home: Home) -> tuple[str, str]:
     """(fingerprint, OpenSSH public key line) of this install's signing key."""
-    from reporter import signing
-
     return signing.fingerprint(home), signing.public_key_openssh(home)
 
 
@@ -476,6 +474,12 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         maintype="text",
         subtype="plain",
         filename=invitation.key_attachment_name(),
+    )
+    msg.add_attachment(
+        signing.public_key_pem(home).encode(),
+        maintype="application",
+        subtype="x-pem-file",
+        filename=invitation.pem_attachment_name(),
     )
     invitation.remember_code(home, config.partner.email, code, now)
     try:
@@ -609,7 +613,6 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
     if not _confirm(f"Stop all reports to {who} now?", args.yes):
         out.print("Nothing changed.")
         return 1
-    now = clock.now()
     journal, outbox = _open(home)
     try:
         consent.record(
@@ -631,12 +634,9 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
     if cancelled:
         out.print(f"{cancelled} unsent report message(s) were withdrawn.")
     if state.status == "confirmed" and state.partner_email:
-        mail = invitation.reporting_ended(
-            config, person=state.person, when=now, name=state.partner_name
-        )
-        how = _notice(home, config, mail, to=state.partner_email, key=f"ended-{now:%Y%m%dT%H%M%S}")
+        sent = notice.send_notice(home, "reporting_ended", queue_failed=True)
         out.print(
-            f"{who} {'has been' if how == 'sent' else 'will be'} sent one short note saying that "
+            f"{who} {'has been' if sent else 'will be'} sent one short note saying that "
             "reporting has ended.",
             markup=False,
         )

@@ -30,6 +30,7 @@ from agent.cooling_off import Pending, Settings
 from agent.filter import Filter, FilterSettings
 from agent.journal import JournalError, JournalWriter
 from agent.live_rules import DeadlineWatch, LiveRules, ReloadOutcome
+from agent.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
 from agent.resolve import Resolve, ResolveSpecError, parse_override, upstream_ca_options
 from agent.rulebook import changes_since_applied, read_applied, remember_applied
 from agent.rules_watcher import RulesWatcher
@@ -125,7 +126,7 @@ class Agent:
             log.exception("could not record a %s event", kind)
 
     def run(self) -> int:
-        _write_pid_file(self.home.pid_file)
+        write_pid_file(self.home.pid_file)
         try:
             self._record_start()
             self.watcher.start()
@@ -141,7 +142,7 @@ class Agent:
             self.watcher.stop()
             self.record("agent_stop", {"version": _version(), "clean": True})
             self.journal.close()
-            _remove_pid_file(self.home.pid_file)
+            remove_pid_file(self.home.pid_file)
         return code
 
     async def _serve(self) -> int:
@@ -264,7 +265,7 @@ class _Announce:
         self.agent.address = (host, port)
         _protect_confdir(self.agent.home.confdir)
         address = f"{_format_host(host)}:{port}"
-        _write_pid_file(self.agent.home.pid_file, address)
+        write_pid_file(self.agent.home.pid_file, address)
         print(f"candor listening on {address}", flush=True)
         self.agent.selfcheck.start()
         asyncio.get_running_loop().call_soon(self._leave_chain)
@@ -338,45 +339,9 @@ def _check_not_running(home: Home) -> int | None:
     if found is None:
         return None
     pid = found[0]
-    if pid != os.getpid() and _is_candor(pid):
+    if pid != os.getpid() and is_candor(pid):
         raise RunError(f"Candor is already running for {home.root} (pid {pid}).")
     return pid
-
-
-def _is_candor(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: a live process with that pid is the best evidence there is
-    return b"candor" in cmdline or b"agent.cli" in cmdline
-
-
-def read_pid_file(path: Path) -> tuple[int, str | None] | None:
-    """(pid, "host:port" once listening) from the pid file, or None if there is none."""
-    try:
-        lines = path.read_text().split()
-        return int(lines[0]), lines[1] if len(lines) > 1 else None
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _write_pid_file(path: Path, address: str | None = None) -> None:
-    """`PID` on the first line, then the listening address once it is known."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n" + (f"{address}\n" if address else ""))
-    os.replace(tmp, path)
-
-
-def _remove_pid_file(path: Path) -> None:
-    found = read_pid_file(path)
-    if found and found[0] == os.getpid():
-        path.unlink(missing_ok=True)
 
 
 def _protect_confdir(confdir: Path) -> None:

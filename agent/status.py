@@ -8,7 +8,6 @@ it starts no cooling-off clock and writes nothing. Each problem comes with how t
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from agent import clock, selfcheck
 from agent.config import Config, ConfigError, Home, format_duration, load_config
 from agent.cooling_off import Pending
 from agent.journal import Event, Journal, JournalError
+from agent.pidfile import is_candor, read_pid_file
 from agent.rulebook import LoadedRules, load_rules
 from agent.temporary_allow import Grant
 from reporter import sender
@@ -348,38 +348,6 @@ def _agent_state(
         )
     )
     return state
-
-
-def read_pid_file(path: Path) -> tuple[int, str | None] | None:
-    """(pid, "host:port" once listening), as `agent.runner` writes it.
-
-    Kept here too so status does not import mitmproxy (a second of start-up).
-    """
-    try:
-        lines = path.read_text().split()
-        return int(lines[0]), lines[1] if len(lines) > 1 else None
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def is_candor(pid: int) -> bool:
-    """Whether `pid` is alive and looks like Candor (pids are reused after a crash)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    if stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
-        return False  # a zombie: dead, only waiting for its parent
-    return b"candor" in cmdline or b"agent.cli" in cmdline
 
 
 def _ago(now: datetime, then: datetime) -> str:

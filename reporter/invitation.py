@@ -1,4 +1,4 @@
-"""What the partner is told outside the weekly reports: the invitation and the two endings.
+"""What the partner is told outside the weekly reports: the invitation and the endings.
 
 The invitation is the partner's informed consent: what they will receive and how often, what a
 missing report means, how to check that a report is genuine (the key's fingerprint, to compare
@@ -157,7 +157,8 @@ Every report is signed. The signing key's fingerprint is:
     {fingerprint}
 
 Compare it with {person} once, in person or by phone, when you give them the code. The public
-key is attached (candor-signing-key.pub) and here; keep it:
+key is attached (candor-signing-key.pub, and candor-signing-key.pem for OpenSSL) and here;
+keep it:
 
     {public_key}
 
@@ -168,6 +169,10 @@ with Candor (candor verify REPORT --key candor-signing-key.pub) or with ssh-keyg
     ssh-keygen -Y verify -f allowed_signers -I {PRINCIPAL} -n {NAMESPACE} -s REPORT.sshsig < REPORT
 
 (REPORT is the attachment ending in .signed.json; REPORT.sshsig the one ending in .sshsig.)
+Or with OpenSSL 3 (REPORT.sig is the attachment ending in .sig):
+
+    openssl pkeyutl -verify -pubin -inkey candor-signing-key.pem -rawin \\
+      -in REPORT -sigfile REPORT.sig
 
 STOPPING
 You can stop at any time: tell {person}, or reply STOP. {person} can stop reporting at any time
@@ -196,6 +201,20 @@ Thank you for being their accountability partner.
 -- Candor, on behalf of {person}
 """
     return Email(f"Candor reports from {person} have ended", text, _html(text))
+
+
+def uninstalled(config: Config, *, person: str | None, when: datetime, name: str | None) -> Email:
+    person = person_name(config, person)
+    text = f"""\
+Hello {name or "there"},
+
+{person} is removing Candor from "{config.device.name}" ({_date(when)}). After this, no more
+weekly reports will come from that computer. If you want to know more, talk with {person}.
+
+Thank you for being their accountability partner.
+-- Candor, on behalf of {person}
+"""
+    return Email(f"Candor is being removed from {person}'s computer", text, _html(text))
 
 
 def no_longer_partner(
@@ -237,3 +256,8 @@ def _zone(config: Config) -> str:
 
 def key_attachment_name() -> str:
     return "candor-signing-key.pub"
+
+
+def pem_attachment_name() -> str:
+    """The same key as PEM: `ssh-keygen -e -m PKCS8` refuses Ed25519 keys, OpenSSL needs this."""
+    return "candor-signing-key.pem"

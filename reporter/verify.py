@@ -5,6 +5,9 @@ bytes alone (`…signed.json`) with the detached signature next to it (`….sig`
 With a folder of earlier reports, every link is checked too: sequence numbers without gaps or
 repeats, each `prev_report_hash` equal to the SHA-256 of the report before, one signing key
 throughout. Any failure makes the whole check fail; a partner should not have to weigh warnings.
+
+A notice (`candor-notice/1`: Candor uninstalled, reporting ended) is checked the same way, by
+its signature; it is not numbered, so it has no place in the sequence to check.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from pydantic import ValidationError
 
 from reporter import signing
 from reporter.document import read_document, signed_bytes
+
+NOTICE_SCHEMA = "candor-notice/1"
+_NOTICE_FIELDS = ("kind", "device", "time", "partner", "chain_head")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,10 @@ class ReportFile:
         return seq if isinstance(seq, int) else None
 
     @property
+    def is_notice(self) -> bool:
+        return self.document.get("schema") == NOTICE_SCHEMA
+
+    @property
     def hash(self) -> str:
         return hashlib.sha256(self.signed).hexdigest()
 
@@ -79,7 +89,9 @@ def read_report(path: Path) -> ReportFile:
         document = json.loads(data)
     except ValueError:
         raise ReportUnreadable(f"{path}: this is not a Candor report (not JSON).") from None
-    if not isinstance(document, dict) or "seq" not in document:
+    if not isinstance(document, dict) or (
+        "seq" not in document and document.get("schema") != NOTICE_SCHEMA
+    ):
         raise ReportUnreadable(f"{path}: this is not a Candor report.")
     raw: bytes | None = None
     signature = document.get("signature")
@@ -134,6 +146,13 @@ def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> O
         outcome.add(False, str(exc))
         return outcome
     check_signature(report, key, outcome)
+    if report.is_notice:
+        missing = [name for name in _NOTICE_FIELDS if name not in report.document]
+        if missing:
+            outcome.add(False, f"{path.name}: not a valid notice (no {', '.join(missing)}).")
+        if previous is not None:
+            outcome.add(True, "a notice is not numbered, so it has no place in the sequence.")
+        return outcome
     if "signature" in report.document:
         try:
             read_document(report.document)

@@ -415,7 +415,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
         with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
             page = client.get(origin.http("relaxed.test", "/"))
             assert page.status_code == 403
-            assert "it ends on" in page.text and "cooling-off" in page.text
+            assert "stays in force" in page.text and "cooling-off" in page.text
 
             candor(home, "allow", "relaxed.test", "--for", "15m", check=True)
             deadline = time.monotonic() + 15
@@ -438,9 +438,26 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
         assert datetime.fromisoformat(change["pending_until"]) > datetime.now(UTC)
         with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
             page = client.get(origin.http("blocked.test", "/"))
-        assert page.status_code == 403 and "it ends on" in page.text
+        assert page.status_code == 403 and "stays in force" in page.text
         shown = json.loads(candor(home, "status", "--json", check=True).stdout)
         assert shown["agent"]["running"] is True
         assert {p["what"] for p in shown["pending"]} == {"rule_removed", "action_lowered"}
     finally:
         assert agent.stop() == 0
+
+
+def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action() -> None:
+    from agent.cli import explain
+    from agent.pages import _pending
+
+    until = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    decision = Decision(
+        "block", category="adult", action="block", rule="x.test", source="adult.txt",
+        pending_until=until,
+    )  # fmt: skip
+    line = explain(decision)
+    assert "you chose to loosen this" in line and "stays in force until" in line
+    assert "removed" not in line
+    page = _pending(until)
+    assert "You chose to loosen this" in page and "stays in force" in page
+    assert "remove" not in page and _pending(None) == ""

@@ -141,6 +141,10 @@ def test_setup_invitation_and_confirmation(home_dir: Path, mail: MailServer) -> 
     assert msg.get_body(("html",)) is not None
     [key] = [p for p in msg.iter_attachments() if p.get_filename() == "candor-signing-key.pub"]
     assert key.get_content().strip() == signing.public_key_openssh(Home.at(home_dir))
+    [pem] = [p for p in msg.iter_attachments() if p.get_filename() == "candor-signing-key.pem"]
+    pem_text = pem.get_payload(decode=True).decode()
+    assert pem_text == signing.public_key_pem(Home.at(home_dir))
+    assert signing.parse_public_key(pem_text) == signing.public_key(Home.at(home_dir))
     code = code_from(text)
     state = (Home.at(home_dir).state_dir / "invitation.json").read_text()
     assert code.replace("-", "") not in state, "only a hash of the code is kept"
