@@ -38,6 +38,7 @@ from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules
 
 CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    from agent.lean_mitmproxy import register_bare_addons_package
+
+    register_bare_addons_package()
     from agent.runner import run
 
     return run(home, listen=args.listen, resolve=args.resolve, upstream_ca=args.upstream_ca)
@@ -503,8 +507,9 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             err.print(f"candor: {outcome.reason}", markup=False)
             return
         for change in outcome.changes:
-            out.print(f"Rules changed in {change.category}: {describe_change(change)}",
-                      markup=False)
+            out.print(
+                f"Rules changed in {change.category}: {describe_change(change)}", markup=False
+            )
         show(live)
 
     live = LiveRules(home, on_reload=on_reload)

@@ -10,7 +10,7 @@ from agent import clock
 from agent.config import Home, format_duration, parse_duration
 from agent.console import UserError, out
 from agent.journal import Journal
-from agent.status import collect, format_status, is_candor, read_pid_file
+from agent.pidfile import is_candor, read_pid_file
 from agent.temporary_allow import MAX_GRANT, GrantError, add_grant, end_grant
 
 
@@ -76,6 +76,8 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
+    from agent.status import collect, format_status  # reads everything; only this command needs it
+
     status = collect(home, verify=not args.no_verify)
     if args.json:
         out.print_json(json.dumps(status.as_json()))

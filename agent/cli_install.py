@@ -173,6 +173,13 @@ def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) 
 
 
 def _tell_partner(home: Home, notify: Notifier | None) -> None:
+    from reporter.notice import has_partner_to_tell
+
+    if not has_partner_to_tell(home, "uninstalled"):
+        out.print(
+            "No partner has confirmed reports from this computer, so there is no one to tell."
+        )
+        return
     while True:
         delivered = False
         if notify is not None:

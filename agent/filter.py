@@ -65,6 +65,7 @@ class Filter:
         settings: Callable[[], FilterSettings] = FilterSettings,
         warn: WarnState | None = None,
         clock: Callable[[], float] = time.monotonic,
+        answered_here: Iterable[str] = (),
     ) -> None:
         self._matcher = matcher
         self._record = record
@@ -73,6 +74,8 @@ class Filter:
         self._clock = clock
         self.pinned: set[str] = set()
         """Hosts a client refused Candor's certificate for; passed through from then on."""
+        self._answered_here = frozenset(answered_here)
+        """Hosts only Candor answers (the canary): never passed through, whatever the client."""
         self._refused_clients: set[str] = set()
         self._cleared: set[tuple[str, str]] = set()
         """(client id, host): a request on a host-blocked host was allowed (an exception)."""
@@ -91,8 +94,7 @@ class Filter:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         names = _names(data.client_hello.sni, data.context.server.address)
-        matcher = self._matcher()
-        checks = [(name, matcher.check_host(name)) for name in names]
+        checks = self._check_names(names)
         refused = next((c for _, c in checks if c.refuse), None)
         if refused is not None:
             # Never decrypt a never-inspect host; with no way to answer, refuse the upstream.
@@ -100,16 +102,36 @@ class Filter:
             data.ignore_connection = True
             self._decided(refused.decision, names[0])
             return
-        intercept = any(c.intercept for _, c in checks)
-        if intercept and self._pinned_only(checks):
-            intercept = False
-        data.ignore_connection = not intercept
-        if not intercept:
-            # A host-level `log` needs no decryption: the host name is all it records.
-            for name, check in checks:
-                if check.decision.decision == "log":
-                    self._decided(check.decision, name)
-                    break
+        data.ignore_connection = not self._intercepts(checks)
+        if data.ignore_connection:
+            self._passed(checks)
+
+    def passes_at_hello(self, sni: str | None, address: tuple[str, int] | Any) -> bool:
+        """True if a connection with this SNI and CONNECT target passes through undecrypted.
+
+        Asked by `EarlyPassthrough` before any TLS layer exists; records what `tls_clienthello`
+        would have recorded for such a connection. False leaves the full decision (interception,
+        refusal) to `tls_clienthello`.
+        """
+        checks = self._check_names(_names(sni, address))
+        if any(c.refuse for _, c in checks) or self._intercepts(checks):
+            return False
+        self._passed(checks)
+        return True
+
+    def _check_names(self, names: list[str]) -> list[tuple[str, HostCheck]]:
+        matcher = self._matcher()
+        return [(name, matcher.check_host(name)) for name in names]
+
+    def _intercepts(self, checks: list[tuple[str, HostCheck]]) -> bool:
+        return any(c.intercept for _, c in checks) and not self._pinned_only(checks)
+
+    def _passed(self, checks: list[tuple[str, HostCheck]]) -> None:
+        # A host-level `log` needs no decryption: the host name is all it records.
+        for name, check in checks:
+            if check.decision.decision == "log":
+                self._decided(check.decision, name)
+                break
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         error = data.conn.error or ""
@@ -122,7 +144,7 @@ class Filter:
         if any(c.decision.decision in ("block", "warn") for _, c in checks):
             return  # a blocked host stays blocked, whatever the client thinks of the certificate
         for name, check in checks:
-            if check.intercept and name not in self.pinned:
+            if check.intercept and name not in self.pinned and name not in self._answered_here:
                 self.pinned.add(name)
                 self._record("pinned_passthrough", {"host": name})
                 log.info("%s refused Candor's certificate; passing it through from now on", name)
@@ -152,7 +174,7 @@ class Filter:
         if flow.response or not flow.live:
             return
         request = flow.request
-        host = _host(request.pretty_host)
+        host = _request_host(request)
         if request.path.startswith(PREFIX) and self._answer_own_link(flow, host):
             return
         if reason := doh.looks_like_doh(request):
@@ -171,7 +193,7 @@ class Filter:
             return
         search = safesearch.search_of(flow.request, engine)
         if search is not None:
-            self._apply(flow, _host(flow.request.pretty_host), engine, search)
+            self._apply(flow, _request_host(flow.request), engine, search)
 
     def _apply(
         self,
@@ -182,7 +204,7 @@ class Filter:
     ) -> None:
         request = flow.request
         matcher = self._matcher()
-        url = request.pretty_url
+        url = _request_url(request, host)
         decision = matcher.decide(url, search_terms=search.terms if search else None)
         verdict = decision.decision
         if verdict == "warn" and self.warn.allowed(host):
@@ -212,15 +234,11 @@ class Filter:
         render: Callable[[pages.PageInfo], str],
         url: str | None = None,
     ) -> None:
-        """`url` is the request's pretty URL when the caller has it already (mitmproxy
-        re-parses the Host header on every `pretty_url`)."""
+        """`url` is the request's URL when the caller has built it already."""
         request = flow.request
         if url is None:
-            url = request.pretty_url
-        if request.method == "GET":
-            back = url
-        else:
-            back = f"{request.scheme}://{request.pretty_host}:{request.port}/"
+            url = _request_url(request, host)
+        back = url if request.method == "GET" else _request_url(request, host, "/")
         token = self.warn.issue(
             host, decision.category, decision.rule, decision.source, decision.decision, back
         )
@@ -337,6 +355,50 @@ def _host(text: str) -> str:
         return normalise_host(text)
     except InvalidHost:
         return text.strip().lower().rstrip(".")
+
+
+def _request_host(request: http.Request) -> str:
+    """The host the request names: its Host header (or HTTP/2 authority), else the target.
+
+    Like mitmproxy's `pretty_host`, without re-parsing the same header on every request. A
+    Host header that disagrees with the connection's target cannot reach a blocked upstream:
+    `server_connect` checks the address actually dialled.
+    """
+    authority = request.host_header
+    if authority:
+        return _authority_host(authority)
+    return _host(request.host)
+
+
+@lru_cache(maxsize=4096)
+def _authority_host(authority: str) -> str:
+    if authority.startswith("["):
+        host = authority[1 : authority.find("]")] if "]" in authority else authority
+    elif authority.count(":") == 1:
+        host = authority.partition(":")[0]
+    else:
+        host = authority
+    return _host(host)
+
+
+def _request_url(request: http.Request, host: str, path: str | None = None) -> str:
+    """The URL the person asked for, as the matcher and the pages want it."""
+    if request.first_line_format == "authority":
+        return f"{request.scheme}://{host}/"
+    scheme = request.scheme
+    port = request.port
+    if path is None:
+        path = request.path if request.path != "*" else "/"
+    if port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{_bracketed(host)}{path}"
+    return f"{scheme}://{_bracketed(host)}:{port}{path}"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _names(sni: str | None, address: tuple[str, int] | Any) -> list[str]:

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from rules.compiled_list import CompiledList, compile_list, load_compiled, save_compiled
 from rules.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
@@ -289,6 +287,8 @@ def _fetch(source: str, into: Path, progress: Progress | None) -> Path:
 
 
 def _download(url: str, target: Path, progress: Progress | None) -> Path:
+    import httpx  # loaded when first used: the agent starts sooner without it
+
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=30.0) as response:
             if response.status_code != 200:

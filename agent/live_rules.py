@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agent import clock, temporary_allow
 from agent.config import Config, ConfigError, Home, load_config
 from agent.cooling_off import Plan
-from agent.rulebook import LoadedRules, load_rules, remember_applied
+from agent.rulebook import InspectFor, LoadedRules, load_rules, remember_applied
 from rules.changes import CategoryChange, diff_identities
-from rules.model import Rule
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +40,11 @@ class LiveRules:
     def __init__(
         self,
         home: Home,
-        inspect: Sequence[Rule] = (),
+        inspect: InspectFor | None = None,
         on_reload: Callable[[ReloadOutcome], None] | None = None,
     ) -> None:
         self.home = home
-        self._inspect = tuple(inspect)
+        self._inspect = inspect
         self._on_reload = on_reload
         self._lock = threading.Lock()
         self.config: Config = load_config(home)

@@ -10,6 +10,7 @@ can be loaded.
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -54,18 +55,29 @@ def noted_page(info: PageInfo) -> str:
 
 
 def page_response(body: str, decision: Decision) -> http.Response:
-    """A 403 carrying the page and the machine-readable decision header."""
-    return http.Response.make(
-        403,
-        body,
-        {
-            "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": "no-store",
-            "X-Candor-Decision": decision_header(decision),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
+    """A 403 carrying the page and the machine-readable decision header.
+
+    Served on every blocked request, so the body is encoded here once and the headers are
+    handed over as bytes: mitmproxy would otherwise guess the charset and convert each one.
+    """
+    content = body.encode("utf-8")
+    headers = http.Headers(
+        [
+            *_PAGE_HEADERS,
+            (b"X-Candor-Decision", decision_header(decision).encode("utf-8", "replace")),
+            (b"Content-Length", str(len(content)).encode("ascii")),
+        ]
     )
+    now = time.time()
+    return http.Response(b"HTTP/1.1", 403, b"Forbidden", headers, content, None, now, now)
+
+
+_PAGE_HEADERS = (
+    (b"Content-Type", b"text/html; charset=utf-8"),
+    (b"Cache-Control", b"no-store"),
+    (b"X-Content-Type-Options", b"nosniff"),
+    (b"Referrer-Policy", b"no-referrer"),
+)
 
 
 def decision_header(decision: Decision) -> str:
@@ -88,7 +100,13 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
         "continue_url": _link(CONTINUE_PATH, info.token),
         "minutes": str(int(CONTINUE_FOR // 60)),
     }
-    return Template(_asset(name)).substitute(values | extra)
+    values |= extra
+    literals, names = _template(name)
+    parts = [literals[0]]
+    for key, literal in zip(names, literals[1:], strict=True):
+        parts.append(values[key])
+        parts.append(literal)
+    return "".join(parts)
 
 
 def _reach_out(partner: str | None) -> str:
@@ -106,12 +124,13 @@ def _recorded(partner: str | None) -> str:
 
 
 def _pending(until: datetime | None) -> str:
+    """Said the same whether a rule was removed or a category's action lowered: both loosen."""
     if until is None:
         return ""
     when = until.astimezone().strftime("%A %d %B %Y at %H:%M")
     return (
-        f'<p class="quiet">You chose to remove this rule; it ends on {_e(when)}, '
-        "after the cooling-off time you set.</p>"
+        f'<p class="quiet">You chose to loosen this. Until {_e(when)}, the stricter setting '
+        "stays in force: that is the cooling-off time you set.</p>"
     )
 
 
@@ -121,6 +140,30 @@ def _link(path: str, token: str) -> str:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+@cache
+def _template(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The page split once into literal text and `$name` slots, for a quick join per page."""
+    text = _asset(name)
+    literals: list[str] = []
+    names: list[str] = []
+    chunk: list[str] = []
+    last = 0
+    for match in Template.pattern.finditer(text):
+        chunk.append(text[last : match.start()])
+        last = match.end()
+        if match.group("escaped") is not None:
+            chunk.append("$")
+            continue
+        if match.group("invalid") is not None:
+            raise ValueError(f"{name}: a stray $ at offset {match.start()}")
+        literals.append("".join(chunk))
+        chunk = []
+        names.append(match.group("named") or match.group("braced"))
+    chunk.append(text[last:])
+    literals.append("".join(chunk))
+    return tuple(literals), tuple(names)
 
 
 @cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,9 @@ from rules.model import Action, Rejection, Rule, RuleKind
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 
 APPLIED_STATE = "applied-rules.json"
+
+InspectFor = Callable[[Config], Sequence[Rule]]
+"""Hosts to decrypt whatever the rules say, given the settings in force."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +83,16 @@ def categories_on_disk(home: Home) -> list[str]:
 
 
 def load_rules(
-    home: Home, config: Config, inspect: Sequence[Rule] = (), *, now: datetime | None = None
+    home: Home,
+    config: Config,
+    inspect: InspectFor | None = None,
+    *,
+    now: datetime | None = None,
 ) -> LoadedRules:
     """Read and compile everything; bad lines are collected, never fatal.
 
-    `inspect` names hosts the agent needs decrypted whatever the rules say (SafeSearch engines).
+    `inspect` names, for the settings in force, hosts the agent needs decrypted whatever the
+    rules say (SafeSearch engines while SafeSearch or search capture is on).
     Loosenings the cooling-off delay holds back stay in force, and temporary allows are added;
     nothing is written (see `remember_applied`), so a command that only looks starts no clock.
     """
@@ -142,7 +150,7 @@ def load_rules(
         categories=tuple(categories),
         allowlist=(*(g.rule() for g in grants), *allowlist),
         never_inspect=tuple(never_inspect),
-        inspect=tuple(inspect),
+        inspect=tuple(inspect(in_force)) if inspect else (),
     )
     return LoadedRules(
         matcher=Matcher.compile(policy),

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -25,18 +26,20 @@ from mitmproxy import ctx, master, options
 from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
 
 from agent import cooling_off, safesearch
+from agent.canary import CANARY_HOST, CANARY_RULE, Canary
 from agent.config import Config, Home, parse_listen
 from agent.cooling_off import Pending, Settings
+from agent.early_passthrough import EarlyPassthrough
 from agent.filter import Filter, FilterSettings
+from agent.hook_dispatch import CachedHookDispatch
 from agent.journal import JournalError, JournalWriter
 from agent.live_rules import DeadlineWatch, LiveRules, ReloadOutcome
 from agent.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
 from agent.resolve import Resolve, ResolveSpecError, parse_override, upstream_ca_options
 from agent.rulebook import changes_since_applied, read_applied, remember_applied
 from agent.rules_watcher import RulesWatcher
-from agent.selfcheck import Canary, SelfCheck
-from reporter.sender import SenderLoop
 from rules.changes import CategoryChange
+from rules.model import Rule
 
 log = logging.getLogger("candor")
 
@@ -87,7 +90,7 @@ class Agent:
             raise RunError(f"--upstream-ca {upstream_ca}: no such file")
         self.upstream_ca = upstream_ca
         self.previous_pid = _check_not_running(home)
-        self.live = LiveRules(home, inspect=safesearch.inspect_rules(), on_reload=self._reloaded)
+        self.live = LiveRules(home, inspect=hosts_to_inspect, on_reload=self._reloaded)
         try:
             address = listen or self.live.config.agent.listen
             self.listen_host, self.listen_port = parse_listen(address)
@@ -106,10 +109,13 @@ class Agent:
             matcher=lambda: self.live.rules.matcher,
             record=self.record,
             settings=self.settings,
+            answered_here=(CANARY_HOST,),
         )
         self.canary = Canary()
-        self.selfcheck = SelfCheck(home, self.record, last_traffic=lambda: self.canary.last_traffic)
-        self.sender = SenderLoop(home)
+        self._services: list[Any] = []
+        """The report sender loop and the self-check, once `start_services` started them."""
+        self._services_lock = threading.Lock()
+        self._stopping = False
         self.address: tuple[str, int] | None = None
 
     def settings(self) -> FilterSettings:
@@ -131,13 +137,11 @@ class Agent:
             self._record_start()
             self.watcher.start()
             self.deadlines.start()
-            self.sender.start()
             code = asyncio.run(self._serve())
         except KeyboardInterrupt:
             code = 0
         finally:
-            self.selfcheck.stop()
-            self.sender.stop()
+            self._stop_services()
             self.deadlines.stop()
             self.watcher.stop()
             self.record("agent_stop", {"version": _version(), "clean": True})
@@ -151,11 +155,13 @@ class Agent:
             confdir=str(self.home.confdir),
         )
         m = master.Master(opts)
+        m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
         startup_only = [_StartupCheck(), _Announce(self)]
         m.addons.add(
             core.Core(),
             block.Block(),
             proxyserver.Proxyserver(),
+            EarlyPassthrough(self.filter.passes_at_hello),
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             self.filter,
@@ -184,6 +190,40 @@ class Agent:
                 loop.remove_signal_handler(sig)
             loop.set_exception_handler(_quiet_cancellations)
         return 0
+
+    def start_services(self) -> None:
+        """Start report sending and the self-checks, once the proxy answers.
+
+        Their modules (report building, the installers' checks, an HTTP client) are imported
+        in a thread of their own rather than ahead of the first page a person is waiting for.
+        """
+        threading.Thread(target=self._start_services, name="candor-services", daemon=True).start()
+
+    def _start_services(self) -> None:
+        try:
+            from agent.selfcheck import SelfCheck
+            from reporter.sender import SenderLoop
+
+            with self._services_lock:
+                if self._stopping:
+                    return
+                sender = SenderLoop(self.home)
+                sender.start()
+                self._services.append(sender)
+                check = SelfCheck(
+                    self.home, self.record, last_traffic=lambda: self.canary.last_traffic
+                )
+                check.start()
+                self._services.append(check)
+        except Exception:
+            log.exception("could not start report sending and the self-checks")
+
+    def _stop_services(self) -> None:
+        with self._services_lock:
+            self._stopping = True
+            services, self._services = self._services, []
+        for service in reversed(services):
+            service.stop()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -267,7 +307,7 @@ class _Announce:
         address = f"{_format_host(host)}:{port}"
         write_pid_file(self.agent.home.pid_file, address)
         print(f"candor listening on {address}", flush=True)
-        self.agent.selfcheck.start()
+        self.agent.start_services()
         asyncio.get_running_loop().call_soon(self._leave_chain)
 
     def _leave_chain(self) -> None:
@@ -276,6 +316,11 @@ class _Announce:
             if addon := addons.get(name):
                 addons.remove(addon)
         addons.remove(self)
+
+
+def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
+    """SafeSearch's engines while it needs them, and the canary, which only Candor answers."""
+    return (*safesearch.hosts_to_inspect(config), CANARY_RULE)
 
 
 def filter_settings(config: Config) -> FilterSettings:

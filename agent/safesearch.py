@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mitmproxy import http
 
+from agent.config import Config
 from rules.model import Rule, RuleKind
 
 # https://www.google.com/supported_domains: Google Search answers on google.<each of these>.
@@ -109,6 +110,13 @@ class Search:
 def inspect_rules() -> tuple[Rule, ...]:
     """The engine hosts the agent must decrypt, as exact-host rules for the matcher's policy."""
     return tuple(Rule(RuleKind.EXACT, host, source="safesearch") for host in sorted(ENGINES))
+
+
+def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
+    """The engines are decrypted only while SafeSearch or search capture has a use for it."""
+    if config.safesearch.enabled or config.search_capture.enabled:
+        return inspect_rules()
+    return ()
 
 
 def engine_for(host: str) -> str | None:

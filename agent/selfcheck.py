@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.canary import CANARY_HEADER, CANARY_URL
 from agent.config import Home
 from installers.executor import Record, load_record
 from installers.plan import MergeJson, NssTrust, Setting, WriteFile
@@ -30,10 +31,6 @@ from installers.settings import GSettings, KConfig, StepCommandFailed, store_for
 
 log = logging.getLogger(__name__)
 
-CANARY_HOST = "canary.candor.invalid"
-"""A name no DNS resolves: only a Candor agent in the path can answer it."""
-CANARY_HEADER = "X-Candor-Canary"
-CANARY_URL = f"https://{CANARY_HOST}/"
 STATE_FILE = "selfcheck.json"
 
 CHECK_EVERY = 300.0
@@ -50,40 +47,6 @@ class Finding:
     what: str
     """One of: proxy unset, CA untrusted, policy missing, canary failed."""
     detail: str
-
-
-class Canary:
-    """mitmproxy addon: answers the canary host and notes when real traffic last went through.
-
-    Goes after the Filter in the addon chain, so it has the last word on the canary host only.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self.last_traffic: float | None = None
-
-    def http_connect(self, flow: Any) -> None:
-        if flow.request.host.lower().rstrip(".") != CANARY_HOST:
-            self.last_traffic = self._clock()
-
-    def tls_clienthello(self, data: Any) -> None:
-        names = {data.client_hello.sni or ""}
-        if data.context.server.address:
-            names.add(str(data.context.server.address[0]))
-        if CANARY_HOST in {n.lower().rstrip(".") for n in names}:
-            data.ignore_connection = False
-
-    def requestheaders(self, flow: Any) -> None:
-        if flow.request.pretty_host.lower().rstrip(".") != CANARY_HOST:
-            self.last_traffic = self._clock()
-            return
-        from mitmproxy import http
-
-        flow.response = http.Response.make(
-            200,
-            b"Candor is in the path of this connection.\n",
-            {CANARY_HEADER: "1", "Content-Type": "text/plain", "Cache-Control": "no-store"},
-        )
 
 
 # --- one check --------------------------------------------------------------------------------

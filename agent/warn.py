@@ -100,5 +100,10 @@ class WarnState:
         return True
 
     def _prune(self, now: float) -> None:
-        for token in [t for t, s in self._tokens.items() if s.expires <= now][:64]:
+        # Tokens are kept in issue order and all live equally long, so the expired ones are
+        # at the front: stop at the first live one instead of scanning thousands per page.
+        while self._tokens:
+            token, shown = next(iter(self._tokens.items()))
+            if shown.expires > now:
+                return
             del self._tokens[token]

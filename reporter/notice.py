@@ -58,6 +58,12 @@ def partner_to_tell(state: consent.ConsentState, kind: str) -> bool:
     return kind == "reporting_ended" and state.status == "revoked" and bool(state.confirmed_at)
 
 
+def has_partner_to_tell(home: Home, kind: str) -> bool:
+    """Whether a confirmed partner is waiting for the `kind` notice (nothing is sent here)."""
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        return partner_to_tell(consent.consent_state(journal), kind)
+
+
 def build_notice(
     home: Home, config: Config, journal: Journal, state: consent.ConsentState, kind: str,
     now: datetime,

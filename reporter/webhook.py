@@ -16,13 +16,16 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from reporter.smtp import DeliveryError
+
+if TYPE_CHECKING:
+    import httpx
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 TOLERANCE_SECONDS = 5 * 60
@@ -81,6 +84,8 @@ def post(
     timeout: float = 30,
 ) -> None:
     """POST one signed delivery; raises `DeliveryError` (classified) unless the answer is 2xx."""
+    import httpx  # loaded when first used: the agent starts sooner without it
+
     timestamp = int(now.timestamp())
     headers = {
         "content-type": "application/json",

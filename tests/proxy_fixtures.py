@@ -81,8 +81,7 @@ class RunningAgent:
 
         with Journal(self.home / "journal.sqlite") as journal:
             return [
-                {"kind": e.kind, **e.body}
-                for e in journal.events(kinds=[kind] if kind else None)
+                {"kind": e.kind, **e.body} for e in journal.events(kinds=[kind] if kind else None)
             ]
 
     def wait_for_event(
@@ -126,9 +125,7 @@ def start_agent(home: Path, *extra: str, timeout: float = 60.0) -> RunningAgent:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     stderr_lines: list[str] = []
-    threading.Thread(
-        target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True
-    ).start()
+    threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()
     found: list[re.Match[str]] = []
 
     def read_stdout() -> None:

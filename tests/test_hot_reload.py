@@ -157,8 +157,16 @@ def test_edits_made_while_stopped_are_seen_at_next_start(home_dir: Path) -> None
 
 def test_rules_watch_command_shows_the_edit(home_dir: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "--home", str(home_dir), "rules", "watch",
-         "https://watched.example/"],
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "--home",
+            str(home_dir),
+            "rules",
+            "watch",
+            "https://watched.example/",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

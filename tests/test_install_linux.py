@@ -19,6 +19,8 @@ import pytest
 
 from agent.config import Home
 from agent.console import UserError
+from agent.journal import Journal
+from reporter import consent
 from tests.conftest import candor, require_tool
 
 pytestmark = pytest.mark.slow  # real tools and browsers: seconds, not milliseconds
@@ -256,7 +258,22 @@ def test_a_failing_step_stops_with_a_listed_state_that_undoes(root: Path, home: 
     assert tree(root) == before
 
 
+def test_uninstall_with_no_partner_has_no_one_to_tell(root: Path, home: Path) -> None:
+    assert install(home, root).returncode == 0
+    gone = uninstall(home, root)
+    assert gone.returncode == 0, gone.stderr
+    assert "there is no one to tell" in gone.stdout
+
+
 def test_uninstall_asks_before_removing_without_the_partner_notice(root: Path, home: Path) -> None:
+    with (home / "config.toml").open("a") as config:
+        config.write(
+            '[partner]\nname = "Sam"\nemail = "sam@example.org"\n'
+            '[delivery.smtp]\nhost = "127.0.0.1"\nport = 9\nsender = "me@example.org"\n'
+        )
+    with Journal(Home.at(home).journal_file) as journal:
+        for what in ("given", "confirmed"):
+            consent.record(journal, what, level="summary", name="Sam", email="sam@example.org")
     assert install(home, root).returncode == 0
     installed = tree(root)
     refused = uninstall(home, root)

@@ -26,8 +26,10 @@ from mitmproxy.proxy import context, server_hooks
 from mitmproxy.test import taddons, tflow, tutils
 
 from agent import doh, safesearch
+from agent.config import Home, load_config
 from agent.filter import Filter
 from agent.resolve import Resolve, ResolveSpecError, parse_override
+from agent.rulebook import load_rules
 from agent.warn import WarnState
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Rule, RuleKind
@@ -130,9 +132,7 @@ def test_blocked_https_shows_the_block_page_and_never_contacts_the_host(
     assert_untouched(untouched_origin)
 
 
-def test_blocked_https_over_http2_with_curl(
-    agent: RunningAgent, untouched_origin: Origin
-) -> None:
+def test_blocked_https_over_http2_with_curl(agent: RunningAgent, untouched_origin: Origin) -> None:
     curl = require_tool("curl")
     out = subprocess.run(
         [
@@ -181,9 +181,7 @@ def test_never_inspect_host_is_not_decrypted(
 # --- warn and log --------------------------------------------------------------------------
 
 
-def test_warn_then_continue(
-    trusting: httpx.Client, agent: RunningAgent, origin: Origin
-) -> None:
+def test_warn_then_continue(trusting: httpx.Client, agent: RunningAgent, origin: Origin) -> None:
     url = origin.https("warned.test", "/page")
     first = trusting.get(url)
     assert first.status_code == 403
@@ -414,6 +412,25 @@ def test_search_terms_come_only_from_search_paths() -> None:
     assert safesearch.engine_for("mail.google.com") is None
 
 
+@pytest.mark.parametrize(
+    ("settings", "decrypted"),
+    [
+        ("", True),
+        ("[safesearch]\nenabled = false\n", True),  # search capture still reads the terms
+        ("[safesearch]\nenabled = false\n[search_capture]\nenabled = false\n", False),
+    ],
+)
+def test_search_engines_are_decrypted_only_while_something_needs_it(
+    tmp_path: Path, settings: str, decrypted: bool
+) -> None:
+    home = Home.at(tmp_path / "home")
+    home.ensure()
+    home.config_file.write_text(settings)
+    loaded = load_rules(home, load_config(home), safesearch.hosts_to_inspect)
+    assert loaded.matcher.check_host("www.google.com").intercept is decrypted
+    assert loaded.matcher.check_host("www.youtube.com").intercept is decrypted
+
+
 def test_warn_tokens_are_single_use_and_host_bound() -> None:
     now = [0.0]
     state = WarnState(clock=lambda: now[0])
@@ -459,6 +476,10 @@ def test_the_filter_decides_connections_on_sni_and_connect_target() -> None:
         outer_sni_innocent = hello("cover.example", "www.blocked.test")
         addon.tls_clienthello(outer_sni_innocent)
         assert not outer_sni_innocent.ignore_connection
+        # The same question asked before any TLS layer exists (EarlyPassthrough).
+        assert addon.passes_at_hello("ok.test", ("ok.test", 443))
+        assert not addon.passes_at_hello("cover.example", ("www.blocked.test", 443))
+        assert not addon.passes_at_hello("blocked.test", ("ok.test", 443))
 
         server = tflow.tserver_conn()
         server.address = ("blocked.test", 443)
