@@ -1,10 +1,10 @@
 """`candor run`: the agent in the foreground, with mitmproxy embedded rather than scripted.
 
-Embedding keeps the addon chain to what Candor needs (every event walks the whole chain, so six
-addons cost far less per request than mitmdump's thirty-odd), puts Candor's filter after TLS
-configuration, and leaves no script on disk to be hot-swapped. Startup order matters: the CA
-exists before the address is announced, and the journal is open before the first connection is
-accepted.
+Embedding keeps the addon chain to what Candor needs (mitmdump loads thirty-odd), with each
+event's handlers looked up once (`hook_dispatch`), puts Candor's filter after TLS configuration,
+and leaves no script on disk to be hot-swapped. Start-up order matters: the CA exists before the
+address is announced, and the journal is open before the first connection is accepted. What is
+not needed for the first answer (report sending, self-checks) starts after it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from mitmproxy import ctx, master, options
 from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
 
-from agent import cooling_off, safesearch
+from agent import cooling_off, free_memory, safesearch
 from agent.canary import CANARY_HOST, CANARY_RULE, Canary
 from agent.config import Config, Home, parse_listen
 from agent.cooling_off import Pending, Settings
@@ -180,12 +180,14 @@ class Agent:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, m.shutdown)
         heartbeat = asyncio.create_task(self._heartbeat())
+        trimmer = asyncio.create_task(_release_memory_now_and_then())
         try:
             await m.run()
         except SystemExit as exc:  # the startup check: the error is already on stderr
             return exc.code if isinstance(exc.code, int) else 1
         finally:
             heartbeat.cancel()
+            trimmer.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             loop.set_exception_handler(_quiet_cancellations)
@@ -316,6 +318,12 @@ class _Announce:
             if addon := addons.get(name):
                 addons.remove(addon)
         addons.remove(self)
+
+
+async def _release_memory_now_and_then() -> None:
+    while True:
+        await asyncio.sleep(free_memory.EVERY_SECONDS)
+        await asyncio.to_thread(free_memory.release_free_memory)
 
 
 def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:

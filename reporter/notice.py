@@ -15,6 +15,7 @@ keeps the same signed message in the outbox for the agent to retry.
 from __future__ import annotations
 
 import base64
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -22,7 +23,6 @@ from typing import Any, Literal
 
 from agent import clock
 from agent.config import Config, Home, load_config
-from agent.console import err
 from agent.journal import Journal, Kind, canonical_json, format_ts
 from reporter import consent, invitation, signing, smtp, webhook
 from reporter.build import pretty_json
@@ -155,12 +155,13 @@ def send_notice(
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)
         if not partner_to_tell(state, kind):
-            err.print("No partner has confirmed, so no notice was sent.")
+            _say("No partner has confirmed, so no notice was sent.")
             return False
         channels = _channels(config, state)
         if not channels:
-            err.print("No delivery is set up ([delivery.smtp] or [delivery.webhook]), so no "
-                      "notice was sent.")  # fmt: skip
+            _say(
+                "No delivery is set up ([delivery.smtp] or [delivery.webhook]): no notice was sent."
+            )
             return False
         notice = build_notice(home, config, journal, state, kind, now)
         words = _words(config, state, kind, now)
@@ -221,7 +222,7 @@ def _deliver(
     except smtp.DeliveryError as exc:
         failed = {**body, "reason": str(exc), "permanent": exc.permanent, "attempts": 1}
         journal.append(Kind.REPORT_FAILED, failed)
-        err.print(f"The notice was not sent by {message.channel}: {exc}", markup=False)
+        _say(f"The notice was not sent by {message.channel}: {exc}")
         return False
     journal.append(Kind.REPORT_SENT, {**body, "message_id": message.message_id, "attempts": 1})
     return True
@@ -229,3 +230,8 @@ def _deliver(
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:40] or "device"
+
+
+def _say(sentence: str) -> None:
+    """For the person running the command; the journal holds the record."""
+    print(sentence, file=sys.stderr, flush=True)
