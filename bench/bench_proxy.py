@@ -501,17 +501,12 @@ def soak(proxy: Proxy, ports: dict[str, int], seconds: float) -> Soak:
     RSS is read just before the soak, 2 s after it (the figure judged) and SETTLE_SECONDS after
     it, once the agent has handed freed memory back (`agent/free_memory.py`).
     """
-    mix = [
-        (80, f"http://127.0.0.1:{ports['http']}/", "200"),
-        (40, f"http://{BLOCKED_HOST}:{ports['http']}/", "403"),
-        (40, f"https://127.0.0.1:{ports['https_pass']}/", "200"),
-        (40, f"https://{BLOCKED_HOST}:{ports['https_intercept']}/", "403"),
-    ]
-    _load_mix(proxy, mix, WARMUP_SECONDS)
+    mix = soak_mix(ports)
+    load_mix(proxy, mix, WARMUP_SECONDS)
     time.sleep(2.0)
     before = proxy.rss_mb()
     peaks = [before]
-    requests, errors, unexpected = _load_mix(proxy, mix, seconds, peaks)
+    requests, errors, unexpected = load_mix(proxy, mix, seconds, peaks)
     time.sleep(2.0)
     after = proxy.rss_mb()
     time.sleep(SETTLE_SECONDS - 2.0)
@@ -520,7 +515,17 @@ def soak(proxy: Proxy, ports: dict[str, int], seconds: float) -> Soak:
                 after, max(*peaks, after), settled)  # fmt: skip
 
 
-def _load_mix(
+def soak_mix(ports: dict[str, int]) -> list[tuple[int, str, str]]:
+    """(clients, URL, expected status) of the 200-client soak."""
+    return [
+        (80, f"http://127.0.0.1:{ports['http']}/", "200"),
+        (40, f"http://{BLOCKED_HOST}:{ports['http']}/", "403"),
+        (40, f"https://127.0.0.1:{ports['https_pass']}/", "200"),
+        (40, f"https://{BLOCKED_HOST}:{ports['https_intercept']}/", "403"),
+    ]
+
+
+def load_mix(
     proxy: Proxy, mix: list[tuple[int, str, str]], seconds: float, peaks: list[float] | None = None
 ) -> tuple[int, int, int]:
     """Runs one hey per (clients, url, expected status) at once; (requests, errors, unexpected)."""
