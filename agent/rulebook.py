@@ -209,7 +209,7 @@ def _category_policies(
                 rule = _pending_rule(p)
                 if rule is not None:
                     removed[rule] = p.until
-        lists = list(lists_by_category.get(name, ()))
+        held: list[tuple[CompiledList, datetime]] = []
         for p in mine:
             if p.what == What.LIST_REMOVED:
                 kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
@@ -220,13 +220,14 @@ def _category_policies(
                         "longer applies. Import it again to keep it."
                     )
                 else:
-                    lists.append(kept)
+                    held.append((kept, p.until))
         out.append(
             CategoryPolicy(
                 name=name,
                 action=action,
                 rules=tuple(r for r in rules_by_category.get(name, ()) if r.text not in withheld),
-                lists=tuple(lists),
+                lists=tuple(lists_by_category.get(name, ())),
+                held_lists=tuple(held),
                 pending=removed,
                 action_pending_until=min(lowered) if action != desired and lowered else None,
             )

@@ -72,6 +72,9 @@ class CategoryPolicy:
     """Rules removed but enforced until the given time (cooling-off); they match like rules."""
     action_pending_until: datetime | None = None
     """Set when the action was lowered: `action` is still the stricter one until then."""
+    held_lists: Sequence[tuple[CompiledList, datetime]] = ()
+    """Imported lists removed but enforced until the given time (cooling-off). Their entries
+    still block; their `@@` exceptions end at once, since dropping an exception tightens."""
 
 
 @dataclass(frozen=True)
@@ -190,20 +193,24 @@ class Matcher:
                 builder.add_rule(index, category, rule, None)
             for rule, until in category.pending.items():
                 builder.add_rule(index, category, rule, until)
-            for compiled in category.lists:
+            held = [(compiled, None) for compiled in category.lists]
+            held += list(category.held_lists)
+            for compiled, until in held:
+                ends = [t for t in (until, category.action_pending_until) if t is not None]
                 ref = _ListRef(
                     category=index,
-                    base_rank=_rank(STRENGTH[category.action], 0, False, index),
+                    base_rank=_rank(STRENGTH[category.action], 0, until is not None, index),
                     name=category.name,
                     action=category.action,
                     list=compiled,
-                    pending_until=category.action_pending_until,
+                    pending_until=min(ends) if ends else None,
                 )
                 lists.append(ref)
-                for rule in (*compiled.exceptions, *compiled.important):
-                    builder.add_rule(index, category, rule, None)
+                kept = compiled.important if until else (*compiled.exceptions, *compiled.important)
+                for rule in kept:
+                    builder.add_rule(index, category, rule, until)
                 for pattern in compiled.regexes:
-                    builder.add_regex(index, category, pattern, compiled.name, None)
+                    builder.add_regex(index, category, pattern, compiled.name, until)
         regex_set, regex_candidates = builder.regex_set()
         return cls(
             nodes=nodes,
@@ -651,6 +658,7 @@ def _fingerprint(policy: Policy) -> str:
                 "rules": texts(c.rules),
                 "pending": sorted([r.text, when(t)] for r, t in c.pending.items()),
                 "lists": sorted([cl.name, cl.source_hash] for cl in c.lists),
+                "held_lists": sorted([cl.name, cl.source_hash, when(t)] for cl, t in c.held_lists),
             }
             for c in policy.categories
         ],

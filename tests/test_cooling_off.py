@@ -245,7 +245,9 @@ def test_a_removed_imported_list_stays_in_force(home: Home, tmp_path: Path) -> N
     seen(home, T0)
     assert remove_list(home.lists_dir, "dating", "dating")
     held = seen(home, T0 + timedelta(minutes=1))
-    assert decide(held, "https://dating-two.test/").decision == "block"
+    decision = decide(held, "https://dating-two.test/")
+    assert decision.decision == "block"
+    assert decision.pending_until == T0 + timedelta(minutes=1) + DAY  # the block page says so
     assert [(p.what, p.value) for p in held.pending] == [(What.LIST_REMOVED, "lists/dating/dating")]
     over = seen(home, T0 + timedelta(minutes=2) + DAY)
     assert decide(over, "https://dating-two.test/").decision == "allow"

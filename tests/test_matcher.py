@@ -227,6 +227,19 @@ def test_list_exceptions_and_important_entries() -> None:
     assert (d.decision, d.rule, d.source) == ("block", "must.ok.tube.test $important", cl.name)
 
 
+def test_a_held_list_still_blocks_says_until_when_and_loses_its_exceptions() -> None:
+    entries = ImportedEntries(
+        domains=["tube.test"], exceptions=[Rule(K.DOMAIN, "ok.tube.test", exception=True)]
+    )
+    cl = compile_list(entries, "lists/adult/x", "h")
+    until = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    m = matcher(CategoryPolicy("adult", "block", held_lists=[(cl, until)]))
+    d = m.decide("https://www.tube.test/")
+    assert (d.decision, d.rule, d.pending_until) == ("block", "tube.test", until)
+    # Removing the list removed its exception too, and a tightening never waits.
+    assert m.decide("https://ok.tube.test/").decision == "block"
+
+
 # ---------------------------------------------------------------- step 3: strength, specificity
 
 
