@@ -11,7 +11,6 @@ which is what both detached signatures cover and what `prev_report_hash` hashes.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import email
 import hashlib
@@ -126,14 +125,7 @@ def build_report(
     unsigned = model.as_json()
     signed = doc.signed_bytes(unsigned)
     raw = signing.sign_raw(key, signed)
-    document = {
-        **unsigned,
-        "signature": {
-            "alg": "ed25519",
-            "key": signing.key_fingerprint(key.public_key()),
-            "value": base64.b64encode(raw).decode("ascii"),
-        },
-    }
+    document = {**unsigned, "signature": signing.signature_field(key, raw)}
     final = doc.read_document(document)
     return BuiltReport(
         document=document,

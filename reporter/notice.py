@@ -14,7 +14,6 @@ keeps the same signed message in the outbox for the agent to retry.
 
 from __future__ import annotations
 
-import base64
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,14 +79,7 @@ def build_notice(
     }
     signed = signed_bytes(unsigned)
     raw = signing.sign_raw(key, signed)
-    document = {
-        **unsigned,
-        "signature": {
-            "alg": "ed25519",
-            "key": signing.key_fingerprint(key.public_key()),
-            "value": base64.b64encode(raw).decode("ascii"),
-        },
-    }
+    document = {**unsigned, "signature": signing.signature_field(key, raw)}
     return SignedNotice(kind, document, signed, raw, signing.sshsig(key, signed))
 
 

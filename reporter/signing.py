@@ -210,6 +210,15 @@ def sign_raw(key: Ed25519PrivateKey, data: bytes) -> bytes:
     return key.sign(data)
 
 
+def signature_field(key: Ed25519PrivateKey, raw: bytes) -> dict[str, str]:
+    """The `signature` member of a signed document (report or notice), for signature `raw`."""
+    return {
+        "alg": "ed25519",
+        "key": key_fingerprint(key.public_key()),
+        "value": base64.b64encode(raw).decode("ascii"),
+    }
+
+
 def verify_raw(key: Ed25519PublicKey, data: bytes, signature: bytes) -> bool:
     try:
         key.verify(signature, data)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.proxy_fixtures"]
+pytest_plugins = ["tests.proxy_fixtures", "tests.mail_server"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_LISTS = REPO.parent / "shared" / "lists"

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from reporter import smtp
 
 USER = "agent@example.org"
 PASSWORD = "s3cret-app-password"
@@ -158,3 +161,14 @@ class MailServer:
             "password_source": f"env:{PASSWORD_ENV}",
             "sender": USER,
         }
+
+
+@pytest.fixture
+def mail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A running loopback mail server (STARTTLS, AUTH) that Candor's SMTP client trusts."""
+    server = MailServer(tmp_path)
+    server.start()
+    monkeypatch.setenv(smtp.CA_FILE_ENV, str(server.cert))
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    yield server
+    server.stop()

@@ -39,16 +39,6 @@ def at(moment: datetime | str, monkeypatch: pytest.MonkeyPatch, speed: float = 0
     monkeypatch.setenv(clock.TEST_SPEED_ENV, str(speed))
 
 
-@pytest.fixture
-def mail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    server = MailServer(tmp_path)
-    server.start()
-    monkeypatch.setenv(smtp.CA_FILE_ENV, str(server.cert))
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    yield server
-    server.stop()
-
-
 def make_home(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

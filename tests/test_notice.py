@@ -10,21 +10,11 @@ import pytest
 from agent import clock
 from agent.config import Home
 from agent.journal import Journal
-from reporter import consent, notice, signing, smtp
+from reporter import consent, notice, signing
 from reporter.outbox import Outbox
 from tests.conftest import candor
-from tests.mail_server import PASSWORD, PASSWORD_ENV, MailServer
+from tests.mail_server import MailServer
 from tests.test_delivery import SAM, make_home
-
-
-@pytest.fixture
-def mail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    server = MailServer(tmp_path)
-    server.start()
-    monkeypatch.setenv(smtp.CA_FILE_ENV, str(server.cert))
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    yield server
-    server.stop()
 
 
 def attachments(received) -> dict[str, bytes]:

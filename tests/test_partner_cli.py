@@ -17,9 +17,9 @@ from agent import cli_partner, clock
 from agent.cli import build_parser
 from agent.config import Home, load_config, save_config
 from agent.journal import Journal
-from reporter import consent, signing, smtp
+from reporter import consent, signing
 from tests.conftest import REPO, candor
-from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
+from tests.mail_server import USER, MailServer
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
 
@@ -47,15 +47,11 @@ INIT = (
 
 
 @pytest.fixture
-def mail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    server = MailServer(tmp_path)
-    server.start()
-    monkeypatch.setenv(smtp.CA_FILE_ENV, str(server.cert))
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+def mail(mail: MailServer, monkeypatch: pytest.MonkeyPatch) -> MailServer:
+    """The shared mail server, with the clock stopped at NOW."""
     monkeypatch.setenv(clock.TEST_NOW_ENV, NOW.isoformat())
     monkeypatch.setenv(clock.TEST_SPEED_ENV, "0")
-    yield server
-    server.stop()
+    return mail
 
 
 def ok(home: Path, *args: str) -> str:
