@@ -379,7 +379,12 @@ def format_status(status: Status) -> list[str]:
     else:
         lines.append("Candor is not running.")
     lines.append("")
-    lines.append(f"Rules (cooling-off delay: {format_duration(status.cooling_off)}):")
+    delay = status.cooling_off
+    lines.append(
+        f"Rules (cooling-off delay: {format_duration(delay)}):"
+        if delay
+        else "Rules (no cooling-off delay: changes apply at once):"
+    )
     for row in status.categories:
         action = row["action"]
         if "action_in_force" in row:
