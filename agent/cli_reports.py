@@ -128,6 +128,6 @@ def cmd_verify(home: Home, args: argparse.Namespace) -> int:
     out.print(f"Key fingerprint: {outcome.fingerprint}", markup=False)
     out.print("Compare it with the fingerprint in the invitation.", markup=False)
     if not outcome.ok:
-        raise UserError("This report did not pass every check; see FAIL above.")
-    out.print("Report verified.", markup=False)
+        raise UserError(f"This {outcome.what} did not pass every check; see FAIL above.")
+    out.print(f"{outcome.what.capitalize()} verified.", markup=False)
     return 0

@@ -40,6 +40,8 @@ class Check:
 class Outcome:
     fingerprint: str
     checks: list[Check] = field(default_factory=list)
+    what: str = "report"
+    """What was checked, in words: "report" or "notice"."""
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,7 @@ def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> O
         return outcome
     check_signature(report, key, outcome)
     if report.is_notice:
+        outcome.what = "notice"
         missing = [name for name in _NOTICE_FIELDS if name not in report.document]
         if missing:
             outcome.add(False, f"{path.name}: not a valid notice (no {', '.join(missing)}).")

@@ -72,6 +72,7 @@ def test_uninstall_notice_arrives_signed_and_verifies(
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "signature is good" in checked.stdout
     assert "SSH signature is good" in checked.stdout
+    assert "Notice verified." in checked.stdout
 
     document["kind"] = "reporting_ended"
     (folder / f"{stem}.json").write_text(json.dumps(document))
