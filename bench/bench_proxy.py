@@ -46,7 +46,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.origins import make_origin_cert  # noqa: E402
+from tests.origins import free_port, make_origin_cert  # noqa: E402
 
 DATA = ROOT / "bench" / ".data" / "proxy"
 VENV_BIN = Path(sys.executable).parent
@@ -84,12 +84,6 @@ def first_domain(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -10,7 +10,6 @@ import datetime as dt
 import email
 import email.policy
 import ipaddress
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from reporter import smtp
+from tests.origins import free_port
 
 USER = "agent@example.org"
 PASSWORD = "s3cret-app-password"
@@ -63,12 +63,6 @@ def make_cert(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -65,6 +65,13 @@ class OriginCert:
     key: Path
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def make_origin_cert(directory: Path) -> OriginCert:
     """A self-signed certificate for the test hosts, `localhost` and 127.0.0.1."""
     key = ec.generate_private_key(ec.SECP256R1())

@@ -25,7 +25,8 @@ from reporter import consent, smtp, webhook
 from reporter.outbox import Outbox
 from reporter.sender import Sender, SenderLoop, signing_key, status_notes
 from tests.conftest import REPO, require_tool
-from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer, free_port
+from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
+from tests.origins import free_port
 
 SAM = {"name": "Sam", "email": "sam@example.org"}
 T0 = "2026-11-25T12:00:00Z"  # a Wednesday in 2026-W48
