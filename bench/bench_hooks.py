@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.lean_mitmproxy import register_bare_addons_package
+from agent.proxy.lean_start import register_bare_addons_package
 
 register_bare_addons_package()
 
@@ -30,10 +30,10 @@ from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig  # 
 from mitmproxy.proxy.layers import http as http_layer  # noqa: E402
 from mitmproxy.test import taddons, tflow  # noqa: E402
 
-from agent.canary import Canary  # noqa: E402
-from agent.early_passthrough import EarlyPassthrough  # noqa: E402
-from agent.filter import Filter  # noqa: E402
-from agent.hook_dispatch import CachedHookDispatch  # noqa: E402
+from agent.proxy.addons.canary import Canary  # noqa: E402
+from agent.proxy.addons.early_passthrough import EarlyPassthrough  # noqa: E402
+from agent.proxy.addons.filter import Filter  # noqa: E402
+from agent.proxy.hook_dispatch import CachedHookDispatch  # noqa: E402
 from rules.matcher import CategoryPolicy, Matcher, Policy  # noqa: E402
 from rules.model import Rule, RuleKind  # noqa: E402
 

@@ -20,9 +20,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Literal
 
-from agent import clock
 from agent.config import Config, Home, load_config
-from agent.journal import Journal, Kind, canonical_json, format_ts
+from agent.journal import Journal, Kind, canonical_json, clock, format_ts
 from reporter import consent, invitation, signing, smtp, webhook
 from reporter.build import pretty_json
 from reporter.document import signed_bytes

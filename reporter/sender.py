@@ -31,9 +31,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import clock
 from agent.config import Config, Home, load_config
-from agent.journal import Journal, canonical_json
+from agent.journal import Journal, canonical_json, clock
 from reporter import consent, schedule, signing, smtp, webhook
 from reporter.build import BuiltReport, build_report, report_hash
 from reporter.outbox import NewMessage, Outbox, OutboxRow, ReportRecord

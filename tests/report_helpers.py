@@ -1,5 +1,5 @@
 """Shared pieces for the report tests: a home with a config, journals filled with events at
-chosen times, heartbeat sequences, and the `candor` command with the report commands wired."""
+chosen times, heartbeat sequences, and the `candor` command."""
 
 from __future__ import annotations
 
@@ -66,29 +66,13 @@ def heartbeats(
     return mono + 60.0 * (minutes - 1), boot + 60.0 * (minutes - 1)
 
 
-SHIM = """
-import argparse, sys
-import agent.cli as cli
-import agent.cli_reports as reports
-original = cli.build_parser
-def build_parser():
-    parser = original()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "verify" not in sub.choices:
-        reports.register(sub)
-    return parser
-cli.build_parser = build_parser
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 def candor(
     home: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess, with the report commands registered even before cli.py
-    wires them (then this is the same as tests.conftest.candor)."""
+    """The real CLI in a subprocess, its output as bytes (a report preview is compared byte
+    for byte)."""
     return subprocess.run(
-        [sys.executable, "-c", SHIM, "--home", str(home), *args],
+        [sys.executable, "-m", "agent.cli", "--home", str(home), *args],
         capture_output=True,
         timeout=120,
         cwd=REPO,

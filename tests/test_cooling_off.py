@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent import clock
 from agent.config import Home, load_config
-from agent.cooling_off import (
+from agent.journal import Journal, clock
+from agent.policy.cooling_off import (
     Pending,
     Settings,
     What,
@@ -25,11 +25,11 @@ from agent.cooling_off import (
     read_pending,
     settings_changes,
 )
-from agent.imported_lists import import_list, remove_list
-from agent.journal import Journal
-from agent.live_rules import DeadlineWatch, LiveRules
-from agent.rulebook import LoadedRules, load_rules, remember_applied
-from agent.temporary_allow import GrantError, add_grant, end_grant
+from agent.policy.deadlines import DeadlineWatch
+from agent.policy.imported_lists import import_list, remove_list
+from agent.policy.live_rules import LiveRules
+from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
+from agent.policy.temporary_allow import GrantError, add_grant, end_grant
 from rules.model import Decision
 from tests.conftest import candor
 from tests.origins import Origin
@@ -449,8 +449,8 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
 
 
 def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action() -> None:
-    from agent.cli import explain
-    from agent.pages import _pending
+    from agent.cli.rules import explain
+    from agent.proxy.pages.render import pending_note
 
     until = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     decision = Decision(
@@ -460,6 +460,6 @@ def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action
     line = explain(decision)
     assert "you chose to loosen this" in line and "stays in force until" in line
     assert "removed" not in line
-    page = _pending(until)
+    page = pending_note(until)
     assert "You chose to loosen this" in page and "stays in force" in page
-    assert "remove" not in page and _pending(None) == ""
+    assert "remove" not in page and pending_note(None) == ""

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from agent import clock
 from agent.config import Config, Home, load_config, save_config
-from agent.journal import Journal
+from agent.journal import Journal, clock
 from reporter import consent, smtp, webhook
 from reporter.outbox import Outbox
 from reporter.sender import Sender, SenderLoop, signing_key, status_notes

@@ -10,7 +10,7 @@ from mitmproxy import exceptions, master, options
 from mitmproxy.proxy.layers.http import HttpRequestHeadersHook
 from mitmproxy.test import tflow
 
-from agent.hook_dispatch import CachedHookDispatch
+from agent.proxy.hook_dispatch import CachedHookDispatch
 
 
 class Seen:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import Home, load_config
-from agent.live_rules import LiveRules, ReloadOutcome
-from agent.rulebook import changes_since_applied, load_rules, remember_applied
-from agent.rules_watcher import RulesWatcher
+from agent.policy.live_rules import LiveRules, ReloadOutcome
+from agent.policy.rulebook import changes_since_applied, load_rules, remember_applied
+from agent.policy.watcher import RulesWatcher
 from tests.conftest import REPO
 
 WAIT = 30.0

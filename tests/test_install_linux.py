@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from agent.cli.console import UserError
 from agent.config import Home
-from agent.console import UserError
 from agent.journal import Journal
 from reporter import consent
 from tests.conftest import candor, require_tool
@@ -281,7 +281,7 @@ def test_uninstall_asks_before_removing_without_the_partner_notice(root: Path, h
     assert "could not be told" in refused.stderr and "--without-notice" in refused.stderr
     assert tree(root) == installed  # nothing was removed
 
-    from agent.cli_install import uninstall as run_uninstall
+    from agent.cli.install import uninstall as run_uninstall
 
     args = argparse.Namespace(dry_run=False, without_notice=False, root=root)
     told: list[Path] = []

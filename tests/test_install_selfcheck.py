@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agent.config import Home
-from agent.selfcheck import (
+from agent.health.selfcheck import (
     CANARY_HEADER,
     INTERVAL_ENV,
     SelfCheck,

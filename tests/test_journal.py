@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.cli.journal import format_event, format_verify
 from agent.journal import (
     GENESIS_HASH,
     KINDS,
@@ -36,10 +37,8 @@ from agent.journal import (
     JournalTooNew,
     JournalWriter,
     Kind,
-    format_event,
-    format_verify,
 )
-from agent.journal_schema import LATEST_VERSION, MIGRATIONS, migrate, read_version
+from agent.journal.schema import LATEST_VERSION, MIGRATIONS, migrate, read_version
 
 REPO = Path(__file__).resolve().parents[1]
 TS_SHAPE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -647,7 +646,7 @@ def test_writer_accepts_events_from_an_event_loop(journal: Journal) -> None:
             writer.submit(Kind.DECISION, {"i": i})
             await asyncio.sleep(0)
 
-    with journal.writer(flush_interval=0.05) as writer:
+    with JournalWriter(journal.path, clock=journal.clock, flush_interval=0.05) as writer:
         asyncio.run(proxy_like(writer))
         with pytest.raises(ValueError, match="unknown"):
             writer.submit("made_up", {})

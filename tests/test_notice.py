@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import clock
 from agent.config import Home
-from agent.journal import Journal
+from agent.journal import Journal, clock
 from reporter import consent, notice, signing
 from reporter.outbox import Outbox
 from tests.conftest import candor
@@ -123,7 +122,7 @@ def test_a_failed_notice_is_journaled_and_can_wait_in_the_outbox(
 def test_uninstall_uses_this_notice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
 ) -> None:
-    from agent.cli_install import default_notifier
+    from agent.cli.install import default_notifier
 
     home = make_home(tmp_path, monkeypatch, mail=mail)
     notify = default_notifier()

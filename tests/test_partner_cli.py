@@ -3,7 +3,6 @@ the real command in a subprocess, a real SMTP server with STARTTLS and AUTH on l
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -13,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent import cli_partner, clock
-from agent.cli import build_parser
+from agent.cli.main import main
 from agent.config import Home, load_config, save_config
-from agent.journal import Journal
+from agent.journal import Journal, clock
 from reporter import consent, signing
 from tests.conftest import REPO, candor
 from tests.mail_server import USER, MailServer
@@ -76,12 +74,7 @@ def code_from(text: str) -> str:
 
 def in_process(home: Path, *args: str) -> None:
     """Run a command in this process: for the setup steps other tests already cover end to end."""
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "init" not in commands.choices:  # until agent.cli wires cli_partner
-        cli_partner.register(commands)
-    parsed = parser.parse_args(["--home", str(home), *args])
-    assert parsed.handler(Home.at(home), parsed) == 0
+    assert main(["--home", str(home), *args]) == 0
 
 
 def invite_and_confirm(home: Path, mail: MailServer) -> None:

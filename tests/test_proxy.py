@@ -25,12 +25,12 @@ from mitmproxy import tls
 from mitmproxy.proxy import context, server_hooks
 from mitmproxy.test import taddons, tflow, tutils
 
-from agent import doh, safesearch
 from agent.config import Home, load_config
-from agent.filter import Filter
-from agent.resolve import Resolve, ResolveSpecError, parse_override
-from agent.rulebook import load_rules
-from agent.warn import WarnState
+from agent.policy.rulebook import load_rules
+from agent.proxy.addons import doh, safesearch
+from agent.proxy.addons.filter import Filter
+from agent.proxy.addons.page_tokens import WarnState
+from agent.proxy.addons.resolve import Resolve, ResolveSpecError, parse_override
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Rule, RuleKind
 from tests.conftest import require_tool

@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent import clock
 from agent.config import Config, Home, ReportSettings
-from agent.journal import Journal
+from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule, webhook
 from reporter.sender import Backoff
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from agent.config import Home, load_config
+from agent.health.status import collect, format_status
 from agent.journal import Journal
-from agent.rulebook import load_rules, remember_applied
-from agent.status import collect, format_status
-from agent.temporary_allow import add_grant
+from agent.policy.rulebook import load_rules, remember_applied
+from agent.policy.temporary_allow import add_grant
 from tests.conftest import candor
 
 

@@ -1,0 +1,33 @@
+"""`candor config check|show`: is config.toml valid, and what settings are in force."""
+
+from __future__ import annotations
+
+import argparse
+
+from agent.cli.console import out
+from agent.config import (
+    Home,
+    dump_config,
+    load_config,
+)
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the actions of `candor config`."""
+    config = parser.add_subparsers(metavar="ACTION")
+    config.add_parser("check", help="validate config.toml").set_defaults(handler=cmd_config_check)
+    config.add_parser("show", help="print the effective configuration").set_defaults(
+        handler=cmd_config_show
+    )
+
+
+def cmd_config_check(home: Home, args: argparse.Namespace) -> int:
+    load_config(home)
+    where = home.config_file if home.config_file.exists() else "defaults (no config.toml yet)"
+    out.print(f"Configuration is valid: {where}")
+    return 0
+
+
+def cmd_config_show(home: Home, args: argparse.Namespace) -> int:
+    out.print(dump_config(load_config(home)), markup=False, end="")
+    return 0

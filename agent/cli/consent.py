@@ -1,0 +1,65 @@
+"""Consent at the command line: what the partner would receive, in the words the person agrees to.
+
+`candor init`, `partner change` and `partner level` show a real sample of this week's report at
+the chosen level, then the consent text; what was agreed is journaled with a digest of that text.
+"""
+
+from __future__ import annotations
+
+from agent.config import Config, Home
+from agent.journal import Journal, clock
+from reporter import consent, schedule
+from reporter.build import build_report
+from reporter.consent import ConsentState
+
+LEVEL_HELP = {
+    "summary": "counts per category and action, per day and hour of the day "
+    "(the default: the least that works)",
+    "domains": "the summary, plus the names of blocked and flagged websites",
+    "detailed": "the summary and websites, plus the time of each event and search terms. "
+    "This can reveal very personal things; choose it only if you are sure",
+}
+"""What each detail level shares, as the wizard and `partner show` explain it."""
+
+
+def consent_now(home: Home) -> ConsentState:
+    """Who the partner is and what they agreed to, as the journal records it."""
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        return consent.consent_state(journal)
+
+
+def sample_report(home: Home, config: Config, level: str) -> str:
+    """This week's report as it would be built now, at `level`: the real thing, not a mock-up."""
+    shared = config.model_copy(update={"detail_level": level})
+    now = clock.now()
+    week = schedule.week_of(now, config.report.zone())
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        built = build_report(home, shared, journal, week, seq=0, prev_report_hash=None, now=now)
+    return str(built.text)
+
+
+def consent_text(config: Config, level: str, partner_name: str, partner_email: str) -> str:
+    """The paragraph the person agrees to; its digest is journaled with their consent."""
+    day = config.report.day.capitalize()
+    return (
+        f"You are asking {partner_name} <{partner_email}> to receive a weekly report from "
+        f'"{config.device.name}", every {day} at {config.report.time:%H:%M}, showing: '
+        f"{LEVEL_HELP[level]}. Every report also has an integrity section (coverage, gaps, "
+        "loosened rules, bypass attempts). The sample above is what it looks like. You can see "
+        "every report before and after it goes (`candor report preview`, `candor report "
+        "list`). You can lower the level or stop at any time, at once, with `candor partner "
+        "level` or `candor partner revoke`; if you stop, your partner gets one short email "
+        "saying reporting has ended. Nothing is sent until your partner gives you the code "
+        "from their invitation."
+    )
+
+
+def check_email(value: str) -> None:
+    """Raises ValueError (a ConfigError) unless `value` is an email address config.toml takes."""
+    Config.model_validate({"partner": {"email": value}})
+
+
+def check_name(value: str) -> None:
+    """Raises ValueError unless `value` can be the partner's name."""
+    if not value.strip() or len(value) > 100:
+        raise ValueError("the name must be 1 to 100 characters")

@@ -1,0 +1,73 @@
+"""`candor delivery test`: prove email and the webhook work, to the person, never the partner."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from agent.cli.console import UserError, out
+from agent.config import Home, load_config
+from agent.journal import Journal, clock
+from reporter import signing, smtp, webhook
+from reporter.outbox import Outbox
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the actions of `candor delivery`."""
+    delivery = parser.add_subparsers(metavar="ACTION")
+    p = delivery.add_parser("test", help="send a test message (to you, not your partner)")
+    p.add_argument("--to", metavar="ADDRESS", help="default: your sender address")
+    p.set_defaults(handler=cmd_delivery_test)
+
+
+def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    settings = config.delivery.smtp
+    now = clock.now()
+    worked = False
+    if settings.host:
+        to = args.to or smtp.sender_address(settings)
+        if not to:
+            raise UserError("Say where to send the test: --to ADDRESS.")
+        text = (
+            "This is a test message from Candor. If you can read it, Candor can send email.\n"
+            "Your partner did not receive anything.\n"
+        )
+        msg = smtp.new_message(
+            sender=smtp.sender_address(settings),
+            to=to,
+            subject="Candor delivery test",
+            message_id=smtp.message_id(f"candor-test-{now:%Y%m%dT%H%M%S%f}"),
+            text=text,
+            date=now.timestamp(),
+        )
+        try:
+            smtp.send(settings, msg.as_bytes(), [to])
+        except smtp.DeliveryError as exc:
+            raise UserError(f"Email does not work yet. {exc}") from None
+        out.print(f"Email works: a test message went to {to}.", markup=False)
+        worked = True
+    if config.delivery.webhook.url:
+        body = json.dumps({"type": "candor.test", "timestamp": now.isoformat(), "data": {}})
+        try:
+            webhook.post(
+                config.delivery.webhook.url,
+                body.encode(),
+                webhook_id=f"candor-test-{now:%Y%m%dT%H%M%S%f}",
+                key=signing.load_private_key(home),
+                now=now,
+            )
+        except smtp.DeliveryError as exc:
+            raise UserError(f"The webhook does not work yet. {exc}") from None
+        out.print("The webhook works: it accepted a signed test message.")
+        worked = True
+    if not worked:
+        raise UserError("No delivery is set up: add [delivery.smtp] (see docs/delivery.md).")
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        again = outbox.retry_failed()
+    if again:
+        out.print(
+            f"{again} stopped message(s) will be sent again at the next pass "
+            "(or now: `candor report send-due`)."
+        )
+    return 0

@@ -1,0 +1,288 @@
+"""`candor init`: categories, partner, detail level, report day and cooling-off, then consent.
+
+The device owner runs it, interactively: it shows a sample report at the chosen level before
+asking for consent, and journals what was agreed. Nothing is sent to the partner until they have
+confirmed with the code from their invitation (`candor partner invite` / `confirm`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import timedelta
+
+from agent.cli.consent import (
+    LEVEL_HELP,
+    check_email,
+    check_name,
+    consent_now,
+    consent_text,
+    sample_report,
+)
+from agent.cli.console import UserError, out
+from agent.cli.prompts import ask, choose, one_of
+from agent.config import (
+    DETAIL_LEVELS,
+    WEEKDAYS,
+    CategorySettings,
+    Config,
+    ConfigError,
+    Home,
+    format_duration,
+    load_config,
+    parse_duration,
+    save_config,
+)
+from agent.journal import Journal, clock
+from agent.policy.rulebook import categories_on_disk
+from reporter import consent, smtp
+from reporter.consent import ConsentState
+
+ACTIONS = ("block", "warn", "log", "off")
+SUGGESTED_COOLING_OFF = "24h"
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the options of `candor init` (each answers one question of the wizard)."""
+    p = parser
+    p.add_argument("--your-name", help="how your partner knows you (used in the invitation)")
+    p.add_argument("--partner-name")
+    p.add_argument("--partner-email")
+    p.add_argument("--detail-level", choices=DETAIL_LEVELS)
+    p.add_argument("--device-name")
+    p.add_argument("--report-day", choices=WEEKDAYS)
+    p.add_argument("--report-time", metavar="HH:MM")
+    p.add_argument("--cooling-off", metavar="DURATION", help=f"suggested: {SUGGESTED_COOLING_OFF}")
+    p.add_argument(
+        "--categories", nargs="+", metavar="NAME[=ACTION]", help="e.g. adult gambling=warn"
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="I have read the sample and agree (scripted setup)"
+    )
+    p.set_defaults(handler=cmd_init)
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """Who the person names, and how they introduce themselves in the invitation."""
+
+    person: str | None
+    name: str
+    email: str
+
+
+def cmd_init(home: Home, args: argparse.Namespace) -> int:
+    """Ask every question, show the sample and the consent text, then save and journal."""
+    config = load_config(home)
+    state = consent_now(home)
+    yes = bool(args.yes)
+    out.print("[bold]Setting up Candor[/bold]: a filter you choose, and an honest weekly summary")
+    out.print("for one person you trust. Run this yourself, on your own computer.\n")
+    new = config.model_copy(deep=True)
+    new.categories = _categories(home, config, args, yes)
+    partner = _partner(config, state, args, yes)
+    new.detail_level = _level(config, args, yes)  # type: ignore[assignment]
+    _schedule(new, config, args, yes)
+    new.cooling_off = _delay(config, args, yes)
+    if (config.partner.email or "").lower() != partner.email.lower():
+        new.partner.invited_at = None
+        new.partner.confirmed_at = None
+    new.partner.name = partner.name
+    new.partner.email = partner.email
+    level = new.detail_level
+    out.print(
+        f"\n[bold]This is what {partner.name} would receive[/bold] (a sample of this week, at "
+        f'the "{level}" level):\n'
+    )
+    out.print(sample_report(home, new, level), markup=False)
+    text = consent_text(new, level, partner.name, partner.email)
+    out.print("\n" + text + "\n", markup=False)
+    typed = None
+    if not yes:
+        typed = ask(f"To agree, type {partner.name}'s name (or press Enter to stop)", "")
+        if typed.strip().lower() != partner.name.strip().lower():
+            out.print("Nothing was changed and nothing will be sent.")
+            return 1
+    save_config(home, new)
+    _record(home, new, state, partner, text, typed_confirmation=typed is not None)
+    out.print(
+        f"Saved. Consent recorded: reports to {partner.name} at the {level} level.", markup=False
+    )
+    if state.status != "confirmed":
+        _next_step(new)
+    return 0
+
+
+def _categories(
+    home: Home, config: Config, args: argparse.Namespace, yes: bool
+) -> dict[str, CategorySettings]:
+    """Step 1: each category's action."""
+    present = sorted(set(categories_on_disk(home)) | set(config.categories))
+    if args.categories:
+        chosen = check_categories(args.categories)
+    elif yes:
+        chosen = {name: config.categories[name].action for name in config.categories}
+    else:
+        out.print(
+            "Categories (block: a block page; warn: a page you can click through; "
+            "log: allowed and counted; off):"
+        )
+        pick = one_of(ACTIONS, f"choose one of {', '.join(ACTIONS)}")
+        chosen = {}
+        for name in present:
+            current = config.categories[name].action if name in config.categories else "block"
+            chosen[name] = choose(None, f"  {name}", current, False, pick)
+    categories = dict(config.categories)
+    for name, action in chosen.items():
+        categories[name] = CategorySettings(action=action)  # type: ignore[arg-type]
+    return categories
+
+
+def _partner(config: Config, state: ConsentState, args: argparse.Namespace, yes: bool) -> Partner:
+    """Step 2: the partner; naming someone else once consent is given is `partner change`."""
+    person = args.your_name
+    if person is None and not yes:
+        person = ask("Your first name, as your partner knows you", state.person or "")
+    person = (person or state.person or "").strip() or None
+    name = choose(args.partner_name, "Your partner's name", config.partner.name, yes, check_name)
+    email = choose(
+        args.partner_email, "Your partner's email", config.partner.email, yes, check_email
+    )
+    named = (state.partner_email or "").lower()
+    if state.status in ("given", "confirmed") and named != email.lower():
+        raise UserError(
+            f"You already named {state.partner_name} <{state.partner_email}> as your partner; "
+            "use `candor partner change` to name someone else (they will be told)."
+        )
+    return Partner(person, name, email)
+
+
+def _level(config: Config, args: argparse.Namespace, yes: bool) -> str:
+    """Step 3: how much the report shares."""
+    if not args.detail_level and not yes:
+        out.print("\nHow much should the report share?")
+        for level, words in LEVEL_HELP.items():
+            out.print(f"  {level}: {words}", markup=False)
+    check = one_of(DETAIL_LEVELS, "choose summary, domains or detailed")
+    level = choose(args.detail_level, "Detail level", config.detail_level, yes, check)
+    if level == "detailed" and not args.detail_level and not yes:
+        out.print(
+            "[bold]Detailed[/bold] reports can reveal very personal things (health, sex "
+            "life). Your partner will see them."
+        )
+    return level
+
+
+def _schedule(new: Config, config: Config, args: argparse.Namespace, yes: bool) -> None:
+    """Steps 4 and 5: the computer's name in reports, and the report day and time."""
+    new.device.name = choose(
+        args.device_name, "Name of this computer in reports", config.device.name, yes, check_device
+    )
+    day_check = one_of(WEEKDAYS, "write a day like sunday")
+    new.report.day = choose(args.report_day, "Report day", config.report.day, yes, day_check)  # type: ignore[assignment]
+    new.report.time = choose(  # type: ignore[assignment]
+        args.report_time, "Report time (HH:MM)", f"{config.report.time:%H:%M}", yes, check_time
+    )
+
+
+def _delay(config: Config, args: argparse.Namespace, yes: bool) -> timedelta:
+    """Step 6: the cooling-off delay; shortening it here would skip its own wait."""
+    current_delay = format_duration(config.cooling_off)
+    if not args.cooling_off and not yes:
+        out.print(
+            "\nA cooling-off delay makes loosening (removing a rule, allowing a site) wait "
+            "before it takes effect; tightening is always immediate."
+        )
+    delay_default = current_delay if config.cooling_off else SUGGESTED_COOLING_OFF
+    delay_text = choose(args.cooling_off, "Cooling-off delay", delay_default, yes, parse_duration)
+    delay = parse_duration(delay_text)
+    if delay < config.cooling_off:
+        raise UserError(
+            f"Shortening the cooling-off delay (now {current_delay}) is a loosening change; "
+            "change cooling_off in config.toml and it will take effect after the current delay."
+        )
+    return delay
+
+
+def _record(
+    home: Home,
+    new: Config,
+    state: ConsentState,
+    partner: Partner,
+    text: str,
+    *,
+    typed_confirmation: bool,
+) -> None:
+    """Journal what was agreed: given the first time, renewed, lowered or raised after."""
+    level = new.detail_level
+    what = {
+        "categories": {k: v.action for k, v in sorted(new.categories.items())},
+        "report": {"day": new.report.day, "time": f"{new.report.time:%H:%M}"},
+        "device": new.device.name,
+        "cooling_off": format_duration(new.cooling_off),
+        "text_sha256": consent.text_digest(text),
+        "typed_confirmation": typed_confirmation,
+    }
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        if state.status == "confirmed":
+            change = "renewed"
+            if consent.level_rank(level) < consent.level_rank(state.level):
+                change = "lowered"
+            elif consent.level_rank(level) > consent.level_rank(state.level):
+                change = "raised"
+            consent.record(
+                journal, change, name=partner.name, email=partner.email, level=level, **what
+            )  # type: ignore[arg-type]
+        else:
+            consent.record(
+                journal,
+                "given",
+                name=partner.name,
+                email=partner.email,
+                level=level,
+                person=partner.person,
+                **what,
+            )
+
+
+def _next_step(config: Config) -> None:
+    """What to do after the wizard: set up email, or send the invitation."""
+    if smtp.smtp_ready(config.delivery.smtp):
+        out.print(
+            "Next: set up email under [delivery.smtp] in config.toml (see docs/delivery.md),"
+            " then run `candor partner invite`.",
+            markup=False,
+        )
+    else:
+        out.print("Next: run `candor partner invite` to email the invitation.")
+
+
+def check_time(value: str) -> None:
+    """Raises ValueError unless `value` is a time of day config.toml takes."""
+    Config.model_validate({"report": {"time": value}})
+
+
+def check_device(value: str) -> None:
+    """Raises ValueError unless `value` can name this computer in reports."""
+    Config.model_validate({"device": {"name": value}})
+
+
+def check_categories(values: list[str]) -> dict[str, str]:
+    """`adult gambling=warn` as {category: action}; a UserError names the first bad item."""
+    chosen: dict[str, str] = {}
+    for item in values:
+        name, _, action = item.partition("=")
+        action = action or "block"
+        if action not in ACTIONS:
+            raise UserError(f"{item}: the action must be one of {', '.join(ACTIONS)}.")
+        try:
+            CategorySettings(action=action)  # type: ignore[arg-type]
+            Config.model_validate({"categories": {name: {"action": action}}})
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        except ValueError:
+            raise UserError(
+                f"{name}: a category name is lower-case letters, digits, '-' and '_'."
+            ) from None
+        chosen[name] = action
+    return chosen

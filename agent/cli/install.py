@@ -1,0 +1,214 @@
+"""`candor install` and `candor uninstall`: print the plan in plain words, then carry it out.
+
+Uninstall first tells the partner (the person agreed to this at setup). If the notice cannot be
+sent, nothing is removed until the person retries or says to go ahead without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from agent.cli.console import UserError, err, out
+from agent.config import Home, load_config
+from installers import linux, macos, windows
+from installers.executor import (
+    Executor,
+    StepFailed,
+    admin_method,
+    admin_prefix,
+    load_record,
+    record_path,
+)
+from installers.plan import NICKNAME, Plan
+from installers.printer import format_plan, format_undo
+from installers.settings import StepCommandFailed
+from installers.target import CA_CERT_FILE, Target, current_target
+
+Notifier = Callable[[Home], bool]
+"""Sends the partner the signed "Candor was uninstalled" notice; True once it is delivered."""
+
+CA_KEY_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the options of `candor install` or `candor uninstall`."""
+    _common(parser)
+    if name == "install":
+        parser.add_argument(
+            "--os",
+            choices=("linux", "macos", "windows"),
+            help="with --dry-run: show the plan for another system",
+        )
+        parser.set_defaults(handler=cmd_install)
+        return
+    parser.add_argument(
+        "--without-notice",
+        action="store_true",
+        help="remove Candor even if your partner cannot be told (their reports will just stop)",
+    )
+    parser.set_defaults(handler=cmd_uninstall)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    parser.add_argument(
+        "--root", type=Path, help="put system paths under DIR (for tests; use with HOME and XDG_*)"
+    )
+
+
+# --- install ----------------------------------------------------------------------------------
+
+
+def cmd_install(home: Home, args: argparse.Namespace) -> int:
+    system = args.os or this_os()
+    if system != this_os() and not args.dry_run:
+        raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
+    ensure_ca(home)
+    target = current_target(home, load_config(home), root=_root(args))
+    plan = build_plan(target, system)
+    admin = admin_prefix(target.relocated)
+    out.print(format_plan(plan, admin_method(admin)), markup=False)
+    if args.dry_run:
+        return 0
+    executor = Executor(home, admin=admin, log=lambda line: out.print(line, markup=False))
+    try:
+        executor.authorise(plan)
+    except StepCommandFailed as exc:
+        raise UserError(str(exc)) from None
+    try:
+        executor.install(plan)
+    except StepFailed as exc:
+        raise UserError(
+            f"Install stopped at “{exc.step.summary}”: {exc.reason}. The steps before it are in "
+            f"place and listed in {record_path(home)}; fix the problem and run `candor install` "
+            "again, or run `candor uninstall` to undo them."
+        ) from None
+    out.print("Candor is installed. Restart your browsers so they pick up the changes.")
+    return 0
+
+
+def build_plan(target: Target, system: str) -> Plan:
+    if system == "linux":
+        return linux.build(target, linux.detect(target))
+    if system == "macos":
+        app = Path(target.system(macos.FIREFOX_POLICIES)).parents[2]
+        return macos.build(
+            target, uid=os.getuid() if hasattr(os, "getuid") else 501, firefox=app.exists()
+        )
+    user = os.environ.get("USERNAME", "user")
+    domain = os.environ.get("USERDOMAIN")
+    return windows.build(target, user=f"{domain}\\{user}" if domain else user)
+
+
+def this_os() -> str:
+    if sys.platform == "darwin":
+        return "macos"
+    if sys.platform.startswith("win"):
+        return "windows"
+    return "linux"
+
+
+def ensure_ca(home: Home) -> None:
+    """Create the CA with a name people recognise in their certificate lists, if it is missing."""
+    if (home.confdir / CA_CERT_FILE).is_file():
+        return
+    from mitmproxy.certs import CertStore
+
+    home.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    CertStore.create_store(home.confdir, "mitmproxy", 2048, organization="Candor", cn=NICKNAME)
+
+
+def _root(args: argparse.Namespace) -> PurePosixPath | Path:
+    return args.root.resolve() if args.root else PurePosixPath("/")
+
+
+# --- uninstall --------------------------------------------------------------------------------
+
+
+def cmd_uninstall(home: Home, args: argparse.Namespace) -> int:
+    return uninstall(home, args, notify=default_notifier())
+
+
+def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) -> int:
+    try:
+        record = load_record(home)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if record is None:
+        out.print(f"Candor is not installed from this home (no {record_path(home)}).", markup=False)
+        return 0
+    relocated = record.root != "/"
+    admin = admin_prefix(relocated)
+    steps = [step for step, _, _ in record.steps()]
+    out.print(format_undo(steps, admin_method(admin)), markup=False)
+    if args.dry_run:
+        return 0
+    if not args.without_notice:
+        _tell_partner(home, notify)
+    try:
+        warnings = Executor(
+            home, admin=admin, log=lambda line: out.print(line, markup=False)
+        ).uninstall()
+    except StepFailed as exc:
+        raise UserError(
+            f"Uninstall stopped at “{exc.step.summary}”: {exc.reason}. What is still in place "
+            f"is listed in {record_path(home)}; fix the problem and run `candor uninstall` again."
+        ) from None
+    for warning in warnings:
+        err.print(f"note: {warning}", markup=False)
+    for name in CA_KEY_FILES:
+        (home.confdir / name).unlink(missing_ok=True)
+    out.print(
+        "Candor is uninstalled and its certificate's private key is deleted. Your history is "
+        f"still in {home.root}; delete that folder if you do not want to keep it. "
+        "Restart your browsers."
+    )
+    return 0
+
+
+def _tell_partner(home: Home, notify: Notifier | None) -> None:
+    from reporter.notice import has_partner_to_tell
+
+    if not has_partner_to_tell(home, "uninstalled"):
+        out.print(
+            "No partner has confirmed reports from this computer, so there is no one to tell."
+        )
+        return
+    while True:
+        delivered = False
+        if notify is not None:
+            try:
+                delivered = notify(home)
+            except Exception as exc:  # any delivery failure is the same question to the person
+                err.print(f"candor: the notice could not be sent ({exc}).", markup=False)
+        if delivered:
+            out.print("Your partner has been told that Candor is being uninstalled.")
+            return
+        message = (
+            "Your partner could not be told that Candor is being uninstalled. "
+            "If you go on, they will simply see the reports stop."
+        )
+        if not sys.stdin.isatty():
+            raise UserError(
+                f"{message} Run `candor uninstall` again to retry, or "
+                "`candor uninstall --without-notice` to remove Candor without telling them."
+            )
+        err.print(message, markup=False)
+        answer = input("Retry sending [r], remove without the notice [y], or stop [n]? ").strip()
+        if answer.lower().startswith("y"):
+            return
+        if not answer.lower().startswith("r"):
+            raise UserError("Nothing was removed.")
+
+
+def default_notifier() -> Notifier | None:
+    """The reporter's notice sender, once it offers one (`reporter.notice.send_notice`)."""
+    try:
+        from reporter.notice import send_notice
+    except ImportError:
+        return None
+    return lambda home: bool(send_notice(home, "uninstalled"))

@@ -1,0 +1,96 @@
+"""The `candor` command: the parser, and the one place a failure becomes a message.
+
+Exit codes: 0 success, 1 a user-facing failure explained in one message (never a traceback),
+2 usage. Each command's module is imported only when that command runs, so `candor rules test`
+does not load the proxy, the reporter or the installers, and `candor --help` loads none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.cli.console import UserError, err
+from agent.config import ConfigError, resolve_home
+from agent.journal import JournalError
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A top-level command, the module under `agent.cli` that runs it, and its one-line help."""
+
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "agent", "run the filtering agent in the foreground"),
+    Command("config", "config", "check or show the configuration"),
+    Command("rules", "rules", "edit, import, test and check rules"),
+    Command("journal", "journal", "verify or show what Candor recorded"),
+    Command("allow", "agent", "let one host through now, for a short time (recorded and reported)"),
+    Command("status", "agent", "is Candor running, what it did today, what needs attention"),
+    Command("init", "init", "set up Candor and your accountability partner"),
+    Command("partner", "partner", "your accountability partner and consent"),
+    Command("report", "report", "weekly reports"),
+    Command("delivery", "delivery", "email and webhook delivery"),
+    Command("verify", "report", "check a report's signature (and its links to earlier ones)"),
+    Command("install", "install", "put Candor in front of every browser on this computer"),
+    Command("uninstall", "install", "take Candor out again, as it was before"),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `candor` command; the exit code follows the contract above."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        home = resolve_home(args.home)
+        home.ensure()
+        return args.handler(home, args)
+    except (UserError, ConfigError, JournalError) as exc:
+        err.print(f"candor: {exc}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with the full arguments of the command `argv` names and only the help of
+    the others (their modules are not imported)."""
+    parser = argparse.ArgumentParser(
+        prog="candor",
+        description="Candor: a local filter and an honest weekly summary for one trusted person.",
+    )
+    parser.add_argument("--home", metavar="DIR", help="keep all state under DIR (or CANDOR_HOME)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    wanted = command_word(argv)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help)
+        if command.name == wanted:
+            module = importlib.import_module(f"agent.cli.{command.module}")
+            module.configure(command.name, p)
+    return parser
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command `argv` asks for (after any global options), or None."""
+    front = argparse.ArgumentParser(add_help=False)
+    front.add_argument("--home")
+    try:
+        _, rest = front.parse_known_args(argv)
+    except SystemExit:
+        return None
+    return rest[0] if rest and not rest[0].startswith("-") else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""`candor partner ...`: invite and confirm the partner, show, change, lower, renew or revoke.
+
+Consent is the point: nothing is sent until the partner has confirmed with the code from their
+invitation; revoking and lowering the level are immediate, and journaled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from agent.cli.consent import (
+    LEVEL_HELP,
+    check_email,
+    check_name,
+    consent_now,
+    consent_text,
+    sample_report,
+)
+from agent.cli.console import UserError, out
+from agent.cli.prompts import ask, choose, confirm
+from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
+from agent.journal import Journal, clock
+from reporter import consent, invitation, notice, schedule, signing, smtp
+from reporter.outbox import Outbox
+from reporter.sender import Sender
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the actions of `candor partner`."""
+    partner = parser.add_subparsers(metavar="ACTION")
+    p = partner.add_parser("invite", help="email the invitation and its confirmation code")
+    p.set_defaults(handler=cmd_partner_invite)
+    p = partner.add_parser("confirm", help="type the code your partner gave you")
+    p.add_argument("code")
+    p.set_defaults(handler=cmd_partner_confirm)
+    p = partner.add_parser("show", help="who receives reports, and what they receive")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_partner_show)
+    p = partner.add_parser("revoke", help="stop reporting now (your partner is told once)")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(handler=cmd_partner_revoke)
+    p = partner.add_parser("change", help="name a different partner (the current one is told)")
+    p.add_argument("--partner-name")
+    p.add_argument("--partner-email")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(handler=cmd_partner_change)
+    p = partner.add_parser("level", help="change how much the report shares")
+    p.add_argument("level", choices=DETAIL_LEVELS)
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(handler=cmd_partner_level)
+    p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
+    p.add_argument("--yes", action="store_true")
+    p.set_defaults(handler=cmd_partner_renew)
+
+
+def _key_facts(home: Home) -> tuple[str, str]:
+    """(fingerprint, OpenSSH public key line) of this install's signing key."""
+    return signing.fingerprint(home), signing.public_key_openssh(home)
+
+
+def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    if state.status not in ("given", "confirmed") or not config.partner.email:
+        raise UserError("Name your partner first, with `candor init`.")
+    if (state.partner_email or "").lower() != config.partner.email.lower():
+        raise UserError(
+            f"config.toml names {config.partner.email}, but you agreed to report to "
+            f"{state.partner_email}. Use `candor partner change` to name someone else."
+        )
+    missing = smtp.smtp_ready(config.delivery.smtp)
+    if missing:
+        raise UserError(missing + "[delivery.smtp] in config.toml (see docs/delivery.md).")
+    fingerprint, public_key = _key_facts(home)
+    code = invitation.new_code()
+    names = sorted(k for k, v in config.categories.items() if v.action != "off")
+    mail = invitation.invitation(
+        config,
+        person=state.person,
+        code=code,
+        fingerprint=fingerprint,
+        public_key=public_key,
+        categories=names,
+    )
+    now = clock.now()
+    msg = smtp.new_message(
+        sender=smtp.sender_address(config.delivery.smtp),
+        to=config.partner.email,
+        subject=mail.subject,
+        message_id=smtp.message_id(f"candor-invitation-{now:%Y%m%d%H%M%S}"),
+        text=mail.text,
+        html=mail.html,
+        date=now.timestamp(),
+    )
+    msg.add_attachment(
+        public_key.encode() + b"\n",
+        maintype="text",
+        subtype="plain",
+        filename=invitation.key_attachment_name(),
+    )
+    msg.add_attachment(
+        signing.public_key_pem(home).encode(),
+        maintype="application",
+        subtype="x-pem-file",
+        filename=invitation.pem_attachment_name(),
+    )
+    invitation.remember_code(home, config.partner.email, code, now)
+    try:
+        smtp.send(config.delivery.smtp, msg.as_bytes(), [config.partner.email])
+    except smtp.DeliveryError as exc:
+        invitation.forget_code(home)
+        raise UserError(f"The invitation was not sent. {exc}") from None
+    config.partner.invited_at = now
+    save_config(home, config)
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        consent.record(
+            journal,
+            "invited",
+            name=state.partner_name,
+            email=state.partner_email,
+            level=state.level,
+        )
+    who = config.partner.name or config.partner.email
+    out.print(f"Invitation sent to {who} <{config.partner.email}>.", markup=False)
+    out.print(
+        f"Your signing key's fingerprint is {fingerprint}; check that {who} sees the same.",
+        markup=False,
+    )
+    out.print(f"When {who} tells you the code, run: candor partner confirm CODE", markup=False)
+    return 0
+
+
+def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    if state.status == "confirmed":
+        out.print(f"{state.partner_name} has already confirmed; reports are on.", markup=False)
+        return 0
+    if state.status != "given" or not config.partner.email:
+        raise UserError("There is no invitation to confirm: run `candor init`, then invite.")
+    if not invitation.invitation_pending(home):
+        raise UserError("No invitation has been sent yet: run `candor partner invite`.")
+    if not invitation.code_matches(home, config.partner.email, args.code):
+        raise UserError(
+            f"That code does not match the invitation sent to {config.partner.email}. Check it "
+            "with your partner, or send a new invitation with `candor partner invite`."
+        )
+    now = clock.now()
+    config.partner.confirmed_at = now
+    save_config(home, config)
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        consent.record(
+            journal,
+            "confirmed",
+            name=state.partner_name,
+            email=state.partner_email,
+            level=state.level,
+        )
+    invitation.forget_code(home)
+    due = schedule.next_due(now, config.report, since=now)
+    out.print(
+        f"Confirmed. {config.partner.name or config.partner.email} will receive a report every "
+        f"{config.report.day.capitalize()}; the first is due {due:%A %d %B at %H:%M}.",
+        markup=False,
+    )
+    return 0
+
+
+def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        state = consent.consent_state(journal)
+        last = [r for r in outbox.rows("sent") if r.kind == "report"]
+    now = clock.now()
+    level = consent.effective_level(state, config) if state.status != "none" else None
+    facts: dict[str, Any] = {
+        **state.as_json(),
+        "effective_level": level,
+        "renewal_due": state.renewal_due(now),
+        "reports_on": consent.may_report(state, config),
+        "next_report_due": None,
+        "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
+    }
+    if state.status == "confirmed" and state.confirmed_at:
+        facts["next_report_due"] = schedule.next_due(
+            now, config.report, since=state.confirmed_at
+        ).isoformat()
+    if args.json:
+        out.print_json(json.dumps(facts))
+        return 0
+    if state.status == "none":
+        out.print("No partner yet. Run `candor init` to name one.")
+        return 0
+    who = f"{state.partner_name} <{state.partner_email}>"
+    words = {
+        "given": "named; waiting for their confirmation code",
+        "confirmed": "confirmed; weekly reports are on",
+        "revoked": "reporting stopped",
+    }[state.status]
+    out.print(f"Partner: {who} ({words})", markup=False)
+    out.print(f"Shares: {level} — {LEVEL_HELP.get(level or '', '')}", markup=False)
+    if state.renewed_at:
+        out.print(f"Consent last given or renewed: {state.renewed_at:%d %B %Y}")
+    if facts["renewal_due"]:
+        out.print(
+            "It has been 90 days: keep sharing? Run `candor partner renew`, or change or "
+            "stop with `candor partner level` / `candor partner revoke`."
+        )
+    if facts["next_report_due"]:
+        due = datetime.fromisoformat(facts["next_report_due"])
+        out.print(f"Next report due: {due.astimezone(config.report.zone()):%A %d %B %H:%M}")
+    return 0
+
+
+def _notice(home: Home, config: Config, mail: Any, *, to: str, key: str) -> str:
+    """Queue a notice and try to send it now; the agent keeps trying if that fails."""
+    with Sender(home) as sender:
+        sender.queue_notice(config, mail, to=to, key=key)
+        result = sender.deliver(config)
+    if any(row.kind == "notice" for row in result.sent):
+        return "sent"
+    return "queued"
+
+
+def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    if state.status not in ("given", "confirmed"):
+        out.print("Reporting is not on; there is nothing to stop.")
+        return 0
+    who = state.partner_name or state.partner_email
+    if not confirm(f"Stop all reports to {who} now?", args.yes):
+        out.print("Nothing changed.")
+        return 1
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        consent.record(
+            journal,
+            "revoked",
+            name=state.partner_name,
+            email=state.partner_email,
+            level=state.level,
+        )
+        cancelled = outbox.cancel_reports()
+    invitation.forget_code(home)
+    config.partner.confirmed_at = None
+    config.partner.invited_at = None
+    save_config(home, config)
+    out.print(f"Reporting to {who} has stopped.", markup=False)
+    if cancelled:
+        out.print(f"{cancelled} unsent report message(s) were withdrawn.")
+    if state.status == "confirmed" and state.partner_email:
+        sent = notice.send_notice(home, "reporting_ended", queue_failed=True)
+        out.print(
+            f"{who} {'has been' if sent else 'will be'} sent one short note saying that "
+            "reporting has ended.",
+            markup=False,
+        )
+    return 0
+
+
+def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    yes = bool(args.yes)
+    name = choose(args.partner_name, "New partner's name", None, yes, check_name)
+    email = choose(args.partner_email, "New partner's email", None, yes, check_email)
+    if (
+        state.partner_email
+        and state.status != "revoked"
+        and (state.partner_email.lower() == email.lower())
+    ):
+        raise UserError(f"{email} is already your partner.")
+    level = consent.effective_level(state, config) if state.status != "none" else "summary"
+    new = config.model_copy(deep=True)
+    new.partner.name, new.partner.email = name, email
+    new.partner.invited_at = new.partner.confirmed_at = None
+    out.print(f"\n[bold]This is what {name} would receive[/bold]:\n")
+    out.print(sample_report(home, new, level), markup=False)
+    text = consent_text(new, level, name, email)
+    out.print("\n" + text + "\n", markup=False)
+    if not yes:
+        typed = ask(f"To agree, type {name}'s name (or press Enter to stop)", "")
+        if typed.strip().lower() != name.strip().lower():
+            out.print("Nothing was changed.")
+            return 1
+    now = clock.now()
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        consent.record(
+            journal,
+            "partner_changed",
+            name=name,
+            email=email,
+            level=level,
+            previous={"name": state.partner_name, "email": state.partner_email},
+            text_sha256=consent.text_digest(text),
+        )
+        outbox.cancel_reports()
+    invitation.forget_code(home)
+    save_config(home, new)
+    out.print(f"{name} <{email}> is now your partner; run `candor partner invite`.", markup=False)
+    if state.status == "confirmed" and state.partner_email:
+        mail = invitation.no_longer_partner(
+            config, person=state.person, when=now, name=state.partner_name
+        )
+        how = _notice(home, new, mail, to=state.partner_email, key=f"changed-{now:%Y%m%dT%H%M%S}")
+        old = state.partner_name or state.partner_email
+        out.print(f"{old} {'has been' if how == 'sent' else 'will be'} told.", markup=False)
+    return 0
+
+
+def cmd_partner_level(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    level = args.level
+    if state.status in ("none", "revoked"):
+        config.detail_level = level
+        save_config(home, config)
+        out.print(f"Detail level set to {level}. Nothing is shared until you name a partner.")
+        return 0
+    current = consent.effective_level(state, config)
+    if level == current:
+        out.print(f"Reports already share: {level}.")
+        return 0
+    lowering = consent.level_rank(level) < consent.level_rank(current)
+    text = ""
+    if not lowering:
+        out.print(f"\n[bold]This is what your partner would receive at {level}[/bold]:\n")
+        out.print(sample_report(home, config, level), markup=False)
+        text = consent_text(config, level, state.partner_name or "", state.partner_email or "")
+        out.print("\n" + text + "\n", markup=False)
+        if not confirm(f"Share more ({level}) with {state.partner_name}?", args.yes):
+            out.print("Nothing changed.")
+            return 1
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        extra = {"text_sha256": consent.text_digest(text)} if text else {}
+        consent.record(
+            journal,
+            "lowered" if lowering else "raised",
+            name=state.partner_name,
+            email=state.partner_email,
+            level=level,
+            **extra,
+        )
+        withdrawn = outbox.withdraw_above(level) if lowering else []
+    config.detail_level = level
+    save_config(home, config)
+    out.print(f"Reports now share: {level}. This took effect at once.")
+    if withdrawn:
+        out.print(f"Unsent reports rebuilt at the new level: {', '.join(withdrawn)}.")
+    return 0
+
+
+def cmd_partner_renew(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    state = consent_now(home)
+    if state.status not in ("given", "confirmed"):
+        raise UserError("There is no partner to renew: run `candor init`.")
+    level = consent.effective_level(state, config)
+    question = f"Keep sharing {level} reports with {state.partner_name} <{state.partner_email}>?"
+    if not confirm(question, args.yes):
+        out.print("Nothing changed. To stop, run `candor partner revoke`.")
+        return 1
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        consent.record(
+            journal, "renewed", name=state.partner_name, email=state.partner_email, level=level
+        )
+    out.print("Thank you. Candor will ask again in 90 days.")
+    return 0

@@ -1,0 +1,231 @@
+"""`candor report ...` and `candor verify`: see exactly what is sent, and check it.
+
+The preview builds the next report the way the outbox will (next sequence number, the previous
+report's hash, the level consented to) and writes its bytes unchanged to stdout, not through the
+console, so `candor report preview --format json > r.json` is the attachment byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from agent.cli.console import UserError, out
+from agent.config import Config, Home, load_config
+from agent.journal import Journal, clock
+from reporter import consent, schedule, signing
+from reporter.build import BuiltReport, build_report
+from reporter.outbox import Outbox
+from reporter.sender import Sender, describe
+from reporter.verify import verify
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds `candor report`'s actions, or `candor verify`'s arguments."""
+    if name == "verify":
+        parser.add_argument("report", type=Path, metavar="REPORT")
+        parser.add_argument(
+            "--key", type=Path, metavar="PUB", help="the public key from the invitation"
+        )
+        parser.add_argument(
+            "--previous", type=Path, metavar="DIR", help="a folder of earlier reports"
+        )
+        parser.set_defaults(handler=cmd_verify)
+        return
+    report = parser.add_subparsers(metavar="ACTION")
+    p = report.add_parser("send-due", help="build and send every report that is due")
+    p.add_argument("--retry", action="store_true", help="also retry deliveries that had stopped")
+    p.set_defaults(handler=cmd_report_send_due)
+    p = report.add_parser("list", help="reports built and their delivery state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_report_list)
+    p = report.add_parser("preview", help="print the next report exactly as it would be sent")
+    p.add_argument("--week", metavar="YYYY-Www", help="the ISO week (default: the next report's)")
+    p.add_argument("--format", choices=("text", "html", "json"), default="text")
+    p.set_defaults(handler=cmd_report_preview)
+
+
+def _check_week(text: str) -> str:
+    try:
+        schedule.week_monday(text)
+    except ValueError:
+        raise UserError(f"--week must be an ISO week like 2026-W48 (found {text!r}).") from None
+    return text
+
+
+def _next_report(journal: Journal) -> tuple[int, str | None, str | None]:
+    """(seq, prev_report_hash, last week) from the outbox, or a first report without one."""
+    try:
+        from reporter.outbox import Outbox
+    except ImportError:
+        return 1, None, None
+    outbox = Outbox(journal)
+    try:
+        last = outbox.last_report()
+    except sqlite3.Error:  # an older journal without the outbox tables: the first report
+        return 1, None, None
+    finally:
+        outbox.close()
+    if last is None:
+        return 1, None, None
+    return last.seq + 1, last.hash, last.week
+
+
+def _shared_level(journal: Journal, config: Config) -> Config:
+    """The level reports are built at: the lower of the consented and the configured one."""
+    state = consent.consent_state(journal)
+    if state.status in ("given", "confirmed"):
+        return config.model_copy(update={"detail_level": consent.effective_level(state, config)})
+    return config
+
+
+def preview(home: Home, week: str | None, now: datetime) -> BuiltReport:
+    config = load_config(home)
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        seq, prev, last_week = _next_report(journal)
+        zone = config.report.zone()
+        chosen = week or (
+            schedule.next_week(last_week) if last_week else schedule.week_of(now, zone)
+        )
+        due = schedule.due_at(chosen, config.report, zone)
+        late = schedule.late_reason(journal, due, now) if due < now else None
+        shared = _shared_level(journal, config)
+        return build_report(
+            home, shared, journal, chosen, seq=seq, prev_report_hash=prev, now=now,
+            late_reason=late,
+        )  # fmt: skip
+
+
+def cmd_report_preview(home: Home, args: argparse.Namespace) -> int:
+    week = _check_week(args.week) if args.week else None
+    built = preview(home, week, clock.now())
+    data = {
+        "json": built.json_bytes,
+        "text": built.text.encode("utf-8"),
+        "html": built.html.encode("utf-8"),
+    }[args.format]
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_report_send_due(home: Home, args: argparse.Namespace) -> int:
+    with Sender(home) as sender:
+        if args.retry:
+            sender.outbox.retry_failed()
+        result = sender.run_once()
+    lines = describe(result)
+    for line in lines or ["Nothing is due."]:
+        out.print(line, markup=False)
+    if any(permanent for _, _, permanent in result.failed):
+        raise UserError(
+            "A delivery stopped and needs you: see above, then run `candor "
+            "delivery test` and `candor report send-due --retry`."
+        )
+    return 0
+
+
+def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        reports = outbox.reports()
+        rows = outbox.rows()
+    by_seq: dict[int, list[Any]] = {}
+    for row in rows:
+        if row.report_seq is not None:
+            by_seq.setdefault(row.report_seq, []).append(row)
+    if args.json:
+        doc = {
+            "reports": [
+                {
+                    "seq": r.seq,
+                    "week": r.week,
+                    "hash": r.hash,
+                    "prev_hash": r.prev_hash,
+                    "detail_level": r.detail_level,
+                    "needs_attention": r.needs_attention,
+                    "late_reason": r.late_reason,
+                    "due_at": r.due_at.isoformat(),
+                    "generated_at": r.generated_at.isoformat(),
+                    "deliveries": [_row_json(x) for x in by_seq.get(r.seq, [])],
+                }
+                for r in reports
+            ],
+            "notices": [_row_json(x) for x in rows if x.report_seq is None],
+        }
+        out.print_json(json.dumps(doc))
+        return 0
+    if not reports and not rows:
+        out.print("No reports yet.")
+        return 0
+    table = Table(show_header=True)
+    for column in ("#", "week", "level", "built", "delivery"):
+        table.add_column(column)
+    for r in reports:
+        states = "; ".join(_row_words(x, r.due_at) for x in by_seq.get(r.seq, [])) or "nowhere"
+        built = f"{r.generated_at:%d %b %H:%M}" + (" (late)" if r.late_reason else "")
+        table.add_row(str(r.seq), r.week, r.detail_level, built, states)
+    out.print(table)
+    for row in rows:
+        if row.report_seq is None:
+            out.print(f"{row.subject}: {_row_words(row, None)}", markup=False)
+    return 0
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "channel": row.channel,
+        "recipient": row.recipient,
+        "message_id": row.message_id,
+        "state": row.state,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "last_error": row.last_error,
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+    }
+
+
+def _row_words(row: Any, due: datetime | None) -> str:
+    if row.state == "sent" and row.sent_at:
+        late = due is not None and row.sent_at - due > schedule.LATE_AFTER
+        return f"{row.channel}: sent {row.sent_at:%d %b %H:%M}" + (" (late)" if late else "")
+    if row.state == "pending":
+        tries = f", {row.attempts} failed tries ({row.last_error})" if row.attempts else ""
+        return f"{row.channel}: waiting{tries}"
+    if row.state == "failed":
+        return f"{row.channel}: STOPPED: {row.last_error}"
+    return f"{row.channel}: withdrawn"
+
+
+def cmd_verify(home: Home, args: argparse.Namespace) -> int:
+    if args.key is not None:
+        try:
+            key = signing.parse_public_key(args.key.read_text("utf-8", "replace"))
+        except OSError as exc:
+            raise UserError(f"{args.key}: cannot read the key ({exc.strerror or exc}).") from None
+        except ValueError as exc:
+            raise UserError(f"{args.key}: {exc}.") from None
+    else:
+        if not (home.keys_dir / signing.KEY_FILE).exists():
+            raise UserError(
+                "This install has no signing key yet; pass the sender's key with --key PUB."
+            )
+        key = signing.public_key(home)
+    outcome = verify(args.report, key, args.previous)
+    for check in outcome.checks:
+        mark = "ok  " if check.ok else "FAIL"
+        out.print(f"{mark} {check.message}", markup=False)
+    out.print(f"Key fingerprint: {outcome.fingerprint}", markup=False)
+    out.print("Compare it with the fingerprint in the invitation.", markup=False)
+    if not outcome.ok:
+        raise UserError(f"This {outcome.what} did not pass every check; see FAIL above.")
+    out.print(f"{outcome.what.capitalize()} verified.", markup=False)
+    return 0

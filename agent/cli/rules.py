@@ -1,0 +1,451 @@
+"""`candor rules ...`: edit, import, test and check the rules, and watch an edit take effect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.table import Table
+
+from agent.cli.console import UserError, err, out
+from agent.config import (
+    ConfigError,
+    Home,
+    load_config,
+)
+from agent.policy.imported_lists import (
+    ImportFailed,
+    ImportReport,
+    import_list,
+    remove_list,
+    stored_lists,
+    update_lists,
+)
+from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
+from rules.changes import CategoryChange
+from rules.formats import ListFormat
+from rules.model import Decision
+from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
+
+CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+LIST_FORMATS = [f.value for f in ListFormat]
+
+
+Handler = Callable[[Home, argparse.Namespace], int]
+
+
+def said_plainly(handler: Handler) -> Handler:
+    """`handler`, with an unreadable rules file or a failed import said as one sentence."""
+
+    def run(home: Home, args: argparse.Namespace) -> int:
+        try:
+            return handler(home, args)
+        except (ImportFailed, RulesFileError) as exc:
+            raise UserError(str(exc)) from None
+
+    return run
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Adds the actions of `candor rules`."""
+    rules = parser.add_subparsers(metavar="ACTION")
+    p = rules.add_parser("list", help="show categories, or the rules of one")
+    p.add_argument("category", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=said_plainly(cmd_rules_list))
+
+    p = rules.add_parser("add", help="add rules to a category")
+    p.add_argument("category")
+    p.add_argument("rules", nargs="+", metavar="RULE")
+    p.set_defaults(handler=said_plainly(cmd_rules_add))
+
+    p = rules.add_parser("remove", help="remove rules (or an imported list) from a category")
+    p.add_argument("category")
+    p.add_argument("rules", nargs="*", metavar="RULE")
+    p.add_argument("--list", dest="list_name", metavar="NAME", help="remove an imported list")
+    p.set_defaults(handler=said_plainly(cmd_rules_remove))
+
+    p = rules.add_parser("import", help="import a public block list (file, folder or URL)")
+    p.add_argument("source", metavar="FILE-OR-URL")
+    p.add_argument("--category", required=True)
+    p.add_argument("--format", choices=LIST_FORMATS, help="default: detected")
+    p.add_argument("--exact", action="store_true", help="hosts-file meaning: each host alone")
+    p.add_argument("--name", help="name to keep the list under (default: from the source)")
+    p.set_defaults(handler=said_plainly(cmd_rules_import))
+
+    p = rules.add_parser("update", help="download imported URL lists again")
+    p.add_argument("category", nargs="?")
+    p.set_defaults(handler=said_plainly(cmd_rules_update))
+
+    p = rules.add_parser("test", help="what Candor would do with a URL, and why")
+    p.add_argument("url")
+    p.add_argument("--search", metavar="TERMS", help="also test these search terms")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=said_plainly(cmd_rules_test))
+
+    p = rules.add_parser("check", help="parse every rule and list, report every problem")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=said_plainly(cmd_rules_check))
+
+    p = rules.add_parser("watch", help="re-test URLs each time the rules change (Ctrl-C stops)")
+    p.add_argument("urls", nargs="+", metavar="URL")
+    p.set_defaults(handler=said_plainly(cmd_rules_watch))
+
+
+def _category(name: str) -> str:
+    name = name.strip().lower()
+    if not CATEGORY_RE.fullmatch(name):
+        raise UserError(
+            f"'{name}' is not a usable category name: use lower-case letters, digits, '-' or '_'."
+        )
+    return name
+
+
+def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
+    config = load_config(home)
+    loaded = load_rules(home, config)
+    if args.category:
+        return _list_one(home, _category(args.category), loaded.actions, args.json)
+    rows = []
+    for name, action in loaded.actions.items():
+        lists = [s for s in stored_lists(home.lists_dir) if s.meta.category == name]
+        entries = sum(loaded.list_counts.get(s.source_name, 0) for s in lists)
+        rows.append(
+            {
+                "category": name,
+                "action": action,
+                "rules": loaded.rule_counts.get(name, 0),
+                "lists": len(lists),
+                "list_entries": entries,
+            }
+        )
+    if args.json:
+        out.print_json(json.dumps(rows))
+        return 0
+    table = Table(title="Categories", title_justify="left")
+    for col in ("category", "action", "rules", "imported lists", "list entries"):
+        table.add_column(col, justify="right" if col not in ("category", "action") else "left")
+    for r in rows:
+        table.add_row(
+            r["category"], r["action"], str(r["rules"]), str(r["lists"]), f"{r['list_entries']:,}"
+        )
+    out.print(table)
+    out.print(f"Rules live in {home.rules_dir}/<category>.txt; edit them with any text editor.")
+    return 0
+
+
+def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
+    if category not in actions:
+        raise UserError(f"There is no category '{category}'. Known: {', '.join(actions)}.")
+    path = rules_file(home, category)
+    parsed = read_rules_file(path, display_name=f"{category}.txt") if path.exists() else None
+    lists = [s for s in stored_lists(home.lists_dir) if s.meta.category == category]
+    if as_json:
+        doc = {
+            "category": category,
+            "action": actions[category],
+            "file": str(path),
+            "rules": [{"rule": r.text, "source": r.source} for r in parsed.rules] if parsed else [],
+            "lists": [
+                {"name": s.meta.name, "origin": s.meta.origin, "format": str(s.meta.format)}
+                for s in lists
+            ],
+        }
+        out.print_json(json.dumps(doc))
+        return 0
+    out.print(f"[bold]{category}[/bold] ({actions[category]}) — {path}")
+    if parsed and parsed.rules:
+        table = Table(show_header=True)
+        table.add_column("rule")
+        table.add_column("line", justify="right")
+        for rule in parsed.rules:
+            table.add_row(rule.text, rule.source.rsplit(":", 1)[-1])
+        out.print(table)
+    else:
+        out.print("No rules of your own yet.")
+    for s in lists:
+        out.print(
+            f"Imported list [bold]{s.meta.name}[/bold] ({s.meta.format}) from {s.meta.origin}"
+        )
+    return 0
+
+
+def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
+    category = _category(args.category)
+    path = rules_file(home, category)
+    existing = read_rules_file(path).rules if path.exists() else []
+    have = set(existing)
+    to_write: list[str] = []
+    for text in args.rules:
+        try:
+            rule = parse_rule(text)
+        except RuleSyntaxError as exc:
+            raise UserError(f"'{text}' is not a valid rule: {exc}. Nothing was added.") from None
+        if rule is None:
+            raise UserError(f"'{text}' is empty or a comment. Nothing was added.")
+        if rule in have:
+            out.print(f"Already there: {rule.text}")
+            continue
+        have.add(rule)
+        to_write.append(rule.text)
+    if to_write:
+        _append_lines(path, to_write)
+        for line in to_write:
+            out.print(f"Added to {category}: {line}")
+    return 0
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = ""
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            prefix = "\n"
+    with path.open("a", encoding="utf-8") as f:
+        f.write(prefix + "\n".join(lines) + "\n")
+
+
+def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
+    category = _category(args.category)
+    if args.list_name:
+        if not remove_list(home.lists_dir, category, args.list_name):
+            raise UserError(f"There is no imported list '{args.list_name}' in '{category}'.")
+        out.print(f"Removed the imported list {args.list_name} from {category}.")
+        if not args.rules:
+            return 0
+    if not args.rules:
+        raise UserError("Name at least one rule to remove (or --list NAME).")
+    targets = {}
+    for text in args.rules:
+        try:
+            rule = parse_rule(text)
+        except RuleSyntaxError as exc:
+            raise UserError(f"'{text}' is not a valid rule: {exc}.") from None
+        if rule is not None:
+            targets[rule] = text
+    path = rules_file(home, category)
+    if not path.exists():
+        raise UserError(f"'{category}' has no rules file ({path}).")
+    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    kept: list[str] = []
+    removed: set = set()
+    for line in raw.splitlines(keepends=True):
+        try:
+            rule = parse_rule(line)
+        except RuleSyntaxError:
+            rule = None
+        if rule is not None and rule in targets:
+            removed.add(rule)
+            continue
+        kept.append(line)
+    if not removed:
+        raise UserError(f"None of those rules are in {category}.txt. Nothing was removed.")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes("".join(kept).encode("utf-8", errors="surrogateescape"))
+    tmp.replace(path)
+    for rule in removed:
+        out.print(f"Removed from {category}: {rule.text}")
+    for rule, text in targets.items():
+        if rule not in removed:
+            out.print(f"Not found in {category}: {text}")
+    return 0
+
+
+def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
+    category = _category(args.category)
+    fmt = ListFormat(args.format) if args.format else None
+    report = _with_progress(
+        f"Importing into {category}",
+        lambda progress: import_list(
+            home.lists_dir,
+            args.source,
+            category,
+            fmt=fmt,
+            exact=args.exact,
+            name=args.name,
+            progress=progress,
+        ),
+    )
+    _print_import(report)
+    return 0
+
+
+def _with_progress(label: str, work):
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return work(progress)
+
+
+def _print_import(report: ImportReport) -> None:
+    meta = report.stored.meta
+    meaning = "each host alone" if meta.exact else "each host and its subdomains"
+    out.print(
+        f"Imported {meta.name} into {meta.category} as {meta.format} ({meaning}): "
+        f"{report.accepted:,} accepted, {sum(report.skipped.values()):,} skipped, "
+        f"{report.rejected_count:,} rejected."
+    )
+    if report.skipped:
+        parts = ", ".join(f"{n:,} {why}" for why, n in sorted(report.skipped.items()))
+        out.print(f"Skipped: {parts}.")
+    if report.rejected:
+        out.print("First rejected lines:")
+        for r in report.rejected[:10]:
+            out.print(f"  {r}", markup=False)
+
+
+def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
+    category = _category(args.category) if args.category else None
+    results = _with_progress("Updating lists", lambda p: update_lists(home.lists_dir, category, p))
+    if not results:
+        out.print("No imported list came from a URL, so there is nothing to update.")
+        return 0
+    failed = 0
+    for result in results:
+        if isinstance(result, ImportFailed):
+            failed += 1
+            err.print(f"candor: {result}", markup=False)
+        else:
+            _print_import(result)
+    return 1 if failed else 0
+
+
+def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
+    loaded = load_rules(home, load_config(home))
+    decision = loaded.matcher.decide(args.url, search_terms=args.search)
+    if args.json:
+        out.print_json(json.dumps(decision.as_json()))
+    else:
+        out.print(explain(decision), markup=False)
+    return 0
+
+
+def explain(decision: Decision) -> str:
+    """One plain sentence: what would happen and which rule decided it."""
+    verbs = {
+        "block": "Blocked",
+        "warn": "Warned (the person may continue)",
+        "log": "Allowed and recorded",
+        "allow": "Allowed",
+    }
+    line = verbs[decision.decision]
+    if decision.rule is None:
+        return f"{line}: no rule matches."
+    line += f" by the rule '{decision.rule}' ({decision.source})"
+    if decision.category:
+        line += f" in category '{decision.category}'"
+        if decision.action and decision.action != decision.decision:
+            line += f" (action {decision.action})"
+    if decision.pending_until:
+        line += (
+            "; you chose to loosen this, and the stricter setting stays in force until "
+            f"{decision.pending_until:%c} (cooling-off)"
+        )
+    return line + "."
+
+
+def describe_change(change: CategoryChange) -> str:
+    parts = []
+    if change.tightening:
+        parts.append("stricter: " + ", ".join(change.tightening))
+    if change.loosening:
+        parts.append("looser: " + ", ".join(change.loosening))
+    return "; ".join(parts) or "no rule changed"
+
+
+def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        config = None
+    counts: dict[str, int] = {}
+    if config is not None:
+        loaded = load_rules(home, config)
+        problems.extend(loaded.problems)
+        problems.extend(str(r) for r in loaded.rejected)
+        counts = {
+            "categories": len(loaded.actions),
+            "rules": sum(loaded.rule_counts.values()),
+            "list_entries": sum(loaded.list_counts.values()),
+        }
+    else:
+        for name in categories_on_disk(home):
+            try:
+                parsed = read_rules_file(rules_file(home, name), display_name=f"{name}.txt")
+            except RulesFileError as exc:
+                problems.append(str(exc))
+                continue
+            problems.extend(str(r) for r in parsed.rejected)
+    if args.json:
+        out.print_json(json.dumps({"ok": not problems, "problems": problems, **counts}))
+    elif problems:
+        err.print(f"Found {len(problems)} problem(s):", markup=False)
+        for p in problems:
+            err.print(f"  {p}", markup=False)
+    else:
+        out.print(
+            f"All rules are valid: {counts['rules']:,} rules of your own and "
+            f"{counts['list_entries']:,} imported entries in {counts['categories']} categories."
+        )
+    return 1 if problems else 0
+
+
+def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
+    from agent.policy.live_rules import LiveRules, ReloadOutcome
+    from agent.policy.watcher import RulesWatcher
+
+    def show(live: LiveRules) -> None:
+        for url in args.urls:
+            out.print(f"  {url}: {explain(live.rules.matcher.decide(url))}", markup=False)
+
+    def on_reload(outcome: ReloadOutcome) -> None:
+        if not outcome.applied:
+            err.print(f"candor: {outcome.reason}", markup=False)
+            return
+        for change in outcome.changes:
+            out.print(
+                f"Rules changed in {change.category}: {describe_change(change)}", markup=False
+            )
+        show(live)
+
+    live = LiveRules(home, on_reload=on_reload)
+    out.print("Current decisions (edit your rules; Ctrl-C to stop):")
+    show(live)
+    watcher = RulesWatcher(home, live.reload)
+    watcher.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    return 0

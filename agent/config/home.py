@@ -1,0 +1,127 @@
+"""Where Candor keeps its state: one home folder, every path in it, and the starter lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import platformdirs
+
+from agent.config.errors import ConfigError
+from agent.config.files import create_once, write_atomic
+
+APP_NAME = "candor"
+HOME_ENV = "CANDOR_HOME"
+STARTER_CATEGORIES: tuple[str, ...] = ("adult", "gambling", "bypass")
+STARTERS_STATE = "starter-lists.json"
+"""Under `state/`: which starter lists this home has already been given."""
+
+_CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def home_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--home DIR`, else `$CANDOR_HOME`, else the per-user data folder (absolute, not created)."""
+    chosen = explicit if explicit not in (None, "") else os.environ.get(HOME_ENV) or None
+    if chosen is None:
+        return platformdirs.user_data_path(APP_NAME, appauthor=False)
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(chosen))))
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Home:
+    """The home named by `--home`, `$CANDOR_HOME` or the platform default; see `home_path`."""
+    return Home.at(home_path(explicit))
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """Every path Candor uses, derived from one root so tests can point it at a temp folder."""
+
+    root: Path
+    config_file: Path
+    rules_dir: Path
+    lists_dir: Path
+    list_cache_dir: Path
+    journal_file: Path
+    keys_dir: Path
+    confdir: Path
+    """mitmproxy's folder: the CA lives here."""
+    pid_file: Path
+    state_dir: Path
+    """Internal state that is not the person's to edit (last applied rule set, starters given)."""
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> Home:
+        root = Path(root)
+        return cls(
+            root=root,
+            config_file=root / "config.toml",
+            rules_dir=root / "rules",
+            lists_dir=root / "lists",
+            list_cache_dir=root / "lists" / ".cache",
+            journal_file=root / "journal.sqlite",
+            keys_dir=root / "keys",
+            confdir=root / "mitmproxy",
+            pid_file=root / "agent.pid",
+            state_dir=root / "state",
+        )
+
+    def ensure(self) -> None:
+        """Create the home (0700) and its folders, and give a new home the starter lists.
+
+        Safe to call on every start: existing files are never touched, and a starter list is
+        offered once per home, so a category file the person deleted stays deleted. Raises
+        `ConfigError` when the home cannot be created or written.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            for folder in (self.rules_dir, self.lists_dir, self.list_cache_dir, self.state_dir):
+                folder.mkdir(mode=0o700, exist_ok=True)
+            for secret in (self.keys_dir, self.confdir):
+                secret.mkdir(mode=0o700, exist_ok=True)
+                os.chmod(secret, 0o700)
+            self._offer_starters()
+        except OSError as exc:
+            where = exc.filename or self.root
+            reason = (exc.strerror or str(exc)).lower()
+            raise ConfigError(f"{where}: cannot set up the Candor home ({reason}).") from None
+
+    def _offer_starters(self) -> None:
+        marker = self.state_dir / STARTERS_STATE
+        try:
+            offered = set(json.loads(marker.read_text("utf-8"))["offered"])
+        except (OSError, ValueError, KeyError, TypeError):
+            # No record yet, or an unreadable one: offering again is safe, since an existing
+            # rules file is never replaced.
+            offered = set()
+        new = [name for name in starter_categories() if name not in offered]
+        if not new:
+            return
+        for name in new:
+            create_once(self.rules_dir / f"{name}.txt", starter_text(name))
+        record = {
+            "offered": sorted(offered | set(new)),
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        write_atomic(marker, json.dumps(record, indent=2) + "\n")
+
+
+def starter_categories() -> tuple[str, ...]:
+    """The categories Candor ships a starter list for (package data in `rules/starter/`)."""
+    folder = resources.files("rules.starter")
+    found = {p.name[:-4] for p in folder.iterdir() if p.name.endswith(".txt")}
+    return tuple(sorted(found))
+
+
+def starter_text(category: str) -> str:
+    return resources.files("rules.starter").joinpath(f"{category}.txt").read_text("utf-8")
+
+
+def is_category_name(name: str) -> bool:
+    """Category names are file names too: lower-case letters, digits, `-` and `_`."""
+    return _CATEGORY_NAME.fullmatch(name) is not None

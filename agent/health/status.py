@@ -1,0 +1,428 @@
+"""`candor status`: is Candor working, what is it doing, and what needs attention.
+
+Everything comes from what a person could check by hand: the pid file and whether that process
+is alive, the journal (heartbeats, starts and stops, today's decisions, bypass suspicions, the
+chain check), and the rules in force, read the same way the agent reads them. Status only looks;
+it starts no cooling-off clock and writes nothing. Each problem comes with how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.config import Config, ConfigError, Home, format_duration, load_config
+from agent.health import selfcheck
+from agent.health.pidfile import is_candor, read_pid_file
+from agent.journal import Event, Journal, JournalError, clock
+from agent.policy.cooling_off import Pending
+from agent.policy.rulebook import LoadedRules, load_rules
+from agent.policy.temporary_allow import Grant
+from reporter import sender
+
+HEARTBEAT_LATE = timedelta(minutes=3)
+"""The agent writes a heartbeat every minute; this much silence while it runs is worth a word."""
+RECENT_BYPASS = timedelta(days=7)
+COUNTED_KINDS = (
+    "decision",
+    "search",
+    "warn_continue",
+    "unblock_request",
+    "allow_granted",
+    "pinned_passthrough",
+    "bypass_suspected",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    what: str
+    fix: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"problem": self.what, "fix": self.fix}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    running: bool
+    pid: int | None = None
+    address: str | None = None
+    """`host:port` once the agent listens."""
+    stale_pid_file: bool = False
+    """A pid file left by an agent that did not stop cleanly (killed, crashed, power loss)."""
+    last_heartbeat: datetime | None = None
+    last_start: datetime | None = None
+    last_stop: datetime | None = None
+    last_stop_clean: bool | None = None
+
+
+@dataclass(slots=True)
+class Status:
+    home: Path
+    now: datetime
+    agent: AgentState
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    cooling_off: timedelta = timedelta(0)
+    today: dict[str, Any] = field(default_factory=dict)
+    pending: list[Pending] = field(default_factory=list)
+    grants: list[Grant] = field(default_factory=list)
+    journal: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    test_clock: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        a = self.agent
+        return {
+            "home": str(self.home),
+            "now": self.now.isoformat(),
+            "test_clock": self.test_clock,
+            "agent": {
+                "running": a.running,
+                "pid": a.pid,
+                "address": a.address,
+                "stale_pid_file": a.stale_pid_file,
+                "last_heartbeat": _iso(a.last_heartbeat),
+                "last_start": _iso(a.last_start),
+                "last_stop": _iso(a.last_stop),
+                "last_stop_clean": a.last_stop_clean,
+            },
+            "rules": {
+                "categories": self.categories,
+                "cooling_off": format_duration(self.cooling_off),
+            },
+            "today": self.today,
+            "pending": [{**p.as_json(), "description": p.describe()} for p in self.pending],
+            "temporary_allows": [g.as_json() for g in self.grants],
+            "journal": self.journal,
+            "problems": [p.as_json() for p in self.problems],
+        }
+
+
+def collect(home: Home, now: datetime | None = None, verify: bool = True) -> Status:
+    """Gather the status of `home`. `verify` checks the journal chain (the slow part)."""
+    now = now or clock.now()
+    problems: list[Problem] = []
+    status = Status(
+        home=home.root, now=now, agent=AgentState(False), test_clock=clock.test_clock_active()
+    )
+    if status.test_clock:
+        problems.append(
+            Problem(
+                "The test clock is on (CANDOR_TEST_NOW is set): times shown are not real.",
+                "Unset CANDOR_TEST_NOW; it exists for Candor's own tests.",
+            )
+        )
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        problems.append(
+            Problem(
+                f"The settings cannot be read: {exc}",
+                "Fix config.toml (`candor config check` says what is wrong). Until then the agent "
+                "keeps the last good settings; a new start uses the defaults shown here.",
+            )
+        )
+        config = Config()
+    loaded = load_rules(home, config, now=now)
+    status.categories = _categories(loaded)
+    status.cooling_off = (loaded.effective_config or config).cooling_off
+    status.pending = list(loaded.pending)
+    status.grants = list(loaded.grants)
+    problems.extend(_rule_problems(loaded))
+    events = _journal_facts(home, config, now, status, problems, verify)
+    status.agent = _agent_state(home, events, problems, now)
+    problems.extend(_wiring_and_delivery(home))
+    status.problems = problems
+    return status
+
+
+def _wiring_and_delivery(home: Home) -> Iterable[Problem]:
+    """What the agent's self-check found last, and deliveries that need the person."""
+    result = selfcheck.last_result(home)
+    if result and not result.get("ok"):
+        for found in result.get("problems", []):
+            yield Problem(
+                f"The self-check found {found['what']}: {found['detail']}",
+                "Run `candor install` again to put the wiring back.",
+            )
+    if home.journal_file.exists():
+        try:
+            notes = sender.status_notes(home)
+        except Exception as exc:  # status must always answer
+            notes = [f"Delivery state could not be read ({exc})."]
+        for note in notes:
+            if "test clock" in note:
+                continue  # already said above
+            yield Problem(note, "`candor report list` shows each report and its delivery.")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _categories(loaded: LoadedRules) -> list[dict[str, Any]]:
+    rows = []
+    held = {p.category: p for p in loaded.pending if p.what == "action_lowered"}
+    for name, action in loaded.actions.items():
+        entries = sum(
+            n for list_name, n in loaded.list_counts.items() if list_name.split("/")[1] == name
+        )
+        row: dict[str, Any] = {
+            "category": name,
+            "action": action,
+            "rules": loaded.rule_counts.get(name, 0),
+            "list_entries": entries,
+        }
+        if name in held:
+            row["action_in_force"] = held[name].held
+            row["action_pending_until"] = held[name].until.isoformat()
+        rows.append(row)
+    return rows
+
+
+def _rule_problems(loaded: LoadedRules) -> Iterable[Problem]:
+    for text in loaded.problems:
+        yield Problem(
+            f"Some rules could not be read: {text}",
+            "Fix or remove that file; `candor rules check` lists every problem.",
+        )
+    if loaded.rejected:
+        first = loaded.rejected[0]
+        more = f" (and {len(loaded.rejected) - 1} more)" if len(loaded.rejected) > 1 else ""
+        yield Problem(
+            f"{len(loaded.rejected)} rule line(s) are not used: {first}{more}",
+            "Correct those lines; `candor rules check` lists them all.",
+        )
+    for note in loaded.notes:
+        yield Problem(note, "Import the list again if it should stay.")
+
+
+def _journal_facts(
+    home: Home,
+    config: Config,
+    now: datetime,
+    status: Status,
+    problems: list[Problem],
+    verify: bool,
+) -> dict[str, Event | None]:
+    """Fill in today's counts and the journal check; return the latest agent events."""
+    latest: dict[str, Event | None] = {"heartbeat": None, "agent_start": None, "agent_stop": None}
+    status.today = {"since": None, "decisions": [], "events": {}}
+    if not home.journal_file.exists():
+        status.journal = {"exists": False}
+        return latest
+    try:
+        with Journal(home.journal_file) as journal:
+            for kind in latest:
+                latest[kind] = next(journal.events(kinds=[kind], limit=1, newest_first=True), None)
+            midnight = _local_midnight(now, config)
+            status.today = _today(journal.events(since=midnight, kinds=COUNTED_KINDS), midnight)
+            bypass = next(
+                journal.events(kinds=["bypass_suspected"], limit=1, newest_first=True), None
+            )
+            lost = next(journal.events(kinds=["events_lost"], limit=1, newest_first=True), None)
+            head = journal.head()
+            result = journal.verify() if verify else None
+    except JournalError as exc:
+        status.journal = {"exists": True, "readable": False}
+        problems.append(
+            Problem(
+                f"The journal cannot be read: {exc}",
+                "Keep a copy of journal.sqlite for your partner to see, then check the disk.",
+            )
+        )
+        return latest
+    status.journal = {
+        "exists": True,
+        "readable": True,
+        "head_seq": head.seq if head else None,
+        "verified": None if result is None else result.ok,
+    }
+    if result is not None and not result.ok:
+        status.journal["first_bad_seq"] = result.first_bad_seq
+        problems.append(
+            Problem(
+                f"The journal check failed at row {result.first_bad_seq} ({result.reason}): "
+                "something in the record was changed or removed.",
+                "Run `candor journal verify` for details. Tell your partner; the next report "
+                "will show it either way.",
+            )
+        )
+    if bypass is not None and now - bypass.time < RECENT_BYPASS:
+        what = bypass.body.get("what", "something")
+        host = bypass.body.get("host")
+        on = f" on {host}" if host else ""
+        problems.append(
+            Problem(
+                f"A possible way around Candor was noticed {_ago(now, bypass.time)}: {what}{on}.",
+                "If it was not you, check the browser's secure DNS setting and the proxy "
+                "settings; it is noted for your partner either way.",
+            )
+        )
+    if lost is not None and now - lost.time < RECENT_BYPASS:
+        problems.append(
+            Problem(
+                f"Candor could not record {lost.body.get('count', 'some')} events "
+                f"{_ago(now, lost.time)} (the disk kept failing).",
+                "Check free disk space and the disk's health.",
+            )
+        )
+    return latest
+
+
+def _today(events: Iterable[Event], midnight: datetime) -> dict[str, Any]:
+    by_kind: Counter[str] = Counter()
+    decisions: Counter[tuple[str, str]] = Counter()
+    for event in events:
+        by_kind[event.kind] += 1
+        if event.kind == "decision":
+            decisions[(event.body.get("category") or "none", event.body.get("decision", "?"))] += 1
+    return {
+        "since": midnight.isoformat(),
+        "decisions": [
+            {"category": cat, "decision": verdict, "count": n}
+            for (cat, verdict), n in sorted(decisions.items())
+        ],
+        "events": dict(sorted(by_kind.items())),
+    }
+
+
+def _local_midnight(now: datetime, config: Config) -> datetime:
+    local = now.astimezone(config.report.zone())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _agent_state(
+    home: Home, latest: dict[str, Event | None], problems: list[Problem], now: datetime
+) -> AgentState:
+    heartbeat, start, stop = latest["heartbeat"], latest["agent_start"], latest["agent_stop"]
+    found = read_pid_file(home.pid_file)
+    stopped_after_start = stop is not None and (start is None or stop.seq > start.seq)
+    state = AgentState(
+        running=False,
+        last_heartbeat=heartbeat.time if heartbeat else None,
+        last_start=start.time if start else None,
+        last_stop=stop.time if stop and stopped_after_start else None,
+        last_stop_clean=bool(stop.body.get("clean")) if stop and stopped_after_start else None,
+    )
+    last_sign = max((e.time for e in (heartbeat, start) if e is not None), default=None)
+    if found is not None and is_candor(found[0]):
+        state = replace(state, running=True, pid=found[0], address=found[1])
+        if found[1] is None:
+            problems.append(
+                Problem(
+                    "Candor is starting but not listening yet.",
+                    "Wait a few seconds; if it stays like this, look at its output.",
+                )
+            )
+        elif heartbeat is not None and now - heartbeat.time > HEARTBEAT_LATE:
+            problems.append(
+                Problem(
+                    f"Candor is running but has written nothing since {_ago(now, heartbeat.time)}.",
+                    "It may be stuck or the computer was asleep. If this stays, stop it and "
+                    "start it again with `candor run`.",
+                )
+            )
+        return state
+    if found is not None:
+        state = replace(state, pid=found[0], stale_pid_file=True)
+        when = f" (last sign of life {_ago(now, last_sign)})" if last_sign else ""
+        problems.append(
+            Problem(
+                f"Candor is not running: it stopped without shutting down cleanly{when}.",
+                "Start it again with `candor run` (or restart the background service); the "
+                "gap will show in the weekly report.",
+            )
+        )
+        return state
+    when = f" since {_ago(now, state.last_stop)}" if state.last_stop else ""
+    problems.append(
+        Problem(
+            f"Candor is not running{when}, so nothing is being filtered.",
+            "Start it with `candor run` (or start the background service).",
+        )
+    )
+    return state
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    seconds = int((now - then).total_seconds())
+    if seconds < 90:
+        return "just now" if seconds < 10 else f"{seconds} s ago"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"on {then.astimezone():%a %d %b %H:%M}"
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+
+def format_status(status: Status) -> list[str]:
+    """Plain lines for the terminal; the JSON form has every detail."""
+    a = status.agent
+    lines: list[str] = []
+    if a.running:
+        where = f"listening on {a.address}" if a.address else "starting"
+        beat = f", last heartbeat {_ago(status.now, a.last_heartbeat)}" if a.last_heartbeat else ""
+        lines.append(f"Candor is running (pid {a.pid}), {where}{beat}.")
+    elif a.stale_pid_file:
+        lines.append("Candor is NOT running: it stopped without shutting down cleanly.")
+    else:
+        lines.append("Candor is not running.")
+    lines.append("")
+    delay = status.cooling_off
+    lines.append(
+        f"Rules (cooling-off delay: {format_duration(delay)}):"
+        if delay
+        else "Rules (no cooling-off delay: changes apply at once):"
+    )
+    for row in status.categories:
+        action = row["action"]
+        if "action_in_force" in row:
+            until = _when(datetime.fromisoformat(row["action_pending_until"]))
+            action = f"{row['action_in_force']} until {until}, then {action}"
+        extra = f" + {row['list_entries']:,} imported" if row["list_entries"] else ""
+        lines.append(f"  {row['category']:<16} {action:<10} {row['rules']:>6} rules{extra}")
+    lines.append("")
+    decisions = status.today.get("decisions", [])
+    if decisions:
+        lines.append("Today:")
+        for row in decisions:
+            lines.append(f"  {row['category']:<16} {row['decision']:<10} {row['count']:>6}")
+        others = {k: n for k, n in status.today.get("events", {}).items() if k != "decision"}
+        if others:
+            lines.append("  also: " + ", ".join(f"{n} {k}" for k, n in others.items()))
+    else:
+        lines.append("Today: nothing blocked, warned or logged.")
+    if status.pending:
+        lines.append("")
+        lines.append("Waiting for the cooling-off delay (stricter until then):")
+        for p in status.pending:
+            lines.append(f"  {_when(p.until)}: {p.describe()}")
+    if status.grants:
+        lines.append("")
+        lines.append("Temporary allows:")
+        for g in status.grants:
+            lines.append(f"  {g.host} until {_when(g.until)}")
+    lines.append("")
+    if status.problems:
+        lines.append("Needs attention:")
+        for p in status.problems:
+            lines.append(f"  - {p.what}")
+            lines.append(f"    {p.fix}")
+    else:
+        lines.append("No problems found.")
+    return lines
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%a %d %b %H:%M")

@@ -1,0 +1,445 @@
+"""`candor run`: the agent in the foreground, with mitmproxy embedded rather than scripted.
+
+Embedding keeps the addon chain to what Candor needs (mitmdump loads thirty-odd), with each
+event's handlers looked up once (`hook_dispatch`), puts Candor's filter after TLS configuration,
+and leaves no script on disk to be hot-swapped. Start-up order matters: the CA exists before the
+address is announced, and the journal is open before the first connection is accepted. What is
+not needed for the first answer (report sending, self-checks) starts after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import ctx, master, options
+from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
+
+from agent.config import Config, Home, parse_listen
+from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
+from agent.journal import JournalError, JournalWriter
+from agent.policy import cooling_off
+from agent.policy.cooling_off import Pending, Settings
+from agent.policy.deadlines import DeadlineWatch
+from agent.policy.live_rules import LiveRules, ReloadOutcome
+from agent.policy.rulebook import changes_since_applied, read_applied, remember_applied
+from agent.policy.watcher import RulesWatcher
+from agent.proxy import memory_release
+from agent.proxy.addons import safesearch
+from agent.proxy.addons.canary import CANARY_HOST, CANARY_RULE, Canary
+from agent.proxy.addons.early_passthrough import EarlyPassthrough
+from agent.proxy.addons.filter import Filter, FilterSettings
+from agent.proxy.addons.resolve import (
+    Resolve,
+    ResolveSpecError,
+    parse_override,
+    upstream_ca_options,
+)
+from agent.proxy.hook_dispatch import CachedHookDispatch
+from rules.changes import CategoryChange
+from rules.model import Rule
+
+log = logging.getLogger("candor")
+
+HEARTBEAT_SECONDS = 60.0
+CA_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")
+"""Files in the confdir that hold the CA's private key (0600)."""
+SECRET_FILES = (*CA_FILES, "wireguard.conf")
+
+
+class RunError(Exception):
+    """Candor cannot start; the message says why in one sentence."""
+
+
+def run(
+    home: Home,
+    *,
+    listen: str | None = None,
+    resolve: Sequence[str] = (),
+    upstream_ca: Path | None = None,
+) -> int:
+    """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start."""
+    _quiet_logging()
+    try:
+        agent = Agent(home, listen=listen, resolve=resolve, upstream_ca=upstream_ca)
+    except RunError as exc:
+        print(f"candor: {exc}", file=sys.stderr)
+        return 1
+    return agent.run()
+
+
+class Agent:
+    """Everything `candor run` keeps alive: rules, watcher, journal writer and the proxy."""
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        listen: str | None = None,
+        resolve: Sequence[str] = (),
+        upstream_ca: Path | None = None,
+    ) -> None:
+        self.home = home
+        try:
+            self.overrides = [parse_override(spec) for spec in resolve]
+        except ResolveSpecError as exc:
+            raise RunError(str(exc)) from None
+        if upstream_ca is not None and not upstream_ca.is_file():
+            raise RunError(f"--upstream-ca {upstream_ca}: no such file")
+        self.upstream_ca = upstream_ca
+        self.previous_pid = _check_not_running(home)
+        self.live = LiveRules(home, inspect=hosts_to_inspect, on_reload=self._reloaded)
+        try:
+            address = listen or self.live.config.agent.listen
+            self.listen_host, self.listen_port = parse_listen(address)
+        except ValueError as exc:
+            raise RunError(f"--listen {exc}") from None
+        try:
+            self.journal = JournalWriter(home.journal_file)
+        except JournalError as exc:
+            raise RunError(str(exc)) from None
+        self._config = self.live.config
+        self._actions = self.live.rules.actions
+        self.watcher = RulesWatcher(home, self._reload)
+        self.deadlines = DeadlineWatch(self.live)
+        self._settings: tuple[Config, FilterSettings] | None = None
+        self.filter = Filter(
+            matcher=lambda: self.live.rules.matcher,
+            record=self.record,
+            settings=self.settings,
+            answered_here=(CANARY_HOST,),
+        )
+        self.canary = Canary()
+        self._services: list[Any] = []
+        """The report sender loop and the self-check, once `start_services` started them."""
+        self._services_lock = threading.Lock()
+        self._stopping = False
+        self.address: tuple[str, int] | None = None
+
+    def settings(self) -> FilterSettings:
+        """The filter's view of the configuration, rebuilt only when a reload replaced it."""
+        config = self.live.effective_config
+        if self._settings is None or self._settings[0] is not config:
+            self._settings = (config, filter_settings(config))
+        return self._settings[1]
+
+    def record(self, kind: str, body: Any) -> None:
+        try:
+            self.journal.submit(kind, dict(body))
+        except (RuntimeError, ValueError):
+            log.exception("could not record a %s event", kind)
+
+    def run(self) -> int:
+        write_pid_file(self.home.pid_file)
+        try:
+            self._record_start()
+            self.watcher.start()
+            self.deadlines.start()
+            code = asyncio.run(self._serve())
+        except KeyboardInterrupt:
+            code = 0
+        finally:
+            self._stop_services()
+            self.deadlines.stop()
+            self.watcher.stop()
+            self.record("agent_stop", {"version": _version(), "clean": True})
+            self.journal.close()
+            remove_pid_file(self.home.pid_file)
+        return code
+
+    async def _serve(self) -> int:
+        opts = options.Options(
+            mode=[f"regular@{_format_host(self.listen_host)}:{self.listen_port}"],
+            confdir=str(self.home.confdir),
+        )
+        m = master.Master(opts)
+        m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
+        startup_only = [_StartupCheck(), _Announce(self)]
+        m.addons.add(
+            core.Core(),
+            block.Block(),
+            proxyserver.Proxyserver(),
+            EarlyPassthrough(self.filter.passes_at_hello),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            self.filter,
+            self.canary,
+        )
+        if self.overrides:
+            m.addons.add(Resolve(self.overrides))
+        m.addons.add(*startup_only)
+        opts.update(
+            connection_strategy="lazy",
+            http3=False,
+            **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
+        )
+        _protect_confdir(self.home.confdir)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, m.shutdown)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        trimmer = asyncio.create_task(_release_memory_now_and_then())
+        try:
+            await m.run()
+        except SystemExit as exc:  # the startup check: the error is already on stderr
+            return exc.code if isinstance(exc.code, int) else 1
+        finally:
+            heartbeat.cancel()
+            trimmer.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            loop.set_exception_handler(_quiet_cancellations)
+        return 0
+
+    def start_services(self) -> None:
+        """Start report sending and the self-checks, once the proxy answers.
+
+        Their modules (report building, the installers' checks, an HTTP client) are imported
+        in a thread of their own rather than ahead of the first page a person is waiting for.
+        """
+        threading.Thread(target=self._start_services, name="candor-services", daemon=True).start()
+
+    def _start_services(self) -> None:
+        try:
+            from agent.health.selfcheck import SelfCheck
+            from reporter.sender import SenderLoop
+
+            with self._services_lock:
+                if self._stopping:
+                    return
+                sender = SenderLoop(self.home)
+                sender.start()
+                self._services.append(sender)
+                check = SelfCheck(
+                    self.home, self.record, last_traffic=lambda: self.canary.last_traffic
+                )
+                check.start()
+                self._services.append(check)
+        except Exception:
+            log.exception("could not start report sending and the self-checks")
+
+    def _stop_services(self) -> None:
+        with self._services_lock:
+            self._stopping = True
+            services, self._services = self._services, []
+        for service in reversed(services):
+            service.stop()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.record("heartbeat", heartbeat_body())
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _record_start(self) -> None:
+        loaded = self.live.rules
+        self.record(
+            "agent_start",
+            {
+                "version": _version(),
+                "rules_fingerprint": loaded.matcher.fingerprint,
+                "previous_stop_clean": self.previous_pid is None,
+            },
+        )
+        changes = changes_since_applied(self.home, loaded)
+        if changes:
+            self.record("rules_changed", changes_body(changes, True, loaded.pending))
+        applied = read_applied(self.home)
+        if applied and applied.settings and loaded.settings:
+            changed = cooling_off.settings_changes(applied.settings, loaded.settings)
+            if changed:
+                changed = cooling_off.annotate_config_changes(changed, loaded.pending)
+                self.record("config_changed", {"changes": changed, "while_stopped": True})
+        for kind, body in cooling_off.ended_events(loaded.cooling.ended, while_stopped=True):
+            self.record(kind, body)
+        remember_applied(self.home, loaded)
+        for problem in (*loaded.problems, *map(str, loaded.rejected)):
+            log.warning("%s", problem)
+
+    def _reload(self) -> None:
+        self.live.reload()
+
+    def _reloaded(self, outcome: ReloadOutcome) -> None:
+        if not outcome.applied:
+            log.warning("%s", outcome.reason)
+            return
+        pending = outcome.cooling.pending
+        if outcome.changes:
+            self.record("rules_changed", changes_body(outcome.changes, False, pending))
+        before, self._config = self._config, self.live.config
+        actions, self._actions = self._actions, self.live.rules.actions
+        if changed := config_changes(before, self._config, actions, self._actions):
+            changed = cooling_off.annotate_config_changes(changed, pending)
+            self.record("config_changed", {"changes": changed})
+        for kind, body in cooling_off.ended_events(outcome.cooling.ended, while_stopped=False):
+            self.record(kind, body)
+
+
+class _StartupCheck(errorcheck.ErrorCheck):
+    """Stops a start that logged an error (the port is taken, say) with exit code 1.
+
+    The error itself has already been printed by Candor's log handler, so unlike mitmproxy's
+    check this adds no second message.
+    """
+
+    name = "errorcheck"
+
+    async def shutdown_if_errored(self) -> None:
+        await asyncio.sleep(0)
+        if self.logger.has_errored:
+            sys.exit(1)
+
+
+class _Announce:
+    """Prints the address once the proxy accepts connections (the CA exists by then).
+
+    Then takes itself and the startup error check out of the addon chain: every event walks
+    the whole chain, so each addon that has nothing left to do costs every request a little.
+    """
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def running(self) -> None:
+        ps = ctx.master.addons.get("proxyserver")
+        host, port = ps.listen_addrs()[0][:2]
+        self.agent.address = (host, port)
+        _protect_confdir(self.agent.home.confdir)
+        address = f"{_format_host(host)}:{port}"
+        write_pid_file(self.agent.home.pid_file, address)
+        print(f"candor listening on {address}", flush=True)
+        self.agent.start_services()
+        asyncio.get_running_loop().call_soon(self._leave_chain)
+
+    def _leave_chain(self) -> None:
+        addons = ctx.master.addons
+        for name in ("errorcheck",):
+            if addon := addons.get(name):
+                addons.remove(addon)
+        addons.remove(self)
+
+
+async def _release_memory_now_and_then() -> None:
+    while True:
+        await asyncio.sleep(memory_release.EVERY_SECONDS)
+        await asyncio.to_thread(memory_release.release_free_memory)
+
+
+def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
+    """SafeSearch's engines while it needs them, and the canary, which only Candor answers."""
+    return (*safesearch.hosts_to_inspect(config), CANARY_RULE)
+
+
+def filter_settings(config: Config) -> FilterSettings:
+    return FilterSettings(
+        partner=config.partner.name,
+        detailed=config.detail_level == "detailed",
+        safesearch=config.safesearch.enabled,
+        search_capture=config.search_capture.enabled,
+    )
+
+
+def heartbeat_body() -> dict[str, Any]:
+    """Clocks that let a report tell a sleeping machine from a stopped agent."""
+    body: dict[str, Any] = {"wall": time.time(), "monotonic": time.monotonic()}
+    with contextlib.suppress(AttributeError, OSError):
+        body["boottime"] = time.clock_gettime(time.CLOCK_BOOTTIME)
+    with contextlib.suppress(OSError):
+        body["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return body
+
+
+def config_changes(
+    before: Config,
+    after: Config,
+    actions_before: Mapping[str, str],
+    actions_after: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """What a config reload changed that matters to accountability, each marked loosening or
+    tightening. `actions_*` are the effective category actions (a category with rules and no
+    config entry blocks). Partner, delivery and report timing are consent and delivery
+    matters, left to the parts of Candor that own them."""
+    return cooling_off.settings_changes(
+        Settings.of(before, actions_before), Settings.of(after, actions_after)
+    )
+
+
+def changes_body(
+    changes: Sequence[CategoryChange], while_stopped: bool, pending: Sequence[Pending] = ()
+) -> dict[str, Any]:
+    """A `rules_changed` event: per category, what tightened and what loosened, and for each
+    loosening that waits for the cooling-off delay, when it applies (`pending_until`, only
+    present when something waits)."""
+    entries = []
+    for c in changes:
+        entry: dict[str, Any] = {
+            "category": c.category,
+            "tightening": list(c.tightening),
+            "loosening": list(c.loosening),
+            "appeared": c.appeared,
+            "disappeared": c.disappeared,
+        }
+        if waiting := cooling_off.rule_pending_until(pending, c.category, c.loosening):
+            entry["pending_until"] = waiting
+        entries.append(entry)
+    return {"while_stopped": while_stopped, "changes": entries}
+
+
+def _check_not_running(home: Home) -> int | None:
+    """The pid of a previous run that did not stop cleanly, or None; refuses a live duplicate."""
+    found = read_pid_file(home.pid_file)
+    if found is None:
+        return None
+    pid = found[0]
+    if pid != os.getpid() and is_candor(pid):
+        raise RunError(f"Candor is already running for {home.root} (pid {pid}).")
+    return pid
+
+
+def _protect_confdir(confdir: Path) -> None:
+    """The CA key lets its reader impersonate every site: owner-only, like the directory."""
+    with contextlib.suppress(OSError):
+        confdir.chmod(0o700)
+    for name in SECRET_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (confdir / name).chmod(0o600)
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Connections still open at shutdown are cancelled; that is the plan, not an error.
+
+    (Python 3.12's stream callback reports each cancelled handler as an exception.)
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _version() -> str:
+    try:
+        return metadata.version("candor-agent")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _quiet_logging() -> None:
+    """Warnings and errors on stderr; mitmproxy's per-connection chatter stays out."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("candor: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
