@@ -11,12 +11,10 @@ which is what both detached signatures cover and what `prev_report_hash` hashes.
 
 from __future__ import annotations
 
-import contextlib
 import email
 import hashlib
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 from agent.config import Config, Home
 from agent.journal import Journal, format_ts
+from agent.journal.events import Heartbeat
 from reporter import document as doc
 from reporter import integrity, render_html, render_text, schedule, signing
 from reporter.summary import Window, week_facts
@@ -147,19 +146,11 @@ def _zone_name(zone: Any) -> str:
 def _current_clocks(now: datetime) -> integrity.Clocks | None:
     """This process's clocks as a heartbeat taken now, when `now` is the real time (not a
     test clock): it explains a trailing gap when the agent is not running at report time."""
-    wall = time.time()
-    if abs(wall - now.timestamp()) > _REAL_CLOCK_SLACK.total_seconds():
+    beat = Heartbeat.now()
+    assert beat.wall is not None
+    if abs(beat.wall - now.timestamp()) > _REAL_CLOCK_SLACK.total_seconds():
         return None
-    boot: float | None = None
-    boot_id: str | None = None
-    with contextlib.suppress(AttributeError, OSError):
-        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
-    with contextlib.suppress(OSError):
-        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
-    return integrity.Clocks(
-        at=datetime.fromtimestamp(wall, UTC), wall=wall, mono=time.monotonic(), boot=boot,
-        boot_id=boot_id,
-    )  # fmt: skip
+    return integrity.Clocks.read(datetime.fromtimestamp(beat.wall, UTC), beat)
 
 
 def previous_document(

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from agent.config import DETAIL_LEVELS, Config, DetailLevel
 from agent.journal import Event, Journal, Kind
+from agent.journal.events import ConsentChanged
 
 Change = Literal[
     "given", "invited", "confirmed", "lowered", "raised", "renewed", "revoked", "partner_changed"
@@ -139,8 +140,11 @@ def record(
     level: str,
     **extra: Any,
 ) -> Event:
-    body = {"change": change, "partner": {"name": name, "email": email}, "level": level, **extra}
-    return journal.append(Kind.CONSENT_CHANGED, body)
+    """Journal one consent change; `extra` are the optional facts of `ConsentChanged`."""
+    event = ConsentChanged(
+        change=change, partner={"name": name, "email": email}, level=level, **extra
+    )
+    return journal.append(event)
 
 
 def text_digest(text: str) -> str:

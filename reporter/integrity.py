@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.config import Home
 from agent.journal import Event, Journal, Kind, format_ts
+from agent.journal.events import Heartbeat
 from reporter import consent, signing
 from reporter.document import (
     AgentInfo,
@@ -63,20 +64,18 @@ class Clocks:
 
     @classmethod
     def of(cls, event: Event) -> Clocks:
-        body = event.body
+        """The clocks of a heartbeat row; its journal time stands in for a missing wall clock."""
+        return cls.read(event.time, Heartbeat.from_body(event.body))
 
-        def number(key: str) -> float | None:
-            value = body.get(key)
-            return float(value) if isinstance(value, int | float) else None
-
-        wall = number("wall")
-        boot_id = body.get("boot_id")
+    @classmethod
+    def read(cls, at: datetime, beat: Heartbeat) -> Clocks:
+        """The clocks of a heartbeat taken at `at`."""
         return cls(
-            at=event.time,
-            wall=wall if wall is not None else event.time.timestamp(),
-            mono=number("monotonic"),
-            boot=number("boottime"),
-            boot_id=boot_id if isinstance(boot_id, str) and boot_id else None,
+            at=at,
+            wall=beat.wall if beat.wall is not None else at.timestamp(),
+            mono=beat.monotonic,
+            boot=beat.boottime,
+            boot_id=beat.boot_id,
         )
 
 

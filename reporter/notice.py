@@ -21,7 +21,8 @@ from email.message import EmailMessage
 from typing import Any, Literal
 
 from agent.config import Config, Home, load_config
-from agent.journal import Journal, Kind, canonical_json, clock, format_ts
+from agent.journal import Journal, canonical_json, clock, format_ts
+from agent.journal.events import ReportFailed, ReportSent
 from reporter import consent, invitation, signing, smtp, webhook
 from reporter.build import pretty_json
 from reporter.document import signed_bytes
@@ -197,7 +198,6 @@ def _deliver(
     home: Home, config: Config, journal: Journal, message: NewMessage, kind: str, now: datetime,
     timeout: float,
 ) -> bool:  # fmt: skip
-    body: dict[str, Any] = {"channel": message.channel, "kind": "notice", "notice": kind}
     try:
         if message.channel == "email":
             smtp.send(config.delivery.smtp, message.payload, [message.recipient], timeout=timeout)
@@ -211,11 +211,25 @@ def _deliver(
                 timeout=timeout,
             )
     except smtp.DeliveryError as exc:
-        failed = {**body, "reason": str(exc), "permanent": exc.permanent, "attempts": 1}
-        journal.append(Kind.REPORT_FAILED, failed)
+        failed = ReportFailed(
+            channel=message.channel,
+            message_kind="notice",
+            notice=kind,
+            reason=str(exc),
+            permanent=exc.permanent,
+            attempts=1,
+        )
+        journal.append(failed)
         _say(f"The notice was not sent by {message.channel}: {exc}")
         return False
-    journal.append(Kind.REPORT_SENT, {**body, "message_id": message.message_id, "attempts": 1})
+    sent = ReportSent(
+        channel=message.channel,
+        message_kind="notice",
+        notice=kind,
+        message_id=message.message_id,
+        attempts=1,
+    )
+    journal.append(sent)
     return True
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from agent.journal import Journal, Kind, format_ts, parse_ts
+from agent.journal import Journal, format_ts, parse_ts
+from agent.journal.events import ReportFailed, ReportSent
 
 State = Literal["pending", "sent", "failed", "cancelled"]
 MessageKind = Literal["report", "notice", "test"]
@@ -289,20 +290,19 @@ class Outbox:
         """Journal `report_sent`, then mark the row. A crash in between means one resend of
         the same bytes, and the journal truthfully shows two sends."""
         now = self.clock()
-        body: dict[str, Any] = {
-            "channel": row.channel,
-            "kind": row.kind,
-            "message_id": row.message_id,
-            "attempts": row.attempts + 1,
-        }
-        if row.report_seq is not None:
-            body["seq"] = row.report_seq
-            report = self._report_by_seq(row.report_seq)
-            if report is not None:
-                body["week"] = report.week
-                late = (now - report.due_at).total_seconds()
-                body["late_seconds"] = max(int(late), 0)
-        self.journal.append(Kind.REPORT_SENT, body)
+        report = None if row.report_seq is None else self._report_by_seq(row.report_seq)
+        late = None if report is None else max(int((now - report.due_at).total_seconds()), 0)
+        self.journal.append(
+            ReportSent(
+                channel=row.channel,
+                message_kind=row.kind,
+                message_id=row.message_id,
+                attempts=row.attempts + 1,
+                seq=row.report_seq,
+                week=None if report is None else report.week,
+                late_seconds=late,
+            )
+        )
         with self._write() as conn:
             conn.execute(
                 "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
@@ -314,16 +314,16 @@ class Outbox:
         self, row: OutboxRow, reason: str, *, permanent: bool, retry_at: datetime | None
     ) -> None:
         """Record a failed attempt: retry at `retry_at`, or stop (`permanent`) until retried."""
-        body: dict[str, Any] = {
-            "channel": row.channel,
-            "kind": row.kind,
-            "reason": reason,
-            "permanent": permanent,
-            "attempts": row.attempts + 1,
-        }
-        if row.report_seq is not None:
-            body["seq"] = row.report_seq
-        self.journal.append(Kind.REPORT_FAILED, body)
+        self.journal.append(
+            ReportFailed(
+                channel=row.channel,
+                message_kind=row.kind,
+                reason=reason,
+                permanent=permanent,
+                attempts=row.attempts + 1,
+                seq=row.report_seq,
+            )
+        )
         state = "failed" if permanent else "pending"
         next_at = format_ts(retry_at or self.clock())
         with self._write() as conn:

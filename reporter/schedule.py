@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from agent.config import WEEKDAYS, ReportSettings
 from agent.journal import Journal, Kind
+from agent.journal.events import Heartbeat
 
 LATE_AFTER = timedelta(minutes=30)
 """A report built later than this after its due time says it is late, and why."""
@@ -111,9 +112,8 @@ def late_reason(journal: Journal, due: datetime, now: datetime) -> str | None:
         return f"Sent {days} late: Candor was running at report time but could not send then."
     if before is None or after is None:
         return f"Sent {days} late: Candor was not running at report time."
-    same_boot = before.body.get("boot_id") and before.body.get("boot_id") == after.body.get(
-        "boot_id"
-    )
+    boot = Heartbeat.from_body(before.body).boot_id
+    same_boot = boot is not None and boot == Heartbeat.from_body(after.body).boot_id
     where = (
         "the computer was asleep"
         if same_boot

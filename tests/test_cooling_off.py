@@ -16,12 +16,12 @@ import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
+from agent.policy.change_events import ended_events
 from agent.policy.cooling_off import (
     Pending,
     Settings,
     What,
     annotate_config_changes,
-    ended_events,
     read_pending,
     settings_changes,
 )
@@ -306,8 +306,8 @@ def test_journal_bodies_name_when_a_loosening_applies() -> None:
     ended = ended_events(
         [*pending, Pending(What.RULE_REMOVED, "adult", "a.test", "block", T0, until)], False
     )
-    assert [kind for kind, _ in ended] == ["rules_changed", "config_changed"]
-    assert ended[0][1]["took_effect"][0]["value"] == "a.test"
+    assert [event.kind for event in ended] == ["rules_changed", "config_changed"]
+    assert ended[0].as_body()["took_effect"][0]["value"] == "a.test"
 
 
 # --- temporary allows ----------------------------------------------------------------------------

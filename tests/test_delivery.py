@@ -352,8 +352,8 @@ def test_asleep_on_report_day_sends_late_and_says_why(
     home = make_home(tmp_path, monkeypatch, mail=mail)
     with Journal(home.journal_file, clock=clock.now) as journal:
         boot = {"boot_id": "one"}
-        journal.append("heartbeat", boot, W48_DUE - timedelta(hours=3))
-        journal.append("heartbeat", boot, W49_DUE + timedelta(days=2))
+        journal.append_raw("heartbeat", boot, W48_DUE - timedelta(hours=3))
+        journal.append_raw("heartbeat", boot, W49_DUE + timedelta(days=2))
     at(W49_DUE + timedelta(days=2, minutes=1), monkeypatch)
     with sender(home) as s:
         result = s.run_once()

@@ -77,7 +77,7 @@ def journal(path: Path) -> Iterator[Journal]:
 
 
 def fill(journal: Journal, n: int) -> list[Event]:
-    return [journal.append(Kind.DECISION, {"host": f"h{i}.example", "n": i}) for i in range(n)]
+    return [journal.append_raw(Kind.DECISION, {"host": f"h{i}.example", "n": i}) for i in range(n)]
 
 
 def raw(path: Path) -> sqlite3.Connection:
@@ -131,9 +131,11 @@ def test_chain_links_every_row_and_verifies(journal: Journal, path: Path) -> Non
 
 
 def test_stored_rows_match_the_documented_recipe(journal: Journal, path: Path, tmp_path) -> None:
-    journal.append(Kind.SEARCH, {"engine": "ddg", "terms": "café ☕", "nested": {"b": 1, "a": [2]}})
-    journal.append(Kind.HEARTBEAT, {"monotonic": 1234.5, "boot_id": None, "awake": True})
-    journal.append(Kind.AGENT_STOP)
+    journal.append_raw(
+        Kind.SEARCH, {"engine": "ddg", "terms": "café ☕", "nested": {"b": 1, "a": [2]}}
+    )
+    journal.append_raw(Kind.HEARTBEAT, {"monotonic": 1234.5, "boot_id": None, "awake": True})
+    journal.append_raw(Kind.AGENT_STOP)
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT seq, ts, kind, body, prev_hash, hash FROM events").fetchall()
     for seq, ts, kind, body, prev_hash, digest in rows:
@@ -149,48 +151,48 @@ def test_stored_rows_match_the_documented_recipe(journal: Journal, path: Path, t
 def test_injected_clock_and_explicit_times(path: Path) -> None:
     moments = iter([datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))])
     with Journal(path, clock=lambda: next(moments)) as journal:
-        first = journal.append(Kind.HEARTBEAT, {})
+        first = journal.append_raw(Kind.HEARTBEAT, {})
         assert first.ts == "2026-01-02T01:04:05.000000Z"
         assert first.time == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
-        second = journal.append(Kind.HEARTBEAT, {}, ts=T0)
+        second = journal.append_raw(Kind.HEARTBEAT, {}, ts=T0)
         assert second.ts == "2026-11-26T16:24:58.123456Z"
         with pytest.raises(ValueError, match="timezone-aware"):
-            journal.append(Kind.HEARTBEAT, {}, ts=datetime(2026, 1, 1))
+            journal.append_raw(Kind.HEARTBEAT, {}, ts=datetime(2026, 1, 1))
         assert journal.verify().ok
 
 
 def test_unknown_kinds_and_non_json_bodies_are_refused(journal: Journal) -> None:
     with pytest.raises(ValueError, match="unknown journal event kind 'decisoin'"):
-        journal.append("decisoin", {})
+        journal.append_raw("decisoin", {})
     with pytest.raises(ValueError, match="unknown"):
         journal.events(kinds=["nope"])  # refused at the call, not at the first row
     with pytest.raises(ValueError, match=r"only by Journal\.prune"):
-        journal.append(Kind.CHECKPOINT, {"seq": 1, "hash": GENESIS_HASH})
+        journal.append_raw(Kind.CHECKPOINT, {"seq": 1, "hash": GENESIS_HASH})
     with pytest.raises(ValueError, match="plain JSON"):
-        journal.append(Kind.DECISION, {"when": datetime.now(UTC)})
+        journal.append_raw(Kind.DECISION, {"when": datetime.now(UTC)})
     with pytest.raises(ValueError, match="plain JSON"):
-        journal.append(Kind.HEARTBEAT, {"x": float("nan")})
+        journal.append_raw(Kind.HEARTBEAT, {"x": float("nan")})
     with pytest.raises(ValueError, match="string keys"):
-        journal.append(Kind.DECISION, {1: "one"})  # type: ignore[dict-item]
+        journal.append_raw(Kind.DECISION, {1: "one"})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="JSON object"):
-        journal.append(Kind.DECISION, ["not", "an", "object"])  # type: ignore[arg-type]
+        journal.append_raw(Kind.DECISION, ["not", "an", "object"])  # type: ignore[arg-type]
     # A batch with one bad item writes nothing at all.
     with pytest.raises(ValueError):
-        journal.append_many([(Kind.DECISION, {"ok": 1}), ("bogus", {})])
+        journal.append_many_raw([(Kind.DECISION, {"ok": 1}), ("bogus", {})])
     assert journal.head() is None
     assert "decision" in KINDS and "allow_granted" in KINDS and "events_lost" in KINDS
 
 
 def test_append_many_is_one_chained_batch(journal: Journal) -> None:
-    journal.append(Kind.AGENT_START, {"version": "0.1.0"})
-    batch = journal.append_many(
+    journal.append_raw(Kind.AGENT_START, {"version": "0.1.0"})
+    batch = journal.append_many_raw(
         [(Kind.RULES_CHANGED, {"added": ["a.example"]}), (Kind.CONFIG_CHANGED, None, T0)]
     )
     assert [e.seq for e in batch] == [2, 3]
     assert batch[0].prev_hash == next(journal.events(limit=1)).hash
     assert batch[1].ts == "2026-11-26T16:24:58.123456Z"
     assert batch[1].body == {}
-    assert journal.append_many([]) == []
+    assert journal.append_many_raw([]) == []
     assert journal.verify().ok
 
 
@@ -215,7 +217,7 @@ _databases = itertools.count()
 )
 def test_any_json_body_round_trips_and_verifies(tmp_path: Path, bodies: list[dict]) -> None:
     with Journal(tmp_path / f"prop-{next(_databases)}.sqlite") as journal:
-        written = journal.append_many([(Kind.DECISION, body) for body in bodies])
+        written = journal.append_many_raw([(Kind.DECISION, body) for body in bodies])
         assert [e.body for e in written] == bodies
         assert list(journal.events()) == written
         assert journal.verify().ok
@@ -364,7 +366,7 @@ def test_prune_writes_a_checkpoint_and_verification_starts_there(
 
 def test_prune_never_removes_the_head_and_may_do_nothing(journal: Journal) -> None:
     assert journal.prune(before=T0 + timedelta(days=1)) == 0  # empty journal
-    only = journal.append(Kind.AGENT_START, {})
+    only = journal.append_raw(Kind.AGENT_START, {})
     assert journal.prune(before=T0 + timedelta(days=1)) == 0
     assert journal.head() == only
     fill(journal, 2)
@@ -400,7 +402,7 @@ def test_pruned_rows_without_a_checkpoint_are_a_gap(journal: Journal, path: Path
 
 
 def test_events_filters_and_pages(journal: Journal) -> None:
-    journal.append_many(
+    journal.append_many_raw(
         [(Kind.HEARTBEAT if i % 3 else Kind.DECISION, {"i": i}) for i in range(1200)]
     )
     everything = list(journal.events())
@@ -423,7 +425,7 @@ def test_events_filters_and_pages(journal: Journal) -> None:
 
 
 def test_format_event_and_as_json(journal: Journal) -> None:
-    event = journal.append(
+    event = journal.append_raw(
         Kind.DECISION,
         {"decision": "block", "category": "adult", "host": "x.example", "rule": "x.example extra"},
     )
@@ -485,7 +487,7 @@ def test_a_v1_journal_is_migrated_and_stays_readable(path: Path) -> None:
     with Journal(path, clock=StepClock()) as journal:
         assert journal.verify().ok
         assert [e.hash for e in journal.events()] == hashes
-        new = journal.append(Kind.AGENT_START, {"version": "0.2.0"})
+        new = journal.append_raw(Kind.AGENT_START, {"version": "0.2.0"})
         assert new.seq == 4 and new.prev_hash == hashes[-1]
         assert journal.verify().ok
     conn = sqlite3.connect(path)
@@ -546,11 +548,11 @@ def _append_from_process(path: str, writer: str, count: int, start: Barrier) -> 
     with Journal(Path(path)) as journal:
         for i in range(count):
             if i % 10 == 0:
-                journal.append_many(
+                journal.append_many_raw(
                     [(Kind.DECISION, {"writer": writer, "i": i + k}) for k in (0, 1)]
                 )
             elif i % 10 != 1:
-                journal.append(Kind.DECISION, {"writer": writer, "i": i})
+                journal.append_raw(Kind.DECISION, {"writer": writer, "i": i})
             time.sleep(0.001)  # like real writers, leave the lock free now and then
 
 
@@ -586,7 +588,7 @@ from pathlib import Path
 from agent.journal import JournalWriter
 writer = JournalWriter(Path(sys.argv[1]), flush_interval=0.02, max_batch=50)
 for i in itertools.count():
-    writer.submit("heartbeat", {"child": sys.argv[2], "i": i, "pad": "x" * 300})
+    writer.submit_raw("heartbeat", {"child": sys.argv[2], "i": i, "pad": "x" * 300})
     if i % 20 == 0:
         time.sleep(0.001)
 """
@@ -629,7 +631,7 @@ def test_kill_9_during_batched_writes_never_corrupts_the_journal(path: Path) -> 
 def test_writer_close_commits_everything_submitted(path: Path) -> None:
     writer = JournalWriter(path, clock=StepClock(), flush_interval=5.0, max_batch=64)
     for i in range(1000):
-        writer.submit(Kind.DECISION, {"i": i})
+        writer.submit_raw(Kind.DECISION, {"i": i})
     writer.close()
     writer.close()  # twice is fine
     with Journal(path) as journal:
@@ -637,24 +639,24 @@ def test_writer_close_commits_everything_submitted(path: Path) -> None:
         assert [e.body["i"] for e in events] == list(range(1000))
         assert journal.verify().ok
     with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(Kind.DECISION, {})
+        writer.submit_raw(Kind.DECISION, {})
 
 
 def test_writer_accepts_events_from_an_event_loop(journal: Journal) -> None:
     async def proxy_like(writer: JournalWriter) -> None:
         for i in range(50):
-            writer.submit(Kind.DECISION, {"i": i})
+            writer.submit_raw(Kind.DECISION, {"i": i})
             await asyncio.sleep(0)
 
     with JournalWriter(journal.path, clock=journal.clock, flush_interval=0.05) as writer:
         asyncio.run(proxy_like(writer))
         with pytest.raises(ValueError, match="unknown"):
-            writer.submit("made_up", {})
+            writer.submit_raw("made_up", {})
         assert writer.flush(timeout=30)
         # After flush() returns, everything submitted is readable by anyone.
         assert [e.body["i"] for e in journal.events()] == list(range(50))
-        journal.append(Kind.AGENT_STOP, {"clean": True})  # direct appends interleave safely
-        writer.submit(Kind.DECISION, {"i": 50})
+        journal.append_raw(Kind.AGENT_STOP, {"clean": True})  # direct appends interleave safely
+        writer.submit_raw(Kind.DECISION, {"i": 50})
     assert journal.head().body == {"i": 50}  # type: ignore[union-attr]
     assert journal.verify().ok
     # Times are stamped at submit(), from the journal's clock.
@@ -668,7 +670,7 @@ def test_writer_retries_while_the_file_is_locked(path: Path, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="agent.journal")
     writer = JournalWriter(path, flush_interval=0.01, busy_timeout=0.01)
     for i in range(20):
-        writer.submit(Kind.DECISION, {"i": i})
+        writer.submit_raw(Kind.DECISION, {"i": i})
     deadline = time.monotonic() + 30
     while not any("will retry" in r.getMessage() for r in caplog.records):
         assert time.monotonic() < deadline, "the writer never reported the failed write"
@@ -690,7 +692,7 @@ def test_writer_drops_beyond_the_backlog_and_records_the_loss(path: Path, caplog
         path, flush_interval=0.01, max_batch=5, max_backlog=10, busy_timeout=0.01
     )
     for i in range(100):
-        writer.submit(Kind.DECISION, {"i": i})
+        writer.submit_raw(Kind.DECISION, {"i": i})
     blocker.execute("ROLLBACK")
     blocker.close()
     writer.close()

@@ -161,7 +161,7 @@ def test_loosening_pending_allows_bypass_consent_and_key_in_the_section(tmp_path
         home, config = make_home(tmp_path / level, level)
         (home.state_dir / "pending.json").write_text(json.dumps(pending))
         with Journal(home.journal_file) as journal:
-            journal.append_many(
+            journal.append_many_raw(
                 [
                     ("consent_changed", {"change": "given", "level": level,
                                          "partner": {"name": "Alex",

@@ -25,7 +25,7 @@ def _build(home, config, seq=1, prev=None, week=WEEK) -> BuiltReport:
     with Journal(home.journal_file) as journal:
         if journal.head() is None:
             heartbeats(journal, MONDAY + timedelta(hours=30), 90, mono=4000, boot=4000)
-            journal.append(
+            journal.append_raw(
                 "decision",
                 {"decision": "block", "category": "adult", "host": "bad.example"},
                 ts=MONDAY + timedelta(hours=31),
@@ -155,7 +155,7 @@ def test_previous_reports_link_up_and_gaps_or_swaps_fail(tmp_path: Path) -> None
 
     # a replaced report #2 (built again, so a different hash)
     with Journal(home.journal_file) as journal:
-        journal.append("agent_start", {"version": "x"})
+        journal.append_raw("agent_start", {"version": "x"})
     again = _build(home, config, 2, report_hash(one), "2026-W48")
     assert report_hash(again) != report_hash(two)
     _save(again, inbox)
@@ -203,14 +203,14 @@ def test_html_renders_in_chromium(tmp_path: Path) -> None:
         heartbeats(journal, MONDAY + timedelta(hours=8, minutes=599 + 80), 300,
                    mono=mono + 80 * 60, boot=boot + 80 * 60)  # fmt: skip
         for day, hour in ((0, 21), (0, 22), (2, 23), (4, 22), (4, 22)):
-            journal.append(
+            journal.append_raw(
                 "decision",
                 {"decision": "block", "category": "adult", "host": "bad.example"},
                 ts=MONDAY + timedelta(days=day, hours=hour),
             )
         warn = {"decision": "warn", "category": "gambling", "host": "bet.example"}
-        journal.append("decision", warn, ts=MONDAY + timedelta(days=3, hours=20))
-        journal.append("warn_continue", {"host": "bet.example", "category": "gambling"},
+        journal.append_raw("decision", warn, ts=MONDAY + timedelta(days=3, hours=20))
+        journal.append_raw("warn_continue", {"host": "bet.example", "category": "gambling"},
                        ts=MONDAY + timedelta(days=3, hours=20, minutes=1))  # fmt: skip
     built = _build(home, config)
     assert "<script" not in built.html and "http://" not in built.html

@@ -16,7 +16,7 @@ def _fill(journal: Journal) -> None:
 
     block = {"decision": "block", "category": "adult", "action": "block", "host": "bad.example"}
     warn = {"decision": "warn", "category": "gambling", "action": "warn", "host": "bet.example"}
-    journal.append_many(
+    journal.append_many_raw(
         [
             # the week before: 3 blocks
             *[("decision", block, at(-3, 10, i)) for i in range(3)],

@@ -52,11 +52,11 @@ def test_late_reason_reads_the_heartbeats(tmp_path) -> None:
         due = datetime(2026, 12, 6, 18, tzinfo=UTC)
         assert schedule.late_reason(journal, due, due + timedelta(minutes=5)) is None
         assert "not running" in schedule.late_reason(journal, due, due + timedelta(days=1))
-        journal.append("heartbeat", {"boot_id": "a"}, due - timedelta(hours=2))
-        journal.append("heartbeat", {"boot_id": "a"}, due + timedelta(hours=20))
+        journal.append_raw("heartbeat", {"boot_id": "a"}, due - timedelta(hours=2))
+        journal.append_raw("heartbeat", {"boot_id": "a"}, due + timedelta(hours=20))
         reason = schedule.late_reason(journal, due, due + timedelta(hours=21))
         assert reason.startswith("Sent 21 hours late: the computer was asleep")
-        journal.append("heartbeat", {"boot_id": "b"}, due + timedelta(hours=30))
+        journal.append_raw("heartbeat", {"boot_id": "b"}, due + timedelta(hours=30))
 
 
 def _events(journal: Journal, *changes: tuple[str, dict]) -> consent.ConsentState:

@@ -55,8 +55,10 @@ def test_running_agent_with_address_and_heartbeat(
     home.pid_file.write_text(f"{candor_like.pid}\n127.0.0.1:8123\n")
     now = datetime.now(UTC)
     with Journal(home.journal_file) as journal:
-        journal.append("agent_start", {"previous_stop_clean": True}, ts=now - timedelta(minutes=5))
-        journal.append("heartbeat", {"wall": 0}, ts=now - timedelta(seconds=30))
+        journal.append_raw(
+            "agent_start", {"previous_stop_clean": True}, ts=now - timedelta(minutes=5)
+        )
+        journal.append_raw("heartbeat", {"wall": 0}, ts=now - timedelta(seconds=30))
     status = collect(home, now=now)
     assert status.agent.running and status.agent.address == "127.0.0.1:8123"
     assert status.problems == []
@@ -79,13 +81,15 @@ def test_todays_counts_come_from_the_journal(home: Home) -> None:
     now = datetime.now(UTC)
     with Journal(home.journal_file) as journal:
         for host in ("a.test", "b.test"):
-            journal.append("decision", {"decision": "block", "category": "adult", "host": host})
-        journal.append("decision", {"decision": "warn", "category": "gambling", "host": "c.test"})
-        journal.append(
+            journal.append_raw("decision", {"decision": "block", "category": "adult", "host": host})
+        journal.append_raw(
+            "decision", {"decision": "warn", "category": "gambling", "host": "c.test"}
+        )
+        journal.append_raw(
             "decision", {"decision": "block", "category": "adult"}, ts=now - timedelta(days=2)
         )
-        journal.append("warn_continue", {"host": "c.test", "category": "gambling"})
-        journal.append("bypass_suspected", {"what": "DoH", "host": "dns.test"})
+        journal.append_raw("warn_continue", {"host": "c.test", "category": "gambling"})
+        journal.append_raw("bypass_suspected", {"what": "DoH", "host": "dns.test"})
     status = collect(home, now=now)
     assert status.today["decisions"] == [
         {"category": "adult", "decision": "block", "count": 2},
@@ -100,7 +104,9 @@ def test_todays_counts_come_from_the_journal(home: Home) -> None:
 def test_a_tampered_journal_is_a_problem(home: Home) -> None:
     with Journal(home.journal_file) as journal:
         for i in range(3):
-            journal.append("decision", {"decision": "block", "category": "adult", "host": f"{i}.t"})
+            journal.append_raw(
+                "decision", {"decision": "block", "category": "adult", "host": f"{i}.t"}
+            )
     with sqlite3.connect(home.journal_file) as conn:  # the owner can always do this
         conn.execute("DROP TRIGGER IF EXISTS events_append_only")
         conn.execute("UPDATE events SET body = '{}' WHERE seq = 2")

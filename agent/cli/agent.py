@@ -11,6 +11,7 @@ from agent.cli.console import UserError, out
 from agent.config import Home, format_duration, parse_duration
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import Journal, clock
+from agent.journal.events import AllowGranted
 from agent.policy.temporary_allow import MAX_GRANT, GrantError, add_grant, end_grant
 
 
@@ -76,13 +77,12 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     with Journal(home.journal_file) as journal:
         journal.append(
-            "allow_granted",
-            {
-                "host": grant.host,
-                "duration": format_duration(duration),
-                "seconds": int(duration.total_seconds()),
-                "until": grant.until.isoformat(),
-            },
+            AllowGranted(
+                host=grant.host,
+                duration=format_duration(duration),
+                seconds=int(duration.total_seconds()),
+                until=grant.until.isoformat(),
+            )
         )
     out.print(
         f"Allowed {grant.host} until {_local(grant.until)} ({format_duration(duration)}). "

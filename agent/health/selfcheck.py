@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Home
+from agent.journal.events import BypassSuspected, EventBody
 from agent.proxy.addons.canary import CANARY_HEADER, CANARY_URL
 from installers.executor import Record, load_record
 from installers.plan import MergeJson, NssTrust, Setting, WriteFile
@@ -39,7 +40,8 @@ QUIET_AFTER = 4 * 3600.0
 """Awake this long with no traffic through Candor is worth a neutral note."""
 WAKE_GAP = 30.0
 
-Journal = Callable[[str, Mapping[str, Any]], None]
+RecordEvent = Callable[[EventBody], None]
+"""Appends one journal event (the runner's `Agent.record`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,7 @@ class SelfCheck:
     def __init__(
         self,
         home: Home,
-        record: Journal,
+        record: RecordEvent,
         *,
         last_traffic: Callable[[], float | None] = lambda: None,
         interval: float | None = None,
@@ -249,12 +251,11 @@ class SelfCheck:
         found = frozenset(findings)
         if found and found != self._reported:
             self._record(
-                "bypass_suspected",
-                {
-                    "what": findings[0].what,
-                    "problems": [asdict(f) for f in findings],
-                    "source": "self-check",
-                },
+                BypassSuspected(
+                    what=findings[0].what,
+                    problems=[asdict(f) for f in findings],
+                    source="self-check",
+                )
             )
         self._reported = found
         _save_state(self.home, findings)
@@ -272,13 +273,12 @@ class SelfCheck:
         self._quiet_reported = True
         hours = round((now - since) / 3600, 1)
         self._record(
-            "bypass_suspected",
-            {
-                "what": "no traffic while awake",
-                "detail": f"No web traffic went through Candor for {hours} hours while the "
+            BypassSuspected(
+                what="no traffic while awake",
+                detail=f"No web traffic went through Candor for {hours} hours while the "
                 "computer was awake. This can be a quiet time, or traffic taking another route.",
-                "source": "self-check",
-            },
+                source="self-check",
+            )
         )
         return True
 

@@ -1,20 +1,24 @@
-"""What the journal holds: the kinds of event, a row as read back, and a row about to be written.
+"""What the journal holds: the kinds of event, a typed body for each, and a row as read back.
 
-The kinds are the contract between the agent, which writes events, and the reporter, which reads
-them; add a kind here and only here.
+This is the contract between the agent, which writes events, and the reporter, which reads them.
+A row is written from one of the typed bodies below (`Journal.append`, `JournalWriter.submit`),
+never from an ad-hoc dict, so each body has one shape and one owner. Add a kind here and only
+here. Optional fields marked `omit_if_none` are left out of the body when they are None, exactly
+as the rows written so far look.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
-from agent.journal.canonical import canonical_json
-from agent.journal.clock import Clock, format_ts, parse_ts
+from agent.journal.clock import parse_ts
 
 
 class Kind(StrEnum):
@@ -57,9 +61,11 @@ class Event:
 
     @property
     def time(self) -> datetime:
+        """`ts` as an aware UTC datetime."""
         return parse_ts(self.ts)
 
     def as_json(self) -> dict[str, Any]:
+        """The row as `candor journal show --json` prints it."""
         return {
             "seq": self.seq,
             "ts": self.ts,
@@ -70,39 +76,285 @@ class Event:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """An event that has its time and a validated body but no place in the chain yet."""
+# --- typed bodies ---------------------------------------------------------------------------------
 
-    ts: str
-    kind: str
-    body: dict[str, Any]
-    body_text: str
+OMIT_IF_NONE = {"omit_if_none": True}
+"""Field metadata: leave the key out of the body when the value is None."""
 
 
-def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        known = ", ".join(sorted(KINDS))
-        raise ValueError(f"unknown journal event kind {kind!r}; known kinds: {known}")
-    return str(Kind(kind))
+def optional(default: Any = None) -> Any:
+    """A body field that is left out of the row when it is None."""
+    return field(default=default, metadata=OMIT_IF_NONE)
 
 
-def make_draft(
-    kind: str,
-    body: Mapping[str, Any] | None,
-    ts: datetime | None,
-    clock: Clock,
-    *,
-    internal: bool = False,
-) -> Draft:
-    kind = check_kind(kind)
-    if kind == Kind.CHECKPOINT and not internal:
-        raise ValueError("checkpoint rows are written only by Journal.prune()")
-    body = {} if body is None else body
-    if not isinstance(body, Mapping) or not all(isinstance(key, str) for key in body):
-        raise ValueError(f"a journal body must be a JSON object with string keys, got {body!r}")
-    try:
-        text = canonical_json(dict(body)).decode("utf-8")
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"a journal body must be plain JSON ({e})") from None
-    return Draft(format_ts(ts or clock()), kind, json.loads(text), text)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventBody:
+    """The typed body of one event; `kind` says which row it becomes."""
+
+    kind: ClassVar[Kind]
+
+    def as_body(self) -> dict[str, Any]:
+        """The body as the row holds it: every field, optional ones only when set."""
+        body: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get("omit_if_none"):
+                continue
+            body[f.name] = value
+        return body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision(EventBody):
+    """The proxy blocked, warned about or logged a host (never an allowed one)."""
+
+    kind: ClassVar[Kind] = Kind.DECISION
+    decision: str
+    category: str | None
+    action: str | None
+    rule: str | None
+    source: str | None
+    host: str
+    path: str | None = optional()
+    """Only at the "detailed" level, without the query string."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Search(EventBody):
+    """A search on an engine Candor watches matched a category (or, when detailed, any search)."""
+
+    kind: ClassVar[Kind] = Kind.SEARCH
+    engine: str
+    category: str | None
+    decision: str
+    terms: str | None = optional()
+    """Only at the "detailed" level."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageAction(EventBody):
+    """Something the person did on a page Candor showed: the rule and where it came from."""
+
+    host: str
+    category: str | None
+    rule: str | None
+    source: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WarnContinue(PageAction):
+    """The person chose "continue" on a warn page."""
+
+    kind: ClassVar[Kind] = Kind.WARN_CONTINUE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnblockRequest(PageAction):
+    """The person said "I think this is a mistake" on a page."""
+
+    kind: ClassVar[Kind] = Kind.UNBLOCK_REQUEST
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowGranted(EventBody):
+    """`candor allow HOST --for D`: a host let through at once, for a short time."""
+
+    kind: ClassVar[Kind] = Kind.ALLOW_GRANTED
+    host: str
+    duration: str
+    seconds: int
+    until: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinnedPassthrough(EventBody):
+    """A client refused Candor's certificate for a host; it passes through from now on."""
+
+    kind: ClassVar[Kind] = Kind.PINNED_PASSTHROUGH
+    host: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStart(EventBody):
+    """The agent started; whether the run before it had stopped cleanly."""
+
+    kind: ClassVar[Kind] = Kind.AGENT_START
+    version: str
+    rules_fingerprint: str
+    previous_stop_clean: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStop(EventBody):
+    """The agent stopped cleanly (a crash leaves no row: the next start says so)."""
+
+    kind: ClassVar[Kind] = Kind.AGENT_STOP
+    version: str
+    clean: bool
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat(EventBody):
+    """Clocks that let a report tell a sleeping machine from a stopped agent (every minute).
+
+    The one owner of the heartbeat's shape: the agent writes `Heartbeat.now()`, the report reads
+    rows back with `Heartbeat.from_body`.
+    """
+
+    kind: ClassVar[Kind] = Kind.HEARTBEAT
+    wall: float | None = optional()
+    """`time.time()` (always written; None only in a damaged row)."""
+    monotonic: float | None = optional()
+    """`time.monotonic()`: stops while the computer sleeps (None only in a damaged row)."""
+    boottime: float | None = optional()
+    """`CLOCK_BOOTTIME`: keeps counting while the computer sleeps (Linux)."""
+    boot_id: str | None = optional()
+    """Changes at every boot (Linux)."""
+
+    @classmethod
+    def now(cls) -> Self:
+        """This process's clocks, read now."""
+        boottime: float | None = None
+        boot_id: str | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            boottime = time.clock_gettime(time.CLOCK_BOOTTIME)
+        with contextlib.suppress(OSError):
+            boot_id = BOOT_ID.read_text().strip() or None
+        return cls(wall=time.time(), monotonic=time.monotonic(), boottime=boottime, boot_id=boot_id)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        """A heartbeat row's clocks; a clock that is missing or damaged reads as None."""
+
+        def number(key: str) -> float | None:
+            value = body.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        boot_id = body.get("boot_id")
+        return cls(
+            wall=number("wall"),
+            monotonic=number("monotonic"),
+            boottime=number("boottime"),
+            boot_id=boot_id if isinstance(boot_id, str) and boot_id else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RulesChanged(EventBody):
+    """Rules were added (tightening) or removed (loosening), or a waiting loosening applied."""
+
+    kind: ClassVar[Kind] = Kind.RULES_CHANGED
+    while_stopped: bool
+    changes: Sequence[Mapping[str, Any]]
+    """Per category: tightening, loosening, appeared, disappeared, pending_until."""
+    took_effect: Sequence[Mapping[str, Any]] | None = optional()
+    """Loosenings whose cooling-off wait ended (`PendingItem` shapes)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanged(EventBody):
+    """A setting that matters to accountability changed, or a waiting loosening applied."""
+
+    kind: ClassVar[Kind] = Kind.CONFIG_CHANGED
+    changes: Sequence[Mapping[str, Any]]
+    """Each: what, from, to, loosening, and pending_until while it waits."""
+    while_stopped: bool | None = optional()
+    took_effect: Sequence[Mapping[str, Any]] | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BypassSuspected(EventBody):
+    """Something looked like a way around Candor (DoH, the wiring undone, a quiet stretch)."""
+
+    kind: ClassVar[Kind] = Kind.BYPASS_SUSPECTED
+    what: str
+    host: str | None = optional()
+    detail: str | None = optional()
+    problems: Sequence[Mapping[str, str]] | None = optional()
+    source: str | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentChanged(EventBody):
+    """Consent was given, confirmed, renewed, raised, lowered or revoked, or the partner changed."""
+
+    kind: ClassVar[Kind] = Kind.CONSENT_CHANGED
+    change: str
+    partner: Mapping[str, str | None]
+    """{name, email}."""
+    level: str
+    person: str | None = optional()
+    by: str | None = optional()
+    previous: Mapping[str, str | None] | None = optional()
+    text_sha256: str | None = optional()
+    typed_confirmation: bool | None = optional()
+    categories: Mapping[str, str] | None = optional()
+    report: Mapping[str, str] | None = optional()
+    device: str | None = optional()
+    cooling_off: str | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSent(EventBody):
+    """A report or notice left on one channel."""
+
+    kind: ClassVar[Kind] = Kind.REPORT_SENT
+    channel: str
+    message_kind: str
+    message_id: str
+    attempts: int
+    seq: int | None = optional()
+    week: str | None = optional()
+    late_seconds: int | None = optional()
+    notice: str | None = optional()
+
+    def as_body(self) -> dict[str, Any]:
+        """The row's body; `message_kind` is stored as `kind`, as rows always were."""
+        return _with_message_kind(EventBody.as_body(self))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportFailed(EventBody):
+    """A report or notice could not be delivered on one channel this time (or ever)."""
+
+    kind: ClassVar[Kind] = Kind.REPORT_FAILED
+    channel: str
+    message_kind: str
+    reason: str
+    permanent: bool
+    attempts: int
+    seq: int | None = optional()
+    notice: str | None = optional()
+
+    def as_body(self) -> dict[str, Any]:
+        """The row's body; `message_kind` is stored as `kind`, as rows always were."""
+        return _with_message_kind(EventBody.as_body(self))
+
+
+def _with_message_kind(body: dict[str, Any]) -> dict[str, Any]:
+    body["kind"] = body.pop("message_kind")
+    return body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventsLost(EventBody):
+    """The writer had to drop events because the disk kept failing."""
+
+    kind: ClassVar[Kind] = Kind.EVENTS_LOST
+    count: int
+    first_ts: str
+    last_ts: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint(EventBody):
+    """Written only by `Journal.prune()`: where verification starts after old rows went."""
+
+    kind: ClassVar[Kind] = Kind.CHECKPOINT
+    seq: int
+    hash: str
+    pruned: int
+    before: str

@@ -17,16 +17,63 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
+from agent.journal.canonical import canonical_json
 from agent.journal.chain import GENESIS_HASH, VerifyResult, record_hash, verify_chain
 from agent.journal.clock import Clock, format_ts, utc_now
-from agent.journal.events import Draft, Event, Kind, check_kind, make_draft
+from agent.journal.events import KINDS, Checkpoint, Event, EventBody, Kind
 from agent.journal.schema import COLUMNS, JournalError, migrate
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event that has its time and a validated body but no place in the chain yet."""
+
+    ts: str
+    kind: str
+    body: dict[str, Any]
+    body_text: str
+
+
+def check_kind(kind: str) -> str:
+    """`kind` as a `Kind`; ValueError naming the known kinds otherwise."""
+    if kind not in KINDS:
+        known = ", ".join(sorted(KINDS))
+        raise ValueError(f"unknown journal event kind {kind!r}; known kinds: {known}")
+    return str(Kind(kind))
+
+
+def draft_of(event: EventBody, ts: datetime | None, clock: Clock) -> Draft:
+    """A row for a typed event, stamped now (or at `ts`)."""
+    return _draft(str(event.kind), event.as_body(), ts, clock)
+
+
+def make_draft(
+    kind: str, body: Mapping[str, Any] | None, ts: datetime | None, clock: Clock
+) -> Draft:
+    """A row for `kind` with a plain `body`, stamped now (or at `ts`); ValueError for an unknown
+    kind, a checkpoint (only `Journal.prune` writes those) or a body that is not plain JSON."""
+    kind = check_kind(kind)
+    if kind == Kind.CHECKPOINT:
+        raise ValueError("checkpoint rows are written only by Journal.prune()")
+    return _draft(kind, body, ts, clock)
+
+
+def _draft(kind: str, body: Mapping[str, Any] | None, ts: datetime | None, clock: Clock) -> Draft:
+    body = {} if body is None else body
+    if not isinstance(body, Mapping) or not all(isinstance(key, str) for key in body):
+        raise ValueError(f"a journal body must be a JSON object with string keys, got {body!r}")
+    try:
+        text = canonical_json(dict(body)).decode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"a journal body must be plain JSON ({e})") from None
+    return Draft(format_ts(ts or clock()), kind, json.loads(text), text)
 
 
 _READ_CHUNK = 500
@@ -137,13 +184,18 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def append(
+    def append(self, event: EventBody, ts: datetime | None = None) -> Event:
+        """Append one typed event and return the row as stored."""
+        return self.append_drafts([draft_of(event, ts, self.clock)])[0]
+
+    def append_raw(
         self, kind: str, body: Mapping[str, Any] | None = None, ts: datetime | None = None
     ) -> Event:
-        """Append one event and return it as stored. Unknown kinds raise ValueError."""
+        """Append a row from a kind and a plain body, as read back from another journal or
+        written by a test; Candor's own writers use `append`. Unknown kinds raise ValueError."""
         return self.append_drafts([make_draft(kind, body, ts, self.clock)])[0]
 
-    def append_many(
+    def append_many_raw(
         self,
         items: Iterable[
             tuple[str, Mapping[str, Any] | None] | tuple[str, Mapping[str, Any] | None, datetime]
@@ -154,6 +206,7 @@ class Journal:
         return self.append_drafts(drafts)
 
     def append_drafts(self, drafts: Sequence[Draft]) -> list[Event]:
+        """Chain and insert rows made by `make_draft` in one transaction: all or none."""
         if not drafts:
             return []
         with self._lock, _write_transaction(self._conn):
@@ -199,8 +252,8 @@ class Journal:
                 return 0
             last_seq, last_hash = last
             pruned = self._conn.execute("DELETE FROM events WHERE seq <= ?", (last_seq,)).rowcount
-            body = {"seq": last_seq, "hash": last_hash, "pruned": pruned, "before": cutoff}
-            self._insert([make_draft(Kind.CHECKPOINT, body, None, self.clock, internal=True)])
+            mark = Checkpoint(seq=last_seq, hash=last_hash, pruned=pruned, before=cutoff)
+            self._insert([draft_of(mark, None, self.clock)])
             return pruned
 
     # -- reading ---------------------------------------------------------------------------

@@ -6,16 +6,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any, Self
 
 from agent.journal.clock import Clock, utc_now
-from agent.journal.events import Draft, Kind, make_draft
+from agent.journal.events import EventBody, EventsLost
 from agent.journal.schema import JournalError
-from agent.journal.store import Journal
+from agent.journal.store import Draft, Journal, draft_of, make_draft
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,21 @@ class JournalWriter:
     def path(self) -> Path:
         return self._journal.path
 
-    def submit(
+    def submit(self, event: EventBody, ts: datetime | None = None) -> None:
+        """Queue a typed event without waiting. Raises ValueError for a body that is not plain
+        JSON, and RuntimeError after close()."""
+        self._queue_draft(lambda: draft_of(event, ts, self._clock))
+
+    def submit_raw(
         self, kind: str, body: Mapping[str, Any] | None = None, ts: datetime | None = None
     ) -> None:
-        """Queue an event without waiting. Raises ValueError for an unknown kind or a body that
-        is not plain JSON, and RuntimeError after close()."""
+        """Queue a row from a kind and a plain body (tests); Candor's own writers use `submit`."""
+        self._queue_draft(lambda: make_draft(kind, body, ts, self._clock))
+
+    def _queue_draft(self, make: Callable[[], Draft]) -> None:
         if self._closed:
             raise RuntimeError("the journal writer is closed")
-        draft = make_draft(kind, body, ts, self._clock)
+        draft = make()
         if self._queue.qsize() >= self._max_backlog:
             self._count_lost(draft.ts)
             return
@@ -133,8 +140,7 @@ class JournalWriter:
             return None
         count, first, last = lost
         log.warning("dropped %d journal events between %s and %s", count, first, last)
-        body = {"count": count, "first_ts": first, "last_ts": last}
-        return make_draft(Kind.EVENTS_LOST, body, None, self._clock)
+        return draft_of(EventsLost(count=count, first_ts=first, last_ts=last), None, self._clock)
 
     def _run(self) -> None:
         batch: list[Draft] = []

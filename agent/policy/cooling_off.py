@@ -48,7 +48,7 @@ class What(StrEnum):
     COOLING_OFF_SHORTENED = "cooling_off_shortened"
 
 
-_RULE_WHATS = (What.RULE_REMOVED, What.EXCEPTION_ADDED, What.LIST_REMOVED)
+RULE_WHATS = (What.RULE_REMOVED, What.EXCEPTION_ADDED, What.LIST_REMOVED)
 """Loosenings of a category's rules; the others are settings in config.toml."""
 
 
@@ -281,7 +281,7 @@ def held_action(category: str, desired: Action | None, pending: Sequence[Pending
 
     A category whose rules file is gone (`desired` None) keeps the action its removed rules had.
     """
-    considered = (What.ACTION_LOWERED,) if desired else (What.ACTION_LOWERED, *_RULE_WHATS)
+    considered = (What.ACTION_LOWERED,) if desired else (What.ACTION_LOWERED, *RULE_WHATS)
     best: Action = desired or "off"
     for p in pending:
         stricter = p.held in STRENGTH and STRENGTH[p.held] > STRENGTH[best]
@@ -413,7 +413,7 @@ def journal_items(pending: Iterable[Pending]) -> list[dict[str, Any]]:
 
 
 def config_key(p: Pending) -> tuple[str, Any] | None:
-    """The `what` / value pair `runner.config_changes` uses for the same setting."""
+    """The `what` / value pair `agent.policy.change_events` uses for the same setting."""
     match p.what:
         case What.ACTION_LOWERED:
             return (f"categories.{p.category}.action", None)
@@ -461,13 +461,13 @@ def rule_pending_until(
         if p.category != category:
             continue
         text = LIST_PREFIX + p.value if p.what == What.LIST_REMOVED else p.value
-        if text in wanted and p.what in _RULE_WHATS:
+        if text in wanted and p.what in RULE_WHATS:
             found[text] = p.until.isoformat()
     return found
 
 
 def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
-    """What changed between two settings, shaped like `runner.config_changes` entries.
+    """What changed between two settings, shaped like `agent.policy.change_events` entries.
 
     Used at start for edits made to config.toml while the agent was stopped.
     """
@@ -498,16 +498,3 @@ def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
             loosening=after.cooling_off < before.cooling_off,
         )
     return out
-
-
-def ended_events(ended: Sequence[Pending], while_stopped: bool) -> list[tuple[str, dict[str, Any]]]:
-    """Journal events for loosenings whose wait is over: they apply from now on."""
-    rules = [p for p in ended if p.what in _RULE_WHATS]
-    settings = [p for p in ended if p.what not in _RULE_WHATS]
-    events = []
-    if rules:
-        body = {"while_stopped": while_stopped, "changes": [], "took_effect": journal_items(rules)}
-        events.append(("rules_changed", body))
-    if settings:
-        events.append(("config_changed", {"changes": [], "took_effect": journal_items(settings)}))
-    return events

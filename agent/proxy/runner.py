@@ -16,8 +16,7 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,11 @@ from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, t
 from agent.config import Config, Home, parse_listen
 from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
 from agent.journal import JournalError, JournalWriter
-from agent.policy import cooling_off
-from agent.policy.cooling_off import Pending, Settings
+from agent.journal.events import AgentStart, AgentStop, EventBody, Heartbeat
+from agent.policy import change_events
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.live_rules import LiveRules, ReloadOutcome
-from agent.policy.rulebook import changes_since_applied, read_applied, remember_applied
+from agent.policy.rulebook import remember_applied
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
 from agent.proxy.addons import safesearch
@@ -46,7 +45,6 @@ from agent.proxy.addons.resolve import (
     upstream_ca_options,
 )
 from agent.proxy.hook_dispatch import CachedHookDispatch
-from rules.changes import CategoryChange
 from rules.model import Rule
 
 log = logging.getLogger("candor")
@@ -133,11 +131,12 @@ class Agent:
             self._settings = (config, filter_settings(config))
         return self._settings[1]
 
-    def record(self, kind: str, body: Any) -> None:
+    def record(self, event: EventBody) -> None:
+        """Hand one event to the journal writer; never blocks the event loop."""
         try:
-            self.journal.submit(kind, dict(body))
+            self.journal.submit(event)
         except (RuntimeError, ValueError):
-            log.exception("could not record a %s event", kind)
+            log.exception("could not record a %s event", event.kind)
 
     def run(self) -> int:
         write_pid_file(self.home.pid_file)
@@ -152,7 +151,7 @@ class Agent:
             self._stop_services()
             self.deadlines.stop()
             self.watcher.stop()
-            self.record("agent_stop", {"version": _version(), "clean": True})
+            self.record(AgentStop(version=_version(), clean=True))
             self.journal.close()
             remove_pid_file(self.home.pid_file)
         return code
@@ -237,30 +236,20 @@ class Agent:
 
     async def _heartbeat(self) -> None:
         while True:
-            self.record("heartbeat", heartbeat_body())
+            self.record(Heartbeat.now())
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def _record_start(self) -> None:
         loaded = self.live.rules
         self.record(
-            "agent_start",
-            {
-                "version": _version(),
-                "rules_fingerprint": loaded.matcher.fingerprint,
-                "previous_stop_clean": self.previous_pid is None,
-            },
+            AgentStart(
+                version=_version(),
+                rules_fingerprint=loaded.matcher.fingerprint,
+                previous_stop_clean=self.previous_pid is None,
+            )
         )
-        changes = changes_since_applied(self.home, loaded)
-        if changes:
-            self.record("rules_changed", changes_body(changes, True, loaded.pending))
-        applied = read_applied(self.home)
-        if applied and applied.settings and loaded.settings:
-            changed = cooling_off.settings_changes(applied.settings, loaded.settings)
-            if changed:
-                changed = cooling_off.annotate_config_changes(changed, loaded.pending)
-                self.record("config_changed", {"changes": changed, "while_stopped": True})
-        for kind, body in cooling_off.ended_events(loaded.cooling.ended, while_stopped=True):
-            self.record(kind, body)
+        for event in change_events.since_last_run(self.home, loaded):
+            self.record(event)
         remember_applied(self.home, loaded)
         for problem in (*loaded.problems, *map(str, loaded.rejected)):
             log.warning("%s", problem)
@@ -272,16 +261,10 @@ class Agent:
         if not outcome.applied:
             log.warning("%s", outcome.reason)
             return
-        pending = outcome.cooling.pending
-        if outcome.changes:
-            self.record("rules_changed", changes_body(outcome.changes, False, pending))
         before, self._config = self._config, self.live.config
         actions, self._actions = self._actions, self.live.rules.actions
-        if changed := config_changes(before, self._config, actions, self._actions):
-            changed = cooling_off.annotate_config_changes(changed, pending)
-            self.record("config_changed", {"changes": changed})
-        for kind, body in cooling_off.ended_events(outcome.cooling.ended, while_stopped=False):
-            self.record(kind, body)
+        for event in change_events.of_reload(outcome, before, self._config, actions, self._actions):
+            self.record(event)
 
 
 class _StartupCheck(errorcheck.ErrorCheck):
@@ -346,52 +329,6 @@ def filter_settings(config: Config) -> FilterSettings:
         safesearch=config.safesearch.enabled,
         search_capture=config.search_capture.enabled,
     )
-
-
-def heartbeat_body() -> dict[str, Any]:
-    """Clocks that let a report tell a sleeping machine from a stopped agent."""
-    body: dict[str, Any] = {"wall": time.time(), "monotonic": time.monotonic()}
-    with contextlib.suppress(AttributeError, OSError):
-        body["boottime"] = time.clock_gettime(time.CLOCK_BOOTTIME)
-    with contextlib.suppress(OSError):
-        body["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    return body
-
-
-def config_changes(
-    before: Config,
-    after: Config,
-    actions_before: Mapping[str, str],
-    actions_after: Mapping[str, str],
-) -> list[dict[str, Any]]:
-    """What a config reload changed that matters to accountability, each marked loosening or
-    tightening. `actions_*` are the effective category actions (a category with rules and no
-    config entry blocks). Partner, delivery and report timing are consent and delivery
-    matters, left to the parts of Candor that own them."""
-    return cooling_off.settings_changes(
-        Settings.of(before, actions_before), Settings.of(after, actions_after)
-    )
-
-
-def changes_body(
-    changes: Sequence[CategoryChange], while_stopped: bool, pending: Sequence[Pending] = ()
-) -> dict[str, Any]:
-    """A `rules_changed` event: per category, what tightened and what loosened, and for each
-    loosening that waits for the cooling-off delay, when it applies (`pending_until`, only
-    present when something waits)."""
-    entries = []
-    for c in changes:
-        entry: dict[str, Any] = {
-            "category": c.category,
-            "tightening": list(c.tightening),
-            "loosening": list(c.loosening),
-            "appeared": c.appeared,
-            "disappeared": c.disappeared,
-        }
-        if waiting := cooling_off.rule_pending_until(pending, c.category, c.loosening):
-            entry["pending_until"] = waiting
-        entries.append(entry)
-    return {"while_stopped": while_stopped, "changes": entries}
 
 
 def _check_not_running(home: Home) -> int | None:

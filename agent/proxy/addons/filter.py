@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,8 +23,16 @@ from typing import Any
 from mitmproxy import connection, http, tls
 from mitmproxy.proxy import server_hooks
 
+from agent.journal import events
+from agent.journal.events import (
+    BypassSuspected,
+    EventBody,
+    PinnedPassthrough,
+    UnblockRequest,
+    WarnContinue,
+)
 from agent.proxy.addons import doh, safesearch
-from agent.proxy.addons.page_tokens import CONTINUE_PATH, MISTAKE_PATH, PREFIX, WarnState
+from agent.proxy.addons.page_tokens import CONTINUE_PATH, MISTAKE_PATH, PREFIX, Shown, WarnState
 from agent.proxy.pages import render as pages
 from rules.hostnames import InvalidHost, normalise_host
 from rules.matcher import Matcher
@@ -32,8 +40,8 @@ from rules.model import Decision, HostCheck
 
 log = logging.getLogger(__name__)
 
-Record = Callable[[str, Mapping[str, Any]], None]
-"""Appends one journal event (kind, body); must not block the event loop."""
+Record = Callable[[EventBody], None]
+"""Appends one journal event; must not block the event loop."""
 
 REPEAT_WINDOW = 10.0
 """Seconds during which the same decision on the same host is recorded once (a page and its
@@ -147,7 +155,7 @@ class Filter:
         for name, check in checks:
             if check.intercept and name not in self.pinned and name not in self._answered_here:
                 self.pinned.add(name)
-                self._record("pinned_passthrough", {"host": name})
+                self._record(PinnedPassthrough(host=name))
                 log.info("%s refused Candor's certificate; passing it through from now on", name)
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -255,7 +263,7 @@ class Filter:
             if shown is None or shown.decision != "warn":
                 return False
             self.warn.allow(host)
-            self._record("warn_continue", _event(shown.host, shown.category, shown))
+            self._record(WarnContinue(**_page_action(shown)))
             flow.response = http.Response.make(
                 303, b"", {"Location": shown.url, "Cache-Control": "no-store"}
             )
@@ -265,7 +273,7 @@ class Filter:
             if shown is None:
                 return False
             if first:
-                self._record("unblock_request", _event(shown.host, shown.category, shown))
+                self._record(UnblockRequest(**_page_action(shown)))
             decision = Decision(
                 shown.decision,  # type: ignore[arg-type]
                 shown.category,
@@ -290,7 +298,7 @@ class Filter:
             source="built in: DNS-over-HTTPS detection",
         )
         if self._first(("bypass", host)):
-            self._record("bypass_suspected", {"what": "DoH", "host": host, "detail": reason})
+            self._record(BypassSuspected(what="DoH", host=host, detail=reason))
         self._serve(flow, host, decision, pages.block_page)
 
     # -- recording -------------------------------------------------------------------------
@@ -300,32 +308,32 @@ class Filter:
         key = ("decision", host, decision.decision, decision.category, path if detailed else None)
         if not self._first(key):
             return
-        body: dict[str, Any] = {
-            "decision": decision.decision,
-            "category": decision.category,
-            "action": decision.action,
-            "rule": decision.rule,
-            "source": decision.source,
-            "host": host,
-        }
-        if detailed and path:
-            body["path"] = path.split("?", 1)[0]
-        self._record("decision", body)
+        self._record(
+            events.Decision(
+                decision=decision.decision,
+                category=decision.category,
+                action=decision.action,
+                rule=decision.rule,
+                source=decision.source,
+                host=host,
+                path=path.split("?", 1)[0] if detailed and path else None,
+            )
+        )
 
     def _searched(self, search: safesearch.Search, decision: Decision) -> None:
         detailed = self._settings().detailed
         if decision.decision == "allow" and not detailed:
             return
-        body: dict[str, Any] = {
-            "engine": search.engine,
-            "category": decision.category,
-            "decision": decision.decision,
-        }
-        if detailed:
-            body["terms"] = search.terms
         key = ("search", search.engine, decision.category, search.terms)
         if self._first(key):
-            self._record("search", body)
+            self._record(
+                events.Search(
+                    engine=search.engine,
+                    category=decision.category,
+                    decision=decision.decision,
+                    terms=search.terms if detailed else None,
+                )
+            )
 
     def _first(self, key: tuple[Any, ...]) -> bool:
         """True unless `key` was recorded within the last REPEAT_WINDOW seconds."""
@@ -346,8 +354,13 @@ class Filter:
         return any(name in self.pinned for name, c in checks if c.intercept)
 
 
-def _event(host: str, category: str | None, shown: Any) -> dict[str, Any]:
-    return {"host": host, "category": category, "rule": shown.rule, "source": shown.source}
+def _page_action(shown: Shown) -> dict[str, Any]:
+    return {
+        "host": shown.host,
+        "category": shown.category,
+        "rule": shown.rule,
+        "source": shown.source,
+    }
 
 
 @lru_cache(maxsize=4096)
