@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from agent.config import Home
-from installers import linux, macos, windows
 from installers.plan import step_from_json, step_to_json
+from installers.platforms import linux, macos, windows
 from installers.printer import format_plan, format_undo
 from installers.settings import parse_proxy, parse_reg_value, parse_services
 from installers.target import Target
