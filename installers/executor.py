@@ -17,7 +17,6 @@ import ssl
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -35,14 +34,11 @@ from installers.plan import (
     Step,
     WriteFile,
     canonical_json,
-    step_from_json,
     step_to_json,
 )
+from installers.record import Record, load_record, record_path, save_record
 from installers.settings import StepCommandFailed, store_for, tidy_file
-
-RECORD_FILE = "install.json"
-RECORD_VERSION = 1
-NSS_FILES = ("cert9.db", "key4.db", "pkcs11.txt")
+from installers.stores import NSS_FILES
 
 Log = Callable[[str], None]
 
@@ -54,71 +50,6 @@ class StepFailed(Exception):
         super().__init__(f"{step.summary}: {reason}")
         self.step = step
         self.reason = reason
-
-
-def record_path(home: Home) -> Path:
-    return home.state_dir / RECORD_FILE
-
-
-@dataclass
-class Record:
-    """What an install changed, with what was there before: the input of every uninstall."""
-
-    os: str
-    root: str
-    proxy: str = ""
-    trust_bundle: str | None = None
-    ca_sha256: str = ""
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    """{"step": <step JSON>, "prior": {...}, "state": "started" | "applied"}, in apply order."""
-
-    def steps(self) -> list[tuple[Step, dict[str, Any], str]]:
-        return [(step_from_json(e["step"], self.os), e["prior"], e["state"]) for e in self.entries]
-
-    def find(self, step_id: str) -> dict[str, Any] | None:
-        return next((e for e in self.entries if e["step"]["id"] == step_id), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": RECORD_VERSION,
-            "os": self.os,
-            "root": self.root,
-            "proxy": self.proxy,
-            "trust_bundle": self.trust_bundle,
-            "ca_sha256": self.ca_sha256,
-            "steps": self.entries,
-        }
-
-
-def load_record(home: Home) -> Record | None:
-    try:
-        data = json.loads(record_path(home).read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"{record_path(home)}: the install record cannot be read ({exc})"
-        ) from None
-    return Record(
-        os=data["os"],
-        root=data["root"],
-        proxy=data.get("proxy", ""),
-        trust_bundle=data.get("trust_bundle"),
-        ca_sha256=data.get("ca_sha256", ""),
-        entries=list(data["steps"]),
-    )
-
-
-def save_record(home: Home, record: Record) -> None:
-    path = record_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record.to_json(), f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def admin_prefix(relocated: bool) -> Argv:
@@ -133,10 +64,13 @@ def admin_prefix(relocated: bool) -> Argv:
 
 
 def admin_method(prefix: Argv) -> str:
+    """How the plan's first line names the way administrator steps run."""
     return f"through {prefix[0]}" if prefix else "directly"
 
 
 class Executor:
+    """Carries out a plan step by step and undoes it from the record: the only side effects."""
+
     def __init__(self, home: Home, *, admin: Argv = (), log: Log = lambda _: None) -> None:
         self.home = home
         self.admin = admin
@@ -270,39 +204,11 @@ class Executor:
         admin = step.admin
         match step.action:
             case WriteFile(path):
-                p = Path(path)
-                if prior.get("existed"):
-                    self._write(p, _unb64(prior["data"]), prior["mode"], admin)
-                else:
-                    self._remove(p, admin)
-                    self._rmdirs(prior.get("dirs", []), admin)
+                self._undo_write_file(Path(path), prior, admin)
             case MergeJson(path, section, values):
-                p = Path(path)
-                if not p.is_file():
-                    self._rmdirs(prior.get("dirs", []), admin)
-                    return
-                doc = _read_json(p)
-                part = doc.get(section, {})
-                for key in values:
-                    part.pop(key, None)
-                part.update(prior.get("had", {}))
-                if not prior.get("existed") and not part and set(doc) <= {section}:
-                    self._remove(p, admin)
-                    self._rmdirs(prior.get("dirs", []), admin)
-                else:
-                    self._write(p, canonical_json(doc), p.stat().st_mode & 0o7777, admin)
+                self._undo_merge_json(Path(path), section, values, prior, admin)
             case AddBlock(path):
-                p = Path(path)
-                if not p.is_file():
-                    return
-                rest = without_block(p.read_text("utf-8"))
-                if prior.get("newline") and rest.endswith("\n"):
-                    rest = rest[:-1]
-                if not prior.get("existed") and not rest:
-                    self._remove(p, admin)
-                    self._rmdirs(prior.get("dirs", []), admin)
-                else:
-                    self._write(p, rest.encode(), p.stat().st_mode & 0o7777, admin)
+                self._undo_add_block(Path(path), prior, admin)
             case Run(_, undo):
                 for argv in undo:
                     try:
@@ -315,12 +221,51 @@ class Executor:
                     tidy_file(file)
                     self._rmdirs(prior.get("dirs", []), False)
             case NssTrust(db, nickname):
-                if not prior.get("had_nick") and self._nss_has(db, nickname):
-                    self._run_user(("certutil", "-D", "-d", f"sql:{db}", "-n", nickname))
-                if prior.get("created_db"):
-                    for name in NSS_FILES:
-                        (Path(db) / name).unlink(missing_ok=True)
-                    self._rmdirs(prior.get("dirs", []), False)
+                self._undo_nss(db, nickname, prior)
+
+    def _undo_write_file(self, p: Path, prior: dict[str, Any], admin: bool) -> None:
+        if prior.get("existed"):
+            self._write(p, _unb64(prior["data"]), prior["mode"], admin)
+        else:
+            self._remove(p, admin)
+            self._rmdirs(prior.get("dirs", []), admin)
+
+    def _undo_merge_json(
+        self, p: Path, section: str, values: dict[str, Any], prior: dict[str, Any], admin: bool
+    ) -> None:
+        if not p.is_file():
+            self._rmdirs(prior.get("dirs", []), admin)
+            return
+        doc = _read_json(p)
+        part = doc.get(section, {})
+        for key in values:
+            part.pop(key, None)
+        part.update(prior.get("had", {}))
+        if not prior.get("existed") and not part and set(doc) <= {section}:
+            self._remove(p, admin)
+            self._rmdirs(prior.get("dirs", []), admin)
+        else:
+            self._write(p, canonical_json(doc), p.stat().st_mode & 0o7777, admin)
+
+    def _undo_add_block(self, p: Path, prior: dict[str, Any], admin: bool) -> None:
+        if not p.is_file():
+            return
+        rest = without_block(p.read_text("utf-8"))
+        if prior.get("newline") and rest.endswith("\n"):
+            rest = rest[:-1]
+        if not prior.get("existed") and not rest:
+            self._remove(p, admin)
+            self._rmdirs(prior.get("dirs", []), admin)
+        else:
+            self._write(p, rest.encode(), p.stat().st_mode & 0o7777, admin)
+
+    def _undo_nss(self, db: PurePath, nickname: str, prior: dict[str, Any]) -> None:
+        if not prior.get("had_nick") and self._nss_has(db, nickname):
+            self._run_user(("certutil", "-D", "-d", f"sql:{db}", "-n", nickname))
+        if prior.get("created_db"):
+            for name in NSS_FILES:
+                (Path(db) / name).unlink(missing_ok=True)
+            self._rmdirs(prior.get("dirs", []), False)
 
     # -- NSS -------------------------------------------------------------------------------
 

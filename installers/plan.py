@@ -95,6 +95,8 @@ Action = WriteFile | MergeJson | AddBlock | Run | Setting | NssTrust
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One change, with what it is for in words, so it can be printed, recorded and undone."""
+
     id: str
     """Stable across runs: the install record matches steps by it."""
     summary: str
@@ -106,6 +108,8 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """Everything an install changes on one system, built before anything changes."""
+
     os: str
     root: PurePath
     steps: tuple[Step, ...]
@@ -126,6 +130,7 @@ def _path_kind(os_name: str) -> type[PurePath]:
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
+    """An action as the install record stores it."""
     match action:
         case WriteFile(path, data, mode):
             return {"type": "write_file", "path": str(path), "mode": mode, "data": _b64(data)}
@@ -154,6 +159,7 @@ def action_to_json(action: Action) -> dict[str, Any]:
 
 
 def action_from_json(data: dict[str, Any], os_name: str) -> Action:
+    """An action back from the install record, with paths of the system it was made for."""
     p = _path_kind(os_name)
     match data["type"]:
         case "write_file":
@@ -175,6 +181,7 @@ def action_from_json(data: dict[str, Any], os_name: str) -> Action:
 
 
 def step_to_json(step: Step) -> dict[str, Any]:
+    """A step as the install record stores it."""
     return {
         "id": step.id,
         "summary": step.summary,
@@ -185,6 +192,7 @@ def step_to_json(step: Step) -> dict[str, Any]:
 
 
 def step_from_json(data: dict[str, Any], os_name: str) -> Step:
+    """A step back from the install record, so uninstall undoes what was really done."""
     return Step(
         id=data["id"],
         summary=data["summary"],

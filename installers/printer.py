@@ -16,6 +16,7 @@ OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
 
 
 def format_plan(plan: Plan, admin_method: str = "through sudo") -> str:
+    """The install plan in plain words, printed before anything changes."""
     lines = [f"Candor install plan for {OS_NAMES.get(plan.os, plan.os)}"]
     lines.append(f"Proxy: {plan.proxy}. Steps marked [admin] run {admin_method}.")
     lines.append("")
@@ -27,6 +28,7 @@ def format_plan(plan: Plan, admin_method: str = "through sudo") -> str:
 
 
 def format_undo(steps: Iterable[Step], admin_method: str = "through sudo") -> str:
+    """The uninstall plan in plain words: the recorded steps, last first."""
     lines = ["Candor uninstall plan: every change is undone, last first"]
     lines.append(f"Steps marked [admin] run {admin_method}.")
     lines.append("")

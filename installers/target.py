@@ -24,6 +24,8 @@ CA_CERT_FILE = "mitmproxy-ca-cert.pem"
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """Where and for whom a plan installs: the home, the root, the person's folders, the proxy."""
+
     home: Home
     root: PurePath
     user_home: PurePath
@@ -39,11 +41,13 @@ class Target:
 
     @property
     def proxy(self) -> str:
+        """host:port of the agent, with an IPv6 host in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
     @property
     def relocated(self) -> bool:
+        """Installing into a test root: leave out what acts on the running session."""
         return self.root != PurePosixPath("/")
 
     def system(self, path: str) -> PurePath:
@@ -52,6 +56,7 @@ class Target:
 
     @property
     def ca_file(self) -> PurePath:
+        """Candor's CA certificate in the home, for steps that point at it."""
         return PurePath(self.home.confdir) / CA_CERT_FILE
 
     @property
@@ -61,11 +66,13 @@ class Target:
 
 
 def ca_sha256(pem: bytes) -> str:
+    """The certificate's fingerprint, recorded so the self-check finds it in the bundle."""
     der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
     return hashlib.sha256(der).hexdigest()
 
 
 def default_program() -> tuple[str, ...]:
+    """How services start Candor: the venv's `candor` script, else this Python with -m."""
     script = Path(sys.executable).parent / "candor"
     if script.is_file():
         return (str(script),)

@@ -54,3 +54,12 @@ def candor(
     if check and proc.returncode != 0:
         raise AssertionError(f"candor {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--update-snapshots`: the one way to rewrite tests/snapshots/ (tests/snapshot_compare.py)."""
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite tests/snapshots/ from the current output instead of failing; review the diff",
+    )

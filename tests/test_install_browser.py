@@ -10,8 +10,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from agent.config import Home
-from installers import linux
 from installers.executor import Executor
+from installers.platforms import linux
 from installers.target import Target
 from tests import test_install_linux as linux_tests
 from tests.conftest import candor, require_tool

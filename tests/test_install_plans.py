@@ -1,37 +1,40 @@
 """Install plans as data: the exact files and commands for macOS, Windows and Linux, pinned by
 snapshots, and the plan's round trip through the install record.
 
-Refresh the snapshots after an intended change with
-`UPDATE_SNAPSHOTS=1 pytest tests/test_install_plans.py`, and review the diff.
+A missing or different snapshot fails. Refresh the snapshots after an intended change with
+`pytest tests/test_install_plans.py --update-snapshots`, and review the diff.
 """
 
 from __future__ import annotations
 
-import os
 import plistlib
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
 from agent.config import Home
-from installers import linux, macos, windows
 from installers.plan import step_from_json, step_to_json
+from installers.platforms import linux, macos, windows
 from installers.printer import format_plan, format_undo
 from installers.settings import parse_proxy, parse_reg_value, parse_services
 from installers.target import Target
+from tests.snapshot_compare import UPDATE_FLAG, compare_snapshot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 CA = (SNAPSHOTS / "install-ca-cert.pem").read_bytes()
 
 
-def snapshot(name: str, data: bytes | str) -> None:
-    raw = data.encode() if isinstance(data, str) else data
-    path = SNAPSHOTS / name
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not path.exists():
-        path.write_bytes(raw)
-    assert raw == path.read_bytes(), f"{name} changed; UPDATE_SNAPSHOTS=1 to accept"
+Snapshot = Callable[[str, bytes | str], None]
+
+
+@pytest.fixture
+def snapshot(request: pytest.FixtureRequest) -> Snapshot:
+    """Compare with tests/snapshots/NAME; rewrite it only under `--update-snapshots`."""
+    update = bool(request.config.getoption(UPDATE_FLAG))
+    return lambda name, data: compare_snapshot(SNAPSHOTS / name, data, update=update)
 
 
 def mac_target() -> Target:
@@ -91,7 +94,7 @@ LINUX_FACTS = linux.LinuxFacts(
 )
 
 
-def test_macos_plan_is_pinned() -> None:
+def test_macos_plan_is_pinned(snapshot: Snapshot) -> None:
     plan = macos.build(mac_target(), uid=501)
     snapshot("install-macos-plan.txt", format_plan(plan))
     files = {str(s.action.path): s.action.data for s in plan.steps if hasattr(s.action, "data")}
@@ -120,7 +123,7 @@ def test_macos_commands() -> None:
     )
 
 
-def test_windows_plan_is_pinned() -> None:
+def test_windows_plan_is_pinned(snapshot: Snapshot) -> None:
     plan = windows.build(windows_target(), user="PC\\sam")
     snapshot("install-windows-plan.txt", format_plan(plan))
     files = {str(s.action.path): s.action.data for s in plan.steps if hasattr(s.action, "data")}
@@ -149,7 +152,7 @@ def test_windows_commands() -> None:
     assert "schtasks /Create /TN 'Candor\\Agent' /XML" in text
 
 
-def test_linux_plan_is_pinned() -> None:
+def test_linux_plan_is_pinned(snapshot: Snapshot) -> None:
     plan = linux.build(linux_target(), LINUX_FACTS)
     snapshot("install-linux-plan.txt", format_plan(plan))
     snapshot("install-linux-undo.txt", format_undo(plan.steps))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from agent.health.selfcheck import (
     last_result,
     status_lines,
 )
+from agent.journal.events import EventBody
+from installers.checks import check_install
 from tests import test_install_linux as linux_tests
 from tests.conftest import candor
 from tests.proxy_fixtures import RunningAgent, start_agent
@@ -51,10 +52,10 @@ def installed(root: Path, tmp_path: Path, agent: RunningAgent) -> Home:
 def checker(home: Home) -> tuple[SelfCheck, Events]:
     events: Events = []
 
-    def record(kind: str, body: Mapping[str, Any]) -> None:
-        events.append((kind, dict(body)))
+    def record(event: EventBody) -> None:
+        events.append((event.kind, event.as_body()))
 
-    return SelfCheck(home, record), events
+    return SelfCheck(home, record, check=lambda: check_install(home, canary=canary)), events
 
 
 def test_canary_passes_through_the_installed_wiring(installed: Home, root: Path) -> None:
@@ -112,11 +113,12 @@ def test_a_long_quiet_stretch_is_noted_once_in_neutral_words(tmp_path: Path) -> 
     events: Events = []
     check = SelfCheck(
         Home.at(tmp_path / "h"),
-        lambda kind, body: events.append((kind, dict(body))),
+        lambda event: events.append((event.kind, event.as_body())),
+        check=lambda: None,
         last_traffic=lambda: last[0],
         quiet_after=100.0,
     )
-    start = check._awake_since
+    start = check.awake_since
     assert check.check_quiet(start + 50) is False
     assert check.check_quiet(start + 150) is True
     assert check.check_quiet(start + 200) is False  # once per stretch
@@ -156,3 +158,51 @@ def test_the_running_agent_checks_itself_and_journals_a_change_once(
         assert [e["what"] for e in events] == ["proxy unset"]
     finally:
         assert running.stop() == 0
+
+
+def test_the_install_check_has_nothing_to_check_without_a_record(tmp_path: Path) -> None:
+    home = Home.at(tmp_path / "h")
+    assert check_install(home, canary=canary) is None
+    home.state_dir.mkdir(parents=True)
+    (home.state_dir / "install.json").write_text("{not json")
+    with pytest.raises(ValueError, match="install record cannot be read"):
+        check_install(home, canary=canary)
+
+
+def test_the_loop_journals_what_the_handed_in_check_finds(tmp_path: Path) -> None:
+    """The loop knows nothing of installs: it journals and saves whatever the check returns."""
+    from installers.checks import Finding
+
+    home = Home.at(tmp_path / "h")
+    answers: list[Any] = [None]
+    events: Events = []
+    check = SelfCheck(
+        home, lambda event: events.append((event.kind, event.as_body())), check=lambda: answers[0]
+    )
+    assert check.check_now() == [] and check.installed is False and last_result(home) is None
+    found = [Finding("proxy unset", "no system proxy is set"), Finding("canary failed", "x")]
+    answers[0] = found
+    assert check.check_now() == found and check.check_now() == found
+    assert check.installed is True
+    assert events == [
+        (
+            "bypass_suspected",
+            {
+                "what": "proxy unset",
+                "problems": [
+                    {"what": "proxy unset", "detail": "no system proxy is set"},
+                    {"what": "canary failed", "detail": "x"},
+                ],
+                "source": "self-check",
+            },
+        )
+    ]
+    assert last_result(home)["problems"][1] == {"what": "canary failed", "detail": "x"}
+
+    def unreadable() -> None:
+        raise ValueError("the install record cannot be read")
+
+    broken = SelfCheck(
+        home, lambda event: events.append((event.kind, event.as_body())), check=unreadable
+    )
+    assert broken.check_now() == [] and len(events) == 1

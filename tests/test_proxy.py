@@ -456,7 +456,7 @@ def test_the_filter_decides_connections_on_sni_and_connect_target() -> None:
     rules = [Rule(RuleKind.DOMAIN, "blocked.test", source="adult.txt:1")]
     matcher = Matcher.compile(Policy(categories=[CategoryPolicy("adult", "block", rules)]))
     recorded: list[tuple[str, dict]] = []
-    addon = Filter(lambda: matcher, lambda kind, body: recorded.append((kind, dict(body))))
+    addon = Filter(lambda: matcher, lambda event: recorded.append((event.kind, event.as_body())))
 
     def hello(sni: str, target: str) -> tls.ClientHelloData:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()

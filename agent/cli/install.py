@@ -14,17 +14,12 @@ from pathlib import Path, PurePosixPath
 
 from agent.cli.console import UserError, err, out
 from agent.config import Home, load_config
-from installers import linux, macos, windows
-from installers.executor import (
-    Executor,
-    StepFailed,
-    admin_method,
-    admin_prefix,
-    load_record,
-    record_path,
-)
+from installers.browsers import FIREFOX_POLICIES_MACOS
+from installers.executor import Executor, StepFailed, admin_method, admin_prefix
 from installers.plan import NICKNAME, Plan
+from installers.platforms import linux, macos, windows
 from installers.printer import format_plan, format_undo
+from installers.record import load_record, record_path
 from installers.settings import StepCommandFailed
 from installers.target import CA_CERT_FILE, Target, current_target
 
@@ -92,10 +87,11 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
 
 
 def build_plan(target: Target, system: str) -> Plan:
+    """The plan for `system` on this target: detected on Linux, from the environment elsewhere."""
     if system == "linux":
         return linux.build(target, linux.detect(target))
     if system == "macos":
-        app = Path(target.system(macos.FIREFOX_POLICIES)).parents[2]
+        app = Path(target.system(FIREFOX_POLICIES_MACOS)).parents[2]
         return macos.build(
             target, uid=os.getuid() if hasattr(os, "getuid") else 501, firefox=app.exists()
         )

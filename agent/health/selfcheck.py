@@ -2,9 +2,10 @@
 traffic through Candor: the system proxy points here, Candor's certificate is still trusted,
 the browser policies are in place, and a request to a host only Candor answers arrives here.
 
-The checks follow the install record, so they test what this install changed and nothing else.
-A finding is journaled as `bypass_suspected` once, when what is found changes, not every time it
-is seen. `candor status` reads the last result from `state/selfcheck.json`.
+What to check is handed in by the composition root (for an install: `installers.checks`, which
+follows the install record); the canary probe the checks use is here, as it is about Candor's own
+proxy. A finding is journaled as `bypass_suspected` once, when what is found changes, not every
+time it is seen. `candor status` reads the last result from `state/selfcheck.json`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,14 @@ import json
 import logging
 import os
 import ssl
-import subprocess
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from agent.config import Home
 from agent.journal.events import BypassSuspected, EventBody
 from agent.proxy.addons.canary import CANARY_HEADER, CANARY_URL
-from installers.executor import Record, load_record
-from installers.plan import MergeJson, NssTrust, Setting, WriteFile
-from installers.settings import GSettings, KConfig, StepCommandFailed, store_for
 
 log = logging.getLogger(__name__)
 
@@ -44,59 +38,27 @@ RecordEvent = Callable[[EventBody], None]
 """Appends one journal event (the runner's `Agent.record`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    what: str
-    """One of: proxy unset, CA untrusted, policy missing, canary failed."""
-    detail: str
+class FindingLike(Protocol):
+    """One problem a check found: what kind (proxy unset, CA untrusted, policy missing, canary
+    failed) and the detail in words. Hashable, so a repeated finding is journaled once."""
+
+    @property
+    def what(self) -> str:
+        """The kind of problem, for the journal's `what`."""
+        ...
+
+    @property
+    def detail(self) -> str:
+        """The problem in words, for the person and their partner."""
+        ...
 
 
-# --- one check --------------------------------------------------------------------------------
+Check = Callable[[], Sequence[FindingLike] | None]
+"""Runs the checks once: None when there is nothing to check (no install), else the findings.
+Raises ValueError, with a message for the person, when what it checks cannot be read."""
 
 
-def run_checks(record: Record, *, timeout: float = 5.0) -> list[Finding]:
-    """Everything the install record says should be true, checked now."""
-    findings: list[Finding] = []
-    for step, _prior, state in record.steps():
-        if state != "applied":
-            continue
-        action = step.action
-        try:
-            match action:
-                case Setting(store):
-                    if (problem := store_for(store).mismatch(action, _run)) is not None:
-                        findings.append(Finding("proxy unset", problem))
-                case WriteFile(path, data) if step.group == "browsers":
-                    if not _same_bytes(Path(path), data):
-                        findings.append(Finding("policy missing", f"{path} was removed or changed"))
-                case MergeJson(path, section, values):
-                    if not _has_values(Path(path), section, values):
-                        findings.append(
-                            Finding("policy missing", f"Candor's entries in {path} were removed")
-                        )
-                case NssTrust(db, nickname):
-                    if not _nss_has(Path(db), nickname):
-                        findings.append(
-                            Finding("CA untrusted", f"Candor's certificate is not in {db}")
-                        )
-        except (OSError, StepCommandFailed) as exc:
-            log.info("self-check could not read %s: %s", step.id, exc)
-    if record.trust_bundle and not _bundle_has(Path(record.trust_bundle), record.ca_sha256):
-        findings.append(
-            Finding("CA untrusted", f"Candor's certificate is not in {record.trust_bundle}")
-        )
-    try:
-        proxy = system_proxy(record)
-    except (OSError, StepCommandFailed) as exc:
-        log.info("self-check could not read the desktop proxy: %s", exc)
-        proxy = urllib.request.getproxies().get("https") or None
-    if proxy is None:
-        if not any(f.what == "proxy unset" for f in findings):
-            findings.append(Finding("proxy unset", "no system proxy is set"))
-        findings.append(Finding("canary failed", "no system proxy to send it through"))
-    elif (problem := canary(proxy, record.trust_bundle, timeout=timeout)) is not None:
-        findings.append(Finding("canary failed", problem))
-    return findings
+# --- the canary -------------------------------------------------------------------------------
 
 
 def canary(proxy: str, cafile: str | None, *, timeout: float = 5.0) -> str | None:
@@ -114,91 +76,15 @@ def canary(proxy: str, cafile: str | None, *, timeout: float = 5.0) -> str | Non
     return None
 
 
-def system_proxy(record: Record) -> str | None:
-    """The proxy the desktop tells programs to use, as this install set it up."""
-    settings = {
-        s.action.key: s.action for s, _, state in record.steps() if isinstance(s.action, Setting)
-    }
-    run = _run
-    if ("org.gnome.system.proxy", "mode") in settings:
-        g = GSettings()
-        if g.current(settings[("org.gnome.system.proxy", "mode")], run) != "'manual'":
-            return None
-        host = run(("gsettings", "get", "org.gnome.system.proxy.https", "host")).strip().strip("'")
-        port = run(("gsettings", "get", "org.gnome.system.proxy.https", "port")).strip()
-        return f"http://{host}:{port}" if host and port not in ("", "0") else None
-    kde = [a for key, a in settings.items() if key[:2] == ("kioslaverc", "Proxy Settings")]
-    if kde:
-        k = KConfig(kde[0].store)
-        by_key = {a.key[2]: a for a in kde}
-        if "ProxyType" in by_key and k.current(by_key["ProxyType"], run) != "1":
-            return None
-        if "httpsProxy" in by_key:
-            value = k.current(by_key["httpsProxy"], run).replace(" ", ":")
-            return value if value.startswith("http") else None
-    found = urllib.request.getproxies().get("https")
-    return found or None
-
-
-def _run(argv: tuple[str, ...]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        raise StepCommandFailed(f"`{' '.join(argv)}` failed: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _same_bytes(path: Path, data: bytes) -> bool:
-    try:
-        return path.read_bytes() == data
-    except OSError:
-        return False
-
-
-def _has_values(path: Path, section: str, values: Mapping[str, Any]) -> bool:
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
-    part = doc.get(section, {}) if isinstance(doc, dict) else {}
-    return all(part.get(k) == v for k, v in values.items())
-
-
-def _nss_has(db: Path, nickname: str) -> bool:
-    proc = subprocess.run(
-        ["certutil", "-L", "-d", f"sql:{db}", "-n", nickname], capture_output=True, timeout=30
-    )
-    return proc.returncode == 0
-
-
-def _bundle_has(bundle: Path, sha256: str) -> bool:
-    import hashlib
-
-    try:
-        text = bundle.read_text("ascii", errors="replace")
-    except OSError:
-        return False
-    end = "-----END CERTIFICATE-----"
-    for block in text.split(end)[:-1]:
-        start = block.find("-----BEGIN CERTIFICATE-----")
-        if start < 0:
-            continue
-        try:
-            der = ssl.PEM_cert_to_DER_cert(block[start:] + end + "\n")
-        except ValueError:
-            continue
-        if hashlib.sha256(der).hexdigest() == sha256:
-            return True
-    return False
-
-
 # --- the loop ---------------------------------------------------------------------------------
 
 
 class SelfCheck:
     """A daemon thread: checks every `interval` seconds and right after the computer wakes.
 
-    `record` appends a journal event (the runner's `Agent.record`); `last_traffic` returns the
-    monotonic time real traffic last went through Candor (`Canary.last_traffic`), or None.
+    `record` appends a journal event (the runner's `Agent.record`); `check` runs the checks once
+    (see `Check`); `last_traffic` returns the monotonic time real traffic last went through
+    Candor (`Canary.last_traffic`), or None.
     """
 
     def __init__(
@@ -206,6 +92,7 @@ class SelfCheck:
         home: Home,
         record: RecordEvent,
         *,
+        check: Check,
         last_traffic: Callable[[], float | None] = lambda: None,
         interval: float | None = None,
         quiet_after: float = QUIET_AFTER,
@@ -214,46 +101,54 @@ class SelfCheck:
     ) -> None:
         self.home = home
         self._record = record
+        self._check = check
         self._last_traffic = last_traffic
         self.interval = interval if interval is not None else _interval_from_env()
         self.quiet_after = quiet_after
         self.tick = min(tick, self.interval)
         self.first_delay = min(first_delay, self.interval)
-        self._reported: frozenset[Finding] = frozenset()
+        self._reported: frozenset[FindingLike] = frozenset()
         self.installed = False
-        """An install record exists: only then is quiet worth noting (`candor run` by hand is
-        not a bypass)."""
+        """The check had something to check (an install record exists): only then is quiet
+        worth noting (`candor run` by hand is not a bypass)."""
         self._quiet_reported = False
         self._awake_since = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def awake_since(self) -> float:
+        """Monotonic time the current awake stretch began (start, or the last wake)."""
+        return self._awake_since
+
     def start(self) -> None:
+        """Start checking in a daemon thread."""
         self._thread = threading.Thread(target=self._loop, name="candor-selfcheck", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the thread, waiting for a check in progress to finish."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def check_now(self) -> list[Finding]:
+    def check_now(self) -> list[FindingLike]:
         """Run the checks once; journal `bypass_suspected` if what is found has changed."""
         try:
-            record = load_record(self.home)
+            checked = self._check()
         except ValueError as exc:
             log.warning("%s", exc)
             return []
-        self.installed = record is not None
-        if record is None:
+        self.installed = checked is not None
+        if checked is None:
             return []
-        findings = run_checks(record)
+        findings = list(checked)
         found = frozenset(findings)
         if found and found != self._reported:
             self._record(
                 BypassSuspected(
                     what=findings[0].what,
-                    problems=[asdict(f) for f in findings],
+                    problems=[_problem(f) for f in findings],
                     source="self-check",
                 )
             )
@@ -323,11 +218,16 @@ def _boottime() -> float:
     return time.clock_gettime(clock) if clock is not None else time.time()
 
 
-def _save_state(home: Home, findings: list[Finding]) -> None:
+def _problem(finding: FindingLike) -> dict[str, str]:
+    """A finding as the journal and `state/selfcheck.json` hold it."""
+    return {"what": finding.what, "detail": finding.detail}
+
+
+def _save_state(home: Home, findings: list[FindingLike]) -> None:
     state = {
         "checked_at": dt.datetime.now(dt.UTC).isoformat(),
         "ok": not findings,
-        "problems": [asdict(f) for f in findings],
+        "problems": [_problem(f) for f in findings],
     }
     path = home.state_dir / STATE_FILE
     try:

@@ -210,7 +210,8 @@ class Agent:
 
     def _start_services(self) -> None:
         try:
-            from agent.health.selfcheck import SelfCheck
+            from agent.health import selfcheck
+            from installers.checks import check_install
             from reporter.sender import SenderLoop
 
             with self._services_lock:
@@ -219,8 +220,11 @@ class Agent:
                 sender = SenderLoop(self.home)
                 sender.start()
                 self._services.append(sender)
-                check = SelfCheck(
-                    self.home, self.record, last_traffic=lambda: self.canary.last_traffic
+                check = selfcheck.SelfCheck(
+                    self.home,
+                    self.record,
+                    check=lambda: check_install(self.home, canary=selfcheck.canary),
+                    last_traffic=lambda: self.canary.last_traffic,
                 )
                 check.start()
                 self._services.append(check)

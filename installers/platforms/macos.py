@@ -11,15 +11,16 @@ import plistlib
 import ssl
 from pathlib import PurePath
 
-from installers.plan import MergeJson, Plan, Run, Setting, Step, WriteFile
+from installers import browsers
+from installers.plan import Plan, Run, Setting, Step, WriteFile
 from installers.target import Target, ca_sha256
 
 LABEL = "org.candor.agent"
 REPORT_LABEL = "org.candor.report"
-FIREFOX_POLICIES = "/Applications/Firefox.app/Contents/Resources/distribution/policies.json"
 
 
 def agent_plist(target: Target) -> bytes:
+    """The LaunchAgent that starts the agent at every login and keeps it running."""
     logs = target.user_home / "Library" / "Logs" / "Candor"
     return plistlib.dumps(
         {
@@ -35,6 +36,7 @@ def agent_plist(target: Target) -> bytes:
 
 
 def report_plist(target: Target) -> bytes:
+    """The LaunchAgent that sends the weekly report if it is due, as a backstop."""
     return plistlib.dumps(
         {
             "Label": REPORT_LABEL,
@@ -45,6 +47,7 @@ def report_plist(target: Target) -> bytes:
 
 
 def build(target: Target, *, uid: int, firefox: bool = True) -> Plan:
+    """The macOS plan for the person with `uid`; Firefox's policies only if it is installed."""
     agents = target.user_home / "Library" / "LaunchAgents"
     keychain = str(target.user_home / "Library" / "Keychains" / "login.keychain-db")
     cert = str(target.ca_file)
@@ -88,22 +91,7 @@ def build(target: Target, *, uid: int, firefox: bool = True) -> Plan:
         )
     )
     if firefox:
-        from installers.linux import firefox_policies
-
-        steps.append(
-            Step(
-                "browsers.firefox",
-                "Firefox: trust Candor's certificate, use Candor as proxy, no DNS over HTTPS, "
-                "no HTTP/3 (policies.json)",
-                MergeJson(
-                    target.system(FIREFOX_POLICIES),
-                    "policies",
-                    firefox_policies(target, PurePath(cert)),
-                ),
-                admin=True,
-                group="browsers",
-            )
-        )
+        steps.append(browsers.firefox_step(target, browsers.FIREFOX_POLICIES_MACOS, PurePath(cert)))
     for kind, what in (("web", "web"), ("secure", "secure web")):
         steps.append(
             Step(

@@ -86,6 +86,7 @@ def task_xml(target: Target, user: str, *, weekly: bool = False) -> bytes:
 
 
 def build(target: Target, *, user: str) -> Plan:
+    """The Windows plan for `user` (DOMAIN\\name, as the logon task names it)."""
     folder = target.data_dir / "Candor"
     cert = str(target.ca_file)
     steps: list[Step] = []

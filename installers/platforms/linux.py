@@ -12,20 +12,10 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Literal
 
-from installers.plan import (
-    NICKNAME,
-    AddBlock,
-    MergeJson,
-    NssTrust,
-    Plan,
-    Run,
-    Setting,
-    Step,
-    WriteFile,
-)
-from installers.plan import canonical_json as _json
+from installers import browsers, stores
+from installers.plan import AddBlock, Plan, Run, Setting, Step, WriteFile
+from installers.stores import TrustStore
 from installers.target import Target, ca_sha256
 
 UNIT = "candor.service"
@@ -33,13 +23,6 @@ REPORT_UNIT = "candor-report.service"
 REPORT_TIMER = "candor-report.timer"
 REPORT_SCHEDULE = "Sun *-*-* 18:00:00"
 
-CHROMIUM_POLICY_DIRS = {
-    "Chromium": "/etc/chromium/policies/managed",
-    "Google Chrome": "/etc/opt/chrome/policies/managed",
-    "Brave": "/etc/brave/policies/managed",
-    "Microsoft Edge": "/etc/opt/edge/policies/managed",
-}
-FIREFOX_POLICIES = "/etc/firefox/policies/policies.json"
 _NO_PROXY_ENV = "http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY"
 """Candor itself must not send its own traffic through the proxy variables it sets."""
 
@@ -48,7 +31,7 @@ _NO_PROXY_ENV = "http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
 class LinuxFacts:
     """What is on this machine, as far as the plan cares."""
 
-    trust_store: Literal["debian", "fedora"] | None
+    trust_store: TrustStore | None
     gnome: bool
     kde: str | None
     """`kwriteconfig6` or `kwriteconfig5`, when KDE's config tool is installed."""
@@ -62,28 +45,18 @@ class LinuxFacts:
 
 
 def detect(target: Target, env: Mapping[str, str] | None = None) -> LinuxFacts:
+    """Look at this machine once: trust store, desktops, NSS databases, browsers, profiles."""
     env = os.environ if env is None else env
     root = target.system
 
     def exists(path: PurePath) -> bool:
         return Path(path).exists()
 
-    if exists(root("/usr/local/share/ca-certificates")) or (
-        not target.relocated and shutil.which("update-ca-certificates")
-    ):
-        trust: Literal["debian", "fedora"] | None = "debian"
-    elif exists(root("/etc/pki/ca-trust/source/anchors")):
-        trust = "fedora"
-    else:
-        trust = None
-    legacy = target.user_home / ".pki" / "nssdb"
-    modern = target.data_dir / "pki" / "nssdb"
-    dbs = tuple(db for db in (legacy, modern) if exists(db)) or (modern,)
-    browsers = []
-    for name, folder in CHROMIUM_POLICY_DIRS.items():
+    browser_dirs = []
+    for name, folder in browsers.CHROMIUM_POLICY_DIRS.items():
         base = root(folder.split("/policies")[0])
         if exists(base) or (name == "Chromium" and _on_path("chromium", "chromium-browser")):
-            browsers.append((name, root(folder)))
+            browser_dirs.append((name, root(folder)))
     kde = next((tool for tool in ("kwriteconfig6", "kwriteconfig5") if shutil.which(tool)), None)
     keyfile = env.get("GSETTINGS_BACKEND") == "keyfile"
     profiles = [target.user_home / ".profile"]
@@ -92,11 +65,11 @@ def detect(target: Target, env: Mapping[str, str] | None = None) -> LinuxFacts:
         if exists(target.user_home / name)
     ]  # fmt: skip
     return LinuxFacts(
-        trust_store=trust,
+        trust_store=stores.detect_trust_store(target),
         gnome=shutil.which("gsettings") is not None,
         kde=kde,
-        nss_dbs=dbs,
-        chromium_policy_dirs=tuple(browsers),
+        nss_dbs=stores.nss_databases(target),
+        chromium_policy_dirs=tuple(browser_dirs),
         firefox=exists(root("/etc/firefox")) or _on_path("firefox", "firefox-esr"),
         profiles=tuple(profiles),
         gsettings_file=target.config_dir / "glib-2.0" / "settings" / "keyfile" if keyfile else None,
@@ -108,6 +81,7 @@ def _on_path(*names: str) -> bool:
 
 
 def build(target: Target, facts: LinuxFacts) -> Plan:
+    """The Linux plan for what `detect` found (or facts a test made up)."""
     steps = [*_service(target), *_trust(target, facts), *_browsers(target, facts)]
     steps += _proxy(target, facts)
     notes = ["Restart your browsers afterwards: they read certificates and policies at start."]
@@ -116,18 +90,13 @@ def build(target: Target, facts: LinuxFacts) -> Plan:
             f"Relocated to {target.root}: commands that act on the running session "
             "(systemctl --user) are left out."
         )
-    bundle = None
-    if facts.trust_store == "debian":
-        bundle = target.system("/etc/ssl/certs/ca-certificates.crt")
-    elif facts.trust_store == "fedora":
-        bundle = target.system("/etc/pki/tls/certs/ca-bundle.crt")
     return Plan(
         os="linux",
         root=target.root,
         steps=tuple(steps),
         notes=tuple(notes),
         proxy=target.proxy,
-        trust_bundle=bundle,
+        trust_bundle=stores.system_bundle(target, facts.trust_store),
         ca_sha256=ca_sha256(target.ca_pem),
     )
 
@@ -136,6 +105,7 @@ def build(target: Target, facts: LinuxFacts) -> Plan:
 
 
 def agent_unit(target: Target) -> str:
+    """The systemd user unit that starts the agent at every login and restarts it."""
     return (
         "[Unit]\n"
         "Description=Candor agent (local filtering proxy)\n"
@@ -154,6 +124,7 @@ def agent_unit(target: Target) -> str:
 
 
 def report_unit(target: Target) -> str:
+    """The systemd user unit that sends the weekly report if it is due."""
     return (
         "[Unit]\n"
         "Description=Candor: send the weekly report if it is due\n"
@@ -166,6 +137,7 @@ def report_unit(target: Target) -> str:
 
 
 def report_timer() -> str:
+    """The weekly timer for the report unit, a backstop for when the agent was not running."""
     return (
         "[Unit]\n"
         "Description=Candor: weekly report backstop\n"
@@ -246,149 +218,22 @@ def _service(target: Target) -> list[Step]:
 
 
 def _trust(target: Target, facts: LinuxFacts) -> list[Step]:
-    steps: list[Step] = []
-    if facts.trust_store == "debian":
-        refresh = ("update-ca-certificates", *_debian_dirs(target))
-        steps += [
-            Step(
-                "trust.system.refresh-after-removal",
-                "Rebuild the system certificate bundle without Candor's (on uninstall)",
-                Run(None, ((*refresh, "--fresh"),)),
-                admin=True,
-                group="trust",
-            ),
-            Step(
-                "trust.system.file",
-                "Add Candor's certificate to the system trust store",
-                WriteFile(
-                    target.system("/usr/local/share/ca-certificates/candor.crt"), target.ca_pem
-                ),
-                admin=True,
-                group="trust",
-            ),
-            Step(
-                "trust.system.refresh",
-                "Rebuild the system certificate bundle",
-                Run(refresh),
-                admin=True,
-                group="trust",
-            ),
-        ]
-    elif facts.trust_store == "fedora":
-        refresh = ("update-ca-trust",)
-        live = not target.relocated
-        if live:
-            steps.append(
-                Step(
-                    "trust.system.refresh-after-removal",
-                    "Rebuild the system certificate bundle without Candor's (on uninstall)",
-                    Run(None, (refresh,)),
-                    admin=True,
-                    group="trust",
-                )
-            )
-        steps.append(
-            Step(
-                "trust.system.file",
-                "Add Candor's certificate to the system trust store",
-                WriteFile(
-                    target.system("/etc/pki/ca-trust/source/anchors/candor.pem"), target.ca_pem
-                ),
-                admin=True,
-                group="trust",
-            )
-        )
-        if live:
-            steps.append(
-                Step(
-                    "trust.system.refresh",
-                    "Rebuild the system certificate bundle",
-                    Run(refresh),
-                    admin=True,
-                    group="trust",
-                )
-            )
-    for db in facts.nss_dbs:
-        steps.append(
-            Step(
-                f"trust.nss.{db}",
-                f"Trust Candor's certificate in the browser certificate database {db}",
-                NssTrust(db, NICKNAME, target.ca_pem),
-                group="trust",
-            )
-        )
-    return steps
-
-
-def _debian_dirs(target: Target) -> tuple[str, ...]:
-    if not target.relocated:
-        return ()
-    s = target.system
-    return (
-        "--certsconf", str(s("/etc/ca-certificates.conf")),
-        "--certsdir", str(s("/usr/share/ca-certificates")),
-        "--localcertsdir", str(s("/usr/local/share/ca-certificates")),
-        "--etccertsdir", str(s("/etc/ssl/certs")),
-        "--hooksdir", str(s("/etc/ca-certificates/update.d")),
-    )  # fmt: skip
+    return [
+        *stores.system_trust_steps(target, facts.trust_store),
+        *stores.nss_trust_steps(target, facts.nss_dbs),
+    ]
 
 
 # --- browsers ---------------------------------------------------------------------------------
 
 
-def chromium_policy(target: Target) -> dict[str, object]:
-    return {
-        "ProxySettings": {"ProxyMode": "fixed_servers", "ProxyServer": target.proxy},
-        "QuicAllowed": False,
-        "DnsOverHttpsMode": "off",
-    }
-
-
-def firefox_policies(target: Target, cert: PurePath) -> dict[str, object]:
-    return {
-        "Certificates": {"Install": [str(cert)]},
-        "Proxy": {
-            "Mode": "manual",
-            "HTTPProxy": target.proxy,
-            "SSLProxy": target.proxy,
-            "UseHTTPProxyForAllProtocols": True,
-            "Passthrough": "localhost, 127.0.0.1",
-        },
-        "DNSOverHTTPS": {"Enabled": False},
-        "Preferences": {"network.http.http3.enable": {"Value": False, "Status": "locked"}},
-    }
-
-
 def _browsers(target: Target, facts: LinuxFacts) -> list[Step]:
-    steps = []
-    for name, folder in facts.chromium_policy_dirs:
-        steps.append(
-            Step(
-                f"browsers.chromium.{folder}",
-                f"{name}: use Candor as proxy; no QUIC, no DNS over HTTPS (managed policy)",
-                WriteFile(folder / "candor.json", _json(chromium_policy(target))),
-                admin=True,
-                group="browsers",
-            )
-        )
+    steps = browsers.chromium_steps(target, facts.chromium_policy_dirs)
     if facts.firefox:
         cert = (
-            target.system("/usr/local/share/ca-certificates/candor.crt")
-            if facts.trust_store == "debian"
-            else target.ca_file
+            target.system(stores.DEBIAN_ANCHOR) if facts.trust_store == "debian" else target.ca_file
         )
-        steps.append(
-            Step(
-                "browsers.firefox",
-                "Firefox: trust Candor's certificate, use Candor as proxy, no DNS over HTTPS, "
-                "no HTTP/3 (policies.json)",
-                MergeJson(
-                    target.system(FIREFOX_POLICIES), "policies", firefox_policies(target, cert)
-                ),
-                admin=True,
-                group="browsers",
-            )
-        )
+        steps.append(browsers.firefox_step(target, browsers.FIREFOX_POLICIES_LINUX, cert))
     return steps
 
 
@@ -396,6 +241,7 @@ def _browsers(target: Target, facts: LinuxFacts) -> list[Step]:
 
 
 def gnome_settings(target: Target) -> list[tuple[str, str, str]]:
+    """GNOME's proxy settings (schema, key, GVariant value) that point the desktop at Candor."""
     host = f"'{target.host}'"
     port = str(target.port)
     return [
@@ -408,6 +254,7 @@ def gnome_settings(target: Target) -> list[tuple[str, str, str]]:
 
 
 def environment_file(target: Target) -> str:
+    """The environment.d file that points terminal programs at Candor."""
     url = f"http://{target.proxy}"
     lines = [f"{name}={url}" for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")]
     lines += ["no_proxy=localhost,127.0.0.1,::1", "NO_PROXY=localhost,127.0.0.1,::1"]
@@ -468,6 +315,7 @@ def _proxy(target: Target, facts: LinuxFacts) -> list[Step]:
 
 
 def profile_snippet(env_file: PurePath) -> str:
+    """The shell profile block that reads `env_file`, for login shells environment.d misses."""
     quoted = "'" + str(env_file).replace("'", "'\\''") + "'"
     return (
         "# Candor: terminal programs use the local filter too (`candor uninstall` removes this).\n"

@@ -1,0 +1,1 @@
+"""Pure plan builders, one per operating system: what `candor install` changes there."""
