@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rules.compiled_list import CompiledList, compile_list, load_compiled, save_compiled
-from rules.formats import ListFormat, detect_format, read_list
+from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
 
 META_SUFFIX = ".json"

@@ -178,12 +178,13 @@ def source_hash(path: Path, fmt: str, exact: bool) -> str:
 
 
 def read_hosts(path: Path, exact: bool = False):  # -> (ImportedEntries, how)
-    """The import path: `rules.formats.read_list` when it exists."""
+    """The import path: `rules.lists.formats.read_list` when it exists."""
     try:
-        from rules.formats import read_list
+        from rules.lists.formats import read_list
     except ImportError:
-        return _fallback_read_hosts(path, exact), "fallback parser (rules.formats missing)"
-    return read_list(path, "hosts", exact=exact, name="bench/hosts"), "rules.formats.read_list"
+        return _fallback_read_hosts(path, exact), "fallback parser (rules.lists.formats missing)"
+    entries = read_list(path, "hosts", exact=exact, name="bench/hosts")
+    return entries, "rules.lists.formats.read_list"
 
 
 def _fallback_read_hosts(path: Path, exact: bool):

@@ -47,6 +47,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9]+")
 
 
 def domain_specificity(domain: str) -> int:
+    """The rank of a domain rule: a domain with more labels names a narrower set of hosts."""
     return DOMAIN_SPECIFICITY + domain.count(".") + 1
 
 

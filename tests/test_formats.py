@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.formats import (
+from rules.lists.formats import (
     ListFormat,
     RulesFileError,
     detect_format,
@@ -505,7 +505,7 @@ def test_permission_denied(tmp_path: Path) -> None:
         prefix = [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}"]
     code = (
         "import sys; from pathlib import Path\n"
-        "from rules.formats import read_list\n"
+        "from rules.lists.formats import read_list\n"
         "from rules.syntax import RulesFileError, read_rules_file\n"
         "for read in (read_list, read_rules_file):\n"
         "    try:\n"
