@@ -294,7 +294,8 @@ def per_call_median_ns(fn, items) -> tuple[float, float]:
 
 
 def child_import(data: Path, cache: Path) -> dict:
-    from rules.compiled_list import compile_list, save_compiled
+    from agent.policy.list_cache import save_compiled
+    from rules.compiled_list import compile_list
 
     hosts = data / "hosts.txt"
     t0 = time.perf_counter()

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.compiled_list import compile_list, load_compiled, save_compiled
+from agent.policy.list_cache import save_compiled
+from rules.compiled_list import compile_list, load_compiled
 from rules.hostnames import InvalidHost, normalise_host
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import ALLOW, Decision, ImportedEntries, Rule, RuleKind
