@@ -585,11 +585,11 @@ def test_property_domain_rule_matches_iff_suffix_on_label_boundary(domain: str, 
 # ---------------------------------------------------------------- a real list
 
 
-def test_real_ut1_gambling_list(shared_lists: Path) -> None:
+def test_real_ut1_gambling_list(sample_lists: Path) -> None:
     """UT1's gambling domains (one per line, subdomains implied), read without the import
     parser: real names, IP literals and punycode, and the known keyword false positives."""
     hosts = []
-    for line in (shared_lists / "ut1" / "gambling.domains").read_text().split():
+    for line in (sample_lists / "ut1" / "gambling.domains").read_text().split():
         try:
             hosts.append(normalise_host(line))
         except InvalidHost:
