@@ -178,12 +178,13 @@ def source_hash(path: Path, fmt: str, exact: bool) -> str:
 
 
 def read_hosts(path: Path, exact: bool = False):  # -> (ImportedEntries, how)
-    """The import path: `rules.formats.read_list` when it exists."""
+    """The import path: `rules.lists.formats.read_list` when it exists."""
     try:
-        from rules.formats import read_list
+        from rules.lists.formats import read_list
     except ImportError:
-        return _fallback_read_hosts(path, exact), "fallback parser (rules.formats missing)"
-    return read_list(path, "hosts", exact=exact, name="bench/hosts"), "rules.formats.read_list"
+        return _fallback_read_hosts(path, exact), "fallback parser (rules.lists.formats missing)"
+    entries = read_list(path, "hosts", exact=exact, name="bench/hosts")
+    return entries, "rules.lists.formats.read_list"
 
 
 def _fallback_read_hosts(path: Path, exact: bool):
@@ -293,7 +294,8 @@ def per_call_median_ns(fn, items) -> tuple[float, float]:
 
 
 def child_import(data: Path, cache: Path) -> dict:
-    from rules.compiled_list import compile_list, save_compiled
+    from agent.policy.list_cache import save_compiled
+    from rules.compiled_list import compile_list
 
     hosts = data / "hosts.txt"
     t0 = time.perf_counter()

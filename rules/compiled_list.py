@@ -10,23 +10,22 @@ only the full reversed host can reach.
 
 The few other entries (paths, regexes, exceptions, `$important` domains, counts) live in a JSON
 file beside the trie. The JSON is written last and holds the trie's size and checksum, so a
-half-written or damaged cache is noticed and rebuilt instead of being trusted.
+half-written or damaged cache is noticed and rebuilt instead of being trusted. This module owns
+that layout and only reads it; `agent.policy.list_cache` writes it (rules/ writes no files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, BinaryIO
 
 import marisa_trie
 import re2
@@ -47,6 +46,7 @@ _SLUG = re.compile(r"[^A-Za-z0-9]+")
 
 
 def domain_specificity(domain: str) -> int:
+    """The rank of a domain rule: a domain with more labels names a narrower set of hosts."""
     return DOMAIN_SPECIFICITY + domain.count(".") + 1
 
 
@@ -232,28 +232,14 @@ def cache_paths(cache_dir: Path, source_hash: str, name: str) -> tuple[Path, Pat
     return cache_dir / f"{stem}.marisa", cache_dir / f"{stem}.json"
 
 
-def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
-    """Write the cache atomically (temporary file, then rename) and return the side file's path.
-
-    The trie goes first and the side file, which names the trie's size and checksum, last: a
-    crash in between leaves no side file, so the next load rebuilds.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    trie_path, side_path = cache_paths(cache_dir, cl.source_hash, cl.name)
-    tmp_trie = _temp_path(cache_dir, trie_path.name)
-    try:
-        cl.trie.save(str(tmp_trie))
-        size = tmp_trie.stat().st_size
-        crc = _crc32(tmp_trie)
-        os.replace(tmp_trie, trie_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_trie.unlink()
+def side_text(cl: CompiledList, trie_file: str, size: int, crc: int) -> str:
+    """The side file's text for `cl`, whose trie was saved as `trie_file` (`size` bytes, CRC-32
+    `crc`): the one definition of the layout `load_compiled` reads back."""
     side = {
         "format": FORMAT_VERSION,
         "name": cl.name,
         "source_hash": cl.source_hash,
-        "trie": {"file": trie_path.name, "size": size, "crc32": crc, "keys": len(cl.trie)},
+        "trie": {"file": trie_file, "size": size, "crc32": crc, "keys": len(cl.trie)},
         "stats": {
             "accepted": cl.stats.accepted,
             "skipped": cl.stats.skipped,
@@ -265,14 +251,7 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
         "exceptions": [[r.kind.value, r.value, r.important] for r in cl.exceptions],
         "important": [r.value for r in cl.important],
     }
-    tmp_side = _temp_path(cache_dir, side_path.name)
-    try:
-        tmp_side.write_text(json.dumps(side, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp_side, side_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_side.unlink()
-    return side_path
+    return json.dumps(side, separators=(",", ":"))
 
 
 def load_compiled(cache_dir: Path, source_hash: str, name: str) -> CompiledList | None:
@@ -291,7 +270,7 @@ def load_compiled(cache_dir: Path, source_hash: str, name: str) -> CompiledList 
         with trie_path.open("rb") as f:
             if os.fstat(f.fileno()).st_size != side["trie"]["size"]:
                 return None
-            if _crc32_file(f) != side["trie"]["crc32"]:
+            if file_crc32(f) != side["trie"]["crc32"]:
                 return None
         trie = marisa_trie.Trie().mmap(str(trie_path))
         if len(trie) != side["trie"]["keys"]:
@@ -322,18 +301,8 @@ def load_compiled(cache_dir: Path, source_hash: str, name: str) -> CompiledList 
         return None
 
 
-def _temp_path(directory: Path, final_name: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    return Path(name)
-
-
-def _crc32(path: Path) -> int:
-    with path.open("rb") as f:
-        return _crc32_file(f)
-
-
-def _crc32_file(f: Any) -> int:
+def file_crc32(f: BinaryIO) -> int:
+    """The CRC-32 of an open file from its current position on, the checksum the side file names."""
     crc = 0
     while chunk := f.read(1 << 20):
         crc = zlib.crc32(chunk, crc)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +43,7 @@ from rules.compiled_list import (
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.keywords import KeywordIndex
 from rules.model import ALLOW, STRENGTH, Action, Decision, HostCheck, Rule, RuleKind
+from rules.urls import host_key, join_url, split_url
 
 PATH_SPECIFICITY = 10
 """Plus the prefix length (capped), so a longer path names the match over a shorter one."""
@@ -52,10 +52,6 @@ WORD_SPECIFICITY = 0
 
 _EXCEPTION = 1
 _IMPORTANT = 2
-_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
-_FAST_HOST = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z_])?")
-_AUTHORITY_END = re.compile(r"[/?#\\]")
-_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
 
 
 @dataclass(frozen=True)
@@ -79,6 +75,8 @@ class CategoryPolicy:
 
 @dataclass(frozen=True)
 class Policy:
+    """Everything a snapshot is compiled from: the categories and the host-wide lists."""
+
     categories: Sequence[CategoryPolicy]
     allowlist: Sequence[Rule] = ()
     """DOMAIN and EXACT rules."""
@@ -238,7 +236,7 @@ class Matcher:
         return self._check_host(host)
 
     def _check_host_uncached(self, raw_host: str) -> HostCheck:
-        host = _host_key(raw_host)
+        host = host_key(raw_host)
         if host is None:
             return HostCheck(ALLOW, intercept=False)
         candidates: list[_Candidate] = []
@@ -262,8 +260,8 @@ class Matcher:
 
     def decide(self, url: str, search_terms: str | None = None) -> Decision:
         """The decision for a full request. `url` may lack a scheme (`example.com/path`)."""
-        scheme, raw_host, port, path = _split_url(url)
-        host = _host_key(raw_host) if raw_host else None
+        scheme, raw_host, port, path = split_url(url)
+        host = host_key(raw_host) if raw_host else None
         candidates: list[_Candidate] = []
         if host is not None:
             allowed, _ = self._match_host(host, path, candidates)
@@ -284,13 +282,7 @@ class Matcher:
             if found:
                 candidates.extend([hit for _, hit in found])
         if self._regex_set is not None:
-            if host is not None:
-                if port and _DEFAULT_PORTS.get(scheme) != port:
-                    full = f"{scheme}://{host}:{port}{path}"
-                else:
-                    full = f"{scheme}://{host}{path}"
-            else:
-                full = url
+            full = join_url(scheme, host, port, path) if host is not None else url
             self._match_regexes(full, candidates)
         return self._winner(candidates) if candidates else ALLOW
 
@@ -444,72 +436,6 @@ def _node_flags(node: _Node, is_host: bool, path: str | None, candidates: list[_
             if path.startswith(prefix):
                 candidates.append(candidate)
     return flags
-
-
-def _host_key(raw: str) -> str | None:
-    """`normalise_host`, with a fast path for the common already-clean name; None if invalid."""
-    host = raw.lower()
-    if (
-        raw.isascii()
-        and len(host) <= 63
-        and _FAST_HOST.fullmatch(host)
-        and ".." not in host
-        and ".-" not in host
-        and "-." not in host
-    ):
-        return host
-    try:
-        return normalise_host(raw)
-    except InvalidHost:
-        # A bad host name from the network must never break a request.
-        return None
-
-
-def _split_url(url: str) -> tuple[str, str, str, str]:
-    """(scheme, host, port, path and query) of a URL; the scheme defaults to https.
-
-    Forgiving on purpose: `candor rules test example.com/path` has no scheme, and the proxy
-    hands over well-formed URLs anyway. The fragment never reaches a server, so it is dropped.
-    The path keeps its case; scheme and host are lower-cased. Written with plain string
-    methods because it runs on every request.
-    """
-    if url.startswith("https://"):
-        scheme, start = "https", 8
-    elif url.startswith("http://"):
-        scheme, start = "http", 7
-    else:
-        url = url.strip()
-        sep = url.find("://")
-        if sep > 0 and _SCHEME.fullmatch(url, 0, sep):
-            scheme, start = url[:sep].lower(), sep + 3
-        else:
-            scheme, start = "https", 2 if url.startswith("//") else 0
-    slash = url.find("/", start)
-    authority = url[start:] if slash < 0 else url[start:slash]
-    if "?" in authority or "#" in authority or "\\" in authority:
-        end = _AUTHORITY_END.search(url, start)
-        assert end is not None
-        slash = end.start()
-        authority = url[start:slash]
-    if slash < 0:
-        path = "/"
-    else:
-        path = url[slash:]
-        if "#" in path:
-            path = path[: path.find("#")]
-        if not path.startswith("/"):
-            path = "/" + path
-    if "@" in authority:
-        authority = authority[authority.rfind("@") + 1 :]
-    port = ""
-    if ":" in authority:
-        if authority.startswith("["):
-            close = authority.find("]")
-            if close > 0:
-                authority, port = authority[: close + 1], authority[close + 2 :]
-        elif authority.count(":") == 1:
-            authority, _, port = authority.partition(":")
-    return scheme, authority.lower(), port, path
 
 
 class _Builder:

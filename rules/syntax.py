@@ -22,8 +22,8 @@ from pathlib import Path
 import re2
 
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
+from rules.lists.lines import MAX_LINE, RulesFileError, decode_text, read_bytes
 from rules.model import ParsedRules, Rejection, Rule, RuleKind
-from rules.readers_text import MAX_LINE, RulesFileError, decode_text, read_bytes
 
 __all__ = [
     "RuleSyntaxError",

@@ -13,7 +13,8 @@ import pytest
 pytest_plugins = ["tests.proxy_fixtures", "tests.mail_server"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_LISTS = REPO.parent / "shared" / "lists"
+SAMPLE_LISTS = REPO / "tests" / "data" / "lists"
+"""Copies of real public lists (origin and licence in tests/data/SOURCES.md)."""
 
 
 def require_tool(name: str) -> str:
@@ -28,10 +29,9 @@ def require_tool(name: str) -> str:
 
 
 @pytest.fixture
-def shared_lists() -> Path:
-    if not SHARED_LISTS.is_dir():
-        pytest.fail(f"the public sample lists are missing: {SHARED_LISTS}")
-    return SHARED_LISTS
+def sample_lists() -> Path:
+    """The folder of real public lists kept with the tests."""
+    return SAMPLE_LISTS
 
 
 @pytest.fixture

@@ -96,8 +96,8 @@ def test_human_explanation_names_rule_and_file(home_dir: Path) -> None:
     assert proc.stdout.strip() == "Allowed: no rule matches."
 
 
-def test_import_real_list_then_test_and_check(home_dir: Path, shared_lists: Path) -> None:
-    src = shared_lists / "blocklistproject" / "gambling.hosts.txt"
+def test_import_real_list_then_test_and_check(home_dir: Path, sample_lists: Path) -> None:
+    src = sample_lists / "blocklistproject" / "gambling.hosts.txt"
     proc = candor(home_dir, "rules", "import", str(src), "--category", "gambling", check=True)
     assert "2,510 accepted" in proc.stdout
     assert "as hosts" in proc.stdout
@@ -114,8 +114,8 @@ def test_import_real_list_then_test_and_check(home_dir: Path, shared_lists: Path
     assert decision(home_dir, "https://www.10bet.com/")["decision"] == "allow"
 
 
-def test_import_exact_keeps_hosts_file_meaning(home_dir: Path, shared_lists: Path) -> None:
-    src = shared_lists / "blocklistproject" / "gambling.hosts.txt"
+def test_import_exact_keeps_hosts_file_meaning(home_dir: Path, sample_lists: Path) -> None:
+    src = sample_lists / "blocklistproject" / "gambling.hosts.txt"
     candor(home_dir, "rules", "import", str(src), "--category", "betting", "--exact", check=True)
     assert decision(home_dir, "https://www.10bet.com/")["decision"] == "block"
     assert decision(home_dir, "https://m.www.10bet.com/")["decision"] == "allow"

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.policy.list_cache import save_compiled
 from rules.compiled_list import (
     EXACT_SPECIFICITY,
     FORMAT_VERSION,
@@ -18,7 +19,6 @@ from rules.compiled_list import (
     compile_list,
     domain_specificity,
     load_compiled,
-    save_compiled,
 )
 from rules.model import ImportedEntries, Rejection, Rule, RuleKind
 

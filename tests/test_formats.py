@@ -1,4 +1,4 @@
-"""Importing public lists: the real files in shared/lists, and every way a list can be broken."""
+"""Importing public lists: real files (tests/data/lists), and every way a list can be broken."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.formats import (
+from rules.lists.formats import (
     ListFormat,
     RulesFileError,
     detect_format,
@@ -20,13 +20,12 @@ from rules.formats import (
     sniff_format,
 )
 from rules.model import ImportedEntries, Rule, RuleKind
+from tests.conftest import REPO, SAMPLE_LISTS
 
-REPO = Path(__file__).resolve().parents[1]
-LISTS = REPO.parent / "shared" / "lists"
-HAGEZI = LISTS / "hagezi_2022snapshot"
-SINFONIETTA = LISTS / "sinfonietta_hostfiles"
-BLP = LISTS / "blocklistproject"
-UT1 = LISTS / "ut1"
+HAGEZI = SAMPLE_LISTS / "hagezi_2022snapshot"
+SINFONIETTA = SAMPLE_LISTS / "sinfonietta_hostfiles"
+BLP = SAMPLE_LISTS / "blocklistproject"
+UT1 = SAMPLE_LISTS / "ut1"
 
 H, D, W, A, M, U, C = (
     ListFormat.HOSTS,
@@ -53,7 +52,7 @@ def hosts_of(entries: ImportedEntries) -> set[str]:
     return set(entries.domains) | set(entries.exact)
 
 
-# The real lists, counts from lists/SOURCES.md.
+# The real lists, counts from tests/data/SOURCES.md.
 
 
 @pytest.mark.parametrize(
@@ -505,7 +504,7 @@ def test_permission_denied(tmp_path: Path) -> None:
         prefix = [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}"]
     code = (
         "import sys; from pathlib import Path\n"
-        "from rules.formats import read_list\n"
+        "from rules.lists.formats import read_list\n"
         "from rules.syntax import RulesFileError, read_rules_file\n"
         "for read in (read_list, read_rules_file):\n"
         "    try:\n"

@@ -18,7 +18,7 @@ from rules.hostnames import (
     normalise_host,
     parent_domains,
 )
-from rules.readers_entries import EntrySink, fast_host
+from rules.lists.entries import EntrySink, fast_host
 
 HOST_RE = re.compile(
     r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"

@@ -28,7 +28,7 @@ from agent.policy.imported_lists import (
 )
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
-from rules.formats import ListFormat
+from rules.lists.formats import ListFormat
 from rules.model import Decision
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rules.compiled_list import CompiledList, compile_list, load_compiled, save_compiled
-from rules.formats import ListFormat, detect_format, read_list
+from agent.policy.list_cache import save_compiled
+from rules.compiled_list import CompiledList, compile_list, load_compiled
+from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
 
 META_SUFFIX = ".json"

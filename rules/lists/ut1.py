@@ -12,10 +12,9 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rules.model import ImportedEntries, RuleKind
-from rules.readers_entries import NOT_UTF8, TOO_LONG, EntrySink
-from rules.readers_hosts import read_names
-from rules.readers_text import (
+from rules.lists.domains import read_names
+from rules.lists.entries import NOT_UTF8, TOO_LONG, EntrySink
+from rules.lists.lines import (
     MAX_LINE,
     Block,
     Progress,
@@ -24,6 +23,7 @@ from rules.readers_text import (
     iter_blocks,
     open_binary,
 )
+from rules.model import ImportedEntries, RuleKind
 from rules.syntax import RuleSyntaxError, parse_url_prefix, regex_error
 
 PARTS = ("domains", "urls", "expressions")
@@ -111,6 +111,7 @@ def folder_files(folder: Path, name: str) -> list[Path]:
 
 
 def read_folder(folder: Path, name: str, progress: Progress | None = None) -> ImportedEntries:
+    """A whole UT1 category folder as one list, its files read in order into one sink."""
     files = folder_files(folder, name)
     if not files:
         raise RulesFileError(

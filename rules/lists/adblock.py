@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable
 
 from rules.hostnames import InvalidHost, is_ip_literal
+from rules.lists.entries import NAME_PATTERN, NOT_UTF8, EntrySink, scan
+from rules.lists.lines import Block
 from rules.model import Rule, RuleKind
-from rules.readers_entries import NAME_PATTERN, NOT_UTF8, EntrySink, scan
-from rules.readers_text import Block
 
 _FAST_RULE = re.compile(rf"\|\|({NAME_PATTERN})\^")
 _COSMETIC = re.compile(r"#@?[?$%]?#|\$@?\$")
@@ -31,6 +31,7 @@ BadKey = tuple[bool, bool, RuleKind, str]
 
 
 def read_adblock(blocks: Iterable[Block], sink: EntrySink) -> None:
+    """Keep the host-level rules of an Adblock-style list; count what cannot be said per host."""
     badfilters: set[BadKey] = set()
 
     def handle(lineno: int, line: str) -> None:

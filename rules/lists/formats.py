@@ -17,11 +17,13 @@ from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 
-from rules.model import ImportedEntries, ParsedRules, Rejection, RuleKind
-from rules.readers_adblock import read_adblock
-from rules.readers_entries import EntrySink
-from rules.readers_hosts import read_dnsmasq, read_hosts, read_names
-from rules.readers_text import (
+from rules.lists.adblock import read_adblock
+from rules.lists.candor import read_candor
+from rules.lists.dnsmasq import read_dnsmasq
+from rules.lists.domains import read_names
+from rules.lists.entries import EntrySink
+from rules.lists.hosts import read_hosts
+from rules.lists.lines import (
     BLOCK_SIZE,
     Block,
     Progress,
@@ -32,9 +34,9 @@ from rules.readers_text import (
     open_binary,
     read_bytes,
 )
-from rules.readers_ut1 import READERS as UT1_READERS
-from rules.readers_ut1 import part_of, read_folder
-from rules.syntax import parse_rules_text
+from rules.lists.ut1 import READERS as UT1_READERS
+from rules.lists.ut1 import part_of, read_folder
+from rules.model import ImportedEntries
 
 __all__ = [
     "ListFormat",
@@ -47,6 +49,8 @@ __all__ = [
 
 
 class ListFormat(StrEnum):
+    """The list formats Candor reads; the value is the name `--format` and the list's note use."""
+
     HOSTS = "hosts"
     DOMAINS = "domains"
     WILDCARD = "wildcard"
@@ -145,10 +149,7 @@ def read_list(
     if fmt is ListFormat.UT1 and path.is_dir():
         return read_folder(path, display, progress)
     if fmt is ListFormat.CANDOR:
-        data = read_bytes(path, display)
-        if progress is not None:
-            progress(len(data))
-        return _from_rules(parse_rules_text(decode_text(data), display))
+        return read_candor(read_bytes(path, display), display, progress)
     with open_binary(path, display) as stream:
         part = None
         if fmt is ListFormat.UT1:
@@ -171,9 +172,7 @@ def read_list_bytes(
         fmt = sniff_format(data[:BLOCK_SIZE]) if part is None else _part_format(part)
     fmt = ListFormat(fmt)
     if fmt is ListFormat.CANDOR:
-        if progress is not None:
-            progress(len(data))
-        return _from_rules(parse_rules_text(decode_text(data), name))
+        return read_candor(data, name, progress)
     part = None
     if fmt is ListFormat.UT1:
         part = part_of(name) or _ut1_part(data[:BLOCK_SIZE])
@@ -202,41 +201,6 @@ def _read(
         case _:
             raise ValueError(f"unknown list format {fmt!r}")
     return sink.entries
-
-
-def _from_rules(parsed: ParsedRules) -> ImportedEntries:
-    """Candor's own rule syntax as list entries.
-
-    Keyword rules and `$important` on anything but a domain have no place in `ImportedEntries`,
-    so those lines are rejected with a reason rather than imported with a different meaning.
-    """
-    out = ImportedEntries(rejected=parsed.rejected, skipped=parsed.skipped)
-    for rule in parsed.rules:
-        if rule.exception:
-            out.exceptions.append(rule)
-        elif rule.kind is RuleKind.KEYWORD:
-            reason = "keyword rules cannot come from a list; add them to your own rules"
-            _reject_rule(out, rule.source, rule.text, reason)
-        elif rule.important:
-            if rule.kind is RuleKind.DOMAIN:
-                out.important.append(rule.value)
-            else:
-                reason = "$important works on domains only in a list"
-                _reject_rule(out, rule.source, rule.text, reason)
-        elif rule.kind is RuleKind.DOMAIN:
-            out.domains.append(rule.value)
-        elif rule.kind is RuleKind.EXACT:
-            out.exact.append(rule.value)
-        elif rule.kind is RuleKind.PATH:
-            out.paths.append(rule.value)
-        else:
-            out.regexes.append(rule.value)
-    return out
-
-
-def _reject_rule(out: ImportedEntries, source: str, text: str, reason: str) -> None:
-    file, _, line = source.rpartition(":")
-    out.rejected.append(Rejection(file, int(line), text, reason))
 
 
 def _line_format(line: str) -> ListFormat:

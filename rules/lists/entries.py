@@ -29,8 +29,8 @@ from rules.hostnames import (
     is_ip_literal,
     normalise_host,
 )
+from rules.lists.lines import MAX_LINE, Block
 from rules.model import ImportedEntries, Rejection, Rule
-from rules.readers_text import MAX_LINE, Block
 from rules.syntax import shorten
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
@@ -75,6 +75,11 @@ def is_junk_address(host: str) -> bool:
     )
 
 
+def may_be_address(token: str) -> bool:
+    """A cheap test before the costly one: addresses start with a digit or contain ':'."""
+    return token[0].isdigit() or ":" in token
+
+
 @dataclass(slots=True)
 class EntrySink:
     """Collects one list's entries, deduplicated, with rejections naming `file` and the line."""
@@ -94,9 +99,11 @@ class EntrySink:
     seen_exceptions: set[Rule] = field(default_factory=set)
 
     def reject(self, lineno: int, line: str, reason: str) -> None:
+        """Record a line that cannot be used, so the person sees where and why."""
         self.entries.rejected.append(Rejection(self.file, lineno, shorten(line), reason))
 
     def skip(self, why: str, count: int = 1) -> None:
+        """Count lines left out on purpose (comments, duplicates, …) by reason."""
         self.entries.skipped[why] += count
 
     def classify(self, name: str) -> tuple[HostKind, str]:
@@ -157,12 +164,15 @@ class EntrySink:
         return self.entries.domains, self.seen_domains
 
     def add_path(self, value: str) -> None:
+        """Add a `host/path` prefix entry once."""
         self._add(value, self.entries.paths, self.seen_paths)
 
     def add_regex(self, pattern: str) -> None:
+        """Add a regex entry once."""
         self._add(pattern, self.entries.regexes, self.seen_regexes)
 
     def add_exception(self, rule: Rule) -> None:
+        """Add an `@@` exception once; a repeat counts as a duplicate."""
         if rule in self.seen_exceptions:
             self.skip("duplicate")
         else:

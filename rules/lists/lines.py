@@ -49,6 +49,7 @@ def file_error(exc: OSError, name: str) -> RulesFileError:
 
 
 def read_bytes(path: Path, name: str) -> bytes:
+    """A whole file's bytes, or a `RulesFileError` that names the file in plain words."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -56,6 +57,7 @@ def read_bytes(path: Path, name: str) -> bytes:
 
 
 def open_binary(path: Path, name: str) -> BinaryIO:
+    """A file opened for streaming, or a `RulesFileError` that names it in plain words."""
     try:
         return path.open("rb")
     except OSError as exc:

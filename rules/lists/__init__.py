@@ -1,0 +1,1 @@
+"""Public block lists: their formats, and one streaming reader per format."""
