@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.config import Home
+from agent.config import Home, duration_words, rough_duration_words
 from agent.journal import Event, Journal, Kind, format_ts
 from agent.journal.events import Heartbeat
+from agent.journal.loosening import loosening_words
 from reporter import consent, signing
 from reporter.document import (
     AgentInfo,
@@ -209,7 +210,10 @@ def _pair(tally: _Tally, a: Clocks, b: Clocks, window: Window) -> None:
     if abs(jump) > CLOCK_TOLERANCE:
         direction = "forward" if jump > 0 else "back"
         kind, flagged = "clock_changed", True
-        note = f"the computer's clock was moved {direction} by about {_words(abs(jump))}"
+        note = (
+            f"the computer's clock was moved {direction} by about "
+            f"{rough_duration_words(timedelta(seconds=abs(jump)))}"
+        )
     elif missing >= FLAG_AWAKE:
         kind, flagged = "agent_not_running", True
         note = "the computer was on but Candor was not running"
@@ -272,16 +276,6 @@ def _after_boot(tally: _Tally, a: Clocks, b: Clocks, window: Window) -> None:
             )
 
 
-def _words(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 90:
-        return f"{minutes} minutes"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} hours"
-    return f"{hours // 24} days"
-
-
 # -- changes --------------------------------------------------------------------------------
 
 _SETTING_WORDS = {
@@ -290,18 +284,6 @@ _SETTING_WORDS = {
     "safesearch.enabled": "SafeSearch was turned off",
     "search_capture.enabled": "checking search terms was turned off",
     "cooling_off": "the cooling-off delay was shortened",
-}
-
-_PENDING_WORDS = {
-    "rule_removed": "a rule is being removed",
-    "exception_added": "an exception is being added",
-    "list_removed": "an imported list is being removed",
-    "action_lowered": "a category's action is being lowered",
-    "allowlist_added": "a site is being added to the allowlist",
-    "never_inspect_added": "a site is being added to the never-inspect list",
-    "safesearch_off": "SafeSearch is being turned off",
-    "search_capture_off": "checking search terms is being turned off",
-    "cooling_off_shortened": "the cooling-off delay is being shortened",
 }
 
 
@@ -392,7 +374,7 @@ def changes(journal: Journal, window: Window, level: str) -> Changes:
                     ChangeEntry(
                         time=event.ts, kind="took_effect", category=item.get("category"),
                         description="after the cooling-off delay, "
-                        + _PENDING_WORDS.get(what, what).replace("is being", "was"),
+                        + loosening_words(what, done=True),
                         detail=[str(value)] if share and value else None,
                     )
                 )  # fmt: skip
@@ -423,7 +405,7 @@ def pending_now(home: Home, now: datetime, level: str) -> list[ChangeEntry]:
         out.append(
             ChangeEntry(
                 time=_iso(since), kind="pending", category=item.get("category"),
-                description=_PENDING_WORDS.get(what, what or "a change is waiting"),
+                description=loosening_words(what),
                 detail=[str(value)] if share and value else None, pending_until=_iso(until),
             )
         )  # fmt: skip
@@ -565,7 +547,10 @@ def attention(integrity: Integrity) -> list[str]:
     flagged = [g for g in integrity.gaps if g.flagged]
     awake = sum(g.awake_minutes or g.minutes for g in flagged if g.kind != "clock_changed")
     if any(g.kind in ("agent_not_running", "no_data") for g in flagged):
-        out.append(f"Candor was not watching for about {_duration(awake)} of this week.")
+        out.append(
+            "Candor was not watching for about "
+            f"{duration_words(timedelta(minutes=awake))} of this week."
+        )
     if any(g.kind == "clock_changed" for g in flagged):
         out.append("The computer's clock was changed.")
     real = [c for c in integrity.loosening if c.kind != "sharing"]
@@ -587,10 +572,3 @@ def attention(integrity: Integrity) -> list[str]:
     if integrity.late_reason:
         out.append(integrity.late_reason)
     return out
-
-
-def _duration(minutes: int) -> str:
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"

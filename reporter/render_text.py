@@ -9,9 +9,10 @@ The phrase helpers are shared with the HTML rendering so both say the same thing
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent.config import duration_words
 from reporter.document import BypassEntry, ChangeEntry, Counts, Document, Gap, SearchEntry
 
 WIDTH = 72
@@ -53,11 +54,8 @@ def period_words(document: Document) -> str:
     return f"{start:%a %d %b} – {last:%a %d %b %Y}"
 
 
-def minutes_words(minutes: int) -> str:
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
+def _span(minutes: int) -> str:
+    return duration_words(timedelta(minutes=minutes))
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
@@ -95,8 +93,8 @@ def coverage_words(document: Document) -> str:
     if c.percent is None:
         return "Candor has no record of the computer being on this week."
     return (
-        f"Candor was watching for {minutes_words(c.monitored_minutes)} of the "
-        f"{minutes_words(c.awake_minutes)} the computer was awake ({c.percent}%)."
+        f"Candor was watching for {_span(c.monitored_minutes)} of the "
+        f"{_span(c.awake_minutes)} the computer was awake ({c.percent}%)."
     )
 
 
@@ -113,8 +111,8 @@ def gap_words(gap: Gap, zone: tzinfo) -> str:
     when = span(gap.start, gap.end, zone)
     extra = ""
     if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
-        extra = f"; awake without Candor: {minutes_words(gap.awake_minutes)}"
-    return f"{when}: {gap.note or GAP_TITLES[gap.kind]} ({minutes_words(gap.minutes)}{extra})"
+        extra = f"; awake without Candor: {_span(gap.awake_minutes)}"
+    return f"{when}: {gap.note or GAP_TITLES[gap.kind]} ({_span(gap.minutes)}{extra})"
 
 
 def change_line(change: ChangeEntry, zone: tzinfo) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from agent.config import WEEKDAYS, ReportSettings
+from agent.config import WEEKDAYS, ReportSettings, rough_duration_words
 from agent.journal import Journal, Kind
 from agent.journal.events import Heartbeat
 
@@ -107,7 +107,7 @@ def late_reason(journal: Journal, due: datetime, now: datetime) -> str | None:
         None,
     )
     after = next(journal.events(kinds=[Kind.HEARTBEAT], since=due, limit=1), None)
-    days = _late_words(now - due)
+    days = rough_duration_words(now - due)
     if before is not None and due - before.time <= _HEARTBEAT_SLACK:
         return f"Sent {days} late: Candor was running at report time but could not send then."
     if before is None or after is None:
@@ -123,12 +123,3 @@ def late_reason(journal: Journal, due: datetime, now: datetime) -> str | None:
         f"Sent {days} late: {where} from {before.time:%a %d %b %H:%M} "
         f"to {after.time:%a %d %b %H:%M} (UTC)."
     )
-
-
-def _late_words(delay: timedelta) -> str:
-    hours = int(delay.total_seconds() // 3600)
-    if hours < 1:
-        return f"{max(int(delay.total_seconds() // 60), 1)} minutes"
-    if hours < 48:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{hours // 24} days"

@@ -16,11 +16,11 @@ import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
+from agent.journal.loosening import Loosening
 from agent.policy.change_events import ended_events
 from agent.policy.cooling_off import (
     Pending,
     Settings,
-    What,
     annotate_config_changes,
     read_pending,
     settings_changes,
@@ -78,7 +78,7 @@ def test_a_removed_rule_stays_in_force_until_the_delay_has_passed(home: Home) ->
     assert (d.decision, d.rule) == ("block", "pornhub.com")
     assert d.pending_until == T0 + timedelta(hours=1) + DAY
     assert [(p.what, p.category, p.value) for p in first.pending] == [
-        (What.RULE_REMOVED, "adult", "pornhub.com")
+        (Loosening.RULE_REMOVED, "adult", "pornhub.com")
     ]
     assert d.source and d.source.startswith("adult.txt:")
 
@@ -183,10 +183,10 @@ def test_allowlist_never_inspect_and_safesearch_wait_too(home: Home) -> None:
     assert held.effective_config.safesearch.enabled is True
     assert held.effective_config.search_capture.enabled is True
     assert {p.what for p in held.pending} == {
-        What.ALLOWLIST_ADDED,
-        What.NEVER_INSPECT_ADDED,
-        What.SAFESEARCH_OFF,
-        What.SEARCH_CAPTURE_OFF,
+        Loosening.ALLOWLIST_ADDED,
+        Loosening.NEVER_INSPECT_ADDED,
+        Loosening.SAFESEARCH_OFF,
+        Loosening.SEARCH_CAPTURE_OFF,
     }
     over = seen(home, T0 + timedelta(minutes=2) + DAY)
     assert decide(over, "https://pornhub.com/").decision == "allow"
@@ -201,7 +201,7 @@ def test_an_added_exception_waits(home: Home) -> None:
         f.write("@@=docs.pornhub.com\n")
     held = seen(home, T0 + timedelta(minutes=1))
     assert decide(held, "https://docs.pornhub.com/").decision == "block"
-    assert [p.what for p in held.pending] == [What.EXCEPTION_ADDED]
+    assert [p.what for p in held.pending] == [Loosening.EXCEPTION_ADDED]
     over = seen(home, T0 + timedelta(minutes=2) + DAY)
     assert decide(over, "https://docs.pornhub.com/").decision == "allow"
 
@@ -211,7 +211,7 @@ def test_shortening_the_delay_waits_for_the_old_delay(home: Home) -> None:
     seen(home, T0)
     home.config_file.write_text('cooling_off = "0"\n')
     short = seen(home, T0 + timedelta(minutes=1))
-    assert [p.what for p in short.pending] == [What.COOLING_OFF_SHORTENED]
+    assert [p.what for p in short.pending] == [Loosening.COOLING_OFF_SHORTENED]
     assert short.effective_config is not None
     assert short.effective_config.cooling_off == DAY
     # The old delay still governs a loosening made meanwhile.
@@ -248,7 +248,9 @@ def test_a_removed_imported_list_stays_in_force(home: Home, tmp_path: Path) -> N
     decision = decide(held, "https://dating-two.test/")
     assert decision.decision == "block"
     assert decision.pending_until == T0 + timedelta(minutes=1) + DAY  # the block page says so
-    assert [(p.what, p.value) for p in held.pending] == [(What.LIST_REMOVED, "lists/dating/dating")]
+    assert [(p.what, p.value) for p in held.pending] == [
+        (Loosening.LIST_REMOVED, "lists/dating/dating")
+    ]
     over = seen(home, T0 + timedelta(minutes=2) + DAY)
     assert decide(over, "https://dating-two.test/").decision == "allow"
 
@@ -275,8 +277,8 @@ def test_a_fresh_home_has_nothing_to_loosen(home: Home) -> None:
 def test_journal_bodies_name_when_a_loosening_applies() -> None:
     until = T0 + DAY
     pending = [
-        Pending(What.ACTION_LOWERED, "gambling", "", "block", T0, until),
-        Pending(What.ALLOWLIST_ADDED, None, "x.test", "", T0, until),
+        Pending(Loosening.ACTION_LOWERED, "gambling", "", "block", T0, until),
+        Pending(Loosening.ALLOWLIST_ADDED, None, "x.test", "", T0, until),
     ]
     before = Settings(actions={"gambling": "block"}, allowlist=frozenset())
     after = Settings(actions={"gambling": "off"}, allowlist=frozenset({"x.test", "y.test"}))
@@ -304,7 +306,7 @@ def test_journal_bodies_name_when_a_loosening_applies() -> None:
         },
     ]
     ended = ended_events(
-        [*pending, Pending(What.RULE_REMOVED, "adult", "a.test", "block", T0, until)], False
+        [*pending, Pending(Loosening.RULE_REMOVED, "adult", "a.test", "block", T0, until)], False
     )
     assert [event.kind for event in ended] == ["rules_changed", "config_changed"]
     assert ended[0].as_body()["took_effect"][0]["value"] == "a.test"

@@ -18,6 +18,7 @@ from agent.config import (
     Home,
     load_config,
 )
+from agent.journal.loosening import held_until_words
 from agent.policy.imported_lists import (
     ImportFailed,
     ImportReport,
@@ -361,10 +362,7 @@ def explain(decision: Decision) -> str:
         if decision.action and decision.action != decision.decision:
             line += f" (action {decision.action})"
     if decision.pending_until:
-        line += (
-            "; you chose to loosen this, and the stricter setting stays in force until "
-            f"{decision.pending_until:%c} (cooling-off)"
-        )
+        line += "; " + held_until_words(decision.pending_until)
     return line + "."
 
 

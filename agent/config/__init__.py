@@ -3,7 +3,12 @@
 `from agent.config import ...` is the public way in; the modules below hold one idea each.
 """
 
-from agent.config.durations import format_duration, parse_duration
+from agent.config.durations import (
+    duration_words,
+    format_duration,
+    parse_duration,
+    rough_duration_words,
+)
 from agent.config.errors import ConfigError
 from agent.config.files import create_once, write_atomic
 from agent.config.home import (
@@ -72,6 +77,7 @@ __all__ = [
     "Weekday",
     "create_once",
     "dump_config",
+    "duration_words",
     "effective_categories",
     "format_duration",
     "home_path",
@@ -82,6 +88,7 @@ __all__ = [
     "parse_duration",
     "parse_listen",
     "resolve_home",
+    "rough_duration_words",
     "save_config",
     "starter_categories",
     "starter_text",

@@ -28,6 +28,7 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 def format_duration(value: dt.timedelta) -> str:
+    """The compact form config.toml and the command line use: "1d12h", "90m" is "1h30m"."""
     minutes = int(value.total_seconds()) // 60
     if minutes == 0:
         return "0h"
@@ -39,6 +40,42 @@ def format_duration(value: dt.timedelta) -> str:
         f"{minutes}m" if minutes else "",
     ]
     return "".join(parts)
+
+
+def duration_words(value: dt.timedelta) -> str:
+    """A span to the minute, for people: "1 minute", "2 hours 5 minutes", "3 days 4 hours".
+
+    Two days and more drop the minutes: nobody reads a week's coverage to the minute.
+    """
+    minutes = max(int(value.total_seconds()) // 60, 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days >= 2:
+        return _join(_unit(days, "day"), _unit(hours, "hour"))
+    hours += days * 24
+    if hours:
+        return _join(_unit(hours, "hour"), _unit(minutes, "minute"))
+    return _unit(minutes, "minute") or "0 minutes"
+
+
+def rough_duration_words(value: dt.timedelta) -> str:
+    """A span rounded down to one unit, for "about": "40 minutes", "5 hours", "3 days"."""
+    minutes = max(int(value.total_seconds()) // 60, 0)
+    if minutes < 90:
+        minutes = max(minutes, 1)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
+
+def _unit(n: int, name: str) -> str:
+    return f"{n} {name}{'s' if n != 1 else ''}" if n else ""
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
 
 
 def _quoted(text: str) -> str:

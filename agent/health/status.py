@@ -142,7 +142,7 @@ def collect(home: Home, now: datetime | None = None, verify: bool = True) -> Sta
 
 
 def _wiring_and_delivery(home: Home) -> Iterable[Problem]:
-    """What the agent's self-check found last, and deliveries that need the person."""
+    """Loosening the agent's self-check found last, and deliveries that need the person."""
     result = selfcheck.last_result(home)
     if result and not result.get("ok"):
         for found in result.get("problems", []):

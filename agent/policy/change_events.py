@@ -1,4 +1,4 @@
-"""What a start or a reload changed that matters to accountability, as journal events.
+"""Loosening a start or a reload changed that matters to accountability, as journal events.
 
 Rules added are tightening and rules removed loosening (per category); settings that loosen or
 tighten (actions, allowlist, SafeSearch, the cooling-off delay itself) become `config_changed`;
@@ -23,7 +23,7 @@ from rules.model import Action
 
 
 def since_last_run(home: Home, loaded: LoadedRules) -> list[EventBody]:
-    """What differs from the rule set and settings last put into force (edits made while the
+    """Loosening differs from the rule set and settings last put into force (edits made while the
     agent was stopped), and the loosenings whose wait ended meanwhile."""
     events: list[EventBody] = []
     if changes := changes_since_applied(home, loaded):
@@ -45,7 +45,7 @@ def of_reload(
     actions_before: Mapping[str, Action],
     actions_after: Mapping[str, Action],
 ) -> list[EventBody]:
-    """What one applied reload changed: rules, settings, and loosenings that now apply.
+    """Loosening one applied reload changed: rules, settings, and loosenings that now apply.
 
     `actions_*` are the effective category actions (a category with rules and no config entry
     blocks)."""

@@ -21,11 +21,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config, format_duration
+from agent.journal.loosening import Loosening, loosening_words
 from rules.changes import diff_identities, is_exception
 from rules.model import STRENGTH, Action
 
@@ -34,21 +34,7 @@ LIST_PREFIX = "list:"
 """How an imported list appears among a category's rule identities (`list:lists/adult/foo`)."""
 
 
-class What(StrEnum):
-    """The kinds of loosening that wait."""
-
-    RULE_REMOVED = "rule_removed"
-    EXCEPTION_ADDED = "exception_added"
-    LIST_REMOVED = "list_removed"
-    ACTION_LOWERED = "action_lowered"
-    ALLOWLIST_ADDED = "allowlist_added"
-    NEVER_INSPECT_ADDED = "never_inspect_added"
-    SAFESEARCH_OFF = "safesearch_off"
-    SEARCH_CAPTURE_OFF = "search_capture_off"
-    COOLING_OFF_SHORTENED = "cooling_off_shortened"
-
-
-RULE_WHATS = (What.RULE_REMOVED, What.EXCEPTION_ADDED, What.LIST_REMOVED)
+RULE_WHATS = (Loosening.RULE_REMOVED, Loosening.EXCEPTION_ADDED, Loosening.LIST_REMOVED)
 """Loosenings of a category's rules; the others are settings in config.toml."""
 
 
@@ -98,7 +84,7 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What was last put into force, as it was on disk then."""
+    """Loosening was last put into force, as it was on disk then."""
 
     identities: Mapping[str, frozenset[str]]
     sources: Mapping[str, Mapping[str, str]]
@@ -113,7 +99,7 @@ class Applied:
 class Pending:
     """One loosening that is waiting, and what stays in force until `until`."""
 
-    what: What
+    what: Loosening
     category: str | None
     value: str
     """The rule text, list name or host; empty for a setting."""
@@ -131,29 +117,8 @@ class Pending:
         return (self.what, self.category, self.value)
 
     def describe(self) -> str:
-        """What will happen, in plain words."""
-        cat = f" in {self.category}" if self.category else ""
-        match self.what:
-            case What.RULE_REMOVED:
-                return f"the rule {self.value}{cat} is removed"
-            case What.EXCEPTION_ADDED:
-                return f"the exception {self.value}{cat} starts to apply"
-            case What.LIST_REMOVED:
-                return f"the imported list {self.value.rsplit('/', 1)[-1]}{cat} is removed"
-            case What.ACTION_LOWERED:
-                return f"{self.category} stops being '{self.held}' and uses its new action"
-            case What.ALLOWLIST_ADDED:
-                return f"{self.value} is always allowed"
-            case What.NEVER_INSPECT_ADDED:
-                return f"{self.value} is never inspected"
-            case What.SAFESEARCH_OFF:
-                return "SafeSearch is turned off"
-            case What.SEARCH_CAPTURE_OFF:
-                return "search terms stop being checked"
-            case What.COOLING_OFF_SHORTENED:
-                held = format_duration(timedelta(seconds=int(self.held)))
-                return f"the cooling-off delay becomes shorter than {held}"
-        return str(self.what)
+        """Loosening will happen when the wait ends, in the words every part of Candor uses."""
+        return loosening_words(self.what, self.category, self.value)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -169,7 +134,7 @@ class Pending:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Pending:
         return cls(
-            what=What(raw["what"]),
+            what=Loosening(raw["what"]),
             category=raw.get("category"),
             value=str(raw.get("value", "")),
             held=str(raw.get("held", "")),
@@ -191,7 +156,7 @@ class Plan:
     new: tuple[Pending, ...] = ()
     """First seen now (also in `pending`)."""
 
-    def of(self, what: What, category: str | None = None) -> list[Pending]:
+    def of(self, what: Loosening, category: str | None = None) -> list[Pending]:
         return [p for p in self.pending if p.what == what and p.category == category]
 
 
@@ -202,7 +167,7 @@ def plan(
     identities: Mapping[str, frozenset[str]],
     settings: Settings,
 ) -> Plan:
-    """What stays stricter than the files say, given what was in force and what already waits.
+    """Loosening stays stricter than the files say, given what was in force and what already waits.
 
     `identities` and `settings` describe the files now. With no applied state (a fresh home)
     nothing can have loosened.
@@ -236,14 +201,14 @@ def plan(
     )
 
 
-_SETTINGS_THAT_RESTART = (What.ACTION_LOWERED, What.COOLING_OFF_SHORTENED)
+_SETTINGS_THAT_RESTART = (Loosening.ACTION_LOWERED, Loosening.COOLING_OFF_SHORTENED)
 
 
 def effective_delay(settings: Settings, pending: Iterable[Pending]) -> timedelta:
     """The delay in force: a shortened delay keeps its old length until its own wait ends."""
     delay = settings.cooling_off
     for p in pending:
-        if p.what == What.COOLING_OFF_SHORTENED:
+        if p.what == Loosening.COOLING_OFF_SHORTENED:
             delay = max(delay, timedelta(seconds=int(p.held)))
     return delay
 
@@ -253,26 +218,26 @@ def effective_config(config: Config, pending: Sequence[Pending]) -> Config:
     whats = {p.what for p in pending}
     if not whats & _CONFIG_WHATS:
         return config
-    withheld_allow = {p.value for p in pending if p.what == What.ALLOWLIST_ADDED}
-    withheld_never = {p.value for p in pending if p.what == What.NEVER_INSPECT_ADDED}
+    withheld_allow = {p.value for p in pending if p.what == Loosening.ALLOWLIST_ADDED}
+    withheld_never = {p.value for p in pending if p.what == Loosening.NEVER_INSPECT_ADDED}
     update: dict[str, Any] = {
         "allowlist": [h for h in config.allowlist if h not in withheld_allow],
         "never_inspect": [h for h in config.never_inspect if h not in withheld_never],
         "cooling_off": effective_delay(Settings.of(config, {}), pending),
     }
-    if What.SAFESEARCH_OFF in whats:
+    if Loosening.SAFESEARCH_OFF in whats:
         update["safesearch"] = config.safesearch.model_copy(update={"enabled": True})
-    if What.SEARCH_CAPTURE_OFF in whats:
+    if Loosening.SEARCH_CAPTURE_OFF in whats:
         update["search_capture"] = config.search_capture.model_copy(update={"enabled": True})
     return config.model_copy(update=update)
 
 
 _CONFIG_WHATS = {
-    What.ALLOWLIST_ADDED,
-    What.NEVER_INSPECT_ADDED,
-    What.SAFESEARCH_OFF,
-    What.SEARCH_CAPTURE_OFF,
-    What.COOLING_OFF_SHORTENED,
+    Loosening.ALLOWLIST_ADDED,
+    Loosening.NEVER_INSPECT_ADDED,
+    Loosening.SAFESEARCH_OFF,
+    Loosening.SEARCH_CAPTURE_OFF,
+    Loosening.COOLING_OFF_SHORTENED,
 }
 
 
@@ -281,7 +246,7 @@ def held_action(category: str, desired: Action | None, pending: Sequence[Pending
 
     A category whose rules file is gone (`desired` None) keeps the action its removed rules had.
     """
-    considered = (What.ACTION_LOWERED,) if desired else (What.ACTION_LOWERED, *RULE_WHATS)
+    considered = (Loosening.ACTION_LOWERED,) if desired else (Loosening.ACTION_LOWERED, *RULE_WHATS)
     best: Action = desired or "off"
     for p in pending:
         stricter = p.held in STRENGTH and STRENGTH[p.held] > STRENGTH[best]
@@ -295,24 +260,24 @@ def _still_loosening(
 ) -> bool:
     in_category = identities.get(p.category or "", frozenset())
     match p.what:
-        case What.RULE_REMOVED:
+        case Loosening.RULE_REMOVED:
             return p.value not in in_category
-        case What.EXCEPTION_ADDED:
+        case Loosening.EXCEPTION_ADDED:
             return p.value in in_category
-        case What.LIST_REMOVED:
+        case Loosening.LIST_REMOVED:
             return LIST_PREFIX + p.value not in in_category
-        case What.ACTION_LOWERED:
+        case Loosening.ACTION_LOWERED:
             now = settings.actions.get(p.category or "")
             return now is None or STRENGTH[now] < STRENGTH.get(p.held, 0)
-        case What.ALLOWLIST_ADDED:
+        case Loosening.ALLOWLIST_ADDED:
             return p.value in settings.allowlist
-        case What.NEVER_INSPECT_ADDED:
+        case Loosening.NEVER_INSPECT_ADDED:
             return p.value in settings.never_inspect
-        case What.SAFESEARCH_OFF:
+        case Loosening.SAFESEARCH_OFF:
             return not settings.safesearch
-        case What.SEARCH_CAPTURE_OFF:
+        case Loosening.SEARCH_CAPTURE_OFF:
             return not settings.search_capture
-        case What.COOLING_OFF_SHORTENED:
+        case Loosening.COOLING_OFF_SHORTENED:
             return settings.cooling_off < timedelta(seconds=int(p.held))
     return False
 
@@ -326,7 +291,9 @@ def _loosenings(
     """Every loosening from the applied state to the files now; times are filled in by `plan`."""
     epoch = datetime.min
 
-    def item(what: What, category: str | None, value: str, held: str, source: str = "") -> Pending:
+    def item(
+        what: Loosening, category: str | None, value: str, held: str, source: str = ""
+    ) -> Pending:
         return Pending(what, category, value, held, epoch, epoch, source)
 
     old = applied.settings
@@ -339,30 +306,32 @@ def _loosenings(
                 continue
             if text.startswith(LIST_PREFIX):
                 name = text[len(LIST_PREFIX) :]
-                yield item(What.LIST_REMOVED, cat, name, action, applied.list_hashes.get(name, ""))
+                yield item(
+                    Loosening.LIST_REMOVED, cat, name, action, applied.list_hashes.get(name, "")
+                )
             else:
                 source = applied.sources.get(cat, {}).get(text, "")
-                yield item(What.RULE_REMOVED, cat, text, action, source)
+                yield item(Loosening.RULE_REMOVED, cat, text, action, source)
         for text in change.added:
             if is_exception(text):
-                yield item(What.EXCEPTION_ADDED, cat, text, "")
+                yield item(Loosening.EXCEPTION_ADDED, cat, text, "")
     if old is None:
         return
     for cat in sorted(old.actions.keys() & settings.actions.keys()):
         was, now = old.actions[cat], settings.actions[cat]
         if STRENGTH[now] < STRENGTH[was]:
-            yield item(What.ACTION_LOWERED, cat, "", held_action(cat, was, waiting))
+            yield item(Loosening.ACTION_LOWERED, cat, "", held_action(cat, was, waiting))
     for host in sorted(settings.allowlist - old.allowlist):
-        yield item(What.ALLOWLIST_ADDED, None, host, "")
+        yield item(Loosening.ALLOWLIST_ADDED, None, host, "")
     for host in sorted(settings.never_inspect - old.never_inspect):
-        yield item(What.NEVER_INSPECT_ADDED, None, host, "")
+        yield item(Loosening.NEVER_INSPECT_ADDED, None, host, "")
     if old.safesearch and not settings.safesearch:
-        yield item(What.SAFESEARCH_OFF, None, "", "on")
+        yield item(Loosening.SAFESEARCH_OFF, None, "", "on")
     if old.search_capture and not settings.search_capture:
-        yield item(What.SEARCH_CAPTURE_OFF, None, "", "on")
+        yield item(Loosening.SEARCH_CAPTURE_OFF, None, "", "on")
     if settings.cooling_off < old.cooling_off:
         held = effective_delay(old, waiting)
-        yield item(What.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
+        yield item(Loosening.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
 
 
 def _order(p: Pending) -> tuple[datetime, str, str, str]:
@@ -377,7 +346,7 @@ def pending_path(state_dir: Path) -> Path:
 
 
 def read_pending(state_dir: Path) -> list[Pending]:
-    """What was waiting when the agent last looked; an unreadable file counts as nothing."""
+    """Loosening was waiting when the agent last looked; an unreadable file counts as nothing."""
     try:
         raw = json.loads(pending_path(state_dir).read_text("utf-8"))
         return [Pending.from_json(item) for item in raw["pending"]]
@@ -415,17 +384,17 @@ def journal_items(pending: Iterable[Pending]) -> list[dict[str, Any]]:
 def config_key(p: Pending) -> tuple[str, Any] | None:
     """The `what` / value pair `agent.policy.change_events` uses for the same setting."""
     match p.what:
-        case What.ACTION_LOWERED:
+        case Loosening.ACTION_LOWERED:
             return (f"categories.{p.category}.action", None)
-        case What.ALLOWLIST_ADDED:
+        case Loosening.ALLOWLIST_ADDED:
             return ("allowlist", p.value)
-        case What.NEVER_INSPECT_ADDED:
+        case Loosening.NEVER_INSPECT_ADDED:
             return ("never_inspect", p.value)
-        case What.SAFESEARCH_OFF:
+        case Loosening.SAFESEARCH_OFF:
             return ("safesearch.enabled", None)
-        case What.SEARCH_CAPTURE_OFF:
+        case Loosening.SEARCH_CAPTURE_OFF:
             return ("search_capture.enabled", None)
-        case What.COOLING_OFF_SHORTENED:
+        case Loosening.COOLING_OFF_SHORTENED:
             return ("cooling_off", None)
     return None
 
@@ -460,14 +429,14 @@ def rule_pending_until(
     for p in pending:
         if p.category != category:
             continue
-        text = LIST_PREFIX + p.value if p.what == What.LIST_REMOVED else p.value
+        text = LIST_PREFIX + p.value if p.what == Loosening.LIST_REMOVED else p.value
         if text in wanted and p.what in RULE_WHATS:
             found[text] = p.until.isoformat()
     return found
 
 
 def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
-    """What changed between two settings, shaped like `agent.policy.change_events` entries.
+    """Loosening changed between two settings, shaped like `agent.policy.change_events` entries.
 
     Used at start for edits made to config.toml while the agent was stopped.
     """

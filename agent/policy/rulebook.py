@@ -19,8 +19,9 @@ from pathlib import Path
 
 from agent.config import Config, Home, effective_categories
 from agent.journal import clock
+from agent.journal.loosening import Loosening
 from agent.policy import cooling_off, temporary_allow
-from agent.policy.cooling_off import LIST_PREFIX, Applied, Pending, Plan, Settings, What
+from agent.policy.cooling_off import LIST_PREFIX, Applied, Pending, Plan, Settings
 from agent.policy.imported_lists import compiled, stored_lists
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
@@ -53,7 +54,7 @@ class LoadedRules:
     list_hashes: dict[str, str] = field(default_factory=dict)
     settings: Settings | None = None
     cooling: Plan = field(default_factory=Plan)
-    """What the cooling-off delay keeps stricter than the files, and what just took effect."""
+    """Loosening the cooling-off delay keeps stricter than the files, and what just took effect."""
     grants: tuple[Grant, ...] = ()
     """Temporary allows in force."""
     effective_config: Config | None = None
@@ -202,17 +203,17 @@ def _category_policies(
         mine = [p for p in pending if p.category == name]
         desired = actions.get(name)
         action = cooling_off.held_action(name, desired, mine)
-        lowered = [p.until for p in mine if p.what == What.ACTION_LOWERED]
-        withheld = {p.value for p in mine if p.what == What.EXCEPTION_ADDED}
+        lowered = [p.until for p in mine if p.what == Loosening.ACTION_LOWERED]
+        withheld = {p.value for p in mine if p.what == Loosening.EXCEPTION_ADDED}
         removed: dict[Rule, datetime] = {}
         for p in mine:
-            if p.what == What.RULE_REMOVED:
+            if p.what == Loosening.RULE_REMOVED:
                 rule = _pending_rule(p)
                 if rule is not None:
                     removed[rule] = p.until
         held: list[tuple[CompiledList, datetime]] = []
         for p in mine:
-            if p.what == What.LIST_REMOVED:
+            if p.what == Loosening.LIST_REMOVED:
                 kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
                 if kept is None:
                     notes.append(
@@ -263,7 +264,7 @@ def _host_rules(entries: Sequence[str], key: str) -> tuple[list[Rule], list[Reje
 
 
 def read_applied(home: Home) -> Applied | None:
-    """What was last put into force, or None on a fresh home (nothing can have loosened)."""
+    """Loosening was last put into force, or None on a fresh home (nothing can have loosened)."""
     try:
         raw = json.loads((home.state_dir / APPLIED_STATE).read_text("utf-8"))
         identities = {cat: frozenset(texts) for cat, texts in raw["identities"].items()}
@@ -290,7 +291,7 @@ def applied_identities(home: Home) -> dict[str, frozenset[str]] | None:
 
 
 def changes_since_applied(home: Home, loaded: LoadedRules) -> list[CategoryChange]:
-    """What differs from the rule set last put into force (empty on a fresh home)."""
+    """Loosening differs from the rule set last put into force (empty on a fresh home)."""
     before = applied_identities(home)
     if before is None:
         return []

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from mitmproxy import http
 
+from agent.journal.loosening import held_until_words
 from agent.proxy.addons.page_tokens import CONTINUE_FOR, CONTINUE_PATH, MISTAKE_PATH
 from rules.hostnames import display_host
 from rules.model import Decision
@@ -127,11 +128,8 @@ def pending_note(until: datetime | None) -> str:
     """Said the same whether a rule was removed or a category's action lowered: both loosen."""
     if until is None:
         return ""
-    when = until.astimezone().strftime("%A %d %B %Y at %H:%M")
-    return (
-        f'<p class="quiet">You chose to loosen this. Until {_e(when)}, the stricter setting '
-        "stays in force: that is the cooling-off time you set.</p>"
-    )
+    words = held_until_words(until)
+    return f'<p class="quiet">{_e(words[:1].upper() + words[1:])}.</p>'
 
 
 def _link(path: str, token: str) -> str:
