@@ -492,3 +492,20 @@ def test_the_filter_decides_connections_on_sni_and_connect_target() -> None:
         addon.server_connect(data)
         assert not data.server.error
     assert recorded == []  # connection-level decisions alone record nothing for allowed hosts
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_resolve_keeps_one_upstream_connection_for_a_keep_alive_client(
+    agent: RunningAgent, origin: Origin, scheme: str
+) -> None:
+    """`--resolve` acts as a resolver: 50 requests on one client connection reach the origin
+    over one upstream connection (it used to open, and keep, one per request)."""
+    host = "inspected.test" if scheme == "https" else "allowed.test"
+    url = origin.https(host, "/keep-alive") if scheme == "https" else origin.http(host, "/k")
+    before = len(origin.log.connections)
+    with httpx.Client(proxy=agent.proxy_url, verify=client_context(agent.ca_cert)) as client:
+        for _ in range(50):
+            assert client.get(url).status_code == 200
+    with origin.log.lock:
+        opened = origin.log.connections[before:]
+    assert len(opened) == 1, opened

@@ -1,16 +1,16 @@
 """`--resolve PATTERN:IP` and `--upstream-ca FILE`: point Candor at local test servers.
 
 Like curl's `--resolve`, but with wildcards so a whole test domain (`*.test:127.0.0.1`) or every
-name (`*:127.0.0.1`) can be kept on the loopback interface. Only the upstream address changes:
-the Host header, the TLS server name and every decision still use the real name.
+name (`*:127.0.0.1`) can be kept on the loopback interface. Only the name lookup changes: the
+Host header, the TLS server name and every decision still use the real name.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from mitmproxy.proxy import server_hooks
+from typing import Any
 
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 
@@ -62,27 +62,41 @@ def parse_override(spec: str) -> Override:
 
 
 class Resolve:
-    """Rewrites the address of upstream connections whose host matches an override.
+    """Answers name lookups for matching hosts, as a hosts file would, for upstream connections.
 
-    Goes after the filter in the addon chain: a connection the filter refused keeps its error
-    and is never rewritten, so a blocked host cannot reach a test server by accident.
+    mitmproxy dials the host name it was asked for; the event loop resolves it. This addon puts
+    itself in front of that lookup, so the connection keeps its real name: keep-alive requests
+    reuse their upstream connection, and the TLS server name and every decision use the real
+    name too. (Rewriting the address in `server_connect` instead made mitmproxy open, and keep,
+    a new upstream connection for every request.) A blocked host is refused in `server_connect`
+    before any lookup, so it cannot reach a test server by accident.
     """
 
     def __init__(self, overrides: Iterable[Override] = ()) -> None:
         self.overrides = sorted(overrides, key=lambda o: o.specificity, reverse=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def lookup(self, host: str) -> str | None:
+        """The address `host` resolves to, or None to leave it to the system's resolver."""
         host = host.lower().rstrip(".")
         return next((o.address for o in self.overrides if o.matches(host)), None)
 
-    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
-        if data.server.error or not data.server.address or not self.overrides:
-            return
-        host, port = data.server.address[:2]
-        if address := self.lookup(str(host)):
-            if data.server.tls and data.server.sni is None and not is_ip_literal(str(host)):
-                data.server.sni = str(host)
-            data.server.address = (address, port)
+    def running(self) -> None:
+        if self.overrides and self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            system = self._loop.getaddrinfo
+
+            async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+                name = host.decode("idna") if isinstance(host, bytes) else host
+                address = self.lookup(str(name)) if name else None
+                return await system(address or host, port, *args, **kwargs)
+
+            self._loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+
+    def done(self) -> None:
+        if self._loop is not None:
+            del self._loop.getaddrinfo  # the loop's own method again
+            self._loop = None
 
 
 def upstream_ca_options(path: str | None) -> dict[str, str]:
