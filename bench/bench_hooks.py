@@ -5,7 +5,9 @@
 Prints, as the median of 7 passes over 3,000 flows (CPU time per request):
 * dispatch: the four request lifecycle hooks (and their `update` events) through mitmproxy's
   stock `AddonManager` and through `agent.hook_dispatch.CachedHookDispatch`, with Candor's chain;
-* filter: `Filter.requestheaders` alone, for an allowed and a blocked plain-HTTP request.
+* filter: the `requestheaders` handlers of Candor's addons (own links, DoH, the request filter,
+  SafeSearch, the canary), called in chain order, for an allowed and a blocked plain-HTTP
+  request.
 
 Complements bench_proxy.py (the end-to-end figures against mitmdump); never run by the tests.
 """
@@ -26,13 +28,11 @@ from agent.proxy.lean_start import register_bare_addons_package
 register_bare_addons_package()
 
 from mitmproxy import http, master, options  # noqa: E402
-from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig  # noqa: E402
 from mitmproxy.proxy.layers import http as http_layer  # noqa: E402
 from mitmproxy.test import taddons, tflow  # noqa: E402
 
-from agent.proxy.addons.canary import Canary  # noqa: E402
-from agent.proxy.addons.early_passthrough import EarlyPassthrough  # noqa: E402
-from agent.proxy.addons.filter import Filter  # noqa: E402
+from agent.proxy.chain import CandorAddons  # noqa: E402
+from agent.proxy.filter_settings import FilterSettings  # noqa: E402
 from agent.proxy.hook_dispatch import CachedHookDispatch  # noqa: E402
 from rules.matcher import CategoryPolicy, Matcher, Policy  # noqa: E402
 from rules.model import Rule, RuleKind  # noqa: E402
@@ -50,6 +50,11 @@ HOOKS = (
 def matcher() -> Matcher:
     rules = [Rule(RuleKind.DOMAIN, "blocked.test", source="adult.txt:1")]
     return Matcher.compile(Policy(categories=[CategoryPolicy("adult", "block", rules)]))
+
+
+def candor_addons() -> CandorAddons:
+    found = matcher()
+    return CandorAddons(lambda: found, lambda event: None, FilterSettings)
 
 
 def flows(host: str, answered: bool) -> list[http.HTTPFlow]:
@@ -77,18 +82,7 @@ def dispatch(cached: bool) -> float:
         m = master.Master(options.Options())
         if cached:
             m.addons = CachedHookDispatch(m)
-        found = matcher()
-        filt = Filter(lambda: found, lambda kind, body: None)
-        m.addons.add(
-            core.Core(),
-            block.Block(),
-            proxyserver.Proxyserver(),
-            EarlyPassthrough(filt.passes_at_hello),
-            next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
-            filt,
-            Canary(),
-        )
+        m.addons.add(*candor_addons().chain())
         results = []
         for _ in range(PASSES):
             # Answered flows: the filter returns at once, so this is the dispatch alone.
@@ -106,17 +100,21 @@ def dispatch(cached: bool) -> float:
 def main() -> int:
     stock, cached = dispatch(cached=False), dispatch(cached=True)
     print(f"dispatch, 4 request hooks + updates: stock {stock:.1f} µs, cached {cached:.1f} µs")
-    found = matcher()
-    filt = Filter(lambda: found, lambda kind, body: None)
+    chain = [a for a in candor_addons().chain() if type(a).__module__.startswith("agent.")]
+    handlers = [a.requestheaders for a in chain if hasattr(a, "requestheaders")]
 
     def run(batch: list[http.HTTPFlow]) -> None:
         for flow in batch:
-            filt.requestheaders(flow)
+            for handler in handlers:
+                handler(flow)
 
-    with taddons.context(filt):
+    with taddons.context(*chain):
         allowed = per_request(run, "127.0.0.1", answered=False)
         blocked = per_request(run, "blocked.test", answered=False)
-    print(f"Filter.requestheaders: allowed {allowed:.1f} µs, blocked (page built) {blocked:.1f} µs")
+    print(
+        f"Candor's requestheaders handlers: allowed {allowed:.1f} µs, "
+        f"blocked (page built) {blocked:.1f} µs"
+    )
     return 0
 
 

@@ -28,9 +28,10 @@ from mitmproxy.test import taddons, tflow, tutils
 from agent.config import Home, load_config
 from agent.policy.rulebook import load_rules
 from agent.proxy.addons import doh, safesearch
-from agent.proxy.addons.filter import Filter
-from agent.proxy.addons.page_tokens import WarnState
+from agent.proxy.addons.connection_gate import ConnectionGate
+from agent.proxy.addons.recorder import Recorder
 from agent.proxy.addons.resolve import Resolve, ResolveSpecError, parse_override
+from agent.proxy.pages.tokens import PageTokens
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Rule, RuleKind
 from tests.conftest import require_tool
@@ -433,7 +434,7 @@ def test_search_engines_are_decrypted_only_while_something_needs_it(
 
 def test_warn_tokens_are_single_use_and_host_bound() -> None:
     now = [0.0]
-    state = WarnState(clock=lambda: now[0])
+    state = PageTokens(clock=lambda: now[0])
     token = state.issue("a.test", "gambling", "a.test", "g.txt:1", "warn", "https://a.test/")
     assert state.redeem(token, "b.test") is None
     assert state.redeem(token, "a.test") is not None
@@ -451,12 +452,13 @@ def test_tls_context_helper_trusts_nothing_else() -> None:
     assert context.get_ca_certs() == []
 
 
-def test_the_filter_decides_connections_on_sni_and_connect_target() -> None:
+def test_the_gate_decides_connections_on_sni_and_connect_target() -> None:
     """Hooks called directly: the ECH case and the upstream refusal are hard to reach end to end."""
     rules = [Rule(RuleKind.DOMAIN, "blocked.test", source="adult.txt:1")]
     matcher = Matcher.compile(Policy(categories=[CategoryPolicy("adult", "block", rules)]))
     recorded: list[tuple[str, dict]] = []
-    addon = Filter(lambda: matcher, lambda event: recorded.append((event.kind, event.as_body())))
+    recorder = Recorder(lambda event: recorded.append((event.kind, event.as_body())))
+    addon = ConnectionGate(lambda: matcher, recorder)
 
     def hello(sni: str, target: str) -> tls.ClientHelloData:
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()

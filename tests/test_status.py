@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import Home, load_config
-from agent.health.status import collect, format_status
+from agent.health.status import collect
+from agent.health.status_text import format_status
 from agent.journal import Journal
 from agent.policy.rulebook import load_rules, remember_applied
 from agent.policy.temporary_allow import add_grant

@@ -96,12 +96,12 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
-    from agent.health.status import (  # reads everything; only this command needs it
-        collect,
-        format_status,
-    )
+    """Print the status; the reporter's delivery notes are handed in from here."""
+    from agent.health.status import collect  # reads everything; only this command needs it
+    from agent.health.status_text import format_status
+    from reporter.sender import status_notes
 
-    status = collect(home, verify=not args.no_verify)
+    status = collect(home, verify=not args.no_verify, delivery_notes=status_notes)
     if args.json:
         out.print_json(json.dumps(status.as_json()))
     else:

@@ -9,7 +9,7 @@ it starts no cooling-off clock and writes nothing. Each problem comes with how t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,6 @@ from agent.journal import Event, Journal, JournalError, clock
 from agent.policy.cooling_off import Pending
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
-from reporter import sender
 
 HEARTBEAT_LATE = timedelta(minutes=3)
 """The agent writes a heartbeat every minute; this much silence while it runs is worth a word."""
@@ -103,8 +102,18 @@ class Status:
         }
 
 
-def collect(home: Home, now: datetime | None = None, verify: bool = True) -> Status:
-    """Gather the status of `home`. `verify` checks the journal chain (the slow part)."""
+DeliveryNotes = Callable[[Home], list[str]]
+"""Sentences about reports and consent that need the person (the reporter's, handed in)."""
+
+
+def collect(
+    home: Home,
+    now: datetime | None = None,
+    verify: bool = True,
+    delivery_notes: DeliveryNotes | None = None,
+) -> Status:
+    """Gather the status of `home`. `verify` checks the journal chain (the slow part);
+    `delivery_notes` come from the reporter, which `agent.health` does not import."""
     now = now or clock.now()
     problems: list[Problem] = []
     status = Status(
@@ -136,12 +145,12 @@ def collect(home: Home, now: datetime | None = None, verify: bool = True) -> Sta
     problems.extend(_rule_problems(loaded))
     events = _journal_facts(home, config, now, status, problems, verify)
     status.agent = _agent_state(home, events, problems, now)
-    problems.extend(_wiring_and_delivery(home))
+    problems.extend(_wiring_and_delivery(home, delivery_notes))
     status.problems = problems
     return status
 
 
-def _wiring_and_delivery(home: Home) -> Iterable[Problem]:
+def _wiring_and_delivery(home: Home, delivery_notes: DeliveryNotes | None) -> Iterable[Problem]:
     """Loosening the agent's self-check found last, and deliveries that need the person."""
     result = selfcheck.last_result(home)
     if result and not result.get("ok"):
@@ -150,9 +159,9 @@ def _wiring_and_delivery(home: Home) -> Iterable[Problem]:
                 f"The self-check found {found['what']}: {found['detail']}",
                 "Run `candor install` again to put the wiring back.",
             )
-    if home.journal_file.exists():
+    if delivery_notes is not None and home.journal_file.exists():
         try:
-            notes = sender.status_notes(home)
+            notes = delivery_notes(home)
         except Exception as exc:  # status must always answer
             notes = [f"Delivery state could not be read ({exc})."]
         for note in notes:
@@ -259,7 +268,7 @@ def _journal_facts(
         on = f" on {host}" if host else ""
         problems.append(
             Problem(
-                f"A possible way around Candor was noticed {_ago(now, bypass.time)}: {what}{on}.",
+                f"A possible way around Candor was noticed {ago(now, bypass.time)}: {what}{on}.",
                 "If it was not you, check the browser's secure DNS setting and the proxy "
                 "settings; it is noted for your partner either way.",
             )
@@ -268,7 +277,7 @@ def _journal_facts(
         problems.append(
             Problem(
                 f"Candor could not record {lost.body.get('count', 'some')} events "
-                f"{_ago(now, lost.time)} (the disk kept failing).",
+                f"{ago(now, lost.time)} (the disk kept failing).",
                 "Check free disk space and the disk's health.",
             )
         )
@@ -323,7 +332,7 @@ def _agent_state(
         elif heartbeat is not None and now - heartbeat.time > HEARTBEAT_LATE:
             problems.append(
                 Problem(
-                    f"Candor is running but has written nothing since {_ago(now, heartbeat.time)}.",
+                    f"Candor is running but has written nothing since {ago(now, heartbeat.time)}.",
                     "It may be stuck or the computer was asleep. If this stays, stop it and "
                     "start it again with `candor run`.",
                 )
@@ -331,7 +340,7 @@ def _agent_state(
         return state
     if found is not None:
         state = replace(state, pid=found[0], stale_pid_file=True)
-        when = f" (last sign of life {_ago(now, last_sign)})" if last_sign else ""
+        when = f" (last sign of life {ago(now, last_sign)})" if last_sign else ""
         problems.append(
             Problem(
                 f"Candor is not running: it stopped without shutting down cleanly{when}.",
@@ -340,7 +349,7 @@ def _agent_state(
             )
         )
         return state
-    when = f" since {_ago(now, state.last_stop)}" if state.last_stop else ""
+    when = f" since {ago(now, state.last_stop)}" if state.last_stop else ""
     problems.append(
         Problem(
             f"Candor is not running{when}, so nothing is being filtered.",
@@ -350,7 +359,8 @@ def _agent_state(
     return state
 
 
-def _ago(now: datetime, then: datetime) -> str:
+def ago(now: datetime, then: datetime) -> str:
+    """How long before `now` `then` was, as a person says it ("12 min ago", "on Tue 01 Dec")."""
     seconds = int((now - then).total_seconds())
     if seconds < 90:
         return "just now" if seconds < 10 else f"{seconds} s ago"
@@ -361,68 +371,3 @@ def _ago(now: datetime, then: datetime) -> str:
     if hours < 48:
         return f"{hours} h ago"
     return f"on {then.astimezone():%a %d %b %H:%M}"
-
-
-# --- text ----------------------------------------------------------------------------------------
-
-
-def format_status(status: Status) -> list[str]:
-    """Plain lines for the terminal; the JSON form has every detail."""
-    a = status.agent
-    lines: list[str] = []
-    if a.running:
-        where = f"listening on {a.address}" if a.address else "starting"
-        beat = f", last heartbeat {_ago(status.now, a.last_heartbeat)}" if a.last_heartbeat else ""
-        lines.append(f"Candor is running (pid {a.pid}), {where}{beat}.")
-    elif a.stale_pid_file:
-        lines.append("Candor is NOT running: it stopped without shutting down cleanly.")
-    else:
-        lines.append("Candor is not running.")
-    lines.append("")
-    delay = status.cooling_off
-    lines.append(
-        f"Rules (cooling-off delay: {format_duration(delay)}):"
-        if delay
-        else "Rules (no cooling-off delay: changes apply at once):"
-    )
-    for row in status.categories:
-        action = row["action"]
-        if "action_in_force" in row:
-            until = _when(datetime.fromisoformat(row["action_pending_until"]))
-            action = f"{row['action_in_force']} until {until}, then {action}"
-        extra = f" + {row['list_entries']:,} imported" if row["list_entries"] else ""
-        lines.append(f"  {row['category']:<16} {action:<10} {row['rules']:>6} rules{extra}")
-    lines.append("")
-    decisions = status.today.get("decisions", [])
-    if decisions:
-        lines.append("Today:")
-        for row in decisions:
-            lines.append(f"  {row['category']:<16} {row['decision']:<10} {row['count']:>6}")
-        others = {k: n for k, n in status.today.get("events", {}).items() if k != "decision"}
-        if others:
-            lines.append("  also: " + ", ".join(f"{n} {k}" for k, n in others.items()))
-    else:
-        lines.append("Today: nothing blocked, warned or logged.")
-    if status.pending:
-        lines.append("")
-        lines.append("Waiting for the cooling-off delay (stricter until then):")
-        for p in status.pending:
-            lines.append(f"  {_when(p.until)}: {p.describe()}")
-    if status.grants:
-        lines.append("")
-        lines.append("Temporary allows:")
-        for g in status.grants:
-            lines.append(f"  {g.host} until {_when(g.until)}")
-    lines.append("")
-    if status.problems:
-        lines.append("Needs attention:")
-        for p in status.problems:
-            lines.append(f"  - {p.what}")
-            lines.append(f"    {p.fix}")
-    else:
-        lines.append("No problems found.")
-    return lines
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone().strftime("%a %d %b %H:%M")

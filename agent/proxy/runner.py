@@ -21,8 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, master, options
-from mitmproxy.addons import block, core, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy import master, options
 
 from agent.config import Config, Home, parse_listen
 from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
@@ -34,18 +33,15 @@ from agent.policy.live_rules import LiveRules, ReloadOutcome
 from agent.policy.rulebook import remember_applied
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
-from agent.proxy.addons import safesearch
-from agent.proxy.addons.canary import CANARY_HOST, CANARY_RULE, Canary
-from agent.proxy.addons.early_passthrough import EarlyPassthrough
-from agent.proxy.addons.filter import Filter, FilterSettings
 from agent.proxy.addons.resolve import (
-    Resolve,
     ResolveSpecError,
     parse_override,
     upstream_ca_options,
 )
+from agent.proxy.addons.startup import Announce, StartupCheck, format_address
+from agent.proxy.chain import CandorAddons, hosts_to_inspect
+from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
-from rules.model import Rule
 
 log = logging.getLogger("candor")
 
@@ -111,13 +107,12 @@ class Agent:
         self.watcher = RulesWatcher(home, self._reload)
         self.deadlines = DeadlineWatch(self.live)
         self._settings: tuple[Config, FilterSettings] | None = None
-        self.filter = Filter(
+        self.addons = CandorAddons(
             matcher=lambda: self.live.rules.matcher,
             record=self.record,
             settings=self.settings,
-            answered_here=(CANARY_HOST,),
+            overrides=self.overrides,
         )
-        self.canary = Canary()
         self._services: list[Any] = []
         """The report sender loop and the self-check, once `start_services` started them."""
         self._services_lock = threading.Lock()
@@ -158,25 +153,12 @@ class Agent:
 
     async def _serve(self) -> int:
         opts = options.Options(
-            mode=[f"regular@{_format_host(self.listen_host)}:{self.listen_port}"],
+            mode=[f"regular@{format_address(self.listen_host, self.listen_port)}"],
             confdir=str(self.home.confdir),
         )
         m = master.Master(opts)
         m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
-        startup_only = [_StartupCheck(), _Announce(self)]
-        m.addons.add(
-            core.Core(),
-            block.Block(),
-            proxyserver.Proxyserver(),
-            EarlyPassthrough(self.filter.passes_at_hello),
-            next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
-            self.filter,
-            self.canary,
-        )
-        if self.overrides:
-            m.addons.add(Resolve(self.overrides))
-        m.addons.add(*startup_only)
+        m.addons.add(*self.addons.chain(), StartupCheck(), Announce(self._listening))
         opts.update(
             connection_strategy="lazy",
             http3=False,
@@ -199,6 +181,13 @@ class Agent:
                 loop.remove_signal_handler(sig)
             loop.set_exception_handler(_quiet_cancellations)
         return 0
+
+    def _listening(self, host: str, port: int) -> None:
+        """The proxy accepts connections: say where, in the pid file too, and start services."""
+        self.address = (host, port)
+        _protect_confdir(self.home.confdir)
+        write_pid_file(self.home.pid_file, format_address(host, port))
+        self.start_services()
 
     def start_services(self) -> None:
         """Start report sending and the self-checks, once the proxy answers.
@@ -224,7 +213,7 @@ class Agent:
                     self.home,
                     self.record,
                     check=lambda: check_install(self.home, canary=selfcheck.canary),
-                    last_traffic=lambda: self.canary.last_traffic,
+                    last_traffic=lambda: self.addons.canary.last_traffic,
                 )
                 check.start()
                 self._services.append(check)
@@ -271,68 +260,10 @@ class Agent:
             self.record(event)
 
 
-class _StartupCheck(errorcheck.ErrorCheck):
-    """Stops a start that logged an error (the port is taken, say) with exit code 1.
-
-    The error itself has already been printed by Candor's log handler, so unlike mitmproxy's
-    check this adds no second message.
-    """
-
-    name = "errorcheck"
-
-    async def shutdown_if_errored(self) -> None:
-        await asyncio.sleep(0)
-        if self.logger.has_errored:
-            sys.exit(1)
-
-
-class _Announce:
-    """Prints the address once the proxy accepts connections (the CA exists by then).
-
-    Then takes itself and the startup error check out of the addon chain: every event walks
-    the whole chain, so each addon that has nothing left to do costs every request a little.
-    """
-
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-
-    def running(self) -> None:
-        ps = ctx.master.addons.get("proxyserver")
-        host, port = ps.listen_addrs()[0][:2]
-        self.agent.address = (host, port)
-        _protect_confdir(self.agent.home.confdir)
-        address = f"{_format_host(host)}:{port}"
-        write_pid_file(self.agent.home.pid_file, address)
-        print(f"candor listening on {address}", flush=True)
-        self.agent.start_services()
-        asyncio.get_running_loop().call_soon(self._leave_chain)
-
-    def _leave_chain(self) -> None:
-        addons = ctx.master.addons
-        for name in ("errorcheck",):
-            if addon := addons.get(name):
-                addons.remove(addon)
-        addons.remove(self)
-
-
 async def _release_memory_now_and_then() -> None:
     while True:
         await asyncio.sleep(memory_release.EVERY_SECONDS)
         await asyncio.to_thread(memory_release.release_free_memory)
-
-
-def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
-    """SafeSearch's engines while it needs them, and the canary, which only Candor answers."""
-    return (*safesearch.hosts_to_inspect(config), CANARY_RULE)
-
-
-def filter_settings(config: Config) -> FilterSettings:
-    return FilterSettings(
-        partner=config.partner.name,
-        detailed=config.detail_level == "detailed",
-        safesearch=config.safesearch.enabled,
-        search_capture=config.search_capture.enabled,
-    )
 
 
 def _check_not_running(home: Home) -> int | None:
@@ -363,10 +294,6 @@ def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     if isinstance(context.get("exception"), asyncio.CancelledError):
         return
     loop.default_exception_handler(context)
-
-
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _version() -> str:

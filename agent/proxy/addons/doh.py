@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from mitmproxy import http
 
+from agent.journal.events import BypassSuspected
+from agent.proxy.addons.own_pages import OwnPages
+from agent.proxy.addons.recorder import Recorder
+from agent.proxy.names import request_host
+from agent.proxy.pages.render import block_page
+from rules.model import Decision
+
 DNS_MEDIA_TYPES = ("application/dns-message", "application/dns-json")
+BYPASS_CATEGORY = "bypass"
+"""Where a DoH block is filed: it would get around Candor."""
 _MEDIA_MARK = b"application/dns-"
 _HEADERS = (b"content-type", b"accept")
 
@@ -32,3 +41,32 @@ def looks_like_doh(request: http.Request) -> str | None:
     if "dns=" in query and "dns" in request.query:
         return "dns= parameter"
     return None
+
+
+class DohBlock:
+    """mitmproxy addon: blocks DNS over HTTPS on any intercepted host, before the request filter.
+
+    Recorded as a possible way around Candor, once per host in the recorder's window.
+    """
+
+    def __init__(self, pages: OwnPages, recorder: Recorder) -> None:
+        self._pages = pages
+        self._recorder = recorder
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not flow.live:
+            return
+        reason = looks_like_doh(flow.request)
+        if reason is None:
+            return
+        host = request_host(flow.request)
+        decision = Decision(
+            "block",
+            BYPASS_CATEGORY,
+            "block",
+            rule=f"DNS over HTTPS ({reason})",
+            source="built in: DNS-over-HTTPS detection",
+        )
+        if self._recorder.first(("bypass", host)):
+            self._recorder.record(BypassSuspected(what="DoH", host=host, detail=reason))
+        self._pages.serve(flow, host, decision, block_page)

@@ -12,11 +12,14 @@ where it was searched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mitmproxy import http
 
 from agent.config import Config
+from agent.proxy.filter_settings import FilterSettings
+from agent.proxy.names import request_host
 from rules.model import Rule, RuleKind
 
 # https://www.google.com/supported_domains: Google Search answers on google.<each of these>.
@@ -160,3 +163,18 @@ def search_of(request: http.Request, engine: str) -> Search | None:
 
 def _path(request: http.Request) -> str:
     return request.path.split("?", 1)[0]
+
+
+class SafeSearch:
+    """mitmproxy addon: asks each engine for its strict filtering on every request that goes
+    through (after the request filter, so a page Candor serves instead is left alone)."""
+
+    def __init__(self, settings: Callable[[], FilterSettings] = FilterSettings) -> None:
+        self._settings = settings
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not flow.live:
+            return
+        engine = engine_for(request_host(flow.request))
+        if engine is not None and self._settings().safesearch:
+            enforce(flow.request, engine)

@@ -4,7 +4,8 @@ Someone meets these pages in a hard moment, so they are calm, never shaming, and
 category and which rule matched (a false positive can then be fixed rather than resented), a
 nudge towards the partner they chose, and a one-minute breathing pause. Each page is one
 self-contained HTML document: it is served on the blocked site's own origin, where nothing else
-can be loaded.
+can be loaded. The block, warn and noted pages are fragments of templates/ set into one base
+page (`base.html`, with `page.css` inlined), composed once and then filled per request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import quote
 from mitmproxy import http
 
 from agent.journal.loosening import held_until_words
-from agent.proxy.addons.page_tokens import CONTINUE_FOR, CONTINUE_PATH, MISTAKE_PATH
+from agent.proxy.pages.tokens import CONTINUE_FOR, CONTINUE_PATH, MISTAKE_PATH
 from rules.hostnames import display_host
 from rules.model import Decision
 
@@ -143,7 +144,7 @@ def _e(text: str) -> str:
 @cache
 def _template(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The page split once into literal text and `$name` slots, for a quick join per page."""
-    text = _asset(name)
+    text = _page_text(name)
     literals: list[str] = []
     names: list[str] = []
     chunk: list[str] = []
@@ -162,6 +163,13 @@ def _template(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     chunk.append(text[last:])
     literals.append("".join(chunk))
     return tuple(literals), tuple(names)
+
+
+def _page_text(name: str) -> str:
+    """One page: its fragment (a title line, a blank line, then the content) in the base page."""
+    title, _, content = _asset(name).partition("\n\n")
+    base = _asset("base.html")
+    return base.replace("$title", title, 1).replace("$content", content, 1)
 
 
 @cache

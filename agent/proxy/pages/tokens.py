@@ -1,4 +1,4 @@
-"""The warn interstitial's "continue" and "this is a mistake" links, and what they unlock.
+"""The links on Candor's pages ("continue", "this is a mistake") and what they unlock.
 
 Each page Candor serves carries a fresh unguessable token, remembered here with the host and
 category it was shown for. Following a link spends the token; a page on some other site cannot
@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 CONTINUE_FOR = 10 * 60.0
+"""Seconds a host stays open after "continue" on its warn page."""
 TOKEN_LIFETIME = 60 * 60.0
 MAX_TOKENS = 2048
 
 PREFIX = "/.candor/"
+"""Candor's own links live under this path on the page's origin."""
 CONTINUE_PATH = PREFIX + "continue"
 MISTAKE_PATH = PREFIX + "mistake"
 
@@ -39,7 +41,7 @@ class Shown:
     reported: bool = False
 
 
-class WarnState:
+class PageTokens:
     """Tokens handed out with pages, and hosts a person chose to continue to."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -56,6 +58,7 @@ class WarnState:
         decision: str,
         url: str,
     ) -> str:
+        """A fresh token for a page shown on `host`; `url` is where "continue" leads back to."""
         now = self._clock()
         self._prune(now)
         token = secrets.token_urlsafe(24)
@@ -88,9 +91,11 @@ class WarnState:
         return shown, True
 
     def allow(self, host: str) -> None:
+        """The person chose "continue": let `host` through for `CONTINUE_FOR` seconds."""
         self._continued[host] = self._clock() + CONTINUE_FOR
 
     def allowed(self, host: str) -> bool:
+        """Whether the person chose "continue" for `host` in the last `CONTINUE_FOR` seconds."""
         until = self._continued.get(host)
         if until is None:
             return False

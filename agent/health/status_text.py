@@ -1,0 +1,71 @@
+"""`candor status` in plain lines for the terminal; the JSON form (`Status.as_json`) has every
+detail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from agent.config import format_duration
+from agent.health.status import Status, ago
+
+
+def format_status(status: Status) -> list[str]:
+    """Plain lines for the terminal; the JSON form has every detail."""
+    a = status.agent
+    lines: list[str] = []
+    if a.running:
+        where = f"listening on {a.address}" if a.address else "starting"
+        beat = f", last heartbeat {ago(status.now, a.last_heartbeat)}" if a.last_heartbeat else ""
+        lines.append(f"Candor is running (pid {a.pid}), {where}{beat}.")
+    elif a.stale_pid_file:
+        lines.append("Candor is NOT running: it stopped without shutting down cleanly.")
+    else:
+        lines.append("Candor is not running.")
+    lines.append("")
+    delay = status.cooling_off
+    lines.append(
+        f"Rules (cooling-off delay: {format_duration(delay)}):"
+        if delay
+        else "Rules (no cooling-off delay: changes apply at once):"
+    )
+    for row in status.categories:
+        action = row["action"]
+        if "action_in_force" in row:
+            until = _when(datetime.fromisoformat(row["action_pending_until"]))
+            action = f"{row['action_in_force']} until {until}, then {action}"
+        extra = f" + {row['list_entries']:,} imported" if row["list_entries"] else ""
+        lines.append(f"  {row['category']:<16} {action:<10} {row['rules']:>6} rules{extra}")
+    lines.append("")
+    decisions = status.today.get("decisions", [])
+    if decisions:
+        lines.append("Today:")
+        for row in decisions:
+            lines.append(f"  {row['category']:<16} {row['decision']:<10} {row['count']:>6}")
+        others = {k: n for k, n in status.today.get("events", {}).items() if k != "decision"}
+        if others:
+            lines.append("  also: " + ", ".join(f"{n} {k}" for k, n in others.items()))
+    else:
+        lines.append("Today: nothing blocked, warned or logged.")
+    if status.pending:
+        lines.append("")
+        lines.append("Waiting for the cooling-off delay (stricter until then):")
+        for p in status.pending:
+            lines.append(f"  {_when(p.until)}: {p.describe()}")
+    if status.grants:
+        lines.append("")
+        lines.append("Temporary allows:")
+        for g in status.grants:
+            lines.append(f"  {g.host} until {_when(g.until)}")
+    lines.append("")
+    if status.problems:
+        lines.append("Needs attention:")
+        for p in status.problems:
+            lines.append(f"  - {p.what}")
+            lines.append(f"    {p.fix}")
+    else:
+        lines.append("No problems found.")
+    return lines
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%a %d %b %H:%M")

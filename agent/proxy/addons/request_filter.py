@@ -1,0 +1,81 @@
+"""Decides each request on an intercepted host, before any byte of it goes upstream.
+
+The full URL and the search terms (read from the engines' result and suggestion requests) are
+matched against the rules: a block gets the block page, a warn the interstitial (unless the
+person chose "continue" a moment ago), a log goes through and is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mitmproxy import http
+
+from agent.proxy.addons import safesearch
+from agent.proxy.addons.connection_gate import ConnectionGate
+from agent.proxy.addons.own_pages import OwnPages
+from agent.proxy.addons.recorder import Recorder
+from agent.proxy.filter_settings import FilterSettings
+from agent.proxy.names import request_host, request_url
+from agent.proxy.pages import render as pages
+from rules.matcher import Matcher
+
+_SEARCH_IN_BODY = "candor_search"
+"""flow.metadata key: the engine whose search form arrives with the request body."""
+
+
+class RequestFilter:
+    """mitmproxy addon: after Candor's own links and the DoH block, before SafeSearch."""
+
+    def __init__(
+        self,
+        matcher: Callable[[], Matcher],
+        recorder: Recorder,
+        pages_: OwnPages,
+        gate: ConnectionGate,
+        settings: Callable[[], FilterSettings] = FilterSettings,
+    ) -> None:
+        self._matcher = matcher
+        self._recorder = recorder
+        self._pages = pages_
+        self._gate = gate
+        self._settings = settings
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not flow.live:
+            return
+        request = flow.request
+        host = request_host(request)
+        engine = safesearch.engine_for(host)
+        capture = engine is not None and self._settings().search_capture
+        search = safesearch.search_of(request, engine) if capture and engine else None
+        if capture and engine == "duckduckgo" and search is None and request.method == "POST":
+            flow.metadata[_SEARCH_IN_BODY] = engine  # the form arrives with the body
+        self._decide(flow, host, search)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        engine = flow.metadata.pop(_SEARCH_IN_BODY, None)
+        if engine is None or flow.response or not flow.live:
+            return
+        search = safesearch.search_of(flow.request, engine)
+        if search is not None:
+            self._decide(flow, request_host(flow.request), search)
+
+    def _decide(self, flow: http.HTTPFlow, host: str, search: safesearch.Search | None) -> None:
+        request = flow.request
+        matcher = self._matcher()
+        url = request_url(request, host)
+        decision = matcher.decide(url, search_terms=search.terms if search else None)
+        verdict = decision.decision
+        if verdict == "warn" and self._pages.tokens.allowed(host):
+            verdict = "allow"
+        if search is not None:
+            self._recorder.searched(search, decision)
+        if verdict in ("block", "warn", "log"):
+            self._recorder.decided(decision, host, request.path)
+        if verdict == "block":
+            self._pages.serve(flow, host, decision, pages.block_page, url)
+        elif verdict == "warn":
+            self._pages.serve(flow, host, decision, pages.warn_page, url)
+        elif matcher.check_host(host).decision.decision == "block":
+            self._gate.clear(flow.client_conn.id, host)

@@ -1,0 +1,76 @@
+"""Candor's addons, the collaborators they share, and their order in mitmproxy's chain.
+
+Order matters: the pass-through decision comes before mitmproxy's NextLayer picks a TLS layer;
+the connection gate after TlsConfig; Candor's own links and the DoH block before the request
+filter, SafeSearch after it (a page served instead is left alone); the canary after the filter,
+so it has the last word on the canary host only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig
+
+from agent.config import Config
+from agent.proxy.addons import safesearch
+from agent.proxy.addons.canary import CANARY_HOST, CANARY_RULE, Canary
+from agent.proxy.addons.connection_gate import ConnectionGate
+from agent.proxy.addons.doh import DohBlock
+from agent.proxy.addons.early_passthrough import EarlyPassthrough
+from agent.proxy.addons.own_pages import OwnPages
+from agent.proxy.addons.recorder import Record, Recorder
+from agent.proxy.addons.request_filter import RequestFilter
+from agent.proxy.addons.resolve import Override, Resolve
+from agent.proxy.addons.safesearch import SafeSearch
+from agent.proxy.filter_settings import FilterSettings
+from agent.proxy.pages.tokens import PageTokens
+from rules.matcher import Matcher
+from rules.model import Rule
+
+
+def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
+    """SafeSearch's engines while it needs them, and the canary, which only Candor answers."""
+    return (*safesearch.hosts_to_inspect(config), CANARY_RULE)
+
+
+@dataclass
+class CandorAddons:
+    """Candor's addons, built once per agent around the live matcher and settings."""
+
+    matcher: Callable[[], Matcher]
+    record: Record
+    settings: Callable[[], FilterSettings]
+    overrides: Sequence[Override] = ()
+    recorder: Recorder = field(init=False)
+    gate: ConnectionGate = field(init=False)
+    pages: OwnPages = field(init=False)
+    canary: Canary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recorder = Recorder(self.record, self.settings)
+        self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(CANARY_HOST,))
+        self.pages = OwnPages(PageTokens(), self.recorder, self.settings)
+        self.canary = Canary()
+
+    def chain(self) -> list[Any]:
+        """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""
+        addons: list[Any] = [
+            core.Core(),
+            block.Block(),
+            proxyserver.Proxyserver(),
+            EarlyPassthrough(self.gate.passes_at_hello),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            self.gate,
+            self.pages,
+            DohBlock(self.pages, self.recorder),
+            RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
+            SafeSearch(self.settings),
+            self.canary,
+        ]
+        if self.overrides:
+            addons.append(Resolve(self.overrides))
+        return addons

@@ -1,0 +1,78 @@
+"""The host and URL a connection or request names, read cheaply and the same way everywhere.
+
+Every intercepted request needs its host (to decide) and often its URL (to match paths and
+keywords, and for the page's "continue" link). mitmproxy's `pretty_host` and `pretty_url` parse
+the same headers again on every call; these read them once and cache the normalisation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from mitmproxy import http
+
+from rules.hostnames import InvalidHost, normalise_host
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@lru_cache(maxsize=4096)
+def host_name(text: str) -> str:
+    """A host as the matcher wants it; text that is not a valid host is only lower-cased."""
+    try:
+        return normalise_host(text)
+    except InvalidHost:
+        return text.strip().lower().rstrip(".")
+
+
+def request_host(request: http.Request) -> str:
+    """The host the request names: its Host header (or HTTP/2 authority), else the target.
+
+    Like mitmproxy's `pretty_host`, without re-parsing the same header on every request. A
+    Host header that disagrees with the connection's target cannot reach a blocked upstream:
+    the connection gate checks the address actually dialled.
+    """
+    authority = request.host_header
+    if authority:
+        return _authority_host(authority)
+    return host_name(request.host)
+
+
+@lru_cache(maxsize=4096)
+def _authority_host(authority: str) -> str:
+    if authority.startswith("["):
+        host = authority[1 : authority.find("]")] if "]" in authority else authority
+    elif authority.count(":") == 1:
+        host = authority.partition(":")[0]
+    else:
+        host = authority
+    return host_name(host)
+
+
+def request_url(request: http.Request, host: str, path: str | None = None) -> str:
+    """The URL the person asked for, as the matcher and the pages want it."""
+    if request.first_line_format == "authority":
+        return f"{request.scheme}://{host}/"
+    scheme = request.scheme
+    port = request.port
+    if path is None:
+        path = request.path if request.path != "*" else "/"
+    if port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{_bracketed(host)}{path}"
+    return f"{scheme}://{_bracketed(host)}:{port}{path}"
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def connection_names(sni: str | None, address: tuple[str, int] | Any) -> list[str]:
+    """The SNI and the CONNECT target, normalised, without duplicates (SNI first)."""
+    names: list[str] = []
+    for raw in (sni, address[0] if address else None):
+        if raw:
+            name = host_name(str(raw))
+            if name not in names:
+                names.append(name)
+    return names
