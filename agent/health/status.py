@@ -39,15 +39,20 @@ COUNTED_KINDS = (
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """Something that needs the person, and how to fix it."""
+
     what: str
     fix: str
 
     def as_json(self) -> dict[str, str]:
+        """The problem as `candor status --json` prints it."""
         return {"problem": self.what, "fix": self.fix}
 
 
 @dataclass(frozen=True, slots=True)
 class AgentState:
+    """Whether the agent runs, and its last signs of life from the journal."""
+
     running: bool
     pid: int | None = None
     address: str | None = None
@@ -62,6 +67,8 @@ class AgentState:
 
 @dataclass(slots=True)
 class Status:
+    """Everything `candor status` reports: a model; `status_text` renders it."""
+
     home: Path
     now: datetime
     agent: AgentState
@@ -75,6 +82,7 @@ class Status:
     test_clock: bool = False
 
     def as_json(self) -> dict[str, Any]:
+        """The status as `candor status --json` prints it."""
         a = self.agent
         return {
             "home": str(self.home),

@@ -289,15 +289,23 @@ def _loosenings(
     waiting: Sequence[Pending],
 ) -> Iterable[Pending]:
     """Every loosening from the applied state to the files now; times are filled in by `plan`."""
-    epoch = datetime.min
+    yield from _rule_loosenings(applied, identities, waiting)
+    if applied.settings is not None:
+        yield from _setting_loosenings(applied.settings, settings, waiting)
 
-    def item(
-        what: Loosening, category: str | None, value: str, held: str, source: str = ""
-    ) -> Pending:
-        return Pending(what, category, value, held, epoch, epoch, source)
 
-    old = applied.settings
-    old_actions: Mapping[str, Action] = old.actions if old else {}
+def _item(
+    what: Loosening, category: str | None, value: str, held: str, source: str = ""
+) -> Pending:
+    """A loosening found, its times still to be set by `plan`."""
+    return Pending(what, category, value, held, datetime.min, datetime.min, source)
+
+
+def _rule_loosenings(
+    applied: Applied, identities: Mapping[str, frozenset[str]], waiting: Sequence[Pending]
+) -> Iterable[Pending]:
+    """Rules and lists removed, exceptions added, per category."""
+    old_actions: Mapping[str, Action] = applied.settings.actions if applied.settings else {}
     for change in diff_identities(applied.identities, identities):
         cat = change.category
         action = held_action(cat, old_actions.get(cat, "block"), waiting)
@@ -306,32 +314,35 @@ def _loosenings(
                 continue
             if text.startswith(LIST_PREFIX):
                 name = text[len(LIST_PREFIX) :]
-                yield item(
-                    Loosening.LIST_REMOVED, cat, name, action, applied.list_hashes.get(name, "")
-                )
+                list_hash = applied.list_hashes.get(name, "")
+                yield _item(Loosening.LIST_REMOVED, cat, name, action, list_hash)
             else:
                 source = applied.sources.get(cat, {}).get(text, "")
-                yield item(Loosening.RULE_REMOVED, cat, text, action, source)
+                yield _item(Loosening.RULE_REMOVED, cat, text, action, source)
         for text in change.added:
             if is_exception(text):
-                yield item(Loosening.EXCEPTION_ADDED, cat, text, "")
-    if old is None:
-        return
+                yield _item(Loosening.EXCEPTION_ADDED, cat, text, "")
+
+
+def _setting_loosenings(
+    old: Settings, settings: Settings, waiting: Sequence[Pending]
+) -> Iterable[Pending]:
+    """Actions lowered, hosts allowed or never inspected, SafeSearch off, a shorter delay."""
     for cat in sorted(old.actions.keys() & settings.actions.keys()):
         was, now = old.actions[cat], settings.actions[cat]
         if STRENGTH[now] < STRENGTH[was]:
-            yield item(Loosening.ACTION_LOWERED, cat, "", held_action(cat, was, waiting))
+            yield _item(Loosening.ACTION_LOWERED, cat, "", held_action(cat, was, waiting))
     for host in sorted(settings.allowlist - old.allowlist):
-        yield item(Loosening.ALLOWLIST_ADDED, None, host, "")
+        yield _item(Loosening.ALLOWLIST_ADDED, None, host, "")
     for host in sorted(settings.never_inspect - old.never_inspect):
-        yield item(Loosening.NEVER_INSPECT_ADDED, None, host, "")
+        yield _item(Loosening.NEVER_INSPECT_ADDED, None, host, "")
     if old.safesearch and not settings.safesearch:
-        yield item(Loosening.SAFESEARCH_OFF, None, "", "on")
+        yield _item(Loosening.SAFESEARCH_OFF, None, "", "on")
     if old.search_capture and not settings.search_capture:
-        yield item(Loosening.SEARCH_CAPTURE_OFF, None, "", "on")
+        yield _item(Loosening.SEARCH_CAPTURE_OFF, None, "", "on")
     if settings.cooling_off < old.cooling_off:
         held = effective_delay(old, waiting)
-        yield item(Loosening.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
+        yield _item(Loosening.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
 
 
 def _order(p: Pending) -> tuple[datetime, str, str, str]:

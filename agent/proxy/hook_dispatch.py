@@ -34,18 +34,21 @@ class CachedHookDispatch(addonmanager.AddonManager):
         self._handlers: dict[str, tuple[Callable[..., Any], ...]] = {}
 
     def add(self, *addons: Any) -> None:
+        """Add addons, and forget the cached handlers."""
         try:
             super().add(*addons)
         finally:
             self._handlers = {}
 
     def remove(self, addon: Any) -> None:
+        """Remove an addon, and forget the cached handlers."""
         try:
             super().remove(addon)
         finally:
             self._handlers = {}
 
     def clear(self) -> None:
+        """Remove every addon, and forget the cached handlers."""
         try:
             super().clear()
         finally:
@@ -61,6 +64,7 @@ class CachedHookDispatch(addonmanager.AddonManager):
         return found
 
     async def trigger_event(self, event: hooks.Hook) -> None:
+        """Run `event`'s handlers in chain order, with mitmproxy's error semantics."""
         handlers = self.handlers(event)
         if not handlers:
             return

@@ -134,6 +134,7 @@ class Agent:
             log.exception("could not record a %s event", event.kind)
 
     def run(self) -> int:
+        """Run until SIGINT or SIGTERM: journal the start, serve, then stop everything cleanly."""
         write_pid_file(self.home.pid_file)
         try:
             self._record_start()

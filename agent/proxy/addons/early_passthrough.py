@@ -25,6 +25,8 @@ Passes = Callable[[str | None, Any], bool]
 
 
 class EarlyPassthrough:
+    """mitmproxy addon: a bare relay for connections the gate passes, before NextLayer."""
+
     def __init__(self, passes: Passes) -> None:
         self._passes = passes
 

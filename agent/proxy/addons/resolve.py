@@ -21,6 +21,8 @@ class ResolveSpecError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Override:
+    """One `--resolve` pattern and the address it resolves to."""
+
     pattern: str
     """An exact name, `*.suffix` for the names under suffix, or `*` for every name."""
     address: str
@@ -35,6 +37,7 @@ class Override:
         return (2, len(self.pattern))
 
     def matches(self, host: str) -> bool:
+        """Whether `host` (normalised) falls under this pattern."""
         if self.pattern == "*":
             return True
         if self.pattern.startswith("*."):

@@ -123,6 +123,7 @@ def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
 
 
 def engine_for(host: str) -> str | None:
+    """The engine a host belongs to, or None (exact hosts only)."""
     return ENGINES.get(host.lower().rstrip("."))
 
 

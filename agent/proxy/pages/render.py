@@ -39,10 +39,12 @@ class PageInfo:
 
 
 def block_page(info: PageInfo) -> str:
+    """The page shown instead of a blocked site."""
     return _render("block.html", info)
 
 
 def warn_page(info: PageInfo) -> str:
+    """The interstitial for a warned site: a pause, then the person decides."""
     return _render("warn.html", info)
 
 
@@ -83,6 +85,7 @@ _PAGE_HEADERS = (
 
 
 def decision_header(decision: Decision) -> str:
+    """The `X-Candor-Decision` value every substituted response carries."""
     return f"{decision.decision}; category={decision.category or 'none'}"
 
 
