@@ -62,11 +62,24 @@ def _tld(rng: random.Random) -> str:
 
 
 def generate(data: Path, n_domains: int, n_keywords: int, n_urls: int) -> None:
+    """Write the synthetic inputs once per size (the same bytes every time: one seed)."""
     marker = data / f"done-{n_domains}-{n_keywords}-{n_urls}"
     if marker.exists():
         return
     data.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
+    names = _domains(rng, n_domains)
+    (data / "domains.txt").write_text("\n".join(names) + "\n")
+    (data / "hosts.txt").write_text("\n".join(_hosts_lines(rng, names)) + "\n")
+    kw_list = _keywords(rng, n_keywords)
+    (data / "keywords.txt").write_text("\n".join(kw_list) + "\n")
+    urls, kinds = _urls(rng, names, kw_list, n_urls)
+    (data / "urls.json").write_text(json.dumps({"urls": urls, "kinds": kinds}))
+    (data / "rules.txt").write_text("\n".join(_own_rules(rng)) + "\n")
+    marker.write_text("ok\n")
+
+
+def _domains(rng: random.Random, n_domains: int) -> list[str]:
     domains: dict[str, None] = {}
     while len(domains) < n_domains:
         base = f"{_label(rng)}{rng.randint(0, 99) if rng.random() < 0.3 else ''}.{_tld(rng)}"
@@ -76,9 +89,10 @@ def generate(data: Path, n_domains: int, n_keywords: int, n_urls: int) -> None:
         elif roll < 0.18:
             base = f"{_label(rng, 1, 2)}.{base}"
         domains[base] = None
-    names = list(domains)
-    (data / "domains.txt").write_text("\n".join(names) + "\n")
+    return list(domains)
 
+
+def _hosts_lines(rng: random.Random, names: list[str]) -> list[str]:
     lines = [
         "# Title: synthetic benchmark hosts file",
         "127.0.0.1 localhost",
@@ -94,44 +108,26 @@ def generate(data: Path, n_domains: int, n_keywords: int, n_urls: int) -> None:
         shown = name.upper() if roll < 0.01 else name + "." if roll < 0.013 else name
         comment = "  # inline comment" if rng.random() < 0.005 else ""
         lines.append(f"{ip} {shown}{comment}")
-    (data / "hosts.txt").write_text("\n".join(lines) + "\n")
+    return lines
 
+
+def _keywords(rng: random.Random, n_keywords: int) -> list[str]:
     keywords: dict[str, None] = {}
     while len(keywords) < n_keywords:
         word = _label(rng, 2, 4)
         if 5 <= len(word) <= 12:
             keywords[word] = None
-    kw_list = list(keywords)
-    (data / "keywords.txt").write_text("\n".join(kw_list) + "\n")
+    return list(keywords)
 
+
+def _urls(
+    rng: random.Random, names: list[str], kw_list: list[str], n_urls: int
+) -> tuple[list[str], list[str]]:
     listed = set(names)
-
-    def listed_suffix(host: str) -> bool:
-        while True:
-            if host in listed:
-                return True
-            dot = host.find(".")
-            if dot < 0:
-                return False
-            host = host[dot + 1 :]
-
     urls: list[str] = []
     kinds: list[str] = []
     for _ in range(n_urls):
-        roll = rng.random()
-        if roll < 0.25:
-            host, kind = rng.choice(names), "hit_exact"
-        elif roll < 0.5:
-            extra = ".".join(_label(rng, 1, 2) for _ in range(rng.randint(1, 2)))
-            host, kind = f"{extra}.{rng.choice(names)}", "hit_sub"
-        else:
-            while True:
-                host = f"{_label(rng, 1, 2)}.{_label(rng)}.{_tld(rng)}"
-                if rng.random() < 0.5:
-                    host = host.split(".", 1)[1]
-                if not listed_suffix(host):
-                    break
-            kind = "miss"
+        host, kind = _url_host(rng, names, listed)
         segments = [rng.choice(PATH_WORDS) for _ in range(rng.randint(1, 3))]
         if rng.random() < 0.05:
             segments.append(f"{rng.choice(PATH_WORDS)}-{rng.choice(kw_list)}")
@@ -140,8 +136,35 @@ def generate(data: Path, n_domains: int, n_keywords: int, n_urls: int) -> None:
             path += f"?q={rng.choice(PATH_WORDS)}+{_label(rng, 2, 3)}&page={rng.randint(1, 20)}"
         urls.append(f"https://{host}{path}")
         kinds.append(kind)
-    (data / "urls.json").write_text(json.dumps({"urls": urls, "kinds": kinds}))
+    return urls, kinds
 
+
+def _url_host(rng: random.Random, names: list[str], listed: set[str]) -> tuple[str, str]:
+    roll = rng.random()
+    if roll < 0.25:
+        return rng.choice(names), "hit_exact"
+    if roll < 0.5:
+        extra = ".".join(_label(rng, 1, 2) for _ in range(rng.randint(1, 2)))
+        return f"{extra}.{rng.choice(names)}", "hit_sub"
+    while True:
+        host = f"{_label(rng, 1, 2)}.{_label(rng)}.{_tld(rng)}"
+        if rng.random() < 0.5:
+            host = host.split(".", 1)[1]
+        if not _listed_suffix(host, listed):
+            return host, "miss"
+
+
+def _listed_suffix(host: str, listed: set[str]) -> bool:
+    while True:
+        if host in listed:
+            return True
+        dot = host.find(".")
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
+
+
+def _own_rules(rng: random.Random) -> list[str]:
     rules = [
         "# the person's own rules (benchmark)",
         "keyword: casino",
@@ -155,8 +178,7 @@ def generate(data: Path, n_domains: int, n_keywords: int, n_urls: int) -> None:
             rules.append(f"={_label(rng)}.{_tld(rng)}")
         if i % 15 == 0:
             rules.append(f"{_label(rng)}.com/{rng.choice(PATH_WORDS)}")
-    (data / "rules.txt").write_text("\n".join(rules) + "\n")
-    marker.write_text("ok\n")
+    return rules
 
 
 # ---------------------------------------------------------------- helpers shared by children
