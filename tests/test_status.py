@@ -66,7 +66,7 @@ def test_running_agent_with_address_and_heartbeat(
     assert "Candor is running (pid" in format_status(status)[0]
     # A long silence while the process lives is worth a word.
     late = problems(home, now=now + timedelta(minutes=10))
-    assert "has written nothing since 10 min ago" in late
+    assert "has written nothing since 10 minutes ago" in late
 
 
 def test_a_dead_pid_means_an_unclean_stop(home: Home) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from agent.config import Home
+from agent.config import Home, rough_duration_words
 from agent.journal.events import BypassSuspected, EventBody
 from agent.proxy.addons.canary import CANARY_HEADER, CANARY_URL
 
@@ -166,11 +166,11 @@ class SelfCheck:
         if now - since < self.quiet_after or self._quiet_reported:
             return False
         self._quiet_reported = True
-        hours = round((now - since) / 3600, 1)
+        quiet = rough_duration_words(dt.timedelta(seconds=now - since))
         self._record(
             BypassSuspected(
                 what="no traffic while awake",
-                detail=f"No web traffic went through Candor for {hours} hours while the "
+                detail=f"No web traffic went through Candor for {quiet} while the "
                 "computer was awake. This can be a quiet time, or traffic taking another route.",
                 source="self-check",
             )

@@ -15,7 +15,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.config import Config, ConfigError, Home, format_duration, load_config
+from agent.config import (
+    Config,
+    ConfigError,
+    Home,
+    format_duration,
+    load_config,
+    rough_duration_words,
+)
 from agent.health import selfcheck
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import Event, Journal, JournalError, clock
@@ -368,14 +375,11 @@ def _agent_state(
 
 
 def ago(now: datetime, then: datetime) -> str:
-    """How long before `now` `then` was, as a person says it ("12 min ago", "on Tue 01 Dec")."""
-    seconds = int((now - then).total_seconds())
-    if seconds < 90:
-        return "just now" if seconds < 10 else f"{seconds} s ago"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min ago"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h ago"
+    """How long before `now` `then` was, as a person says it ("12 minutes ago", "on Tue 01 Dec")."""
+    since = now - then
+    if since < timedelta(seconds=90):
+        seconds = int(since.total_seconds())
+        return "just now" if seconds < 10 else f"{seconds} seconds ago"
+    if since < timedelta(hours=48):
+        return f"{rough_duration_words(since)} ago"
     return f"on {then.astimezone():%a %d %b %H:%M}"
