@@ -23,10 +23,11 @@ from typing import Any, Literal
 from agent.config import Config, Home, load_config
 from agent.journal import Journal, canonical_json, clock, format_ts
 from agent.journal.events import ReportFailed, ReportSent
-from reporter import consent, invitation, signing, smtp, webhook
+from reporter import consent, invitation, signing
 from reporter.build import pretty_json
+from reporter.delivery import smtp, webhook
+from reporter.delivery.outbox import NewMessage, Outbox
 from reporter.document import signed_bytes
-from reporter.outbox import NewMessage, Outbox
 
 SCHEMA = "candor-notice/1"
 NoticeKind = Literal["uninstalled", "reporting_ended"]

@@ -2,7 +2,7 @@
 
 `Sender.run_once()` is one pass: consent first (nothing leaves without a confirmed partner;
 sharing less takes effect before anything is built or sent), then every due week is built and
-queued (`reporter.outbox`), then each channel's oldest message is sent while it is due. The
+queued (`reporter.delivery.outbox`), then each channel's oldest message is sent while it is due. The
 agent runs it in `SenderLoop` (a thread) at start, every minute or so (which also catches a
 wake from sleep), and `candor report send-due` runs it once for the OS timer.
 
@@ -33,9 +33,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config import Config, Home, load_config
 from agent.journal import Journal, canonical_json, clock
-from reporter import consent, schedule, signing, smtp, webhook
+from reporter import consent, schedule, signing
 from reporter.build import BuiltReport, build_report, report_hash
-from reporter.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
+from reporter.delivery import smtp, webhook
+from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from werkzeug import Request, Response
 
 from agent.config import Config, Home, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, smtp, webhook
-from reporter.outbox import Outbox
+from reporter import consent
+from reporter.delivery import smtp, webhook
+from reporter.delivery.outbox import Outbox
 from reporter.sender import Sender, SenderLoop, signing_key, status_notes
 from tests.conftest import REPO, require_tool
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer

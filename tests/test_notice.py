@@ -10,7 +10,7 @@ import pytest
 from agent.config import Home
 from agent.journal import Journal, clock
 from reporter import consent, notice, signing
-from reporter.outbox import Outbox
+from reporter.delivery.outbox import Outbox
 from tests.conftest import candor
 from tests.mail_server import MailServer
 from tests.test_delivery import SAM, make_home

@@ -8,8 +8,9 @@ import json
 from agent.cli.console import UserError, out
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
-from reporter import signing, smtp, webhook
-from reporter.outbox import Outbox
+from reporter import signing
+from reporter.delivery import smtp, webhook
+from reporter.delivery.outbox import Outbox
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:

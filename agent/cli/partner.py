@@ -23,8 +23,9 @@ from agent.cli.console import UserError, out
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, invitation, notice, schedule, signing, smtp
-from reporter.outbox import Outbox
+from reporter import consent, invitation, notice, schedule, signing
+from reporter.delivery import smtp
+from reporter.delivery.outbox import Outbox
 from reporter.sender import Sender
 
 

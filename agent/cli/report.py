@@ -22,7 +22,7 @@ from agent.config import Config, Home, load_config
 from agent.journal import Journal, clock
 from reporter import consent, schedule, signing
 from reporter.build import BuiltReport, build_report
-from reporter.outbox import Outbox
+from reporter.delivery.outbox import Outbox
 from reporter.sender import Sender, describe
 from reporter.verify import verify
 
@@ -63,7 +63,7 @@ def _check_week(text: str) -> str:
 def _next_report(journal: Journal) -> tuple[int, str | None, str | None]:
     """(seq, prev_report_hash, last week) from the outbox, or a first report without one."""
     try:
-        from reporter.outbox import Outbox
+        from reporter.delivery.outbox import Outbox
     except ImportError:
         return 1, None, None
     outbox = Outbox(journal)

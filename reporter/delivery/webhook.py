@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from reporter.smtp import DeliveryError
+from reporter.delivery.smtp import DeliveryError
 
 if TYPE_CHECKING:
     import httpx
