@@ -22,8 +22,10 @@ from agent.config import Config, Home, load_config, save_config
 from agent.journal import Journal, clock
 from reporter import consent
 from reporter.delivery import smtp, webhook
+from reporter.delivery.loop import SenderLoop
 from reporter.delivery.outbox import Outbox
-from reporter.sender import Sender, SenderLoop, signing_key, status_notes
+from reporter.delivery.sender import Sender, status_notes
+from reporter.signing import load_private_key
 from tests.conftest import REPO, require_tool
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
@@ -79,7 +81,7 @@ def sender(home: Home) -> Sender:
 
 
 def public_key(home: Home):
-    return signing_key(home).public_key()
+    return load_private_key(home).public_key()
 
 
 # -- email ----------------------------------------------------------------------------------
@@ -372,7 +374,7 @@ def test_asleep_on_report_day_sends_late_and_says_why(
 SEND_DUE = """
 import sys
 from agent.config import Home
-from reporter.sender import Sender
+from reporter.delivery.sender import Sender
 home = Home.at(sys.argv[1])
 with Sender(home) as s:
     r = s.run_once()

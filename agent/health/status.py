@@ -22,7 +22,7 @@ from agent.journal import Event, Journal, JournalError, clock
 from agent.policy.cooling_off import Pending
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
-from reporter import sender
+from reporter.delivery import sender
 
 HEARTBEAT_LATE = timedelta(minutes=3)
 """The agent writes a heartbeat every minute; this much silence while it runs is worth a word."""

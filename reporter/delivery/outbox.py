@@ -251,6 +251,19 @@ class Outbox:
             params = (state,)
         return [_row(r) for r in self._conn.execute(sql + " ORDER BY rowid", params).fetchall()]
 
+    def report_payloads(self, report_seq: int) -> list[tuple[str, bytes]]:
+        """(channel, bytes) of every message queued for report `report_seq`, oldest first:
+        where the next report finds the previous one's chain head and key. Empty when the
+        file has no outbox to read."""
+        try:
+            found = self._conn.execute(
+                "SELECT channel, payload FROM outbox WHERE report_seq = ? ORDER BY rowid",
+                (report_seq,),
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(str(channel), bytes(payload)) for channel, payload in found]
+
     def channels(self) -> list[str]:
         found = self._conn.execute(
             "SELECT DISTINCT channel FROM outbox WHERE state IN ('pending', 'failed') "
