@@ -24,9 +24,9 @@ from reporter import consent
 from reporter.delivery import smtp, webhook
 from reporter.delivery.loop import SenderLoop
 from reporter.delivery.outbox import Outbox
-from reporter.delivery.sender import Sender, status_notes
+from reporter.delivery.sender import PassResult, Sender, status_notes
 from reporter.signing import load_private_key
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO, candor, require_tool
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
 
@@ -50,6 +50,7 @@ def make_home(
     webhook_url: str | None = None,
     level: str = "summary",
     confirmed: bool = True,
+    device: str = "laptop",
 ) -> Home:
     home = Home.at(tmp_path / "home")
     home.ensure()
@@ -62,7 +63,7 @@ def make_home(
         {
             "partner": SAM,
             "detail_level": level,
-            "device": {"name": "laptop"},
+            "device": {"name": device},
             "report": {"day": "sunday", "time": "18:00", "timezone": "UTC"},
             "delivery": delivery,
         }
@@ -242,6 +243,30 @@ def test_nothing_is_sent_before_confirmation_or_after_revocation(
         assert result.built == [] and result.sent == []
         assert {r.state for r in s.outbox.rows() if r.report_seq == 2} == {"cancelled"}
     assert len(mail.messages) == 1
+
+
+def test_a_revocation_between_queueing_and_sending_wins(
+    tmp_path, monkeypatch, mail: MailServer
+) -> None:
+    """A pass reads consent once; `candor partner revoke` run by another process after the
+    report was queued, before it is sent, still stops it: revoking cancels the pending report
+    rows, and only a pending row can be claimed for sending."""
+    home = make_home(tmp_path, monkeypatch, mail=mail)
+    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    with sender(home) as s:
+        config = load_config(home)
+        state = s.settle_consent(config)
+        result = PassResult()
+        assert s.enqueue_due(config, state, result) == ["2026-W48"]
+        revoked = candor(home.root, "partner", "revoke", "--yes")
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        assert state.status == "confirmed", "the pass still holds the consent it read"
+        s.deliver(config, state, result)
+        assert result.sent == [] and result.failed == []
+        assert {r.state for r in s.outbox.rows() if r.kind == "report"} == {"cancelled"}
+    received = mail.sink.wait_for(1)
+    assert [r.message["X-Candor-Notice"] for r in received] == ["reporting_ended"]
+    assert not any(r.message["X-Candor-Report-Seq"] for r in received), "no report left"
 
 
 def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: MailServer) -> None:
