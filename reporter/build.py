@@ -21,8 +21,8 @@ from typing import Any
 from agent.config import Config, Home
 from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
+from reporter import coverage, integrity, render_html, render_text, schedule, signing
 from reporter import document as doc
-from reporter import integrity, render_html, render_text, schedule, signing
 from reporter.delivery.outbox import Outbox
 from reporter.summary import Window, week_facts
 
@@ -142,14 +142,14 @@ def _zone_name(zone: Any) -> str:
     return str(getattr(zone, "key", None) or zone)
 
 
-def _current_clocks(now: datetime) -> integrity.Clocks | None:
+def _current_clocks(now: datetime) -> coverage.Clocks | None:
     """This process's clocks as a heartbeat taken now, when `now` is the real time (not a
     test clock): it explains a trailing gap when the agent is not running at report time."""
     beat = Heartbeat.now()
     assert beat.wall is not None
     if abs(beat.wall - now.timestamp()) > _REAL_CLOCK_SLACK.total_seconds():
         return None
-    return integrity.Clocks.read(datetime.fromtimestamp(beat.wall, UTC), beat)
+    return coverage.Clocks.read(datetime.fromtimestamp(beat.wall, UTC), beat)
 
 
 def previous_document(

@@ -202,120 +202,180 @@ def bar(value: int, top: int, width: int = BAR) -> str:
 
 
 def render(document: Document) -> str:
+    """The whole report as text, one section after another, from the signed document alone."""
     zone = zone_of(document)
-    s = document.summary
-    i = document.integrity
     out: list[str] = []
-    add = out.append
-    partner = document.partner.name or "there"
-    add(f"Candor weekly report · {document.device}")
-    add(f"{period_words(document)} · week {document.period.week} · report #{document.seq}")
-    add("")
-    add(f"Hello {partner},")
-    add("")
-    add(headline(document))
-    for line in i.attention:
-        out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
-    add("")
+    for section in (
+        _greeting,
+        _this_week,
+        _websites,
+        _searches,
+        _integrity_head,
+        _integrity_facts,
+        _closing,
+    ):
+        out.extend(section(document, zone))
+    return "\n".join(out) + "\n"
 
-    add("THIS WEEK")
-    add(f"  {counts_words(s.totals)}")
+
+def _greeting(document: Document, zone: tzinfo) -> list[str]:
+    """Title, week, the greeting and the headline with what may need attention."""
+    partner = document.partner.name or "there"
+    out = [
+        f"Candor weekly report · {document.device}",
+        f"{period_words(document)} · week {document.period.week} · report #{document.seq}",
+        "",
+        f"Hello {partner},",
+        "",
+        headline(document),
+    ]
+    for line in document.integrity.attention:
+        out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
+    out.append("")
+    return out
+
+
+def _this_week(document: Document, zone: tzinfo) -> list[str]:
+    """The counts: totals, the trend, per category."""
+    s = document.summary
+    out = ["THIS WEEK", f"  {counts_words(s.totals)}"]
     if (trend := change_words(document)) is not None:
-        add(f"  That is {trend}.")
-    add(f"  Days in a row without a block: {s.streak_days}")
-    add(f"  Warnings clicked through: {s.warn_continues}")
-    add(f'  "This was a mistake" requests: {s.unblock_requests}')
+        out.append(f"  That is {trend}.")
+    out.append(f"  Days in a row without a block: {s.streak_days}")
+    out.append(f"  Warnings clicked through: {s.warn_continues}")
+    out.append(f'  "This was a mistake" requests: {s.unblock_requests}')
     if s.searches_flagged:
-        add(f"  Searches in watched categories: {s.searches_flagged}")
-    add("")
-    add("  By category")
+        out.append(f"  Searches in watched categories: {s.searches_flagged}")
+    out.append("")
+    out.append("  By category")
     for c in s.categories:
         action = f" ({c.action})" if c.action else ""
-        add(f"    {c.category + action:<26} {counts_words(c)}")
-    add("")
-    add("  By day (blocked and warned)")
+        out.append(f"    {c.category + action:<26} {counts_words(c)}")
+    out.append("")
+    return out + _charts(document)
+
+
+def _charts(document: Document) -> list[str]:
+    """Blocked and warned per day and per part of the day, as bars."""
+    s = document.summary
+    out = ["  By day (blocked and warned)"]
     top = max((d.block + d.warn for d in s.days), default=0)
     for d in s.days:
         n = d.block + d.warn
-        add(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
-    add("")
-    add("  By time of day (blocked and warned)")
+        out.append(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
+    out.append("")
+    out.append("  By time of day (blocked and warned)")
     slots = [("night   00–06", range(0, 6)), ("morning 06–12", range(6, 12)),
              ("day     12–18", range(12, 18)), ("evening 18–24", range(18, 24))]  # fmt: skip
     sums = [sum(s.hours[h].block + s.hours[h].warn for h in hours) for _, hours in slots]
     for (name, _), n in zip(slots, sums, strict=True):
-        add(f"    {name}  {bar(n, max(sums)):<{BAR}} {n}")
-    add("")
+        out.append(f"    {name}  {bar(n, max(sums)):<{BAR}} {n}")
+    out.append("")
+    return out
 
-    if document.domains is not None:
-        add("WEBSITES")
-        if not document.domains:
-            add("  None this week.")
-        for d in document.domains:
-            add(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
-            if d.times:
-                add("    at " + ", ".join(local(t, zone) for t in d.times))
-        add("")
-    if document.searches is not None:
-        add("SEARCHES IN WATCHED CATEGORIES")
-        if not document.searches:
-            add("  None this week.")
-        for q in document.searches:
-            add(f"  {search_words(q, zone)}")
-        add("")
 
-    add("INTEGRITY (always included)")
-    add(f"  {coverage_words(document)}")
+def _websites(document: Document, zone: tzinfo) -> list[str]:
+    """Blocked and flagged websites, at the levels that share them."""
+    if document.domains is None:
+        return []
+    out = ["WEBSITES"]
+    if not document.domains:
+        out.append("  None this week.")
+    for d in document.domains:
+        out.append(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
+        if d.times:
+            out.append("    at " + ", ".join(local(t, zone) for t in d.times))
+    out.append("")
+    return out
+
+
+def _searches(document: Document, zone: tzinfo) -> list[str]:
+    """Searches in watched categories, at the detailed level only."""
+    if document.searches is None:
+        return []
+    out = ["SEARCHES IN WATCHED CATEGORIES"]
+    if not document.searches:
+        out.append("  None this week.")
+    for q in document.searches:
+        out.append(f"  {search_words(q, zone)}")
+    out.append("")
+    return out
+
+
+def _integrity_head(document: Document, zone: tzinfo) -> list[str]:
+    """Coverage, gaps and the changes that made filtering less (or more) strict."""
+    i = document.integrity
+    out = ["INTEGRITY (always included)", f"  {coverage_words(document)}"]
     shown = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
     if shown:
-        add("  Gaps:")
+        out.append("  Gaps:")
         for g in shown:
             _item(out, "!" if g.flagged else "-", gap_words(g, zone))
     else:
-        add("  No gaps.")
+        out.append("  No gaps.")
     if i.loosening:
-        add("  Changes that made filtering less strict:")
+        out.append("  Changes that made filtering less strict:")
         for c in i.loosening:
             _item(out, "-", change_line(c, zone))
     else:
-        add("  No changes made filtering less strict.")
+        out.append("  No changes made filtering less strict.")
     if i.tightening:
-        add(f"  Changes that made filtering stricter: {i.tightening}")
+        out.append(f"  Changes that made filtering stricter: {i.tightening}")
     if i.pending:
-        add("  Waiting for the cooling-off delay (the stricter rule stays in force until then):")
+        out.append(
+            "  Waiting for the cooling-off delay (the stricter rule stays in force until then):"
+        )
         for c in i.pending:
             _item(out, "-", change_line(c, zone))
+    return out
+
+
+def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
+    """Bypass signs, unfiltered apps, stops, losses, and the record, consent, key and timing."""
+    i = document.integrity
+    out: list[str] = []
     if i.bypass:
-        add("  Signs of getting around the filter:")
+        out.append("  Signs of getting around the filter:")
         for b in i.bypass:
             _item(out, "-", bypass_words(b, zone))
     else:
-        add("  No signs of getting around the filter.")
+        out.append("  No signs of getting around the filter.")
     p = i.pinned_passthroughs
     if p.count:
         hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
-        add(f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}")
+        out.append(
+            f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}"
+        )
     if i.agent.unclean_stops:
-        add(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
+        out.append(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
     if i.events_lost:
-        add(f"  Events Candor could not record: {i.events_lost}")
+        out.append(f"  Events Candor could not record: {i.events_lost}")
     if i.delivery_failures:
-        add(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
-    add(f"  {journal_words(document)}")
-    add(f"  {consent_words(document)}")
-    add(f"  {key_words(document)}")
-    add(f"  {delivery_words(document)}")
-    add("")
+        out.append(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
+    out.append(f"  {journal_words(document)}")
+    out.append(f"  {consent_words(document)}")
+    out.append(f"  {key_words(document)}")
+    out.append(f"  {delivery_words(document)}")
+    out.append("")
+    return out
 
-    add("WHAT YOU CAN DO")
-    add("  You do not need to fix anything. A short check-in is enough: ask how the week went,")
-    add("  and listen. If something above looks odd, ask about it openly; there is often a")
-    add("  simple explanation (a trip, a flat battery, a new computer).")
+
+def _closing(document: Document, zone: tzinfo) -> list[str]:
+    """What the partner can do, and how to check the report."""
+    out = [
+        "WHAT YOU CAN DO",
+        "  You do not need to fix anything. A short check-in is enough: ask how the week went,",
+        "  and listen. If something above looks odd, ask about it openly; there is often a",
+        "  simple explanation (a trip, a flat battery, a new computer).",
+    ]
     out.extend(textwrap.wrap(SUPPORT, WIDTH, initial_indent="  ", subsequent_indent="  "))
-    add("")
-    add("CHECKING THIS REPORT")
-    add(f"  Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this")
-    add("  fingerprint with the one in your invitation. The attachments let you check the")
-    add("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
-    add("  To stop receiving these reports, tell the person or reply STOP.")
-    return "\n".join(out) + "\n"
+    out.append("")
+    out.append("CHECKING THIS REPORT")
+    out.append(
+        f"  Report #{document.seq}, signed by {document.integrity.signing_key.fingerprint}. "
+        "Compare this"
+    )
+    out.append("  fingerprint with the one in your invitation. The attachments let you check the")
+    out.append("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
+    out.append("  To stop receiving these reports, tell the person or reply STOP.")
+    return out

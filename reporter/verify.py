@@ -171,22 +171,7 @@ def check_links(report: ReportFile, folder: Path, key: Ed25519PublicKey, outcome
     if not folder.is_dir():
         outcome.add(False, f"{folder}: not a folder of earlier reports.")
         return
-    by_seq: dict[int, ReportFile] = {}
-    for candidate in sorted(folder.iterdir()):
-        if not candidate.is_file() or not candidate.name.endswith(".json"):
-            continue
-        if candidate.resolve() == report.path.resolve():
-            continue
-        try:
-            found = read_report(candidate)
-        except ReportUnreadable:
-            continue
-        if found.seq is None:
-            continue
-        known = by_seq.get(found.seq)
-        if known is not None and known.hash != found.hash:
-            outcome.add(False, f"two different reports both numbered #{found.seq}.")
-        by_seq[found.seq] = found
+    by_seq = _numbered_reports(report, folder, outcome)
     if report.seq is None:
         outcome.add(False, f"{report.path.name}: it has no sequence number.")
         return
@@ -203,25 +188,50 @@ def check_links(report: ReportFile, folder: Path, key: Ed25519PublicKey, outcome
         if current is None:
             outcome.add(False, f"report #{seq} is missing from {folder}.")
             continue
-        before = by_seq.get(seq - 1)
-        link = current.document.get("prev_report_hash")
-        if before is None:
-            if seq == 1 and link is None:
-                outcome.add(True, "report #1 starts the sequence.")
-            continue
-        if link == before.hash:
-            outcome.add(True, f"report #{seq} follows report #{seq - 1}.")
-        else:
-            outcome.add(
-                False,
-                f"report #{seq} does not follow report #{seq - 1} (its prev_report_hash "
-                "differs): a report was changed, replaced or dropped.",
-            )
-        if before.key and current.key and before.key != current.key:
-            outcome.add(False, f"report #{seq} is signed with a different key from #{seq - 1}.")
-        a, b = before.document.get("chain_head"), current.document.get("chain_head")
-        shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
-        if shorter:
-            outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")
+        _check_link(seq, current, by_seq.get(seq - 1), outcome)
     if start > 1 and report.seq >= start:
         outcome.add(True, f"reports before #{start} were not in the folder; checked from there.")
+
+
+def _numbered_reports(report: ReportFile, folder: Path, outcome: Outcome) -> dict[int, ReportFile]:
+    """The numbered reports in `folder` other than `report`, by sequence number."""
+    by_seq: dict[int, ReportFile] = {}
+    for candidate in sorted(folder.iterdir()):
+        if not candidate.is_file() or not candidate.name.endswith(".json"):
+            continue
+        if candidate.resolve() == report.path.resolve():
+            continue
+        try:
+            found = read_report(candidate)
+        except ReportUnreadable:
+            continue
+        if found.seq is None:
+            continue
+        known = by_seq.get(found.seq)
+        if known is not None and known.hash != found.hash:
+            outcome.add(False, f"two different reports both numbered #{found.seq}.")
+        by_seq[found.seq] = found
+    return by_seq
+
+
+def _check_link(seq: int, current: ReportFile, before: ReportFile | None, outcome: Outcome) -> None:
+    """Report `seq` names the one before it, with the same key and a journal no shorter."""
+    link = current.document.get("prev_report_hash")
+    if before is None:
+        if seq == 1 and link is None:
+            outcome.add(True, "report #1 starts the sequence.")
+        return
+    if link == before.hash:
+        outcome.add(True, f"report #{seq} follows report #{seq - 1}.")
+    else:
+        outcome.add(
+            False,
+            f"report #{seq} does not follow report #{seq - 1} (its prev_report_hash "
+            "differs): a report was changed, replaced or dropped.",
+        )
+    if before.key and current.key and before.key != current.key:
+        outcome.add(False, f"report #{seq} is signed with a different key from #{seq - 1}.")
+    a, b = before.document.get("chain_head"), current.document.get("chain_head")
+    shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
+    if shorter:
+        outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")

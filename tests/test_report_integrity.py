@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from agent.journal import Journal, record_hash
 from reporter.build import build_report
-from reporter.integrity import coverage_and_gaps
+from reporter.coverage import coverage_and_gaps
 from reporter.summary import Window
 from tests.report_helpers import BUILD_AT, MONDAY, WEEK, ZONE, heartbeats, make_home
 
