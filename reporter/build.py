@@ -31,6 +31,8 @@ _REAL_CLOCK_SLACK = timedelta(minutes=2)
 
 @dataclass(frozen=True)
 class BuiltReport:
+    """One week's report in every form it leaves in, built once so all of them agree."""
+
     document: dict[str, Any]
     """The full JSON document, `signature` included."""
     signed_bytes: bytes
@@ -65,6 +67,7 @@ def due_week(now: datetime, config: Config) -> str:
 
 
 def pretty_json(document: dict[str, Any]) -> bytes:
+    """A document as a person reads it in the attachment: indented, keys sorted, UTF-8."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 

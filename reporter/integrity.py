@@ -57,11 +57,14 @@ def _earliest(values: Iterable[Any]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Changes:
+    """What made filtering less strict this week (listed) and stricter (counted)."""
+
     loosening: list[ChangeEntry]
     tightening: int
 
 
 def changes(journal: Journal, window: Window, level: str) -> Changes:
+    """Loosening and tightening from the journal's rule, setting, allow and consent rows."""
     share = level in ("domains", "detailed")
     loosening: list[ChangeEntry] = []
     tightening = 0
@@ -171,6 +174,7 @@ def pending_now(home: Home, now: datetime, level: str) -> list[ChangeEntry]:
 
 
 def journal_check(journal: Journal, previous_head: Mapping[str, Any] | None) -> JournalCheck:
+    """Verify the chain and whether it still holds the row the last report named."""
     result = journal.verify()
     first = next(journal.events(limit=1), None)
     extends: bool | None = None
@@ -202,6 +206,7 @@ def _extends(journal: Journal, seq: int, digest: str) -> bool | None:
 
 
 def key_info(home: Home, window: Window, previous_key: str | None) -> KeyInfo:
+    """The signing key's fingerprint and history, for a partner to notice a new key."""
     current = signing.fingerprint(home)
     history = signing.key_history(home)
     created = next((h["created_at"] for h in history if h["fingerprint"] == current), None)
@@ -222,6 +227,7 @@ def key_info(home: Home, window: Window, previous_key: str | None) -> KeyInfo:
 
 
 def consent_info(journal: Journal, now: datetime) -> ConsentInfo:
+    """When consent was last given or renewed, as the report quotes it."""
     state = consent.consent_state(journal)
     last = state.renewed_at
     return ConsentInfo(
@@ -243,6 +249,7 @@ def build_integrity(
     late_reason: str | None = None,
     current: Clocks | None = None,
 ) -> Integrity:
+    """The whole integrity section for the window, at the level consented to."""
     share = level in ("domains", "detailed")
     coverage, gaps = coverage_and_gaps(journal, window, current)
     found = changes(journal, window, level)

@@ -25,6 +25,7 @@ SUPPORT = (
 
 
 def zone_of(document: Document) -> tzinfo:
+    """The person's time zone from the document, so times read as they lived them."""
     try:
         return ZoneInfo(document.period.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -32,6 +33,7 @@ def zone_of(document: Document) -> tzinfo:
 
 
 def local(text: str, zone: tzinfo, fmt: str = "%a %d %b %H:%M") -> str:
+    """An RFC 3339 time shown in `zone`."""
     try:
         return datetime.fromisoformat(text).astimezone(zone).strftime(fmt)
     except ValueError:
@@ -39,6 +41,7 @@ def local(text: str, zone: tzinfo, fmt: str = "%a %d %b %H:%M") -> str:
 
 
 def span(start: str, end: str, zone: tzinfo) -> str:
+    """A stretch of time in `zone`, short when it stays within a day."""
     a = datetime.fromisoformat(start).astimezone(zone)
     b = datetime.fromisoformat(end).astimezone(zone)
     if a.date() == b.date():
@@ -47,6 +50,7 @@ def span(start: str, end: str, zone: tzinfo) -> str:
 
 
 def period_words(document: Document) -> str:
+    """The report's week in words, Monday to Sunday."""
     zone = zone_of(document)
     start = datetime.fromisoformat(document.period.start).astimezone(zone)
     last = datetime.fromisoformat(document.period.end).astimezone(zone)
@@ -59,10 +63,12 @@ def _span(minutes: int) -> str:
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
+    """`n` and a noun that agrees with it."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def headline(document: Document) -> str:
+    """One sentence on the whole week: steady, or worth a gentle conversation."""
     attention = document.integrity.attention
     if attention:
         return "A few things in this report may be worth a gentle conversation."
@@ -70,10 +76,12 @@ def headline(document: Document) -> str:
 
 
 def counts_words(c: Counts) -> str:
+    """Blocked, warned and noted counts in one short line."""
     return f"{c.block} blocked · {c.warn} warned · {c.log} noted"
 
 
 def change_words(document: Document) -> str | None:
+    """How this week compares with the last one, or None for a first report."""
     before = document.summary.previous_week
     if before is None:
         return None
@@ -89,6 +97,7 @@ def change_words(document: Document) -> str | None:
 
 
 def coverage_words(document: Document) -> str:
+    """How much of the awake time Candor watched, in words."""
     c = document.integrity.coverage
     if c.percent is None:
         return "Candor has no record of the computer being on this week."
@@ -108,6 +117,7 @@ GAP_TITLES = {
 
 
 def gap_words(gap: Gap, zone: tzinfo) -> str:
+    """One gap: when, what happened, and how long."""
     when = span(gap.start, gap.end, zone)
     extra = ""
     if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
@@ -116,6 +126,7 @@ def gap_words(gap: Gap, zone: tzinfo) -> str:
 
 
 def change_line(change: ChangeEntry, zone: tzinfo) -> str:
+    """One loosening: when, what, and when it takes effect."""
     words = f"{local(change.time, zone)}: {change.description}"
     if change.detail:
         words += f" ({', '.join(change.detail)})"
@@ -127,6 +138,7 @@ def change_line(change: ChangeEntry, zone: tzinfo) -> str:
 
 
 def journal_words(document: Document) -> str:
+    """Whether Candor's record is intact and continues last week's."""
     j = document.integrity.journal
     if not j.ok:
         return f"Candor's record was changed after it was written (at row {j.first_bad_seq})."
@@ -141,6 +153,7 @@ def journal_words(document: Document) -> str:
 
 
 def key_words(document: Document) -> str:
+    """Which key signed the report, and whether it is new."""
     k = document.integrity.signing_key
     words = f"Signed with key {k.fingerprint}"
     if k.changed_since_previous_report:
@@ -151,6 +164,7 @@ def key_words(document: Document) -> str:
 
 
 def consent_words(document: Document) -> str:
+    """When the person last agreed to share."""
     c = document.integrity.consent
     if c.last_given is None:
         return "Consent to share: not recorded yet (this is a preview)."
@@ -163,6 +177,7 @@ def consent_words(document: Document) -> str:
 
 
 def delivery_words(document: Document) -> str:
+    """Whether the report went on time, and if not, why."""
     i = document.integrity
     if i.late_reason:
         return i.late_reason
@@ -170,11 +185,13 @@ def delivery_words(document: Document) -> str:
 
 
 def search_words(q: SearchEntry, zone: tzinfo) -> str:
+    """One search in a watched category, in words."""
     terms = q.terms or "(not recorded)"
     return f'{local(q.time, zone)} · {q.engine or "search"}: "{terms}" ({q.category}, {q.decision})'
 
 
 def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
+    """One sign of getting around the filter, in words."""
     detail = f" ({b.detail})" if b.detail else ""
     return f"{local(b.time, zone)}: {BYPASS_WORDS.get(b.what, b.what)}{detail}"
 
@@ -185,6 +202,7 @@ BYPASS_WORDS = {
 
 
 def day_label(iso_date: str) -> str:
+    """A date as a short day label."""
     return f"{datetime.fromisoformat(iso_date):%a %d %b}"
 
 
@@ -196,6 +214,7 @@ def _item(out: list[str], marker: str, text: str) -> None:
 
 
 def bar(value: int, top: int, width: int = BAR) -> str:
+    """A text bar as long as `value` is against `top`, for the charts."""
     if top <= 0 or value <= 0:
         return ""
     return "█" * max(1, round(width * value / top))

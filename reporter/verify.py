@@ -32,12 +32,16 @@ _NOTICE_FIELDS = ("kind", "device", "time", "partner", "chain_head")
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One check's outcome, as a line `candor verify` prints."""
+
     ok: bool
     message: str
 
 
 @dataclass(slots=True)
 class Outcome:
+    """Every check made on one file; it passes only if all of them pass."""
+
     fingerprint: str
     checks: list[Check] = field(default_factory=list)
     what: str = "report"
@@ -45,14 +49,18 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether there were checks and every one passed."""
         return bool(self.checks) and all(c.ok for c in self.checks)
 
     def add(self, ok: bool, message: str) -> None:
+        """Record one check."""
         self.checks.append(Check(ok, message))
 
 
 @dataclass(frozen=True, slots=True)
 class ReportFile:
+    """A report or notice read from disk: its document, signed bytes and signatures."""
+
     path: Path
     document: dict[str, Any]
     signed: bytes
@@ -61,28 +69,35 @@ class ReportFile:
 
     @property
     def seq(self) -> int | None:
+        """The report's sequence number, or None for a notice."""
         seq = self.document.get("seq")
         return seq if isinstance(seq, int) else None
 
     @property
     def is_notice(self) -> bool:
+        """Whether this is a notice (not numbered) rather than a report."""
         return self.document.get("schema") == NOTICE_SCHEMA
 
     @property
     def hash(self) -> str:
+        """SHA-256 of the signed bytes: what the next report's link must equal."""
         return hashlib.sha256(self.signed).hexdigest()
 
     @property
     def key(self) -> str | None:
+        """The fingerprint the document says signed it."""
         signature = self.document.get("signature")
         return signature.get("key") if isinstance(signature, dict) else None
 
 
 class ReportUnreadable(Exception):
+    """A file that is not a Candor report or notice; `str()` says why."""
+
     pass
 
 
 def read_report(path: Path) -> ReportFile:
+    """Read a report as attached or as signed bytes, with its detached signatures."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -116,6 +131,7 @@ def read_report(path: Path) -> ReportFile:
 
 
 def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome) -> None:
+    """Check the raw and SSH signatures and the key the document names."""
     if report.raw_signature is None and report.sshsig is None:
         outcome.add(False, f"{report.path.name}: no signature found.")
         return
@@ -141,6 +157,7 @@ def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome)
 
 
 def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> Outcome:
+    """`candor verify`: the signature, and with `previous` the report's place in the chain."""
     outcome = Outcome(fingerprint=signing.key_fingerprint(key))
     try:
         report = read_report(path)

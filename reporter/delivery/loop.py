@@ -46,6 +46,7 @@ class SenderLoop:
         self.last_error: str | None = None
 
     def start(self) -> None:
+        """Start the thread (once); the first pass runs at once."""
         if self._thread is not None:
             return
         self._stop.clear()
@@ -53,6 +54,7 @@ class SenderLoop:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread and wait for the pass in progress, for a clean agent stop."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

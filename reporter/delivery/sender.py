@@ -66,6 +66,7 @@ class Backoff:
     jitter: bool = True
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the next try, so retries spread out and back off."""
         span = min(self.cap, self.base * 2 ** min(attempts, 30))
         if not self.jitter:
             return span
@@ -106,6 +107,7 @@ class Sender:
         self.outbox = Outbox(self.journal)
 
     def close(self) -> None:
+        """Close the outbox and the journal this sender opened."""
         self.outbox.close()
         self.journal.close()
 
