@@ -1,0 +1,1 @@
+"""The reporter: the weekly report and the notices, built, signed and delivered to the partner."""

@@ -1,8 +1,8 @@
 """Build one week's report: the document, its signatures and its two renderings, in one go.
 
-The outbox (`reporter.sender`) calls `build_report` with the next `seq` and the previous report's
-hash, and stores what comes back; `candor report preview` calls it the same way and prints the
-same bytes. Nothing here sends or stores anything.
+The sender (`reporter.delivery.sender`) calls `build_report` with the next `seq` and the
+previous report's hash, and stores what comes back; `candor report preview` calls it the same
+way and prints the same bytes. Nothing here sends or stores anything.
 
 `json_bytes` (the attachment) is the document pretty-printed with sorted keys, signature
 included, for a person to read; `signed_bytes` is the canonical JSON without the signature,
@@ -14,17 +14,16 @@ from __future__ import annotations
 import email
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from agent.config import Config, Home
 from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
+from reporter import coverage, integrity, render_html, render_text, schedule, signing
 from reporter import document as doc
-from reporter import integrity, render_html, render_text, schedule, signing
+from reporter.delivery.outbox import Outbox
 from reporter.summary import Window, week_facts
 
 _REAL_CLOCK_SLACK = timedelta(minutes=2)
@@ -32,6 +31,8 @@ _REAL_CLOCK_SLACK = timedelta(minutes=2)
 
 @dataclass(frozen=True)
 class BuiltReport:
+    """One week's report in every form it leaves in, built once so all of them agree."""
+
     document: dict[str, Any]
     """The full JSON document, `signature` included."""
     signed_bytes: bytes
@@ -66,6 +67,7 @@ def due_week(now: datetime, config: Config) -> str:
 
 
 def pretty_json(document: dict[str, Any]) -> bytes:
+    """A document as a person reads it in the attachment: indented, keys sorted, UTF-8."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -91,7 +93,7 @@ def build_report(
     window = Window(start=start, end=end, zone=zone, now=now)
     level = config.detail_level
     if previous_chain_head is None and previous_key is None and seq > 1:
-        previous = previous_document(journal.path, seq - 1, prev_report_hash)
+        previous = previous_document(journal, seq - 1, prev_report_hash)
         if previous is not None:
             previous_chain_head = previous.get("chain_head")
             signature = previous.get("signature")
@@ -143,35 +145,25 @@ def _zone_name(zone: Any) -> str:
     return str(getattr(zone, "key", None) or zone)
 
 
-def _current_clocks(now: datetime) -> integrity.Clocks | None:
+def _current_clocks(now: datetime) -> coverage.Clocks | None:
     """This process's clocks as a heartbeat taken now, when `now` is the real time (not a
     test clock): it explains a trailing gap when the agent is not running at report time."""
     beat = Heartbeat.now()
     assert beat.wall is not None
     if abs(beat.wall - now.timestamp()) > _REAL_CLOCK_SLACK.total_seconds():
         return None
-    return integrity.Clocks.read(datetime.fromtimestamp(beat.wall, UTC), beat)
+    return coverage.Clocks.read(datetime.fromtimestamp(beat.wall, UTC), beat)
 
 
 def previous_document(
-    journal_path: Path, seq: int, expected_hash: str | None
+    journal: Journal, seq: int, expected_hash: str | None
 ) -> dict[str, Any] | None:
     """Report `seq` as the outbox holds it (from its queued email or webhook body), if its
     signed bytes hash to `expected_hash`; None when there is no outbox or no such report."""
-    try:
-        conn = sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        rows = conn.execute(
-            "SELECT channel, payload FROM outbox WHERE report_seq = ? ORDER BY rowid", (seq,)
-        ).fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-    for channel, payload in rows:
-        found = _document_in(str(channel), bytes(payload))
+    with Outbox(journal) as outbox:
+        payloads = outbox.report_payloads(seq)
+    for channel, payload in payloads:
+        found = _document_in(channel, payload)
         if found is None:
             continue
         if expected_hash is None or doc.document_hash(found) == expected_hash:

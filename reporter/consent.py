@@ -30,6 +30,8 @@ RENEWAL_PERIOD = timedelta(days=90)
 
 @dataclass(frozen=True, slots=True)
 class ConsentState:
+    """What the journal says the person agreed to: who receives reports, at what level."""
+
     status: Status = "none"
     partner_name: str | None = None
     partner_email: str | None = None
@@ -44,6 +46,7 @@ class ConsentState:
     """How the partner knows the person (their name, as given at `candor init`)."""
 
     def renewal_due(self, now: datetime) -> bool:
+        """Whether to ask the person again: consent is renewed every 90 days."""
         return (
             self.status in ("given", "confirmed")
             and self.renewed_at is not None
@@ -51,6 +54,8 @@ class ConsentState:
         )
 
     def as_json(self) -> dict[str, Any]:
+        """The state for `candor partner show --json` and scripts."""
+
         def ts(value: datetime | None) -> str | None:
             return None if value is None else value.isoformat()
 
@@ -68,6 +73,7 @@ class ConsentState:
 
 
 def level_rank(level: str) -> int:
+    """Order of the detail levels, so less and more sharing can be told apart."""
     return DETAIL_LEVELS.index(level) if level in DETAIL_LEVELS else len(DETAIL_LEVELS)
 
 
@@ -108,6 +114,7 @@ def apply(state: ConsentState, event: Event) -> ConsentState:
 
 
 def consent_state(journal: Journal) -> ConsentState:
+    """Replay every consent change in the journal: the only source of truth for consent."""
     state = ConsentState()
     for event in journal.events(kinds=[Kind.CONSENT_CHANGED]):
         state = apply(state, event)

@@ -30,27 +30,36 @@ class _Model(BaseModel):
 
 
 class Counts(_Model):
+    """Blocked, warned and noted counts: the unit every summary line is made of."""
+
     block: int = 0
     warn: int = 0
     log: int = 0
 
     @property
     def total(self) -> int:
+        """All three counts together."""
         return self.block + self.warn + self.log
 
 
 class CategoryCounts(Counts):
+    """One category's counts, with the action it had, so a partner sees its weight."""
+
     category: str
     action: str | None = None
     """The category's configured action at report time (None: no longer configured)."""
 
 
 class DayCounts(Counts):
+    """One day's counts in the person's time zone."""
+
     date: str
     weekday: str
 
 
 class Summary(_Model):
+    """The counts every detail level shares: per category, day and hour, streak, trend."""
+
     totals: Counts
     categories: list[CategoryCounts]
     days: list[DayCounts]
@@ -68,6 +77,8 @@ class Summary(_Model):
 
 
 class DomainEntry(Counts):
+    """One blocked or flagged site, at the levels that share site names."""
+
     host: str
     category: str | None
     times: list[str] | None = None
@@ -75,6 +86,8 @@ class DomainEntry(Counts):
 
 
 class SearchEntry(_Model):
+    """One search in a watched category, at the detailed level only."""
+
     time: str
     engine: str | None
     category: str | None
@@ -83,6 +96,8 @@ class SearchEntry(_Model):
 
 
 class Gap(_Model):
+    """A stretch of the week Candor did not see, and why, so the partner can ask about it."""
+
     kind: GapKind
     start: str
     end: str
@@ -95,6 +110,8 @@ class Gap(_Model):
 
 
 class Coverage(_Model):
+    """How much of the awake time Candor was watching."""
+
     monitored_minutes: int
     awake_minutes: int
     percent: int | None
@@ -102,6 +119,8 @@ class Coverage(_Model):
 
 
 class ChangeEntry(_Model):
+    """A change that made filtering less strict (or is waiting to), with when and what."""
+
     time: str
     kind: str
     """`rules`, `setting`, `temporary_allow`, `took_effect` or `pending`."""
@@ -114,18 +133,24 @@ class ChangeEntry(_Model):
 
 
 class BypassEntry(_Model):
+    """Something Candor noticed that can get around the filter."""
+
     time: str
     what: str
     detail: str | None = None
 
 
 class Passthroughs(_Model):
+    """Apps that refused Candor's certificate and so passed unfiltered."""
+
     count: int
     hosts: list[str] | None = None
     """Only at levels that share domains."""
 
 
 class JournalCheck(_Model):
+    """The journal's own check: intact, and continuing what the last report named."""
+
     ok: bool
     checked: int
     first_bad_seq: int | None
@@ -139,11 +164,15 @@ class JournalCheck(_Model):
 
 
 class ConsentInfo(_Model):
+    """When the person last agreed to share, and whether renewal is due."""
+
     last_given: str | None
     renewal_due: bool
 
 
 class KeyInfo(_Model):
+    """The signing key and its history, so a new key (a reinstall) is visible."""
+
     fingerprint: str
     created_at: str | None
     new_this_period: bool
@@ -152,11 +181,15 @@ class KeyInfo(_Model):
 
 
 class AgentInfo(_Model):
+    """How often Candor started, and how often it had stopped without a clean stop."""
+
     starts: int
     unclean_stops: int
 
 
 class Integrity(_Model):
+    """Everything that weakens or supports trust in the counts; no setting removes it."""
+
     coverage: Coverage
     gaps: list[Gap]
     loosening: list[ChangeEntry]
@@ -177,6 +210,8 @@ class Integrity(_Model):
 
 
 class Period(_Model):
+    """The week the report covers, in the person's time zone."""
+
     week: str
     start: str
     end: str
@@ -184,16 +219,22 @@ class Period(_Model):
 
 
 class ChainHead(_Model):
+    """The journal row the report ends at, so the next report can be checked against it."""
+
     seq: int
     hash: str
 
 
 class Partner(_Model):
+    """Who the report is for, as consented to."""
+
     name: str | None
     email: str | None
 
 
 class Signature(_Model):
+    """The document's Ed25519 signature and the fingerprint of the key that made it."""
+
     alg: Literal["ed25519"] = "ed25519"
     key: str
     value: str
@@ -201,6 +242,8 @@ class Signature(_Model):
 
 
 class Document(_Model):
+    """The weekly report as signed and sent; text and HTML are renderings of it."""
+
     schema_: str = Field(alias="schema")
     seq: int
     device: str

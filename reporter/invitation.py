@@ -40,20 +40,25 @@ LEVEL_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class Email:
+    """Subject, text and HTML of one message to the partner, composed elsewhere."""
+
     subject: str
     text: str
     html: str
 
 
 def new_code() -> str:
+    """A fresh confirmation code that survives being read aloud."""
     return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def show_code(code: str) -> str:
+    """The code as the partner reads it: two groups of four."""
     return f"{code[:4]}-{code[4:]}"
 
 
 def normalise_code(text: str) -> str:
+    """The code as typed back (any case, dashes or spaces), ready to compare."""
     return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
@@ -81,6 +86,7 @@ def remember_code(home: Home, email: str, code: str, now: datetime) -> None:
 
 
 def code_matches(home: Home, email: str, code: str) -> bool:
+    """Whether a typed code is the one sent to `email`, without keeping the code."""
     try:
         record = json.loads((home.state_dir / INVITATION_STATE).read_text("utf-8"))
         salt = bytes.fromhex(record["salt"])
@@ -93,10 +99,12 @@ def code_matches(home: Home, email: str, code: str) -> bool:
 
 
 def forget_code(home: Home) -> None:
+    """Drop the pending invitation (confirmed, revoked or replaced)."""
     (home.state_dir / INVITATION_STATE).unlink(missing_ok=True)
 
 
 def invitation_pending(home: Home) -> bool:
+    """Whether an invitation was sent and awaits its code."""
     return (home.state_dir / INVITATION_STATE).exists()
 
 
@@ -115,6 +123,7 @@ def invitation(
     public_key: str,
     categories: list[str],
 ) -> Email:
+    """The invitation's words: what the partner agrees to, how to check, how to stop."""
     person = person_name(config, person)
     partner = config.partner.name or "there"
     report = config.report
@@ -189,6 +198,7 @@ Thank you.
 def reporting_ended(
     config: Config, *, person: str | None, when: datetime, name: str | None
 ) -> Email:
+    """The words telling the partner that reporting has ended."""
     person = person_name(config, person)
     text = f"""\
 Hello {name or "there"},
@@ -204,6 +214,7 @@ Thank you for being their accountability partner.
 
 
 def uninstalled(config: Config, *, person: str | None, when: datetime, name: str | None) -> Email:
+    """The words telling the partner that Candor is being removed."""
     person = person_name(config, person)
     text = f"""\
 Hello {name or "there"},
@@ -220,6 +231,7 @@ Thank you for being their accountability partner.
 def no_longer_partner(
     config: Config, *, person: str | None, when: datetime, name: str | None
 ) -> Email:
+    """The words telling a former partner that someone else receives reports."""
     person = person_name(config, person)
     text = f"""\
 Hello {name or "there"},
@@ -255,6 +267,7 @@ def _zone(config: Config) -> str:
 
 
 def key_attachment_name() -> str:
+    """The OpenSSH public key's file name, as the invitation's words name it."""
     return "candor-signing-key.pub"
 
 

@@ -106,6 +106,7 @@ def _list(items: list[str], marker: str = "•") -> str:
 
 
 def render(document: Document) -> str:
+    """The report as an HTML email, card by card, from the signed document alone."""
     zone = words.zone_of(document)
     s = document.summary
     i = document.integrity

@@ -25,6 +25,7 @@ SUPPORT = (
 
 
 def zone_of(document: Document) -> tzinfo:
+    """The person's time zone from the document, so times read as they lived them."""
     try:
         return ZoneInfo(document.period.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -32,6 +33,7 @@ def zone_of(document: Document) -> tzinfo:
 
 
 def local(text: str, zone: tzinfo, fmt: str = "%a %d %b %H:%M") -> str:
+    """An RFC 3339 time shown in `zone`."""
     try:
         return datetime.fromisoformat(text).astimezone(zone).strftime(fmt)
     except ValueError:
@@ -39,6 +41,7 @@ def local(text: str, zone: tzinfo, fmt: str = "%a %d %b %H:%M") -> str:
 
 
 def span(start: str, end: str, zone: tzinfo) -> str:
+    """A stretch of time in `zone`, short when it stays within a day."""
     a = datetime.fromisoformat(start).astimezone(zone)
     b = datetime.fromisoformat(end).astimezone(zone)
     if a.date() == b.date():
@@ -47,6 +50,7 @@ def span(start: str, end: str, zone: tzinfo) -> str:
 
 
 def period_words(document: Document) -> str:
+    """The report's week in words, Monday to Sunday."""
     zone = zone_of(document)
     start = datetime.fromisoformat(document.period.start).astimezone(zone)
     last = datetime.fromisoformat(document.period.end).astimezone(zone)
@@ -59,10 +63,12 @@ def _span(minutes: int) -> str:
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
+    """`n` and a noun that agrees with it."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def headline(document: Document) -> str:
+    """One sentence on the whole week: steady, or worth a gentle conversation."""
     attention = document.integrity.attention
     if attention:
         return "A few things in this report may be worth a gentle conversation."
@@ -70,10 +76,12 @@ def headline(document: Document) -> str:
 
 
 def counts_words(c: Counts) -> str:
+    """Blocked, warned and noted counts in one short line."""
     return f"{c.block} blocked · {c.warn} warned · {c.log} noted"
 
 
 def change_words(document: Document) -> str | None:
+    """How this week compares with the last one, or None for a first report."""
     before = document.summary.previous_week
     if before is None:
         return None
@@ -89,6 +97,7 @@ def change_words(document: Document) -> str | None:
 
 
 def coverage_words(document: Document) -> str:
+    """How much of the awake time Candor watched, in words."""
     c = document.integrity.coverage
     if c.percent is None:
         return "Candor has no record of the computer being on this week."
@@ -108,6 +117,7 @@ GAP_TITLES = {
 
 
 def gap_words(gap: Gap, zone: tzinfo) -> str:
+    """One gap: when, what happened, and how long."""
     when = span(gap.start, gap.end, zone)
     extra = ""
     if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
@@ -116,6 +126,7 @@ def gap_words(gap: Gap, zone: tzinfo) -> str:
 
 
 def change_line(change: ChangeEntry, zone: tzinfo) -> str:
+    """One loosening: when, what, and when it takes effect."""
     words = f"{local(change.time, zone)}: {change.description}"
     if change.detail:
         words += f" ({', '.join(change.detail)})"
@@ -127,6 +138,7 @@ def change_line(change: ChangeEntry, zone: tzinfo) -> str:
 
 
 def journal_words(document: Document) -> str:
+    """Whether Candor's record is intact and continues last week's."""
     j = document.integrity.journal
     if not j.ok:
         return f"Candor's record was changed after it was written (at row {j.first_bad_seq})."
@@ -141,6 +153,7 @@ def journal_words(document: Document) -> str:
 
 
 def key_words(document: Document) -> str:
+    """Which key signed the report, and whether it is new."""
     k = document.integrity.signing_key
     words = f"Signed with key {k.fingerprint}"
     if k.changed_since_previous_report:
@@ -151,6 +164,7 @@ def key_words(document: Document) -> str:
 
 
 def consent_words(document: Document) -> str:
+    """When the person last agreed to share."""
     c = document.integrity.consent
     if c.last_given is None:
         return "Consent to share: not recorded yet (this is a preview)."
@@ -163,6 +177,7 @@ def consent_words(document: Document) -> str:
 
 
 def delivery_words(document: Document) -> str:
+    """Whether the report went on time, and if not, why."""
     i = document.integrity
     if i.late_reason:
         return i.late_reason
@@ -170,11 +185,13 @@ def delivery_words(document: Document) -> str:
 
 
 def search_words(q: SearchEntry, zone: tzinfo) -> str:
+    """One search in a watched category, in words."""
     terms = q.terms or "(not recorded)"
     return f'{local(q.time, zone)} · {q.engine or "search"}: "{terms}" ({q.category}, {q.decision})'
 
 
 def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
+    """One sign of getting around the filter, in words."""
     detail = f" ({b.detail})" if b.detail else ""
     return f"{local(b.time, zone)}: {BYPASS_WORDS.get(b.what, b.what)}{detail}"
 
@@ -185,6 +202,7 @@ BYPASS_WORDS = {
 
 
 def day_label(iso_date: str) -> str:
+    """A date as a short day label."""
     return f"{datetime.fromisoformat(iso_date):%a %d %b}"
 
 
@@ -196,126 +214,187 @@ def _item(out: list[str], marker: str, text: str) -> None:
 
 
 def bar(value: int, top: int, width: int = BAR) -> str:
+    """A text bar as long as `value` is against `top`, for the charts."""
     if top <= 0 or value <= 0:
         return ""
     return "█" * max(1, round(width * value / top))
 
 
 def render(document: Document) -> str:
+    """The whole report as text, one section after another, from the signed document alone."""
     zone = zone_of(document)
-    s = document.summary
-    i = document.integrity
     out: list[str] = []
-    add = out.append
-    partner = document.partner.name or "there"
-    add(f"Candor weekly report · {document.device}")
-    add(f"{period_words(document)} · week {document.period.week} · report #{document.seq}")
-    add("")
-    add(f"Hello {partner},")
-    add("")
-    add(headline(document))
-    for line in i.attention:
-        out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
-    add("")
+    for section in (
+        _greeting,
+        _this_week,
+        _websites,
+        _searches,
+        _integrity_head,
+        _integrity_facts,
+        _closing,
+    ):
+        out.extend(section(document, zone))
+    return "\n".join(out) + "\n"
 
-    add("THIS WEEK")
-    add(f"  {counts_words(s.totals)}")
+
+def _greeting(document: Document, zone: tzinfo) -> list[str]:
+    """Title, week, the greeting and the headline with what may need attention."""
+    partner = document.partner.name or "there"
+    out = [
+        f"Candor weekly report · {document.device}",
+        f"{period_words(document)} · week {document.period.week} · report #{document.seq}",
+        "",
+        f"Hello {partner},",
+        "",
+        headline(document),
+    ]
+    for line in document.integrity.attention:
+        out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
+    out.append("")
+    return out
+
+
+def _this_week(document: Document, zone: tzinfo) -> list[str]:
+    """The counts: totals, the trend, per category."""
+    s = document.summary
+    out = ["THIS WEEK", f"  {counts_words(s.totals)}"]
     if (trend := change_words(document)) is not None:
-        add(f"  That is {trend}.")
-    add(f"  Days in a row without a block: {s.streak_days}")
-    add(f"  Warnings clicked through: {s.warn_continues}")
-    add(f'  "This was a mistake" requests: {s.unblock_requests}')
+        out.append(f"  That is {trend}.")
+    out.append(f"  Days in a row without a block: {s.streak_days}")
+    out.append(f"  Warnings clicked through: {s.warn_continues}")
+    out.append(f'  "This was a mistake" requests: {s.unblock_requests}')
     if s.searches_flagged:
-        add(f"  Searches in watched categories: {s.searches_flagged}")
-    add("")
-    add("  By category")
+        out.append(f"  Searches in watched categories: {s.searches_flagged}")
+    out.append("")
+    out.append("  By category")
     for c in s.categories:
         action = f" ({c.action})" if c.action else ""
-        add(f"    {c.category + action:<26} {counts_words(c)}")
-    add("")
-    add("  By day (blocked and warned)")
+        out.append(f"    {c.category + action:<26} {counts_words(c)}")
+    out.append("")
+    return out + _charts(document)
+
+
+def _charts(document: Document) -> list[str]:
+    """Blocked and warned per day and per part of the day, as bars."""
+    s = document.summary
+    out = ["  By day (blocked and warned)"]
     top = max((d.block + d.warn for d in s.days), default=0)
     for d in s.days:
         n = d.block + d.warn
-        add(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
-    add("")
-    add("  By time of day (blocked and warned)")
+        out.append(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
+    out.append("")
+    out.append("  By time of day (blocked and warned)")
     slots = [("night   00–06", range(0, 6)), ("morning 06–12", range(6, 12)),
              ("day     12–18", range(12, 18)), ("evening 18–24", range(18, 24))]  # fmt: skip
     sums = [sum(s.hours[h].block + s.hours[h].warn for h in hours) for _, hours in slots]
     for (name, _), n in zip(slots, sums, strict=True):
-        add(f"    {name}  {bar(n, max(sums)):<{BAR}} {n}")
-    add("")
+        out.append(f"    {name}  {bar(n, max(sums)):<{BAR}} {n}")
+    out.append("")
+    return out
 
-    if document.domains is not None:
-        add("WEBSITES")
-        if not document.domains:
-            add("  None this week.")
-        for d in document.domains:
-            add(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
-            if d.times:
-                add("    at " + ", ".join(local(t, zone) for t in d.times))
-        add("")
-    if document.searches is not None:
-        add("SEARCHES IN WATCHED CATEGORIES")
-        if not document.searches:
-            add("  None this week.")
-        for q in document.searches:
-            add(f"  {search_words(q, zone)}")
-        add("")
 
-    add("INTEGRITY (always included)")
-    add(f"  {coverage_words(document)}")
+def _websites(document: Document, zone: tzinfo) -> list[str]:
+    """Blocked and flagged websites, at the levels that share them."""
+    if document.domains is None:
+        return []
+    out = ["WEBSITES"]
+    if not document.domains:
+        out.append("  None this week.")
+    for d in document.domains:
+        out.append(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
+        if d.times:
+            out.append("    at " + ", ".join(local(t, zone) for t in d.times))
+    out.append("")
+    return out
+
+
+def _searches(document: Document, zone: tzinfo) -> list[str]:
+    """Searches in watched categories, at the detailed level only."""
+    if document.searches is None:
+        return []
+    out = ["SEARCHES IN WATCHED CATEGORIES"]
+    if not document.searches:
+        out.append("  None this week.")
+    for q in document.searches:
+        out.append(f"  {search_words(q, zone)}")
+    out.append("")
+    return out
+
+
+def _integrity_head(document: Document, zone: tzinfo) -> list[str]:
+    """Coverage, gaps and the changes that made filtering less (or more) strict."""
+    i = document.integrity
+    out = ["INTEGRITY (always included)", f"  {coverage_words(document)}"]
     shown = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
     if shown:
-        add("  Gaps:")
+        out.append("  Gaps:")
         for g in shown:
             _item(out, "!" if g.flagged else "-", gap_words(g, zone))
     else:
-        add("  No gaps.")
+        out.append("  No gaps.")
     if i.loosening:
-        add("  Changes that made filtering less strict:")
+        out.append("  Changes that made filtering less strict:")
         for c in i.loosening:
             _item(out, "-", change_line(c, zone))
     else:
-        add("  No changes made filtering less strict.")
+        out.append("  No changes made filtering less strict.")
     if i.tightening:
-        add(f"  Changes that made filtering stricter: {i.tightening}")
+        out.append(f"  Changes that made filtering stricter: {i.tightening}")
     if i.pending:
-        add("  Waiting for the cooling-off delay (the stricter rule stays in force until then):")
+        out.append(
+            "  Waiting for the cooling-off delay (the stricter rule stays in force until then):"
+        )
         for c in i.pending:
             _item(out, "-", change_line(c, zone))
+    return out
+
+
+def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
+    """Bypass signs, unfiltered apps, stops, losses, and the record, consent, key and timing."""
+    i = document.integrity
+    out: list[str] = []
     if i.bypass:
-        add("  Signs of getting around the filter:")
+        out.append("  Signs of getting around the filter:")
         for b in i.bypass:
             _item(out, "-", bypass_words(b, zone))
     else:
-        add("  No signs of getting around the filter.")
+        out.append("  No signs of getting around the filter.")
     p = i.pinned_passthroughs
     if p.count:
         hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
-        add(f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}")
+        out.append(
+            f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}"
+        )
     if i.agent.unclean_stops:
-        add(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
+        out.append(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
     if i.events_lost:
-        add(f"  Events Candor could not record: {i.events_lost}")
+        out.append(f"  Events Candor could not record: {i.events_lost}")
     if i.delivery_failures:
-        add(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
-    add(f"  {journal_words(document)}")
-    add(f"  {consent_words(document)}")
-    add(f"  {key_words(document)}")
-    add(f"  {delivery_words(document)}")
-    add("")
+        out.append(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
+    out.append(f"  {journal_words(document)}")
+    out.append(f"  {consent_words(document)}")
+    out.append(f"  {key_words(document)}")
+    out.append(f"  {delivery_words(document)}")
+    out.append("")
+    return out
 
-    add("WHAT YOU CAN DO")
-    add("  You do not need to fix anything. A short check-in is enough: ask how the week went,")
-    add("  and listen. If something above looks odd, ask about it openly; there is often a")
-    add("  simple explanation (a trip, a flat battery, a new computer).")
+
+def _closing(document: Document, zone: tzinfo) -> list[str]:
+    """What the partner can do, and how to check the report."""
+    out = [
+        "WHAT YOU CAN DO",
+        "  You do not need to fix anything. A short check-in is enough: ask how the week went,",
+        "  and listen. If something above looks odd, ask about it openly; there is often a",
+        "  simple explanation (a trip, a flat battery, a new computer).",
+    ]
     out.extend(textwrap.wrap(SUPPORT, WIDTH, initial_indent="  ", subsequent_indent="  "))
-    add("")
-    add("CHECKING THIS REPORT")
-    add(f"  Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this")
-    add("  fingerprint with the one in your invitation. The attachments let you check the")
-    add("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
-    add("  To stop receiving these reports, tell the person or reply STOP.")
-    return "\n".join(out) + "\n"
+    out.append("")
+    out.append("CHECKING THIS REPORT")
+    out.append(
+        f"  Report #{document.seq}, signed by {document.integrity.signing_key.fingerprint}. "
+        "Compare this"
+    )
+    out.append("  fingerprint with the one in your invitation. The attachments let you check the")
+    out.append("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
+    out.append("  To stop receiving these reports, tell the person or reply STOP.")
+    return out

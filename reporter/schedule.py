@@ -28,16 +28,20 @@ _HEARTBEAT_SLACK = timedelta(minutes=3)
 
 @dataclass(frozen=True, slots=True)
 class DueWeek:
+    """A week whose report is due, and when it was due (lateness is measured from it)."""
+
     week: str
     due_at: datetime
 
 
 def week_of(moment: datetime, zone: tzinfo) -> str:
+    """The ISO week a moment falls in, in the person's time zone."""
     year, week, _ = moment.astimezone(zone).isocalendar()
     return f"{year}-W{week:02d}"
 
 
 def week_monday(week: str) -> date:
+    """The Monday an ISO week name starts on."""
     year, _, number = week.partition("-W")
     return date.fromisocalendar(int(year), int(number), 1)
 
@@ -51,6 +55,7 @@ def week_bounds(week: str, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 def next_week(week: str) -> str:
+    """The ISO week after `week`."""
     year, number, _ = (week_monday(week) + timedelta(days=7)).isocalendar()
     return f"{year}-W{number:02d}"
 

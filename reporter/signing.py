@@ -75,6 +75,7 @@ def load_private_key(home: Home) -> Ed25519PrivateKey:
 
 
 def public_key(home: Home) -> Ed25519PublicKey:
+    """This home's public key, for checking what it signed."""
     return load_private_key(home).public_key()
 
 
@@ -94,6 +95,7 @@ def public_key_pem(home: Home) -> str:
 
 
 def allowed_signers_line(key: Ed25519PublicKey) -> str:
+    """The `allowed_signers` line `ssh-keygen -Y verify` needs for this key."""
     return f'{PRINCIPAL} namespaces="{NAMESPACE}" {openssh_line(key)}'
 
 
@@ -150,15 +152,18 @@ def _wire_key(key: Ed25519PublicKey) -> bytes:
 
 
 def key_fingerprint(key: Ed25519PublicKey) -> str:
+    """The key's SHA256 fingerprint as ssh-keygen prints it, to compare by voice."""
     digest = hashlib.sha256(_wire_key(key)).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def openssh_line(key: Ed25519PublicKey, comment: str = PRINCIPAL) -> str:
+    """The key as an OpenSSH public key line, the form partners save."""
     return f"{_KEY_TYPE} {base64.b64encode(_wire_key(key)).decode('ascii')} {comment}".strip()
 
 
 def pem_text(key: Ed25519PublicKey) -> str:
+    """The key as SubjectPublicKeyInfo PEM, the form OpenSSL reads."""
     return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
@@ -207,6 +212,7 @@ def _from_wire(blob: bytes) -> Ed25519PublicKey:
 
 
 def sign_raw(key: Ed25519PrivateKey, data: bytes) -> bytes:
+    """A raw Ed25519 signature over `data`, for OpenSSL and the document's own field."""
     return key.sign(data)
 
 
@@ -220,6 +226,7 @@ def signature_field(key: Ed25519PrivateKey, raw: bytes) -> dict[str, str]:
 
 
 def verify_raw(key: Ed25519PublicKey, data: bytes, signature: bytes) -> bool:
+    """Whether a raw Ed25519 signature over `data` is good."""
     try:
         key.verify(signature, data)
     except InvalidSignature:

@@ -40,11 +40,14 @@ class Window:
 
     @property
     def until(self) -> datetime:
+        """Where counting stops: the week's end, or now for a week still running."""
         return min(self.end, self.now)
 
 
 @dataclass(frozen=True, slots=True)
 class WeekFacts:
+    """The counted week: the summary, and the lists only some levels share."""
+
     summary: Summary
     domains: list[DomainEntry] | None
     searches: list[SearchEntry] | None
@@ -64,6 +67,7 @@ def _counts(counter: Counter[str]) -> dict[str, int]:
 
 
 def week_facts(journal: Journal, config: Config, window: Window, level: str) -> WeekFacts:
+    """Count the week's decisions and searches at the level consented to."""
     zone = window.zone
     totals: Counter[str] = Counter()
     by_category: dict[str, Counter[str]] = defaultdict(Counter)

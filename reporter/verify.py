@@ -32,12 +32,16 @@ _NOTICE_FIELDS = ("kind", "device", "time", "partner", "chain_head")
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One check's outcome, as a line `candor verify` prints."""
+
     ok: bool
     message: str
 
 
 @dataclass(slots=True)
 class Outcome:
+    """Every check made on one file; it passes only if all of them pass."""
+
     fingerprint: str
     checks: list[Check] = field(default_factory=list)
     what: str = "report"
@@ -45,14 +49,18 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether there were checks and every one passed."""
         return bool(self.checks) and all(c.ok for c in self.checks)
 
     def add(self, ok: bool, message: str) -> None:
+        """Record one check."""
         self.checks.append(Check(ok, message))
 
 
 @dataclass(frozen=True, slots=True)
 class ReportFile:
+    """A report or notice read from disk: its document, signed bytes and signatures."""
+
     path: Path
     document: dict[str, Any]
     signed: bytes
@@ -61,28 +69,35 @@ class ReportFile:
 
     @property
     def seq(self) -> int | None:
+        """The report's sequence number, or None for a notice."""
         seq = self.document.get("seq")
         return seq if isinstance(seq, int) else None
 
     @property
     def is_notice(self) -> bool:
+        """Whether this is a notice (not numbered) rather than a report."""
         return self.document.get("schema") == NOTICE_SCHEMA
 
     @property
     def hash(self) -> str:
+        """SHA-256 of the signed bytes: what the next report's link must equal."""
         return hashlib.sha256(self.signed).hexdigest()
 
     @property
     def key(self) -> str | None:
+        """The fingerprint the document says signed it."""
         signature = self.document.get("signature")
         return signature.get("key") if isinstance(signature, dict) else None
 
 
 class ReportUnreadable(Exception):
+    """A file that is not a Candor report or notice; `str()` says why."""
+
     pass
 
 
 def read_report(path: Path) -> ReportFile:
+    """Read a report as attached or as signed bytes, with its detached signatures."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -116,6 +131,7 @@ def read_report(path: Path) -> ReportFile:
 
 
 def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome) -> None:
+    """Check the raw and SSH signatures and the key the document names."""
     if report.raw_signature is None and report.sshsig is None:
         outcome.add(False, f"{report.path.name}: no signature found.")
         return
@@ -141,6 +157,7 @@ def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome)
 
 
 def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> Outcome:
+    """`candor verify`: the signature, and with `previous` the report's place in the chain."""
     outcome = Outcome(fingerprint=signing.key_fingerprint(key))
     try:
         report = read_report(path)
@@ -171,22 +188,7 @@ def check_links(report: ReportFile, folder: Path, key: Ed25519PublicKey, outcome
     if not folder.is_dir():
         outcome.add(False, f"{folder}: not a folder of earlier reports.")
         return
-    by_seq: dict[int, ReportFile] = {}
-    for candidate in sorted(folder.iterdir()):
-        if not candidate.is_file() or not candidate.name.endswith(".json"):
-            continue
-        if candidate.resolve() == report.path.resolve():
-            continue
-        try:
-            found = read_report(candidate)
-        except ReportUnreadable:
-            continue
-        if found.seq is None:
-            continue
-        known = by_seq.get(found.seq)
-        if known is not None and known.hash != found.hash:
-            outcome.add(False, f"two different reports both numbered #{found.seq}.")
-        by_seq[found.seq] = found
+    by_seq = _numbered_reports(report, folder, outcome)
     if report.seq is None:
         outcome.add(False, f"{report.path.name}: it has no sequence number.")
         return
@@ -203,25 +205,50 @@ def check_links(report: ReportFile, folder: Path, key: Ed25519PublicKey, outcome
         if current is None:
             outcome.add(False, f"report #{seq} is missing from {folder}.")
             continue
-        before = by_seq.get(seq - 1)
-        link = current.document.get("prev_report_hash")
-        if before is None:
-            if seq == 1 and link is None:
-                outcome.add(True, "report #1 starts the sequence.")
-            continue
-        if link == before.hash:
-            outcome.add(True, f"report #{seq} follows report #{seq - 1}.")
-        else:
-            outcome.add(
-                False,
-                f"report #{seq} does not follow report #{seq - 1} (its prev_report_hash "
-                "differs): a report was changed, replaced or dropped.",
-            )
-        if before.key and current.key and before.key != current.key:
-            outcome.add(False, f"report #{seq} is signed with a different key from #{seq - 1}.")
-        a, b = before.document.get("chain_head"), current.document.get("chain_head")
-        shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
-        if shorter:
-            outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")
+        _check_link(seq, current, by_seq.get(seq - 1), outcome)
     if start > 1 and report.seq >= start:
         outcome.add(True, f"reports before #{start} were not in the folder; checked from there.")
+
+
+def _numbered_reports(report: ReportFile, folder: Path, outcome: Outcome) -> dict[int, ReportFile]:
+    """The numbered reports in `folder` other than `report`, by sequence number."""
+    by_seq: dict[int, ReportFile] = {}
+    for candidate in sorted(folder.iterdir()):
+        if not candidate.is_file() or not candidate.name.endswith(".json"):
+            continue
+        if candidate.resolve() == report.path.resolve():
+            continue
+        try:
+            found = read_report(candidate)
+        except ReportUnreadable:
+            continue
+        if found.seq is None:
+            continue
+        known = by_seq.get(found.seq)
+        if known is not None and known.hash != found.hash:
+            outcome.add(False, f"two different reports both numbered #{found.seq}.")
+        by_seq[found.seq] = found
+    return by_seq
+
+
+def _check_link(seq: int, current: ReportFile, before: ReportFile | None, outcome: Outcome) -> None:
+    """Report `seq` names the one before it, with the same key and a journal no shorter."""
+    link = current.document.get("prev_report_hash")
+    if before is None:
+        if seq == 1 and link is None:
+            outcome.add(True, "report #1 starts the sequence.")
+        return
+    if link == before.hash:
+        outcome.add(True, f"report #{seq} follows report #{seq - 1}.")
+    else:
+        outcome.add(
+            False,
+            f"report #{seq} does not follow report #{seq - 1} (its prev_report_hash "
+            "differs): a report was changed, replaced or dropped.",
+        )
+    if before.key and current.key and before.key != current.key:
+        outcome.add(False, f"report #{seq} is signed with a different key from #{seq - 1}.")
+    a, b = before.document.get("chain_head"), current.document.get("chain_head")
+    shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
+    if shorter:
+        outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from reporter import smtp
+from reporter.delivery import smtp
 from tests.origins import free_port
 
 USER = "agent@example.org"

@@ -20,10 +20,13 @@ from werkzeug import Request, Response
 
 from agent.config import Config, Home, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, smtp, webhook
-from reporter.outbox import Outbox
-from reporter.sender import Sender, SenderLoop, signing_key, status_notes
-from tests.conftest import REPO, require_tool
+from reporter import consent
+from reporter.delivery import smtp, webhook
+from reporter.delivery.loop import SenderLoop
+from reporter.delivery.outbox import Outbox
+from reporter.delivery.sender import PassResult, Sender, status_notes
+from reporter.signing import load_private_key
+from tests.conftest import REPO, candor, require_tool
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
 
@@ -47,6 +50,7 @@ def make_home(
     webhook_url: str | None = None,
     level: str = "summary",
     confirmed: bool = True,
+    device: str = "laptop",
 ) -> Home:
     home = Home.at(tmp_path / "home")
     home.ensure()
@@ -59,7 +63,7 @@ def make_home(
         {
             "partner": SAM,
             "detail_level": level,
-            "device": {"name": "laptop"},
+            "device": {"name": device},
             "report": {"day": "sunday", "time": "18:00", "timezone": "UTC"},
             "delivery": delivery,
         }
@@ -78,7 +82,7 @@ def sender(home: Home) -> Sender:
 
 
 def public_key(home: Home):
-    return signing_key(home).public_key()
+    return load_private_key(home).public_key()
 
 
 # -- email ----------------------------------------------------------------------------------
@@ -241,6 +245,30 @@ def test_nothing_is_sent_before_confirmation_or_after_revocation(
     assert len(mail.messages) == 1
 
 
+def test_a_revocation_between_queueing_and_sending_wins(
+    tmp_path, monkeypatch, mail: MailServer
+) -> None:
+    """A pass reads consent once; `candor partner revoke` run by another process after the
+    report was queued, before it is sent, still stops it: revoking cancels the pending report
+    rows, and only a pending row can be claimed for sending."""
+    home = make_home(tmp_path, monkeypatch, mail=mail)
+    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    with sender(home) as s:
+        config = load_config(home)
+        state = s.settle_consent(config)
+        result = PassResult()
+        assert s.enqueue_due(config, state, result) == ["2026-W48"]
+        revoked = candor(home.root, "partner", "revoke", "--yes")
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+        assert state.status == "confirmed", "the pass still holds the consent it read"
+        s.deliver(config, state, result)
+        assert result.sent == [] and result.failed == []
+        assert {r.state for r in s.outbox.rows() if r.kind == "report"} == {"cancelled"}
+    received = mail.sink.wait_for(1)
+    assert [r.message["X-Candor-Notice"] for r in received] == ["reporting_ended"]
+    assert not any(r.message["X-Candor-Report-Seq"] for r in received), "no report left"
+
+
 def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: MailServer) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail, level="detailed")
     mail.stop()
@@ -371,7 +399,7 @@ def test_asleep_on_report_day_sends_late_and_says_why(
 SEND_DUE = """
 import sys
 from agent.config import Home
-from reporter.sender import Sender
+from reporter.delivery.sender import Sender
 home = Home.at(sys.argv[1])
 with Sender(home) as s:
     r = s.run_once()

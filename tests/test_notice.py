@@ -9,8 +9,9 @@ import pytest
 
 from agent.config import Home
 from agent.journal import Journal, clock
-from reporter import consent, notice, signing
-from reporter.outbox import Outbox
+from reporter import consent, signing
+from reporter.delivery.outbox import Outbox
+from reporter.delivery.sender import send_notice
 from tests.conftest import candor
 from tests.mail_server import MailServer
 from tests.test_delivery import SAM, make_home
@@ -32,7 +33,7 @@ def test_uninstall_notice_arrives_signed_and_verifies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
-    assert notice.send_notice(home, "uninstalled") is True
+    assert send_notice(home, "uninstalled") is True
     [received] = mail.sink.wait_for(1)
     assert received.rcpt_tos == [SAM["email"]]
     msg = received.message
@@ -86,8 +87,8 @@ def test_no_confirmed_partner_sends_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail, confirmed=False)
-    assert notice.send_notice(home, "uninstalled") is False
-    assert notice.send_notice(home, "reporting_ended") is False
+    assert send_notice(home, "uninstalled") is False
+    assert send_notice(home, "reporting_ended") is False
     assert mail.messages == [] and notice_events(home, "report_failed") == []
 
 
@@ -97,8 +98,8 @@ def test_after_revoking_only_the_ended_notice_may_go(
     home = make_home(tmp_path, monkeypatch, mail=mail)
     with Journal(home.journal_file, clock=clock.now) as journal:
         consent.record(journal, "revoked", level="summary", **SAM)
-    assert notice.send_notice(home, "uninstalled") is False
-    assert notice.send_notice(home, "reporting_ended") is True
+    assert send_notice(home, "uninstalled") is False
+    assert send_notice(home, "reporting_ended") is True
     [received] = mail.sink.wait_for(1)
     assert "have ended" in received.message["Subject"]
     assert any(name.endswith(".signed.json.sshsig") for name in attachments(received))
@@ -109,10 +110,10 @@ def test_a_failed_notice_is_journaled_and_can_wait_in_the_outbox(
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
     mail.stop()
-    assert notice.send_notice(home, "uninstalled") is False
+    assert send_notice(home, "uninstalled") is False
     [failed] = notice_events(home, "report_failed")
     assert failed["channel"] == "email" and "Cannot reach the mail server" in failed["reason"]
-    assert notice.send_notice(home, "reporting_ended", queue_failed=True) is False
+    assert send_notice(home, "reporting_ended", queue_failed=True) is False
     with Journal(home.journal_file) as journal, Outbox(journal) as outbox:
         [queued] = outbox.rows("pending")
     assert queued.kind == "notice" and queued.channel == "email"

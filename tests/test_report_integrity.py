@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from agent.journal import Journal, record_hash
 from reporter.build import build_report
-from reporter.integrity import coverage_and_gaps
+from reporter.coverage import coverage_and_gaps
 from reporter.summary import Window
 from tests.report_helpers import BUILD_AT, MONDAY, WEEK, ZONE, heartbeats, make_home
 
@@ -226,8 +226,8 @@ def test_loosening_pending_allows_bypass_consent_and_key_in_the_section(tmp_path
 
 def test_the_next_report_finds_the_previous_one_in_the_outbox(tmp_path: Path) -> None:
     from reporter.build import report_hash
-    from reporter.outbox import NewMessage, Outbox, ReportRecord
-    from reporter.sender import report_email
+    from reporter.delivery.messages import report_email
+    from reporter.delivery.outbox import NewMessage, Outbox, ReportRecord
 
     home, config = make_home(tmp_path / "home")
     config = config.model_copy(

@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config import Config, Home, ReportSettings
 from agent.journal import Journal, clock
-from reporter import consent, invitation, schedule, webhook
-from reporter.sender import Backoff
+from reporter import consent, invitation, schedule
+from reporter.delivery import webhook
+from reporter.delivery.sender import Backoff
 
 LONDON = ZoneInfo("Europe/London")
 SUNDAY_18 = ReportSettings(day="sunday", time="18:00", timezone="Europe/London")

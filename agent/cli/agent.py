@@ -99,7 +99,7 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
     """Print the status; the reporter's delivery notes are handed in from here."""
     from agent.health.status import collect  # reads everything; only this command needs it
     from agent.health.status_text import format_status
-    from reporter.sender import status_notes
+    from reporter.delivery.sender import status_notes
 
     status = collect(home, verify=not args.no_verify, delivery_notes=status_notes)
     if args.json:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from agent.cli.console import UserError, out
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
-from reporter import signing, smtp, webhook
-from reporter.outbox import Outbox
+from reporter import signing
+from reporter.delivery import messages, smtp, webhook
+from reporter.delivery.outbox import Outbox
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -29,18 +29,7 @@ def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
         to = args.to or smtp.sender_address(settings)
         if not to:
             raise UserError("Say where to send the test: --to ADDRESS.")
-        text = (
-            "This is a test message from Candor. If you can read it, Candor can send email.\n"
-            "Your partner did not receive anything.\n"
-        )
-        msg = smtp.new_message(
-            sender=smtp.sender_address(settings),
-            to=to,
-            subject="Candor delivery test",
-            message_id=smtp.message_id(f"candor-test-{now:%Y%m%dT%H%M%S%f}"),
-            text=text,
-            date=now.timestamp(),
-        )
+        msg = messages.delivery_test_email(settings, to=to, now=now)
         try:
             smtp.send(settings, msg.as_bytes(), [to])
         except smtp.DeliveryError as exc:
@@ -48,12 +37,12 @@ def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
         out.print(f"Email works: a test message went to {to}.", markup=False)
         worked = True
     if config.delivery.webhook.url:
-        body = json.dumps({"type": "candor.test", "timestamp": now.isoformat(), "data": {}})
+        webhook_id, body = messages.delivery_test_webhook(now)
         try:
             webhook.post(
                 config.delivery.webhook.url,
-                body.encode(),
-                webhook_id=f"candor-test-{now:%Y%m%dT%H%M%S%f}",
+                body,
+                webhook_id=webhook_id,
                 key=signing.load_private_key(home),
                 now=now,
             )

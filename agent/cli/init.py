@@ -35,8 +35,9 @@ from agent.config import (
 )
 from agent.journal import Journal, clock
 from agent.policy.rulebook import categories_on_disk
-from reporter import consent, smtp
+from reporter import consent
 from reporter.consent import ConsentState
+from reporter.delivery import smtp
 
 ACTIONS = ("block", "warn", "log", "off")
 SUGGESTED_COOLING_OFF = "24h"

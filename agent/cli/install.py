@@ -202,9 +202,9 @@ def _tell_partner(home: Home, notify: Notifier | None) -> None:
 
 
 def default_notifier() -> Notifier | None:
-    """The reporter's notice sender, once it offers one (`reporter.notice.send_notice`)."""
+    """The reporter's notice sender, once it offers one (`reporter.delivery.sender.send_notice`)."""
     try:
-        from reporter.notice import send_notice
+        from reporter.delivery.sender import send_notice
     except ImportError:
         return None
     return lambda home: bool(send_notice(home, "uninstalled"))

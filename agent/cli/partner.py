@@ -23,9 +23,10 @@ from agent.cli.console import UserError, out
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, invitation, notice, schedule, signing, smtp
-from reporter.outbox import Outbox
-from reporter.sender import Sender
+from reporter import consent, invitation, schedule, signing
+from reporter.delivery import messages, smtp
+from reporter.delivery.outbox import Outbox
+from reporter.delivery.sender import Sender, send_notice
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -86,26 +87,13 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         categories=names,
     )
     now = clock.now()
-    msg = smtp.new_message(
-        sender=smtp.sender_address(config.delivery.smtp),
+    msg = messages.invitation_email(
+        config,
+        mail,
         to=config.partner.email,
-        subject=mail.subject,
-        message_id=smtp.message_id(f"candor-invitation-{now:%Y%m%d%H%M%S}"),
-        text=mail.text,
-        html=mail.html,
-        date=now.timestamp(),
-    )
-    msg.add_attachment(
-        public_key.encode() + b"\n",
-        maintype="text",
-        subtype="plain",
-        filename=invitation.key_attachment_name(),
-    )
-    msg.add_attachment(
-        signing.public_key_pem(home).encode(),
-        maintype="application",
-        subtype="x-pem-file",
-        filename=invitation.pem_attachment_name(),
+        public_key=public_key,
+        public_key_pem=signing.public_key_pem(home),
+        now=now,
     )
     invitation.remember_code(home, config.partner.email, code, now)
     try:
@@ -218,7 +206,8 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
 def _notice(home: Home, config: Config, mail: Any, *, to: str, key: str) -> str:
     """Queue a notice and try to send it now; the agent keeps trying if that fails."""
     with Sender(home) as sender:
-        sender.queue_notice(config, mail, to=to, key=key)
+        note = messages.note_message(config, mail, to=to, key=key, now=sender.now())
+        sender.outbox.add_message(note)
         result = sender.deliver(config)
     if any(row.kind == "notice" for row in result.sent):
         return "sent"
@@ -252,7 +241,7 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
     if cancelled:
         out.print(f"{cancelled} unsent report message(s) were withdrawn.")
     if state.status == "confirmed" and state.partner_email:
-        sent = notice.send_notice(home, "reporting_ended", queue_failed=True)
+        sent = send_notice(home, "reporting_ended", queue_failed=True)
         out.print(
             f"{who} {'has been' if sent else 'will be'} sent one short note saying that "
             "reporting has ended.",

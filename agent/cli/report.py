@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +21,8 @@ from agent.config import Config, Home, load_config
 from agent.journal import Journal, clock
 from reporter import consent, schedule, signing
 from reporter.build import BuiltReport, build_report
-from reporter.outbox import Outbox
-from reporter.sender import Sender, describe
+from reporter.delivery.outbox import Outbox
+from reporter.delivery.sender import Sender, describe
 from reporter.verify import verify
 
 
@@ -62,17 +61,8 @@ def _check_week(text: str) -> str:
 
 def _next_report(journal: Journal) -> tuple[int, str | None, str | None]:
     """(seq, prev_report_hash, last week) from the outbox, or a first report without one."""
-    try:
-        from reporter.outbox import Outbox
-    except ImportError:
-        return 1, None, None
-    outbox = Outbox(journal)
-    try:
+    with Outbox(journal) as outbox:
         last = outbox.last_report()
-    except sqlite3.Error:  # an older journal without the outbox tables: the first report
-        return 1, None, None
-    finally:
-        outbox.close()
     if last is None:
         return 1, None, None
     return last.seq + 1, last.hash, last.week

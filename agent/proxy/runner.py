@@ -202,7 +202,7 @@ class Agent:
         try:
             from agent.health import selfcheck
             from installers.checks import check_install
-            from reporter.sender import SenderLoop
+            from reporter.delivery.loop import SenderLoop
 
             with self._services_lock:
                 if self._stopping:

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from reporter.smtp import DeliveryError
+from reporter.delivery.smtp import DeliveryError
 
 if TYPE_CHECKING:
     import httpx
@@ -32,10 +32,12 @@ TOLERANCE_SECONDS = 5 * 60
 
 
 def signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:
+    """What a Standard Webhooks signature covers: id, timestamp and body."""
     return f"{webhook_id}.{timestamp}.".encode() + body
 
 
 def sign(key: Ed25519PrivateKey, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value, so the receiver can check the post with the report key."""
     signature = key.sign(signed_content(webhook_id, timestamp, body))
     return "v1a," + base64.b64encode(signature).decode("ascii")
 

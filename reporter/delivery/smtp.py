@@ -110,6 +110,7 @@ def _password_file(path: Path) -> str:
 
 
 def tls_context() -> ssl.SSLContext:
+    """A verifying TLS context, trusting `CANDOR_SMTP_CA_FILE` too when it is set."""
     context = ssl.create_default_context()
     extra = os.environ.get(CA_FILE_ENV)
     if extra:
@@ -118,6 +119,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 def sender_address(settings: SmtpSettings) -> str:
+    """The From address: the configured sender, else the login name."""
     return settings.sender or settings.username or ""
 
 

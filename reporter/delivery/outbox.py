@@ -59,6 +59,8 @@ class NewMessage:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
+    """One queued message as stored: its exact bytes and where its delivery stands."""
+
     id: str
     kind: str
     report_seq: int | None
@@ -142,6 +144,7 @@ class Outbox:
         self._conn.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
+        """Close the outbox's own connection (the journal stays open)."""
         self._conn.close()
 
     def __enter__(self) -> Outbox:
@@ -164,16 +167,19 @@ class Outbox:
     # -- reports ---------------------------------------------------------------------------
 
     def reports(self) -> list[ReportRecord]:
+        """Every report built, in sequence order, for listing and for what is due."""
         rows = self._conn.execute(f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq")
         return [_report(r) for r in rows.fetchall()]
 
     def last_report(self) -> ReportRecord | None:
+        """The newest report: the next one's sequence number and previous hash."""
         row = self._conn.execute(
             f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return None if row is None else _report(row)
 
     def has_week(self, week: str) -> bool:
+        """Whether `week` already has a report, so no week is built twice."""
         return self._has_week(self._conn, week)
 
     def add_report(self, record: ReportRecord, messages: list[NewMessage]) -> bool:
@@ -238,12 +244,14 @@ class Outbox:
         return cursor.rowcount == 1
 
     def get(self, row_id: str) -> OutboxRow | None:
+        """One message by its id, for tests and for the CLI's detail."""
         row = self._conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM outbox WHERE id = ?", (row_id,)
         ).fetchone()
         return None if row is None else _row(row)
 
     def rows(self, state: State | None = None) -> list[OutboxRow]:
+        """Messages, oldest first, optionally in one state, for listing and status."""
         sql = f"SELECT {_ROW_COLUMNS} FROM outbox"
         params: tuple[Any, ...] = ()
         if state is not None:
@@ -251,7 +259,21 @@ class Outbox:
             params = (state,)
         return [_row(r) for r in self._conn.execute(sql + " ORDER BY rowid", params).fetchall()]
 
+    def report_payloads(self, report_seq: int) -> list[tuple[str, bytes]]:
+        """(channel, bytes) of every message queued for report `report_seq`, oldest first:
+        where the next report finds the previous one's chain head and key. Empty when the
+        file has no outbox to read."""
+        try:
+            found = self._conn.execute(
+                "SELECT channel, payload FROM outbox WHERE report_seq = ? ORDER BY rowid",
+                (report_seq,),
+            ).fetchall()
+        except sqlite3.Error:
+            return []
+        return [(str(channel), bytes(payload)) for channel, payload in found]
+
     def channels(self) -> list[str]:
+        """Channels with something still to send, so a pass visits only those."""
         found = self._conn.execute(
             "SELECT DISTINCT channel FROM outbox WHERE state IN ('pending', 'failed') "
             "ORDER BY channel"

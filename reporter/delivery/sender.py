@@ -1,10 +1,13 @@
 """Build what is due, queue it once, deliver it in order, retry what will get better.
 
-`Sender.run_once()` is one pass: consent first (nothing leaves without a confirmed partner;
-sharing less takes effect before anything is built or sent), then every due week is built and
-queued (`reporter.outbox`), then each channel's oldest message is sent while it is due. The
-agent runs it in `SenderLoop` (a thread) at start, every minute or so (which also catches a
-wake from sleep), and `candor report send-due` runs it once for the OS timer.
+`Sender.run_once()` is one pass: consent is settled first, once (nothing leaves without a
+confirmed partner; sharing less takes effect before anything is built or sent), then every due
+week is built and queued (`reporter.delivery.outbox`), then each channel's oldest message is
+sent while it is due. The state settled at the start is handed down the pass; a revocation made
+by another process meanwhile still wins, because revoking cancels the pending report rows and
+`Outbox.claim` only takes a pending row. The agent runs passes in `SenderLoop`
+(`reporter.delivery.loop`) and `candor report send-due` runs one for the OS timer. A notice
+(`send_notice`) does not wait for a pass: the person is waiting for it.
 
 Transient failures are retried with exponential backoff and jitter, honouring Retry-After; a
 permanent one (bad login, refused address, a 4xx from the webhook) stops that channel until the
@@ -20,22 +23,20 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import signal
-import threading
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from agent.config import Config, Home, load_config
-from agent.journal import Journal, canonical_json, clock
-from reporter import consent, schedule, signing, smtp, webhook
-from reporter.build import BuiltReport, build_report, report_hash
-from reporter.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
+from agent.journal import Journal, clock
+from agent.journal.events import ReportFailed, ReportSent
+from reporter import consent, notice, schedule, signing
+from reporter.build import build_report, report_hash
+from reporter.delivery import messages, smtp, webhook
+from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Backoff:
     jitter: bool = True
 
     def delay(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the next try, so retries spread out and back off."""
         span = min(self.cap, self.base * 2 ** min(attempts, 30))
         if not self.jitter:
             return span
@@ -105,6 +107,7 @@ class Sender:
         self.outbox = Outbox(self.journal)
 
     def close(self) -> None:
+        """Close the outbox and the journal this sender opened."""
         self.outbox.close()
         self.journal.close()
 
@@ -117,6 +120,7 @@ class Sender:
     # -- one pass ----------------------------------------------------------------------------
 
     def run_once(self) -> PassResult:
+        """One pass: settle consent once, build and queue what is due, deliver what may go."""
         result = PassResult()
         config = load_config(self.home)
         state = self.settle_consent(config)
@@ -124,16 +128,17 @@ class Sender:
             self.enqueue_due(config, state, result)
         elif state.status == "given":
             result.held.append("Reports start once your partner's code is confirmed.")
-        self.deliver(config, result)
+        self.deliver(config, state, result)
         return result
 
     def settle_consent(self, config: Config) -> consent.ConsentState:
-        """Apply a lowered level or a revocation before anything is built or sent."""
+        """Apply a lowered level or a revocation before anything is built or sent; the state
+        returned is the pass's, read from the journal once."""
         state = consent.consent_state(self.journal)
         if state.status in ("given", "confirmed"):
             lower = consent.effective_level(state, config)
             if lower != state.level:
-                consent.record(
+                lowered = consent.record(
                     self.journal,
                     "lowered",
                     name=state.partner_name,
@@ -141,7 +146,7 @@ class Sender:
                     level=lower,
                     by="config.toml",
                 )
-                state = consent.consent_state(self.journal)
+                state = consent.apply(state, lowered)
             self.outbox.withdraw_above(state.level)
         if state.status in ("none", "revoked"):
             self.outbox.cancel_reports()
@@ -150,6 +155,7 @@ class Sender:
     def enqueue_due(
         self, config: Config, state: consent.ConsentState, result: PassResult
     ) -> list[str]:
+        """Build and queue every week that is due and not yet built, oldest first."""
         if state.confirmed_at is None:
             return []
         channels = self._channels(config, state)
@@ -195,11 +201,11 @@ class Sender:
                 due_at=week.due_at,
                 generated_at=now,
             )
-            messages = [
-                self._report_message(config, channel, recipient, built, seq)
+            queued = [
+                messages.report_message(config, channel, recipient, built, seq)
                 for channel, recipient in channels
             ]
-            if self.outbox.add_report(record, messages):
+            if self.outbox.add_report(record, queued):
                 result.built.append(week.week)
         return result.built
 
@@ -211,45 +217,19 @@ class Sender:
             out.append(("webhook", config.delivery.webhook.url))
         return out
 
-    # -- messages ---------------------------------------------------------------------------
-
-    def _report_message(
-        self, config: Config, channel: str, recipient: str, built: BuiltReport, seq: int
-    ) -> NewMessage:
-        week = str(built.week)
-        key = f"candor-report-{week}-{seq}-{_slug(config.device.name)}"
-        mid = smtp.message_id(key)
-        subject = report_subject(config, built)
-        row_id = f"report:{week}:{seq}:{channel}"
-        if channel == "email":
-            payload = report_email(config, built, to=recipient, message_id=mid, seq=seq).as_bytes()
-        else:
-            payload = webhook_body(config, built, seq=seq)
-        return NewMessage(row_id, "report", channel, recipient, mid, subject, payload, seq)
-
-    def queue_notice(self, config: Config, email: Any, *, to: str, key: str) -> NewMessage:
-        """Queue a one-off email to (or about) the partner: the ended or changed notice."""
-        mid = smtp.message_id(f"candor-{key}-{_slug(config.device.name)}")
-        msg = smtp.new_message(
-            sender=smtp.sender_address(config.delivery.smtp),
-            to=to,
-            subject=email.subject,
-            message_id=mid,
-            text=email.text,
-            html=email.html,
-            date=self.now().timestamp(),
-        )
-        message = NewMessage(
-            f"notice:{key}", "notice", "email", to, mid, email.subject, msg.as_bytes()
-        )
-        self.outbox.add_message(message)
-        return message
-
     # -- delivery ---------------------------------------------------------------------------
 
-    def deliver(self, config: Config, result: PassResult | None = None) -> PassResult:
+    def deliver(
+        self,
+        config: Config,
+        state: consent.ConsentState | None = None,
+        result: PassResult | None = None,
+    ) -> PassResult:
+        """Send each channel's due messages in order; `state` is the pass's settled consent
+        (read here once when delivering outside a pass, e.g. right after queuing a note)."""
         result = result or PassResult()
-        state = consent.consent_state(self.journal)
+        if state is None:
+            state = consent.consent_state(self.journal)
         allowed = consent.may_report(state, config)
         for channel in self.outbox.channels():
             self._drain(channel, config, state, allowed, result)
@@ -272,15 +252,11 @@ class Sender:
                 if result.next_attempt_at is None or row.next_attempt_at < result.next_attempt_at:
                     result.next_attempt_at = row.next_attempt_at
                 return
-            if row.kind == "report":
-                # read again just before sending: a revocation a moment ago must win
-                state = consent.consent_state(self.journal)
-                allowed = consent.may_report(state, config)
             if row.kind == "report" and not self._may_send(row, state, config, allowed):
                 result.held.append(f"Report #{row.report_seq} is held: no confirmed partner.")
                 return
             if not self.outbox.claim(row):
-                return  # another process is sending it right now
+                return  # another process is sending it, or a revocation cancelled it
             crash_point("before_send")
             try:
                 self._send(row, config)
@@ -334,168 +310,24 @@ class Sender:
         result.failed.append((row, reason, exc.permanent))
 
 
-# -- what a report looks like on each channel -----------------------------------------------
-
-
-def report_subject(config: Config, built: BuiltReport) -> str:
-    start = schedule.week_monday(str(built.week))
-    end = start + timedelta(days=6)
-    span = f"{start.day} {start:%b}–{end.day} {end:%b %Y}"
-    state = "needs your attention" if built.needs_attention else "all steady"
-    late = " (sent late)" if _late(built) else ""
-    return f"Candor weekly report, {config.device.name}, {span}: {state}{late}"
-
-
-def _late(built: BuiltReport) -> bool:
-    integrity = built.document.get("integrity")
-    return isinstance(integrity, dict) and bool(integrity.get("late"))
-
-
-def report_email(
-    config: Config,
-    built: BuiltReport,
-    *,
-    to: str,
-    message_id: str,
-    seq: int,
-    date: float | None = None,
-) -> EmailMessage:
-    msg = smtp.new_message(
-        sender=smtp.sender_address(config.delivery.smtp),
-        to=to,
-        subject=report_subject(config, built),
-        message_id=message_id,
-        text=built.text,
-        html=built.html,
-        date=date if date is not None else clock.now().timestamp(),
-    )
-    msg["X-Candor-Report-Seq"] = str(seq)
-    msg["X-Candor-Week"] = str(built.week)
-    msg["X-Candor-Needs-Attention"] = "yes" if built.needs_attention else "no"
-    stem = f"candor-report-{built.week}"
-    msg.add_attachment(
-        built.json_bytes, maintype="application", subtype="json", filename=f"{stem}.json"
-    )
-    msg.add_attachment(
-        built.signed_bytes, maintype="application", subtype="json", filename=f"{stem}.signed.json"
-    )
-    msg.add_attachment(
-        built.raw_signature,
-        maintype="application",
-        subtype="octet-stream",
-        filename=f"{stem}.signed.json.sig",
-    )
-    msg.add_attachment(
-        built.sshsig.encode("ascii"),
-        maintype="text",
-        subtype="plain",
-        filename=f"{stem}.signed.json.sshsig",
-    )
-    return msg
-
-
-def webhook_body(config: Config, built: BuiltReport, *, seq: int) -> bytes:
-    """Standard Webhooks' suggested shape: type, timestamp, data. The document is signed on
-    its own too, so the receiver can keep it as the partner's copy."""
-    body = {
-        "type": "candor.report.weekly",
-        "timestamp": str(built.document.get("generated_at", "")),
-        "data": {
-            "device": config.device.name,
-            "week": str(built.week),
-            "seq": seq,
-            "needs_attention": bool(built.needs_attention),
-            "document": built.document,
-            "sshsig": built.sshsig,
-        },
-    }
-    return canonical_json(body)
-
-
-def signing_key(home: Home) -> Ed25519PrivateKey:
-    return signing.load_private_key(home)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "device"
-
-
 def send_due(home: Home, **options: Any) -> PassResult:
     """`candor report send-due`: one full pass, then done."""
     with Sender(home, **options) as sender:
         return sender.run_once()
 
 
-class SenderLoop:
-    """The agent's sender: a daemon thread running `Sender.run_once` at start, then every
-    `interval` seconds of the report clock (at most a minute of real time apart, so a wake
-    from sleep is noticed quickly), or sooner when a retry falls due."""
-
-    def __init__(
-        self,
-        home: Home,
-        *,
-        interval: float = 300.0,
-        backoff: Backoff | None = None,
-        now: Callable[[], datetime] = clock.now,
-        max_real_wait: float = 60.0,
-        on_pass: Callable[[PassResult], None] | None = None,
-    ) -> None:
-        self.home = home
-        self.interval = interval
-        self.backoff = backoff
-        self.now = now
-        self.max_real_wait = max_real_wait
-        self.on_pass = on_pass
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="candor-sender", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def poke(self) -> None:
-        """Run a pass now (e.g. after a resume from sleep, or a consent change)."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        try:
-            sender = Sender(self.home, backoff=self.backoff, now=self.now)
-        except Exception as exc:  # e.g. a journal from a newer Candor: say so, do not crash
-            log.exception("report sender cannot start")
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            return
-        try:
-            while not self._stop.is_set():
-                wait = self.interval
-                try:
-                    result = sender.run_once()
-                    self.last_error = None
-                    if self.on_pass is not None:
-                        self.on_pass(result)
-                    if result.next_attempt_at is not None:
-                        until = (result.next_attempt_at - self.now()).total_seconds()
-                        wait = min(wait, max(until, 0.0))
-                except Exception as exc:  # keep the agent's sender alive; say what went wrong
-                    log.exception("report sender pass failed")
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                real = min(clock.real_seconds(wait), self.max_real_wait)
-                self._wake.wait(max(real, 0.005))
-                self._wake.clear()
-        finally:
-            sender.close()
+def describe(result: PassResult) -> list[str]:
+    """Plain lines for the CLI."""
+    lines = [f"Built the report for {week}." for week in result.built]
+    for row in result.sent:
+        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
+        lines.append(f"{what} sent by {row.channel} to {row.recipient}.")
+    for row, reason, permanent in result.failed:
+        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
+        tail = "Stopped until you fix it." if permanent else "Candor will try again."
+        lines.append(f"{what} not sent by {row.channel}: {reason} {tail}")
+    lines.extend(dict.fromkeys(result.held))
+    return lines
 
 
 def status_notes(home: Home) -> list[str]:
@@ -518,15 +350,98 @@ def status_notes(home: Home) -> list[str]:
     return notes
 
 
-def describe(result: PassResult) -> list[str]:
-    """Plain lines for the CLI."""
-    lines = [f"Built the report for {week}." for week in result.built]
-    for row in result.sent:
-        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
-        lines.append(f"{what} sent by {row.channel} to {row.recipient}.")
-    for row, reason, permanent in result.failed:
-        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
-        tail = "Stopped until you fix it." if permanent else "Candor will try again."
-        lines.append(f"{what} not sent by {row.channel}: {reason} {tail}")
-    lines.extend(dict.fromkeys(result.held))
-    return lines
+# -- a notice, sent at once ---------------------------------------------------------------------
+
+
+def send_notice(
+    home: Home, kind: str, *, queue_failed: bool = False, timeout: float = 30.0
+) -> bool:
+    """Sign and send the `kind` notice to the confirmed partner on every configured channel.
+
+    It is sent at once, not queued behind reports: the person is waiting (uninstall asks before
+    going on without it). True when at least one channel delivered it (the partner has been
+    told). Each attempt is journaled as `report_sent` or `report_failed` (body `kind: "notice"`,
+    `notice`, `channel`, and the reason). With `queue_failed`, a channel that fails keeps the
+    same signed message in the outbox for the agent to retry. False, with a sentence on stderr,
+    when there is no one to tell or no way.
+    """
+    if kind not in notice.KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    config = load_config(home)
+    now = clock.now()
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        state = consent.consent_state(journal)
+        if not notice.partner_to_tell(state, kind):
+            _say("No partner has confirmed, so no notice was sent.")
+            return False
+        channels = _notice_channels(config, state)
+        if not channels:
+            _say(
+                "No delivery is set up ([delivery.smtp] or [delivery.webhook]): no notice was sent."
+            )
+            return False
+        signed = notice.build_notice(home, config, journal, state, kind, now)
+        words = notice.notice_words(config, state, kind, now)
+        delivered = False
+        for channel, recipient in channels:
+            message = messages.notice_message(config, signed, words, channel, recipient, now)
+            if _deliver_notice(home, config, journal, message, kind, now, timeout):
+                delivered = True
+            elif queue_failed:
+                with Outbox(journal) as outbox:
+                    outbox.add_message(message)
+    return delivered
+
+
+def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    email = state.partner_email or ""
+    if config.delivery.smtp.host and (config.partner.email or "").lower() == email.lower():
+        out.append(("email", email))
+    if config.delivery.webhook.url:
+        out.append(("webhook", config.delivery.webhook.url))
+    return out
+
+
+def _deliver_notice(
+    home: Home, config: Config, journal: Journal, message: NewMessage, kind: str, now: datetime,
+    timeout: float,
+) -> bool:  # fmt: skip
+    try:
+        if message.channel == "email":
+            smtp.send(config.delivery.smtp, message.payload, [message.recipient], timeout=timeout)
+        else:
+            webhook.post(
+                message.recipient,
+                message.payload,
+                webhook_id=message.id,
+                key=signing.load_private_key(home),
+                now=now,
+                timeout=timeout,
+            )
+    except smtp.DeliveryError as exc:
+        failed = ReportFailed(
+            channel=message.channel,
+            message_kind="notice",
+            notice=kind,
+            reason=str(exc),
+            permanent=exc.permanent,
+            attempts=1,
+        )
+        journal.append(failed)
+        _say(f"The notice was not sent by {message.channel}: {exc}")
+        return False
+    sent = ReportSent(
+        channel=message.channel,
+        message_kind="notice",
+        notice=kind,
+        message_id=message.message_id,
+        attempts=1,
+    )
+    journal.append(sent)
+    return True
+
+
+def _say(sentence: str) -> None:
+    """For the person running the command; the journal holds the record."""
+    print(sentence, file=sys.stderr, flush=True)
