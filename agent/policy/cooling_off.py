@@ -51,6 +51,7 @@ class Settings:
 
     @classmethod
     def of(cls, config: Config, actions: Mapping[str, Action]) -> Settings:
+        """The settings that loosen or tighten, read from a config and its category actions."""
         return cls(
             actions=dict(actions),
             allowlist=frozenset(config.allowlist),
@@ -61,6 +62,7 @@ class Settings:
         )
 
     def as_json(self) -> dict[str, Any]:
+        """The settings as the applied-state file keeps them."""
         return {
             "actions": dict(sorted(self.actions.items())),
             "allowlist": sorted(self.allowlist),
@@ -72,6 +74,7 @@ class Settings:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Settings:
+        """Settings read back from the applied-state file."""
         return cls(
             actions={str(k): v for k, v in raw["actions"].items() if v in STRENGTH},
             allowlist=frozenset(raw["allowlist"]),
@@ -114,6 +117,7 @@ class Pending:
 
     @property
     def key(self) -> tuple[str, str | None, str]:
+        """What makes two waiting loosenings the same one."""
         return (self.what, self.category, self.value)
 
     def describe(self) -> str:
@@ -121,6 +125,7 @@ class Pending:
         return loosening_words(self.what, self.category, self.value)
 
     def as_json(self) -> dict[str, Any]:
+        """The loosening as the pending file and `candor status --json` keep it."""
         return {
             "what": str(self.what),
             "category": self.category,
@@ -133,6 +138,7 @@ class Pending:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Pending:
+        """A waiting loosening read back from the pending file."""
         return cls(
             what=Loosening(raw["what"]),
             category=raw.get("category"),
@@ -157,6 +163,7 @@ class Plan:
     """First seen now (also in `pending`)."""
 
     def of(self, what: Loosening, category: str | None = None) -> list[Pending]:
+        """The waiting loosenings of one kind (and category)."""
         return [p for p in self.pending if p.what == what and p.category == category]
 
 
@@ -353,6 +360,7 @@ def _order(p: Pending) -> tuple[datetime, str, str, str]:
 
 
 def pending_path(state_dir: Path) -> Path:
+    """Where the waiting loosenings are kept (a cache of what the journal says)."""
     return state_dir / PENDING_STATE
 
 

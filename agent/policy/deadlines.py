@@ -35,9 +35,11 @@ class DeadlineWatch:
         file) is retried every `RETRY`, not on every poll."""
 
     def start(self) -> None:
+        """Start polling (a daemon thread)."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling and wait for the thread."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

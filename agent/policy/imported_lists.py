@@ -39,6 +39,8 @@ class ImportFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ListMeta:
+    """Where an imported list came from and how to read it (its .json note)."""
+
     category: str
     name: str
     origin: str
@@ -49,6 +51,7 @@ class ListMeta:
 
     @property
     def is_url(self) -> bool:
+        """Whether the list can be downloaded again (`candor rules update`)."""
         return self.origin.startswith(("http://", "https://"))
 
 

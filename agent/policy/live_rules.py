@@ -35,6 +35,8 @@ class ReloadOutcome:
 
 
 class LiveRules:
+    """The rules and settings in force, and the one way to reload them."""
+
     def __init__(
         self,
         home: Home,

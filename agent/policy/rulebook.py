@@ -64,6 +64,7 @@ class LoadedRules:
 
     @property
     def pending(self) -> tuple[Pending, ...]:
+        """The loosenings the cooling-off delay still holds back."""
         return self.cooling.pending
 
     @property
@@ -74,6 +75,7 @@ class LoadedRules:
 
 
 def rules_file(home: Home, category: str) -> Path:
+    """Where a category's rules live: rules/<category>.txt."""
     return home.rules_dir / f"{category}.txt"
 
 

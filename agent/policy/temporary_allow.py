@@ -34,17 +34,21 @@ class GrantError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Grant:
+    """One temporary allow: a host let through until a time."""
+
     host: str
     """`example.com` (with subdomains) or `=www.example.com` (that host only)."""
     granted_at: datetime
     until: datetime
 
     def rule(self) -> Rule:
+        """The grant as an allowlist rule, named so a decision shows where it came from."""
         parsed = _parse_host(self.host)
         until = self.until.astimezone().strftime("%H:%M")
         return Rule(parsed.kind, parsed.value, source=f"candor allow, until {until}")
 
     def as_json(self) -> dict[str, Any]:
+        """The grant as the grants file keeps it."""
         return {
             "host": self.host,
             "granted_at": self.granted_at.isoformat(),
@@ -53,6 +57,7 @@ class Grant:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Grant:
+        """A grant read back from the grants file."""
         return cls(
             host=str(raw["host"]),
             granted_at=datetime.fromisoformat(raw["granted_at"]),
@@ -61,6 +66,7 @@ class Grant:
 
 
 def grants_path(state_dir: Path) -> Path:
+    """Where the temporary allows are kept."""
     return state_dir / GRANTS_STATE
 
 
@@ -83,6 +89,7 @@ def _parse_host(text: str) -> Rule:
 
 
 def check_duration(duration: timedelta) -> timedelta:
+    """The duration, if a temporary allow may last that long; GrantError if not."""
     if duration < MIN_GRANT:
         raise GrantError("A temporary allow lasts at least 1 minute.")
     if duration > MAX_GRANT:
@@ -94,6 +101,7 @@ def check_duration(duration: timedelta) -> timedelta:
 
 
 def read_grants(state_dir: Path) -> list[Grant]:
+    """Every grant in the file; an unreadable file counts as none."""
     try:
         raw = json.loads(grants_path(state_dir).read_text("utf-8"))
         return [Grant.from_json(item) for item in raw["grants"]]
@@ -102,6 +110,7 @@ def read_grants(state_dir: Path) -> list[Grant]:
 
 
 def active_grants(state_dir: Path, now: datetime) -> list[Grant]:
+    """The grants in force at `now`."""
     return [g for g in read_grants(state_dir) if g.granted_at <= now < g.until]
 
 

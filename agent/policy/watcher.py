@@ -45,6 +45,7 @@ class RulesWatcher(FileSystemEventHandler):
         self._stopped = False
 
     def start(self) -> None:
+        """Watch rules/, lists/ and config.toml (watchdog's own thread)."""
         self.home.rules_dir.mkdir(parents=True, exist_ok=True)
         self.home.lists_dir.mkdir(parents=True, exist_ok=True)
         self._observer.schedule(self, str(self.home.rules_dir), recursive=False)
@@ -54,6 +55,7 @@ class RulesWatcher(FileSystemEventHandler):
         self._observer.start()
 
     def stop(self) -> None:
+        """Stop watching; a pending reload is cancelled."""
         with self._lock:
             self._stopped = True
             if self._timer:
