@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import platformdirs
-
 from agent.config.errors import ConfigError
 from agent.config.files import create_once, write_atomic
 
@@ -28,6 +26,8 @@ def home_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--home DIR`, else `$CANDOR_HOME`, else the per-user data folder (absolute, not created)."""
     chosen = explicit if explicit not in (None, "") else os.environ.get(HOME_ENV) or None
     if chosen is None:
+        import platformdirs  # only for the default home: `--home` and CANDOR_HOME skip it
+
         return platformdirs.user_data_path(APP_NAME, appauthor=False)
     return Path(os.path.abspath(os.path.expanduser(os.fspath(chosen))))
 
