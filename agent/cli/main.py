@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 a user-facing failure explained in one message (never a traceback),
 2 usage. Each command's module is imported only when that command runs, so `candor rules test`
-does not load the proxy, the reporter or the installers, and `candor --help` loads none of them.
+does not load the proxy, the reporter or the installers, and `candor --help` loads none of them:
+this module imports argparse and nothing else until a command runs (tests/test_cli_imports.py).
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-from agent.cli.console import UserError, err
-from agent.config import ConfigError, resolve_home
-from agent.journal import JournalError
 
 
-@dataclass(frozen=True, slots=True)
 class Command:
-    """A top-level command, the module under `agent.cli` that runs it, and its one-line help."""
+    """A top-level command, the module under `agent.cli` that runs it, and its one-line help.
 
-    name: str
-    module: str
-    help: str
+    A plain class rather than a dataclass: `candor --help` should not pay for `dataclasses`.
+    """
+
+    __slots__ = ("help", "module", "name")
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        self.name = name
+        self.module = module
+        self.help = help
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -52,12 +53,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command in its home; a failure the person can act on becomes one line."""
+    from agent.cli.console import UserError, err
+    from agent.config import ConfigError, resolve_home
+    from agent.journal import JournalError
+
     try:
         home = resolve_home(args.home)
         home.ensure()
         return args.handler(home, args)
     except (UserError, ConfigError, JournalError) as exc:
-        err.print(f"candor: {exc}", markup=False)
+        err.line(f"candor: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,8 +10,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.table import Table
-
 from agent.cli.console import UserError, err, out
 from agent.config import (
     ConfigError,
@@ -129,6 +127,8 @@ def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(rows))
         return 0
+    from rich.table import Table
+
     table = Table(title="Categories", title_justify="left")
     for col in ("category", "action", "rules", "imported lists", "list entries"):
         table.add_column(col, justify="right" if col not in ("category", "action") else "left")
@@ -162,6 +162,8 @@ def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
         return 0
     out.print(f"[bold]{category}[/bold] ({actions[category]}) — {path}")
     if parsed and parsed.rules:
+        from rich.table import Table
+
         table = Table(show_header=True)
         table.add_column("rule")
         table.add_column("line", justify="right")
@@ -293,7 +295,7 @@ def _with_progress(label: str, work):
         DownloadColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def progress(done: int, total: int | None) -> None:
@@ -341,7 +343,7 @@ def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(decision.as_json()))
     else:
-        out.print(explain(decision), markup=False)
+        out.line(explain(decision))
     return 0
 
 
