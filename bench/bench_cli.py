@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_cli.py              # 11 interleaved rounds, about 30 s
     .venv/bin/python bench/bench_cli.py --runs 21    # steadier figures on a busy machine
+    .venv/bin/python bench/bench_cli.py --breakdown  # also: where `rules test` spends its CPU
 
 A person types `candor rules test URL` to ask why a page is blocked; it should answer about as
 fast as Python can load the matcher. Each round runs every case once, in a fresh process, in the
@@ -19,6 +20,13 @@ timing, every case runs once untimed and its answer is checked; that run also wr
 bytecode caches (`__pycache__`, as any first run does; `PYTHONDONTWRITEBYTECODE` is removed from
 the children's environment), so the rounds measure what a person's second run costs. Commands
 are the venv's `candor` script beside this interpreter. Never run by the test suite.
+
+`--breakdown` then runs what `candor rules test URL` does, step by step, in one child process
+(the steps of `BREAKDOWN`, in the command's order, `rules.matcher` first so that the rest is what
+comes on top of the baseline) and prints each step's CPU time (`time.process_time`), median over
+the rounds; a module both steps need is charged to the first. It runs once as a person's machine
+does and once with `PYDANTIC_DISABLE_PLUGINS=1`, which shows what pydantic's scan of installed
+packages for plugins costs (Candor does not set it: that is the person's choice).
 """
 
 from __future__ import annotations
@@ -84,6 +92,36 @@ retention_days = 365
 [agent]
 listen = "127.0.0.1:8080"
 """
+
+
+BREAKDOWN: tuple[tuple[str, str], ...] = (
+    ("rules.matcher (what the baseline imports)", "import rules.matcher"),
+    ("argparse, agent.cli.main", "import agent.cli.main"),
+    (
+        "pydantic: BaseModel, fields, validators",
+        "from pydantic import BaseModel, BeforeValidator, Field, ValidationError",
+    ),
+    ("importlib.metadata (for pydantic's plugins)", "import importlib.metadata"),
+    ("agent.config: 13 settings models built", "import agent.config.model"),
+    ("agent.config: the rest (home, loading)", "import agent.config.loading"),
+    ("agent.policy: rulebook, cooling-off, lists", "import agent.policy.rulebook"),
+    ("agent.cli.rules, agent.cli.console", "import agent.cli.rules, agent.cli.console"),
+    (
+        "find the home and ensure it",
+        "import agent.config as c\nhome = c.resolve_home()\nhome.ensure()",
+    ),
+    ("load config.toml", "config = c.load_config(home)"),
+    (
+        "load and compile the rules",
+        "from agent.policy.rulebook import load_rules\nloaded = load_rules(home, config)",
+    ),
+    (
+        "decide, explain, print",
+        "from agent.cli.rules import explain\nfrom agent.cli.console import out\n"
+        f"out.line(explain(loaded.matcher.decide({URL!r})))",
+    ),
+)
+"""What `candor rules test URL` does, in its order, as (label, Python code) steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +268,41 @@ def report(case_list: Sequence[Case], figures: dict[str, Figures]) -> list[str]:
     return lines
 
 
+def breakdown_program() -> str:
+    """A program that runs the `BREAKDOWN` steps and prints each one's CPU seconds last."""
+    lines = ["import time", "spent = []"]
+    for _, code in BREAKDOWN:
+        lines += ["start = time.process_time()", code, "spent.append(time.process_time() - start)"]
+    lines.append("print(*spent)")
+    return "\n".join(lines)
+
+
+def breakdown(data_home: Path, env: dict[str, str], runs: int) -> list[str]:
+    """Each step's median CPU (ms), with pydantic's plugins as installed and turned off."""
+    _, home_env = in_home(data_home, env)
+    if sys.platform != "linux":
+        home_env = {**home_env, "CANDOR_HOME": str(data_home / "candor")}
+    columns = []
+    for plugins_env in ({}, {"PYDANTIC_DISABLE_PLUGINS": "1"}):
+        rounds = []
+        capture = data_home / "breakdown.txt"
+        for _ in range(runs):
+            argv = (sys.executable, "-c", breakdown_program())
+            run_once(argv, {**home_env, **plugins_env}, capture)
+            rounds.append([float(x) for x in capture.read_text().split()[-len(BREAKDOWN) :]])
+        columns.append(
+            [statistics.median(r[i] for r in rounds) * 1000 for i in range(len(BREAKDOWN))]
+        )
+    lines = [
+        "| step of `candor rules test URL` | CPU (ms) | with PYDANTIC_DISABLE_PLUGINS=1 (ms) |",
+        "|---|---:|---:|",
+    ]
+    for i, (label, _) in enumerate(BREAKDOWN):
+        lines.append(f"| {label} | {columns[0][i]:.1f} | {columns[1][i]:.1f} |")
+    lines.append(f"| sum | {sum(columns[0]):.1f} | {sum(columns[1]):.1f} |")
+    return lines
+
+
 def shown_command(argv: Sequence[str]) -> str:
     """A command as a person would type it: `candor ...` or `python -c ...`, temp paths hidden."""
     words = list(argv)
@@ -244,6 +317,9 @@ def shown_command(argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11, help="interleaved rounds (≥ 7)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each step of `rules test`"
+    )
     args = parser.parse_args(argv)
     if args.runs < 7:
         parser.error("--runs must be at least 7")
@@ -256,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loads = [os.getloadavg()[0]]
         figures = measure(case_list, args.runs)
         loads.append(os.getloadavg()[0])
+        steps = breakdown(plain, env, args.runs) if args.breakdown else []
     lines = report(case_list, figures)
     lines += [
         "",
@@ -263,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average (1 min) before/after: {loads[0]:.2f}/{loads[1]:.2f}",
         *(f"{c.key}: {shown_command(c.argv)}" for c in case_list),
     ]
+    if steps:
+        lines += ["", *steps, "", f"load average (1 min) after: {os.getloadavg()[0]:.2f}"]
     print("\n".join(lines))
     return 0
 
