@@ -81,9 +81,9 @@ def leave_memory_to_the_system_at_exit() -> None:
     At exit CPython collects garbage over every object the command loaded: for `candor rules
     test` that walk costs more CPU than the command's own work (docs/benchmarks.md, "Short
     commands"), and the memory goes back to the system anyway. `gc.freeze()`, run by `atexit`
-    once every other exit handler is due, leaves those objects out. Everything still referenced is
-    released and finalised as usual (files flushed, connections closed); only objects in
-    reference cycles are left as they are, and Python does not promise their finalisers at exit.
+    when the program ends, leaves those objects out. Everything still referenced is released and
+    finalised as usual (files flushed, connections closed); only objects in reference cycles are
+    left as they are, and Python does not promise their finalisers at exit.
     A program that calls `main()` and carries on is not affected until it exits itself.
     """
     atexit.unregister(gc.freeze)
