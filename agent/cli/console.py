@@ -2,15 +2,68 @@
 
 Command modules raise `UserError` for anything the person can act on; `agent.cli.main` prints it
 as one line on stderr and exits 1, never with a traceback.
+
+`out` and `err` are rich consoles made at their first use, so a command that prints one plain
+line (`candor rules test URL`, an error) does not load rich: `LazyConsole.line` writes such a line
+itself when rich would write exactly the same characters.
 """
 
 from __future__ import annotations
 
-from rich.console import Console
+import re
+import sys
+from typing import TYPE_CHECKING, Any
 
-out = Console(highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EMOJI_CODE = re.compile(r":\S*?:")
+"""What rich may turn into an emoji (`:cat:`); a line with one goes through rich."""
+
+
+def prints_as_is(text: str) -> bool:
+    """True when rich, printing `text` with markup off, would write exactly `text`.
+
+    Rich strips control codes, expands tabs and replaces emoji codes; a line with no character
+    that is not printable and nothing that looks like an emoji code is left alone.
+    """
+    return text.isprintable() and EMOJI_CODE.search(text) is None
+
+
+class LazyConsole:
+    """A rich `Console` made at first use; until then plain lines are written without it."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.made: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The rich console itself (made now if it was not yet)."""
+        if self.made is None:
+            from rich.console import Console
+
+            self.made = Console(**self.options)
+        return self.made
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("options", "made"):  # not set yet (a copy being made): not rich's
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
+    def line(self, text: str) -> None:
+        """Print `text` as `print(text, markup=False)` does, loading rich only if it matters."""
+        if self.made is not None or not prints_as_is(text):
+            self.console.print(text, markup=False)
+            return
+        stream = sys.stderr if self.options.get("stderr") else sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
+
+
+out = LazyConsole(highlight=False, soft_wrap=True)
 """Standard output, for what a command reports."""
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 """Standard error, for problems and progress."""
 
 

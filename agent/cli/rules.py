@@ -10,8 +10,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.table import Table
-
 from agent.cli.console import UserError, err, out
 from agent.config import (
     ConfigError,
@@ -30,7 +28,7 @@ from agent.policy.imported_lists import (
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
 from rules.lists.formats import ListFormat
-from rules.model import Decision
+from rules.model import Decision, Rule
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 
 CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -129,6 +127,8 @@ def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(rows))
         return 0
+    from rich.table import Table
+
     table = Table(title="Categories", title_justify="left")
     for col in ("category", "action", "rules", "imported lists", "list entries"):
         table.add_column(col, justify="right" if col not in ("category", "action") else "left")
@@ -162,6 +162,8 @@ def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
         return 0
     out.print(f"[bold]{category}[/bold] ({actions[category]}) — {path}")
     if parsed and parsed.rules:
+        from rich.table import Table
+
         table = Table(show_header=True)
         table.add_column("rule")
         table.add_column("line", justify="right")
@@ -223,29 +225,12 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
             return 0
     if not args.rules:
         raise UserError("Name at least one rule to remove (or --list NAME).")
-    targets = {}
-    for text in args.rules:
-        try:
-            rule = parse_rule(text)
-        except RuleSyntaxError as exc:
-            raise UserError(f"'{text}' is not a valid rule: {exc}.") from None
-        if rule is not None:
-            targets[rule] = text
+    targets = _rules_named(args.rules)
     path = rules_file(home, category)
     if not path.exists():
         raise UserError(f"'{category}' has no rules file ({path}).")
     raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    kept: list[str] = []
-    removed: set = set()
-    for line in raw.splitlines(keepends=True):
-        try:
-            rule = parse_rule(line)
-        except RuleSyntaxError:
-            rule = None
-        if rule is not None and rule in targets:
-            removed.add(rule)
-            continue
-        kept.append(line)
+    kept, removed = _without(raw, targets)
     if not removed:
         raise UserError(f"None of those rules are in {category}.txt. Nothing was removed.")
     tmp = path.with_name(f".{path.name}.tmp")
@@ -257,6 +242,35 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
         if rule not in removed:
             out.print(f"Not found in {category}: {text}")
     return 0
+
+
+def _rules_named(texts: list[str]) -> dict[Rule, str]:
+    """The rules `texts` name, each with the text the person typed; a bad one is refused."""
+    targets = {}
+    for text in texts:
+        try:
+            rule = parse_rule(text)
+        except RuleSyntaxError as exc:
+            raise UserError(f"'{text}' is not a valid rule: {exc}.") from None
+        if rule is not None:
+            targets[rule] = text
+    return targets
+
+
+def _without(raw: str, targets: dict[Rule, str]) -> tuple[list[str], set[Rule]]:
+    """The lines of a rules file that are not one of `targets`, and the targets found."""
+    kept: list[str] = []
+    removed: set[Rule] = set()
+    for line in raw.splitlines(keepends=True):
+        try:
+            rule = parse_rule(line)
+        except RuleSyntaxError:
+            rule = None
+        if rule is not None and rule in targets:
+            removed.add(rule)
+            continue
+        kept.append(line)
+    return kept, removed
 
 
 def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
@@ -293,7 +307,7 @@ def _with_progress(label: str, work):
         DownloadColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def progress(done: int, total: int | None) -> None:
@@ -341,7 +355,7 @@ def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(json.dumps(decision.as_json()))
     else:
-        out.print(explain(decision), markup=False)
+        out.line(explain(decision))
     return 0
 
 

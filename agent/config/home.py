@@ -7,10 +7,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-
-import platformdirs
 
 from agent.config.errors import ConfigError
 from agent.config.files import create_once, write_atomic
@@ -18,6 +15,7 @@ from agent.config.files import create_once, write_atomic
 APP_NAME = "candor"
 HOME_ENV = "CANDOR_HOME"
 STARTER_CATEGORIES: tuple[str, ...] = ("adult", "gambling", "bypass")
+"""The starter lists in `rules/starter/` (tests/test_config.py checks that they match)."""
 STARTERS_STATE = "starter-lists.json"
 """Under `state/`: which starter lists this home has already been given."""
 
@@ -28,6 +26,8 @@ def home_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """`--home DIR`, else `$CANDOR_HOME`, else the per-user data folder (absolute, not created)."""
     chosen = explicit if explicit not in (None, "") else os.environ.get(HOME_ENV) or None
     if chosen is None:
+        import platformdirs  # only for the default home: `--home` and CANDOR_HOME skip it
+
         return platformdirs.user_data_path(APP_NAME, appauthor=False)
     return Path(os.path.abspath(os.path.expanduser(os.fspath(chosen))))
 
@@ -99,7 +99,8 @@ class Home:
             # No record yet, or an unreadable one: offering again is safe, since an existing
             # rules file is never replaced.
             offered = set()
-        new = [name for name in starter_categories() if name not in offered]
+        # The names, not the package data, so a home that has every starter reads none of it.
+        new = [name for name in sorted(STARTER_CATEGORIES) if name not in offered]
         if not new:
             return
         for name in new:
@@ -113,12 +114,17 @@ class Home:
 
 def starter_categories() -> tuple[str, ...]:
     """The categories Candor ships a starter list for (package data in `rules/starter/`)."""
+    from importlib import resources
+
     folder = resources.files("rules.starter")
     found = {p.name[:-4] for p in folder.iterdir() if p.name.endswith(".txt")}
     return tuple(sorted(found))
 
 
 def starter_text(category: str) -> str:
+    """The starter list of `category`, as shipped."""
+    from importlib import resources
+
     return resources.files("rules.starter").joinpath(f"{category}.txt").read_text("utf-8")
 
 

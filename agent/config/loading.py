@@ -1,22 +1,28 @@
-"""Reading config.toml, and saying what is wrong with it in one sentence: file, key and line."""
+"""Reading config.toml, and saying what is wrong with it in one sentence: file, key and line.
+
+The TOML reader is imported when there is a file to read, and the key finder and the spelling
+suggestions when there is an error to explain: a home with no config.toml loads neither.
+"""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from agent.config.errors import ConfigError
 from agent.config.home import Home
-from agent.config.key_lines import BARE_KEY, Loc, find_line, key_lines
 from agent.config.model import Config
 from agent.config.shown import clip, show
+
+if TYPE_CHECKING:
+    import tomllib
+
+    from agent.config.key_lines import Loc
 
 
 def load_config(home: Home) -> Config:
@@ -43,6 +49,8 @@ def load_config(home: Home) -> Config:
 
 def parse_config(text: str, file: Path | str = "config.toml") -> Config:
     """Validate TOML text as settings; `file` only names the source in error messages."""
+    import tomllib
+
     file = Path(file)
     try:
         data = tomllib.loads(text)
@@ -92,6 +100,8 @@ def _toml_error(exc: tomllib.TOMLDecodeError, text: str, file: Path) -> ConfigEr
 
 
 def _validation_error(exc: ValidationError, text: str, file: Path) -> ConfigError:
+    from agent.config.key_lines import find_line, key_lines
+
     lines = key_lines(text)
     problems = []
     for error in exc.errors():
@@ -148,6 +158,8 @@ def _explain(error: Mapping[str, Any], loc: Loc) -> str:
 
 
 def _unknown_key(loc: Loc) -> str:
+    import difflib
+
     name = str(loc[-1])
     key = _dotted(loc)
     if "password" in name.lower() and name != "password_source":
@@ -185,6 +197,8 @@ def _model_at(path: Loc) -> type[BaseModel] | None:
 
 
 def _dotted(loc: Loc) -> str:
+    from agent.config.key_lines import BARE_KEY
+
     out = ""
     for part in loc:
         if isinstance(part, int):

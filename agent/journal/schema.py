@@ -15,18 +15,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from agent.journal.errors import JournalError, JournalTooNew
+
 Migration = Callable[[sqlite3.Connection], None]
 
 COLUMNS = "seq, ts, kind, body, prev_hash, hash"
 """The `events` table's columns, in the order rows are read and written."""
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or used; the message is meant for the person."""
-
-
-class JournalTooNew(JournalError):
-    """The file was written by a newer Candor whose schema this version does not know."""
 
 
 def _v1_events(conn: sqlite3.Connection) -> None:

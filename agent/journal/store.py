@@ -25,8 +25,9 @@ from typing import Any, Self
 from agent.journal.canonical import canonical_json
 from agent.journal.chain import GENESIS_HASH, VerifyResult, record_hash, verify_chain
 from agent.journal.clock import Clock, format_ts, utc_now
+from agent.journal.errors import JournalError
 from agent.journal.events import KINDS, Checkpoint, Event, EventBody, Kind
-from agent.journal.schema import COLUMNS, JournalError, migrate
+from agent.journal.schema import COLUMNS, migrate
 
 log = logging.getLogger(__name__)
 

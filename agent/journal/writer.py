@@ -13,8 +13,8 @@ from queue import Empty, SimpleQueue
 from typing import Any, Self
 
 from agent.journal.clock import Clock, utc_now
+from agent.journal.errors import JournalError
 from agent.journal.events import EventBody, EventsLost
-from agent.journal.schema import JournalError
 from agent.journal.store import Draft, Journal, draft_of, make_draft
 
 log = logging.getLogger(__name__)
