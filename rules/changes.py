@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 
 def is_exception(text: str) -> bool:
+    """Whether a rule identity is an `@@` exception (removing one tightens)."""
     return text.startswith("@@")
 
 
@@ -48,6 +49,7 @@ class CategoryChange:
 
     @property
     def loosens(self) -> bool:
+        """Whether anything in this category got looser."""
         return bool(self.loosening) or self.disappeared
 
 

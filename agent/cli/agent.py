@@ -60,6 +60,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_allow(home: Home, args: argparse.Namespace) -> int:
+    """`candor allow HOST --for D` (or `--end`): a short, recorded way past a false positive."""
     now = clock.now()
     try:
         if args.end:

@@ -22,6 +22,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_config_check(home: Home, args: argparse.Namespace) -> int:
+    """`candor config check`: is config.toml valid (one sentence naming the line if not)."""
     load_config(home)
     where = home.config_file if home.config_file.exists() else "defaults (no config.toml yet)"
     out.print(f"Configuration is valid: {where}")
@@ -29,5 +30,6 @@ def cmd_config_check(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(home: Home, args: argparse.Namespace) -> int:
+    """`candor config show`: the settings in force, defaults included, as TOML."""
     out.print(dump_config(load_config(home)), markup=False, end="")
     return 0

@@ -21,6 +21,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
+    """`candor delivery test`: a test message on each configured channel, to the person."""
     config = load_config(home)
     settings = config.delivery.smtp
     now = clock.now()

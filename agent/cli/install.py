@@ -59,6 +59,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_install(home: Home, args: argparse.Namespace) -> int:
+    """`candor install`: print the plan in plain words, then carry it out (or only print it)."""
     system = args.os or this_os()
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
@@ -101,6 +102,7 @@ def build_plan(target: Target, system: str) -> Plan:
 
 
 def this_os() -> str:
+    """The system this computer runs, as the plan builders name it."""
     if sys.platform == "darwin":
         return "macos"
     if sys.platform.startswith("win"):
@@ -126,10 +128,12 @@ def _root(args: argparse.Namespace) -> PurePosixPath | Path:
 
 
 def cmd_uninstall(home: Home, args: argparse.Namespace) -> int:
+    """`candor uninstall`: tell the partner, then put everything back as it was."""
     return uninstall(home, args, notify=default_notifier())
 
 
 def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) -> int:
+    """Undo the install record's steps; `notify` tells the partner first (None: nobody to tell)."""
     try:
         record = load_record(home)
     except ValueError as exc:

@@ -29,6 +29,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_journal_verify(home: Home, args: argparse.Namespace) -> int:
+    """`candor journal verify`: prove no recorded row was changed or removed."""
     if not home.journal_file.exists():
         out.print("Nothing has been recorded yet, so there is nothing to verify.")
         return 0
@@ -42,6 +43,7 @@ def cmd_journal_verify(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_journal_show(home: Home, args: argparse.Namespace) -> int:
+    """`candor journal show`: everything Candor recorded, as lines or JSON."""
     since = _parse_since(args.since) if args.since else None
     if not home.journal_file.exists():
         if not args.json:

@@ -63,6 +63,7 @@ def _key_facts(home: Home) -> tuple[str, str]:
 
 
 def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner invite`: email the invitation, the key fingerprint and a code."""
     config = load_config(home)
     state = consent_now(home)
     if state.status not in ("given", "confirmed") or not config.partner.email:
@@ -122,6 +123,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner confirm CODE`: the code the partner read back; reports start."""
     config = load_config(home)
     state = consent_now(home)
     if state.status == "confirmed":
@@ -158,6 +160,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner show`: who receives reports, what they share, what is due."""
     config = load_config(home)
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         state = consent.consent_state(journal)
@@ -215,6 +218,7 @@ def _notice(home: Home, config: Config, mail: Any, *, to: str, key: str) -> str:
 
 
 def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner revoke`: stop reporting at once; the partner is told once."""
     config = load_config(home)
     state = consent_now(home)
     if state.status not in ("given", "confirmed"):
@@ -251,6 +255,7 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner change`: name someone else, after a sample and fresh consent."""
     config = load_config(home)
     state = consent_now(home)
     yes = bool(args.yes)
@@ -301,6 +306,7 @@ def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_level(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner level L`: share less at once, or more after fresh consent."""
     config = load_config(home)
     state = consent_now(home)
     level = args.level
@@ -343,6 +349,7 @@ def cmd_partner_level(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_renew(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner renew`: keep sharing (asked every 90 days)."""
     config = load_config(home)
     state = consent_now(home)
     if state.status not in ("given", "confirmed"):

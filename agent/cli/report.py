@@ -77,6 +77,7 @@ def _shared_level(journal: Journal, config: Config) -> Config:
 
 
 def preview(home: Home, week: str | None, now: datetime) -> BuiltReport:
+    """The next report built the way the outbox would build it: sequence, previous hash, level."""
     config = load_config(home)
     with Journal(home.journal_file, clock=clock.now) as journal:
         seq, prev, last_week = _next_report(journal)
@@ -94,6 +95,7 @@ def preview(home: Home, week: str | None, now: datetime) -> BuiltReport:
 
 
 def cmd_report_preview(home: Home, args: argparse.Namespace) -> int:
+    """`candor report preview`: the next report's bytes, unchanged, on stdout."""
     week = _check_week(args.week) if args.week else None
     built = preview(home, week, clock.now())
     data = {
@@ -108,6 +110,7 @@ def cmd_report_preview(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_report_send_due(home: Home, args: argparse.Namespace) -> int:
+    """`candor report send-due`: one full pass of building and sending (the OS timer's backstop)."""
     with Sender(home) as sender:
         if args.retry:
             sender.outbox.retry_failed()
@@ -124,6 +127,7 @@ def cmd_report_send_due(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
+    """`candor report list`: reports built and where each delivery stands."""
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         reports = outbox.reports()
         rows = outbox.rows()
@@ -196,6 +200,7 @@ def _row_words(row: Any, due: datetime | None) -> str:
 
 
 def cmd_verify(home: Home, args: argparse.Namespace) -> int:
+    """`candor verify REPORT`: check a report's or notice's signature and links to earlier ones."""
     if args.key is not None:
         try:
             key = signing.parse_public_key(args.key.read_text("utf-8", "replace"))

@@ -107,6 +107,7 @@ def _category(name: str) -> str:
 
 
 def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules list`: categories, actions and counts, or the rules of one category."""
     config = load_config(home)
     loaded = load_rules(home, config)
     if args.category:
@@ -180,6 +181,7 @@ def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
 
 
 def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules add`: append rules to a category's file, all or none."""
     category = _category(args.category)
     path = rules_file(home, category)
     existing = read_rules_file(path).rules if path.exists() else []
@@ -216,6 +218,7 @@ def _append_lines(path: Path, lines: list[str]) -> None:
 
 
 def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules remove`: take rules (or an imported list) out of a category."""
     category = _category(args.category)
     if args.list_name:
         if not remove_list(home.lists_dir, category, args.list_name):
@@ -274,6 +277,7 @@ def _without(raw: str, targets: dict[Rule, str]) -> tuple[list[str], set[Rule]]:
 
 
 def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules import`: keep a public list (file, folder or URL) and compile it."""
     category = _category(args.category)
     fmt = ListFormat(args.format) if args.format else None
     report = _with_progress(
@@ -334,6 +338,7 @@ def _print_import(report: ImportReport) -> None:
 
 
 def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules update`: download URL lists again."""
     category = _category(args.category) if args.category else None
     results = _with_progress("Updating lists", lambda p: update_lists(home.lists_dir, category, p))
     if not results:
@@ -350,6 +355,7 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules test URL`: what Candor would do, and which rule decides."""
     loaded = load_rules(home, load_config(home))
     decision = loaded.matcher.decide(args.url, search_terms=args.search)
     if args.json:
@@ -381,6 +387,7 @@ def explain(decision: Decision) -> str:
 
 
 def describe_change(change: CategoryChange) -> str:
+    """A category's change in one line: what got stricter, what looser."""
     parts = []
     if change.tightening:
         parts.append("stricter: " + ", ".join(change.tightening))
@@ -390,6 +397,7 @@ def describe_change(change: CategoryChange) -> str:
 
 
 def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules check`: every problem in the rules and lists, with file and line."""
     problems: list[str] = []
     try:
         config = load_config(home)
@@ -429,6 +437,7 @@ def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules watch URL...`: re-test whenever a rules file changes."""
     from agent.policy.live_rules import LiveRules, ReloadOutcome
     from agent.policy.watcher import RulesWatcher
 

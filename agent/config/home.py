@@ -56,6 +56,7 @@ class Home:
 
     @classmethod
     def at(cls, root: str | os.PathLike[str]) -> Home:
+        """Every path under `root` (nothing is created)."""
         root = Path(root)
         return cls(
             root=root,

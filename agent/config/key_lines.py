@@ -47,6 +47,8 @@ _STRING_PATTERNS = (
 
 
 class KeyScanner:
+    """A forgiving scan of TOML text that notes the line each key is on."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.i = 0
@@ -55,6 +57,7 @@ class KeyScanner:
         self._table_arrays: dict[Loc, int] = {}
 
     def document(self) -> None:
+        """Scan the whole text; `lines` then maps each key's path to its line."""
         table: Loc = ()
         while True:
             self._skip(newlines=True)

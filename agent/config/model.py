@@ -189,6 +189,8 @@ class _Section(BaseModel):
 
 
 class CategorySettings(_Section):
+    """One category's action: block, warn, log or off."""
+
     action: Action = "block"
 
 
@@ -203,23 +205,31 @@ class PartnerSettings(_Section):
 
     @property
     def confirmed(self) -> bool:
+        """Whether the partner confirmed the invitation (double opt-in)."""
         return self.email is not None and self.confirmed_at is not None
 
 
 class DeviceSettings(_Section):
+    """How this computer is named in reports."""
+
     name: Annotated[str, Field(min_length=1, max_length=64)] = Field(default_factory=_device_name)
 
 
 class ReportSettings(_Section):
+    """When the weekly report is due, in which time zone."""
+
     day: Weekday = "sunday"
     time: Annotated[dt.time, BeforeValidator(_clock_time)] = dt.time(18, 0)
     timezone: Annotated[str, AfterValidator(_zone_name)] = "local"
 
     def zone(self) -> dt.tzinfo:
+        """The report's time zone (the computer's own for "local")."""
         return local_zone() if self.timezone == "local" else ZoneInfo(self.timezone)
 
 
 class SmtpSettings(_Section):
+    """How to send email: the server and where its password comes from."""
+
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     security: SmtpSecurity = "starttls"
@@ -239,6 +249,7 @@ class SmtpSettings(_Section):
 
     @property
     def effective_port(self) -> int:
+        """The port to use: the one set, else the usual one for the security."""
         return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
     @property
@@ -256,35 +267,49 @@ class SmtpSettings(_Section):
 
 
 class WebhookSettings(_Section):
+    """Where to post reports instead of (or as well as) email."""
+
     url: Annotated[str | None, AfterValidator(_http_url)] = None
 
 
 class DeliverySettings(_Section):
+    """The channels reports and notices go out on."""
+
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
 class SafeSearchSettings(_Section):
+    """Whether the search engines' strict filtering is asked for."""
+
     enabled: bool = True
 
 
 class SearchCaptureSettings(_Section):
+    """Whether search terms are matched against the categories' keywords."""
+
     enabled: bool = True
 
 
 class JournalSettings(_Section):
+    """How long the journal keeps rows."""
+
     retention_days: Annotated[int, Field(ge=14, le=3650)] = 365
 
 
 class AgentSettings(_Section):
+    """Where the proxy listens (this computer only)."""
+
     listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
 
     @property
     def host(self) -> str:
+        """The listening host."""
         return parse_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
+        """The listening port (0: any free one)."""
         return parse_listen(self.listen)[1]
 
 

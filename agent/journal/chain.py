@@ -43,6 +43,8 @@ class Break(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
+    """What a chain check found: how far it got, and the first bad row if any."""
+
     ok: bool
     checked: int
     """Rows whose hash and link were checked and found good."""
@@ -57,6 +59,7 @@ class VerifyResult:
     detail: str = ""
 
     def as_json(self) -> dict[str, Any]:
+        """The result as `candor journal verify --json` and the report show it."""
         head = None if self.head_seq is None else {"seq": self.head_seq, "hash": self.head_hash}
         return {
             "ok": self.ok,

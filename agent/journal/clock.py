@@ -29,6 +29,7 @@ _anchor: tuple[str, float] | None = None
 
 
 def test_clock_active() -> bool:
+    """Whether the test clock (CANDOR_TEST_NOW) is set in this process."""
     return bool(os.environ.get(TEST_NOW_ENV))
 
 

@@ -174,6 +174,7 @@ class Journal:
             raise
 
     def close(self) -> None:
+        """Close the connection; the file stays."""
         with self._lock:
             self._conn.close()
 
@@ -260,6 +261,7 @@ class Journal:
     # -- reading ---------------------------------------------------------------------------
 
     def head(self) -> Event | None:
+        """The newest row, or None for an empty journal."""
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {COLUMNS} FROM events ORDER BY seq DESC LIMIT 1"
@@ -336,6 +338,7 @@ class Journal:
     def count_by_kind(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> dict[str, int]:
+        """How many rows of each kind, in a time window."""
         where, params = _filters(since, until, None, paged=False)
         sql = "SELECT kind, count(*) FROM events"
         if where:

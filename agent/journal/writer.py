@@ -71,6 +71,7 @@ class JournalWriter:
 
     @property
     def path(self) -> Path:
+        """The journal file this writer commits to."""
         return self._journal.path
 
     def submit(self, event: EventBody, ts: datetime | None = None) -> None:
