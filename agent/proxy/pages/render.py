@@ -5,12 +5,14 @@ category and which rule matched (a false positive can then be fixed rather than 
 nudge towards the partner they chose, and a one-minute breathing pause. Each page is one
 self-contained HTML document: it is served on the blocked site's own origin, where nothing else
 can be loaded. The block, warn and noted pages are fragments of templates/ set into one base
-page (`base.html`, with `page.css` inlined), composed once and then filled per request.
+page (`base.html`, with `page.css` inlined), sharing the "why" list and the breathing pause
+(`why.html`, `breathe.html`); each page is composed once, then filled per request.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -169,10 +171,15 @@ def _template(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _page_text(name: str) -> str:
-    """One page: its fragment (a title line, a blank line, then the content) in the base page."""
+    """One page: its fragment (a title line, a blank line, then the content) in the base page,
+    with the parts pages share (`<!-- include why.html -->`) put in."""
     title, _, content = _asset(name).partition("\n\n")
+    content = _INCLUDE.sub(lambda m: _asset(m[1]), content)
     base = _asset("base.html")
     return base.replace("$title", title, 1).replace("$content", content, 1)
+
+
+_INCLUDE = re.compile(r"^ *<!-- include (\S+) -->\n", re.M)
 
 
 @cache
