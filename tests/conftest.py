@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.proxy_fixtures", "tests.mail_server"]
+pytest_plugins = ["tests.harness", "tests.proxy_fixtures", "tests.mail_server"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LISTS = REPO / "tests" / "data" / "lists"
@@ -42,9 +42,10 @@ def home_dir(tmp_path: Path) -> Path:
 def candor(
     home: Path, *args: str, check: bool = False, timeout: float = 120
 ) -> subprocess.CompletedProcess:
-    """Run the real `candor` command in a subprocess, as a person would."""
+    """Run the real `candor` command in a subprocess, as a person would (on this test's simulated
+    clock, if it has one: see tests/harness.py)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "--home", str(home), *args],
+        command("--home", str(home), *args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -54,6 +55,16 @@ def candor(
     if check and proc.returncode != 0:
         raise AssertionError(f"candor {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def command(*args: str) -> list[str]:
+    """`candor ARGS` as a child process: plain, or through the harness when this test runs on a
+    simulated clock."""
+    from tests import harness  # a pytest plugin (above): imported once pytest has registered it
+
+    if harness.simulated():
+        return harness.child_command(*args)
+    return [sys.executable, "-m", "agent.cli", *args]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import harness
 from tests.origins import Origin, OriginCert, make_origin_cert
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,10 +114,18 @@ def write_home(home: Path) -> None:
     (home / "config.toml").write_text(CONFIG)
 
 
-def start_agent(home: Path, *extra: str, timeout: float = 60.0) -> RunningAgent:
-    """Start `candor run` and wait for its `candor listening on` line."""
+def start_agent(
+    home: Path, *extra: str, timeout: float = 60.0, selfcheck_interval: float | None = None
+) -> RunningAgent:
+    """Start `candor run` and wait for its `candor listening on` line. With a simulated clock or
+    a shorter self-check interval, the real agent runs through the test harness."""
+    args = ("--home", str(home), "run", *extra)
+    if selfcheck_interval is not None or harness.simulated():
+        argv = harness.child_command(*args, selfcheck_interval=selfcheck_interval)
+    else:
+        argv = [sys.executable, "-m", "agent.cli", *args]
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "--home", str(home), "run", *extra],
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

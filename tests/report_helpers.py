@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config, Home, parse_config
 from agent.journal import Journal
+from tests.conftest import command
 
 REPO = Path(__file__).resolve().parents[1]
 ZONE = "Europe/Berlin"
@@ -66,15 +66,13 @@ def heartbeats(
     return mono + 60.0 * (minutes - 1), boot + 60.0 * (minutes - 1)
 
 
-def candor(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def candor(home: Path, *args: str) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess, its output as bytes (a report preview is compared byte
     for byte)."""
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", "--home", str(home), *args],
+        command("--home", str(home), *args),
         capture_output=True,
         timeout=120,
         cwd=REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={**os.environ, "COLUMNS": "200"},
     )

@@ -32,6 +32,7 @@ from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
 from agent.policy.temporary_allow import GrantError, add_grant, end_grant
 from rules.model import Decision
 from tests.conftest import candor
+from tests.harness import ClockControl
 from tests.origins import Origin
 from tests.proxy_fixtures import start_agent, write_home
 
@@ -340,10 +341,9 @@ def test_temporary_allow_limits(home: Home) -> None:
 
 
 def test_the_deadline_watch_applies_grants_and_endings(
-    home: Home, monkeypatch: pytest.MonkeyPatch
+    home: Home, simulated_clock: ClockControl
 ) -> None:
-    monkeypatch.setenv(clock.TEST_NOW_ENV, T0.isoformat())
-    monkeypatch.setenv(clock.TEST_SPEED_ENV, "0")
+    simulated_clock.at(T0)
     configure(home)
     live = LiveRules(home)
     remember_applied(home, live.rules)
@@ -357,10 +357,10 @@ def test_the_deadline_watch_applies_grants_and_endings(
     live.reload()
     assert live.rules.matcher.decide("https://bet365.com/").pending_until is not None
 
-    monkeypatch.setenv(clock.TEST_NOW_ENV, (T0 + timedelta(minutes=16)).isoformat())
+    simulated_clock.at(T0 + timedelta(minutes=16))
     assert watch.check() is True
     assert live.rules.matcher.decide("https://pornhub.com/").decision == "block"
-    monkeypatch.setenv(clock.TEST_NOW_ENV, (T0 + DAY + timedelta(minutes=1)).isoformat())
+    simulated_clock.at(T0 + DAY + timedelta(minutes=1))
     assert watch.check() is True
     assert live.rules.matcher.decide("https://bet365.com/").decision == "allow"
     assert watch.check() is False

@@ -1,15 +1,13 @@
 """Delivery against real loopback servers: aiosmtpd (STARTTLS + AUTH) and pytest-httpserver.
 
-Time is the test clock (`CANDOR_TEST_NOW`, `CANDOR_TEST_CLOCK_SPEED`), so weeks pass in seconds.
+Time is the harness's simulated clock (tests/harness.py), so weeks pass in seconds.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,9 +24,12 @@ from reporter.delivery.loop import SenderLoop
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import PassResult, Sender, status_notes
 from reporter.signing import load_private_key
+from tests import harness
 from tests.conftest import REPO, candor, require_tool
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
+
+pytestmark = pytest.mark.usefixtures("simulated_clock")
 
 SAM = {"name": "Sam", "email": "sam@example.org"}
 T0 = "2026-11-25T12:00:00Z"  # a Wednesday in 2026-W48
@@ -36,10 +37,9 @@ W48_DUE = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)
 W49_DUE = W48_DUE + timedelta(days=7)
 
 
-def at(moment: datetime | str, monkeypatch: pytest.MonkeyPatch, speed: float = 0) -> None:
-    text = moment if isinstance(moment, str) else moment.isoformat()
-    monkeypatch.setenv(clock.TEST_NOW_ENV, text)
-    monkeypatch.setenv(clock.TEST_SPEED_ENV, str(speed))
+def at(moment: datetime | str, speed: float = 0) -> None:
+    """This test's simulated clock reads `moment` (the `simulated_clock` fixture is on)."""
+    harness.set_time(moment, speed)
 
 
 def make_home(
@@ -69,7 +69,7 @@ def make_home(
         }
     )
     save_config(home, config)
-    at(T0, monkeypatch)
+    at(T0)
     with Journal(home.journal_file, clock=clock.now) as journal:
         consent.record(journal, "given", level=level, **SAM)
         if confirmed:
@@ -99,10 +99,10 @@ def test_ehlo_offers_auth_only_after_starttls(mail: MailServer) -> None:
 
 def test_weekly_report_email(tmp_path, monkeypatch, mail: MailServer) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
-    at(W48_DUE - timedelta(minutes=1), monkeypatch)
+    at(W48_DUE - timedelta(minutes=1))
     with sender(home) as s:
         assert s.run_once().built == []
-        at(W48_DUE + timedelta(minutes=1), monkeypatch)
+        at(W48_DUE + timedelta(minutes=1))
         result = s.run_once()
         assert result.built == ["2026-W48"] and len(result.sent) == 1
         assert s.run_once().sent == [], "a sent report is not sent again"
@@ -191,12 +191,12 @@ def check_with_openssl_and_ssh_keygen(home: Home, folder: Path, parts: dict, ste
 def test_wrong_password_stops_and_is_surfaced(tmp_path, monkeypatch, mail: MailServer) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
         result = s.run_once()
         [(_, reason, permanent)] = result.failed
         assert permanent and "refused the login" in reason
-        at(W48_DUE + timedelta(days=1), monkeypatch)
+        at(W48_DUE + timedelta(days=1))
         assert s.run_once().failed == [], "a permanent failure is not retried on its own"
         assert any("stopped" in p for p in s.outbox.problems())
         assert any("stopped" in note for note in status_notes(home))
@@ -209,7 +209,7 @@ def test_wrong_password_stops_and_is_surfaced(tmp_path, monkeypatch, mail: MailS
 def test_refused_recipient_is_permanent(tmp_path, monkeypatch, mail: MailServer) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
     mail.sink.refuse.add("sam@example.org")
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
         [(_, reason, permanent)] = s.run_once().failed
     assert permanent and "sam@example.org" in reason
@@ -222,23 +222,23 @@ def test_nothing_is_sent_before_confirmation_or_after_revocation(
     tmp_path, monkeypatch, mail: MailServer
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail, confirmed=False)
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
         result = s.run_once()
         assert result.built == [] and result.sent == []
         assert s.outbox.reports() == []
-        at(W48_DUE + timedelta(minutes=2), monkeypatch)  # Sunday: still in W49
+        at(W48_DUE + timedelta(minutes=2))  # Sunday: still in W49
         consent.record(s.journal, "confirmed", level="summary", **SAM)
         # the first report covers the week of the confirmation (W49), due a week later
-        at(W49_DUE + timedelta(minutes=1), monkeypatch)
+        at(W49_DUE + timedelta(minutes=1))
         assert s.run_once().built == ["2026-W49"]
         assert len(mail.sink.wait_for(1)) == 1
         mail.stop()
-        at(W49_DUE + timedelta(days=7, minutes=1), monkeypatch)
+        at(W49_DUE + timedelta(days=7, minutes=1))
         assert s.run_once().built == ["2026-W50"]  # queued, the server being down
         consent.record(s.journal, "revoked", level="summary", **SAM)
         mail.start()
-        at(W49_DUE + timedelta(days=21), monkeypatch)
+        at(W49_DUE + timedelta(days=21))
         result = s.run_once()
         assert result.built == [] and result.sent == []
         assert {r.state for r in s.outbox.rows() if r.report_seq == 2} == {"cancelled"}
@@ -252,7 +252,7 @@ def test_a_revocation_between_queueing_and_sending_wins(
     report was queued, before it is sent, still stops it: revoking cancels the pending report
     rows, and only a pending row can be claimed for sending."""
     home = make_home(tmp_path, monkeypatch, mail=mail)
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
         config = load_config(home)
         state = s.settle_consent(config)
@@ -272,7 +272,7 @@ def test_a_revocation_between_queueing_and_sending_wins(
 def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: MailServer) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail, level="detailed")
     mail.stop()
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
         assert s.run_once().built == ["2026-W48"]
         assert s.outbox.reports()[0].detail_level == "detailed"
@@ -280,7 +280,7 @@ def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: Ma
         config = load_config(home).model_copy(update={"detail_level": "summary"})
         save_config(home, config)
         mail.start()
-        at(W48_DUE + timedelta(hours=1), monkeypatch)
+        at(W48_DUE + timedelta(hours=1))
         result = s.run_once()
         assert result.built == ["2026-W48"] and len(result.sent) == 1
         [report] = s.outbox.reports()
@@ -316,7 +316,7 @@ def test_webhook_retries_then_delivers_once_then_stops_on_401(
     home = make_home(tmp_path, monkeypatch, webhook_url=httpserver.url_for("/hook"))
     key = public_key(home)
     moment = W48_DUE + timedelta(minutes=1)
-    at(moment, monkeypatch)
+    at(moment)
     with sender(home) as s:
         first = s.run_once()
         assert first.built == ["2026-W48"] and first.failed and not first.failed[0][2]
@@ -324,7 +324,7 @@ def test_webhook_retries_then_delivers_once_then_stops_on_401(
         assert s.run_once().failed == [], "not retried before its time"
         for _ in range(5):
             moment += timedelta(hours=7)
-            at(moment, monkeypatch)
+            at(moment)
             s.run_once()
         assert len(seen) == 3, "503, 503, 200: delivered once"
         assert [r.state for r in s.outbox.rows()] == ["sent"]
@@ -334,10 +334,10 @@ def test_webhook_retries_then_delivers_once_then_stops_on_401(
             assert webhook.verify(key, headers, body, now=when)
             assert json.loads(body)["data"]["document"]["seq"] == 1
         # next week the receiver answers 401: stop, record, do not hammer
-        at(W49_DUE + timedelta(minutes=1), monkeypatch)
+        at(W49_DUE + timedelta(minutes=1))
         result = s.run_once()
         assert result.failed and result.failed[0][2] is True
-        at(W49_DUE + timedelta(days=2), monkeypatch)
+        at(W49_DUE + timedelta(days=2))
         s.run_once()
         assert len(seen) == 4
         failed = list(s.journal.events(kinds=["report_failed"]))
@@ -352,7 +352,7 @@ def test_smtp_down_for_a_week_then_up(tmp_path, monkeypatch, mail: MailServer) -
     home = make_home(tmp_path, monkeypatch, mail=mail)
     mail.stop()
     speed = 200_000.0  # a week in about three seconds
-    at(W48_DUE - timedelta(minutes=5), monkeypatch, speed=speed)
+    at(W48_DUE - timedelta(minutes=5), speed=speed)
     loop = SenderLoop(home)
     loop.start()
     try:
@@ -382,7 +382,7 @@ def test_asleep_on_report_day_sends_late_and_says_why(
         boot = {"boot_id": "one"}
         journal.append_raw("heartbeat", boot, W48_DUE - timedelta(hours=3))
         journal.append_raw("heartbeat", boot, W49_DUE + timedelta(days=2))
-    at(W49_DUE + timedelta(days=2, minutes=1), monkeypatch)
+    at(W49_DUE + timedelta(days=2, minutes=1))
     with sender(home) as s:
         result = s.run_once()
         reports = s.outbox.reports()
@@ -396,60 +396,54 @@ def test_asleep_on_report_day_sends_late_and_says_why(
 
 # -- kill -9 --------------------------------------------------------------------------------
 
-SEND_DUE = """
-import sys
-from agent.config import Home
-from reporter.delivery.sender import Sender
-home = Home.at(sys.argv[1])
-with Sender(home) as s:
-    r = s.run_once()
-print(len(r.built), len(r.sent))
-"""
-
 
 def send_due(home: Home, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "CANDOR_CRASH_AT"}
-    if crash_at:
-        env["CANDOR_CRASH_AT"] = crash_at
+    """`candor report send-due` in a child process on this test's clock, killed at `crash_at`."""
     return subprocess.run(
-        [sys.executable, "-c", SEND_DUE, str(home.root)],
+        harness.child_command("--home", str(home.root), "report", "send-due", crash_at=crash_at),
         cwd=REPO,
-        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
+def counts(done: subprocess.CompletedProcess) -> tuple[int, int]:
+    """(reports built, reports sent) as `report send-due` told them."""
+    lines = done.stdout.splitlines()
+    built = sum(line.startswith("Built the report") for line in lines)
+    return built, sum(" sent by " in line for line in lines)
+
+
 def test_kill_9_loses_nothing_and_resends_with_the_same_message_id(
     tmp_path, monkeypatch, mail: MailServer
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
 
     killed = send_due(home, "before_send")
     assert killed.returncode == -9, killed.stderr
     assert mail.messages == []
-    assert send_due(home).stdout.split() == ["0", "0"], "claimed by the dead process for now"
-    at(W48_DUE + timedelta(minutes=7), monkeypatch)  # its claim (5 minutes) has run out
+    assert counts(send_due(home)) == (0, 0), "claimed by the dead process for now"
+    at(W48_DUE + timedelta(minutes=7))  # its claim (5 minutes) has run out
     done = send_due(home)
-    assert done.stdout.split() == ["0", "1"], done.stderr  # built before the crash; sent now
+    assert counts(done) == (0, 1), done.stderr  # built before the crash; sent now
     assert len(mail.sink.wait_for(1)) == 1
 
-    at(W49_DUE + timedelta(minutes=1), monkeypatch)
+    at(W49_DUE + timedelta(minutes=1))
     killed = send_due(home, "after_send_before_mark")
     assert killed.returncode == -9
     assert len(mail.sink.wait_for(2)) == 2
-    at(W49_DUE + timedelta(minutes=7), monkeypatch)
-    assert send_due(home).stdout.split() == ["0", "1"]
+    at(W49_DUE + timedelta(minutes=7))
+    assert counts(send_due(home)) == (0, 1)
     received = mail.sink.wait_for(3)
     assert len(received) == 3
     assert received[1].message["Message-ID"] == received[2].message["Message-ID"]
     assert received[1].data == received[2].data, "the very same bytes"
 
-    at(W49_DUE + timedelta(days=7, minutes=1), monkeypatch)
+    at(W49_DUE + timedelta(days=7, minutes=1))
     assert send_due(home, "after_build_before_enqueue").returncode == -9
-    assert send_due(home).stdout.split() == ["1", "1"]
+    assert counts(send_due(home)) == (1, 1)
     received = mail.sink.wait_for(4)
     assert [r.message["X-Candor-Report-Seq"] for r in received] == ["1", "2", "2", "3"]
     with Journal(home.journal_file) as journal:
@@ -463,7 +457,7 @@ def test_agent_and_os_timer_at_the_same_moment_send_once(
     tmp_path, monkeypatch, mail: MailServer
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
-    at(W48_DUE + timedelta(seconds=1), monkeypatch)
+    at(W48_DUE + timedelta(seconds=1))
     senders = [sender(home) for _ in range(4)]
     threads = [threading.Thread(target=s.run_once) for s in senders]
     for thread in threads:

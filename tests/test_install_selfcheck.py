@@ -17,7 +17,6 @@ import pytest
 from agent.config import Home
 from agent.health.selfcheck import (
     CANARY_HEADER,
-    INTERVAL_ENV,
     SelfCheck,
     canary,
     last_result,
@@ -144,8 +143,7 @@ def test_the_running_agent_checks_itself_and_journals_a_change_once(
     (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{port}"\n')
     done = candor(home, "install", "--root", str(root))
     assert done.returncode == 0, done.stderr
-    monkeypatch.setenv(INTERVAL_ENV, "0.5")
-    running = start_agent(home)
+    running = start_agent(home, selfcheck_interval=0.5)
     try:
         deadline = time.monotonic() + 20
         while last_result(Home.at(home)) is None and time.monotonic() < deadline:

@@ -26,6 +26,9 @@ from tests.test_delivery import SAM, W48_DUE, at, make_home
 ZOE = "Zoë's laptop"
 
 
+pytestmark = pytest.mark.usefixtures("simulated_clock")
+
+
 def test_one_slug_ascii_only() -> None:
     assert messages.slug(ZOE) == "zo-s-laptop"
     assert messages.slug("Sam's  PC (home)") == "sam-s-pc-home"
@@ -92,7 +95,7 @@ def test_report_and_notices_on_every_channel(
 ) -> None:
     hook = Hook(httpserver)
     home = make_home(tmp_path, monkeypatch, mail=mail, webhook_url=hook.url, device=ZOE)
-    at(W48_DUE + timedelta(minutes=1), monkeypatch)
+    at(W48_DUE + timedelta(minutes=1))
     with Sender(home) as sender:
         result = sender.run_once()
     assert result.built == ["2026-W48"] and {r.channel for r in result.sent} == {"email", "webhook"}
@@ -148,7 +151,7 @@ INIT = (
 def test_invitation_and_the_note_to_a_former_partner(
     home_dir: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
 ) -> None:
-    at("2026-11-25T12:00:00+00:00", monkeypatch)
+    at("2026-11-25T12:00:00+00:00")
     monkeypatch.setattr("reporter.invitation.new_code", lambda: "ABCD2345")
     run = ["--home", str(home_dir)]
     Home.at(home_dir).ensure()

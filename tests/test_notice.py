@@ -16,6 +16,8 @@ from tests.conftest import candor
 from tests.mail_server import MailServer
 from tests.test_delivery import SAM, make_home
 
+pytestmark = pytest.mark.usefixtures("simulated_clock")
+
 
 def attachments(received) -> dict[str, bytes]:
     return {

@@ -14,8 +14,9 @@ import pytest
 
 from agent.cli.main import main
 from agent.config import Home, load_config, save_config
-from agent.journal import Journal, clock
+from agent.journal import Journal
 from reporter import consent, signing
+from tests import harness
 from tests.conftest import REPO, candor
 from tests.mail_server import USER, MailServer
 
@@ -44,11 +45,13 @@ INIT = (
 )
 
 
+pytestmark = pytest.mark.usefixtures("simulated_clock")
+
+
 @pytest.fixture
-def mail(mail: MailServer, monkeypatch: pytest.MonkeyPatch) -> MailServer:
+def mail(mail: MailServer, simulated_clock: harness.ClockControl) -> MailServer:
     """The shared mail server, with the clock stopped at NOW."""
-    monkeypatch.setenv(clock.TEST_NOW_ENV, NOW.isoformat())
-    monkeypatch.setenv(clock.TEST_SPEED_ENV, "0")
+    simulated_clock.at(NOW)
     return mail
 
 
@@ -162,7 +165,7 @@ def test_revoke_is_immediate_and_tells_the_partner_once(
     assert "turned off weekly reports" in ended.get_body(("plain",)).get_content()
     assert state(home_dir).status == "revoked"
     assert "nothing to stop" in ok(home_dir, "partner", "revoke", "--yes")
-    monkeypatch.setenv(clock.TEST_NOW_ENV, (NOW + timedelta(days=30)).isoformat())
+    harness.set_time(NOW + timedelta(days=30))
     ok(home_dir, "report", "send-due")
     assert len(mail.messages) == 2, "nothing after revocation but the one notice"
 
@@ -241,7 +244,7 @@ def test_reports_arrive_and_verify_with_the_invitation_key(
     [key] = [p for p in invite.message.iter_attachments() if p.get_filename().endswith(".pub")]
     (tmp_path / "partner.pub").write_text(key.get_content())
     # the laptop was off on report day: two weeks are sent late, in order
-    monkeypatch.setenv(clock.TEST_NOW_ENV, "2026-12-14T09:00:00+00:00")
+    harness.set_time("2026-12-14T09:00:00+00:00")
     out = ok(home_dir, "report", "send-due")
     assert "Report #1 sent by email" in out and "Report #2 sent by email" in out
     received = mail.sink.wait_for(3)[1:]

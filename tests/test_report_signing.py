@@ -16,6 +16,7 @@ from reporter import signing
 from reporter.build import BuiltReport, build_report, report_hash
 from reporter.verify import verify
 from tests.conftest import require_tool
+from tests.harness import ClockControl
 from tests.report_helpers import BUILD_AT, MONDAY, WEEK, candor, heartbeats, make_home
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -176,12 +177,14 @@ def _messages(outcome) -> str:
     return " ".join(c.message for c in outcome.checks)
 
 
-def test_preview_prints_the_signed_document_byte_for_byte(tmp_path: Path) -> None:
+def test_preview_prints_the_signed_document_byte_for_byte(
+    tmp_path: Path, simulated_clock: ClockControl
+) -> None:
     home, _ = make_home(tmp_path / "home")
-    env = {"CANDOR_TEST_NOW": "2026-12-06T17:00:00Z", "CANDOR_TEST_CLOCK_SPEED": "0"}
+    simulated_clock.at("2026-12-06T17:00:00+00:00")
     with Journal(home.journal_file) as journal:
         heartbeats(journal, MONDAY + timedelta(hours=30), 30, mono=4000, boot=4000)
-    result = candor(home.root, "report", "preview", "--week", WEEK, "--format", "json", env=env)
+    result = candor(home.root, "report", "preview", "--week", WEEK, "--format", "json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["seq"] == 1 and document["prev_report_hash"] is None
@@ -189,9 +192,9 @@ def test_preview_prints_the_signed_document_byte_for_byte(tmp_path: Path) -> Non
     saved = tmp_path / "preview.json"
     saved.write_bytes(result.stdout)
     assert candor(home.root, "verify", str(saved)).returncode == 0
-    text = candor(home.root, "report", "preview", "--week", WEEK, env=env)
+    text = candor(home.root, "report", "preview", "--week", WEEK)
     assert text.returncode == 0 and b"Candor weekly report" in text.stdout
-    bad = candor(home.root, "report", "preview", "--week", "48", env=env)
+    bad = candor(home.root, "report", "preview", "--week", "48")
     assert bad.returncode == 1 and b"ISO week" in bad.stderr
 
 

@@ -14,6 +14,7 @@ from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule
 from reporter.delivery import webhook
 from reporter.delivery.sender import Backoff
+from tests.harness import ClockControl
 
 LONDON = ZoneInfo("Europe/London")
 SUNDAY_18 = ReportSettings(day="sunday", time="18:00", timezone="Europe/London")
@@ -157,11 +158,13 @@ def test_retry_after_accepts_seconds_and_dates() -> None:
     assert webhook.retry_after("soon", now) is None
 
 
-def test_test_clock_starts_at_the_given_time_and_runs_at_its_speed(monkeypatch) -> None:
-    monkeypatch.setenv(clock.TEST_NOW_ENV, "2026-12-06T18:00:00Z")
-    monkeypatch.setenv(clock.TEST_SPEED_ENV, "0")
+def test_the_simulated_clock_starts_at_the_given_time_and_runs_at_its_speed(
+    simulated_clock: ClockControl,
+) -> None:
+    simulated_clock.at("2026-12-06T18:00:00+00:00")
     assert clock.now() == datetime(2026, 12, 6, 18, tzinfo=UTC)
-    monkeypatch.setenv(clock.TEST_SPEED_ENV, "3600")
+    simulated_clock.at("2026-12-06T18:00:00+00:00", speed=3600)
     assert clock.real_seconds(7200) == pytest.approx(2)
-    monkeypatch.delenv(clock.TEST_NOW_ENV)
+    simulated_clock.real()
+    assert clock.is_real()
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)

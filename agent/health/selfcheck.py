@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import ssl
 import threading
 import time
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "selfcheck.json"
 
 CHECK_EVERY = 300.0
-INTERVAL_ENV = "CANDOR_SELFCHECK_SECONDS"
+"""Seconds between checks: fixed in shipped code; a test may only make it shorter."""
 QUIET_AFTER = 4 * 3600.0
 """Awake this long with no traffic through Candor is worth a neutral note."""
 WAKE_GAP = 30.0
@@ -94,7 +93,7 @@ class SelfCheck:
         *,
         check: Check,
         last_traffic: Callable[[], float | None] = lambda: None,
-        interval: float | None = None,
+        interval: float = CHECK_EVERY,
         quiet_after: float = QUIET_AFTER,
         tick: float = 5.0,
         first_delay: float = 5.0,
@@ -103,7 +102,7 @@ class SelfCheck:
         self._record = record
         self._check = check
         self._last_traffic = last_traffic
-        self.interval = interval if interval is not None else _interval_from_env()
+        self.interval = min(interval, CHECK_EVERY)
         self.quiet_after = quiet_after
         self.tick = min(tick, self.interval)
         self.first_delay = min(first_delay, self.interval)
@@ -202,14 +201,6 @@ class SelfCheck:
                     log.exception("self-check failed")
                 next_check = now_mono + self.interval
             self._stop.wait(self.tick)
-
-
-def _interval_from_env() -> float:
-    """`CANDOR_SELFCHECK_SECONDS` shortens the interval for tests and for trying things out."""
-    try:
-        return max(0.2, float(os.environ[INTERVAL_ENV]))
-    except (KeyError, ValueError):
-        return CHECK_EVERY
 
 
 def _boottime() -> float:

@@ -1,78 +1,68 @@
-"""Candor's one notion of "now", the journal's time format, and the one test-only override.
+"""Candor's one notion of "now", and the journal's time format.
 
-Weekly reports depend on the calendar: which ISO week is due, whether a report is late, when to
-retry. Tests cannot wait a week, so everything in `reporter/` asks `now()` here, and tests set:
-
-- `CANDOR_TEST_NOW`: an RFC 3339 time (`2026-11-29T18:00:00Z`) the clock starts from when the
-  process first reads it (or when the variable changes);
-- `CANDOR_TEST_CLOCK_SPEED` (optional, default 1): how many simulated seconds pass per real
-  second, so a test can let a week of retries run in a few seconds; `0` stops the clock.
-
-TEST ONLY. Nothing a person configures reads these variables; an agent started with them tells
-the truth about nothing, so `candor status` should show that the test clock is on.
+Weekly reports depend on the calendar: which week is due, whether a report is late, when to
+retry; cooling-off waits and temporary allows end at a time. Everything asks `now()` here. Tests
+cannot wait a week, so a test replaces this process's clock through the Python API (`use`); the
+harness in tests/ does so for the real agent and the real command in a child process. Nothing a
+person can set (no environment variable, no option, no file) changes it: a shipped agent always
+runs on the real clock.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-
-TEST_NOW_ENV = "CANDOR_TEST_NOW"
-TEST_SPEED_ENV = "CANDOR_TEST_CLOCK_SPEED"
-
-_lock = threading.Lock()
-_anchor: tuple[str, float] | None = None
-"""(the CANDOR_TEST_NOW text, time.monotonic() when it was first seen)."""
+from datetime import UTC, datetime
+from typing import Protocol
 
 
-def test_clock_active() -> bool:
-    """Whether the test clock (CANDOR_TEST_NOW) is set in this process."""
-    return bool(os.environ.get(TEST_NOW_ENV))
+class TimeSource(Protocol):
+    """A clock: what time it is, and how long to really wait for some of its seconds to pass."""
+
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        ...
+
+    def real_seconds(self, simulated: float) -> float:
+        """How many real seconds `simulated` seconds of this clock take."""
+        ...
 
 
-def speed() -> float:
-    """Simulated seconds per real second: 1 for the real clock."""
-    if not test_clock_active():
-        return 1.0
-    text = os.environ.get(TEST_SPEED_ENV, "").strip()
-    try:
-        value = float(text) if text else 1.0
-    except ValueError:
-        raise ValueError(f"{TEST_SPEED_ENV} must be a number (found {text!r})") from None
-    if value < 0:
-        raise ValueError(f"{TEST_SPEED_ENV} must be zero or more (found {text!r})")
-    return value
+class RealTime:
+    """The computer's own clock: what every shipped process uses."""
+
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        return datetime.now(UTC)
+
+    def real_seconds(self, simulated: float) -> float:
+        """A real second is a second."""
+        return max(simulated, 0.0)
+
+
+REAL_TIME = RealTime()
+_source: TimeSource = REAL_TIME
 
 
 def now() -> datetime:
     """The current time, aware, in UTC."""
-    text = os.environ.get(TEST_NOW_ENV, "").strip()
-    if not text:
-        return datetime.now(UTC)
-    global _anchor
-    with _lock:
-        if _anchor is None or _anchor[0] != text:
-            _anchor = (text, time.monotonic())
-        started = _anchor[1]
-    try:
-        base = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{TEST_NOW_ENV} must be an RFC 3339 time (found {text!r})") from None
-    if base.tzinfo is None:
-        base = base.replace(tzinfo=UTC)
-    elapsed = (time.monotonic() - started) * speed()
-    return base.astimezone(UTC) + timedelta(seconds=elapsed)
+    return _source.now()
 
 
 def real_seconds(simulated: float) -> float:
-    """How long to really wait for `simulated` seconds of this clock to pass."""
-    rate = speed()
-    if rate == 0:
-        return max(simulated, 0.0)
-    return max(simulated, 0.0) / rate
+    """How long to really wait for `simulated` seconds of this process's clock to pass."""
+    return _source.real_seconds(simulated)
+
+
+def use(source: TimeSource | None) -> None:
+    """Replace this process's clock (None: the real one again). For tests, through the Python
+    API only."""
+    global _source
+    _source = REAL_TIME if source is None else source
+
+
+def is_real() -> bool:
+    """Whether this process runs on the real clock (a test harness may have replaced it)."""
+    return _source is REAL_TIME
 
 
 # --- the journal's time format ------------------------------------------------------------

@@ -61,11 +61,20 @@ def run(
     listen: str | None = None,
     resolve: Sequence[str] = (),
     upstream_ca: Path | None = None,
+    selfcheck_interval: float | None = None,
 ) -> int:
-    """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start."""
+    """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
+
+    `selfcheck_interval` shortens the self-check's interval for tests (Python API only)."""
     _quiet_logging()
     try:
-        agent = Agent(home, listen=listen, resolve=resolve, upstream_ca=upstream_ca)
+        agent = Agent(
+            home,
+            listen=listen,
+            resolve=resolve,
+            upstream_ca=upstream_ca,
+            selfcheck_interval=selfcheck_interval,
+        )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
         return 1
@@ -82,8 +91,10 @@ class Agent:
         listen: str | None = None,
         resolve: Sequence[str] = (),
         upstream_ca: Path | None = None,
+        selfcheck_interval: float | None = None,
     ) -> None:
         self.home = home
+        self.selfcheck_interval = selfcheck_interval
         try:
             self.overrides = [parse_override(spec) for spec in resolve]
         except ResolveSpecError as exc:
@@ -215,6 +226,7 @@ class Agent:
                     self.record,
                     check=lambda: check_install(self.home, canary=selfcheck.canary),
                     last_traffic=lambda: self.addons.canary.last_traffic,
+                    interval=self.selfcheck_interval or selfcheck.CHECK_EVERY,
                 )
                 check.start()
                 self._services.append(check)

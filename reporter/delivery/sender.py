@@ -13,17 +13,15 @@ Transient failures are retried with exponential backoff and jitter, honouring Re
 permanent one (bad login, refused address, a 4xx from the webhook) stops that channel until the
 person fixes it, and shows in `candor status` and in the next report (journal `report_failed`).
 
-Crash points, for tests only: with `CANDOR_CRASH_AT=<name>` the process kills itself (SIGKILL)
-at that point, as `kill -9` would. Names: `after_build_before_enqueue`, `before_send`,
-`after_send_before_mark`.
+Crash points (`CRASH_POINTS`) mark where a crash must lose nothing. A test hooks them through
+the Python API (`on_crash_point`) to kill its child process there, as `kill -9` would; nothing a
+person can set makes a shipped process stop at one.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,17 +38,23 @@ from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
 
 log = logging.getLogger(__name__)
 
-CRASH_ENV = "CANDOR_CRASH_AT"
 CRASH_POINTS = frozenset({"after_build_before_enqueue", "before_send", "after_send_before_mark"})
+"""Where a test may stop the process, as `kill -9` would, to prove nothing is lost."""
+
+_crash_hook: Callable[[str], None] | None = None
+
+
+def on_crash_point(hook: Callable[[str], None] | None) -> None:
+    """Call `hook(name)` at each crash point (None: nothing). For tests, through the Python API
+    only: the harness in tests/ kills its child process there."""
+    global _crash_hook
+    _crash_hook = hook
 
 
 def crash_point(name: str) -> None:
-    """Die here, like `kill -9`, when a test asked for it. Test only."""
-    if os.environ.get(CRASH_ENV) != name:
-        return
-    if hasattr(signal, "SIGKILL"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    os._exit(137)
+    """A point where a crash must lose nothing; does nothing unless a test hooked it."""
+    if _crash_hook is not None:
+        _crash_hook(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +336,7 @@ def describe(result: PassResult) -> list[str]:
 
 def status_notes(home: Home) -> list[str]:
     """Sentences for `candor status`: stopped or struggling deliveries, a consent renewal or
-    confirmation waiting, and the test clock (which makes every time shown untrue)."""
+    confirmation waiting."""
     now = clock.now()
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         notes = outbox.problems()
@@ -345,8 +349,6 @@ def status_notes(home: Home) -> list[str]:
         )
     if state.status == "given":
         notes.append(f"Reports start once {who} confirms: `candor partner confirm CODE`.")
-    if clock.test_clock_active():
-        notes.append(f"The test clock is on ({clock.TEST_NOW_ENV}): report times are not real.")
     return notes
 
 
