@@ -1,8 +1,8 @@
-"""Build one week's report: the document, its signatures and its two renderings, in one go.
+"""Build one report: the document, its signatures and its two renderings, in one go.
 
-The sender (`reporter.delivery.sender`) calls `build_report` with the next `seq` and the
-previous report's hash, and stores what comes back; `candor report preview` calls it the same
-way and prints the same bytes. Nothing here sends or stores anything.
+The sender (`reporter.delivery.sender`) calls `build_report` with the next period, `seq` and the
+previous report, and stores what comes back; `candor report preview` calls it the same way
+(`next_report`) and prints the same bytes. Nothing here sends or stores anything.
 
 `json_bytes` (the attachment) is the document pretty-printed with sorted keys, signature
 included, for a person to read; `signed_bytes` is the canonical JSON without the signature,
@@ -14,8 +14,9 @@ from __future__ import annotations
 import email
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from agent.config import Config, Home
@@ -23,15 +24,18 @@ from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
 from reporter import coverage, integrity, render_html, render_text, schedule, signing
 from reporter import document as doc
-from reporter.delivery.outbox import Outbox
-from reporter.summary import Window, week_facts
+from reporter.consent import ConsentState
+from reporter.delivery.outbox import Outbox, ReportRecord
+from reporter.schedule import PreviousPeriod, ReportPeriod
+from reporter.scope import PreviousReport, parse_time, scope_for
+from reporter.summary import week_facts
 
 _REAL_CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
 class BuiltReport:
-    """One week's report in every form it leaves in, built once so all of them agree."""
+    """One report in every form it leaves in, built once so all of them agree."""
 
     document: dict[str, Any]
     """The full JSON document, `signature` included."""
@@ -46,7 +50,17 @@ class BuiltReport:
     sshsig: str
     """Armored SSHSIG over `signed_bytes`, namespace `candor-report`."""
     needs_attention: bool
-    week: str
+    period: ReportPeriod
+
+
+@dataclass(frozen=True, slots=True)
+class NextReport:
+    """The report to build next: its number, the link to the one before, and its period."""
+
+    seq: int
+    prev_report_hash: str | None
+    previous: PreviousReport | None
+    period: ReportPeriod
 
 
 def report_hash(built: BuiltReport) -> str:
@@ -54,65 +68,71 @@ def report_hash(built: BuiltReport) -> str:
     return hashlib.sha256(built.signed_bytes).hexdigest()
 
 
-def due_week(now: datetime, config: Config) -> str:
-    """The ISO week whose report is due at or before `now`: the latest week that has ended and
-    whose report day and time have passed."""
-    zone = config.report.zone()
-    week = schedule.week_of(now - timedelta(days=14), zone)
-    last = week
-    while schedule.due_at(week, config.report, zone) <= now:
-        last = week
-        week = schedule.next_week(week)
-    return last
-
-
 def pretty_json(document: dict[str, Any]) -> bytes:
     """A document as a person reads it in the attachment: indented, keys sorted, UTF-8."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def next_report(journal: Journal, config: Config, state: ConsentState, now: datetime) -> NextReport:
+    """The next report as the outbox would build it: after the last one built, or the first
+    after the partner's confirmation (or after now, when nobody has confirmed)."""
+    zone = config.report.zone()
+    with Outbox(journal) as outbox:
+        last = outbox.last_report()
+    previous = previous_report(journal, last, zone)
+    since = state.confirmed_at or now
+    period = schedule.next_period(
+        config.report, zone, since=since, previous=previous.period if previous else None
+    )
+    seq = last.seq + 1 if last else 1
+    return NextReport(seq, last.hash if last else None, previous, period)
 
 
 def build_report(
     home: Home,
     config: Config,
     journal: Journal,
-    week: str,
+    period: ReportPeriod,
     *,
     seq: int,
     prev_report_hash: str | None,
     now: datetime,
     late_reason: str | None = None,
-    previous_chain_head: dict[str, Any] | None = None,
-    previous_key: str | None = None,
+    previous: PreviousReport | None = None,
+    confirmed_seq: int | None = None,
 ) -> BuiltReport:
-    """Build and sign the report for `week` at `config.detail_level` (the level consented to).
+    """Build and sign the report for `period` at `config.detail_level` (the level consented to).
 
-    `previous_chain_head` and `previous_key` come from the previous report; when not given they
-    are read from the outbox's copy of report `seq - 1`, when there is one."""
-    zone = config.report.zone()
-    start, end = schedule.week_bounds(week, zone)
-    window = Window(start=start, end=end, zone=zone, now=now)
+    It covers the rows after `previous`'s (`reporter.scope`); when `previous` is not given it is
+    read from the outbox's copy of report `seq - 1`, when there is one. `confirmed_seq` is the
+    partner's confirmation row, where a first report may start."""
     level = config.detail_level
-    if previous_chain_head is None and previous_key is None and seq > 1:
-        previous = previous_document(journal, seq - 1, prev_report_hash)
-        if previous is not None:
-            previous_chain_head = previous.get("chain_head")
-            signature = previous.get("signature")
-            previous_key = signature.get("key") if isinstance(signature, dict) else None
+    if previous is None and seq > 1:
+        previous = previous_from_document(
+            previous_document(journal, seq - 1, prev_report_hash), seq - 1
+        )
+    scope = scope_for(journal, period, now, previous=previous, confirmed_seq=confirmed_seq)
     key = signing.load_private_key(home)
-    facts = week_facts(journal, config, window, level)
-    head = journal.head()
+    facts = week_facts(journal, config, scope, level, previous.totals if previous else None)
     section = integrity.build_integrity(
-        home, journal, window, level,
-        previous_head=previous_chain_head, previous_key=previous_key,
+        home, journal, scope, level,
+        previous_head=previous.chain_head if previous else None,
+        previous_key=previous.key if previous else None,
         late_reason=late_reason, current=_current_clocks(now),
     )  # fmt: skip
+    head = next(journal.events(after_seq=scope.last_seq - 1, limit=1), None)
+    if head is not None and head.seq != scope.last_seq:
+        head = None  # no row yet: an empty journal
     model = doc.Document(
         schema=doc.SCHEMA,
         seq=seq,
         device=config.device.name,
         period=doc.Period(
-            week=week, start=start.isoformat(), end=end.isoformat(), timezone=_zone_name(zone)
+            start=period.start.isoformat(),
+            end=period.end.isoformat(),
+            timezone=_zone_name(period.zone),
         ),
+        rows=doc.Rows(after_seq=scope.after_seq, last_seq=scope.last_seq, count=scope.count),
         generated_at=format_ts(now),
         prev_report_hash=prev_report_hash,
         chain_head=doc.ChainHead(seq=head.seq, hash=head.hash) if head else None,
@@ -137,7 +157,59 @@ def build_report(
         raw_signature=raw,
         sshsig=signing.sshsig(key, signed),
         needs_attention=bool(section.attention),
-        week=week,
+        period=period,
+    )
+
+
+def previous_report(
+    journal: Journal, record: ReportRecord | None, zone: tzinfo
+) -> PreviousReport | None:
+    """What the next report needs from the last one built: its period's end (for the next
+    period), its last row and key (from its document in the outbox, when there)."""
+    if record is None:
+        return None
+    found = previous_document(journal, record.seq, record.hash)
+    before_periods = _is_week(record.period)
+    end = schedule.week_bounds(record.period, zone)[1] if before_periods else record.due_at
+    from_document = previous_from_document(found, record.seq)
+    if from_document is not None:
+        end = from_document.period.end
+    return PreviousReport(
+        seq=record.seq,
+        period=PreviousPeriod(end=end, due=record.due_at),
+        chain_head=from_document.chain_head if from_document else None,
+        key=from_document.key if from_document else None,
+        totals=from_document.totals if from_document else None,
+        before_periods=before_periods,
+    )
+
+
+def _is_week(period_id: str) -> bool:
+    try:
+        schedule.week_monday(period_id)
+    except ValueError:
+        return False
+    return True
+
+
+def previous_from_document(found: Mapping[str, Any] | None, seq: int) -> PreviousReport | None:
+    """Report `seq` as its own document describes it (None without a document)."""
+    if found is None:
+        return None
+    period = found.get("period") if isinstance(found.get("period"), dict) else {}
+    end = parse_time(period.get("end"))
+    if end is None:
+        return None
+    signature = found.get("signature")
+    summary = found.get("summary") if isinstance(found.get("summary"), dict) else {}
+    head = found.get("chain_head")
+    return PreviousReport(
+        seq=seq,
+        period=PreviousPeriod(end=end, due=end),
+        chain_head=head if isinstance(head, dict) else None,
+        key=signature.get("key") if isinstance(signature, dict) else None,
+        totals=summary.get("totals") if isinstance(summary.get("totals"), dict) else None,
+        before_periods=found.get("schema") == doc.WEEK_SCHEMA,
     )
 
 

@@ -39,6 +39,8 @@ class ConsentState:
     given_at: datetime | None = None
     invited_at: datetime | None = None
     confirmed_at: datetime | None = None
+    confirmed_seq: int | None = None
+    """The journal row of the confirmation: where the first report may start."""
     revoked_at: datetime | None = None
     renewed_at: datetime | None = None
     """When the person last gave or renewed consent (what the report quotes)."""
@@ -101,7 +103,7 @@ def apply(state: ConsentState, event: Event) -> ConsentState:
     if change == "invited" and email == state.partner_email:
         return replace(state, invited_at=at)
     if change == "confirmed" and email == state.partner_email:
-        return replace(state, status="confirmed", confirmed_at=at)
+        return replace(state, status="confirmed", confirmed_at=at, confirmed_seq=event.seq)
     if change == "lowered" and level_rank(level) < level_rank(state.level):
         return replace(state, level=level)
     if change == "raised":

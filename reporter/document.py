@@ -15,14 +15,18 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.journal import canonical_json
 
-SCHEMA = "candor.report/1"
+SCHEMA = "candor.report/2"
+"""This shape: a period `{start, end}` and the journal rows it covers."""
+WEEK_SCHEMA = "candor.report/1"
+"""Reports built before periods: an ISO week, counted by time. Still read and verified."""
+SCHEMAS = (WEEK_SCHEMA, SCHEMA)
 
 DetailLevel = Literal["summary", "domains", "detailed"]
-GapKind = Literal["asleep", "off", "agent_not_running", "clock_changed", "no_data"]
+GapKind = Literal["asleep", "off", "agent_not_running", "agent_stopped", "clock_changed", "no_data"]
 
 
 class _Model(BaseModel):
@@ -55,6 +59,8 @@ class DayCounts(Counts):
 
     date: str
     weekday: str
+    outside_period: bool | None = None
+    """True for a day outside the period that holds rows the report covers (a clock anomaly)."""
 
 
 class Summary(_Model):
@@ -63,13 +69,14 @@ class Summary(_Model):
     totals: Counts
     categories: list[CategoryCounts]
     days: list[DayCounts]
-    """Seven entries, Monday first, in the person's time zone."""
+    """Every calendar day the period touches, first to last, in the person's time zone (the
+    first and last are partial), then any day outside it that holds covered rows."""
     hours: list[Counts]
     """Twenty-four entries, hour 0 first, in the person's time zone."""
     streak_days: int
     """Whole days without a block, counting back from the period's last day."""
     previous_week: Counts | None
-    """Last week's totals, for the change; None when Candor has no record of that week."""
+    """The previous report's totals, for the change; None when Candor has no record of it."""
     unblock_requests: int
     warn_continues: int
     searches_flagged: int
@@ -110,12 +117,16 @@ class Gap(_Model):
 
 
 class Coverage(_Model):
-    """How much of the awake time Candor was watching."""
+    """How much of the period Candor was watching, out of the time the computer was (or may
+    have been) on."""
 
     monitored_minutes: int
     awake_minutes: int
+    """Minutes the computer was known to be awake (watched or not)."""
+    no_record_minutes: int | None = None
+    """Minutes nobody can account for (no heartbeat on either side): they count as not watched."""
     percent: int | None
-    """monitored ÷ awake, rounded down; None when there is nothing to divide by."""
+    """monitored ÷ (awake + no record), rounded down; None when there is nothing to divide by."""
 
 
 class ChangeEntry(_Model):
@@ -130,6 +141,25 @@ class ChangeEntry(_Model):
     """Rule texts or host names, only at levels that share domains."""
     pending_until: str | None = None
     while_stopped: bool = False
+
+
+class ClockAnomaly(_Model):
+    """Covered rows stamped clearly before or after the period: counted all the same."""
+
+    side: Literal["before", "after"]
+    count: int
+    decisions: int
+    """How many of them are blocked, warned or noted pages."""
+    earliest: str
+    latest: str
+
+
+class ZoneChange(_Model):
+    """The report's time zone changed (periods still meet end to start)."""
+
+    time: str
+    previous: str | None
+    current: str | None
 
 
 class BypassEntry(_Model):
@@ -205,17 +235,29 @@ class Integrity(_Model):
     events_lost: int
     late: bool
     late_reason: str | None
+    clock_anomalies: list[ClockAnomaly] | None = None
+    zone_changes: list[ZoneChange] | None = None
     attention: list[str]
     """Plain sentences: what the partner may want to ask about. Empty: all steady."""
 
 
 class Period(_Model):
-    """The week the report covers, in the person's time zone."""
+    """The seven days ending at the report day and time, in the person's time zone."""
 
-    week: str
     start: str
     end: str
     timezone: str
+    week: str | None = None
+    """Only in `candor.report/1` documents: the ISO week they covered."""
+
+
+class Rows(_Model):
+    """The journal rows the report covers: after `after_seq` (the previous report's
+    `chain_head`), through `last_seq` (this report's)."""
+
+    after_seq: int
+    last_seq: int
+    count: int
 
 
 class ChainHead(_Model):
@@ -248,6 +290,8 @@ class Document(_Model):
     seq: int
     device: str
     period: Period
+    rows: Rows | None = None
+    """Always in `candor.report/2`; absent from the older shape."""
     generated_at: str
     prev_report_hash: str | None
     chain_head: ChainHead | None
@@ -259,12 +303,27 @@ class Document(_Model):
     integrity: Integrity
     signature: Signature | None = None
 
+    @model_validator(mode="after")
+    def _one_shape(self) -> Document:
+        """A document has the whole shape its `schema` names, and no other."""
+        if self.schema_ not in SCHEMAS:
+            raise ValueError(f"unknown schema {self.schema_!r}")
+        i = self.integrity
+        newer = (self.rows, i.clock_anomalies, i.zone_changes, i.coverage.no_record_minutes)
+        if self.schema_ == SCHEMA and (self.period.week is not None or None in newer):
+            raise ValueError(f"a {SCHEMA} document has rows, anomalies and no week")
+        if self.schema_ == WEEK_SCHEMA and (self.period.week is None or self.rows is not None):
+            raise ValueError(f"a {WEEK_SCHEMA} document has a week and no rows")
+        return self
+
     def as_json(self) -> dict[str, Any]:
         """The document as JSON: absent levels and a missing signature are left out."""
         data = self.model_dump(mode="json", by_alias=True)
-        for optional in ("domains", "searches", "signature"):
+        for optional in ("domains", "searches", "signature", "rows"):
             if data.get(optional) is None:
                 data.pop(optional, None)
+        if data["period"].get("week") is None:
+            data["period"].pop("week", None)
         return data
 
 

@@ -1,9 +1,11 @@
-"""The integrity section: how much of the week Candor saw, and anything that weakens trust in
+"""The integrity section: how much of the period Candor saw, and anything that weakens trust in
 the counts. No setting removes it; the detail level only hides host names and rule texts.
 
-Coverage and gaps are worked out from the heartbeats in `reporter.coverage`; the rest is here:
-changes that loosened filtering, what is waiting for the cooling-off delay, bypass suspicions,
-the journal's own check, the signing key, consent, and what the partner may want to ask about.
+Everything is read from the rows the report covers (`reporter.scope`), whatever time they carry.
+Coverage and gaps are worked out from the heartbeats in `reporter.coverage`, rows stamped
+outside the period and time zone changes in `reporter.scope`; the rest is here: changes that
+loosened filtering, what is waiting for the cooling-off delay, bypass suspicions, the journal's
+own check, the signing key, consent, and what the partner may want to ask about.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.config import Home, duration_words
-from agent.journal import Journal, Kind, format_ts
+from agent.journal import Event, Journal, Kind, format_ts
 from agent.journal.loosening import loosening_words
 from reporter import consent, signing
 from reporter.coverage import Clocks, coverage_and_gaps
@@ -29,7 +31,7 @@ from reporter.document import (
     KeyInfo,
     Passthroughs,
 )
-from reporter.summary import Window
+from reporter.scope import Scope, clock_anomalies, zone_changes
 
 # -- changes --------------------------------------------------------------------------------
 
@@ -63,13 +65,13 @@ class Changes:
     tightening: int
 
 
-def changes(journal: Journal, window: Window, level: str) -> Changes:
+def changes(journal: Journal, scope: Scope, level: str) -> Changes:
     """Loosening and tightening from the journal's rule, setting, allow and consent rows."""
     share = level in ("domains", "detailed")
     loosening: list[ChangeEntry] = []
     tightening = 0
     kinds = [Kind.RULES_CHANGED, Kind.CONFIG_CHANGED, Kind.ALLOW_GRANTED, Kind.CONSENT_CHANGED]
-    for event in journal.events(since=window.start, until=window.until, kinds=kinds):
+    for event in scope.rows(journal, kinds):
         body = event.body
         stopped = bool(body.get("while_stopped"))
         items = body.get("changes") if isinstance(body.get("changes"), list) else []
@@ -205,7 +207,7 @@ def _extends(journal: Journal, seq: int, digest: str) -> bool | None:
     return None
 
 
-def key_info(home: Home, window: Window, previous_key: str | None) -> KeyInfo:
+def key_info(home: Home, scope: Scope, previous_key: str | None) -> KeyInfo:
     """The signing key's fingerprint and history, for a partner to notice a new key."""
     current = signing.fingerprint(home)
     history = signing.key_history(home)
@@ -214,7 +216,7 @@ def key_info(home: Home, window: Window, previous_key: str | None) -> KeyInfo:
     if created:
         try:
             born = datetime.fromisoformat(created)
-            new = window.start <= born < window.end
+            new = scope.start <= born < scope.end
         except ValueError:
             pass
     return KeyInfo(
@@ -241,7 +243,7 @@ def consent_info(journal: Journal, now: datetime) -> ConsentInfo:
 def build_integrity(
     home: Home,
     journal: Journal,
-    window: Window,
+    scope: Scope,
     level: str,
     *,
     previous_head: Mapping[str, Any] | None = None,
@@ -249,38 +251,31 @@ def build_integrity(
     late_reason: str | None = None,
     current: Clocks | None = None,
 ) -> Integrity:
-    """The whole integrity section for the window, at the level consented to."""
+    """The whole integrity section for the report's rows and period, at the level consented to."""
     share = level in ("domains", "detailed")
-    coverage, gaps = coverage_and_gaps(journal, window, current)
-    found = changes(journal, window, level)
-    pending = pending_now(home, window.now, level)
+    coverage, gaps = coverage_and_gaps(journal, scope, current)
+    found = changes(journal, scope, level)
+    pending = pending_now(home, scope.now, level)
     bypass: list[BypassEntry] = []
     pinned: list[str] = []
-    starts = unclean = lost = 0
-    kinds = [Kind.BYPASS_SUSPECTED, Kind.PINNED_PASSTHROUGH, Kind.AGENT_START, Kind.EVENTS_LOST]
-    for event in journal.events(since=window.start, until=window.until, kinds=kinds):
+    starts = unclean = lost = failures = 0
+    kinds = [Kind.BYPASS_SUSPECTED, Kind.PINNED_PASSTHROUGH, Kind.AGENT_START, Kind.EVENTS_LOST,
+             Kind.REPORT_FAILED]  # fmt: skip
+    for event in scope.rows(journal, kinds):
         body = event.body
         if event.kind == Kind.BYPASS_SUSPECTED:
-            detail = body.get("host") or body.get("detail")
-            bypass.append(
-                BypassEntry(
-                    time=event.ts,
-                    what=str(body.get("what", "unknown")),
-                    detail=str(detail) if share and detail else None,
-                )
-            )
+            bypass.extend(bypass_entries(event, share))
         elif event.kind == Kind.PINNED_PASSTHROUGH:
             pinned.append(str(body.get("host", "")))
         elif event.kind == Kind.AGENT_START:
             starts += 1
             unclean += body.get("previous_stop_clean") is False
+        elif event.kind == Kind.REPORT_FAILED:
+            failures += 1
         else:
             lost += int(body.get("count", 0)) if isinstance(body.get("count"), int) else 1
-    failures = sum(
-        1 for _ in journal.events(since=window.start, until=window.now, kinds=[Kind.REPORT_FAILED])
-    )
     check = journal_check(journal, previous_head)
-    key = key_info(home, window, previous_key)
+    key = key_info(home, scope, previous_key)
     integrity = Integrity(
         coverage=coverage,
         gaps=gaps,
@@ -292,16 +287,35 @@ def build_integrity(
             count=len(pinned), hosts=sorted(set(pinned)) if share else None
         ),
         journal=check,
-        consent=consent_info(journal, window.now),
+        consent=consent_info(journal, scope.now),
         signing_key=key,
         agent=AgentInfo(starts=starts, unclean_stops=unclean),
         delivery_failures=failures,
         events_lost=lost,
         late=late_reason is not None,
         late_reason=late_reason,
+        clock_anomalies=clock_anomalies(journal, scope),
+        zone_changes=zone_changes(journal, scope),
         attention=[],
     )
     return integrity.model_copy(update={"attention": attention(integrity)})
+
+
+def bypass_entries(event: Event, share: bool) -> list[BypassEntry]:
+    """One entry per thing noticed: a self-check row names every problem it found."""
+    body = event.body
+    problems = body.get("problems")
+    found = [p for p in problems if isinstance(p, dict)] if isinstance(problems, list) else []
+    if not found:
+        found = [{"what": body.get("what"), "detail": body.get("host") or body.get("detail")}]
+    return [
+        BypassEntry(
+            time=event.ts,
+            what=str(p.get("what") or "unknown"),
+            detail=str(p["detail"]) if share and p.get("detail") else None,
+        )
+        for p in found
+    ]
 
 
 def attention(integrity: Integrity) -> list[str]:
@@ -309,13 +323,23 @@ def attention(integrity: Integrity) -> list[str]:
     (a block is the filter doing its job)."""
     out: list[str] = []
     flagged = [g for g in integrity.gaps if g.flagged]
-    awake = sum(g.awake_minutes or g.minutes for g in flagged if g.kind != "clock_changed")
+    unwatched = [g for g in flagged if g.kind in ("agent_not_running", "no_data", "agent_stopped")]
+    awake = sum(g.minutes if g.kind == "no_data" else g.awake_minutes for g in unwatched)
+    stops = sum(1 for g in flagged if g.kind == "agent_stopped")
+    if stops:
+        times = "once" if stops == 1 else f"{stops} times"
+        out.append(f"Candor was stopped {times} while the computer was on.")
     if any(g.kind in ("agent_not_running", "no_data") for g in flagged):
         out.append(
             "Candor was not watching for about "
             f"{duration_words(timedelta(minutes=awake))} of this week."
         )
-    if any(g.kind == "clock_changed" for g in flagged):
+    if integrity.clock_anomalies:
+        out.append(
+            "Some events carry times outside this report's period: the computer's clock was "
+            "probably changed. They are counted here all the same."
+        )
+    elif any(g.kind == "clock_changed" for g in flagged):
         out.append("The computer's clock was changed.")
     real = [c for c in integrity.loosening if c.kind != "sharing"]
     if real:

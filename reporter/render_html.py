@@ -118,6 +118,8 @@ def render(document: Document) -> str:
     intro += _p(_e(words.headline(document)), head_color)
     if attention:
         intro += _list([_e(a) for a in attention])
+    if (length := words.period_length_words(document)) is not None:
+        intro += _p(_e(length), SOFT, 14)
     cards.append(_card("This week", intro, head_color))
 
     stats = (
@@ -144,11 +146,17 @@ def render(document: Document) -> str:
     body += _p("<b>By category</b>", size=14) + _list(categories)
     cards.append(_card("Summary", body))
 
-    days = [(words.day_label(d.date)[:6], d.block, d.warn) for d in s.days]
+    days = [
+        (words.day_label(d.date)[:6] + (" *" if d.outside_period else ""), d.block, d.warn)
+        for d in s.days
+    ]
     hours = [(f"{h:02d}:00", c.block, c.warn) for h, c in enumerate(s.hours)]
     quiet = [(label, b, w) for label, b, w in hours if b or w]
     hour_body = _chart(quiet) if quiet else _p("No blocks or warnings at any hour.", SOFT, 14)
-    cards.append(_card("By day", _chart(days) + _legend()))
+    day_note = _p(_e(words.days_note(document) + "."), SOFT, 12)
+    if words.outside_days(document):
+        day_note += _p("* outside this week: the clock was changed (see Integrity).", WARM, 12)
+    cards.append(_card("By day", _chart(days) + _legend() + day_note))
     cards.append(
         _card(
             "By time of day",
@@ -197,7 +205,9 @@ def render(document: Document) -> str:
     cards.append(_card("Checking this report", check))
 
     title = f"Candor weekly report · {document.device}"
-    subtitle = f"{words.period_words(document)} · report #{document.seq}"
+    subtitle = (
+        f"{words.period_words(document)} ({document.period.timezone}) · report #{document.seq}"
+    )
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -254,6 +264,12 @@ def _integrity(document: Document) -> str:
     if i.pending:
         parts.append(_p("<b>Waiting for the cooling-off delay</b> (stricter until then)", size=14))
         parts.append(_list([_e(words.change_line(c, zone)) for c in i.pending]))
+    clock = [_e(words.anomaly_words(a, document)) for a in i.clock_anomalies or []]
+    if clock:
+        parts.append(_p("<b>The computer's clock</b>", size=14))
+        parts.append(_list([f'<span style="color:{WARM}">{c}</span>' for c in clock]))
+    if i.zone_changes:
+        parts.append(_list([_e(words.zone_words(z, zone)) for z in i.zone_changes]))
     if i.bypass:
         parts.append(_p("<b>Signs of getting around the filter</b>", size=14))
         parts.append(_list([_e(words.bypass_words(b, zone)) for b in i.bypass]))
@@ -270,7 +286,7 @@ def _integrity(document: Document) -> str:
     if i.events_lost:
         facts.append(f"Events Candor could not record: {i.events_lost}")
     if i.delivery_failures:
-        facts.append(f"Failed delivery attempts since the week began: {i.delivery_failures}")
+        facts.append(f"Failed delivery attempts recorded this week: {i.delivery_failures}")
     facts += [
         words.journal_words(document),
         words.consent_words(document),

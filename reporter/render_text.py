@@ -12,8 +12,18 @@ import textwrap
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.config import duration_words
-from reporter.document import BypassEntry, ChangeEntry, Counts, Document, Gap, SearchEntry
+from agent.config import duration_words, rough_duration_words
+from reporter.document import (
+    BypassEntry,
+    ChangeEntry,
+    ClockAnomaly,
+    Counts,
+    DayCounts,
+    Document,
+    Gap,
+    SearchEntry,
+    ZoneChange,
+)
 
 WIDTH = 72
 BAR = 24
@@ -49,13 +59,35 @@ def span(start: str, end: str, zone: tzinfo) -> str:
     return f"{a:%a %d %b %H:%M} – {b:%a %d %b %H:%M}"
 
 
+def period_span(start: datetime, end: datetime, zone: tzinfo) -> str:
+    """A report's period in `zone`, as subjects and titles show it: "29 Nov 18:00 – 6 Dec 18:00"."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    return f"{a.day} {a:%b %H:%M} – {b.day} {b:%b %H:%M}"
+
+
 def period_words(document: Document) -> str:
-    """The report's week in words, Monday to Sunday."""
-    zone = zone_of(document)
-    start = datetime.fromisoformat(document.period.start).astimezone(zone)
-    last = datetime.fromisoformat(document.period.end).astimezone(zone)
-    last = last.fromordinal(last.toordinal() - 1)
-    return f"{start:%a %d %b} – {last:%a %d %b %Y}"
+    """The report's period in words, in the person's time zone."""
+    period = document.period
+    start, end = datetime.fromisoformat(period.start), datetime.fromisoformat(period.end)
+    return period_span(start, end, zone_of(document))
+
+
+def period_length_words(document: Document) -> str | None:
+    """Why a period is not seven days long (the report's day, time or time zone changed), or
+    None when it is (a daylight-saving hour aside)."""
+    period = document.period
+    length = datetime.fromisoformat(period.end) - datetime.fromisoformat(period.start)
+    if abs(length - timedelta(days=7)) <= timedelta(hours=1):
+        return None
+    why = (
+        "the report's time zone changed"
+        if document.integrity.zone_changes
+        else "the report's day, time or time zone changed"
+    )
+    return (
+        f"This report covers {duration_words(length)}, not seven days, because {why}: it "
+        "starts where the last one ended, so no hour is left out."
+    )
 
 
 def _span(minutes: int) -> str:
@@ -97,13 +129,20 @@ def change_words(document: Document) -> str | None:
 
 
 def coverage_words(document: Document) -> str:
-    """How much of the awake time Candor watched, in words."""
+    """How much of the time the computer was (or may have been) on Candor watched, in words."""
     c = document.integrity.coverage
     if c.percent is None:
         return "Candor has no record of the computer being on this week."
+    unknown = c.no_record_minutes or 0
+    if not unknown:
+        return (
+            f"Candor was watching for {_span(c.monitored_minutes)} of the "
+            f"{_span(c.awake_minutes)} the computer was awake ({c.percent}%)."
+        )
     return (
         f"Candor was watching for {_span(c.monitored_minutes)} of the "
-        f"{_span(c.awake_minutes)} the computer was awake ({c.percent}%)."
+        f"{_span(c.awake_minutes + unknown)} the computer was, or may have been, on "
+        f"({c.percent}%): for {_span(unknown)} of it Candor has no record at all."
     )
 
 
@@ -111,13 +150,30 @@ GAP_TITLES = {
     "asleep": "asleep",
     "off": "off or restarting",
     "agent_not_running": "on, but Candor was not running",
+    "agent_stopped": "Candor was stopped",
     "clock_changed": "clock changed",
     "no_data": "no record",
 }
 
 
+def stop_words(gap: Gap, zone: tzinfo) -> str:
+    """A stop while the computer was on: "Candor was stopped for 3 minutes on Tue 1 Dec at
+    21:14"."""
+    moment = datetime.fromisoformat(gap.start).astimezone(zone)
+    length = _span(gap.minutes) if gap.minutes else "less than a minute"
+    words = f"{gap.note or GAP_TITLES[gap.kind]} for {length} on {moment:%a} {moment.day} "
+    words += f"{moment:%b} at {moment:%H:%M}"
+    if gap.asleep_minutes:
+        words += f" (the computer was asleep for {_span(gap.asleep_minutes)} of it)"
+    return words + "."
+
+
 def gap_words(gap: Gap, zone: tzinfo) -> str:
     """One gap: when, what happened, and how long."""
+    if gap.kind == "agent_stopped":
+        return stop_words(gap, zone)
+    if gap.kind == "clock_changed":
+        return f"{local(gap.start, zone)}: {gap.note or GAP_TITLES[gap.kind]}"
     when = span(gap.start, gap.end, zone)
     extra = ""
     if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
@@ -191,19 +247,88 @@ def search_words(q: SearchEntry, zone: tzinfo) -> str:
 
 
 def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
-    """One sign of getting around the filter, in words."""
+    """One sign of getting around the filter, as a plain sentence (never the raw term)."""
+    sentence = BYPASS_WORDS.get(b.what, BYPASS_UNKNOWN)
     detail = f" ({b.detail})" if b.detail else ""
-    return f"{local(b.time, zone)}: {BYPASS_WORDS.get(b.what, b.what)}{detail}"
+    return f"{local(b.time, zone)}: {sentence}{detail}."
 
 
 BYPASS_WORDS = {
-    "DoH": "a browser tried to look up sites privately (DNS over HTTPS), around the filter",
+    "DoH": "A browser tried to look up sites privately (DNS over HTTPS), around the filter",
+    "proxy unset": "The proxy setting that sends traffic through Candor was switched off",
+    "CA untrusted": (
+        "Candor's certificate was removed from the ones the computer trusts, so secure pages "
+        "can no longer be checked"
+    ),
+    "canary failed": (
+        "A test page Candor sends through itself did not come back through the filter: traffic "
+        "may be going around Candor"
+    ),
+    "policy missing": (
+        "The browser settings that keep browsers going through Candor were removed or changed"
+    ),
+    "no traffic while awake": (
+        "No web traffic went through Candor for a long time while the computer was awake: a "
+        "quiet time, or traffic taking another route"
+    ),
+    "bypass list": "A service known for getting around filters (a VPN or proxy) was reached",
 }
+"""The self-check's and the filter's findings (the `what` the agent journals), as the partner
+reads them. The one owner of these sentences; a term not listed reads as `BYPASS_UNKNOWN`."""
+
+BYPASS_UNKNOWN = "Candor's self-check found something that can get around the filter"
+
+
+def anomaly_words(anomaly: ClockAnomaly, document: Document) -> str:
+    """Rows stamped outside the period: how many, how far, what it probably means."""
+    period = document.period
+    if anomaly.side == "before":
+        far = datetime.fromisoformat(period.start) - datetime.fromisoformat(anomaly.earliest)
+        where, probably = "before", "set back"
+    else:
+        far = datetime.fromisoformat(anomaly.latest) - datetime.fromisoformat(period.end)
+        where, probably = "after", "set forward"
+    events = plural(anomaly.count, "event")
+    were = "was" if anomaly.count == 1 else "were"
+    words = (
+        f"{events} {were} stamped up to {rough_duration_words(far)} {where} this week: "
+        f"the computer's clock was probably {probably}."
+    )
+    if anomaly.decisions:
+        pages = plural(anomaly.decisions, "blocked, warned or noted page")
+        words += f" They include {pages}, counted above."
+    return words
+
+
+def zone_words(change: ZoneChange, zone: tzinfo) -> str:
+    """A change of the report's time zone, and why it leaves no hour unreported."""
+    moment = local(change.time, zone, "%a %d %b")
+    return (
+        f"On {moment} the report's time zone changed from {change.previous or 'another'} to "
+        f"{change.current or 'another'}. Each report starts where the last one ended, so no "
+        "hour is left out."
+    )
 
 
 def day_label(iso_date: str) -> str:
     """A date as a short day label."""
     return f"{datetime.fromisoformat(iso_date):%a %d %b}"
+
+
+def days_note(document: Document) -> str:
+    """Which days of the chart are partial (the period starts and ends at the report time)."""
+    zone = zone_of(document)
+    start = datetime.fromisoformat(document.period.start).astimezone(zone)
+    end = datetime.fromisoformat(document.period.end).astimezone(zone)
+    return (
+        f"{start:%a} {start.day} {start:%b} from {start:%H:%M}, "
+        f"{end:%a} {end.day} {end:%b} until {end:%H:%M}"
+    )
+
+
+def outside_days(document: Document) -> list[DayCounts]:
+    """Days outside the period that hold counted events (a changed clock)."""
+    return [d for d in document.summary.days if d.outside_period]
 
 
 def _item(out: list[str], marker: str, text: str) -> None:
@@ -242,7 +367,7 @@ def _greeting(document: Document, zone: tzinfo) -> list[str]:
     partner = document.partner.name or "there"
     out = [
         f"Candor weekly report · {document.device}",
-        f"{period_words(document)} · week {document.period.week} · report #{document.seq}",
+        f"{period_words(document)} ({document.period.timezone}) · report #{document.seq}",
         "",
         f"Hello {partner},",
         "",
@@ -250,6 +375,9 @@ def _greeting(document: Document, zone: tzinfo) -> list[str]:
     ]
     for line in document.integrity.attention:
         out.extend(textwrap.wrap(line, WIDTH, initial_indent="  • ", subsequent_indent="    "))
+    if (length := period_length_words(document)) is not None:
+        out.append("")
+        out.extend(textwrap.wrap(length, WIDTH))
     out.append("")
     return out
 
@@ -281,7 +409,11 @@ def _charts(document: Document) -> list[str]:
     top = max((d.block + d.warn for d in s.days), default=0)
     for d in s.days:
         n = d.block + d.warn
-        out.append(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}")
+        mark = " *" if d.outside_period else ""
+        out.append(f"    {day_label(d.date)}  {bar(n, top):<{BAR}} {n}{mark}")
+    out.append(f"    ({days_note(document)})")
+    if outside_days(document):
+        out.append("    * outside this week: the clock was changed (see Integrity)")
     out.append("")
     out.append("  By time of day (blocked and warned)")
     slots = [("night   00–06", range(0, 6)), ("morning 06–12", range(6, 12)),
@@ -350,9 +482,14 @@ def _integrity_head(document: Document, zone: tzinfo) -> list[str]:
 
 
 def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
-    """Bypass signs, unfiltered apps, stops, losses, and the record, consent, key and timing."""
+    """Clock and zone, bypass signs, unfiltered apps, stops, losses, and the record, consent,
+    key and timing."""
     i = document.integrity
     out: list[str] = []
+    for anomaly in i.clock_anomalies or []:
+        _item(out, "!", anomaly_words(anomaly, document))
+    for change in i.zone_changes or []:
+        _item(out, "-", zone_words(change, zone))
     if i.bypass:
         out.append("  Signs of getting around the filter:")
         for b in i.bypass:
@@ -370,7 +507,7 @@ def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
     if i.events_lost:
         out.append(f"  Events Candor could not record: {i.events_lost}")
     if i.delivery_failures:
-        out.append(f"  Failed delivery attempts since the week began: {i.delivery_failures}")
+        out.append(f"  Failed delivery attempts recorded this week: {i.delivery_failures}")
     out.append(f"  {journal_words(document)}")
     out.append(f"  {consent_words(document)}")
     out.append(f"  {key_words(document)}")

@@ -1,14 +1,19 @@
-"""Which weekly reports are due, computed from the calendar and what was already built.
+"""Which weekly reports are due: each covers the seven days ending at its report day and time.
 
-A report covers one ISO week (Monday 00:00 to Monday 00:00 in the person's time zone) and is
-due at the first report day and time after that week has ended: with the default Sunday 18:00,
-the report for 23–29 November goes out on Sunday 6 December at 18:00. So a report never covers
-a week still in progress, and no hour falls between two reports.
+A report's period ends at the person's report day and time (Sunday 18:00 by default) in their
+time zone and starts exactly where the previous report's period ended, in absolute time: the
+report due on Sunday 6 December at 18:00 covers Sunday 29 November 18:00 to Sunday 6 December
+18:00. So no hour falls between two reports, even when the report day, time or time zone
+changes: that makes one period shorter or longer (never shorter than a day), never leaves a gap.
+The first report after the partner confirmed covers the seven days ending at the first report
+time after the confirmation.
 
-Nothing here trusts a timer to have fired: every week from the one in which the partner
-confirmed up to now whose due time has passed, and which has no report yet, is due. A laptop
-asleep on report day therefore sends on waking, week by week in order, and each late report says
-why from the heartbeats around its due time.
+Nothing here trusts a timer to have fired: every period whose end has passed and that has no
+report yet is due, oldest first. A laptop asleep on report day therefore sends on waking, period
+by period in order, and each late report says why from the heartbeats around its due time.
+
+Reports built before periods existed covered an ISO week (Monday to Monday); `week_bounds` reads
+those, and the first period after one starts where that week ended.
 """
 
 from __future__ import annotations
@@ -23,82 +28,123 @@ from agent.journal.events import Heartbeat
 LATE_AFTER = timedelta(minutes=30)
 """A report built later than this after its due time says it is late, and why."""
 
+SHORTEST = timedelta(days=1)
+"""A changed report day, time or zone never makes a period shorter than this: the next report
+time after it is used instead, so that period is longer."""
+
+PERIOD_DAYS = 7
+
 _HEARTBEAT_SLACK = timedelta(minutes=3)
 
 
 @dataclass(frozen=True, slots=True)
-class DueWeek:
-    """A week whose report is due, and when it was due (lateness is measured from it)."""
+class ReportPeriod:
+    """What one report covers in time: [start, end), `end` being its report day and time."""
 
-    week: str
-    due_at: datetime
+    start: datetime
+    end: datetime
+    zone: tzinfo
+
+    @property
+    def id(self) -> str:
+        """The period's name in the outbox and in file names: its last day, `2026-12-06`."""
+        return self.end.astimezone(self.zone).date().isoformat()
 
 
-def week_of(moment: datetime, zone: tzinfo) -> str:
-    """The ISO week a moment falls in, in the person's time zone."""
-    year, week, _ = moment.astimezone(zone).isocalendar()
-    return f"{year}-W{week:02d}"
+@dataclass(frozen=True, slots=True)
+class PreviousPeriod:
+    """Where the previous report's period ended, and the due time the next one counts from.
+
+    For a report built before periods existed, `end` is its ISO week's end and `due` the report
+    time it was sent at; for any other, both are its period's end."""
+
+    end: datetime
+    due: datetime
+
+
+def report_time_after(moment: datetime, settings: ReportSettings, zone: tzinfo) -> datetime:
+    """The first report day and time strictly after `moment`, in `zone`."""
+    local = moment.astimezone(zone)
+    ahead = (WEEKDAYS.index(settings.day) - local.weekday()) % PERIOD_DAYS
+    day = local.date() + timedelta(days=ahead)
+    when = datetime.combine(day, settings.time, zone)
+    while when <= moment:
+        day += timedelta(days=PERIOD_DAYS)
+        when = datetime.combine(day, settings.time, zone)
+    return when
+
+
+def seven_days_before(end: datetime, zone: tzinfo) -> datetime:
+    """The same wall-clock time seven days earlier, in `zone` (so DST does not shift it)."""
+    local = end.astimezone(zone)
+    return datetime.combine(local.date() - timedelta(days=PERIOD_DAYS), local.time(), zone)
+
+
+def first_period(since: datetime, settings: ReportSettings, zone: tzinfo) -> ReportPeriod:
+    """The seven days ending at the first report time after `since` (the partner's confirmation)."""
+    end = report_time_after(since, settings, zone)
+    return ReportPeriod(seven_days_before(end, zone), end, zone)
+
+
+def period_after(previous: PreviousPeriod, settings: ReportSettings, zone: tzinfo) -> ReportPeriod:
+    """The period that starts where `previous` ended and ends at the first report time at least
+    a day after its due time."""
+    end = report_time_after(previous.due + SHORTEST, settings, zone)
+    return ReportPeriod(previous.end, end, zone)
+
+
+def next_period(
+    settings: ReportSettings,
+    zone: tzinfo,
+    *,
+    since: datetime,
+    previous: PreviousPeriod | None,
+) -> ReportPeriod:
+    """The next report's period: after the previous report's, or, for the first report (or the
+    first after a new confirmation), the seven days ending at the first report time after
+    `since`."""
+    if previous is None or since > previous.due:
+        return first_period(since, settings, zone)
+    return period_after(previous, settings, zone)
+
+
+def next_due(
+    settings: ReportSettings,
+    *,
+    since: datetime,
+    previous: PreviousPeriod | None = None,
+    zone: tzinfo | None = None,
+) -> datetime:
+    """When the next report is due (or was, if it has not gone yet), for `candor partner`."""
+    zone = zone or settings.zone()
+    return next_period(settings, zone, since=since, previous=previous).end
 
 
 def week_monday(week: str) -> date:
-    """The Monday an ISO week name starts on."""
+    """The Monday an ISO week name (`2026-W48`) starts on; ValueError if it is not one."""
     year, _, number = week.partition("-W")
     return date.fromisocalendar(int(year), int(number), 1)
 
 
 def week_bounds(week: str, zone: tzinfo) -> tuple[datetime, datetime]:
-    """[start, end) of an ISO week in `zone`, as aware datetimes (DST-safe: wall-clock midnight)."""
+    """[start, end) of an ISO week in `zone`: what a report built before periods covered."""
     monday = week_monday(week)
     start = datetime.combine(monday, time(0), zone)
-    end = datetime.combine(monday + timedelta(days=7), time(0), zone)
+    end = datetime.combine(monday + timedelta(days=PERIOD_DAYS), time(0), zone)
     return start, end
 
 
-def next_week(week: str) -> str:
-    """The ISO week after `week`."""
-    year, number, _ = (week_monday(week) + timedelta(days=7)).isocalendar()
-    return f"{year}-W{number:02d}"
+def period_ending_in_week(week: str, settings: ReportSettings, zone: tzinfo) -> ReportPeriod:
+    """The seven days ending at the report day and time that falls in ISO week `week`."""
+    day = week_monday(week) + timedelta(days=WEEKDAYS.index(settings.day))
+    end = datetime.combine(day, settings.time, zone)
+    return ReportPeriod(seven_days_before(end, zone), end, zone)
 
 
-def due_at(week: str, settings: ReportSettings, zone: tzinfo | None = None) -> datetime:
-    """The first report day and time at or after the end of `week`."""
-    zone = zone or settings.zone()
-    following_monday = week_monday(week) + timedelta(days=7)
-    day = following_monday + timedelta(days=WEEKDAYS.index(settings.day))
-    return datetime.combine(day, settings.time, zone)
-
-
-def due_weeks(
-    now: datetime,
-    settings: ReportSettings,
-    *,
-    since: datetime,
-    done: set[str],
-    zone: tzinfo | None = None,
-) -> list[DueWeek]:
-    """Weeks from the one containing `since` whose due time has passed and that have no report,
-    oldest first."""
-    zone = zone or settings.zone()
-    out: list[DueWeek] = []
-    week = week_of(since, zone)
-    while True:
-        when = due_at(week, settings, zone)
-        if when > now:
-            return out
-        if week not in done:
-            out.append(DueWeek(week, when))
-        week = next_week(week)
-
-
-def next_due(
-    now: datetime, settings: ReportSettings, *, since: datetime, zone: tzinfo | None = None
-) -> datetime:
-    """When the next report will be due, for `candor partner show` and status."""
-    zone = zone or settings.zone()
-    week = week_of(max(since, now - timedelta(days=14)), zone)
-    while (when := due_at(week, settings, zone)) <= now:
-        week = next_week(week)
-    return when
+def period_ending_on(day: date, settings: ReportSettings, zone: tzinfo) -> ReportPeriod:
+    """The seven days ending at the report time on `day`."""
+    end = datetime.combine(day, settings.time, zone)
+    return ReportPeriod(seven_days_before(end, zone), end, zone)
 
 
 def late_reason(journal: Journal, due: datetime, now: datetime) -> str | None:

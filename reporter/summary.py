@@ -1,17 +1,20 @@
-"""A week of decisions, counted: what the partner sees at every detail level, and what only
+"""A period of decisions, counted: what the partner sees at every detail level, and what only
 some levels add (domains; event times and search terms).
 
-Counts come from `decision` events whose outcome is block, warn or log; an allowed page is not
-the partner's business and is never counted. Days and hours are in the person's time zone, so
-"late evenings are hard" reads as the person lives it. Searches reach the report only when they
-touched a watched category, and only at the detailed level, never the rest of someone's searching.
+Counts come from the rows the report covers (`reporter.scope`), whatever time they carry: a row
+stamped outside the period is counted too, on the day it carries, and that day is marked. Only
+`decision` events whose outcome is block, warn or log are counted; an allowed page is not the
+partner's business. Days and hours are in the person's time zone, so "late evenings are hard"
+reads as the person lives it. Searches reach the report only when they touched a watched
+category, and only at the detailed level, never the rest of someone's searching.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta
 from typing import Any
 
 from agent.config import Config
@@ -24,24 +27,9 @@ from reporter.document import (
     SearchEntry,
     Summary,
 )
+from reporter.scope import DECISIONS, Scope
 
-DECISIONS = ("block", "warn", "log")
 STREAK_LOOKBACK = timedelta(days=366)
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The report's week: [start, end) in the person's zone, and `until` = min(end, now)."""
-
-    start: datetime
-    end: datetime
-    zone: tzinfo
-    now: datetime
-
-    @property
-    def until(self) -> datetime:
-        """Where counting stops: the week's end, or now for a week still running."""
-        return min(self.end, self.now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +54,15 @@ def _counts(counter: Counter[str]) -> dict[str, int]:
     return {name: counter.get(name, 0) for name in DECISIONS}
 
 
-def week_facts(journal: Journal, config: Config, window: Window, level: str) -> WeekFacts:
-    """Count the week's decisions and searches at the level consented to."""
-    zone = window.zone
+def week_facts(
+    journal: Journal,
+    config: Config,
+    scope: Scope,
+    level: str,
+    previous_totals: Mapping[str, Any] | None = None,
+) -> WeekFacts:
+    """Count the covered decisions and searches at the level consented to."""
+    zone = scope.zone
     totals: Counter[str] = Counter()
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     by_day: dict[date, Counter[str]] = defaultdict(Counter)
@@ -80,7 +74,7 @@ def week_facts(journal: Journal, config: Config, window: Window, level: str) -> 
 
     kinds = [Kind.DECISION, Kind.SEARCH, Kind.WARN_CONTINUE, Kind.UNBLOCK_REQUEST,
              Kind.ALLOW_GRANTED]  # fmt: skip
-    for event in journal.events(since=window.start, until=window.end, kinds=kinds):
+    for event in scope.rows(journal, kinds):
         if event.kind == Kind.DECISION:
             decision = _decision(event)
             if decision is None:
@@ -113,15 +107,7 @@ def week_facts(journal: Journal, config: Config, window: Window, level: str) -> 
         else:
             other[event.kind] += 1
 
-    start_day = window.start.astimezone(zone).date()
-    days = [
-        DayCounts(
-            date=(day := start_day + timedelta(days=i)).isoformat(),
-            weekday=f"{day:%a}",
-            **_counts(by_day[day]),
-        )
-        for i in range(7)
-    ]
+    days = _days(scope, by_day)
     actions = {name: settings.action for name, settings in config.categories.items()}
     categories = [
         CategoryCounts(category=name, action=actions.get(name), **_counts(by_category[name]))
@@ -132,8 +118,8 @@ def week_facts(journal: Journal, config: Config, window: Window, level: str) -> 
         categories=categories,
         days=days,
         hours=[Counts(**_counts(by_hour[h])) for h in range(24)],
-        streak_days=streak_days(journal, window),
-        previous_week=_previous_week(journal, window),
+        streak_days=streak_days(journal, scope),
+        previous_week=_previous_totals(previous_totals) or _previous_week(journal, scope),
         unblock_requests=other[Kind.UNBLOCK_REQUEST],
         warn_continues=other[Kind.WARN_CONTINUE],
         searches_flagged=other["searches"],
@@ -154,11 +140,35 @@ def week_facts(journal: Journal, config: Config, window: Window, level: str) -> 
     return WeekFacts(summary, domains, searches if level == "detailed" else None)
 
 
-def _previous_week(journal: Journal, window: Window) -> Counts | None:
-    start = (window.start.astimezone(window.zone) - timedelta(days=7)).replace(tzinfo=None)
-    end = window.start.astimezone(window.zone).replace(tzinfo=None)
-    start_at = start.replace(tzinfo=window.zone)
-    end_at = end.replace(tzinfo=window.zone)
+def _days(scope: Scope, by_day: Mapping[date, Counter[str]]) -> list[DayCounts]:
+    """Each day the period touches, then the days outside it that hold covered rows."""
+    first = scope.start.astimezone(scope.zone).date()
+    last = (scope.end - timedelta(microseconds=1)).astimezone(scope.zone).date()
+    inside = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    outside = sorted(d for d, c in by_day.items() if (d < first or d > last) and c.total())
+    return [
+        DayCounts(
+            date=day.isoformat(), weekday=f"{day:%a}", outside_period=day in outside,
+            **_counts(by_day.get(day, Counter())),
+        )
+        for day in inside + outside
+    ]  # fmt: skip
+
+
+def _previous_totals(totals: Mapping[str, Any] | None) -> Counts | None:
+    """The previous report's totals as it gave them, when its document is at hand."""
+    try:
+        return Counts.model_validate(totals) if totals else None
+    except ValueError:
+        return None
+
+
+def _previous_week(journal: Journal, scope: Scope) -> Counts | None:
+    """The seven days before the period, counted by time (when no earlier report is at hand)."""
+    start = (scope.start.astimezone(scope.zone) - timedelta(days=7)).replace(tzinfo=None)
+    end = scope.start.astimezone(scope.zone).replace(tzinfo=None)
+    start_at = start.replace(tzinfo=scope.zone)
+    end_at = end.replace(tzinfo=scope.zone)
     first = next(journal.events(limit=1), None)
     if first is None or first.time >= end_at:
         return None
@@ -169,19 +179,19 @@ def _previous_week(journal: Journal, window: Window) -> Counts | None:
     return Counts(**_counts(counts))
 
 
-def streak_days(journal: Journal, window: Window) -> int:
-    """Whole days without a block up to the last day the report covers (today, mid-week).
+def streak_days(journal: Journal, scope: Scope) -> int:
+    """Whole days without a block up to the last day the report covers (today, mid-period).
 
     The day of the last block does not count, nor do days before Candor's first record."""
-    zone = window.zone
-    last_day = (window.until - timedelta(microseconds=1)).astimezone(zone).date()
+    zone = scope.zone
+    last_day = (scope.until - timedelta(microseconds=1)).astimezone(zone).date()
     first = next(journal.events(limit=1), None)
     if first is None:
         return 0
-    since = window.until - STREAK_LOOKBACK
+    since = scope.until - STREAK_LOOKBACK
     last_block: Event | None = None
     for event in journal.events(
-        since=since, until=window.until, kinds=[Kind.DECISION], newest_first=True
+        since=since, until=scope.until, kinds=[Kind.DECISION], newest_first=True
     ):
         if event.body.get("decision") == "block":
             last_block = event

@@ -4,7 +4,13 @@ A report file is either the document as attached (`…json`, with its `signature
 bytes alone (`…signed.json`) with the detached signature next to it (`….sig` or `….sshsig`).
 With a folder of earlier reports, every link is checked too: sequence numbers without gaps or
 repeats, each `prev_report_hash` equal to the SHA-256 of the report before, one signing key
-throughout. Any failure makes the whole check fail; a partner should not have to weigh warnings.
+throughout, and each report's journal rows starting right after the last row of the report
+before (`rows.after_seq` = the previous `chain_head.seq`), so no stretch of Candor's record was
+left out between two reports. Any failure makes the whole check fail; a partner should not have
+to weigh warnings.
+
+Both shapes are read: `candor.report/2` (a period and its rows) and `candor.report/1` (an ISO
+week), which reports built before periods have.
 
 A notice (`candor-notice/1`: Candor uninstalled, reporting ended) is checked the same way, by
 its signature; it is not numbered, so it has no place in the sequence to check.
@@ -24,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from reporter import signing
-from reporter.document import read_document, signed_bytes
+from reporter.document import WEEK_SCHEMA, read_document, signed_bytes
 
 NOTICE_SCHEMA = "candor-notice/1"
 _NOTICE_FIELDS = ("kind", "device", "time", "partner", "chain_head")
@@ -252,3 +258,26 @@ def _check_link(seq: int, current: ReportFile, before: ReportFile | None, outcom
     shorter = isinstance(a, dict) and isinstance(b, dict) and b["seq"] < a["seq"]
     if shorter:
         outcome.add(False, f"report #{seq}'s journal is shorter than #{seq - 1}'s.")
+    _check_rows(seq, current, a, before.document.get("schema") == WEEK_SCHEMA, outcome)
+
+
+def _check_rows(
+    seq: int, current: ReportFile, head: Any, before_periods: bool, outcome: Outcome
+) -> None:
+    """Report `seq` starts right after the last row of the report before it (after a report
+    built before periods, which counted by time, at or before it)."""
+    rows = current.document.get("rows")
+    if not isinstance(rows, dict) or not isinstance(head, dict):
+        return
+    after, last = rows.get("after_seq"), head.get("seq")
+    if not isinstance(after, int) or not isinstance(last, int):
+        return
+    if after == last or (before_periods and after <= last):
+        outcome.add(True, f"report #{seq} covers Candor's record from where #{seq - 1} ended.")
+    else:
+        outcome.add(
+            False,
+            f"report #{seq} does not start where report #{seq - 1} ended (it covers rows "
+            f"after #{after}; #{seq - 1} ended at row #{last}): part of Candor's record may "
+            "have been left out.",
+        )

@@ -8,9 +8,11 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from agent.config import Config, Home, parse_config
+from agent.config import Config, Home, ReportSettings, parse_config
 from agent.journal import Journal
+from reporter import schedule
 from tests.conftest import command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +21,9 @@ WEEK = "2026-W48"
 MONDAY = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)
 """Monday 23 November 2026, 00:00 in Berlin."""
 BUILD_AT = datetime(2026, 12, 6, 17, 0, tzinfo=UTC)
-"""Sunday 6 December 18:00 in Berlin: week 48's report is due."""
+"""Sunday 6 December 18:00 in Berlin: a report is due."""
+PERIOD = schedule.period_ending_in_week(WEEK, ReportSettings(timezone=ZONE), ZoneInfo(ZONE))
+"""The period ending in week 48: Sunday 22 November 18:00 to Sunday 29 November 18:00, Berlin."""
 
 CONFIG = f"""
 detail_level = "{{level}}"

@@ -32,8 +32,9 @@ from tests.origins import free_port
 pytestmark = pytest.mark.usefixtures("simulated_clock")
 
 SAM = {"name": "Sam", "email": "sam@example.org"}
-T0 = "2026-11-25T12:00:00Z"  # a Wednesday in 2026-W48
+T0 = "2026-12-02T12:00:00Z"  # a Wednesday: the first report is due on Sunday 6 December
 W48_DUE = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)
+"""The first report's due time: it covers Sunday 29 November 18:00 to 6 December 18:00."""
 W49_DUE = W48_DUE + timedelta(days=7)
 
 
@@ -104,21 +105,21 @@ def test_weekly_report_email(tmp_path, monkeypatch, mail: MailServer) -> None:
         assert s.run_once().built == []
         at(W48_DUE + timedelta(minutes=1))
         result = s.run_once()
-        assert result.built == ["2026-W48"] and len(result.sent) == 1
+        assert result.built == ["2026-12-06"] and len(result.sent) == 1
         assert s.run_once().sent == [], "a sent report is not sent again"
         row = s.outbox.rows("sent")[0]
     [received] = mail.sink.wait_for(1)
     assert received.rcpt_tos == ["sam@example.org"] and received.mail_from == USER
     msg = received.message
     assert msg["Message-ID"] == row.message_id
-    assert msg["X-Candor-Report-Seq"] == "1" and msg["X-Candor-Week"] == "2026-W48"
-    assert "23 Nov–29 Nov 2026" in msg["Subject"] and "laptop" in msg["Subject"]
+    assert msg["X-Candor-Report-Seq"] == "1" and msg["X-Candor-Period"] == "2026-12-06"
+    assert "29 Nov 18:00 – 6 Dec 18:00" in msg["Subject"] and "laptop" in msg["Subject"]
     assert "all steady" in msg["Subject"] or "needs your attention" in msg["Subject"]
     body = msg.get_body(("plain",))
     html = msg.get_body(("html",))
     assert body is not None and html is not None
     parts = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
-    stem = "candor-report-2026-W48"
+    stem = "candor-report-2026-12-06"
     assert set(parts) == {
         f"{stem}.json",
         f"{stem}.signed.json",
@@ -227,15 +228,15 @@ def test_nothing_is_sent_before_confirmation_or_after_revocation(
         result = s.run_once()
         assert result.built == [] and result.sent == []
         assert s.outbox.reports() == []
-        at(W48_DUE + timedelta(minutes=2))  # Sunday: still in W49
+        at(W48_DUE + timedelta(minutes=2))  # Sunday, just after the report time
         consent.record(s.journal, "confirmed", level="summary", **SAM)
-        # the first report covers the week of the confirmation (W49), due a week later
+        # the first report covers the seven days ending at the next report time, a week later
         at(W49_DUE + timedelta(minutes=1))
-        assert s.run_once().built == ["2026-W49"]
+        assert s.run_once().built == ["2026-12-13"]
         assert len(mail.sink.wait_for(1)) == 1
         mail.stop()
         at(W49_DUE + timedelta(days=7, minutes=1))
-        assert s.run_once().built == ["2026-W50"]  # queued, the server being down
+        assert s.run_once().built == ["2026-12-20"]  # queued, the server being down
         consent.record(s.journal, "revoked", level="summary", **SAM)
         mail.start()
         at(W49_DUE + timedelta(days=21))
@@ -257,7 +258,7 @@ def test_a_revocation_between_queueing_and_sending_wins(
         config = load_config(home)
         state = s.settle_consent(config)
         result = PassResult()
-        assert s.enqueue_due(config, state, result) == ["2026-W48"]
+        assert s.enqueue_due(config, state, result) == ["2026-12-06"]
         revoked = candor(home.root, "partner", "revoke", "--yes")
         assert revoked.returncode == 0, revoked.stdout + revoked.stderr
         assert state.status == "confirmed", "the pass still holds the consent it read"
@@ -274,7 +275,7 @@ def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: Ma
     mail.stop()
     at(W48_DUE + timedelta(minutes=1))
     with sender(home) as s:
-        assert s.run_once().built == ["2026-W48"]
+        assert s.run_once().built == ["2026-12-06"]
         assert s.outbox.reports()[0].detail_level == "detailed"
         # the person lowers the level by editing config.toml while the report waits
         config = load_config(home).model_copy(update={"detail_level": "summary"})
@@ -282,14 +283,16 @@ def test_lowering_the_level_takes_effect_at_once(tmp_path, monkeypatch, mail: Ma
         mail.start()
         at(W48_DUE + timedelta(hours=1))
         result = s.run_once()
-        assert result.built == ["2026-W48"] and len(result.sent) == 1
+        assert result.built == ["2026-12-06"] and len(result.sent) == 1
         [report] = s.outbox.reports()
         assert report.detail_level == "summary" and report.seq == 1
         state = consent.consent_state(s.journal)
         assert state.level == "summary"
     [received] = mail.messages
     attachment = next(
-        p for p in received.message.iter_attachments() if p.get_filename().endswith("W48.json")
+        p
+        for p in received.message.iter_attachments()
+        if p.get_filename().endswith("2026-12-06.json")
     )
     assert json.loads(attachment.get_content())["detail_level"] == "summary"
 
@@ -319,7 +322,7 @@ def test_webhook_retries_then_delivers_once_then_stops_on_401(
     at(moment)
     with sender(home) as s:
         first = s.run_once()
-        assert first.built == ["2026-W48"] and first.failed and not first.failed[0][2]
+        assert first.built == ["2026-12-06"] and first.failed and not first.failed[0][2]
         assert first.next_attempt_at >= moment + timedelta(seconds=120), "Retry-After honoured"
         assert s.run_once().failed == [], "not retried before its time"
         for _ in range(5):
@@ -329,7 +332,7 @@ def test_webhook_retries_then_delivers_once_then_stops_on_401(
         assert len(seen) == 3, "503, 503, 200: delivered once"
         assert [r.state for r in s.outbox.rows()] == ["sent"]
         ids = {headers["Webhook-Id"] for headers, _, _ in seen}
-        assert ids == {"report:2026-W48:1:webhook"}
+        assert ids == {"report:2026-12-06:1:webhook"}
         for headers, body, when in seen:
             assert webhook.verify(key, headers, body, now=when)
             assert json.loads(body)["data"]["document"]["seq"] == 1
@@ -365,7 +368,7 @@ def test_smtp_down_for_a_week_then_up(tmp_path, monkeypatch, mail: MailServer) -
     finally:
         loop.stop()
     assert loop.last_error is None
-    assert [r.message["X-Candor-Week"] for r in received] == ["2026-W48", "2026-W49"]
+    assert [r.message["X-Candor-Period"] for r in received] == ["2026-12-06", "2026-12-13"]
     assert len({r.message["Message-ID"] for r in received}) == 2
     with Journal(home.journal_file) as journal:
         sent = {e.body["seq"]: e.body for e in journal.events(kinds=["report_sent"])}
@@ -386,11 +389,11 @@ def test_asleep_on_report_day_sends_late_and_says_why(
     with sender(home) as s:
         result = s.run_once()
         reports = s.outbox.reports()
-    assert result.built == ["2026-W48", "2026-W49"]
+    assert result.built == ["2026-12-06", "2026-12-13"]
     assert [r.seq for r in reports] == [1, 2] and reports[1].prev_hash == reports[0].hash
     assert all("asleep" in (r.late_reason or "") for r in reports)
     received = mail.sink.wait_for(2)
-    assert [r.message["X-Candor-Week"] for r in received] == ["2026-W48", "2026-W49"]
+    assert [r.message["X-Candor-Period"] for r in received] == ["2026-12-06", "2026-12-13"]
     assert "(sent late)" in received[0].message["Subject"]
 
 
@@ -469,7 +472,7 @@ def test_agent_and_os_timer_at_the_same_moment_send_once(
     time.sleep(0.2)
     assert len(mail.messages) == 1
     with Journal(home.journal_file) as journal, Outbox(journal) as outbox:
-        assert [r.week for r in outbox.reports()] == ["2026-W48"]
+        assert [r.period for r in outbox.reports()] == ["2026-12-06"]
 
 
 def test_implicit_tls_and_where_the_password_comes_from(tmp_path, monkeypatch) -> None:

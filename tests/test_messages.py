@@ -98,7 +98,10 @@ def test_report_and_notices_on_every_channel(
     at(W48_DUE + timedelta(minutes=1))
     with Sender(home) as sender:
         result = sender.run_once()
-    assert result.built == ["2026-W48"] and {r.channel for r in result.sent} == {"email", "webhook"}
+    assert result.built == ["2026-12-06"] and {r.channel for r in result.sent} == {
+        "email",
+        "webhook",
+    }
 
     # the weekly report, by email and by webhook
     [report] = mail.sink.wait_for(1)

@@ -145,10 +145,11 @@ def test_setup_invitation_and_confirmation(home_dir: Path, mail: MailServer) -> 
     wrong = candor(home_dir, "partner", "confirm", "2222-2222")
     assert wrong.returncode == 1 and "does not match" in wrong.stderr
     out = ok(home_dir, "partner", "confirm", code.lower())
-    assert "Confirmed" in out and "Sunday 06 December at 18:00" in out
+    # confirmed on Wednesday 25 November: the first report covers the seven days up to Sunday
+    assert "Confirmed" in out and "Sunday 29 November at 18:00" in out
     facts = show(home_dir)
     assert facts["status"] == "confirmed" and facts["reports_on"] is True
-    assert facts["next_report_due"].startswith("2026-12-06T18:00")
+    assert facts["next_report_due"].startswith("2026-11-29T18:00")
     assert ok(home_dir, "report", "send-due").strip() == "Nothing is due."
 
 
@@ -243,22 +244,23 @@ def test_reports_arrive_and_verify_with_the_invitation_key(
     [invite] = mail.sink.wait_for(1)
     [key] = [p for p in invite.message.iter_attachments() if p.get_filename().endswith(".pub")]
     (tmp_path / "partner.pub").write_text(key.get_content())
-    # the laptop was off on report day: two weeks are sent late, in order
-    harness.set_time("2026-12-14T09:00:00+00:00")
+    # the laptop was off on report day: two periods (ending 29 November and 6 December, the
+    # first reports after Wednesday's confirmation) are sent late, in order
+    harness.set_time("2026-12-07T09:00:00+00:00")
     out = ok(home_dir, "report", "send-due")
     assert "Report #1 sent by email" in out and "Report #2 sent by email" in out
     received = mail.sink.wait_for(3)[1:]
-    assert [r.message["X-Candor-Week"] for r in received] == ["2026-W48", "2026-W49"]
+    assert [r.message["X-Candor-Period"] for r in received] == ["2026-11-29", "2026-12-06"]
     folder = tmp_path / "inbox"
     folder.mkdir()
     for r in received:
         for part in r.message.iter_attachments():
             if part.get_filename().endswith(".json") and ".signed." not in part.get_filename():
                 (folder / part.get_filename()).write_bytes(part.get_content())
-    newest = folder / "candor-report-2026-W49.json"
+    newest = folder / "candor-report-2026-12-06.json"
     earlier = tmp_path / "earlier"
     earlier.mkdir()
-    (folder / "candor-report-2026-W48.json").rename(earlier / "candor-report-2026-W48.json")
+    (folder / "candor-report-2026-11-29.json").rename(earlier / "candor-report-2026-11-29.json")
     checked = ok(
         home_dir,
         "verify",
@@ -270,6 +272,6 @@ def test_reports_arrive_and_verify_with_the_invitation_key(
     )
     assert "Report verified." in checked
     listing = json.loads(ok(home_dir, "report", "list", "--json"))
-    assert [r["week"] for r in listing["reports"]] == ["2026-W48", "2026-W49"]
+    assert [r["period"] for r in listing["reports"]] == ["2026-11-29", "2026-12-06"]
     assert all(r["late_reason"] for r in listing["reports"])
     assert {d["state"] for r in listing["reports"] for d in r["deliveries"]} == {"sent"}

@@ -12,19 +12,29 @@ from zoneinfo import ZoneInfo
 from agent.journal import Journal, record_hash
 from reporter.build import build_report
 from reporter.coverage import coverage_and_gaps
-from reporter.summary import Window
-from tests.report_helpers import BUILD_AT, MONDAY, WEEK, ZONE, heartbeats, make_home
+from reporter.schedule import PreviousPeriod
+from reporter.scope import PreviousReport, Scope
+from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, ZONE, heartbeats, make_home
 
-START = MONDAY + timedelta(days=1, hours=9)  # Tuesday 10:00 Berlin
+START = MONDAY + timedelta(days=1, hours=9)  # Tuesday 09:00 Berlin
 
 
-def _window() -> Window:
-    return Window(MONDAY, MONDAY + timedelta(days=7), ZoneInfo(ZONE), BUILD_AT)
+def _scope(journal: Journal) -> Scope:
+    """Every row, over the stretch the heartbeats span (so there is no time without a record)."""
+    head = journal.head()
+    assert head is not None
+    return Scope(START, START + timedelta(days=7), ZoneInfo(ZONE), head.time, 0, head.seq)
 
 
 def _gaps(journal: Journal):
-    coverage, gaps = coverage_and_gaps(journal, _window())
+    coverage, gaps = coverage_and_gaps(journal, _scope(journal))
     return coverage, [g for g in gaps if g.kind != "no_data"]
+
+
+def _previous(head, key=None) -> PreviousReport:
+    """A report before PERIOD that ended at journal row `head`."""
+    end = PERIOD.start
+    return PreviousReport(1, PreviousPeriod(end, end), head, key, None)
 
 
 def test_sleep_is_not_flagged(tmp_path: Path) -> None:
@@ -88,8 +98,8 @@ def _by_hand(home) -> sqlite3.Connection:
 def _report(home, config, seq, prev=None, head=None):
     with Journal(home.journal_file) as journal:
         return build_report(
-            home, config, journal, WEEK, seq=seq, prev_report_hash=prev, now=BUILD_AT,
-            previous_chain_head=head,
+            home, config, journal, PERIOD, seq=seq, prev_report_hash=prev, now=BUILD_AT,
+            previous=_previous(head) if head else None,
         )  # fmt: skip
 
 
@@ -189,8 +199,8 @@ def test_loosening_pending_allows_bypass_consent_and_key_in_the_section(tmp_path
                 ]
             )  # fmt: skip
             built[level] = build_report(
-                home, config, journal, WEEK, seq=2, prev_report_hash="0" * 64, now=BUILD_AT,
-                previous_chain_head={"seq": 1, "hash": "f" * 64}, previous_key="SHA256:old",
+                home, config, journal, PERIOD, seq=2, prev_report_hash="0" * 64, now=BUILD_AT,
+                previous=_previous({"seq": 1, "hash": "f" * 64}, "SHA256:old"),
             )  # fmt: skip
     summary = built["summary"].document["integrity"]
     assert [c["kind"] for c in summary["loosening"]] == [
@@ -246,7 +256,7 @@ def test_the_next_report_finds_the_previous_one_in_the_outbox(tmp_path: Path) ->
                 mail.as_bytes(), 1,
             )  # fmt: skip
             record = ReportRecord(
-                seq=1, week=WEEK, hash=report_hash(first), prev_hash=None,
+                seq=1, period=PERIOD.id, hash=report_hash(first), prev_hash=None,
                 detail_level="summary", needs_attention=False, late_reason=None,
                 due_at=BUILD_AT, generated_at=BUILD_AT,
             )  # fmt: skip

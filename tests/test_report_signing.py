@@ -12,8 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from agent.journal import Journal
-from reporter import signing
-from reporter.build import BuiltReport, build_report, report_hash
+from reporter import schedule, signing
+from reporter.build import BuiltReport, build_report, previous_from_document, report_hash
 from reporter.verify import verify
 from tests.conftest import require_tool
 from tests.harness import ClockControl
@@ -22,7 +22,8 @@ from tests.report_helpers import BUILD_AT, MONDAY, WEEK, candor, heartbeats, mak
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def _build(home, config, seq=1, prev=None, week=WEEK) -> BuiltReport:
+def _build(home, config, seq=1, prev=None, week=WEEK, after=None) -> BuiltReport:
+    """Report `seq` for the period ending in `week`, continuing report `after` if given."""
     with Journal(home.journal_file) as journal:
         if journal.head() is None:
             heartbeats(journal, MONDAY + timedelta(hours=30), 90, mono=4000, boot=4000)
@@ -31,13 +32,15 @@ def _build(home, config, seq=1, prev=None, week=WEEK) -> BuiltReport:
                 {"decision": "block", "category": "adult", "host": "bad.example"},
                 ts=MONDAY + timedelta(hours=31),
             )
-        return build_report(home, config, journal, week, seq=seq, prev_report_hash=prev,
-                            now=BUILD_AT)  # fmt: skip
+        period = schedule.period_ending_in_week(week, config.report, config.report.zone())
+        previous = previous_from_document(after.document, seq - 1) if after else None
+        return build_report(home, config, journal, period, seq=seq, prev_report_hash=prev,
+                            now=BUILD_AT, previous=previous)  # fmt: skip
 
 
 def _save(built: BuiltReport, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"candor-report-{built.week}-{built.document['seq']}"
+    stem = folder / f"candor-report-{built.period.id}-{built.document['seq']}"
     path = stem.with_suffix(".json")
     path.write_bytes(built.json_bytes)
     signed = Path(f"{stem}.signed.json")
@@ -138,8 +141,8 @@ def test_previous_reports_link_up_and_gaps_or_swaps_fail(tmp_path: Path) -> None
     home, config = make_home(tmp_path / "home")
     inbox = tmp_path / "inbox"
     one = _build(home, config, 1, None, "2026-W47")
-    two = _build(home, config, 2, report_hash(one), "2026-W48")
-    three = _build(home, config, 3, report_hash(two), "2026-W49")
+    two = _build(home, config, 2, report_hash(one), "2026-W48", one)
+    three = _build(home, config, 3, report_hash(two), "2026-W49", two)
     _save(one, inbox)
     _save(two, inbox)
     latest = _save(three, tmp_path / "new")
@@ -148,8 +151,8 @@ def test_previous_reports_link_up_and_gaps_or_swaps_fail(tmp_path: Path) -> None
     assert b"report #3 follows report #2" in ok.stdout
 
     # a dropped report
-    (inbox / f"candor-report-{two.week}-2.json").unlink()
-    (inbox / f"candor-report-{two.week}-2.signed.json").unlink()
+    (inbox / f"candor-report-{two.period.id}-2.json").unlink()
+    (inbox / f"candor-report-{two.period.id}-2.signed.json").unlink()
     key = signing.public_key(home)
     missing = verify(latest, key, inbox)
     assert not missing.ok and "report #2 is missing" in _messages(missing)
@@ -157,7 +160,7 @@ def test_previous_reports_link_up_and_gaps_or_swaps_fail(tmp_path: Path) -> None
     # a replaced report #2 (built again, so a different hash)
     with Journal(home.journal_file) as journal:
         journal.append_raw("agent_start", {"version": "x"})
-    again = _build(home, config, 2, report_hash(one), "2026-W48")
+    again = _build(home, config, 2, report_hash(one), "2026-W48", one)
     assert report_hash(again) != report_hash(two)
     _save(again, inbox)
     swapped = verify(latest, key, inbox)
@@ -165,7 +168,7 @@ def test_previous_reports_link_up_and_gaps_or_swaps_fail(tmp_path: Path) -> None
 
     # a report from another installation (a reinstall): another key
     other, other_config = make_home(tmp_path / "other")
-    stranger = _build(other, other_config, 4, report_hash(three), "2026-W50")
+    stranger = _build(other, other_config, 4, report_hash(three), "2026-W50", three)
     clean = tmp_path / "clean"
     for built in (one, two, three):
         _save(built, clean)
@@ -188,14 +191,23 @@ def test_preview_prints_the_signed_document_byte_for_byte(
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["seq"] == 1 and document["prev_report_hash"] is None
-    assert document["period"]["week"] == WEEK
+    # the period ending in that ISO week: the seven days up to its Sunday 18:00
+    assert document["period"] == {
+        "start": "2026-11-22T18:00:00+01:00", "end": "2026-11-29T18:00:00+01:00",
+        "timezone": "Europe/Berlin",
+    }  # fmt: skip
     saved = tmp_path / "preview.json"
     saved.write_bytes(result.stdout)
     assert candor(home.root, "verify", str(saved)).returncode == 0
+    by_day = candor(home.root, "report", "preview", "--period", "2026-11-29", "--format", "json")
+    assert json.loads(by_day.stdout)["period"] == document["period"]
     text = candor(home.root, "report", "preview", "--week", WEEK)
     assert text.returncode == 0 and b"Candor weekly report" in text.stdout
+    assert b"22 Nov 18:00 \xe2\x80\x93 29 Nov 18:00 (Europe/Berlin)" in text.stdout
     bad = candor(home.root, "report", "preview", "--week", "48")
     assert bad.returncode == 1 and b"ISO week" in bad.stderr
+    bad = candor(home.root, "report", "preview", "--period", "29 Nov")
+    assert bad.returncode == 1 and b"2026-12-06" in bad.stderr
 
 
 def test_html_renders_in_chromium(tmp_path: Path) -> None:

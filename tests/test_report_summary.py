@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.journal import Journal
 from reporter.build import build_report
-from tests.report_helpers import BUILD_AT, MONDAY, WEEK, make_home
+from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, make_home
 
 
 def _fill(journal: Journal) -> None:
@@ -58,7 +58,7 @@ def test_counts_per_category_day_hour_streak_and_last_week(tmp_path: Path) -> No
     with Journal(home.journal_file) as journal:
         _fill(journal)
         built = build_report(
-            home, config, journal, WEEK, seq=1, prev_report_hash=None, now=BUILD_AT
+            home, config, journal, PERIOD, seq=1, prev_report_hash=None, now=BUILD_AT
         )
     s = built.document["summary"]
     assert s["totals"] == {"block": 2, "warn": 1, "log": 1}
@@ -71,8 +71,14 @@ def test_counts_per_category_day_hour_streak_and_last_week(tmp_path: Path) -> No
         "log": 1,
     }
     assert cats["gambling"]["warn"] == 1
-    assert [d["block"] + d["warn"] for d in s["days"]] == [0, 2, 0, 1, 0, 0, 0]
-    assert s["days"][0] == {"date": "2026-11-23", "weekday": "Mon", "block": 0, "warn": 0, "log": 0}
+    # Sunday 22 November 18:00 to Sunday 29 November 18:00: eight calendar days, the first and
+    # last partial
+    assert [d["block"] + d["warn"] for d in s["days"]] == [0, 0, 2, 0, 1, 0, 0, 0]
+    assert s["days"][1] == {
+        "date": "2026-11-23", "weekday": "Mon", "block": 0, "warn": 0, "log": 0,
+        "outside_period": False,
+    }  # fmt: skip
+    assert s["days"][0]["date"] == "2026-11-22" and s["days"][-1]["date"] == "2026-11-29"
     assert (
         s["hours"][22]["block"] == 2 and s["hours"][23]["warn"] == 1 and s["hours"][9]["log"] == 1
     )
@@ -90,7 +96,7 @@ def test_detail_levels_include_exactly_what_they_allow(tmp_path: Path) -> None:
         with Journal(home.journal_file) as journal:
             _fill(journal)
             built = build_report(
-                home, config, journal, WEEK, seq=1, prev_report_hash=None, now=BUILD_AT
+                home, config, journal, PERIOD, seq=1, prev_report_hash=None, now=BUILD_AT
             )
         documents[level] = built
     summary = documents["summary"].document
@@ -117,9 +123,19 @@ def test_detail_levels_include_exactly_what_they_allow(tmp_path: Path) -> None:
         assert built.document["integrity"]["coverage"] is not None
 
 
-def test_due_week_follows_the_report_day_and_time(tmp_path: Path) -> None:
-    from reporter.build import due_week
+def test_the_report_due_on_sunday_covers_the_seven_days_before_it(tmp_path: Path) -> None:
+    from reporter import schedule
 
     _, config = make_home(tmp_path / "home")
-    assert due_week(BUILD_AT, config) == WEEK  # Sunday 6 December 18:00 Berlin
-    assert due_week(BUILD_AT - timedelta(minutes=1), config) == "2026-W47"
+    zone = config.report.zone()
+    confirmed = BUILD_AT - timedelta(days=3)  # Thursday 3 December
+    period = schedule.next_period(config.report, zone, since=confirmed, previous=None)
+    assert period.end == BUILD_AT  # Sunday 6 December 18:00 Berlin
+    assert period.start.isoformat() == "2026-11-29T18:00:00+01:00"
+    assert period.end.isoformat() == "2026-12-06T18:00:00+01:00"
+    assert period.id == "2026-12-06"
+    after = schedule.next_period(
+        config.report, zone, since=confirmed,
+        previous=schedule.PreviousPeriod(end=period.end, due=period.end),
+    )  # fmt: skip
+    assert (after.start, after.end) == (period.end, period.end + timedelta(days=7))

@@ -20,33 +20,64 @@ LONDON = ZoneInfo("Europe/London")
 SUNDAY_18 = ReportSettings(day="sunday", time="18:00", timezone="Europe/London")
 
 
-def test_a_week_is_due_at_the_first_report_time_after_it_ends() -> None:
-    assert schedule.due_at("2026-W48", SUNDAY_18) == datetime(2026, 12, 6, 18, 0, tzinfo=LONDON)
+def test_a_period_is_the_seven_days_ending_at_the_report_time() -> None:
+    wednesday = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    first = schedule.first_period(wednesday, SUNDAY_18, LONDON)
+    assert first.end == datetime(2026, 12, 6, 18, 0, tzinfo=LONDON)
+    assert first.start == datetime(2026, 11, 29, 18, 0, tzinfo=LONDON)
     monday = ReportSettings(day="monday", time="09:30", timezone="Europe/London")
-    assert schedule.due_at("2026-W48", monday) == datetime(2026, 11, 30, 9, 30, tzinfo=LONDON)
-    assert schedule.due_at("2026-W53", monday).date().isoformat() == "2027-01-04"
+    assert schedule.first_period(wednesday, monday, LONDON).end == datetime(
+        2026, 12, 7, 9, 30, tzinfo=LONDON
+    )
+    # exactly at the report time: that report is already due, so the next one
+    at_six = datetime(2026, 12, 6, 18, 0, tzinfo=LONDON)
+    assert schedule.report_time_after(at_six, SUNDAY_18, LONDON) == at_six + timedelta(days=7)
+    assert schedule.period_ending_in_week("2026-W53", monday, LONDON).end.date().isoformat() == (
+        "2026-12-28"
+    )
 
 
-def test_week_bounds_follow_wall_clock_midnight_across_dst() -> None:
-    start, end = schedule.week_bounds("2026-W13", LONDON)  # clocks go forward on 29 March
+def test_periods_follow_wall_clock_time_across_dst() -> None:
+    spring = schedule.first_period(datetime(2026, 3, 25, tzinfo=UTC), SUNDAY_18, LONDON)
+    assert (spring.start.hour, spring.end.hour) == (18, 18)  # clocks go forward on 29 March
+    assert spring.end.astimezone(UTC) - spring.start.astimezone(UTC) == timedelta(days=7, hours=-1)
+    start, end = schedule.week_bounds("2026-W13", LONDON)  # what older reports covered
     assert (start.hour, end.hour) == (0, 0)
-    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(days=7, hours=-1)
-    assert schedule.week_of(datetime(2026, 3, 29, 23, 30, tzinfo=UTC), LONDON) == "2026-W14"
 
 
-def test_due_weeks_catch_up_in_order_and_skip_what_was_built() -> None:
-    since = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday in W48
+def test_periods_chain_end_to_start_and_catch_up_in_order() -> None:
+    since = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
     now = datetime(2026, 12, 20, 18, 1, tzinfo=LONDON)
-    due = schedule.due_weeks(now, SUNDAY_18, since=since, done=set())
-    assert [d.week for d in due] == ["2026-W48", "2026-W49", "2026-W50"]
-    assert schedule.due_weeks(now, SUNDAY_18, since=since, done={"2026-W48"})[0].week == (
-        "2026-W49"
+    ends, previous = [], None
+    while (
+        period := schedule.next_period(SUNDAY_18, LONDON, since=since, previous=previous)
+    ).end <= now:
+        assert previous is None or period.start == previous.end
+        ends.append(period.id)
+        previous = schedule.PreviousPeriod(period.end, period.end)
+    assert ends == ["2026-11-29", "2026-12-06", "2026-12-13", "2026-12-20"]
+    before = datetime(2026, 11, 29, 17, 59, tzinfo=LONDON)
+    assert schedule.next_due(SUNDAY_18, since=since) == datetime(2026, 11, 29, 18, tzinfo=LONDON)
+    assert schedule.first_period(since, SUNDAY_18, LONDON).end > before
+
+
+def test_a_changed_report_day_or_zone_makes_one_period_longer_never_a_gap() -> None:
+    end = datetime(2026, 12, 6, 18, tzinfo=LONDON)
+    previous = schedule.PreviousPeriod(end, end)
+    since = end - timedelta(days=30)
+    monday = ReportSettings(day="monday", time="18:00", timezone="Europe/London")
+    longer = schedule.next_period(monday, LONDON, since=since, previous=previous)
+    assert longer.start == end and longer.end - end == timedelta(days=8)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    shorter = schedule.next_period(SUNDAY_18, tokyo, since=since, previous=previous)
+    assert shorter.start == end and shorter.end - end == timedelta(days=6, hours=15)
+    # an older report (ISO week, sent at its due time): the next period starts where that
+    # week ended and ends at the next report time after it was due
+    old_end, old_due = schedule.week_bounds("2026-W48", LONDON)[1], end
+    after_old = schedule.next_period(
+        SUNDAY_18, LONDON, since=since, previous=schedule.PreviousPeriod(old_end, old_due)
     )
-    before = datetime(2026, 12, 6, 17, 59, tzinfo=LONDON)
-    assert schedule.due_weeks(before, SUNDAY_18, since=since, done=set()) == []
-    assert schedule.next_due(before, SUNDAY_18, since=since) == datetime(
-        2026, 12, 6, 18, tzinfo=LONDON
-    )
+    assert after_old.start == old_end and after_old.end == end + timedelta(days=7)
 
 
 def test_late_reason_reads_the_heartbeats(tmp_path) -> None:

@@ -32,9 +32,9 @@ def sample_report(home: Home, config: Config, level: str) -> str:
     """This week's report as it would be built now, at `level`: the real thing, not a mock-up."""
     shared = config.model_copy(update={"detail_level": level})
     now = clock.now()
-    week = schedule.week_of(now, config.report.zone())
+    period = schedule.first_period(now, config.report, config.report.zone())
     with Journal(home.journal_file, clock=clock.now) as journal:
-        built = build_report(home, shared, journal, week, seq=0, prev_report_hash=None, now=now)
+        built = build_report(home, shared, journal, period, seq=0, prev_report_hash=None, now=now)
     return str(built.text)
 
 

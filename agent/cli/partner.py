@@ -24,6 +24,7 @@ from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
 from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule, signing
+from reporter.build import next_report
 from reporter.delivery import messages, smtp
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import Sender, send_notice
@@ -150,7 +151,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
             level=state.level,
         )
     invitation.forget_code(home)
-    due = schedule.next_due(now, config.report, since=now)
+    due = schedule.next_due(config.report, since=now)
     out.print(
         f"Confirmed. {config.partner.name or config.partner.email} will receive a report every "
         f"{config.report.day.capitalize()}; the first is due {due:%A %d %B at %H:%M}.",
@@ -176,9 +177,9 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
     }
     if state.status == "confirmed" and state.confirmed_at:
-        facts["next_report_due"] = schedule.next_due(
-            now, config.report, since=state.confirmed_at
-        ).isoformat()
+        with Journal(home.journal_file, clock=clock.now) as journal:
+            upcoming = next_report(journal, config, state, now)
+        facts["next_report_due"] = upcoming.period.end.isoformat()
     if args.json:
         out.print_json(json.dumps(facts))
         return 0

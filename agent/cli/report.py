@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from agent.cli.console import UserError, out
 from agent.config import Config, Home, load_config
 from agent.journal import Journal, clock
 from reporter import consent, schedule, signing
-from reporter.build import BuiltReport, build_report
-from reporter.delivery.outbox import Outbox
+from reporter.build import BuiltReport, build_report, next_report
+from reporter.delivery.outbox import Outbox, ReportRecord
 from reporter.delivery.sender import Sender, describe
+from reporter.schedule import ReportPeriod
 from reporter.verify import verify
 
 
@@ -46,26 +47,34 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_report_list)
     p = report.add_parser("preview", help="print the next report exactly as it would be sent")
-    p.add_argument("--week", metavar="YYYY-Www", help="the ISO week (default: the next report's)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--period", metavar="YYYY-MM-DD", help="the seven days ending at the report time that day"
+    )
+    which.add_argument(
+        "--week", metavar="YYYY-Www", help="the period ending in this ISO week (older reports)"
+    )
     p.add_argument("--format", choices=("text", "html", "json"), default="text")
     p.set_defaults(handler=cmd_report_preview)
 
 
-def _check_week(text: str) -> str:
-    try:
-        schedule.week_monday(text)
-    except ValueError:
-        raise UserError(f"--week must be an ISO week like 2026-W48 (found {text!r}).") from None
-    return text
-
-
-def _next_report(journal: Journal) -> tuple[int, str | None, str | None]:
-    """(seq, prev_report_hash, last week) from the outbox, or a first report without one."""
-    with Outbox(journal) as outbox:
-        last = outbox.last_report()
-    if last is None:
-        return 1, None, None
-    return last.seq + 1, last.hash, last.week
+def chosen_period(config: Config, period: str | None, week: str | None) -> ReportPeriod | None:
+    """The period `--period` or `--week` names, or None for the next report's."""
+    zone = config.report.zone()
+    if period is not None:
+        try:
+            day = date.fromisoformat(period)
+        except ValueError:
+            raise UserError(
+                f"--period must be the date a period ends, like 2026-12-06 (found {period!r})."
+            ) from None
+        return schedule.period_ending_on(day, config.report, zone)
+    if week is not None:
+        try:
+            return schedule.period_ending_in_week(week, config.report, zone)
+        except ValueError:
+            raise UserError(f"--week must be an ISO week like 2026-W48 (found {week!r}).") from None
+    return None
 
 
 def _shared_level(journal: Journal, config: Config) -> Config:
@@ -76,28 +85,27 @@ def _shared_level(journal: Journal, config: Config) -> Config:
     return config
 
 
-def preview(home: Home, week: str | None, now: datetime) -> BuiltReport:
-    """The next report built the way the outbox would build it: sequence, previous hash, level."""
+def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltReport:
+    """The next report built the way the outbox would build it: sequence, previous report,
+    period, rows and level (another period when `chosen`)."""
     config = load_config(home)
     with Journal(home.journal_file, clock=clock.now) as journal:
-        seq, prev, last_week = _next_report(journal)
-        zone = config.report.zone()
-        chosen = week or (
-            schedule.next_week(last_week) if last_week else schedule.week_of(now, zone)
-        )
-        due = schedule.due_at(chosen, config.report, zone)
-        late = schedule.late_reason(journal, due, now) if due < now else None
+        state = consent.consent_state(journal)
+        upcoming = next_report(journal, config, state, now)
+        period = chosen or upcoming.period
+        late = schedule.late_reason(journal, period.end, now) if period.end < now else None
         shared = _shared_level(journal, config)
         return build_report(
-            home, shared, journal, chosen, seq=seq, prev_report_hash=prev, now=now,
-            late_reason=late,
+            home, shared, journal, period, seq=upcoming.seq,
+            prev_report_hash=upcoming.prev_report_hash, now=now, late_reason=late,
+            previous=upcoming.previous, confirmed_seq=state.confirmed_seq,
         )  # fmt: skip
 
 
 def cmd_report_preview(home: Home, args: argparse.Namespace) -> int:
     """`candor report preview`: the next report's bytes, unchanged, on stdout."""
-    week = _check_week(args.week) if args.week else None
-    built = preview(home, week, clock.now())
+    chosen = chosen_period(load_config(home), args.period, args.week)
+    built = preview(home, chosen, clock.now())
     data = {
         "json": built.json_bytes,
         "text": built.text.encode("utf-8"),
@@ -140,7 +148,7 @@ def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
             "reports": [
                 {
                     "seq": r.seq,
-                    "week": r.week,
+                    "period": r.period,
                     "hash": r.hash,
                     "prev_hash": r.prev_hash,
                     "detail_level": r.detail_level,
@@ -159,18 +167,27 @@ def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
     if not reports and not rows:
         out.print("No reports yet.")
         return 0
+    zone = load_config(home).report.zone()
     table = Table(show_header=True)
-    for column in ("#", "week", "level", "built", "delivery"):
+    for column in ("#", "period", "level", "built", "delivery"):
         table.add_column(column)
     for r in reports:
         states = "; ".join(_row_words(x, r.due_at) for x in by_seq.get(r.seq, [])) or "nowhere"
         built = f"{r.generated_at:%d %b %H:%M}" + (" (late)" if r.late_reason else "")
-        table.add_row(str(r.seq), r.week, r.detail_level, built, states)
+        table.add_row(str(r.seq), _period_words(r, zone), r.detail_level, built, states)
     out.print(table)
     for row in rows:
         if row.report_seq is None:
             out.print(f"{row.subject}: {_row_words(row, None)}", markup=False)
     return 0
+
+
+def _period_words(record: ReportRecord, zone: tzinfo) -> str:
+    """A report's period for the list: the week of an older report, else the seven days (or
+    so) up to its end."""
+    if "-W" in record.period:
+        return f"week {record.period}"
+    return f"up to {record.due_at.astimezone(zone):%a %d %b %H:%M}"
 
 
 def _row_json(row: Any) -> dict[str, Any]:

@@ -308,6 +308,9 @@ class ReportSent(EventBody):
     attempts: int
     seq: int | None = optional()
     week: str | None = optional()
+    """The ISO week of a report built before periods (older rows)."""
+    period: str | None = optional()
+    """A report's period id: the last day it covers (`2026-12-06`)."""
     late_seconds: int | None = optional()
     notice: str | None = optional()
 

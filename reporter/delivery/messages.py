@@ -11,18 +11,18 @@ signatures, so a report and a notice are checked the same way; one envelope (`ty
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 from agent.config import Config, SmtpSettings
 from agent.journal import canonical_json, clock
-from reporter import schedule
 from reporter.build import BuiltReport, pretty_json
 from reporter.delivery import smtp
 from reporter.delivery.outbox import NewMessage
 from reporter.invitation import Email, key_attachment_name, pem_attachment_name
 from reporter.notice import SignedNotice
+from reporter.render_text import period_span
 
 
 def slug(text: str) -> str:
@@ -74,10 +74,9 @@ def _email(
 
 
 def report_subject(config: Config, built: BuiltReport) -> str:
-    """The report's subject line: the week and whether it needs attention, at a glance."""
-    start = schedule.week_monday(str(built.week))
-    end = start + timedelta(days=6)
-    span = f"{start.day} {start:%b}–{end.day} {end:%b %Y}"
+    """The report's subject line: the period and whether it needs attention, at a glance."""
+    period = built.period
+    span = period_span(period.start, period.end, period.zone)
     state = "needs your attention" if built.needs_attention else "all steady"
     late = " (sent late)" if _late(built) else ""
     return f"Candor weekly report, {config.device.name}, {span}: {state}{late}"
@@ -108,11 +107,11 @@ def report_email(
         date=date if date is not None else clock.now().timestamp(),
     )
     msg["X-Candor-Report-Seq"] = str(seq)
-    msg["X-Candor-Week"] = str(built.week)
+    msg["X-Candor-Period"] = built.period.id
     msg["X-Candor-Needs-Attention"] = "yes" if built.needs_attention else "no"
     attach_signed(
         msg,
-        f"candor-report-{built.week}",
+        f"candor-report-{built.period.id}",
         document_json=built.json_bytes,
         signed_bytes=built.signed_bytes,
         raw_signature=built.raw_signature,
@@ -126,7 +125,7 @@ def report_webhook_body(config: Config, built: BuiltReport, *, seq: int) -> byte
     can keep it as the partner's copy."""
     data = {
         "device": config.device.name,
-        "week": str(built.week),
+        "period": built.period.id,
         "seq": seq,
         "needs_attention": bool(built.needs_attention),
         "document": built.document,
@@ -139,11 +138,11 @@ def report_message(
     config: Config, channel: str, recipient: str, built: BuiltReport, seq: int
 ) -> NewMessage:
     """The outbox row of report `seq` on one channel, its bytes final."""
-    week = str(built.week)
-    key = f"candor-report-{week}-{seq}-{slug(config.device.name)}"
+    period = built.period.id
+    key = f"candor-report-{period}-{seq}-{slug(config.device.name)}"
     mid = smtp.message_id(key)
     subject = report_subject(config, built)
-    row_id = f"report:{week}:{seq}:{channel}"
+    row_id = f"report:{period}:{seq}:{channel}"
     if channel == "email":
         payload = report_email(config, built, to=recipient, message_id=mid, seq=seq).as_bytes()
     else:

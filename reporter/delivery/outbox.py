@@ -4,10 +4,11 @@ Both live in the journal's SQLite file (tables `reports` and `outbox`, added by 
 migration), written with `synchronous=FULL` inside `BEGIN IMMEDIATE`, because the agent and
 `candor report send-due` may both be at work.
 
-A weekly report is built once: its `reports` row (seq, hash, prev_hash) and one `outbox` row per
-channel are inserted together, holding the exact bytes to send. Delivery is at-least-once: the
-row is marked sent only after the server accepted it, so a crash in between sends the same bytes
-again, same Message-ID and webhook-id, which the receiving side can recognise. Nothing is lost.
+A weekly report is built once: its `reports` row (seq, the period's id, hash, prev_hash) and one
+`outbox` row per channel are inserted together, holding the exact bytes to send. Delivery is
+at-least-once: the row is marked sent only after the server accepted it, so a crash in between
+sends the same bytes again, same Message-ID and webhook-id, which the receiving side can
+recognise. Nothing is lost.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class ReportRecord:
     """A weekly report that was built (and, through its outbox rows, queued)."""
 
     seq: int
-    week: str
+    period: str
+    """The period's id, its last day (`2026-12-06`; column `week`, which for a report built
+    before periods holds its ISO week, `2026-W48`); `due_at` is the period's end."""
     hash: str
     prev_hash: str | None
     detail_level: str
@@ -178,26 +181,26 @@ class Outbox:
         ).fetchone()
         return None if row is None else _report(row)
 
-    def has_week(self, week: str) -> bool:
-        """Whether `week` already has a report, so no week is built twice."""
-        return self._has_week(self._conn, week)
+    def has_period(self, period: str) -> bool:
+        """Whether `period` already has a report, so no period is built twice."""
+        return self._has_period(self._conn, period)
 
     def add_report(self, record: ReportRecord, messages: list[NewMessage]) -> bool:
         """Insert a built report and its messages, all or nothing.
 
-        False (and nothing written) when that week is already there or another process took
+        False (and nothing written) when that period is already there or another process took
         this `seq` meanwhile; the caller then looks again at what is due.
         """
         now = format_ts(self.clock())
         with self._write() as conn:
             last = conn.execute("SELECT max(seq) FROM reports").fetchone()[0] or 0
-            if last != record.seq - 1 or self._has_week(conn, record.week):
+            if last != record.seq - 1 or self._has_period(conn, record.period):
                 return False
             conn.execute(
                 f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.seq,
-                    record.week,
+                    record.period,
                     record.hash,
                     record.prev_hash,
                     record.detail_level,
@@ -212,8 +215,9 @@ class Outbox:
         return True
 
     @staticmethod
-    def _has_week(conn: sqlite3.Connection, week: str) -> bool:
-        return conn.execute("SELECT 1 FROM reports WHERE week = ?", (week,)).fetchone() is not None
+    def _has_period(conn: sqlite3.Connection, period: str) -> bool:
+        found = conn.execute("SELECT 1 FROM reports WHERE week = ?", (period,)).fetchone()
+        return found is not None
 
     # -- messages --------------------------------------------------------------------------
 
@@ -321,7 +325,8 @@ class Outbox:
                 message_id=row.message_id,
                 attempts=row.attempts + 1,
                 seq=row.report_seq,
-                week=None if report is None else report.week,
+                week=report.period if report and "-W" in report.period else None,
+                period=report.period if report and "-W" not in report.period else None,
                 late_seconds=late,
             )
         )
@@ -384,7 +389,7 @@ class Outbox:
 
         A report none of whose messages has left is removed with all later unsent ones, so they
         are built again, at the lower level, with the same sequence numbers. Messages of a
-        report already delivered elsewhere are only cancelled. Returns the weeks withdrawn.
+        report already delivered elsewhere are only cancelled. Returns the periods withdrawn.
         """
         limit = _LEVEL_ORDER[level]
         withdrawn: list[str] = []
@@ -418,7 +423,7 @@ class Outbox:
                     if report.seq >= start:
                         conn.execute("DELETE FROM outbox WHERE report_seq = ?", (report.seq,))
                         conn.execute("DELETE FROM reports WHERE seq = ?", (report.seq,))
-                        withdrawn.append(report.week)
+                        withdrawn.append(report.period)
         return withdrawn
 
     def _report_by_seq(self, seq: int) -> ReportRecord | None:

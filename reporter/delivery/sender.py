@@ -2,7 +2,7 @@
 
 `Sender.run_once()` is one pass: consent is settled first, once (nothing leaves without a
 confirmed partner; sharing less takes effect before anything is built or sent), then every due
-week is built and queued (`reporter.delivery.outbox`), then each channel's oldest message is
+period is built and queued (`reporter.delivery.outbox`), then each channel's oldest message is
 sent while it is due. The state settled at the start is handed down the pass; a revocation made
 by another process meanwhile still wins, because revoking cancels the pending report rows and
 `Outbox.claim` only takes a pending row. The agent runs passes in `SenderLoop`
@@ -32,7 +32,7 @@ from agent.config import Config, Home, load_config
 from agent.journal import Journal, clock
 from agent.journal.events import ReportFailed, ReportSent
 from reporter import consent, notice, schedule, signing
-from reporter.build import build_report, report_hash
+from reporter.build import build_report, next_report, report_hash
 from reporter.delivery import messages, smtp, webhook
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
 
@@ -159,7 +159,7 @@ class Sender:
     def enqueue_due(
         self, config: Config, state: consent.ConsentState, result: PassResult
     ) -> list[str]:
-        """Build and queue every week that is due and not yet built, oldest first."""
+        """Build and queue every period that has ended and has no report yet, oldest first."""
         if state.confirmed_at is None:
             return []
         channels = self._channels(config, state)
@@ -169,48 +169,43 @@ class Sender:
             )
             return []
         shared = config.model_copy(update={"detail_level": state.level})
-        zone = config.report.zone()
-        for _ in range(100):  # each loop builds one week; another process may race us
+        for _ in range(100):  # each loop builds one period; another process may race us
             now = self.now()
-            done = {r.week for r in self.outbox.reports()}
-            due = schedule.due_weeks(
-                now, config.report, since=state.confirmed_at, done=done, zone=zone
-            )
-            if not due:
+            upcoming = next_report(self.journal, config, state, now)
+            period = upcoming.period
+            if period.end > now:
                 break
-            week = due[0]
-            last = self.outbox.last_report()
-            seq = (last.seq if last else 0) + 1
-            prev = last.hash if last else None
-            late = schedule.late_reason(self.journal, week.due_at, now)
+            late = schedule.late_reason(self.journal, period.end, now)
             built = build_report(
                 self.home,
                 shared,
                 self.journal,
-                week.week,
-                seq=seq,
-                prev_report_hash=prev,
+                period,
+                seq=upcoming.seq,
+                prev_report_hash=upcoming.prev_report_hash,
                 now=now,
                 late_reason=late,
+                previous=upcoming.previous,
+                confirmed_seq=state.confirmed_seq,
             )
             crash_point("after_build_before_enqueue")
             record = ReportRecord(
-                seq=seq,
-                week=week.week,
+                seq=upcoming.seq,
+                period=period.id,
                 hash=report_hash(built),
-                prev_hash=prev,
+                prev_hash=upcoming.prev_report_hash,
                 detail_level=state.level,
                 needs_attention=bool(built.needs_attention),
                 late_reason=late,
-                due_at=week.due_at,
+                due_at=period.end,
                 generated_at=now,
             )
             queued = [
-                messages.report_message(config, channel, recipient, built, seq)
+                messages.report_message(config, channel, recipient, built, upcoming.seq)
                 for channel, recipient in channels
             ]
             if self.outbox.add_report(record, queued):
-                result.built.append(week.week)
+                result.built.append(period.id)
         return result.built
 
     def _channels(self, config: Config, state: consent.ConsentState) -> list[tuple[str, str]]:
@@ -322,7 +317,7 @@ def send_due(home: Home, **options: Any) -> PassResult:
 
 def describe(result: PassResult) -> list[str]:
     """Plain lines for the CLI."""
-    lines = [f"Built the report for {week}." for week in result.built]
+    lines = [f"Built the report for the period ending {day}." for day in result.built]
     for row in result.sent:
         what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
         lines.append(f"{what} sent by {row.channel} to {row.recipient}.")
