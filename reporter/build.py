@@ -128,8 +128,8 @@ def build_report(
         seq=seq,
         device=config.device.name,
         period=doc.Period(
-            start=period.start.isoformat(),
-            end=period.end.isoformat(),
+            start=period.start.astimezone(period.zone).isoformat(),
+            end=period.end.astimezone(period.zone).isoformat(),
             timezone=_zone_name(period.zone),
         ),
         rows=doc.Rows(after_seq=scope.after_seq, last_seq=scope.last_seq, count=scope.count),

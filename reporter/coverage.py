@@ -326,7 +326,9 @@ def _stopped(tally: _Tally, step: _Step, elapsed: float, awake: float) -> None:
             asleep_minutes=_minutes(length - awake_stopped),
             awake_minutes=_minutes(awake_stopped),
             flagged=True,
-            note=("Candor was stopped" if clean else "Candor stopped without shutting down cleanly")
+            note=(
+                "Candor was stopped" if clean else "Candor stopped unexpectedly and was not running"
+            )
             + times,
         )
     )

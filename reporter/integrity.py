@@ -57,6 +57,11 @@ def _earliest(values: Iterable[Any]) -> str | None:
     return found[0] if found else None
 
 
+NOT_FILTERING = frozenset({"report.timezone"})
+"""Settings journaled as `config_changed` that neither loosen nor tighten filtering; the report
+says them elsewhere (a time zone change: `reporter.scope.zone_changes`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Changes:
     """What made filtering less strict this week (listed) and stricter (counted)."""
@@ -75,6 +80,7 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
         body = event.body
         stopped = bool(body.get("while_stopped"))
         items = body.get("changes") if isinstance(body.get("changes"), list) else []
+        items = [c for c in items if not (isinstance(c, dict) and c.get("what") in NOT_FILTERING)]
         if event.kind == Kind.RULES_CHANGED:
             for c in (c for c in items if isinstance(c, dict)):
                 tightening += len(c.get("tightening") or [])

@@ -82,7 +82,7 @@ def period_length_words(document: Document) -> str | None:
     why = (
         "the report's time zone changed"
         if document.integrity.zone_changes
-        else "the report's day, time or time zone changed"
+        else "the report's day or time changed, or Candor was updated"
     )
     return (
         f"This report covers {duration_words(length)}, not seven days, because {why}: it "
@@ -173,7 +173,8 @@ def gap_words(gap: Gap, zone: tzinfo) -> str:
     if gap.kind == "agent_stopped":
         return stop_words(gap, zone)
     if gap.kind == "clock_changed":
-        return f"{local(gap.start, zone)}: {gap.note or GAP_TITLES[gap.kind]}"
+        moved = gap.note or GAP_TITLES[gap.kind]
+        return f"{local(gap.start, zone)}: {moved} (it then read {local(gap.end, zone)})"
     when = span(gap.start, gap.end, zone)
     extra = ""
     if gap.kind == "clock_changed" or (gap.kind == "agent_not_running" and gap.awake_minutes):
@@ -456,7 +457,9 @@ def _searches(document: Document, zone: tzinfo) -> list[str]:
 def _integrity_head(document: Document, zone: tzinfo) -> list[str]:
     """Coverage, gaps and the changes that made filtering less (or more) strict."""
     i = document.integrity
-    out = ["INTEGRITY (always included)", f"  {coverage_words(document)}"]
+    out = ["INTEGRITY (always included)"]
+    out.extend(textwrap.wrap(coverage_words(document), WIDTH, initial_indent="  ",
+                             subsequent_indent="  "))  # fmt: skip
     shown = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
     if shown:
         out.append("  Gaps:")
@@ -486,10 +489,13 @@ def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
     key and timing."""
     i = document.integrity
     out: list[str] = []
-    for anomaly in i.clock_anomalies or []:
-        _item(out, "!", anomaly_words(anomaly, document))
+    if i.clock_anomalies:
+        out.append("  The computer's clock:")
+        for anomaly in i.clock_anomalies:
+            _item(out, "!", anomaly_words(anomaly, document))
     for change in i.zone_changes or []:
-        _item(out, "-", zone_words(change, zone))
+        out.extend(textwrap.wrap(zone_words(change, zone), WIDTH, initial_indent="  ",
+                                 subsequent_indent="  "))  # fmt: skip
     if i.bypass:
         out.append("  Signs of getting around the filter:")
         for b in i.bypass:

@@ -121,11 +121,13 @@ def start_after(
     known = previous.head_seq if previous is not None else None
     if known is not None and known > head_seq:
         known = None  # the journal is shorter than the one last report saw: it was replaced
-    if previous is not None and known is not None and previous.period.end == period.start:
-        if not previous.before_periods:
+    if previous is not None and previous.period.end == period.start:
+        if known is not None and not previous.before_periods:
             return known
+        # It counted by time (or its document is gone): from the first row after its period.
         first = first_row_from(journal, previous.period.end)
-        return min(known, first - 1) if first is not None else known
+        cut = head_seq if first is None else first - 1
+        return min(known, cut) if known is not None else cut
     first = first_row_from(journal, period.start)
     after = head_seq if first is None else first - 1
     if confirmed_seq is not None:
