@@ -74,8 +74,8 @@ def pretty_json(document: dict[str, Any]) -> bytes:
 
 
 def next_report(journal: Journal, config: Config, state: ConsentState, now: datetime) -> NextReport:
-    """The next report as the outbox would build it: after the last one built, or the first
-    after the partner's confirmation (or after now, when nobody has confirmed)."""
+    """The next report as the outbox would build it: after the last one, or the first."""
+    # The first follows the partner's confirmation, or now when nobody has confirmed.
     zone = config.report.zone()
     with Outbox(journal) as outbox:
         last = outbox.last_report()
@@ -101,11 +101,10 @@ def build_report(
     previous: PreviousReport | None = None,
     confirmed_seq: int | None = None,
 ) -> BuiltReport:
-    """Build and sign the report for `period` at `config.detail_level` (the level consented to).
-
-    It covers the rows after `previous`'s (`reporter.scope`); when `previous` is not given it is
-    read from the outbox's copy of report `seq - 1`, when there is one. `confirmed_seq` is the
-    partner's confirmation row, where a first report may start."""
+    """Build and sign the report for `period` at the consented level, from the rows it covers."""
+    # It covers the rows after `previous`'s (`reporter.scope`); without `previous` that is read
+    # from the outbox's copy of report `seq - 1`, when there is one. `confirmed_seq` is the
+    # partner's confirmation row, where a first report may start.
     level = config.detail_level
     if previous is None and seq > 1:
         previous = previous_from_document(
@@ -164,8 +163,7 @@ def build_report(
 def previous_report(
     journal: Journal, record: ReportRecord | None, zone: tzinfo
 ) -> PreviousReport | None:
-    """What the next report needs from the last one built: its period's end (for the next
-    period), its last row and key (from its document in the outbox, when there)."""
+    """What the next report needs from the last one built: where its period and rows ended."""
     if record is None:
         return None
     found = previous_document(journal, record.seq, record.hash)

@@ -8,6 +8,10 @@ so the canonical bytes are the same whichever JSON library a partner's tool uses
 What is signed: the canonical JSON (sorted keys, no spaces, UTF-8) of the document without its
 `signature` field. `domains` and `searches` are absent (not empty) at levels that do not share
 them, so a partner can tell "not shared" from "nothing happened".
+
+`candor.report/2` documents cover a period (the seven days ending at the report time) and the
+journal rows after the previous report's (`rows`); `candor.report/1` documents, built before
+periods, covered an ISO week (`period.week`). Both are read and verified; only /2 is built.
 """
 
 from __future__ import annotations
@@ -117,8 +121,7 @@ class Gap(_Model):
 
 
 class Coverage(_Model):
-    """How much of the period Candor was watching, out of the time the computer was (or may
-    have been) on."""
+    """How much of the time the computer was (or may have been) on Candor was watching."""
 
     monitored_minutes: int
     awake_minutes: int
@@ -252,8 +255,7 @@ class Period(_Model):
 
 
 class Rows(_Model):
-    """The journal rows the report covers: after `after_seq` (the previous report's
-    `chain_head`), through `last_seq` (this report's)."""
+    """The journal rows covered: after the previous report's `chain_head`, through this one's."""
 
     after_seq: int
     last_seq: int

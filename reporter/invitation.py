@@ -139,7 +139,7 @@ accountability partner. Candor is a filter they chose for themselves: it keeps t
 things they decided to avoid ({watched}) and, once a week, sends you a short summary.
 
 WHAT YOU WOULD RECEIVE
-- One email {when}, covering the previous week, Monday to Sunday.
+- One email {when}, covering the seven days up to it.
 - What it shows, at the level {person} chose ("{config.detail_level}"):
   {level}.
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were

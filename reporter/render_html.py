@@ -72,6 +72,12 @@ def _bar_row(label: str, block: int, warn: int, top: int) -> str:
     )
 
 
+def _day(iso_date: str, outside: bool) -> str:
+    """A day's chart label: "Tue 01", or "21 Nov *" for a day outside the period."""
+    label = words.day_label(iso_date)
+    return f"{label[4:]} *" if outside else label[:6]
+
+
 def _chart(rows: list[tuple[str, int, int]]) -> str:
     top = max((b + w for _, b, w in rows), default=0)
     body = "".join(_bar_row(label, b, w, top) for label, b, w in rows)
@@ -146,10 +152,7 @@ def render(document: Document) -> str:
     body += _p("<b>By category</b>", size=14) + _list(categories)
     cards.append(_card("Summary", body))
 
-    days = [
-        (words.day_label(d.date)[:6] + (" *" if d.outside_period else ""), d.block, d.warn)
-        for d in s.days
-    ]
+    days = [(_day(d.date, bool(d.outside_period)), d.block, d.warn) for d in s.days]
     hours = [(f"{h:02d}:00", c.block, c.warn) for h, c in enumerate(s.hours)]
     quiet = [(label, b, w) for label, b, w in hours if b or w]
     hour_body = _chart(quiet) if quiet else _p("No blocks or warnings at any hour.", SOFT, 14)
@@ -268,8 +271,8 @@ def _integrity(document: Document) -> str:
     if clock:
         parts.append(_p("<b>The computer's clock</b>", size=14))
         parts.append(_list([f'<span style="color:{WARM}">{c}</span>' for c in clock]))
-    if i.zone_changes:
-        parts.append(_list([_e(words.zone_words(z, zone)) for z in i.zone_changes]))
+    for change in i.zone_changes or []:
+        parts.append(_p(_e(words.zone_words(change, zone)), SOFT, 14))
     if i.bypass:
         parts.append(_p("<b>Signs of getting around the filter</b>", size=14))
         parts.append(_list([_e(words.bypass_words(b, zone)) for b in i.bypass]))

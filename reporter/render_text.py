@@ -73,8 +73,7 @@ def period_words(document: Document) -> str:
 
 
 def period_length_words(document: Document) -> str | None:
-    """Why a period is not seven days long (the report's day, time or time zone changed), or
-    None when it is (a daylight-saving hour aside)."""
+    """Why a period is not seven days long (a daylight-saving hour aside), or None."""
     period = document.period
     length = datetime.fromisoformat(period.end) - datetime.fromisoformat(period.start)
     if abs(length - timedelta(days=7)) <= timedelta(hours=1):
@@ -157,8 +156,7 @@ GAP_TITLES = {
 
 
 def stop_words(gap: Gap, zone: tzinfo) -> str:
-    """A stop while the computer was on: "Candor was stopped for 3 minutes on Tue 1 Dec at
-    21:14"."""
+    """A stop while the computer was on: "Candor was stopped for 3 minutes on Tue 1 Dec at…"."""
     moment = datetime.fromisoformat(gap.start).astimezone(zone)
     length = _span(gap.minutes) if gap.minutes else "less than a minute"
     words = f"{gap.note or GAP_TITLES[gap.kind]} for {length} on {moment:%a} {moment.day} "

@@ -53,10 +53,10 @@ class ReportPeriod:
 
 @dataclass(frozen=True, slots=True)
 class PreviousPeriod:
-    """Where the previous report's period ended, and the due time the next one counts from.
+    """Where the previous report's period ended (`end`) and when it was due (`due`)."""
 
-    For a report built before periods existed, `end` is its ISO week's end and `due` the report
-    time it was sent at; for any other, both are its period's end."""
+    # For a report built before periods, `end` is its ISO week's end and `due` the report time
+    # it was sent at; for any other, both are its period's end.
 
     end: datetime
     due: datetime
@@ -87,8 +87,7 @@ def first_period(since: datetime, settings: ReportSettings, zone: tzinfo) -> Rep
 
 
 def period_after(previous: PreviousPeriod, settings: ReportSettings, zone: tzinfo) -> ReportPeriod:
-    """The period that starts where `previous` ended and ends at the first report time at least
-    a day after its due time."""
+    """The period from where `previous` ended to the first report time a day after it was due."""
     end = report_time_after(previous.due + SHORTEST, settings, zone)
     return ReportPeriod(previous.end, end, zone)
 
@@ -100,9 +99,8 @@ def next_period(
     since: datetime,
     previous: PreviousPeriod | None,
 ) -> ReportPeriod:
-    """The next report's period: after the previous report's, or, for the first report (or the
-    first after a new confirmation), the seven days ending at the first report time after
-    `since`."""
+    """The next report's period: after the previous one's, or the first one after `since`."""
+    # A confirmation after the previous report was due (a new partner) starts afresh.
     if previous is None or since > previous.due:
         return first_period(since, settings, zone)
     return period_after(previous, settings, zone)

@@ -116,8 +116,7 @@ def start_after(
     confirmed_seq: int | None,
     head_seq: int,
 ) -> int:
-    """The row the report starts after: the previous report's last row when it continues that
-    report, else the first report's rule (the confirmation or the period's first row)."""
+    """The row a report starts after: where the report it continues ended, else the first's."""
     known = previous.head_seq if previous is not None else None
     if known is not None and known > head_seq:
         known = None  # the journal is shorter than the one last report saw: it was replaced

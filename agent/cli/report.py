@@ -86,8 +86,7 @@ def _shared_level(journal: Journal, config: Config) -> Config:
 
 
 def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltReport:
-    """The next report built the way the outbox would build it: sequence, previous report,
-    period, rows and level (another period when `chosen`)."""
+    """The next report as the outbox would build it (for another period, when `chosen`)."""
     config = load_config(home)
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)
