@@ -102,14 +102,10 @@ def build_report(
     confirmed_seq: int | None = None,
 ) -> BuiltReport:
     """Build and sign the report for `period` at the consented level, from the rows it covers."""
-    # It covers the rows after `previous`'s (`reporter.scope`); without `previous` that is read
-    # from the outbox's copy of report `seq - 1`, when there is one. `confirmed_seq` is the
-    # partner's confirmation row, where a first report may start.
+    # It covers the rows after `previous`'s (`reporter.scope`: see `next_report` for how the
+    # sender finds it); without one, those stamped in `period`, from the partner's
+    # confirmation row (`confirmed_seq`) if that is earlier.
     level = config.detail_level
-    if previous is None and seq > 1:
-        previous = previous_from_document(
-            previous_document(journal, seq - 1, prev_report_hash), seq - 1
-        )
     scope = scope_for(journal, period, now, previous=previous, confirmed_seq=confirmed_seq)
     key = signing.load_private_key(home)
     facts = week_facts(journal, config, scope, level, previous.totals if previous else None)

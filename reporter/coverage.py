@@ -74,11 +74,12 @@ class Clocks:
 
 @dataclass(frozen=True, slots=True)
 class Restart:
-    """Candor started again: when, and when it had stopped (if it stopped cleanly)."""
+    """Candor started again: when, when it had stopped (if it said so), and whether cleanly."""
 
     seq: int
     started: datetime
     stopped: datetime | None
+    clean: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ def coverage_and_gaps(
     a trailing gap when the agent is not running at report time."""
     before, inside, after = _beats(journal, scope, current)
     beats = [*([before] if before else []), *inside, *([after] if after else [])]
-    restarts = _restarts(journal, scope)
+    restarts = _restarts(journal, scope, before.seq if before and before.seq else scope.after_seq)
     tally = _Tally()
     if before is None:
         fresh = _journal_starts_in(journal, scope)
@@ -160,15 +161,21 @@ def _beats(
     return (Clocks.of(before) if before else None), inside, following
 
 
-def _restarts(journal: Journal, scope: Scope) -> list[Restart]:
-    """Every agent start among the covered rows, with the clean stop just before it."""
+def _restarts(journal: Journal, scope: Scope, since_seq: int) -> list[Restart]:
+    """Every agent start among the covered rows, with the stop just before it (read from the
+    heartbeat before them, so a stop the previous report covered is found too)."""
     out: list[Restart] = []
     stopped: datetime | None = None
-    for event in scope.rows(journal, [Kind.AGENT_START, Kind.AGENT_STOP]):
+    kinds = [Kind.AGENT_START, Kind.AGENT_STOP]
+    for event in journal.events(kinds=kinds, after_seq=min(since_seq, scope.after_seq)):
+        if event.seq > scope.last_seq:
+            break
         if event.kind == Kind.AGENT_STOP:
             stopped = event.time
             continue
-        out.append(Restart(event.seq, event.time, stopped))
+        if event.seq > scope.after_seq:
+            clean = event.body.get("previous_stop_clean") is not False
+            out.append(Restart(event.seq, event.time, stopped, clean))
         stopped = None
     return out
 
@@ -315,7 +322,7 @@ def _stopped(tally: _Tally, step: _Step, elapsed: float, awake: float) -> None:
     awake_stopped = _clamp(awake - min(pre, HEARTBEAT) - min(post, HEARTBEAT), length)
     tally.monitored += (awake - awake_stopped) * step.share
     tally.awake_missing += awake_stopped * step.share
-    clean = all(r.stopped is not None for r in restarts)
+    clean = all(r.clean for r in restarts)
     times = f" ({len(restarts)} times)" if len(restarts) > 1 else ""
     tally.gaps.append(
         Gap(

@@ -235,7 +235,7 @@ def test_loosening_pending_allows_bypass_consent_and_key_in_the_section(tmp_path
 
 
 def test_the_next_report_finds_the_previous_one_in_the_outbox(tmp_path: Path) -> None:
-    from reporter.build import report_hash
+    from reporter.build import previous_report, report_hash
     from reporter.delivery.messages import report_email
     from reporter.delivery.outbox import NewMessage, Outbox, ReportRecord
 
@@ -263,7 +263,11 @@ def test_the_next_report_finds_the_previous_one_in_the_outbox(tmp_path: Path) ->
             assert outbox.add_report(record, [message])
         finally:
             outbox.close()
-    second = _report(home, config, 2, report_hash(first))
+    with Journal(home.journal_file) as journal, Outbox(journal) as outbox:
+        previous = previous_report(journal, outbox.last_report(), PERIOD.zone)
+    with Journal(home.journal_file) as journal:
+        second = build_report(home, config, journal, PERIOD, seq=2, now=BUILD_AT,
+                              prev_report_hash=report_hash(first), previous=previous)  # fmt: skip
     check = second.document["integrity"]["journal"]
     assert check["previous_chain_head"] == first.document["chain_head"]
     assert check["extends_previous"] is True

@@ -454,6 +454,33 @@ def test_a_short_stop_while_awake_is_listed_with_its_length(
     assert "Candor was stopped once while the computer was on." in built.text
 
 
+def test_a_stop_across_two_reports_is_listed_once_with_its_length(tmp_path: Path) -> None:
+    home, config = report_home(tmp_path / "home")
+    zone = config.report.zone()
+    first = schedule.period_ending_on(date(2026, 12, 6), config.report, zone)
+    with Journal(home.journal_file) as journal:
+        # running up to 17:58:30 Berlin, stopped at 17:59, started again at 18:02
+        mono, boot = heartbeats(journal, first.end - timedelta(minutes=60, seconds=30), 60,
+                                mono=500, boot=500)  # fmt: skip
+        journal.append_raw("agent_stop", {"version": "1", "clean": True},
+                           ts=first.end - timedelta(minutes=1))  # fmt: skip
+        one = build_report(home, config, journal, first, seq=1, prev_report_hash=None,
+                           now=first.end)  # fmt: skip
+        start = first.end + timedelta(minutes=2)
+        journal.append_raw("agent_start", {"version": "1", "previous_stop_clean": True}, ts=start)
+        heartbeats(journal, start, 30, mono=mono + 210, boot=boot + 210)
+        second = schedule.period_after(
+            schedule.PreviousPeriod(first.end, first.end), config.report, zone
+        )
+        two = build_report(home, config, journal, second, seq=2, now=second.end,
+                           prev_report_hash=report_hash(one),
+                           previous=previous_from_document(one.document, 1))  # fmt: skip
+    assert not [g for g in one.document["integrity"]["gaps"] if g["kind"] == "agent_stopped"]
+    [stop] = [g for g in two.document["integrity"]["gaps"] if g["kind"] == "agent_stopped"]
+    assert stop["minutes"] == 3
+    assert "Candor was stopped for 3 minutes on Sun 6 Dec at 17:59." in words(two.text)
+
+
 def test_coverage_counts_time_without_any_record_as_not_watched(tmp_path: Path) -> None:
     home, config = report_home(tmp_path / "home")
     period = schedule.period_ending_on(date(2026, 12, 6), config.report, config.report.zone())

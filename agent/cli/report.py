@@ -94,10 +94,13 @@ def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltRepo
         period = chosen or upcoming.period
         late = schedule.late_reason(journal, period.end, now) if period.end < now else None
         shared = _shared_level(journal, config)
+        # Another period than the next report's is counted from the rows stamped in it.
+        next_one = (period.start, period.end) == (upcoming.period.start, upcoming.period.end)
         return build_report(
             home, shared, journal, period, seq=upcoming.seq,
             prev_report_hash=upcoming.prev_report_hash, now=now, late_reason=late,
-            previous=upcoming.previous, confirmed_seq=state.confirmed_seq,
+            previous=upcoming.previous if next_one else None,
+            confirmed_seq=state.confirmed_seq if next_one else None,
         )  # fmt: skip
 
 
