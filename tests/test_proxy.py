@@ -123,6 +123,28 @@ def test_blocked_http_shows_the_block_page_and_never_contacts_the_host(
     assert_untouched(untouched_origin)
 
 
+def test_a_percent_escaped_host_is_decided_and_recorded_by_its_real_name(
+    agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    """`%62locked.test` is `blocked.test` to a browser: the host rule decides it, and the journal
+    holds the name the matcher decided on (mitmproxy itself refuses a `%` in a request line's
+    or CONNECT's host, so the Host header is where such a name arrives)."""
+    conn = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
+    target = f"http://127.0.0.1:{untouched_origin.http_port}/escaped"
+    conn.putrequest("GET", target, skip_host=True)
+    conn.putheader("Host", f"%62locked.test:{untouched_origin.http_port}")
+    conn.endheaders()
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 403
+    assert response.getheader("x-candor-decision") == "block; category=adult"
+    event = agent.wait_for_event("decision", lambda e: e.get("path") == "/escaped")
+    assert (event["host"], event["rule"]) == ("blocked.test", "blocked.test")
+    assert "%62" not in json.dumps(agent.events())
+    assert_untouched(untouched_origin)
+
+
 def test_blocked_https_shows_the_block_page_and_never_contacts_the_host(
     trusting: httpx.Client, untouched_origin: Origin
 ) -> None:
