@@ -90,6 +90,10 @@ def _step_findings(step: Step) -> list[Finding]:
             if not _same_bytes(Path(path), data):
                 return [Finding("policy missing", f"{path} was removed or changed")]
         case MergeJson(path, section, values):
+            if unlocked := _unlocked(Path(path), section, values):
+                names = " and ".join(unlocked)
+                detail = f"{names} in {path} no longer locked: the browser's settings can change it"
+                return [Finding("policy missing", detail)]
             if not _has_values(Path(path), section, values):
                 return [Finding("policy missing", f"Candor's entries in {path} were removed")]
         case NssTrust(db, nickname):
@@ -145,6 +149,23 @@ def _has_values(path: Path, section: str, values: Mapping[str, Any]) -> bool:
         return False
     part = doc.get(section, {}) if isinstance(doc, dict) else {}
     return all(part.get(k) == v for k, v in values.items())
+
+
+def _unlocked(path: Path, section: str, values: Mapping[str, Any]) -> list[str]:
+    """The policies Candor locked that are there but no longer locked (Firefox's `Locked`)."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    part = doc.get(section, {}) if isinstance(doc, dict) else {}
+    return [
+        key
+        for key, value in values.items()
+        if isinstance(value, dict)
+        and value.get("Locked") is True
+        and isinstance(part.get(key), dict)
+        and part[key].get("Locked") is not True
+    ]
 
 
 def _nss_has(db: Path, nickname: str) -> bool:

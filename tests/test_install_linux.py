@@ -165,6 +165,9 @@ def test_install_wires_everything_and_uninstall_leaves_the_root_identical(
     assert chromium["ProxySettings"]["ProxyServer"] == f"127.0.0.1:{PORT}"
     policies = json.loads((root / "etc/firefox/policies/policies.json").read_text())
     assert validate(policies, FIREFOX_SCHEMA) == []
+    # Locked: "No proxy" or DNS over HTTPS in Firefox's own settings cannot go around Candor.
+    assert policies["policies"]["Proxy"]["Locked"] is True
+    assert policies["policies"]["DNSOverHTTPS"] == {"Enabled": False, "Locked": True}
     assert (
         Path(policies["policies"]["Certificates"]["Install"][0]).read_bytes()
         == (home / "mitmproxy/mitmproxy-ca-cert.pem").read_bytes()
