@@ -42,7 +42,8 @@ def installed(root: Path, tmp_path: Path, agent: RunningAgent) -> Home:
     """Candor installed into `root`, pointing at the shared running agent and trusting its CA."""
     home = tmp_path / "installed-home"
     (home / "mitmproxy").mkdir(parents=True)
-    shutil.copy(agent.ca_cert, home / "mitmproxy" / "mitmproxy-ca-cert.pem")
+    for name in ("mitmproxy-ca.pem", "mitmproxy-ca-cert.pem"):  # the agent's CA, key and all
+        shutil.copy(agent.home / "mitmproxy" / name, home / "mitmproxy" / name)
     (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{agent.port}"\n')
     done = candor(home, "install", "--root", str(root))
     assert done.returncode == 0, done.stdout + done.stderr
