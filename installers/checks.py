@@ -22,13 +22,16 @@ from typing import Any
 
 from agent.config import Home
 from installers.plan import MergeJson, NssTrust, Setting, Step, WriteFile
-from installers.record import Record, load_record
+from installers.record import Record, load_record, record_path
 from installers.settings import GSettings, KConfig, StepCommandFailed, store_for
 
 log = logging.getLogger(__name__)
 
 Canary = Callable[[str, str | None], str | None]
 """`canary(proxy_url, cafile)`: None when Candor answered through that proxy, else a sentence."""
+Listener = Callable[[str], str | None]
+"""`listener(proxy)`: None when this agent (or nothing) listens there, else a sentence."""
+TAKEN_OVER = "proxy taken over"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +39,13 @@ class Finding:
     """One way traffic may be going around Candor, in words for the journal and `candor status`."""
 
     what: str
-    """One of: proxy unset, CA untrusted, policy missing, canary failed."""
+    """One of: proxy unset, proxy taken over, CA untrusted, policy missing, canary failed."""
     detail: str
 
 
-def check_install(home: Home, canary: Canary) -> list[Finding] | None:
+def check_install(
+    home: Home, canary: Canary, listener: Listener | None = None
+) -> list[Finding] | None:
     """Check this home's install now; None when nothing is installed from it (nothing to check).
 
     Raises ValueError, with a message for the person, when the install record cannot be read.
@@ -48,10 +53,10 @@ def check_install(home: Home, canary: Canary) -> list[Finding] | None:
     record = load_record(home)
     if record is None:
         return None
-    return run_checks(record, canary)
+    return run_checks(record, canary, listener)
 
 
-def run_checks(record: Record, canary: Canary) -> list[Finding]:
+def run_checks(record: Record, canary: Canary, listener: Listener | None = None) -> list[Finding]:
     """Everything the install record says should be true, checked now."""
     findings: list[Finding] = []
     for step, _prior, state in record.steps():
@@ -76,7 +81,68 @@ def run_checks(record: Record, canary: Canary) -> list[Finding]:
         findings.append(Finding("canary failed", "no system proxy to send it through"))
     elif (problem := canary(proxy, record.trust_bundle)) is not None:
         findings.append(Finding("canary failed", problem))
+    if listener is not None:
+        findings += _taken_over(listener, [p for p in (proxy, record.proxy) if p])
     return findings
+
+
+def _taken_over(listener: Listener, proxies: list[str]) -> list[Finding]:
+    """A finding for each proxy address another program answers on (once per address)."""
+    found = []
+    seen = set()
+    for proxy in proxies:
+        address = proxy.split("://", 1)[-1].rstrip("/")
+        if address in seen:
+            continue
+        seen.add(address)
+        if (problem := listener(proxy)) is not None:
+            found.append(Finding(TAKEN_OVER, problem))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class WatchList:
+    """What the checks read that can be watched instead of polled, so a change is seen at once."""
+
+    files: tuple[Path, ...]
+    """Policy files, trust stores, settings files: a change to one triggers a check."""
+    monitors: tuple[tuple[str, ...], ...]
+    """Commands that print a line per change (`gsettings monitor SCHEMA`)."""
+    refresh_on: tuple[Path, ...]
+    """The install record: when it changes, what to watch is read again."""
+
+
+def watch_list(home: Home) -> WatchList:
+    """What this home's install put in place that can be watched (nothing if not installed)."""
+    try:
+        record = load_record(home)
+    except ValueError:
+        record = None
+    files: list[Path] = []
+    schemas: list[str] = []
+    for step, _prior, state in record.steps() if record is not None else ():
+        if state != "applied":
+            continue
+        action = step.action
+        match action:
+            case Setting(store, key, _, file):
+                if store == "gsettings" and key[0] not in schemas:
+                    schemas.append(key[0])
+                if file is not None:
+                    files.append(Path(file))
+            case WriteFile(path) if step.group in ("browsers", "trust"):
+                files.append(Path(path))
+            case MergeJson(path):
+                files.append(Path(path))
+            case NssTrust(db):
+                files.append(Path(db) / "cert9.db")
+    if record is not None and record.trust_bundle:
+        files.append(Path(record.trust_bundle))
+    return WatchList(
+        files=tuple(dict.fromkeys(files)),
+        monitors=tuple(("gsettings", "monitor", schema) for schema in schemas),
+        refresh_on=(record_path(home),),
+    )
 
 
 def _step_findings(step: Step) -> list[Finding]:
