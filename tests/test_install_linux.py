@@ -217,7 +217,7 @@ def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
     """Uninstall removes the CA's certificate with its key; the next install makes a new CA and
     trusts that one, and a real agent's intercepted answer verifies against the trust store."""
     (home / "rules").mkdir()
-    (home / "rules" / "adult.txt").write_text("inspected.test/private\n")
+    (home / "rules" / "adult.txt").write_text("reinstalled.inspected.test/private\n")
     ca_cert = home / "mitmproxy" / "mitmproxy-ca-cert.pem"
     assert install(home, root).returncode == 0
     first = ca_cert.read_bytes()
@@ -251,11 +251,12 @@ def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
         with httpx.Client(
             proxy=running.proxy_url, verify=client_context(bundle), timeout=10
         ) as client:
-            response = client.get(origin.https("inspected.test", "/"))
-            blocked = client.get(origin.https("inspected.test", "/private"))
+            response = client.get(origin.https("reinstalled.inspected.test", "/"))
+            blocked = client.get(origin.https("reinstalled.inspected.test", "/private"))
     finally:
         assert running.stop() == 0
-    assert response.status_code == 200 and response.json()["host"].startswith("inspected.test")
+    assert response.status_code == 200
+    assert response.json()["host"].startswith("reinstalled.inspected.test")
     assert blocked.status_code == 403
 
 
