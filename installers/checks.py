@@ -1,10 +1,11 @@
-"""What the self-check verifies for an install: the system proxy points at Candor, Candor's
-certificate is still trusted, the browser policies are in place, and a canary request sent the
-way the desktop sends traffic reaches Candor.
+"""What the self-check verifies for an install: the system proxy points at Candor and Candor is
+what answers there, Candor's certificate is still trusted, the browser policies are in place (and
+locked), and a canary request sent the way the desktop sends traffic reaches Candor; and which of
+those things can be watched, so a change is checked at once (`watch_list`).
 
 The checks follow the install record, so they test what this install changed and nothing else.
 The agent's self-check loop runs them through `check_install`, handed in by the composition root;
-the canary probe itself is the agent's, handed in here.
+the canary probe and the listener's owner are the agent's, handed in here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ Canary = Callable[[str, str | None], str | None]
 Listener = Callable[[str], str | None]
 """`listener(proxy)`: None when this agent (or nothing) listens there, else a sentence."""
 TAKEN_OVER = "proxy taken over"
+"""The finding when another program listens where web traffic is sent to Candor (a shim)."""
 
 
 @dataclass(frozen=True, slots=True)

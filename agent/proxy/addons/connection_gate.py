@@ -125,7 +125,7 @@ class ConnectionGate:
             key = self.pinned.refused(name, client.id, address)
             if key is not None:
                 self._recorder.record(PinnedPassthrough(host=name, client=key[0], program=key[1]))
-                log.info("%s refused Candor's certificate for %s; passed through", key, name)
+                log.info("%s (%s) refused Candor's certificate for %s: passed through", *key, name)
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if data.server.error:
