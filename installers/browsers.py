@@ -35,7 +35,7 @@ def chromium_policy(target: Target) -> dict[str, object]:
 
 
 def firefox_policies(target: Target, cert: PurePath) -> dict[str, object]:
-    """Firefox's policies: trust Candor's certificate `cert`, use Candor, no DoH, no HTTP/3."""
+    """Firefox's policies: trust `cert`; Candor as proxy and no DoH, both locked; no HTTP/3."""
     return {
         "Certificates": {"Install": [str(cert)]},
         "Proxy": {
@@ -44,8 +44,9 @@ def firefox_policies(target: Target, cert: PurePath) -> dict[str, object]:
             "SSLProxy": target.proxy,
             "UseHTTPProxyForAllProtocols": True,
             "Passthrough": "localhost, 127.0.0.1",
+            "Locked": True,
         },
-        "DNSOverHTTPS": {"Enabled": False},
+        "DNSOverHTTPS": {"Enabled": False, "Locked": True},
         "Preferences": {"network.http.http3.enable": {"Value": False, "Status": "locked"}},
     }
 

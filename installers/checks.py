@@ -1,10 +1,11 @@
-"""What the self-check verifies for an install: the system proxy points at Candor, Candor's
-certificate is still trusted, the browser policies are in place, and a canary request sent the
-way the desktop sends traffic reaches Candor.
+"""What the self-check verifies for an install: the system proxy points at Candor and Candor is
+what answers there, Candor's certificate is still trusted, the browser policies are in place (and
+locked), and a canary request sent the way the desktop sends traffic reaches Candor; and which of
+those things can be watched, so a change is checked at once (`watch_list`).
 
 The checks follow the install record, so they test what this install changed and nothing else.
 The agent's self-check loop runs them through `check_install`, handed in by the composition root;
-the canary probe itself is the agent's, handed in here.
+the canary probe and the listener's owner are the agent's, handed in here.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from typing import Any
 
 from agent.config import Home
 from installers.plan import MergeJson, NssTrust, Setting, Step, WriteFile
-from installers.record import Record, load_record
+from installers.record import Record, load_record, record_path
 from installers.settings import GSettings, KConfig, StepCommandFailed, store_for
 
 log = logging.getLogger(__name__)
 
 Canary = Callable[[str, str | None], str | None]
 """`canary(proxy_url, cafile)`: None when Candor answered through that proxy, else a sentence."""
+Listener = Callable[[str], str | None]
+"""`listener(proxy)`: None when this agent (or nothing) listens there, else a sentence."""
+TAKEN_OVER = "proxy taken over"
+"""The finding when another program listens where web traffic is sent to Candor (a shim)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +41,13 @@ class Finding:
     """One way traffic may be going around Candor, in words for the journal and `candor status`."""
 
     what: str
-    """One of: proxy unset, CA untrusted, policy missing, canary failed."""
+    """One of: proxy unset, proxy taken over, CA untrusted, policy missing, canary failed."""
     detail: str
 
 
-def check_install(home: Home, canary: Canary) -> list[Finding] | None:
+def check_install(
+    home: Home, canary: Canary, listener: Listener | None = None
+) -> list[Finding] | None:
     """Check this home's install now; None when nothing is installed from it (nothing to check).
 
     Raises ValueError, with a message for the person, when the install record cannot be read.
@@ -48,10 +55,10 @@ def check_install(home: Home, canary: Canary) -> list[Finding] | None:
     record = load_record(home)
     if record is None:
         return None
-    return run_checks(record, canary)
+    return run_checks(record, canary, listener)
 
 
-def run_checks(record: Record, canary: Canary) -> list[Finding]:
+def run_checks(record: Record, canary: Canary, listener: Listener | None = None) -> list[Finding]:
     """Everything the install record says should be true, checked now."""
     findings: list[Finding] = []
     for step, _prior, state in record.steps():
@@ -76,7 +83,68 @@ def run_checks(record: Record, canary: Canary) -> list[Finding]:
         findings.append(Finding("canary failed", "no system proxy to send it through"))
     elif (problem := canary(proxy, record.trust_bundle)) is not None:
         findings.append(Finding("canary failed", problem))
+    if listener is not None:
+        findings += _taken_over(listener, [p for p in (proxy, record.proxy) if p])
     return findings
+
+
+def _taken_over(listener: Listener, proxies: list[str]) -> list[Finding]:
+    """A finding for each proxy address another program answers on (once per address)."""
+    found = []
+    seen = set()
+    for proxy in proxies:
+        address = proxy.split("://", 1)[-1].rstrip("/")
+        if address in seen:
+            continue
+        seen.add(address)
+        if (problem := listener(proxy)) is not None:
+            found.append(Finding(TAKEN_OVER, problem))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class WatchList:
+    """What the checks read that can be watched instead of polled, so a change is seen at once."""
+
+    files: tuple[Path, ...]
+    """Policy files, trust stores, settings files: a change to one triggers a check."""
+    monitors: tuple[tuple[str, ...], ...]
+    """Commands that print a line per change (`gsettings monitor SCHEMA`)."""
+    refresh_on: tuple[Path, ...]
+    """The install record: when it changes, what to watch is read again."""
+
+
+def watch_list(home: Home) -> WatchList:
+    """What this home's install put in place that can be watched (nothing if not installed)."""
+    try:
+        record = load_record(home)
+    except ValueError:
+        record = None
+    files: list[Path] = []
+    schemas: list[str] = []
+    for step, _prior, state in record.steps() if record is not None else ():
+        if state != "applied":
+            continue
+        action = step.action
+        match action:
+            case Setting(store, key, _, file):
+                if store == "gsettings" and key[0] not in schemas:
+                    schemas.append(key[0])
+                if file is not None:
+                    files.append(Path(file))
+            case WriteFile(path) if step.group in ("browsers", "trust"):
+                files.append(Path(path))
+            case MergeJson(path):
+                files.append(Path(path))
+            case NssTrust(db):
+                files.append(Path(db) / "cert9.db")
+    if record is not None and record.trust_bundle:
+        files.append(Path(record.trust_bundle))
+    return WatchList(
+        files=tuple(dict.fromkeys(files)),
+        monitors=tuple(("gsettings", "monitor", schema) for schema in schemas),
+        refresh_on=(record_path(home),),
+    )
 
 
 def _step_findings(step: Step) -> list[Finding]:
@@ -90,6 +158,10 @@ def _step_findings(step: Step) -> list[Finding]:
             if not _same_bytes(Path(path), data):
                 return [Finding("policy missing", f"{path} was removed or changed")]
         case MergeJson(path, section, values):
+            if unlocked := _unlocked(Path(path), section, values):
+                names = " and ".join(unlocked)
+                detail = f"{names} in {path} no longer locked: the browser's settings can change it"
+                return [Finding("policy missing", detail)]
             if not _has_values(Path(path), section, values):
                 return [Finding("policy missing", f"Candor's entries in {path} were removed")]
         case NssTrust(db, nickname):
@@ -145,6 +217,23 @@ def _has_values(path: Path, section: str, values: Mapping[str, Any]) -> bool:
         return False
     part = doc.get(section, {}) if isinstance(doc, dict) else {}
     return all(part.get(k) == v for k, v in values.items())
+
+
+def _unlocked(path: Path, section: str, values: Mapping[str, Any]) -> list[str]:
+    """The policies Candor locked that are there but no longer locked (Firefox's `Locked`)."""
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    part = doc.get(section, {}) if isinstance(doc, dict) else {}
+    return [
+        key
+        for key, value in values.items()
+        if isinstance(value, dict)
+        and value.get("Locked") is True
+        and isinstance(part.get(key), dict)
+        and part[key].get("Locked") is not True
+    ]
 
 
 def _nss_has(db: Path, nickname: str) -> bool:

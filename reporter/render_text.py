@@ -255,6 +255,10 @@ def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
 BYPASS_WORDS = {
     "DoH": "A browser tried to look up sites privately (DNS over HTTPS), around the filter",
     "proxy unset": "The proxy setting that sends traffic through Candor was switched off",
+    "proxy taken over": (
+        "Another program took Candor's place at the address the computer sends its traffic to, "
+        "so pages may no longer be checked"
+    ),
     "CA untrusted": (
         "Candor's certificate was removed from the ones the computer trusts, so secure pages "
         "can no longer be checked"

@@ -1,13 +1,14 @@
 """One spelling per host name, so a rule and a request meet on the same string.
 
-Lists and requests write the same host in many ways (`Example.COM.`, Unicode or punycode, stray
-tabs). Everything that compares hosts goes through `normalise_host` first.
+Lists and requests write the same host in many ways (`Example.COM.`, Unicode or punycode,
+`%70ornhub.com`, stray tabs). Everything that compares hosts goes through `normalise_host` first.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import unquote
 
 import idna
 
@@ -53,10 +54,13 @@ def is_ip_literal(host: str) -> bool:
 def normalise_host(text: str) -> str:
     """Return the canonical form of a host name: lower case, no trailing dot, punycode.
 
+    `%xx` escapes in a name are decoded once, as browsers do (`%70ornhub.com` is `pornhub.com`).
     IP literals are returned in their canonical form too. Raises `InvalidHost` with a short reason
     for anything else that is not a host name.
     """
     host = text.strip()
+    if "%" in host and ":" not in host:
+        host = _percent_decoded(host)
     if not host:
         raise InvalidHost("empty host name")
     if host.endswith("."):
@@ -77,6 +81,14 @@ def normalise_host(text: str) -> str:
     if not _HOST_RE.fullmatch(host):
         raise InvalidHost(_why_bad(host))
     return host
+
+
+def _percent_decoded(host: str) -> str:
+    """The name with its `%xx` escapes decoded as UTF-8 (WHATWG URL host parsing)."""
+    try:
+        return unquote(host, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidHost("a %-escape that is not UTF-8") from None
 
 
 def _to_punycode(host: str) -> str:

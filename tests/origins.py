@@ -35,6 +35,7 @@ TEST_HOSTS = (
     "logged.test",
     "inspected.test",
     "pinned.test",
+    "twoclients.test",
     "later.test",
     "relaxed.test",
     "still-open.test",

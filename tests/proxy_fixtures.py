@@ -35,6 +35,7 @@ RULES: dict[str, str] = {
         "=exact-blocked.test\n"
         "inspected.test/private\n"
         "pinned.test/private\n"
+        "twoclients.test/private\n"
         "neverblocked.test\n"
         "keyword: forbiddenword\n"
     ),

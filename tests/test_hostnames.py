@@ -77,6 +77,18 @@ def test_normalise_host_raises_only_invalid_host() -> None:
         normalise_host("\x80")
 
 
+def test_percent_escapes_in_a_name_are_decoded_once_as_browsers_do() -> None:
+    assert normalise_host("%70ornhub.com") == "pornhub.com"
+    assert normalise_host("%50ORNHUB.com.") == "pornhub.com"
+    assert normalise_host("a%2Eb.test") == "a.b.test"
+    assert normalise_host("%e2%98%83.net") == "xn--n3h.net"
+    with pytest.raises(InvalidHost, match="not UTF-8"):
+        normalise_host("%ff.com")
+    with pytest.raises(InvalidHost):
+        normalise_host("%2570ornhub.com")  # decoded once: a '%' is left, not a host name
+    assert normalise_host("fe80::1%lo0") == "fe80::1%lo0"  # an address's zone is not an escape
+
+
 def test_normalise_host_turns_encoding_failures_into_invalid_host() -> None:
     with pytest.raises(InvalidHost, match="international"):
         normalise_host("\x80")

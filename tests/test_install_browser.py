@@ -39,7 +39,8 @@ def test_chromium_trusts_candor_through_the_installed_nss_database(
 
     home_dir = tmp_path / "browser-home"
     (home_dir / "mitmproxy").mkdir(parents=True)
-    shutil.copy(agent.ca_cert, home_dir / "mitmproxy" / "mitmproxy-ca-cert.pem")
+    for name in ("mitmproxy-ca.pem", "mitmproxy-ca-cert.pem"):  # the agent's CA, key and all
+        shutil.copy(agent.home / "mitmproxy" / name, home_dir / "mitmproxy" / name)
     done = candor(home_dir, "install", "--root", str(root))
     assert done.returncode == 0, done.stderr
     user = root / "home" / "sam"

@@ -11,10 +11,12 @@ import argparse
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.cli.console import UserError
@@ -22,6 +24,8 @@ from agent.config import Home
 from agent.journal import Journal
 from reporter import consent
 from tests.conftest import candor, require_tool
+from tests.origins import Origin, OriginCert
+from tests.proxy_fixtures import client_context, start_agent
 
 pytestmark = pytest.mark.slow  # real tools and browsers: seconds, not milliseconds
 
@@ -165,6 +169,9 @@ def test_install_wires_everything_and_uninstall_leaves_the_root_identical(
     assert chromium["ProxySettings"]["ProxyServer"] == f"127.0.0.1:{PORT}"
     policies = json.loads((root / "etc/firefox/policies/policies.json").read_text())
     assert validate(policies, FIREFOX_SCHEMA) == []
+    # Locked: "No proxy" or DNS over HTTPS in Firefox's own settings cannot go around Candor.
+    assert policies["policies"]["Proxy"]["Locked"] is True
+    assert policies["policies"]["DNSOverHTTPS"] == {"Enabled": False, "Locked": True}
     assert (
         Path(policies["policies"]["Certificates"]["Install"][0]).read_bytes()
         == (home / "mitmproxy/mitmproxy-ca-cert.pem").read_bytes()
@@ -192,6 +199,65 @@ def test_install_wires_everything_and_uninstall_leaves_the_root_identical(
     assert tree(root) == before
     assert not (home / "state/install.json").exists()
     assert not (home / "mitmproxy/mitmproxy-ca.pem").exists()  # the private key is gone
+
+
+def fingerprint(pem: bytes) -> str:
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))).hexdigest()
+
+
+def bundle_fingerprints(bundle: Path) -> set[str]:
+    end = "-----END CERTIFICATE-----"
+    blocks = bundle.read_text("ascii").split(end)[:-1]
+    return {fingerprint((b[b.index("-----BEGIN") :] + end + "\n").encode()) for b in blocks}
+
+
+def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
+    root: Path, home: Path, origin: Origin, origin_cert: OriginCert
+) -> None:
+    """Uninstall removes the CA's certificate with its key; the next install makes a new CA and
+    trusts that one, and a real agent's intercepted answer verifies against the trust store."""
+    (home / "rules").mkdir()
+    (home / "rules" / "adult.txt").write_text("reinstalled.inspected.test/private\n")
+    ca_cert = home / "mitmproxy" / "mitmproxy-ca-cert.pem"
+    assert install(home, root).returncode == 0
+    first = ca_cert.read_bytes()
+    gone = uninstall(home, root, "--without-notice")
+    assert gone.returncode == 0, gone.stderr
+    assert "certificate and private key are deleted" in gone.stdout
+    assert list((home / "mitmproxy").glob("mitmproxy-ca*")) == []
+    # An older Candor left the certificate behind without its key: that is no CA either.
+    ca_cert.write_bytes(first)
+
+    again = install(home, root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = ca_cert.read_bytes()
+    assert fingerprint(second) != fingerprint(first)
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    held = bundle_fingerprints(bundle)
+    assert fingerprint(second) in held and fingerprint(first) not in held
+    db = root / "home/sam/.local/share/pki/nssdb"
+    exported = subprocess.run(
+        ["certutil", "-L", "-d", f"sql:{db}", "-n", "Candor local CA", "-a"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert fingerprint(exported) == fingerprint(second)
+
+    running = start_agent(
+        home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1",
+        "--upstream-ca", str(origin_cert.cert),
+    )  # fmt: skip
+    try:
+        # Trusting only the installed bundle: an answer verifies only if Candor intercepted it.
+        with httpx.Client(
+            proxy=running.proxy_url, verify=client_context(bundle), timeout=10
+        ) as client:
+            response = client.get(origin.https("reinstalled.inspected.test", "/"))
+            blocked = client.get(origin.https("reinstalled.inspected.test", "/private"))
+    finally:
+        assert running.stop() == 0
+    assert response.status_code == 200
+    assert response.json()["host"].startswith("reinstalled.inspected.test")
+    assert blocked.status_code == 403
 
 
 def test_uninstall_restores_the_previous_proxy_not_blank(root: Path, home: Path) -> None:

@@ -7,6 +7,7 @@ A missing or different snapshot fails. Refresh the snapshots after an intended c
 
 from __future__ import annotations
 
+import json
 import plistlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -159,6 +160,9 @@ def test_linux_plan_is_pinned(snapshot: Snapshot) -> None:
     files = {str(s.action.path): s.action.data for s in plan.steps if hasattr(s.action, "data")}
     unit = files["/home/sam/.config/systemd/user/candor.service"].decode()
     snapshot("install-linux-candor.service", unit)
+    firefox = next(s.action for s in plan.steps if s.id == "browsers.firefox")
+    policies = json.dumps({firefox.section: firefox.values}, indent=2, sort_keys=True) + "\n"
+    snapshot("install-linux-firefox-policies.json", policies)
     assert "Restart=always" in unit
     assert "ExecStart=/opt/candor/venv/bin/candor --home /home/sam/.local/share/candor run" in unit
     assert "WantedBy=default.target" in unit

@@ -6,6 +6,7 @@ bundle; undoing the wiring by hand is journaled once, not on every check.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -41,7 +42,8 @@ def installed(root: Path, tmp_path: Path, agent: RunningAgent) -> Home:
     """Candor installed into `root`, pointing at the shared running agent and trusting its CA."""
     home = tmp_path / "installed-home"
     (home / "mitmproxy").mkdir(parents=True)
-    shutil.copy(agent.ca_cert, home / "mitmproxy" / "mitmproxy-ca-cert.pem")
+    for name in ("mitmproxy-ca.pem", "mitmproxy-ca-cert.pem"):  # the agent's CA, key and all
+        shutil.copy(agent.home / "mitmproxy" / name, home / "mitmproxy" / name)
     (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{agent.port}"\n')
     done = candor(home, "install", "--root", str(root))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -97,6 +99,24 @@ def test_removing_the_ca_from_the_store_is_journaled_exactly_once(
     assert [kind for kind, _ in events] == ["bypass_suspected"]
     whats = {p["what"] for p in events[0][1]["problems"]}
     assert whats == {"CA untrusted", "canary failed"}
+
+
+def test_unlocking_firefoxs_proxy_is_journaled_once(installed: Home, root: Path) -> None:
+    check, events = checker(installed)
+    assert check.check_now() == []
+    path = root / "etc/firefox/policies/policies.json"
+    policies = json.loads(path.read_text())
+    policies["policies"]["Proxy"]["Locked"] = False  # "No proxy" in Firefox's settings now works
+    path.write_text(json.dumps(policies))
+    check.check_now()
+    check.check_now()
+    assert [kind for kind, _ in events] == ["bypass_suspected"]
+    (problem,) = events[0][1]["problems"]
+    assert problem["what"] == "policy missing"
+    assert (
+        problem["detail"]
+        == f"Proxy in {path} no longer locked: the browser's settings can change it"
+    )
 
 
 def test_canary_needs_candor_and_its_certificate(agent: RunningAgent, tmp_path: Path) -> None:

@@ -123,6 +123,28 @@ def test_blocked_http_shows_the_block_page_and_never_contacts_the_host(
     assert_untouched(untouched_origin)
 
 
+def test_a_percent_escaped_host_is_decided_and_recorded_by_its_real_name(
+    agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    """`%62locked.test` is `blocked.test` to a browser: the host rule decides it, and the journal
+    holds the name the matcher decided on (mitmproxy itself refuses a `%` in a request line's
+    or CONNECT's host, so the Host header is where such a name arrives)."""
+    conn = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
+    target = f"http://127.0.0.1:{untouched_origin.http_port}/escaped"
+    conn.putrequest("GET", target, skip_host=True)
+    conn.putheader("Host", f"%62locked.test:{untouched_origin.http_port}")
+    conn.endheaders()
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 403
+    assert response.getheader("x-candor-decision") == "block; category=adult"
+    event = agent.wait_for_event("decision", lambda e: e.get("path") == "/escaped")
+    assert (event["host"], event["rule"]) == ("blocked.test", "blocked.test")
+    assert "%62" not in json.dumps(agent.events())
+    assert_untouched(untouched_origin)
+
+
 def test_blocked_https_shows_the_block_page_and_never_contacts_the_host(
     trusting: httpx.Client, untouched_origin: Origin
 ) -> None:
@@ -279,12 +301,54 @@ def test_a_pinned_client_falls_back_to_passthrough(
 ) -> None:
     url = origin.https("pinned.test", "/")
     with client(agent, origin_cert.cert) as pinned:
-        with pytest.raises(httpx.ConnectError):
-            pinned.get(url)  # intercepted for its path rule: Candor's certificate, refused
-        agent.wait_for_event("pinned_passthrough", lambda e: e["host"] == "pinned.test")
+        # Intercepted for its path rule: Candor's certificate, refused. The first refusal marks
+        # the host; the second, looked up while the connection is open, names the program.
+        for _ in range(2):
+            with pytest.raises(httpx.ConnectError):
+                pinned.get(url)
+        event = agent.wait_for_event("pinned_passthrough", lambda e: e["host"] == "pinned.test")
         response = pinned.get(url)
     assert response.status_code == 200
     assert response.json()["host"].startswith("pinned.test")
+    assert event["client"] == "127.0.0.1"
+    if Path("/proc/net/tcp").exists():
+        assert event["program"] == Path("/proc/self/comm").read_text().strip()
+
+
+def curl_through(agent: RunningAgent, url: str, cafile: Path) -> subprocess.CompletedProcess:
+    """`curl` through the agent, trusting only `cafile`: another program than this test's."""
+    argv = ["curl", "-s", "-o", "-", "-w", "\\n%{http_code}", "--proxy", agent.proxy_url]
+    return subprocess.run(
+        [*argv, "--cacert", str(cafile), url], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_one_program_refusing_the_certificate_leaves_the_rules_on_for_the_others(
+    agent: RunningAgent, trusting: httpx.Client, origin: Origin, origin_cert: OriginCert
+) -> None:
+    """curl pins (trusts only the origin's certificate); this test's own client still gets the
+    path rule and SafeSearch on the same hosts."""
+    require_tool("curl")
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("programs are told apart through /proc (Linux)")
+    search = origin.https("duckduckgo.com", "/?q=kittens&kp=-2")
+    private = origin.https("twoclients.test", "/private")
+    for url in (search, private):
+        for _ in range(2):  # refused: Candor's certificate
+            assert curl_through(agent, url, origin_cert.cert).returncode != 0
+    for host in ("duckduckgo.com", "twoclients.test"):
+        event = agent.wait_for_event("pinned_passthrough", lambda e, h=host: e["host"] == h)
+        assert (event["client"], event["program"]) == ("127.0.0.1", "curl")
+    # curl now passes through: its own query and the private path reach the origin untouched.
+    done = curl_through(agent, search, origin_cert.cert)
+    assert done.stdout.endswith("\n200"), done
+    assert json.loads(done.stdout.rsplit("\n", 1)[0])["query"]["kp"] == ["-2"]
+    assert curl_through(agent, private, origin_cert.cert).stdout.endswith("\n200")
+    # The other program, on the same hosts: SafeSearch and the path rule still apply.
+    assert trusting.get(search).json()["query"]["kp"] == ["1"]
+    blocked = trusting.get(private)
+    assert blocked.status_code == 403
+    assert blocked.headers["x-candor-decision"] == "block; category=adult"
 
 
 def test_a_blocked_host_stays_blocked_for_a_pinned_client(

@@ -26,7 +26,9 @@ from installers.target import CA_CERT_FILE, Target, current_target
 Notifier = Callable[[Home], bool]
 """Sends the partner the signed "Candor was uninstalled" notice; True once it is delivered."""
 
-CA_KEY_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")
+CA_FILES = "mitmproxy-ca*"
+"""Every file of Candor's CA in the home's mitmproxy/ folder: key and certificate, any format."""
+CA_KEY_FILE = "mitmproxy-ca.pem"
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -111,12 +113,13 @@ def this_os() -> str:
 
 
 def ensure_ca(home: Home) -> None:
-    """Create the CA with a name people recognise in their certificate lists, if it is missing."""
-    if (home.confdir / CA_CERT_FILE).is_file():
+    """Create the CA (named so people recognise it) unless both its key and certificate exist."""
+    if (home.confdir / CA_CERT_FILE).is_file() and (home.confdir / CA_KEY_FILE).is_file():
         return
     from mitmproxy.certs import CertStore
 
     home.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    remove_ca(home)
     CertStore.create_store(home.confdir, "mitmproxy", 2048, organization="Candor", cn=NICKNAME)
 
 
@@ -160,14 +163,19 @@ def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) 
         ) from None
     for warning in warnings:
         err.print(f"note: {warning}", markup=False)
-    for name in CA_KEY_FILES:
-        (home.confdir / name).unlink(missing_ok=True)
+    remove_ca(home)
     out.print(
-        "Candor is uninstalled and its certificate's private key is deleted. Your history is "
+        "Candor is uninstalled, and its certificate and private key are deleted. Your history is "
         f"still in {home.root}; delete that folder if you do not want to keep it. "
         "Restart your browsers."
     )
     return 0
+
+
+def remove_ca(home: Home) -> None:
+    """Delete every file of Candor's CA from the home (key and certificate alike)."""
+    for path in home.confdir.glob(CA_FILES):
+        path.unlink(missing_ok=True)
 
 
 def _tell_partner(home: Home, notify: Notifier | None) -> None:

@@ -1,6 +1,7 @@
-"""The agent checks, every few minutes and after every wake, that the computer still sends its
-traffic through Candor: the system proxy points here, Candor's certificate is still trusted,
-the browser policies are in place, and a request to a host only Candor answers arrives here.
+"""The agent checks, every few minutes, after every wake and as soon as a watched setting or file
+changes (agent/health/watch.py), that the computer still sends its traffic through Candor: the
+system proxy points here and this agent is what answers there, Candor's certificate is still
+trusted, the browser policies are in place, and a request to a host only Candor answers arrives.
 
 What to check is handed in by the composition root (for an install: `installers.checks`, which
 follows the install record); the canary probe the checks use is here, as it is about Candor's own
@@ -113,6 +114,8 @@ class SelfCheck:
         self._quiet_reported = False
         self._awake_since = time.monotonic()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._soon = False
         self._thread: threading.Thread | None = None
 
     @property
@@ -128,8 +131,14 @@ class SelfCheck:
     def stop(self) -> None:
         """Stop the thread, waiting for a check in progress to finish."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+    def check_soon(self) -> None:
+        """Something the checks look at changed (a watched file or setting): check at once."""
+        self._soon = True
+        self._wake.set()
 
     def check_now(self) -> list[FindingLike]:
         """Run the checks once; journal `bypass_suspected` if what is found has changed."""
@@ -182,16 +191,19 @@ class SelfCheck:
         self._quiet_reported = False
 
     def _loop(self) -> None:
-        if self._stop.wait(self.first_delay):
-            return
+        self._wake.wait(self.first_delay)
         next_check = 0.0
         mono, boot = time.monotonic(), _boottime()
         while not self._stop.is_set():
+            self._wake.clear()
             now_mono, now_boot = time.monotonic(), _boottime()
             if (now_boot - boot) - (now_mono - mono) > WAKE_GAP:
                 self.woke()
                 next_check = 0.0
             mono, boot = now_mono, now_boot
+            if self._soon:
+                self._soon = False
+                next_check = 0.0
             if now_mono >= next_check:
                 try:
                     self.check_now()
@@ -200,7 +212,7 @@ class SelfCheck:
                 except Exception:  # a broken check must never stop the agent
                     log.exception("self-check failed")
                 next_check = now_mono + self.interval
-            self._stop.wait(self.tick)
+            self._wake.wait(self.tick)
 
 
 def _boottime() -> float:

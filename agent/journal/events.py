@@ -172,6 +172,10 @@ class PinnedPassthrough(EventBody):
 
     kind: ClassVar[Kind] = Kind.PINNED_PASSTHROUGH
     host: str
+    client: str | None = optional()
+    """The address the refusing client connected from; only that client passes through."""
+    program: str | None = optional()
+    """The refusing program's name, when the system can tell (Linux: /proc)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

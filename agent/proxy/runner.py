@@ -125,7 +125,7 @@ class Agent:
             overrides=self.overrides,
         )
         self._services: list[Any] = []
-        """The report sender loop and the self-check, once `start_services` started them."""
+        """The report sender, the self-check and its watch once started; stopped in reverse."""
         self._services_lock = threading.Lock()
         self._stopping = False
         self.address: tuple[str, int] | None = None
@@ -212,7 +212,9 @@ class Agent:
     def _start_services(self) -> None:
         try:
             from agent.health import selfcheck
-            from installers.checks import check_install
+            from agent.health.proxy_owner import listener_problem
+            from agent.health.watch import ChangeWatch
+            from installers.checks import check_install, watch_list
             from reporter.delivery.loop import SenderLoop
 
             with self._services_lock:
@@ -224,12 +226,17 @@ class Agent:
                 check = selfcheck.SelfCheck(
                     self.home,
                     self.record,
-                    check=lambda: check_install(self.home, canary=selfcheck.canary),
+                    check=lambda: check_install(
+                        self.home, canary=selfcheck.canary, listener=listener_problem
+                    ),
                     last_traffic=lambda: self.addons.canary.last_traffic,
                     interval=self.selfcheck_interval or selfcheck.CHECK_EVERY,
                 )
                 check.start()
                 self._services.append(check)
+                watch = ChangeWatch(lambda: watch_list(self.home), check.check_soon)
+                watch.start()
+                self._services.append(watch)
         except Exception:
             log.exception("could not start report sending and the self-checks")
 

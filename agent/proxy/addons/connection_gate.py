@@ -11,8 +11,9 @@ slips past the page logic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from mitmproxy import connection, http, tls
@@ -22,6 +23,7 @@ from agent.journal.events import PinnedPassthrough
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.names import connection_names, host_name
 from agent.proxy.pages.render import decision_header
+from agent.proxy.pinned_clients import PinnedClients, address_of
 from rules.matcher import Matcher
 from rules.model import HostCheck
 
@@ -44,11 +46,12 @@ class ConnectionGate:
         matcher: Callable[[], Matcher],
         recorder: Recorder,
         answered_here: Iterable[str] = (),
+        pinned: PinnedClients | None = None,
     ) -> None:
         self._matcher = matcher
         self._recorder = recorder
-        self.pinned: set[str] = set()
-        """Hosts a client refused Candor's certificate for; passed through from then on."""
+        self.pinned = pinned if pinned is not None else PinnedClients()
+        """Clients that refused Candor's certificate for a host; passed through from then on."""
         self._answered_here = frozenset(answered_here)
         """Hosts only Candor answers (the canary): never passed through, whatever the client."""
         self._refused_clients: set[str] = set()
@@ -64,7 +67,7 @@ class ConnectionGate:
             )
             self._recorder.decided(check.decision, host)
 
-    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+    def tls_clienthello(self, data: tls.ClientHelloData) -> Coroutine[Any, Any, None] | None:
         names = connection_names(data.client_hello.sni, data.context.server.address)
         checks = self._check_names(names)
         refused = next((c for _, c in checks if c.refuse), None)
@@ -73,8 +76,24 @@ class ConnectionGate:
             self._refused_clients.add(data.context.client.id)
             data.ignore_connection = True
             self._recorder.decided(refused.decision, names[0])
-            return
-        data.ignore_connection = not self._intercepts(checks)
+            return None
+        intercepts = any(c.intercept for _, c in checks)
+        if intercepts and self.pinned.concerns(names) and not self._hard(checks):
+            client = data.context.client
+            if self.pinned.needs_lookup(names, address_of(client.peername)):
+                return self._hello_after_lookup(data, checks)
+            intercepts = not self.pinned.passes(names, client.id, address_of(client.peername))
+        data.ignore_connection = not intercepts
+        if data.ignore_connection:
+            self._passed(checks)
+        return None
+
+    async def _hello_after_lookup(self, data: tls.ClientHelloData, checks: Checks) -> None:
+        """Decide a connection to a host some client refused, once its program is known."""
+        client = data.context.client
+        await asyncio.to_thread(self.pinned.look_up, client.id, client.peername, client.sockname)
+        names = [name for name, _ in checks]
+        data.ignore_connection = self.pinned.passes(names, client.id, address_of(client.peername))
         if data.ignore_connection:
             self._passed(checks)
 
@@ -86,8 +105,8 @@ class ConnectionGate:
         refusal) to `tls_clienthello`.
         """
         checks = self._check_names(connection_names(sni, address))
-        if any(c.refuse for _, c in checks) or self._intercepts(checks):
-            return False
+        if any(c.refuse or c.intercept for _, c in checks):
+            return False  # the client's own refusals are decided at the ClientHello
         self._passed(checks)
         return True
 
@@ -96,13 +115,17 @@ class ConnectionGate:
         if not any(marker in error for marker in _DISTRUST):
             return
         checks = self._check_names(connection_names(data.conn.sni, data.context.server.address))
-        if any(c.decision.decision in ("block", "warn") for _, c in checks):
+        if self._hard(checks):
             return  # a blocked host stays blocked, whatever the client thinks of the certificate
+        client = data.context.client
+        address = address_of(client.peername)
         for name, check in checks:
-            if check.intercept and name not in self.pinned and name not in self._answered_here:
-                self.pinned.add(name)
-                self._recorder.record(PinnedPassthrough(host=name))
-                log.info("%s refused Candor's certificate; passing it through from now on", name)
+            if not check.intercept or name in self._answered_here:
+                continue
+            key = self.pinned.refused(name, client.id, address)
+            if key is not None:
+                self._recorder.record(PinnedPassthrough(host=name, client=key[0], program=key[1]))
+                log.info("%s (%s) refused Candor's certificate for %s: passed through", *key, name)
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if data.server.error:
@@ -120,6 +143,7 @@ class ConnectionGate:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._refused_clients.discard(client.id)
+        self.pinned.forget(client.id)
         if self._cleared:
             self._cleared = {c for c in self._cleared if c[0] != client.id}
 
@@ -132,9 +156,6 @@ class ConnectionGate:
         matcher = self._matcher()
         return [(name, matcher.check_host(name)) for name in names]
 
-    def _intercepts(self, checks: Checks) -> bool:
-        return any(c.intercept for _, c in checks) and not self._pinned_only(checks)
-
     def _passed(self, checks: Checks) -> None:
         # A host-level `log` needs no decryption: the host name is all it records.
         for name, check in checks:
@@ -142,8 +163,7 @@ class ConnectionGate:
                 self._recorder.decided(check.decision, name)
                 break
 
-    def _pinned_only(self, checks: Checks) -> bool:
-        """Intercepted for inspection only, on a host whose client refused Candor's certificate."""
-        if any(c.decision.decision in ("block", "warn") for _, c in checks):
-            return False
-        return any(name in self.pinned for name, c in checks if c.intercept)
+    @staticmethod
+    def _hard(checks: Checks) -> bool:
+        """A host blocked or warned is decrypted for that reason: never passed through."""
+        return any(c.decision.decision in ("block", "warn") for _, c in checks)
