@@ -16,6 +16,7 @@ import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
+from agent.journal.clock import Uptime
 from agent.journal.loosening import Loosening
 from agent.policy.change_events import ended_events
 from agent.policy.cooling_off import (
@@ -27,9 +28,10 @@ from agent.policy.cooling_off import (
 )
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.imported_lists import import_list, remove_list
+from agent.policy.ledger import add_grant, end_grant
 from agent.policy.live_rules import LiveRules
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
-from agent.policy.temporary_allow import GrantError, add_grant, end_grant
+from agent.policy.temporary_allow import GrantError
 from rules.model import Decision
 from tests.conftest import candor
 from tests.harness import ClockControl
@@ -38,6 +40,12 @@ from tests.proxy_fixtures import start_agent, write_home
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
+BOOT = clock.read_uptime()
+
+
+def uptime_at(at: datetime) -> Uptime:
+    """The computer's uptime at `at`, as if it ran from T0 to then (the real time passed too)."""
+    return Uptime(BOOT.boot_id, BOOT.seconds + (at - T0).total_seconds())
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def configure(home: Home, text: str = "") -> None:
 
 def seen(home: Home, at: datetime) -> LoadedRules:
     """Load the rules at `at` and remember them, as the agent does on every reload."""
-    loaded = load_rules(home, load_config(home), now=at)
+    loaded = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     remember_applied(home, loaded)
     return loaded
 
@@ -261,7 +269,8 @@ def test_edits_made_while_stopped_start_their_clock_at_the_next_look(home: Home)
     seen(home, T0)
     edit(home, "adult", "pornhub.com\n")
     # Commands that only look (rules test, status) show the wait but start no clock.
-    peek = load_rules(home, load_config(home), now=T0 + timedelta(days=3))
+    at = T0 + timedelta(days=3)
+    peek = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     assert decide(peek, "https://pornhub.com/").pending_until == T0 + timedelta(days=3) + DAY
     assert read_pending(home.state_dir) == []
     start = seen(home, T0 + timedelta(days=5))
@@ -319,25 +328,34 @@ def test_journal_bodies_name_when_a_loosening_applies() -> None:
 def test_a_temporary_allow_is_immediate_and_ends_by_itself(home: Home) -> None:
     configure(home)
     seen(home, T0)
-    grant = add_grant(home.state_dir, "PornHub.com", timedelta(minutes=15), T0)
+    grant = add_grant(
+        home, "PornHub.com", timedelta(minutes=15), "a false positive", now=T0, uptime=uptime_at(T0)
+    )
     assert grant.host == "pornhub.com"
-    during = load_rules(home, load_config(home), now=T0 + timedelta(minutes=1))
+    at = T0 + timedelta(minutes=1)
+    during = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     d = decide(during, "https://www.pornhub.com/")
     assert d.decision == "allow" and d.source and d.source.startswith("candor allow")
     assert during.next_deadline == grant.until
-    after = load_rules(home, load_config(home), now=T0 + timedelta(minutes=16))
+    at = T0 + timedelta(minutes=16)
+    after = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     assert decide(after, "https://www.pornhub.com/").decision == "block"
     assert after.grants == ()
 
 
 def test_temporary_allow_limits(home: Home) -> None:
+    why = "a false positive"
     with pytest.raises(GrantError, match="at most 24h"):
-        add_grant(home.state_dir, "a.test", timedelta(hours=25), T0)
+        add_grant(home, "a.test", timedelta(hours=25), why, now=T0)
     with pytest.raises(GrantError, match="web address"):
-        add_grant(home.state_dir, "https://a.test/x", timedelta(minutes=5), T0)
-    add_grant(home.state_dir, "=exact.test", timedelta(minutes=5), T0)
-    assert end_grant(home.state_dir, "=exact.test", T0) is not None
-    assert end_grant(home.state_dir, "=exact.test", T0) is None
+        add_grant(home, "https://a.test/x", timedelta(minutes=5), why, now=T0)
+    with pytest.raises(GrantError, match="public suffix"):
+        add_grant(home, "co.uk", timedelta(minutes=5), why, now=T0)
+    with pytest.raises(GrantError, match="Say why"):
+        add_grant(home, "a.test", timedelta(minutes=5), "  ", now=T0)
+    add_grant(home, "=exact.test", timedelta(minutes=5), why, now=T0)
+    assert end_grant(home, "=exact.test", now=T0) is not None
+    assert end_grant(home, "=exact.test", now=T0) is None
 
 
 def test_the_deadline_watch_applies_grants_and_endings(
@@ -345,11 +363,11 @@ def test_the_deadline_watch_applies_grants_and_endings(
 ) -> None:
     simulated_clock.at(T0)
     configure(home)
-    live = LiveRules(home)
-    remember_applied(home, live.rules)
+    live = LiveRules(home, journal=Journal(home.journal_file))
+    live.start()
     watch = DeadlineWatch(live)
     assert watch.check() is False
-    add_grant(home.state_dir, "pornhub.com", timedelta(minutes=15), clock.now())
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "a false positive")
     assert watch.check() is True
     assert live.rules.matcher.decide("https://pornhub.com/").decision == "allow"
 
@@ -379,15 +397,24 @@ def test_rules_test_and_allow_commands_show_it(home: Home) -> None:
     assert shown["decision"] == "block" and shown["rule"] == "pornhub.com"
     assert datetime.fromisoformat(shown["pending_until"]) > clock.now() + timedelta(hours=23)
 
-    proc = candor(home.root, "allow", "pornhub.com", "--for", "15m", check=True)
+    refused = candor(home.root, "allow", "com", "--for", "15m", "--reason", "all of it")
+    assert refused.returncode == 1 and "public suffix" in refused.stderr
+    refused = candor(home.root, "allow", "example.org", "--for", "15m", "--reason", "why not")
+    assert refused.returncode == 1 and "No rule blocks or warns example.org" in refused.stderr
+    refused = candor(home.root, "allow", "pornhub.com", "--for", "15m")
+    assert refused.returncode == 1 and "--reason" in refused.stderr
+    proc = candor(
+        home.root, "allow", "pornhub.com", "--for", "15m", "--reason", "a work page", check=True
+    )
     assert "Allowed pornhub.com until" in proc.stdout
     shown = json.loads(candor(home.root, "rules", "test", "https://pornhub.com/", "--json").stdout)
     assert shown["decision"] == "allow"
     with Journal(home.journal_file) as journal:
         (granted,) = journal.events(kinds=["allow_granted"])
     assert granted.body["host"] == "pornhub.com" and granted.body["seconds"] == 900
+    assert granted.body["reason"] == "a work page"
 
-    refused = candor(home.root, "allow", "pornhub.com", "--for", "2d")
+    refused = candor(home.root, "allow", "pornhub.com", "--for", "2d", "--reason", "x")
     assert refused.returncode == 1 and "at most 24h" in refused.stderr
     status = json.loads(candor(home.root, "status", "--json", check=True).stdout)
     assert [g["host"] for g in status["temporary_allows"]] == ["pornhub.com"]
@@ -421,7 +448,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
             assert page.status_code == 403
             assert "stays in force" in page.text and "cooling-off" in page.text
 
-            candor(home, "allow", "relaxed.test", "--for", "15m", check=True)
+            candor(home, "allow", "relaxed.test", "--for", "15m", "--reason", "a test", check=True)
             deadline = time.monotonic() + 15
             while (answer := client.get(origin.http("relaxed.test", "/"))).status_code == 403:
                 assert time.monotonic() < deadline, "the allow did not reach the running agent"

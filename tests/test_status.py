@@ -16,8 +16,8 @@ from agent.config import Home, load_config
 from agent.health.status import collect
 from agent.health.status_text import format_status
 from agent.journal import Journal
+from agent.policy.ledger import add_grant
 from agent.policy.rulebook import load_rules, remember_applied
-from agent.policy.temporary_allow import add_grant
 from tests.conftest import candor
 
 
@@ -131,7 +131,7 @@ def test_pending_loosening_and_temporary_allows_are_shown(home: Home) -> None:
     remember_applied(home, load_rules(home, load_config(home), now=now))
     home.config_file.write_text('cooling_off = "24h"\n[categories.gambling]\naction = "off"\n')
     remember_applied(home, load_rules(home, load_config(home), now=now))
-    add_grant(home.state_dir, "example.org", timedelta(minutes=15), now)
+    add_grant(home, "example.org", timedelta(minutes=15), "a false positive", now=now)
     status = collect(home, now=now + timedelta(minutes=1))
     gambling = next(r for r in status.categories if r["category"] == "gambling")
     assert gambling["action"] == "off" and gambling["action_in_force"] == "block"
