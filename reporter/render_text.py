@@ -198,6 +198,8 @@ def bypass_words(b: BypassEntry, zone: tzinfo) -> str:
 
 BYPASS_WORDS = {
     "DoH": "a browser tried to look up sites privately (DNS over HTTPS), around the filter",
+    "state_edited": "a file in Candor's state folder was edited or deleted by hand; Candor "
+    "ignored it and kept to its journal",
 }
 
 
