@@ -492,3 +492,78 @@ def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action
     page = pending_note(until)
     assert "You chose to loosen this" in page and "stays in force" in page
     assert "remove" not in page and pending_note(None) == ""
+
+
+# --- real time: the wall clock and the computer's uptime ----------------------------------------
+
+
+def test_a_wait_ends_only_when_the_uptime_agrees(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+    seen(home, T0 + timedelta(hours=1))
+    # The wall clock says two days passed; the computer was up for two hours.
+    jumped = T0 + timedelta(days=2)
+    looked = load_rules(
+        home, load_config(home), now=jumped, uptime=uptime_at(T0 + timedelta(hours=3))
+    )
+    d = decide(looked, "https://pornhub.com/")
+    assert d.decision == "block" and looked.cooling.ended == ()
+    assert d.pending_until == jumped + timedelta(hours=22)  # the real time still to wait
+    over = load_rules(home, load_config(home), now=jumped, uptime=uptime_at(jumped))
+    assert decide(over, "https://pornhub.com/").rule != "pornhub.com"
+
+
+def test_time_between_boots_counts_by_the_wall_clock() -> None:
+    from agent.policy.elapsed import Anchor, Beat, ElapsedClock
+
+    start = T0.timestamp()
+    anchor = Anchor("boot-a", 1000.0, start)
+    beats = [  # newest first: boot b (up 2 h), then boot a (up 1 h after the anchor)
+        Beat("boot-b", 7200.0, start + 10 * 3600 + 7200),
+        Beat("boot-b", 60.0, start + 10 * 3600 + 60),
+        Beat("boot-a", 4600.0, start + 3600),
+        Beat("boot-a", 1060.0, start + 60),
+        Beat("boot-a", 900.0, start - 100),
+    ]
+    clock_ = ElapsedClock(lambda: iter(beats))
+    now = Uptime("boot-b", 7260.0)
+    passed = clock_.since(anchor, now, start + 10 * 3600 + 7260)
+    # 1 h in boot a (uptime), 9 h 1 min from its last heartbeat to boot b's first (the wall
+    # clock: switched off), then 2 h 1 min in boot b (uptime).
+    assert passed == 3600 + (9 * 3600 + 60) + (7260 - 60)
+    # Later looks in the same boot are worked out from the first walk.
+    assert clock_.since(anchor, Uptime("boot-b", 7320.0), 0.0) == pytest.approx(passed + 60)
+
+
+def test_a_temporary_allow_ends_when_its_real_time_is_up(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "work", now=T0, uptime=uptime_at(T0))
+    # The wall clock set back after granting does not stretch it.
+    back = load_rules(
+        home, load_config(home), now=T0 + timedelta(minutes=5),
+        uptime=uptime_at(T0 + timedelta(minutes=20)),
+    )  # fmt: skip
+    assert back.grants == () and decide(back, "https://pornhub.com/").decision == "block"
+
+
+def test_old_state_files_are_read_once_then_the_journal_is_the_record(home: Home) -> None:
+    configure(home)
+    first = load_rules(home, load_config(home), now=T0, uptime=uptime_at(T0))
+    old = {
+        "identities": {c: sorted(t) for c, t in first.identities.items()},
+        "settings": first.settings.as_json() if first.settings else None,
+    }
+    (home.state_dir / "applied-rules.json").write_text(json.dumps(old))
+    edit(home, "adult", "pornhub.com\n")
+    bridged = seen(home, T0 + timedelta(minutes=1))  # the first start of this version
+    assert [p.value for p in bridged.pending] == ["pornhub.com"]
+    (home.state_dir / "applied-rules.json").unlink()
+    (home.state_dir / "pending.json").unlink()
+    again = load_rules(
+        home, load_config(home), now=T0 + timedelta(hours=2),
+        uptime=uptime_at(T0 + timedelta(hours=2)),
+    )  # fmt: skip
+    assert [p.value for p in again.pending] == ["pornhub.com"]
+    assert decide(again, "https://pornhub.com/").decision == "block"

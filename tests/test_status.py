@@ -149,3 +149,17 @@ def test_status_command_exit_codes_and_json(home: Home) -> None:
     assert report["agent"]["running"] is False
     assert report["rules"]["cooling_off"] == "0h"
     assert {"problem", "fix"} <= report["problems"][0].keys()
+
+
+def test_a_deleted_category_still_enforced_is_shown(home: Home) -> None:
+    home.config_file.write_text('cooling_off = "24h"\n')
+    now = datetime.now(UTC)
+    remember_applied(home, load_rules(home, load_config(home), now=now))
+    (home.rules_dir / "gambling.txt").unlink()
+    remember_applied(home, load_rules(home, load_config(home), now=now))
+    status = collect(home, now=now + timedelta(minutes=1))
+    gambling = next(r for r in status.categories if r["category"] == "gambling")
+    assert gambling["action_in_force"] == "block" and gambling["removed"] is True
+    assert datetime.fromisoformat(gambling["action_pending_until"]) > now + timedelta(hours=23)
+    text = "\n".join(format_status(status))
+    assert "gambling" in text and "its rules file was deleted" in text
