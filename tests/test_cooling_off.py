@@ -567,3 +567,14 @@ def test_old_state_files_are_read_once_then_the_journal_is_the_record(home: Home
     )  # fmt: skip
     assert [p.value for p in again.pending] == ["pornhub.com"]
     assert decide(again, "https://pornhub.com/").decision == "block"
+
+
+def test_without_a_boot_id_a_reboot_counts_by_the_wall_clock() -> None:
+    from agent.policy.elapsed import Anchor, ElapsedClock
+
+    start = T0.timestamp()
+    anchor = Anchor(None, 5000.0, start)
+    clock_ = ElapsedClock(lambda: iter(()))
+    assert clock_.since(anchor, Uptime(None, 5600.0), start + 99999) == 600.0
+    # Uptime went backwards: the computer restarted; the time since counts by the wall clock.
+    assert clock_.since(anchor, Uptime(None, 100.0), start + 7200) == 7200.0

@@ -52,8 +52,11 @@ class ElapsedClock:
     _across_boots: dict[Anchor, tuple[Uptime, float]] = field(default_factory=dict)
 
     def since(self, anchor: Anchor, now: Uptime, wall_now: float) -> float:
-        """Real seconds from `anchor` to now: uptime within a boot, the wall clock between."""
-        if now.boot_id == anchor.boot_id:
+        """Real seconds from `anchor` to now: uptime within a boot, the wall clock between.
+
+        Where the OS names no boot (no boot id), an uptime that went backwards means a reboot."""
+        same_boot = now.boot_id == anchor.boot_id
+        if same_boot and (now.boot_id is not None or now.seconds >= anchor.uptime):
             return max(0.0, now.seconds - anchor.uptime)
         known = self._across_boots.get(anchor)
         if known is not None and known[0].boot_id == now.boot_id:
