@@ -578,3 +578,23 @@ def test_without_a_boot_id_a_reboot_counts_by_the_wall_clock() -> None:
     assert clock_.since(anchor, Uptime(None, 5600.0), start + 99999) == 600.0
     # Uptime went backwards: the computer restarted; the time since counts by the wall clock.
     assert clock_.since(anchor, Uptime(None, 100.0), start + 7200) == 7200.0
+
+
+def test_an_edited_applied_state_file_is_not_obeyed(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    path = home.state_dir / "applied-rules.json"
+    forged = json.loads(path.read_text())
+    forged["identities"]["adult"] = []  # "pornhub.com was never in force"
+    forged["settings"]["actions"]["gambling"] = "off"
+    path.write_text(json.dumps(forged))
+    edit(home, "adult", "pornhub.com\n")
+    home.config_file.write_text('cooling_off = "24h"\n[categories.gambling]\naction = "off"\n')
+    at = T0 + timedelta(minutes=5)
+    loaded = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
+    assert {(p.what, p.category) for p in loaded.pending} == {
+        (Loosening.RULE_REMOVED, "adult"),
+        (Loosening.ACTION_LOWERED, "gambling"),
+    }
+    assert decide(loaded, "https://pornhub.com/").decision == "block"
+    assert decide(loaded, "https://bet365.com/").decision == "block"
