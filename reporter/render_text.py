@@ -200,6 +200,8 @@ BYPASS_WORDS = {
     "DoH": "a browser tried to look up sites privately (DNS over HTTPS), around the filter",
     "state_edited": "a file in Candor's state folder was edited or deleted by hand; Candor "
     "ignored it and kept to its journal",
+    "held_list_gone": "the kept copy of an imported list was deleted before its cooling-off "
+    "delay ended",
 }
 
 

@@ -598,3 +598,26 @@ def test_an_edited_applied_state_file_is_not_obeyed(home: Home) -> None:
     }
     assert decide(loaded, "https://pornhub.com/").decision == "block"
     assert decide(loaded, "https://bet365.com/").decision == "block"
+
+
+def test_a_deleted_copy_of_a_held_list_is_journaled_once(home: Home, tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "big.txt"
+    source.write_text("".join(f"site{i}.listed.test\n" for i in range(20)))
+    import_list(home.lists_dir, str(source), "adult", name="big")
+    configure(home)
+    live = LiveRules(home, journal=Journal(home.journal_file))
+    live.start()
+    (home.lists_dir / "adult" / "big.list").write_text("site0.listed.test\n")
+    outcome = live.reload()
+    (change,) = [c for e in outcome.events for c in e.as_body().get("changes", [])]
+    assert change["lists"][0]["entries_removed"] == 19
+    assert live.rules.matcher.decide("https://site9.listed.test/").decision == "block"
+
+    shutil.rmtree(home.list_cache_dir)
+    first = live.reload()
+    assert [e.as_body()["what"] for e in first.events] == ["held_list_gone"]
+    assert live.rules.matcher.decide("https://site9.listed.test/").decision == "allow"
+    assert live.reload().events == ()
+    assert any("compiled copy is gone" in note for note in live.rules.notes)

@@ -68,6 +68,8 @@ class LiveRules:
         self._on_reload = on_reload
         self._journal = journal
         self._lock = threading.Lock()
+        self._gone_said: set[tuple[str, str]] = set()
+        """Held list versions whose missing copy was journaled in this run."""
         self.elapsed = ElapsedClock(heartbeats(home.journal_file))
         self.config: Config = load_config(home)
         self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
@@ -87,7 +89,12 @@ class LiveRules:
         """Journal `first` (the agent's start), what changed while the agent was stopped, a
         cache found edited, and the applied state, before anything is served; the rows."""
         with self._lock:
-            events = [*first, *change_events.since_last_run(self.rules), *self._cache_check()]
+            events = [
+                *first,
+                *change_events.since_last_run(self.rules),
+                *self._cache_check(),
+                *self._gone_check(self.rules),
+            ]
             self._commit(self.rules, events)
             return events
 
@@ -131,6 +138,7 @@ class LiveRules:
         events = [
             *change_events.of_reload(self.rules, loaded, self.config, config),
             *self._cache_check(),
+            *self._gone_check(loaded),
         ]
         try:
             self._commit(loaded, events)
@@ -157,6 +165,28 @@ class LiveRules:
             self.home.state_dir, ledger.applied, ledger.pending, ledger.grants, now
         )
         return [disagreement_event(found)] if found else []
+
+    def _gone_check(self, loaded: LoadedRules) -> list[EventBody]:
+        """One `bypass_suspected` row per held list version whose compiled copy was deleted."""
+        from agent.journal.events import BypassSuspected
+
+        if self._journal is None:
+            return []
+        events: list[EventBody] = []
+        for p in loaded.held_gone:
+            if (p.value, p.source) in self._gone_said:
+                continue
+            self._gone_said.add((p.value, p.source))
+            name = p.value.rsplit("/", 1)[-1]
+            events.append(
+                BypassSuspected(
+                    what="held_list_gone",
+                    source=p.value,
+                    detail=f"The kept copy of the imported list {name} was deleted, so the "
+                    "entries it lost stopped applying before the cooling-off delay ended.",
+                )
+            )
+        return events
 
     def _commit(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
         """Journal first (raises if it cannot), then remember, then refresh the caches."""

@@ -36,6 +36,7 @@ from agent.policy.cooling_off import (
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.imported_lists import compiled, stored_lists
 from agent.policy.ledger import Ledger, body_digest, heartbeats, read_ledger, snapshot
+from agent.policy.list_cache import keep_fresh
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
 from rules.compiled_list import CompiledList, entries_missing, load_compiled
@@ -82,6 +83,9 @@ class LoadedRules:
     """Per imported list: category, hash, entries and `@@` exceptions, as journaled."""
     ledger: Ledger = field(default_factory=Ledger)
     """What the journal said was in force when these rules were loaded."""
+    held_gone: tuple[Pending, ...] = ()
+    """Removed or shortened lists that should still be in force but whose compiled copy is
+    gone (the agent journals each once as `bypass_suspected`)."""
 
     @property
     def pending(self) -> tuple[Pending, ...]:
@@ -170,9 +174,11 @@ def load_rules(
         moment, ledger.applied, ledger.pending, identities, settings, changed, list_hashes
     )
     shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
+    gone: list[Pending] = []
     categories = _category_policies(
-        home, actions, rules_by_category, lists_by_category, shown, notes
+        home, actions, rules_by_category, lists_by_category, shown, gone
     )
+    notes.extend(held_list_gone_words(p) for p in gone)
     in_force = cooling_off.effective_config(config, cooling.pending)
     grants = tuple(g for g in ledger.grants if g.active(moment)) if with_grants else ()
     allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
@@ -205,6 +211,7 @@ def load_rules(
         list_changes=changed,
         lists=lists,
         ledger=ledger,
+        held_gone=tuple(gone),
     )
 
 
@@ -271,7 +278,7 @@ def _category_policies(
     rules_by_category: Mapping[str, Sequence[Rule]],
     lists_by_category: Mapping[str, Sequence[CompiledList]],
     pending: Sequence[Pending],
-    notes: list[str],
+    gone: list[Pending],
 ) -> list[CategoryPolicy]:
     """One policy per category, with what the cooling-off delay still holds in force.
 
@@ -292,19 +299,7 @@ def _category_policies(
                 rule = _pending_rule(p)
                 if rule is not None:
                     removed[rule] = p.until
-        held: list[tuple[CompiledList, datetime]] = []
-        for p in mine:
-            if p.what in (Loosening.LIST_REMOVED, Loosening.LIST_SHORTENED):
-                kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
-                if kept is None:
-                    how = "removed" if p.what == Loosening.LIST_REMOVED else "shortened"
-                    notes.append(
-                        f"The imported list {p.value} was {how} and its old version should stay "
-                        f"in force until {p.until:%Y-%m-%d %H:%M}, but its compiled copy is "
-                        "gone, so it no longer applies. Import it again to keep it."
-                    )
-                else:
-                    held.append((kept, p.until))
+        held = _held_lists(home, mine, gone)
         out.append(
             CategoryPolicy(
                 name=name,
@@ -319,6 +314,34 @@ def _category_policies(
             )
         )
     return out
+
+
+def _held_lists(
+    home: Home, pending: Sequence[Pending], gone: list[Pending]
+) -> list[tuple[CompiledList, datetime]]:
+    """The old versions of removed or shortened lists the cooling-off keeps in force, from their
+    compiled copies; a copy that is gone is added to `gone`."""
+    held: list[tuple[CompiledList, datetime]] = []
+    for p in pending:
+        if p.what not in (Loosening.LIST_REMOVED, Loosening.LIST_SHORTENED):
+            continue
+        kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
+        if kept is None:
+            gone.append(p)
+            continue
+        keep_fresh(home.list_cache_dir, p.source, p.value)
+        held.append((kept, p.until))
+    return held
+
+
+def held_list_gone_words(p: Pending) -> str:
+    """What the person reads when a list version held in force has lost its compiled copy."""
+    how = "removed" if p.what == Loosening.LIST_REMOVED else "shortened"
+    return (
+        f"The imported list {p.value} was {how} and its old version should stay in force until "
+        f"{p.until:%Y-%m-%d %H:%M}, but its compiled copy is gone, so it no longer applies. "
+        "Import it again to keep it."
+    )
 
 
 def _without_exceptions(cl: CompiledList, withheld: set[str]) -> CompiledList:
