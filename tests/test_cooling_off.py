@@ -621,3 +621,21 @@ def test_a_deleted_copy_of_a_held_list_is_journaled_once(home: Home, tmp_path: P
     assert live.rules.matcher.decide("https://site9.listed.test/").decision == "allow"
     assert live.reload().events == ()
     assert any("compiled copy is gone" in note for note in live.rules.notes)
+
+
+def test_a_grant_ends_on_time_when_the_clock_was_set_back(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "work", now=T0, uptime=uptime_at(T0))
+    # Ten real minutes later, with the wall clock set back an hour: five minutes are left.
+    looked = load_rules(
+        home, load_config(home), now=T0 - timedelta(minutes=50),
+        uptime=uptime_at(T0 + timedelta(minutes=10)),
+    )  # fmt: skip
+    assert looked.grants == ()  # granted "in the future" by this clock: not in force
+    looked = load_rules(
+        home, load_config(home), now=T0 + timedelta(minutes=1),
+        uptime=uptime_at(T0 + timedelta(minutes=10)),
+    )  # fmt: skip
+    assert [g.host for g in looked.grants] == ["pornhub.com"]
+    assert looked.next_deadline == T0 + timedelta(minutes=6)

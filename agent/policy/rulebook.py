@@ -73,6 +73,8 @@ class LoadedRules:
     """Loosening the cooling-off delay keeps stricter than the files, and what just took effect."""
     grants: tuple[Grant, ...] = ()
     """Temporary allows in force."""
+    grant_ends: tuple[datetime, ...] = ()
+    """When each of `grants` ends (by the wall clock or, sooner, by real time)."""
     effective_config: Config | None = None
     """The configuration in force: the loaded one with the stricter values still waiting."""
     notes: tuple[str, ...] = ()
@@ -96,7 +98,7 @@ class LoadedRules:
     def next_deadline(self) -> datetime | None:
         """When something waiting or granted next ends, so the agent reloads then."""
         times = [self.cooling.due_of(p) for p in self.cooling.pending]
-        times += [g.until for g in self.grants]
+        times += list(self.grant_ends) or [g.until for g in self.grants]
         return min(times) if times else None
 
 
@@ -206,6 +208,7 @@ def load_rules(
         settings=settings,
         cooling=cooling,
         grants=grants,
+        grant_ends=tuple(g.ends(moment) for g in grants),
         effective_config=in_force,
         notes=tuple(notes),
         list_changes=changed,

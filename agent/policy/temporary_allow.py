@@ -65,13 +65,17 @@ class Grant:
 
     def active(self, now: Moment) -> bool:
         """In force at `now`: begun, and ended neither by the wall clock nor by real time."""
-        if not self.granted_at <= now.wall < self.until:
-            return False
+        return self.granted_at <= now.wall < self.ends(now)
+
+    def ends(self, now: Moment) -> datetime:
+        """When it ends, seen at `now`: its time on the wall clock, or sooner if its length of
+        real time runs out first (a clock set back does not stretch it)."""
         if self.uptime is None:
-            return True
+            return self.until
         anchor = Anchor(self.boot_id, self.uptime, self.granted_at.timestamp())
         passed = now.elapsed.since(anchor, now.uptime, now.wall.timestamp())
-        return passed < (self.until - self.granted_at).total_seconds()
+        left = (self.until - self.granted_at).total_seconds() - passed
+        return min(self.until, now.wall + timedelta(seconds=left))
 
     def as_json(self) -> dict[str, Any]:
         """The grant as `candor status --json` and the cache file show it."""
