@@ -228,7 +228,11 @@ class Pending:
 
     def describe(self) -> str:
         """Loosening will happen when the wait ends, in the words every part of Candor uses."""
-        return loosening_words(self.what, self.category, self.value)
+        words = loosening_words(self.what, self.category, self.value)
+        if self.what == Loosening.LIST_SHORTENED and self.entries_removed:
+            of = f" of its {self.entries_before:,}" if self.entries_before else ""
+            words += f" (it lost {self.entries_removed:,}{of} entries)"
+        return words
 
     def as_json(self) -> dict[str, Any]:
         """The loosening as the journal, the pending cache and `candor status --json` keep it."""
