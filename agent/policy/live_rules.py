@@ -120,7 +120,10 @@ class LiveRules:
         except ConfigError as exc:
             return ReloadOutcome(False, reason=f"{exc} The previous settings stay in force.")
         if self._journal is not None:
-            self.ledger = with_grants(self.ledger, self._journal)
+            try:
+                self.ledger = with_grants(self.ledger, self._journal)
+            except (JournalError, sqlite3.Error) as exc:
+                return ReloadOutcome(False, reason=f"Candor could not read its journal ({exc}).")
         loaded = self._load(config)
         new_problems = [p for p in loaded.problems if p not in self.rules.problems]
         old_rejected = {(r.file, r.text, r.reason) for r in self.rules.rejected}
