@@ -10,7 +10,6 @@ own check, the signing key, consent, and what the partner may want to ask about.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +51,84 @@ def _setting_words(change: Mapping[str, Any]) -> str:
     return _SETTING_WORDS.get(what, f"{what} changed")
 
 
+_NOTICE_WORDS = {
+    "report.timezone": "the report's time zone was changed from {old} to {new}",
+    "agent.listen": "Candor's listening address was changed from {old} to {new}",
+}
+"""Settings that neither loosen nor tighten but can hide something, so they are listed."""
+
+
+def _notice_words(change: Mapping[str, Any]) -> str | None:
+    words = _NOTICE_WORDS.get(str(change.get("what")))
+    return words.format(old=change.get("from"), new=change.get("to")) if words else None
+
+
+def _rule_words(category: Any, texts: list[str]) -> str:
+    """What loosened in a category: rules removed, exceptions added (by an imported list)."""
+    exceptions = [t for t in texts if t.startswith("@@")]
+    removed = len(texts) - len(exceptions)
+    parts = []
+    if removed:
+        parts.append(f"{removed} rule{'s' if removed != 1 else ''} removed from {category}")
+    if exceptions:
+        lists = sorted({t.rsplit("(from ", 1)[1].rstrip(")") for t in exceptions if "(from " in t})
+        by = (
+            f" by the imported list {', '.join(n.rsplit('/', 1)[-1] for n in lists)}"
+            if lists
+            else ""
+        )
+        count = len(exceptions)
+        parts.append(f"{count} exception{'s' if count != 1 else ''} added to {category}{by}")
+    return "; ".join(parts)
+
+
+def _list_words(item: Mapping[str, Any]) -> str | None:
+    """An imported list that lost entries, in plain words (None if it lost none)."""
+    name = str(item.get("list", "a list")).rsplit("/", 1)[-1]
+    before, after, removed = (
+        item.get(k) for k in ("entries_before", "entries_after", "entries_removed")
+    )
+    if isinstance(removed, int):
+        if removed <= 0:
+            return None
+        of = f" of its {before:,}" if isinstance(before, int) and before else ""
+        return f"the imported list {name} lost {removed:,}{of} entries"
+    if isinstance(before, int) and isinstance(after, int):
+        return (
+            f"the imported list {name} changed from {before:,} to {after:,} entries and its "
+            "earlier version could not be compared"
+        )
+    return f"the imported list {name} changed and its earlier version could not be compared"
+
+
+def _list_entries(
+    ts: str, change: Mapping[str, Any], share: bool, stopped: bool
+) -> list[ChangeEntry]:
+    """A `rules_changed` category entry's imported lists that lost entries."""
+    out = []
+    for item in change.get("lists") or []:
+        if isinstance(item, dict) and (said := _list_words(item)):
+            out.append(
+                ChangeEntry(
+                    time=ts, kind="rules", category=change.get("category"), description=said,
+                    detail=[str(item.get("list"))] if share else None, while_stopped=stopped,
+                    pending_until=item.get("pending_until") or None,
+                )
+            )  # fmt: skip
+    return out
+
+
+def _allow_words(body: Mapping[str, Any], share: bool) -> str:
+    """A temporary allow, with the person's reason where the level shares domains (a reason
+    may be personal: at the summary level the partner reads only that one was given)."""
+    duration = body.get("duration") or "a short time"
+    words = f"a blocked site was let through for {duration} (candor allow)"
+    reason = body.get("reason")
+    if isinstance(reason, str) and reason:
+        words += f"; the reason given: \u201c{reason}\u201d" if share else "; a reason was given"
+    return words
+
+
 def _earliest(values: Iterable[Any]) -> str | None:
     found = sorted(str(v) for v in values if isinstance(v, str) and v)
     return found[0] if found else None
@@ -75,7 +152,13 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
     share = level in ("domains", "detailed")
     loosening: list[ChangeEntry] = []
     tightening = 0
-    kinds = [Kind.RULES_CHANGED, Kind.CONFIG_CHANGED, Kind.ALLOW_GRANTED, Kind.CONSENT_CHANGED]
+    kinds = [
+        Kind.RULES_CHANGED,
+        Kind.CONFIG_CHANGED,
+        Kind.ALLOW_GRANTED,
+        Kind.ALLOW_ENDED,
+        Kind.CONSENT_CHANGED,
+    ]
     for event in scope.rows(journal, kinds):
         body = event.body
         stopped = bool(body.get("while_stopped"))
@@ -86,11 +169,11 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
                 tightening += len(c.get("tightening") or [])
                 removed = [str(r) for r in c.get("loosening") or []]
                 category = c.get("category")
+                loosening.extend(_list_entries(event.ts, c, share, stopped))
                 if c.get("disappeared"):
                     words = f"the {category} rules file was removed"
                 elif removed:
-                    count = len(removed)
-                    words = f"{count} rule{'s' if count != 1 else ''} removed from {category}"
+                    words = _rule_words(category, removed)
                 else:
                     continue
                 until = c.get("pending_until")
@@ -104,6 +187,12 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
                 )  # fmt: skip
         elif event.kind == Kind.CONFIG_CHANGED:
             for c in (c for c in items if isinstance(c, dict)):
+                if notice := _notice_words(c):
+                    loosening.append(
+                        ChangeEntry(time=event.ts, kind="setting", description=notice,
+                                    while_stopped=stopped)
+                    )  # fmt: skip
+                    continue
                 if not c.get("loosening"):
                     tightening += 1
                     continue
@@ -116,15 +205,15 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
                     )
                 )  # fmt: skip
         elif event.kind == Kind.ALLOW_GRANTED:
-            duration = body.get("duration") or "a short time"
             host = body.get("host")
             loosening.append(
                 ChangeEntry(
-                    time=event.ts, kind="temporary_allow",
-                    description=f"a blocked site was let through for {duration} (candor allow)",
+                    time=event.ts, kind="temporary_allow", description=_allow_words(body, share),
                     detail=[str(host)] if share and host else None,
                 )
             )  # fmt: skip
+        elif event.kind == Kind.ALLOW_ENDED:
+            tightening += 1
         elif body.get("change") in ("lowered", "revoked"):
             words = (
                 f"the report's detail level was lowered to {body.get('level')}"
@@ -147,13 +236,18 @@ def changes(journal: Journal, scope: Scope, level: str) -> Changes:
     return Changes(loosening, tightening)
 
 
-def pending_now(home: Home, now: datetime, level: str) -> list[ChangeEntry]:
-    """Loosenings waiting for the cooling-off delay at report time (`state/pending.json`)."""
-    try:
-        raw = json.loads((home.state_dir / "pending.json").read_text("utf-8"))
-        items = raw.get("pending", [])
-    except (OSError, ValueError, AttributeError):
-        return []
+def pending_now(
+    home: Home, now: datetime, level: str, journal: Journal | None = None
+) -> list[ChangeEntry]:
+    """Loosenings waiting for the cooling-off delay at report time, as the journal's newest
+    `rules_applied` row records them (files under `state/` are only caches)."""
+    if journal is None:
+        if not home.journal_file.exists():
+            return []
+        with Journal(home.journal_file) as opened:
+            return pending_now(home, now, level, opened)
+    newest = next(journal.latest([Kind.RULES_APPLIED], 1), None)
+    items = newest.body.get("pending") if newest is not None else None
     share = level in ("domains", "detailed")
     out: list[ChangeEntry] = []
     for item in items if isinstance(items, list) else []:
@@ -261,7 +355,7 @@ def build_integrity(
     share = level in ("domains", "detailed")
     coverage, gaps = coverage_and_gaps(journal, scope, current)
     found = changes(journal, scope, level)
-    pending = pending_now(home, scope.now, level)
+    pending = pending_now(home, scope.now, level, journal)
     bypass: list[BypassEntry] = []
     pinned: list[str] = []
     starts = unclean = lost = failures = 0

@@ -275,6 +275,13 @@ BYPASS_WORDS = {
         "quiet time, or traffic taking another route"
     ),
     "bypass list": "A service known for getting around filters (a VPN or proxy) was reached",
+    "state_edited": (
+        "A file in Candor's state folder was edited or deleted by hand; Candor ignored it and "
+        "kept to its journal"
+    ),
+    "held_list_gone": (
+        "The kept copy of an imported list was deleted before its cooling-off delay ended"
+    ),
 }
 """The self-check's and the filter's findings (the `what` the agent journals), as the partner
 reads them. The one owner of these sentences; a term not listed reads as `BYPASS_UNKNOWN`."""

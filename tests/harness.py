@@ -42,6 +42,9 @@ class SimulatedClock:
         self._start = start.astimezone(UTC)
         self._began = time.monotonic()
         self.speed = speed
+        self._boot = clock.read_uptime()
+        self._boot_wall = self._start
+        """Simulated time passes on the uptime clock too: a simulated day is a day of uptime."""
 
     def now(self) -> datetime:
         """The simulated time."""
@@ -53,6 +56,11 @@ class SimulatedClock:
         """Real seconds for `simulated` seconds of this clock (a stopped clock: as many)."""
         simulated = max(simulated, 0.0)
         return simulated if self.speed == 0 else simulated / self.speed
+
+    def uptime(self) -> clock.Uptime:
+        """This computer's boot, as if the simulated time since this clock started had passed."""
+        passed = (self.now() - self._boot_wall).total_seconds()
+        return clock.Uptime(self._boot.boot_id, self._boot.seconds + passed)
 
     def set(self, moment: datetime, speed: float | None = None) -> None:
         """Jump to `moment` (and change speed), from now on."""

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,15 @@ def write_home(home: Path) -> None:
 
 
 def start_agent(
-    home: Path, *extra: str, timeout: float = 60.0, selfcheck_interval: float | None = None
+    home: Path,
+    *extra: str,
+    timeout: float = 60.0,
+    selfcheck_interval: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock or
-    a shorter self-check interval, the real agent runs through the test harness."""
+    a shorter self-check interval, the real agent runs through the test harness. `env` is added
+    to its environment (libfaketime's variables, to fake its wall clock)."""
     args = ("--home", str(home), "run", *extra)
     if selfcheck_interval is not None or harness.simulated():
         argv = harness.child_command(*args, selfcheck_interval=selfcheck_interval)
@@ -132,7 +137,7 @@ def start_agent(
         stdin=subprocess.DEVNULL,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     stderr_lines: list[str] = []
     threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()

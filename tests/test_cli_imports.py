@@ -44,8 +44,10 @@ NOT_FOR_RULES_TEST = (
     "agent.policy.watcher",
 )
 """Modules (and packages, with everything under them) `candor --home H rules test URL` must not
-load: the agent, the reporter, the installers, the journal's database, the rules watcher, the
-downloader, and rich (a one-line answer is written without it)."""
+load on a home with no journal yet: the agent, the reporter, the installers, the journal's
+database, the rules watcher, the downloader, and rich (a one-line answer is written without it).
+Once a journal exists, `rules test` reads what is in force from it (the newest `rules_applied`
+row and the allow rows, through the kind index), so SQLite and the journal's store load then."""
 
 NOT_FOR_HELP = ("pydantic", "rich", "agent.config", "agent.journal", "agent.policy", "rules")
 """`candor --help` parses arguments and prints; it reads no settings, rules or journal."""

@@ -16,6 +16,7 @@ import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
+from agent.journal.clock import Uptime
 from agent.journal.loosening import Loosening
 from agent.policy.change_events import ended_events
 from agent.policy.cooling_off import (
@@ -27,9 +28,10 @@ from agent.policy.cooling_off import (
 )
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.imported_lists import import_list, remove_list
+from agent.policy.ledger import add_grant, end_grant
 from agent.policy.live_rules import LiveRules
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
-from agent.policy.temporary_allow import GrantError, add_grant, end_grant
+from agent.policy.temporary_allow import GrantError
 from rules.model import Decision
 from tests.conftest import candor
 from tests.harness import ClockControl
@@ -38,6 +40,12 @@ from tests.proxy_fixtures import start_agent, write_home
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
+BOOT = clock.read_uptime()
+
+
+def uptime_at(at: datetime) -> Uptime:
+    """The computer's uptime at `at`, as if it ran from T0 to then (the real time passed too)."""
+    return Uptime(BOOT.boot_id, BOOT.seconds + (at - T0).total_seconds())
 
 
 @pytest.fixture
@@ -53,7 +61,7 @@ def configure(home: Home, text: str = "") -> None:
 
 def seen(home: Home, at: datetime) -> LoadedRules:
     """Load the rules at `at` and remember them, as the agent does on every reload."""
-    loaded = load_rules(home, load_config(home), now=at)
+    loaded = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     remember_applied(home, loaded)
     return loaded
 
@@ -261,7 +269,8 @@ def test_edits_made_while_stopped_start_their_clock_at_the_next_look(home: Home)
     seen(home, T0)
     edit(home, "adult", "pornhub.com\n")
     # Commands that only look (rules test, status) show the wait but start no clock.
-    peek = load_rules(home, load_config(home), now=T0 + timedelta(days=3))
+    at = T0 + timedelta(days=3)
+    peek = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     assert decide(peek, "https://pornhub.com/").pending_until == T0 + timedelta(days=3) + DAY
     assert read_pending(home.state_dir) == []
     start = seen(home, T0 + timedelta(days=5))
@@ -319,25 +328,34 @@ def test_journal_bodies_name_when_a_loosening_applies() -> None:
 def test_a_temporary_allow_is_immediate_and_ends_by_itself(home: Home) -> None:
     configure(home)
     seen(home, T0)
-    grant = add_grant(home.state_dir, "PornHub.com", timedelta(minutes=15), T0)
+    grant = add_grant(
+        home, "PornHub.com", timedelta(minutes=15), "a false positive", now=T0, uptime=uptime_at(T0)
+    )
     assert grant.host == "pornhub.com"
-    during = load_rules(home, load_config(home), now=T0 + timedelta(minutes=1))
+    at = T0 + timedelta(minutes=1)
+    during = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     d = decide(during, "https://www.pornhub.com/")
     assert d.decision == "allow" and d.source and d.source.startswith("candor allow")
     assert during.next_deadline == grant.until
-    after = load_rules(home, load_config(home), now=T0 + timedelta(minutes=16))
+    at = T0 + timedelta(minutes=16)
+    after = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
     assert decide(after, "https://www.pornhub.com/").decision == "block"
     assert after.grants == ()
 
 
 def test_temporary_allow_limits(home: Home) -> None:
+    why = "a false positive"
     with pytest.raises(GrantError, match="at most 24h"):
-        add_grant(home.state_dir, "a.test", timedelta(hours=25), T0)
+        add_grant(home, "a.test", timedelta(hours=25), why, now=T0)
     with pytest.raises(GrantError, match="web address"):
-        add_grant(home.state_dir, "https://a.test/x", timedelta(minutes=5), T0)
-    add_grant(home.state_dir, "=exact.test", timedelta(minutes=5), T0)
-    assert end_grant(home.state_dir, "=exact.test", T0) is not None
-    assert end_grant(home.state_dir, "=exact.test", T0) is None
+        add_grant(home, "https://a.test/x", timedelta(minutes=5), why, now=T0)
+    with pytest.raises(GrantError, match="public suffix"):
+        add_grant(home, "co.uk", timedelta(minutes=5), why, now=T0)
+    with pytest.raises(GrantError, match="Say why"):
+        add_grant(home, "a.test", timedelta(minutes=5), "  ", now=T0)
+    add_grant(home, "=exact.test", timedelta(minutes=5), why, now=T0)
+    assert end_grant(home, "=exact.test", now=T0) is not None
+    assert end_grant(home, "=exact.test", now=T0) is None
 
 
 def test_the_deadline_watch_applies_grants_and_endings(
@@ -345,11 +363,11 @@ def test_the_deadline_watch_applies_grants_and_endings(
 ) -> None:
     simulated_clock.at(T0)
     configure(home)
-    live = LiveRules(home)
-    remember_applied(home, live.rules)
+    live = LiveRules(home, journal=Journal(home.journal_file))
+    live.start()
     watch = DeadlineWatch(live)
     assert watch.check() is False
-    add_grant(home.state_dir, "pornhub.com", timedelta(minutes=15), clock.now())
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "a false positive")
     assert watch.check() is True
     assert live.rules.matcher.decide("https://pornhub.com/").decision == "allow"
 
@@ -379,15 +397,24 @@ def test_rules_test_and_allow_commands_show_it(home: Home) -> None:
     assert shown["decision"] == "block" and shown["rule"] == "pornhub.com"
     assert datetime.fromisoformat(shown["pending_until"]) > clock.now() + timedelta(hours=23)
 
-    proc = candor(home.root, "allow", "pornhub.com", "--for", "15m", check=True)
+    refused = candor(home.root, "allow", "com", "--for", "15m", "--reason", "all of it")
+    assert refused.returncode == 1 and "public suffix" in refused.stderr
+    refused = candor(home.root, "allow", "example.org", "--for", "15m", "--reason", "why not")
+    assert refused.returncode == 1 and "No rule blocks or warns example.org" in refused.stderr
+    refused = candor(home.root, "allow", "pornhub.com", "--for", "15m")
+    assert refused.returncode == 1 and "--reason" in refused.stderr
+    proc = candor(
+        home.root, "allow", "pornhub.com", "--for", "15m", "--reason", "a work page", check=True
+    )
     assert "Allowed pornhub.com until" in proc.stdout
     shown = json.loads(candor(home.root, "rules", "test", "https://pornhub.com/", "--json").stdout)
     assert shown["decision"] == "allow"
     with Journal(home.journal_file) as journal:
         (granted,) = journal.events(kinds=["allow_granted"])
     assert granted.body["host"] == "pornhub.com" and granted.body["seconds"] == 900
+    assert granted.body["reason"] == "a work page"
 
-    refused = candor(home.root, "allow", "pornhub.com", "--for", "2d")
+    refused = candor(home.root, "allow", "pornhub.com", "--for", "2d", "--reason", "x")
     assert refused.returncode == 1 and "at most 24h" in refused.stderr
     status = json.loads(candor(home.root, "status", "--json", check=True).stdout)
     assert [g["host"] for g in status["temporary_allows"]] == ["pornhub.com"]
@@ -421,7 +448,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
             assert page.status_code == 403
             assert "stays in force" in page.text and "cooling-off" in page.text
 
-            candor(home, "allow", "relaxed.test", "--for", "15m", check=True)
+            candor(home, "allow", "relaxed.test", "--for", "15m", "--reason", "a test", check=True)
             deadline = time.monotonic() + 15
             while (answer := client.get(origin.http("relaxed.test", "/"))).status_code == 403:
                 assert time.monotonic() < deadline, "the allow did not reach the running agent"
@@ -465,3 +492,150 @@ def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action
     page = pending_note(until)
     assert "You chose to loosen this" in page and "stays in force" in page
     assert "remove" not in page and pending_note(None) == ""
+
+
+# --- real time: the wall clock and the computer's uptime ----------------------------------------
+
+
+def test_a_wait_ends_only_when_the_uptime_agrees(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    edit(home, "adult", "pornhub.com\n")
+    seen(home, T0 + timedelta(hours=1))
+    # The wall clock says two days passed; the computer was up for two hours.
+    jumped = T0 + timedelta(days=2)
+    looked = load_rules(
+        home, load_config(home), now=jumped, uptime=uptime_at(T0 + timedelta(hours=3))
+    )
+    d = decide(looked, "https://pornhub.com/")
+    assert d.decision == "block" and looked.cooling.ended == ()
+    assert d.pending_until == jumped + timedelta(hours=22)  # the real time still to wait
+    over = load_rules(home, load_config(home), now=jumped, uptime=uptime_at(jumped))
+    assert decide(over, "https://pornhub.com/").rule != "pornhub.com"
+
+
+def test_time_between_boots_counts_by_the_wall_clock() -> None:
+    from agent.policy.elapsed import Anchor, Beat, ElapsedClock
+
+    start = T0.timestamp()
+    anchor = Anchor("boot-a", 1000.0, start)
+    beats = [  # newest first: boot b (up 2 h), then boot a (up 1 h after the anchor)
+        Beat("boot-b", 7200.0, start + 10 * 3600 + 7200),
+        Beat("boot-b", 60.0, start + 10 * 3600 + 60),
+        Beat("boot-a", 4600.0, start + 3600),
+        Beat("boot-a", 1060.0, start + 60),
+        Beat("boot-a", 900.0, start - 100),
+    ]
+    clock_ = ElapsedClock(lambda: iter(beats))
+    now = Uptime("boot-b", 7260.0)
+    passed = clock_.since(anchor, now, start + 10 * 3600 + 7260)
+    # 1 h in boot a (uptime), 9 h 1 min from its last heartbeat to boot b's first (the wall
+    # clock: switched off), then 2 h 1 min in boot b (uptime).
+    assert passed == 3600 + (9 * 3600 + 60) + (7260 - 60)
+    # Later looks in the same boot are worked out from the first walk.
+    assert clock_.since(anchor, Uptime("boot-b", 7320.0), 0.0) == pytest.approx(passed + 60)
+
+
+def test_a_temporary_allow_ends_when_its_real_time_is_up(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "work", now=T0, uptime=uptime_at(T0))
+    # The wall clock set back after granting does not stretch it.
+    back = load_rules(
+        home, load_config(home), now=T0 + timedelta(minutes=5),
+        uptime=uptime_at(T0 + timedelta(minutes=20)),
+    )  # fmt: skip
+    assert back.grants == () and decide(back, "https://pornhub.com/").decision == "block"
+
+
+def test_old_state_files_are_read_once_then_the_journal_is_the_record(home: Home) -> None:
+    configure(home)
+    first = load_rules(home, load_config(home), now=T0, uptime=uptime_at(T0))
+    old = {
+        "identities": {c: sorted(t) for c, t in first.identities.items()},
+        "settings": first.settings.as_json() if first.settings else None,
+    }
+    (home.state_dir / "applied-rules.json").write_text(json.dumps(old))
+    edit(home, "adult", "pornhub.com\n")
+    bridged = seen(home, T0 + timedelta(minutes=1))  # the first start of this version
+    assert [p.value for p in bridged.pending] == ["pornhub.com"]
+    (home.state_dir / "applied-rules.json").unlink()
+    (home.state_dir / "pending.json").unlink()
+    again = load_rules(
+        home, load_config(home), now=T0 + timedelta(hours=2),
+        uptime=uptime_at(T0 + timedelta(hours=2)),
+    )  # fmt: skip
+    assert [p.value for p in again.pending] == ["pornhub.com"]
+    assert decide(again, "https://pornhub.com/").decision == "block"
+
+
+def test_without_a_boot_id_a_reboot_counts_by_the_wall_clock() -> None:
+    from agent.policy.elapsed import Anchor, ElapsedClock
+
+    start = T0.timestamp()
+    anchor = Anchor(None, 5000.0, start)
+    clock_ = ElapsedClock(lambda: iter(()))
+    assert clock_.since(anchor, Uptime(None, 5600.0), start + 99999) == 600.0
+    # Uptime went backwards: the computer restarted; the time since counts by the wall clock.
+    assert clock_.since(anchor, Uptime(None, 100.0), start + 7200) == 7200.0
+
+
+def test_an_edited_applied_state_file_is_not_obeyed(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    path = home.state_dir / "applied-rules.json"
+    forged = json.loads(path.read_text())
+    forged["identities"]["adult"] = []  # "pornhub.com was never in force"
+    forged["settings"]["actions"]["gambling"] = "off"
+    path.write_text(json.dumps(forged))
+    edit(home, "adult", "pornhub.com\n")
+    home.config_file.write_text('cooling_off = "24h"\n[categories.gambling]\naction = "off"\n')
+    at = T0 + timedelta(minutes=5)
+    loaded = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
+    assert {(p.what, p.category) for p in loaded.pending} == {
+        (Loosening.RULE_REMOVED, "adult"),
+        (Loosening.ACTION_LOWERED, "gambling"),
+    }
+    assert decide(loaded, "https://pornhub.com/").decision == "block"
+    assert decide(loaded, "https://bet365.com/").decision == "block"
+
+
+def test_a_deleted_copy_of_a_held_list_is_journaled_once(home: Home, tmp_path: Path) -> None:
+    import shutil
+
+    source = tmp_path / "big.txt"
+    source.write_text("".join(f"site{i}.listed.test\n" for i in range(20)))
+    import_list(home.lists_dir, str(source), "adult", name="big")
+    configure(home)
+    live = LiveRules(home, journal=Journal(home.journal_file))
+    live.start()
+    (home.lists_dir / "adult" / "big.list").write_text("site0.listed.test\n")
+    outcome = live.reload()
+    (change,) = [c for e in outcome.events for c in e.as_body().get("changes", [])]
+    assert change["lists"][0]["entries_removed"] == 19
+    assert live.rules.matcher.decide("https://site9.listed.test/").decision == "block"
+
+    shutil.rmtree(home.list_cache_dir)
+    first = live.reload()
+    assert [e.as_body()["what"] for e in first.events] == ["held_list_gone"]
+    assert live.rules.matcher.decide("https://site9.listed.test/").decision == "allow"
+    assert live.reload().events == ()
+    assert any("compiled copy is gone" in note for note in live.rules.notes)
+
+
+def test_a_grant_ends_on_time_when_the_clock_was_set_back(home: Home) -> None:
+    configure(home)
+    seen(home, T0)
+    add_grant(home, "pornhub.com", timedelta(minutes=15), "work", now=T0, uptime=uptime_at(T0))
+    # Ten real minutes later, with the wall clock set back an hour: five minutes are left.
+    looked = load_rules(
+        home, load_config(home), now=T0 - timedelta(minutes=50),
+        uptime=uptime_at(T0 + timedelta(minutes=10)),
+    )  # fmt: skip
+    assert looked.grants == ()  # granted "in the future" by this clock: not in force
+    looked = load_rules(
+        home, load_config(home), now=T0 + timedelta(minutes=1),
+        uptime=uptime_at(T0 + timedelta(minutes=10)),
+    )  # fmt: skip
+    assert [g.host for g in looked.grants] == ["pornhub.com"]
+    assert looked.next_deadline == T0 + timedelta(minutes=6)

@@ -140,16 +140,16 @@ def test_edits_made_while_stopped_are_seen_at_next_start(home_dir: Path) -> None
     home = Home.at(home_dir)
     home.ensure()
     first = load_rules(home, load_config(home))
-    assert changes_since_applied(home, first) == []
+    assert changes_since_applied(first) == []
     remember_applied(home, first)
 
     path = home.rules_dir / "adult.txt"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(reversed(lines)))  # moving lines is not a change
-    assert changes_since_applied(home, load_rules(home, load_config(home))) == []
+    assert changes_since_applied(load_rules(home, load_config(home))) == []
 
     path.write_text(path.read_text().replace("pornhub.com\n", "") + "new.example\n")
-    changes = changes_since_applied(home, load_rules(home, load_config(home)))
+    changes = changes_since_applied(load_rules(home, load_config(home)))
     assert [(c.category, c.loosening, c.tightening) for c in changes] == [
         ("adult", ("pornhub.com",), ("new.example",))
     ]

@@ -169,10 +169,11 @@ def test_loosening_pending_allows_bypass_consent_and_key_in_the_section(tmp_path
     built = {}
     for level in ("summary", "domains"):
         home, config = make_home(tmp_path / level, level)
-        (home.state_dir / "pending.json").write_text(json.dumps(pending))
         with Journal(home.journal_file) as journal:
             journal.append_many_raw(
                 [
+                    ("rules_applied", {"fingerprint": "f", "rules": {}, "lists": {},
+                                       "settings": None, "pending": pending["pending"]}, at),
                     ("consent_changed", {"change": "given", "level": level,
                                          "partner": {"name": "Alex",
                                                      "email": "alex@example.org"}}, at),

@@ -16,8 +16,8 @@ from agent.config import Home, load_config
 from agent.health.status import collect
 from agent.health.status_text import format_status
 from agent.journal import Journal
+from agent.policy.ledger import add_grant
 from agent.policy.rulebook import load_rules, remember_applied
-from agent.policy.temporary_allow import add_grant
 from tests.conftest import candor
 
 
@@ -131,7 +131,7 @@ def test_pending_loosening_and_temporary_allows_are_shown(home: Home) -> None:
     remember_applied(home, load_rules(home, load_config(home), now=now))
     home.config_file.write_text('cooling_off = "24h"\n[categories.gambling]\naction = "off"\n')
     remember_applied(home, load_rules(home, load_config(home), now=now))
-    add_grant(home.state_dir, "example.org", timedelta(minutes=15), now)
+    add_grant(home, "example.org", timedelta(minutes=15), "a false positive", now=now)
     status = collect(home, now=now + timedelta(minutes=1))
     gambling = next(r for r in status.categories if r["category"] == "gambling")
     assert gambling["action"] == "off" and gambling["action_in_force"] == "block"
@@ -149,3 +149,17 @@ def test_status_command_exit_codes_and_json(home: Home) -> None:
     assert report["agent"]["running"] is False
     assert report["rules"]["cooling_off"] == "0h"
     assert {"problem", "fix"} <= report["problems"][0].keys()
+
+
+def test_a_deleted_category_still_enforced_is_shown(home: Home) -> None:
+    home.config_file.write_text('cooling_off = "24h"\n')
+    now = datetime.now(UTC)
+    remember_applied(home, load_rules(home, load_config(home), now=now))
+    (home.rules_dir / "gambling.txt").unlink()
+    remember_applied(home, load_rules(home, load_config(home), now=now))
+    status = collect(home, now=now + timedelta(minutes=1))
+    gambling = next(r for r in status.categories if r["category"] == "gambling")
+    assert gambling["action_in_force"] == "block" and gambling["removed"] is True
+    assert datetime.fromisoformat(gambling["action_pending_until"]) > now + timedelta(hours=23)
+    text = "\n".join(format_status(status))
+    assert "gambling" in text and "its rules file was deleted" in text

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from agent.cli.console import UserError, out
-from agent.config import Home, format_duration, parse_duration
+from agent.config import ConfigError, Home, format_duration, load_config, parse_duration
 from agent.health.pidfile import is_candor, read_pid_file
-from agent.journal import Journal, clock
-from agent.journal.events import AllowGranted
-from agent.policy.temporary_allow import MAX_GRANT, GrantError, add_grant, end_grant
+from agent.journal import clock
+from agent.policy.temporary_allow import MAX_GRANT, GrantError
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -33,13 +33,17 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     elif name == "allow":
         parser.description = (
             "Let HOST (and its subdomains; =HOST for that host alone) through at once, for at "
-            f"most {format_duration(MAX_GRANT)}. Meant for an urgent false positive: it is "
-            "recorded, shown by `candor status` and in the weekly report, and ends by itself."
+            f"most {format_duration(MAX_GRANT)}: only a site a rule blocks or warns, never a "
+            "public suffix like com. Meant for an urgent false positive: it is recorded with "
+            "your reason, shown by `candor status` and in the weekly report, and ends by itself."
         )
         parser.add_argument("host", metavar="HOST")
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--for", dest="duration", metavar="DURATION", help='e.g. "15m", "2h"')
         group.add_argument("--end", action="store_true", help="end this host's allow now")
+        parser.add_argument(
+            "--reason", metavar="TEXT", help="why you need it, in a few words (asked if not given)"
+        )
         parser.set_defaults(handler=cmd_allow)
     else:
         parser.add_argument("--json", action="store_true")
@@ -60,11 +64,14 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_allow(home: Home, args: argparse.Namespace) -> int:
-    """`candor allow HOST --for D` (or `--end`): a short, recorded way past a false positive."""
+    """`candor allow HOST --for D --reason R` (or `--end`): a short, recorded way past a false
+    positive. The journal row is the grant: it applies once it is written."""
+    from agent.policy.ledger import add_grant, end_grant
+
     now = clock.now()
     try:
         if args.end:
-            ended = end_grant(home.state_dir, args.host, now)
+            ended = end_grant(home, args.host, now=now)
             if ended is None:
                 raise UserError(f"There is no temporary allow for {args.host} in force.")
             out.print(f"Ended the temporary allow for {ended.host}.", markup=False)
@@ -73,27 +80,52 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
             duration = parse_duration(args.duration)
         except ValueError as exc:
             raise UserError(f"--for {exc}.") from None
-        grant = add_grant(home.state_dir, args.host, duration, now)
+        host = _blocked_host(home, args.host)
+        reason = args.reason if args.reason is not None else _ask_reason()
+        grant = add_grant(home, host, duration, reason, now=now)
     except GrantError as exc:
         raise UserError(str(exc)) from None
-    with Journal(home.journal_file) as journal:
-        journal.append(
-            AllowGranted(
-                host=grant.host,
-                duration=format_duration(duration),
-                seconds=int(duration.total_seconds()),
-                until=grant.until.isoformat(),
-            )
-        )
     out.print(
         f"Allowed {grant.host} until {_local(grant.until)} ({format_duration(duration)}). "
-        "This is recorded and will be in your weekly report.",
+        "This is recorded, with your reason, and will be in your weekly report.",
         markup=False,
     )
     found = read_pid_file(home.pid_file)
     if found is None or not is_candor(found[0]):
         out.print("Candor is not running; the allow applies as soon as it runs.")
     return 0
+
+
+def _blocked_host(home: Home, host: str) -> str:
+    """`host`, normalised, if a rule blocks or warns it now (temporary allows aside); else a
+    GrantError saying there is nothing to allow."""
+    from agent.policy.rulebook import load_rules
+    from agent.policy.temporary_allow import check_not_public_suffix, normalise_grant_host
+
+    name = normalise_grant_host(host)
+    check_not_public_suffix(name)
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    loaded = load_rules(home, config, with_grants=False)
+    decision = loaded.matcher.decide(f"https://{name.removeprefix('=')}/")
+    if decision.decision not in ("block", "warn"):
+        raise GrantError(
+            f"No rule blocks or warns {name.removeprefix('=')}, so there is nothing to allow. "
+            f"`candor rules test https://{name.removeprefix('=')}/` says why."
+        )
+    return name
+
+
+def _ask_reason() -> str:
+    """The reason, asked at the terminal; a script must give --reason."""
+    if not sys.stdin.isatty():
+        raise GrantError('Say why, in a few words: --reason "...". It is recorded with the allow.')
+    try:
+        return input("Why do you need this site now? ")
+    except EOFError:
+        raise GrantError("A reason is needed; nothing was allowed.") from None
 
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from agent.cli.console import UserError, err, out
 from agent.config import (
     ConfigError,
     Home,
+    format_duration,
     load_config,
 )
 from agent.journal.loosening import held_until_words
@@ -293,7 +294,44 @@ def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
         ),
     )
     _print_import(report)
+    _say_loosening(home, [report.stored.source_name])
     return 0
+
+
+def _say_loosening(home: Home, names: list[str]) -> None:
+    """Tell the person which parts of these imported lists make filtering less strict: their
+    `@@` exceptions and the entries a new version lost. Both wait for the cooling-off delay
+    and are in the weekly report."""
+    try:
+        loaded = load_rules(home, load_config(home), with_grants=False)
+    except ConfigError:
+        return
+    delay = (loaded.effective_config or load_config(home)).cooling_off
+    wait = (
+        f"so they wait for the cooling-off delay ({format_duration(delay)}) before they apply"
+        if delay
+        else "so they apply at once"
+    )
+    for name in names:
+        short = name.rsplit("/", 1)[-1]
+        exceptions = len(loaded.lists.get(name, {}).get("exceptions", ()))
+        applied = loaded.ledger.applied
+        new = applied is None or name not in applied.list_hashes
+        if exceptions and new:
+            out.print(
+                f"{short} has {exceptions:,} exception{'s' if exceptions != 1 else ''} (@@ "
+                f"rules): they make filtering less strict, {wait}, and your weekly report "
+                "lists them.",
+                markup=False,
+            )
+        for change in loaded.list_changes:
+            if change.name == name and change.removed:
+                out.print(
+                    f"{short} lost {change.removed:,} of its {change.before:,} entries: that "
+                    f"makes filtering less strict, {wait.replace('they apply', 'it applies')}, "
+                    "and your weekly report says so.",
+                    markup=False,
+                )
 
 
 def _with_progress(label: str, work):
@@ -351,6 +389,8 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
             err.print(f"candor: {result}", markup=False)
         else:
             _print_import(result)
+    updated = [r.stored.source_name for r in results if not isinstance(r, ImportFailed)]
+    _say_loosening(home, updated)
     return 1 if failed else 0
 
 

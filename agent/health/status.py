@@ -26,7 +26,7 @@ from agent.config import (
 from agent.health import selfcheck
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import Event, Journal, JournalError, clock
-from agent.policy.cooling_off import Pending
+from agent.policy.cooling_off import RULE_WHATS, Pending, held_action
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
 
@@ -202,9 +202,28 @@ def _categories(loaded: LoadedRules) -> list[dict[str, Any]]:
         }
         if name in held:
             row["action_in_force"] = held[name].held
-            row["action_pending_until"] = held[name].until.isoformat()
+            row["action_pending_until"] = loaded.cooling.due_of(held[name]).isoformat()
         rows.append(row)
+    rows.extend(_categories_gone(loaded))
     return rows
+
+
+def _categories_gone(loaded: LoadedRules) -> Iterable[dict[str, Any]]:
+    """Categories whose files were deleted while the cooling-off still enforces their rules."""
+    gone: dict[str, list[Pending]] = {}
+    for p in loaded.pending:
+        if p.category and p.category not in loaded.actions and p.what in RULE_WHATS:
+            gone.setdefault(p.category, []).append(p)
+    for name, waiting in sorted(gone.items()):
+        yield {
+            "category": name,
+            "action": "off",
+            "rules": 0,
+            "list_entries": 0,
+            "action_in_force": held_action(name, None, waiting),
+            "action_pending_until": max(loaded.cooling.due_of(p) for p in waiting).isoformat(),
+            "removed": True,
+        }
 
 
 def _rule_problems(loaded: LoadedRules) -> Iterable[Problem]:

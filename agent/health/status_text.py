@@ -34,6 +34,12 @@ def format_status(status: Status) -> list[str]:
             until = _when(datetime.fromisoformat(row["action_pending_until"]))
             action = f"{row['action_in_force']} until {until}, then {action}"
         extra = f" + {row['list_entries']:,} imported" if row["list_entries"] else ""
+        if row.get("removed"):
+            lines.append(
+                f"  {row['category']:<16} {action}: its rules file was deleted; its rules stay "
+                "in force until then"
+            )
+            continue
         lines.append(f"  {row['category']:<16} {action:<10} {row['rules']:>6} rules{extra}")
     lines.append("")
     decisions = status.today.get("decisions", [])

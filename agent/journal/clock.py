@@ -10,9 +10,36 @@ runs on the real clock.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Uptime:
+    """How long this computer has been up (sleep included), and which boot that is.
+
+    A wall clock can be set to any time; this cannot, so a cooling-off wait or a temporary allow
+    is measured on it as well (`agent.policy.elapsed`)."""
+
+    boot_id: str | None
+    seconds: float
+
+
+def read_uptime() -> Uptime:
+    """This computer's boot id and `CLOCK_BOOTTIME` (monotonic where there is none)."""
+    boot_id: str | None = None
+    with contextlib.suppress(OSError):
+        boot_id = BOOT_ID.read_text().strip() or None
+    which = getattr(time, "CLOCK_BOOTTIME", None)
+    seconds = time.clock_gettime(which) if which is not None else time.monotonic()
+    return Uptime(boot_id, seconds)
 
 
 class TimeSource(Protocol):
@@ -24,6 +51,10 @@ class TimeSource(Protocol):
 
     def real_seconds(self, simulated: float) -> float:
         """How many real seconds `simulated` seconds of this clock take."""
+        ...
+
+    def uptime(self) -> Uptime:
+        """The time since boot on this clock, and the boot's id."""
         ...
 
 
@@ -38,6 +69,10 @@ class RealTime:
         """A real second is a second."""
         return max(simulated, 0.0)
 
+    def uptime(self) -> Uptime:
+        """The computer's own time since boot."""
+        return read_uptime()
+
 
 REAL_TIME = RealTime()
 _source: TimeSource = REAL_TIME
@@ -51,6 +86,11 @@ def now() -> datetime:
 def real_seconds(simulated: float) -> float:
     """How long to really wait for `simulated` seconds of this process's clock to pass."""
     return _source.real_seconds(simulated)
+
+
+def uptime() -> Uptime:
+    """This computer's time since boot (sleep included) and boot id, on this process's clock."""
+    return _source.uptime()
 
 
 def use(source: TimeSource | None) -> None:

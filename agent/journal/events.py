@@ -29,11 +29,15 @@ class Kind(StrEnum):
     WARN_CONTINUE = "warn_continue"
     UNBLOCK_REQUEST = "unblock_request"
     ALLOW_GRANTED = "allow_granted"
+    ALLOW_ENDED = "allow_ended"
     PINNED_PASSTHROUGH = "pinned_passthrough"
     AGENT_START = "agent_start"
     AGENT_STOP = "agent_stop"
     HEARTBEAT = "heartbeat"
     RULES_CHANGED = "rules_changed"
+    RULES_APPLIED = "rules_applied"
+    """The rule set, lists and settings put into force, and what still waits: the record the
+    agent, `candor status` and `candor rules test` rebuild the cooling-off from."""
     CONFIG_CHANGED = "config_changed"
     BYPASS_SUSPECTED = "bypass_suspected"
     CONSENT_CHANGED = "consent_changed"
@@ -157,13 +161,33 @@ class UnblockRequest(PageAction):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AllowGranted(EventBody):
-    """`candor allow HOST --for D`: a host let through at once, for a short time."""
+    """`candor allow HOST --for D --reason R`: a host let through at once, for a short time.
+
+    The journal is the only record of a temporary allow: the agent and every command rebuild
+    the allows in force from these rows (and `allow_ended`), never from a file."""
 
     kind: ClassVar[Kind] = Kind.ALLOW_GRANTED
     host: str
     duration: str
     seconds: int
     until: str
+    granted_at: str | None = optional()
+    """When it was granted (ISO time; absent in rows written before it was kept)."""
+    reason: str | None = optional()
+    """What the person typed; the report shows it only at levels that share domains."""
+    boot_id: str | None = optional()
+    uptime: float | None = optional()
+    """The computer's time since boot when granted: the allow also ends once that much real
+    time has passed, whatever the wall clock says."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowEnded(EventBody):
+    """`candor allow HOST --end`: a temporary allow ended before its time (tightening)."""
+
+    kind: ClassVar[Kind] = Kind.ALLOW_ENDED
+    host: str
+    ended_at: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,6 +280,26 @@ class RulesChanged(EventBody):
     """Per category: tightening, loosening, appeared, disappeared, pending_until."""
     took_effect: Sequence[Mapping[str, Any]] | None = optional()
     """Loosenings whose cooling-off wait ended (`PendingItem` shapes)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RulesApplied(EventBody):
+    """What was put into force: every rule by identity, every imported list's hash and entry
+    count, the settings that loosen or tighten, and the loosenings still waiting.
+
+    Written (with the change rows it follows) before the rules it describes take effect. The
+    newest row is the applied state: files under `state/` are only caches of it."""
+
+    kind: ClassVar[Kind] = Kind.RULES_APPLIED
+    fingerprint: str
+    rules: Mapping[str, Mapping[str, str]]
+    """Per category, each rule's canonical text → where it is (`adult.txt:12`)."""
+    lists: Mapping[str, Mapping[str, Any]]
+    """Per imported list (`lists/adult/x`): category, hash, entries, exceptions."""
+    settings: Mapping[str, Any] | None
+    pending: Sequence[Mapping[str, Any]]
+    """Each waiting loosening: what, category, value, held, source, since, until, and the
+    boot and uptime it was first seen at."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,8 @@ class Loosening(StrEnum):
     RULE_REMOVED = "rule_removed"
     EXCEPTION_ADDED = "exception_added"
     LIST_REMOVED = "list_removed"
+    LIST_SHORTENED = "list_shortened"
+    """An imported list lost entries (its file was replaced or updated): the old version waits."""
     ACTION_LOWERED = "action_lowered"
     ALLOWLIST_ADDED = "allowlist_added"
     NEVER_INSPECT_ADDED = "never_inspect_added"
@@ -31,6 +33,7 @@ _SUBJECTS: dict[str, tuple[str, str, bool]] = {
     Loosening.RULE_REMOVED: ("the rule {value}", "a rule", True),
     Loosening.EXCEPTION_ADDED: ("the exception {value}", "an exception", True),
     Loosening.LIST_REMOVED: ("the imported list {value}", "an imported list", True),
+    Loosening.LIST_SHORTENED: ("the imported list {value}", "an imported list", True),
     Loosening.ACTION_LOWERED: ("the action of {category}", "a category's action", False),
     Loosening.ALLOWLIST_ADDED: ("{value}", "a site", False),
     Loosening.NEVER_INSPECT_ADDED: ("{value}", "a site", False),
@@ -43,6 +46,7 @@ _VERBS: dict[str, str] = {
     Loosening.RULE_REMOVED: "removed",
     Loosening.EXCEPTION_ADDED: "added",
     Loosening.LIST_REMOVED: "removed",
+    Loosening.LIST_SHORTENED: "shortened",
     Loosening.ACTION_LOWERED: "lowered",
     Loosening.ALLOWLIST_ADDED: "added to the allowlist",
     Loosening.NEVER_INSPECT_ADDED: "added to the never-inspect list",
@@ -75,7 +79,9 @@ def loosening_words(
 
 def _short(what: str, value: str) -> str:
     """An imported list is named by its file name, not its path under the home."""
-    return value.rsplit("/", 1)[-1] if what == Loosening.LIST_REMOVED else value
+    if what in (Loosening.LIST_REMOVED, Loosening.LIST_SHORTENED):
+        return value.rsplit("/", 1)[-1]
+    return value
 
 
 def held_until_words(until: datetime) -> str:

@@ -335,6 +335,44 @@ class Journal:
             if remaining is not None:
                 remaining -= len(rows)
 
+    def latest(self, kinds: Iterable[str], limit: int | None = None) -> Iterator[Event]:
+        """Rows of these (rare) kinds, newest first, found through the kind index rather than
+        by walking the whole journal back: how the agent rebuilds its rules state at start."""
+        wanted = sorted({check_kind(kind) for kind in kinds})
+        if not wanted:
+            return
+        marks = ", ".join("?" * len(wanted))
+        cursor: int | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            chunk = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+            below = "" if cursor is None else " AND seq < ?"
+            args: list[Any] = [*wanted] + ([] if cursor is None else [cursor])
+            sql = (
+                f"SELECT {COLUMNS} FROM events INDEXED BY events_kind_ts "
+                f"WHERE kind IN ({marks}){below} ORDER BY seq DESC LIMIT ?"
+            )
+            with self._lock:
+                rows = self._conn.execute(sql, [*args, chunk]).fetchall()
+            for row in rows:
+                yield _to_event(row)
+            if len(rows) < chunk:
+                return
+            cursor = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def last_seq_of(self, kinds: Iterable[str]) -> int | None:
+        """The newest row's seq among these kinds (through the kind index), or None."""
+        wanted = sorted({check_kind(kind) for kind in kinds})
+        marks = ", ".join("?" * len(wanted))
+        with self._lock:
+            (seq,) = self._conn.execute(
+                f"SELECT max(seq) FROM events INDEXED BY events_kind_ts WHERE kind IN ({marks})",
+                wanted,
+            ).fetchone()
+        return seq
+
     def count_by_kind(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> dict[str, int]:

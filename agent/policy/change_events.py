@@ -9,26 +9,26 @@ matters, left to the parts of Candor that own them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from agent.config import Config, Home
+from agent.config import Config
 from agent.journal.events import ConfigChanged, EventBody, RulesChanged
+from agent.journal.loosening import Loosening
 from agent.policy import cooling_off
-from agent.policy.cooling_off import RULE_WHATS, Pending, Settings, journal_items
-from agent.policy.live_rules import ReloadOutcome
-from agent.policy.rulebook import LoadedRules, changes_since_applied, read_applied
-from rules.changes import CategoryChange
-from rules.model import Action
+from agent.policy.cooling_off import RULE_WHATS, ListChange, Pending, Settings, journal_items
+from agent.policy.rulebook import LoadedRules, changes_since_applied
+from rules.changes import CategoryChange, diff_identities
 
 
-def since_last_run(home: Home, loaded: LoadedRules) -> list[EventBody]:
+def since_last_run(loaded: LoadedRules) -> list[EventBody]:
     """Loosening differs from the rule set and settings last put into force (edits made while the
     agent was stopped), and the loosenings whose wait ended meanwhile."""
     events: list[EventBody] = []
-    if changes := changes_since_applied(home, loaded):
-        events.append(rules_changed(changes, True, loaded.pending))
-    applied = read_applied(home)
+    changes = changes_since_applied(loaded)
+    if changes or loaded.list_changes:
+        events.append(rules_changed(changes, True, loaded.pending, loaded.list_changes))
+    applied = loaded.ledger.applied
     if applied and applied.settings and loaded.settings:
         changed = cooling_off.settings_changes(applied.settings, loaded.settings)
         if changed:
@@ -39,36 +39,35 @@ def since_last_run(home: Home, loaded: LoadedRules) -> list[EventBody]:
 
 
 def of_reload(
-    outcome: ReloadOutcome,
-    before: Config,
-    after: Config,
-    actions_before: Mapping[str, Action],
-    actions_after: Mapping[str, Action],
+    before: LoadedRules, after: LoadedRules, config_before: Config, config_after: Config
 ) -> list[EventBody]:
-    """Loosening one applied reload changed: rules, settings, and loosenings that now apply.
-
-    `actions_*` are the effective category actions (a category with rules and no config entry
-    blocks)."""
-    pending = outcome.cooling.pending
+    """Loosening one reload changed, from the rules in force `before` to those `after`: rules,
+    lists, settings, and loosenings that now apply."""
+    pending = after.cooling.pending
     events: list[EventBody] = []
-    if outcome.changes:
-        events.append(rules_changed(outcome.changes, False, pending))
+    changes = diff_identities(before.identities, after.identities)
+    if changes or after.list_changes:
+        events.append(rules_changed(changes, False, pending, after.list_changes))
     changed = cooling_off.settings_changes(
-        Settings.of(before, actions_before), Settings.of(after, actions_after)
+        Settings.of(config_before, before.actions), Settings.of(config_after, after.actions)
     )
     if changed:
         events.append(ConfigChanged(changes=cooling_off.annotate_config_changes(changed, pending)))
-    events.extend(ended_events(outcome.cooling.ended, while_stopped=False))
+    events.extend(ended_events(after.cooling.ended, while_stopped=False))
     return events
 
 
 def rules_changed(
-    changes: Sequence[CategoryChange], while_stopped: bool, pending: Sequence[Pending] = ()
+    changes: Sequence[CategoryChange],
+    while_stopped: bool,
+    pending: Sequence[Pending] = (),
+    lists: Sequence[ListChange] = (),
 ) -> RulesChanged:
     """Per category, what tightened and what loosened, and for each loosening that waits for
     the cooling-off delay, when it applies (`pending_until`, only present when something
-    waits)."""
-    entries = []
+    waits). An imported list whose content changed is listed under `lists` with its entries
+    before and after and how many it lost (loosening) or gained."""
+    entries: dict[str, dict[str, Any]] = {}
     for c in changes:
         entry: dict[str, Any] = {
             "category": c.category,
@@ -79,8 +78,35 @@ def rules_changed(
         }
         if waiting := cooling_off.rule_pending_until(pending, c.category, c.loosening):
             entry["pending_until"] = waiting
-        entries.append(entry)
-    return RulesChanged(while_stopped=while_stopped, changes=entries)
+        entries[c.category] = entry
+    for change in lists:
+        entry = entries.setdefault(
+            change.category,
+            {
+                "category": change.category,
+                "tightening": [],
+                "loosening": [],
+                "appeared": False,
+                "disappeared": False,
+            },
+        )
+        item = change.as_json()
+        until = _shortened_until(pending, change)
+        if until is not None:
+            item["pending_until"] = until
+        entry.setdefault("lists", []).append(item)
+    ordered = [entries[name] for name in sorted(entries)]
+    return RulesChanged(while_stopped=while_stopped, changes=ordered)
+
+
+def _shortened_until(pending: Sequence[Pending], change: ListChange) -> str | None:
+    for p in pending:
+        if p.what == Loosening.LIST_SHORTENED and (p.value, p.source) == (
+            change.name,
+            change.old_hash,
+        ):
+            return p.until.isoformat()
+    return None
 
 
 def ended_events(ended: Sequence[Pending], while_stopped: bool) -> list[EventBody]:

@@ -6,26 +6,29 @@ shorten the delay itself, the stricter behaviour stays in force until the delay 
 hard moment passes; the change still happens if it was meant.
 
 This module is the bookkeeping, kept apart from the matcher: `plan` compares what is on disk now
-with what was last put into force (the applied state under `state/`) and with what is already
-waiting (`state/pending.json`), and returns what must still be enforced and until when. The clock
+with what was last put into force and with what is already waiting, both as the journal records
+them (`agent.policy.ledger`), and returns what must still be enforced and until when. The clock
 of a change starts when Candor first sees it: at the agent's reload, or at its next start for an
-edit made while it was stopped. Undoing a loosening (re-adding the rule) simply cancels it; a
-further loosening of a setting that is already waiting (block → warn, then warn → off) restarts
-its wait. The detail level and consent are not here: sharing less is never delayed.
+edit made while it was stopped. A wait ends when both the wall clock and the computer's uptime
+say it is over (`agent.policy.elapsed`), so a clock set forward ends nothing early. Undoing a
+loosening (re-adding the rule) simply cancels it; a further loosening of a setting that is
+already waiting (block → warn, then warn → off) restarts its wait. The detail level and consent
+are not here: sharing less is never delayed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config, format_duration
+from agent.journal.clock import Uptime
 from agent.journal.loosening import Loosening, loosening_words
+from agent.policy.elapsed import Anchor, ElapsedClock, anchor_of
 from rules.changes import diff_identities, is_exception
 from rules.model import STRENGTH, Action
 
@@ -34,7 +37,18 @@ LIST_PREFIX = "list:"
 """How an imported list appears among a category's rule identities (`list:lists/adult/foo`)."""
 
 
-RULE_WHATS = (Loosening.RULE_REMOVED, Loosening.EXCEPTION_ADDED, Loosening.LIST_REMOVED)
+def list_exception_identity(rule_text: str, list_name: str) -> str:
+    """How an imported list's `@@` exception appears among its category's rule identities:
+    `@@||x.test^ (from lists/adult/foo)`. It starts with `@@`, so adding one loosens."""
+    return f"{rule_text} (from {list_name})"
+
+
+RULE_WHATS = (
+    Loosening.RULE_REMOVED,
+    Loosening.EXCEPTION_ADDED,
+    Loosening.LIST_REMOVED,
+    Loosening.LIST_SHORTENED,
+)
 """Loosenings of a category's rules; the others are settings in config.toml."""
 
 
@@ -48,6 +62,11 @@ class Settings:
     safesearch: bool = True
     search_capture: bool = True
     cooling_off: timedelta = timedelta(0)
+    report_timezone: str | None = None
+    listen: str | None = None
+    """Neither loosens or tightens, but both are journaled when they change: the time zone
+    decides which hours a report names, the address is where the self-check looks for Candor.
+    None in a record written before they were kept."""
 
     @classmethod
     def of(cls, config: Config, actions: Mapping[str, Action]) -> Settings:
@@ -59,11 +78,15 @@ class Settings:
             safesearch=config.safesearch.enabled,
             search_capture=config.search_capture.enabled,
             cooling_off=config.cooling_off,
+            report_timezone=config.report.timezone,
+            listen=config.agent.listen,
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The settings as the applied-state file keeps them."""
+        """The settings as the journal (and the applied-state cache) keep them."""
         return {
+            "report_timezone": self.report_timezone,
+            "listen": self.listen,
             "actions": dict(sorted(self.actions.items())),
             "allowlist": sorted(self.allowlist),
             "never_inspect": sorted(self.never_inspect),
@@ -82,7 +105,13 @@ class Settings:
             safesearch=bool(raw["safesearch"]),
             search_capture=bool(raw["search_capture"]),
             cooling_off=timedelta(seconds=int(raw["cooling_off_seconds"])),
+            report_timezone=_text_or_none(raw.get("report_timezone")),
+            listen=_text_or_none(raw.get("listen")),
         )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +124,55 @@ class Applied:
     list_hashes: Mapping[str, str]
     """Imported list name → its content hash: the compiled cache a removed list is kept from."""
     settings: Settings | None
-    """None in a state file written before settings were remembered."""
+    """None in a record written before settings were remembered."""
+    list_counts: Mapping[str, int] = field(default_factory=dict)
+    """Imported list name → its entries when applied (0 when not recorded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListChange:
+    """An imported list whose content differs from the version put into force."""
+
+    name: str
+    category: str
+    old_hash: str
+    new_hash: str
+    before: int
+    after: int
+    removed: int | None
+    """Entries of the old version the new one lacks; None when the old version is gone."""
+    added: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The change as a `rules_changed` entry lists it."""
+        return {
+            "list": self.name,
+            "entries_before": self.before,
+            "entries_after": self.after,
+            "entries_removed": self.removed,
+            "entries_added": self.added,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One look at the rules: the wall clock, the uptime clock, and real time since anchors."""
+
+    wall: datetime
+    uptime: Uptime
+    elapsed: ElapsedClock = field(default_factory=ElapsedClock)
+
+    def remaining(self, p: Pending) -> float:
+        """Real seconds `p` must still wait (0 for a record from before uptime was kept)."""
+        anchor = p.anchor
+        if anchor is None or p.seconds is None:
+            return 0.0
+        passed = self.elapsed.since(anchor, self.uptime, self.wall.timestamp())
+        return max(0.0, p.seconds - passed)
+
+    def due(self, p: Pending) -> datetime:
+        """When `p` ends: its time on the wall clock, or later if less real time has passed."""
+        return max(p.until, self.wall + timedelta(seconds=self.remaining(p)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,21 +189,54 @@ class Pending:
     since: datetime
     until: datetime
     source: str = ""
-    """Where a removed rule was, so the block page can still name it; for a removed list, its
-    content hash, which finds its compiled copy."""
+    """Where a removed rule was, so the block page can still name it; for a removed or
+    shortened list, the content hash of the version kept, which finds its compiled copy."""
+    boot_id: str | None = None
+    uptime: float | None = None
+    """The computer's boot and uptime when the wait started (None in older records)."""
+    seconds: float | None = None
+    """The real time the wait lasts, measured from (`boot_id`, `uptime`)."""
+    entries_removed: int | None = None
+    entries_before: int | None = None
+    """For a shortened list: how many of its entries the new version lacks, and had before."""
 
     @property
     def key(self) -> tuple[str, str | None, str]:
         """What makes two waiting loosenings the same one."""
+        if self.what == Loosening.LIST_SHORTENED:
+            return (self.what, self.category, f"{self.value}#{self.source}")
         return (self.what, self.category, self.value)
+
+    @property
+    def anchor(self) -> Anchor | None:
+        """Where the wait's real time is measured from (None in older records)."""
+        if self.uptime is None:
+            return None
+        return Anchor(self.boot_id, self.uptime, self.since.timestamp())
+
+    def started(self, at: datetime, uptime: Uptime, delay: timedelta) -> Pending:
+        """This loosening, waiting `delay` from `at`."""
+        anchor = anchor_of(uptime, at)
+        return replace(
+            self,
+            since=at,
+            until=at + delay,
+            boot_id=anchor.boot_id,
+            uptime=anchor.uptime,
+            seconds=delay.total_seconds(),
+        )
 
     def describe(self) -> str:
         """Loosening will happen when the wait ends, in the words every part of Candor uses."""
-        return loosening_words(self.what, self.category, self.value)
+        words = loosening_words(self.what, self.category, self.value)
+        if self.what == Loosening.LIST_SHORTENED and self.entries_removed:
+            of = f" of its {self.entries_before:,}" if self.entries_before else ""
+            words += f" (it lost {self.entries_removed:,}{of} entries)"
+        return words
 
     def as_json(self) -> dict[str, Any]:
-        """The loosening as the pending file and `candor status --json` keep it."""
-        return {
+        """The loosening as the journal, the pending cache and `candor status --json` keep it."""
+        out: dict[str, Any] = {
             "what": str(self.what),
             "category": self.category,
             "value": self.value,
@@ -135,10 +245,29 @@ class Pending:
             "since": self.since.isoformat(),
             "until": self.until.isoformat(),
         }
+        optional = {
+            "boot_id": self.boot_id,
+            "uptime": self.uptime,
+            "seconds": self.seconds,
+            "entries_removed": self.entries_removed,
+            "entries_before": self.entries_before,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
+        return out
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Pending:
-        """A waiting loosening read back from the pending file."""
+        """A waiting loosening read back from the journal (or an old pending file)."""
+
+        def number(key: str) -> float | None:
+            value = raw.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        def count(key: str) -> int | None:
+            value = raw.get(key)
+            return value if isinstance(value, int) else None
+
+        boot_id = raw.get("boot_id")
         return cls(
             what=Loosening(raw["what"]),
             category=raw.get("category"),
@@ -147,6 +276,11 @@ class Pending:
             since=datetime.fromisoformat(raw["since"]),
             until=datetime.fromisoformat(raw["until"]),
             source=str(raw.get("source", "")),
+            boot_id=boot_id if isinstance(boot_id, str) else None,
+            uptime=number("uptime"),
+            seconds=number("seconds"),
+            entries_removed=count("entries_removed"),
+            entries_before=count("entries_before"),
         )
 
 
@@ -161,6 +295,13 @@ class Plan:
     """Undone before it applied (the rule was added back, the setting raised again)."""
     new: tuple[Pending, ...] = ()
     """First seen now (also in `pending`)."""
+    due: Mapping[tuple[str, str | None, str], datetime] = field(default_factory=dict)
+    """When each waiting loosening really ends (later than its `until` if the wall clock ran
+    ahead of the computer's uptime)."""
+
+    def due_of(self, p: Pending) -> datetime:
+        """When `p` really ends."""
+        return self.due.get(p.key, p.until)
 
     def of(self, what: Loosening, category: str | None = None) -> list[Pending]:
         """The waiting loosenings of one kind (and category)."""
@@ -168,20 +309,24 @@ class Plan:
 
 
 def plan(
-    now: datetime,
+    now: Moment,
     applied: Applied | None,
     before: Sequence[Pending],
     identities: Mapping[str, frozenset[str]],
     settings: Settings,
+    lists: Sequence[ListChange] = (),
+    list_hashes: Mapping[str, str] | None = None,
 ) -> Plan:
     """Loosening stays stricter than the files say, given what was in force and what already waits.
 
-    `identities` and `settings` describe the files now. With no applied state (a fresh home)
-    nothing can have loosened.
+    `identities`, `settings`, `list_hashes` (and `lists`, the imported lists whose content
+    changed) describe the files now. With no applied state (a fresh home) nothing can have
+    loosened. A wait is over once both the wall clock and the uptime clock have passed it.
     """
-    ended = tuple(p for p in before if p.until <= now)
-    live = [p for p in before if p.until > now]
-    kept = [p for p in live if _still_loosening(p, identities, settings)]
+    hashes = list_hashes or {}
+    ended = tuple(p for p in before if p.until <= now.wall and now.remaining(p) == 0)
+    live = [p for p in before if p not in ended]
+    kept = [p for p in live if _still_loosening(p, identities, settings, hashes)]
     cancelled = tuple(p for p in live if p not in kept)
     delay = effective_delay(settings, kept)
     if applied is not None and applied.settings is not None:
@@ -189,22 +334,22 @@ def plan(
     new: list[Pending] = []
     if applied is not None and delay > timedelta(0):
         by_key = {p.key: p for p in kept}
-        until = now + delay
-        for found in _loosenings(applied, identities, settings, kept):
+        for found in _loosenings(applied, identities, settings, kept, lists):
             existing = by_key.get(found.key)
             if existing is None:
-                item = replace(found, since=now, until=until)
+                item = found.started(now.wall, now.uptime, delay)
                 new.append(item)
                 by_key[item.key] = item
             elif existing.what in _SETTINGS_THAT_RESTART:
                 # A further loosening of a setting already waiting: the wait starts again.
-                by_key[found.key] = replace(existing, until=until)
+                by_key[found.key] = existing.started(now.wall, now.uptime, delay)
         kept = list(by_key.values())
     return Plan(
         pending=tuple(sorted(kept, key=_order)),
         ended=ended,
         cancelled=cancelled,
         new=tuple(new),
+        due={p.key: now.due(p) for p in kept},
     )
 
 
@@ -263,10 +408,15 @@ def held_action(category: str, desired: Action | None, pending: Sequence[Pending
 
 
 def _still_loosening(
-    p: Pending, identities: Mapping[str, frozenset[str]], settings: Settings
+    p: Pending,
+    identities: Mapping[str, frozenset[str]],
+    settings: Settings,
+    list_hashes: Mapping[str, str],
 ) -> bool:
     in_category = identities.get(p.category or "", frozenset())
     match p.what:
+        case Loosening.LIST_SHORTENED:
+            return list_hashes.get(p.value) != p.source
         case Loosening.RULE_REMOVED:
             return p.value not in in_category
         case Loosening.EXCEPTION_ADDED:
@@ -294,9 +444,22 @@ def _loosenings(
     identities: Mapping[str, frozenset[str]],
     settings: Settings,
     waiting: Sequence[Pending],
+    lists: Sequence[ListChange],
 ) -> Iterable[Pending]:
     """Every loosening from the applied state to the files now; times are filled in by `plan`."""
     yield from _rule_loosenings(applied, identities, waiting)
+    old_actions: Mapping[str, Action] = applied.settings.actions if applied.settings else {}
+    for change in lists:
+        if change.removed:
+            action = held_action(
+                change.category, old_actions.get(change.category, "block"), waiting
+            )
+            yield replace(
+                _item(Loosening.LIST_SHORTENED, change.category, change.name, action),
+                source=change.old_hash,
+                entries_removed=change.removed,
+                entries_before=change.before,
+            )
     if applied.settings is not None:
         yield from _setting_loosenings(applied.settings, settings, waiting)
 
@@ -371,19 +534,6 @@ def read_pending(state_dir: Path) -> list[Pending]:
         return [Pending.from_json(item) for item in raw["pending"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
-
-
-def write_pending(state_dir: Path, pending: Sequence[Pending]) -> None:
-    """Atomic, so a crash leaves the old record or the new one."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = pending_path(state_dir)
-    data = {"pending": [p.as_json() for p in pending]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def journal_items(pending: Iterable[Pending]) -> list[dict[str, Any]]:
@@ -485,4 +635,10 @@ def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
             format_duration(after.cooling_off),
             loosening=after.cooling_off < before.cooling_off,
         )
+    for what, old, new in (
+        ("report.timezone", before.report_timezone, after.report_timezone),
+        ("agent.listen", before.listen, after.listen),
+    ):
+        if old is not None and new is not None and old != new:
+            out.append({"what": what, "from": old, "to": new, "loosening": False, "notice": True})
     return out

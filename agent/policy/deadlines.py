@@ -1,4 +1,5 @@
-"""Reloads due to time rather than to an edit: a cooling-off wait or a temporary allow ends."""
+"""Reloads due to time rather than to an edit: a cooling-off wait or a temporary allow ends, a
+grant is journaled by `candor allow`, or a `state/` cache is touched by hand."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ import threading
 from datetime import datetime, timedelta
 
 from agent.journal import clock
-from agent.policy import temporary_allow
 from agent.policy.live_rules import LiveRules
+from agent.policy.state_cache import cache_files
 
 log = logging.getLogger(__name__)
 
+Stamp = tuple[tuple[int, int] | None, ...]
+
 
 class DeadlineWatch:
-    """Reloads when a cooling-off wait or a temporary allow ends, or when `candor allow` writes.
+    """Reloads when a cooling-off wait or a temporary allow ends, when `candor allow` journals a
+    grant, or when a cache file under `state/` changes (the reload then journals that once).
 
-    A thread that looks twice a second at the grants file's stamp and at the clock: cheaper and
-    simpler than a second file watcher, and a grant is live within a second. Start and stop it
-    with the agent.
+    A thread that looks twice a second at the journal's newest allow row (through the kind
+    index), at the cache files' stamps and at the clock: cheaper and simpler than a second file
+    watcher, and a grant is live within a second. Start and stop it with the agent.
     """
 
     POLL_SECONDS = 0.5
@@ -26,7 +30,7 @@ class DeadlineWatch:
 
     def __init__(self, live: LiveRules) -> None:
         self.live = live
-        self._path = temporary_allow.grants_path(live.home.state_dir)
+        self._files = cache_files(live.home.state_dir)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="candor-deadlines", daemon=True)
         self._stamp = self._read_stamp()
@@ -52,24 +56,28 @@ class DeadlineWatch:
                 log.exception("could not apply a cooling-off or temporary-allow change")
 
     def check(self) -> bool:
-        """Reload if the grants changed or a deadline passed; True if it reloaded."""
+        """Reload if a grant was journaled, a cache changed or a deadline passed; True if so."""
         stamp = self._read_stamp()
         deadline = self.live.rules.next_deadline
         now = clock.now()
         due = deadline is not None and deadline <= now
         if due and self._tried and self._tried[0] == deadline and now < self._tried[1] + self.RETRY:
             due = False
-        if stamp == self._stamp and not due:
+        if stamp == self._stamp and not due and not self.live.grants_changed():
             return False
-        self._stamp = stamp
         if due and deadline is not None:
             self._tried = (deadline, now)
         self.live.reload()
+        self._stamp = self._read_stamp()
         return True
 
-    def _read_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self._path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+    def _read_stamp(self) -> Stamp:
+        stamps: list[tuple[int, int] | None] = []
+        for path in self._files:
+            try:
+                st = path.stat()
+            except OSError:
+                stamps.append(None)
+            else:
+                stamps.append((st.st_mtime_ns, st.st_size))
+        return tuple(stamps)

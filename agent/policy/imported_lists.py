@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -161,11 +162,17 @@ def _compile_and_cache(
     return built
 
 
+KEEP_RECENT_SECONDS = 31 * 86400
+"""A compiled copy used within this long is never cleared: the cooling-off (at most 30 days)
+may hold an old version of a list in force from it (`agent.policy.list_cache.keep_fresh`)."""
+
+
 def _drop_stale_caches(cache_dir: Path, keep: int = 64) -> None:
     """Keep the cache folder from growing without bound as lists are updated."""
     files = sorted(cache_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    recent = time.time() - KEEP_RECENT_SECONDS
     for old in files[keep:]:
-        if old.is_file():
+        if old.is_file() and old.stat().st_mtime < recent:
             old.unlink(missing_ok=True)
 
 

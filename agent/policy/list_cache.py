@@ -38,6 +38,14 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     return side_path
 
 
+def keep_fresh(cache_dir: Path, source_hash: str, name: str) -> None:
+    """Mark a compiled copy as in use (its files' times set to now), so clearing old caches
+    never removes a version the cooling-off still holds in force."""
+    for path in cache_paths(cache_dir, source_hash, name):
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+
 def _temp_path(directory: Path, final_name: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{final_name}.", suffix=".tmp", dir=directory)
     os.close(fd)

@@ -4,6 +4,11 @@ Readers (the proxy's hooks, `candor rules watch`) take `live.rules.matcher` and 
 immutable snapshot; a reload builds the next one aside and replaces the reference in one step,
 so no request ever sees half of an edit.
 
+What was in force is the ledger (`agent.policy.ledger`): read from the journal once, then kept
+here and updated by what each reload commits. With a journal (the agent), a reload journals what
+it changed and the new applied state first, in one transaction, and swaps only once that is
+durable: nothing loosens without its row. Without one (`candor rules watch`) it only looks.
+
 Some reloads are due to time rather than to an edit: a loosening whose cooling-off delay has
 passed, a temporary allow that ends or was just granted; `agent.policy.deadlines` triggers those.
 """
@@ -11,14 +16,26 @@ passed, a temporary allow that ends or was just granted; `agent.policy.deadlines
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agent.config import Config, ConfigError, Home, load_config
-from agent.policy.cooling_off import Plan
-from agent.policy.rulebook import InspectFor, LoadedRules, load_rules, remember_applied
+from agent.journal import JournalError, clock
+from agent.policy import change_events
+from agent.policy.cooling_off import Moment, Plan
+from agent.policy.elapsed import ElapsedClock
+from agent.policy.ledger import heartbeats, ledger_from, read_ledger, with_grants
+from agent.policy.rulebook import InspectFor, LoadedRules, commit, ledger_after, load_rules
+from agent.policy.state_cache import disagreement_event, disagreements, write_caches
+from agent.policy.temporary_allow import ALLOW_KINDS
 from rules.changes import CategoryChange, diff_identities
+
+if TYPE_CHECKING:
+    from agent.journal.events import EventBody
+    from agent.journal.store import Journal
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +49,8 @@ class ReloadOutcome:
     reason: str | None = None
     cooling: Plan = field(default_factory=Plan)
     """What waits now, what took effect and what was undone in this reload."""
+    events: tuple[EventBody, ...] = ()
+    """What was journaled for it (before it took effect)."""
 
 
 class LiveRules:
@@ -42,25 +61,55 @@ class LiveRules:
         home: Home,
         inspect: InspectFor | None = None,
         on_reload: Callable[[ReloadOutcome], None] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.home = home
         self._inspect = inspect
         self._on_reload = on_reload
+        self._journal = journal
         self._lock = threading.Lock()
+        self._gone_said: set[tuple[str, str]] = set()
+        """Held list versions whose missing copy was journaled in this run."""
+        self.elapsed = ElapsedClock(heartbeats(home.journal_file))
         self.config: Config = load_config(home)
-        self.rules: LoadedRules = load_rules(home, self.config, self._inspect)
+        self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
+        self.rules: LoadedRules = self._load(self.config)
 
     @property
     def effective_config(self) -> Config:
         """The settings in force: `config` with the stricter values a cooling-off still holds."""
         return self.rules.effective_config or self.config
 
+    def _load(self, config: Config) -> LoadedRules:
+        return load_rules(
+            self.home, config, self._inspect, ledger=self.ledger, elapsed=self.elapsed
+        )
+
+    def start(self, first: Sequence[EventBody] = ()) -> list[EventBody]:
+        """Journal `first` (the agent's start), what changed while the agent was stopped, a
+        cache found edited, and the applied state, before anything is served; the rows."""
+        with self._lock:
+            events = [
+                *first,
+                *change_events.since_last_run(self.rules),
+                *self._cache_check(),
+                *self._gone_check(self.rules),
+            ]
+            self._commit(self.rules, events)
+            return events
+
+    def grants_changed(self) -> bool:
+        """Whether another command journaled an allow row since the ledger was read."""
+        if self._journal is None:
+            return False
+        return self._journal.last_seq_of(ALLOW_KINDS) != self.ledger.allow_seq
+
     def reload(self) -> ReloadOutcome:
         """Rebuild from disk; keep the current snapshot if the new one would be broken."""
         with self._lock:
             outcome = self._reload_locked()
             # Inside the lock: the file watcher and the deadline watch may reload at once, and
-            # the journal must see their outcomes in the order the snapshots were swapped.
+            # the outcomes must be seen in the order the snapshots were swapped.
             if self._on_reload:
                 self._on_reload(outcome)
         return outcome
@@ -70,7 +119,12 @@ class LiveRules:
             config = load_config(self.home)
         except ConfigError as exc:
             return ReloadOutcome(False, reason=f"{exc} The previous settings stay in force.")
-        loaded = load_rules(self.home, config, self._inspect)
+        if self._journal is not None:
+            try:
+                self.ledger = with_grants(self.ledger, self._journal)
+            except (JournalError, sqlite3.Error) as exc:
+                return ReloadOutcome(False, reason=f"Candor could not read its journal ({exc}).")
+        loaded = self._load(config)
         new_problems = [p for p in loaded.problems if p not in self.rules.problems]
         old_rejected = {(r.file, r.text, r.reason) for r in self.rules.rejected}
         new_rejected = [
@@ -84,8 +138,73 @@ class LiveRules:
                 False,
                 reason=f"{first}{extra}. The previous rules stay in force until this is fixed.",
             )
+        events = [
+            *change_events.of_reload(self.rules, loaded, self.config, config),
+            *self._cache_check(),
+            *self._gone_check(loaded),
+        ]
+        try:
+            self._commit(loaded, events)
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            return ReloadOutcome(
+                False,
+                reason=f"Candor could not write its journal ({exc}). Nothing changes until it "
+                "can: the previous rules stay in force.",
+            )
         changes = diff_identities(self.rules.identities, loaded.identities)
         self.config = config
         self.rules = loaded
-        remember_applied(self.home, loaded)
-        return ReloadOutcome(True, changes=changes, cooling=loaded.cooling)
+        return ReloadOutcome(True, changes=changes, cooling=loaded.cooling, events=tuple(events))
+
+    def _cache_check(self) -> list[EventBody]:
+        """One `bypass_suspected` row if a `state/` cache says something the journal does not."""
+        if self._journal is None:
+            return []
+        if self.ledger.bridged:  # the caches were the record until now
+            return []
+        now = Moment(clock.now(), clock.uptime(), self.elapsed)
+        ledger = self.ledger
+        found = disagreements(
+            self.home.state_dir, ledger.applied, ledger.pending, ledger.grants, now
+        )
+        return [disagreement_event(found)] if found else []
+
+    def _gone_check(self, loaded: LoadedRules) -> list[EventBody]:
+        """One `bypass_suspected` row per held list version whose compiled copy was deleted."""
+        from agent.journal.events import BypassSuspected
+
+        if self._journal is None:
+            return []
+        events: list[EventBody] = []
+        for p in loaded.held_gone:
+            if (p.value, p.source) in self._gone_said:
+                continue
+            self._gone_said.add((p.value, p.source))
+            name = p.value.rsplit("/", 1)[-1]
+            events.append(
+                BypassSuspected(
+                    what="held_list_gone",
+                    source=p.value,
+                    detail=f"The kept copy of the imported list {name} was deleted, so the "
+                    "entries it lost stopped applying before the cooling-off delay ended.",
+                )
+            )
+        return events
+
+    def _commit(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
+        """Journal first (raises if it cannot), then remember, then refresh the caches."""
+        if self._journal is None:
+            self.ledger = ledger_after(loaded)
+            return
+        self.ledger = commit(self._journal, loaded, events)
+        try:
+            ledger = self.ledger
+            write_caches(
+                self.home.state_dir,
+                ledger.applied,
+                ledger.pending,
+                ledger.grants,
+                loaded.matcher.fingerprint,
+            )
+        except OSError as exc:
+            log.warning("could not refresh the caches under %s: %s", self.home.state_dir, exc)

@@ -2,35 +2,51 @@
 
 The rulebook is the only place that knows where rules live on disk: the person's files in
 `rules/`, imported lists in `lists/`, and the allowlist and category actions in `config.toml`.
-It also remembers the rule set last put into force, so a rule deleted while Candor was stopped is
-still seen as a loosening when it starts again, and it applies the cooling-off delay
-(`agent.cooling_off`) and temporary allows (`agent.temporary_allow`) wherever rules are loaded:
-the agent, `candor rules test` and `candor status` see the same rules in force.
+It compares them with the rule set last put into force, as the journal records it
+(`agent.policy.ledger`), so a rule deleted or a list replaced while Candor was stopped is still
+seen as a loosening when it starts again, and it applies the cooling-off delay
+(`agent.policy.cooling_off`) and temporary allows (`agent.policy.temporary_allow`) wherever rules
+are loaded: the agent, `candor rules test` and `candor status` see the same rules in force.
+`commit` journals what a load put into force, before it takes effect.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Config, Home, effective_categories
 from agent.journal import clock
+from agent.journal.clock import Uptime
 from agent.journal.loosening import Loosening
-from agent.policy import cooling_off, temporary_allow
-from agent.policy.cooling_off import LIST_PREFIX, Applied, Pending, Plan, Settings
+from agent.policy import cooling_off
+from agent.policy.cooling_off import (
+    LIST_PREFIX,
+    Applied,
+    ListChange,
+    Moment,
+    Pending,
+    Plan,
+    Settings,
+    list_exception_identity,
+)
+from agent.policy.elapsed import ElapsedClock
 from agent.policy.imported_lists import compiled, stored_lists
+from agent.policy.ledger import Ledger, body_digest, heartbeats, read_ledger, snapshot
+from agent.policy.list_cache import keep_fresh
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
-from rules.compiled_list import CompiledList, load_compiled
+from rules.compiled_list import CompiledList, entries_missing, load_compiled
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Action, Rejection, Rule, RuleKind
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 
-APPLIED_STATE = "applied-rules.json"
+if TYPE_CHECKING:
+    from agent.journal.events import EventBody
+    from agent.journal.store import Journal
 
 InspectFor = Callable[[Config], Sequence[Rule]]
 """Hosts to decrypt whatever the rules say, given the settings in force."""
@@ -57,10 +73,21 @@ class LoadedRules:
     """Loosening the cooling-off delay keeps stricter than the files, and what just took effect."""
     grants: tuple[Grant, ...] = ()
     """Temporary allows in force."""
+    grant_ends: tuple[datetime, ...] = ()
+    """When each of `grants` ends (by the wall clock or, sooner, by real time)."""
     effective_config: Config | None = None
     """The configuration in force: the loaded one with the stricter values still waiting."""
     notes: tuple[str, ...] = ()
     """Things the person should know that do not stop a reload (a kept list went missing)."""
+    list_changes: tuple[ListChange, ...] = ()
+    """Imported lists whose content differs from the version put into force."""
+    lists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per imported list: category, hash, entries and `@@` exceptions, as journaled."""
+    ledger: Ledger = field(default_factory=Ledger)
+    """What the journal said was in force when these rules were loaded."""
+    held_gone: tuple[Pending, ...] = ()
+    """Removed or shortened lists that should still be in force but whose compiled copy is
+    gone (the agent journals each once as `bypass_suspected`)."""
 
     @property
     def pending(self) -> tuple[Pending, ...]:
@@ -70,7 +97,8 @@ class LoadedRules:
     @property
     def next_deadline(self) -> datetime | None:
         """When something waiting or granted next ends, so the agent reloads then."""
-        times = [p.until for p in self.cooling.pending] + [g.until for g in self.grants]
+        times = [self.cooling.due_of(p) for p in self.cooling.pending]
+        times += list(self.grant_ends) or [g.until for g in self.grants]
         return min(times) if times else None
 
 
@@ -92,22 +120,31 @@ def load_rules(
     inspect: InspectFor | None = None,
     *,
     now: datetime | None = None,
+    uptime: Uptime | None = None,
+    ledger: Ledger | None = None,
+    elapsed: ElapsedClock | None = None,
+    with_grants: bool = True,
 ) -> LoadedRules:
     """Read and compile everything; bad lines are collected, never fatal.
 
     `inspect` names, for the settings in force, hosts the agent needs decrypted whatever the
-    rules say (SafeSearch engines while SafeSearch or search capture is on).
-    Loosenings the cooling-off delay holds back stay in force, and temporary allows are added;
-    nothing is written (see `remember_applied`), so a command that only looks starts no clock.
+    rules say (SafeSearch engines while SafeSearch or search capture is on). What was in force
+    comes from `ledger` (the agent's, kept in memory) or else from the journal. Loosenings the
+    cooling-off delay holds back stay in force, and temporary allows are added (unless
+    `with_grants` is false); nothing is written (see `commit`), so a command that only looks
+    starts no clock.
     """
-    now = now or clock.now()
+    moment = Moment(
+        now or clock.now(),
+        uptime or clock.uptime(),
+        elapsed or ElapsedClock(heartbeats(home.journal_file)),
+    )
+    ledger = ledger if ledger is not None else read_ledger(home)
     actions = effective_categories(config, categories_on_disk(home))
     rejected: list[Rejection] = []
     problems: list[str] = []
     notes: list[str] = []
     lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
-    list_counts: dict[str, int] = {}
-    list_hashes: dict[str, str] = {}
     for stored in stored_lists(home.lists_dir):
         try:
             built = compiled(stored, home.list_cache_dir)
@@ -115,8 +152,7 @@ def load_rules(
             problems.append(f"{stored.data_path}: cannot read this imported list ({exc.strerror}).")
             continue
         lists_by_category.setdefault(stored.meta.category, []).append(built)
-        list_counts[stored.source_name] = built.stats.accepted
-        list_hashes[stored.source_name] = built.source_hash
+    lists = _list_facts(lists_by_category)
     rules_by_category: dict[str, list[Rule]] = {}
     rule_counts: dict[str, int] = {}
     for name in actions:
@@ -132,20 +168,21 @@ def load_rules(
                 rejected.extend(parsed.rejected)
         rule_counts[name] = len(rules)
         rules_by_category[name] = rules
-    identities = _identities(rules_by_category, list_counts)
+    identities = _identities(rules_by_category, lists)
     settings = Settings.of(config, actions)
+    list_hashes = {name: str(info["hash"]) for name, info in lists.items()}
+    changed = tuple(_list_changes(home, ledger.applied, lists_by_category))
     cooling = cooling_off.plan(
-        now,
-        read_applied(home),
-        cooling_off.read_pending(home.state_dir),
-        identities,
-        settings,
+        moment, ledger.applied, ledger.pending, identities, settings, changed, list_hashes
     )
+    shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
+    gone: list[Pending] = []
     categories = _category_policies(
-        home, actions, rules_by_category, lists_by_category, cooling.pending, notes
+        home, actions, rules_by_category, lists_by_category, shown, gone
     )
+    notes.extend(held_list_gone_words(p) for p in gone)
     in_force = cooling_off.effective_config(config, cooling.pending)
-    grants = tuple(temporary_allow.active_grants(home.state_dir, now))
+    grants = tuple(g for g in ledger.grants if g.active(moment)) if with_grants else ()
     allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
     rejected.extend(bad)
     never_inspect, bad = _host_rules(in_force.never_inspect, "never_inspect")
@@ -161,7 +198,7 @@ def load_rules(
         actions=actions,
         rejected=tuple(rejected),
         problems=tuple(problems),
-        list_counts=list_counts,
+        list_counts={name: int(info["entries"]) for name, info in lists.items()},
         rule_counts=rule_counts,
         identities=identities,
         sources={
@@ -171,18 +208,70 @@ def load_rules(
         settings=settings,
         cooling=cooling,
         grants=grants,
+        grant_ends=tuple(g.ends(moment) for g in grants),
         effective_config=in_force,
         notes=tuple(notes),
+        list_changes=changed,
+        lists=lists,
+        ledger=ledger,
+        held_gone=tuple(gone),
     )
 
 
+def _list_facts(lists_by_category: Mapping[str, Sequence[CompiledList]]) -> dict[str, dict]:
+    """Per imported list what the journal keeps: category, hash, entries, `@@` exceptions."""
+    facts: dict[str, dict[str, Any]] = {}
+    for category, built in lists_by_category.items():
+        for cl in built:
+            facts[cl.name] = {
+                "category": category,
+                "hash": cl.source_hash,
+                "entries": cl.stats.accepted,
+                "exceptions": sorted(
+                    list_exception_identity(r.text, cl.name) for r in cl.exceptions
+                ),
+            }
+    return facts
+
+
+def _list_changes(
+    home: Home, applied: Applied | None, lists_by_category: Mapping[str, Sequence[CompiledList]]
+) -> list[ListChange]:
+    """Imported lists whose content differs from the version put into force, and what they lost
+    (compared with the old version's compiled copy, kept in the cache)."""
+    if applied is None:
+        return []
+    out: list[ListChange] = []
+    for category, built in lists_by_category.items():
+        for new in built:
+            old_hash = applied.list_hashes.get(new.name)
+            if not old_hash or old_hash == new.source_hash:
+                continue
+            old = load_compiled(home.list_cache_dir, old_hash, new.name)
+            before = applied.list_counts.get(new.name) or (old.stats.accepted if old else 0)
+            out.append(
+                ListChange(
+                    name=new.name,
+                    category=category,
+                    old_hash=old_hash,
+                    new_hash=new.source_hash,
+                    before=before,
+                    after=new.stats.accepted,
+                    removed=entries_missing(old, new) if old else None,
+                    added=entries_missing(new, old) if old else None,
+                )
+            )
+    return out
+
+
 def _identities(
-    rules_by_category: Mapping[str, Sequence[Rule]], list_counts: Mapping[str, int]
+    rules_by_category: Mapping[str, Sequence[Rule]], lists: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, frozenset[str]]:
     ids = {cat: {r.text for r in rules} for cat, rules in rules_by_category.items()}
-    for name in list_counts:
-        category = name.split("/")[1]
-        ids.setdefault(category, set()).add(f"{LIST_PREFIX}{name}")
+    for name, info in lists.items():
+        texts = ids.setdefault(str(info["category"]), set())
+        texts.add(f"{LIST_PREFIX}{name}")
+        texts.update(info["exceptions"])
     return {cat: frozenset(texts) for cat, texts in ids.items()}
 
 
@@ -192,7 +281,7 @@ def _category_policies(
     rules_by_category: Mapping[str, Sequence[Rule]],
     lists_by_category: Mapping[str, Sequence[CompiledList]],
     pending: Sequence[Pending],
-    notes: list[str],
+    gone: list[Pending],
 ) -> list[CategoryPolicy]:
     """One policy per category, with what the cooling-off delay still holds in force.
 
@@ -213,30 +302,57 @@ def _category_policies(
                 rule = _pending_rule(p)
                 if rule is not None:
                     removed[rule] = p.until
-        held: list[tuple[CompiledList, datetime]] = []
-        for p in mine:
-            if p.what == Loosening.LIST_REMOVED:
-                kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
-                if kept is None:
-                    notes.append(
-                        f"The imported list {p.value} was removed and should stay in force until "
-                        f"{p.until:%Y-%m-%d %H:%M}, but its compiled copy is gone, so it no "
-                        "longer applies. Import it again to keep it."
-                    )
-                else:
-                    held.append((kept, p.until))
+        held = _held_lists(home, mine, gone)
         out.append(
             CategoryPolicy(
                 name=name,
                 action=action,
                 rules=tuple(r for r in rules_by_category.get(name, ()) if r.text not in withheld),
-                lists=tuple(lists_by_category.get(name, ())),
+                lists=tuple(
+                    _without_exceptions(cl, withheld) for cl in lists_by_category.get(name, ())
+                ),
                 held_lists=tuple(held),
                 pending=removed,
                 action_pending_until=min(lowered) if action != desired and lowered else None,
             )
         )
     return out
+
+
+def _held_lists(
+    home: Home, pending: Sequence[Pending], gone: list[Pending]
+) -> list[tuple[CompiledList, datetime]]:
+    """The old versions of removed or shortened lists the cooling-off keeps in force, from their
+    compiled copies; a copy that is gone is added to `gone`."""
+    held: list[tuple[CompiledList, datetime]] = []
+    for p in pending:
+        if p.what not in (Loosening.LIST_REMOVED, Loosening.LIST_SHORTENED):
+            continue
+        kept = load_compiled(home.list_cache_dir, p.source, p.value) if p.source else None
+        if kept is None:
+            gone.append(p)
+            continue
+        keep_fresh(home.list_cache_dir, p.source, p.value)
+        held.append((kept, p.until))
+    return held
+
+
+def held_list_gone_words(p: Pending) -> str:
+    """What the person reads when a list version held in force has lost its compiled copy."""
+    how = "removed" if p.what == Loosening.LIST_REMOVED else "shortened"
+    return (
+        f"The imported list {p.value} was {how} and its old version should stay in force until "
+        f"{p.until:%Y-%m-%d %H:%M}, but its compiled copy is gone, so it no longer applies. "
+        "Import it again to keep it."
+    )
+
+
+def _without_exceptions(cl: CompiledList, withheld: set[str]) -> CompiledList:
+    """`cl` without the `@@` exceptions whose cooling-off wait is not over."""
+    kept = tuple(
+        r for r in cl.exceptions if list_exception_identity(r.text, cl.name) not in withheld
+    )
+    return cl if len(kept) == len(cl.exceptions) else replace(cl, exceptions=kept)
 
 
 def _pending_rule(p: Pending) -> Rule | None:
@@ -265,58 +381,53 @@ def _host_rules(entries: Sequence[str], key: str) -> tuple[list[Rule], list[Reje
     return rules, bad
 
 
-def read_applied(home: Home) -> Applied | None:
-    """Loosening was last put into force, or None on a fresh home (nothing can have loosened)."""
-    try:
-        raw = json.loads((home.state_dir / APPLIED_STATE).read_text("utf-8"))
-        identities = {cat: frozenset(texts) for cat, texts in raw["identities"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    try:
-        settings = Settings.from_json(raw["settings"])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        settings = None  # written before settings were remembered
-    sources = raw.get("sources")
-    hashes = raw.get("list_hashes")
+def applied_of(loaded: LoadedRules) -> Applied:
+    """What `loaded` puts into force, as the ledger keeps it."""
     return Applied(
-        identities=identities,
-        sources=sources if isinstance(sources, dict) else {},
-        list_hashes=hashes if isinstance(hashes, dict) else {},
-        settings=settings,
+        identities=dict(loaded.identities),
+        sources=loaded.sources,
+        list_hashes=dict(loaded.list_hashes),
+        settings=loaded.settings,
+        list_counts=dict(loaded.list_counts),
     )
 
 
-def applied_identities(home: Home) -> dict[str, frozenset[str]] | None:
-    """The rule set last put into force, or None on a fresh home."""
-    applied = read_applied(home)
-    return None if applied is None else dict(applied.identities)
-
-
-def changes_since_applied(home: Home, loaded: LoadedRules) -> list[CategoryChange]:
+def changes_since_applied(loaded: LoadedRules) -> list[CategoryChange]:
     """Loosening differs from the rule set last put into force (empty on a fresh home)."""
-    before = applied_identities(home)
-    if before is None:
+    applied = loaded.ledger.applied
+    if applied is None:
         return []
-    return diff_identities(before, loaded.identities)
+    return diff_identities(applied.identities, loaded.identities)
 
 
-def remember_applied(home: Home, loaded: LoadedRules) -> None:
-    """Record `loaded` as the rule set in force, and what still waits.
+def commit(journal: Journal, loaded: LoadedRules, events: Sequence[EventBody] = ()) -> Ledger:
+    """Journal `events` and, if it changed, the applied state `loaded` puts into force, in one
+    transaction; return the ledger that now holds. Call it before `loaded` takes effect: if
+    the journal cannot be written this raises, and nothing has loosened."""
+    from agent.journal.store import draft_of
 
-    Both files are replaced atomically, the waiting list first: a crash in between leaves the
-    old applied state, so the next start sees the loosening again and keeps its first clock.
-    """
-    home.state_dir.mkdir(parents=True, exist_ok=True)
-    cooling_off.write_pending(home.state_dir, loaded.pending)
-    data = {
-        "fingerprint": loaded.matcher.fingerprint,
-        "identities": {cat: sorted(texts) for cat, texts in loaded.identities.items()},
-        "sources": loaded.sources,
-        "list_hashes": loaded.list_hashes,
-    }
-    if loaded.settings is not None:
-        data["settings"] = loaded.settings.as_json()
-    path = home.state_dir / APPLIED_STATE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")
-    os.replace(tmp, path)
+    row = snapshot(
+        loaded.matcher.fingerprint, loaded.sources, loaded.lists, loaded.settings, loaded.pending
+    )
+    digest = body_digest(row.as_body())
+    rows = [*events] + ([row] if digest != loaded.ledger.digest else [])
+    journal.append_drafts([draft_of(event, None, journal.clock) for event in rows])
+    return replace(ledger_after(loaded), digest=digest)
+
+
+def ledger_after(loaded: LoadedRules) -> Ledger:
+    """The ledger once `loaded` is in force (what `commit` journals)."""
+    return replace(loaded.ledger, applied=applied_of(loaded), pending=loaded.pending, bridged=False)
+
+
+def remember_applied(home: Home, loaded: LoadedRules, events: Sequence[EventBody] = ()) -> Ledger:
+    """`commit` on the home's journal, then mirror the new ledger into the `state/` caches."""
+    from agent.journal.store import Journal
+    from agent.policy.state_cache import write_caches
+
+    with Journal(home.journal_file) as journal:
+        ledger = commit(journal, loaded, events)
+    write_caches(
+        home.state_dir, ledger.applied, ledger.pending, ledger.grants, loaded.matcher.fingerprint
+    )
+    return ledger

@@ -1,35 +1,47 @@
-"""`candor allow HOST --for 15m`: the honest escape hatch for an urgent false positive.
+"""`candor allow HOST --for 15m --reason "..."`: the honest escape hatch for a false positive.
 
-A grant lets one host (and its subdomains, or that host alone with `=host`) through at once, for
-at most a day, and then ends by itself. Unlike an allowlist entry it is not delayed by the
-cooling-off time, so it is kept short and is never quiet: each grant is journaled
-(`allow_granted`), listed by `candor status` and shown in the weekly report.
+A grant lets one blocked or warned host (and its subdomains, or that host alone with `=host`)
+through at once, for at most a day, and then ends by itself. Unlike an allowlist entry it is not
+delayed by the cooling-off time, so it is kept narrow and is never quiet: never a public suffix
+(`com`, `co.uk`), only a host a rule blocks or warns now, with a reason the person types, shown
+by `candor status` and in the weekly report.
 
-Grants live in `state/allow.json`. The CLI writes the file; the running agent notices the change
-within a second (`agent.policy.deadlines.DeadlineWatch` polls the file's stamp) and reloads, and
-reloads again when a grant ends.
+A grant exists only as journal rows (`allow_granted`, and `allow_ended` when ended early): the
+agent and every command rebuild the grants from them (`agent.policy.ledger`). `state/allow.json`
+is a cache of those rows for people to read; Candor never obeys it. A grant ends when the wall
+clock reaches its end or when that much real time has passed (`agent.policy.elapsed`), whichever
+comes first, so a clock set back does not stretch it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
+from agent.config import format_duration
+from agent.journal.clock import Uptime
+from agent.policy.cooling_off import Moment
+from agent.policy.elapsed import Anchor, anchor_of
 from rules.model import Rule, RuleKind
 from rules.syntax import RuleSyntaxError, parse_rule
+
+if TYPE_CHECKING:  # the journal's rows are read only when there is a journal to read
+    from agent.journal.events import AllowEnded, AllowGranted, Event
 
 GRANTS_STATE = "allow.json"
 MAX_GRANT = timedelta(hours=24)
 MIN_GRANT = timedelta(minutes=1)
+MAX_REASON = 300
+"""Characters of a reason kept; a reason is a sentence, not a letter."""
+ALLOW_KINDS = ("allow_granted", "allow_ended")
+"""The journal kinds a temporary allow is made of (`agent.journal.events.Kind`)."""
 
 
 class GrantError(ValueError):
-    """The host or duration cannot be granted; the message says why."""
+    """The host, duration or reason cannot be granted; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +52,10 @@ class Grant:
     """`example.com` (with subdomains) or `=www.example.com` (that host only)."""
     granted_at: datetime
     until: datetime
+    reason: str | None = None
+    boot_id: str | None = None
+    uptime: float | None = None
+    """The computer's uptime when granted: the allow ends once its length of real time passed."""
 
     def rule(self) -> Rule:
         """The grant as an allowlist rule, named so a decision shows where it came from."""
@@ -47,27 +63,39 @@ class Grant:
         until = self.until.astimezone().strftime("%H:%M")
         return Rule(parsed.kind, parsed.value, source=f"candor allow, until {until}")
 
+    def active(self, now: Moment) -> bool:
+        """In force at `now`: begun, and ended neither by the wall clock nor by real time."""
+        return self.granted_at <= now.wall < self.ends(now)
+
+    def ends(self, now: Moment) -> datetime:
+        """When it ends, seen at `now`: its time on the wall clock, or sooner if its length of
+        real time runs out first (a clock set back does not stretch it)."""
+        if self.uptime is None:
+            return self.until
+        anchor = Anchor(self.boot_id, self.uptime, self.granted_at.timestamp())
+        passed = now.elapsed.since(anchor, now.uptime, now.wall.timestamp())
+        left = (self.until - self.granted_at).total_seconds() - passed
+        return min(self.until, now.wall + timedelta(seconds=left))
+
     def as_json(self) -> dict[str, Any]:
-        """The grant as the grants file keeps it."""
-        return {
+        """The grant as `candor status --json` and the cache file show it."""
+        out: dict[str, Any] = {
             "host": self.host,
             "granted_at": self.granted_at.isoformat(),
             "until": self.until.isoformat(),
         }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Grant:
-        """A grant read back from the grants file."""
+        """A grant read back from the cache file (only to compare it with the journal)."""
         return cls(
             host=str(raw["host"]),
             granted_at=datetime.fromisoformat(raw["granted_at"]),
             until=datetime.fromisoformat(raw["until"]),
         )
-
-
-def grants_path(state_dir: Path) -> Path:
-    """Where the temporary allows are kept."""
-    return state_dir / GRANTS_STATE
 
 
 def normalise_grant_host(text: str) -> str:
@@ -88,6 +116,23 @@ def _parse_host(text: str) -> Rule:
     return rule
 
 
+@cache
+def _public_suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList  # its bundled list: nothing is downloaded
+
+    return PublicSuffixList()
+
+
+def check_not_public_suffix(host: str) -> None:
+    """GrantError if `host` is a public suffix (`com`, `co.uk`, `github.io`): everyone's sites."""
+    name = host.removeprefix("=")
+    if "." not in name or _public_suffixes().is_public(name):
+        raise GrantError(
+            f"'{name}' is a public suffix: allowing it would let through every site under it. "
+            "Name the one site you need, like example.com."
+        )
+
+
 def check_duration(duration: timedelta) -> timedelta:
     """The duration, if a temporary allow may last that long; GrantError if not."""
     if duration < MIN_GRANT:
@@ -100,45 +145,76 @@ def check_duration(duration: timedelta) -> timedelta:
     return duration
 
 
-def read_grants(state_dir: Path) -> list[Grant]:
-    """Every grant in the file; an unreadable file counts as none."""
-    try:
-        raw = json.loads(grants_path(state_dir).read_text("utf-8"))
-        return [Grant.from_json(item) for item in raw["grants"]]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return []
+def check_reason(reason: str | None) -> str:
+    """The reason, tidied; GrantError when there is none."""
+    text = " ".join((reason or "").split())
+    if not text:
+        raise GrantError('Say why, in a few words: --reason "...". It is recorded with the allow.')
+    return text[:MAX_REASON]
 
 
-def active_grants(state_dir: Path, now: datetime) -> list[Grant]:
-    """The grants in force at `now`."""
-    return [g for g in read_grants(state_dir) if g.granted_at <= now < g.until]
+def grant_event(
+    host: str, duration: timedelta, reason: str, now: datetime, uptime: Uptime
+) -> AllowGranted:
+    """The journal row that grants `host` from `now` (checked for form, length and reason)."""
+    from agent.journal.events import AllowGranted
 
-
-def add_grant(state_dir: Path, host: str, duration: timedelta, now: datetime) -> Grant:
-    """Record a grant from `now`; a grant for the same host is replaced, ended ones dropped."""
-    grant = Grant(normalise_grant_host(host), now, now + check_duration(duration))
-    kept = [g for g in read_grants(state_dir) if g.until > now and g.host != grant.host]
-    _write(state_dir, [*kept, grant])
-    return grant
-
-
-def end_grant(state_dir: Path, host: str, now: datetime) -> Grant | None:
-    """End a grant early (tightening, so at once); the grant that was ended, or None."""
     name = normalise_grant_host(host)
-    grants = [g for g in read_grants(state_dir) if g.until > now]
-    ended = next((g for g in grants if g.host == name), None)
-    if ended is not None:
-        _write(state_dir, [g for g in grants if g is not ended])
-    return ended
+    check_not_public_suffix(name)
+    length = check_duration(duration)
+    anchor = anchor_of(uptime, now)
+    return AllowGranted(
+        host=name,
+        duration=format_duration(length),
+        seconds=int(length.total_seconds()),
+        until=(now + length).isoformat(),
+        granted_at=now.isoformat(),
+        reason=check_reason(reason),
+        boot_id=anchor.boot_id,
+        uptime=anchor.uptime,
+    )
 
 
-def _write(state_dir: Path, grants: Sequence[Grant]) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = grants_path(state_dir)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = {"grants": [g.as_json() for g in sorted(grants, key=lambda g: g.until)]}
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(data, indent=1) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def end_event(host: str, now: datetime) -> AllowEnded:
+    """The journal row that ends `host`'s allow early."""
+    from agent.journal.events import AllowEnded
+
+    return AllowEnded(host=normalise_grant_host(host), ended_at=now.isoformat())
+
+
+def grants_from_rows(rows: Iterable[Event]) -> list[Grant]:
+    """The grants the journal's allow rows (newest first) describe: per host, the newest row
+    decides (a new grant replaces an older one; an `allow_ended` ends it)."""
+    seen: set[str] = set()
+    grants: list[Grant] = []
+    for row in rows:
+        host = row.body.get("host")
+        if not isinstance(host, str) or host in seen:
+            continue
+        seen.add(host)
+        if row.kind == ALLOW_KINDS[0] and (grant := _grant_of(row)) is not None:
+            grants.append(grant)
+    return sorted(grants, key=lambda g: g.until)
+
+
+def _grant_of(row: Event) -> Grant | None:
+    body = row.body
+    try:
+        until = datetime.fromisoformat(str(body["until"]))
+        granted = body.get("granted_at")
+        granted_at = datetime.fromisoformat(granted) if isinstance(granted, str) else row.time
+        host = normalise_grant_host(str(body["host"]))
+    except (KeyError, ValueError):
+        return None
+    if until.tzinfo is None or granted_at.tzinfo is None:
+        return None
+    uptime = body.get("uptime")
+    boot_id = body.get("boot_id")
+    return Grant(
+        host=host,
+        granted_at=granted_at,
+        until=until,
+        reason=body.get("reason") if isinstance(body.get("reason"), str) else None,
+        boot_id=boot_id if isinstance(boot_id, str) else None,
+        uptime=float(uptime) if isinstance(uptime, int | float) else None,
+    )

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -25,12 +26,10 @@ from mitmproxy import master, options
 
 from agent.config import Config, Home, parse_listen
 from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
-from agent.journal import JournalError, JournalWriter
+from agent.journal import Journal, JournalError, JournalWriter
 from agent.journal.events import AgentStart, AgentStop, EventBody, Heartbeat
-from agent.policy import change_events
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.live_rules import LiveRules, ReloadOutcome
-from agent.policy.rulebook import remember_applied
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
 from agent.proxy.addons.resolve import (
@@ -103,18 +102,21 @@ class Agent:
             raise RunError(f"--upstream-ca {upstream_ca}: no such file")
         self.upstream_ca = upstream_ca
         self.previous_pid = _check_not_running(home)
-        self.live = LiveRules(home, inspect=hosts_to_inspect, on_reload=self._reloaded)
+        try:
+            self.policy_journal = Journal(home.journal_file)
+            """Rules changes are journaled on this connection, in one transaction each, before
+            they take effect; everything else goes through the batching writer."""
+            self.journal = JournalWriter(home.journal_file)
+        except JournalError as exc:
+            raise RunError(str(exc)) from None
+        self.live = LiveRules(
+            home, inspect=hosts_to_inspect, on_reload=self._reloaded, journal=self.policy_journal
+        )
         try:
             address = listen or self.live.config.agent.listen
             self.listen_host, self.listen_port = parse_listen(address)
         except ValueError as exc:
             raise RunError(f"--listen {exc}") from None
-        try:
-            self.journal = JournalWriter(home.journal_file)
-        except JournalError as exc:
-            raise RunError(str(exc)) from None
-        self._config = self.live.config
-        self._actions = self.live.rules.actions
         self.watcher = RulesWatcher(home, self._reload)
         self.deadlines = DeadlineWatch(self.live)
         self._settings: tuple[Config, FilterSettings] | None = None
@@ -154,12 +156,16 @@ class Agent:
             code = asyncio.run(self._serve())
         except KeyboardInterrupt:
             code = 0
+        except RunError as exc:
+            print(f"candor: {exc}", file=sys.stderr)
+            code = 1
         finally:
             self._stop_services()
             self.deadlines.stop()
             self.watcher.stop()
             self.record(AgentStop(version=_version(), clean=True))
             self.journal.close()
+            self.policy_journal.close()
             remove_pid_file(self.home.pid_file)
         return code
 
@@ -253,17 +259,18 @@ class Agent:
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def _record_start(self) -> None:
+        """Journal the start, what changed while stopped and the rules in force, before serving
+        (in one transaction: nothing loosened at this start takes effect without its row)."""
         loaded = self.live.rules
-        self.record(
-            AgentStart(
-                version=_version(),
-                rules_fingerprint=loaded.matcher.fingerprint,
-                previous_stop_clean=self.previous_pid is None,
-            )
+        start = AgentStart(
+            version=_version(),
+            rules_fingerprint=loaded.matcher.fingerprint,
+            previous_stop_clean=self.previous_pid is None,
         )
-        for event in change_events.since_last_run(self.home, loaded):
-            self.record(event)
-        remember_applied(self.home, loaded)
+        try:
+            self.live.start([start])
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            raise RunError(f"Candor cannot write its journal: {exc}") from None
         for problem in (*loaded.problems, *map(str, loaded.rejected)):
             log.warning("%s", problem)
 
@@ -271,13 +278,10 @@ class Agent:
         self.live.reload()
 
     def _reloaded(self, outcome: ReloadOutcome) -> None:
+        """What a reload changed is already journaled (before it took effect); say why one
+        was refused."""
         if not outcome.applied:
             log.warning("%s", outcome.reason)
-            return
-        before, self._config = self._config, self.live.config
-        actions, self._actions = self._actions, self.live.rules.actions
-        for event in change_events.of_reload(outcome, before, self._config, actions, self._actions):
-            self.record(event)
 
 
 async def _release_memory_now_and_then() -> None:
