@@ -10,6 +10,8 @@ point or shortens its self-check: tests reach those only here.
   `{"now": ISO time, "speed": simulated seconds per real second, "crash_at": a crash point,
   "selfcheck_interval": seconds}`. `child_command()` builds that command line; when a test has a
   simulated clock, the child starts from the same moment, at the same speed.
+* The real wall clock moved, for a real agent: `faked_wall_clock(offset)` is the environment
+  that runs it under Debian's libfaketime with its monotonic and boot clocks left true.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +122,21 @@ def set_time(moment: datetime | str, speed: float = 0.0) -> SimulatedClock:
 def simulated() -> bool:
     """Whether this test runs on a simulated clock."""
     return _active is not None and _active.current is not None
+
+
+def faked_wall_clock(offset: str) -> dict[str, str]:
+    """The environment that runs a real process under Debian's libfaketime with its wall clock
+    moved by `offset` ("+2d", "-10d") and its monotonic clocks (uptime) left true, as a clock
+    changed in the system settings would. It is preloaded into the process itself: the
+    `faketime` wrapper would stand between the test and the agent and not pass on signals."""
+    from tests.conftest import require_tool
+
+    tool = Path(require_tool("faketime"))
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
+    found += sorted(tool.parent.parent.glob("lib/*/faketime/libfaketimeMT.so.1"))
+    if not found:
+        pytest.fail("faketime is installed but its library libfaketimeMT.so.1 was not found")
+    return {"LD_PRELOAD": str(found[0]), "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from reporter.build import BuiltReport, build_report, previous_from_document, re
 from reporter.delivery.messages import report_message
 from reporter.delivery.outbox import NewMessage, Outbox, ReportRecord
 from reporter.document import WEEK_SCHEMA, document_hash, read_document, signed_bytes
-from tests.conftest import REPO, require_tool
+from tests.conftest import REPO
+from tests.harness import faked_wall_clock
 from tests.mail_server import MailServer
 from tests.proxy_fixtures import LISTENING, RunningAgent
 from tests.report_helpers import candor, heartbeats
@@ -78,22 +79,11 @@ def save_attachments(parts: dict[str, bytes], folder: Path) -> Path:
 # -- 1. rows, not times ---------------------------------------------------------------------
 
 
-def faketime_library() -> str:
-    """Debian's libfaketime, preloaded into the agent itself (the `faketime` wrapper would stand
-    between the test and the agent, and not pass on the signal that stops it)."""
-    require_tool("faketime")
-    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
-    if not found:
-        pytest.fail("faketime is installed but libfaketimeMT.so.1 was not found")
-    return str(found[0])
-
-
 def start_agent_with_clock_back(home: Path, days: int) -> RunningAgent:
     """The real agent with its wall clock set back `days` days (libfaketime; the monotonic and
     boot clocks stay true, as with a clock changed in the system settings)."""
     env = {
-        **os.environ, "PYTHONUNBUFFERED": "1", "LD_PRELOAD": faketime_library(),
-        "FAKETIME": f"-{days}d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        **os.environ, "PYTHONUNBUFFERED": "1", **faked_wall_clock(f"-{days}d"),
     }  # fmt: skip
     argv = [sys.executable, "-m", "agent.cli", "--home", str(home), "run", "--listen",
             "127.0.0.1:0"]  # fmt: skip

@@ -20,7 +20,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from agent.journal import Journal
-from tests.conftest import candor, require_tool
+from tests.conftest import candor
+from tests.harness import faked_wall_clock
 from tests.origins import Origin
 from tests.proxy_fixtures import RunningAgent, start_agent, write_home
 
@@ -314,21 +315,6 @@ def test_an_edited_pending_file_does_not_skip_the_cooling_off(
 
 
 # -- 6 and 7. the clock set forward; the time zone and the listen address -------------------------
-
-
-def faked_wall_clock(offset: str) -> dict[str, str]:
-    """The environment that runs a process under Debian's libfaketime, its wall clock moved by
-    `offset` and its monotonic clocks (uptime) left alone."""
-    tool = Path(require_tool("faketime"))
-    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
-    found += sorted(tool.parent.parent.glob("lib/*/faketime/libfaketimeMT.so.1"))
-    if not found:
-        pytest.fail("faketime is installed but its library libfaketimeMT.so.1 was not found")
-    return {
-        "LD_PRELOAD": str(found[0]),
-        "FAKETIME": offset,
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
 
 
 def test_a_clock_set_forward_ends_no_wait(tmp_path: Path, origin: Origin) -> None:
