@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -52,6 +52,7 @@ WORD_SPECIFICITY = 0
 
 _EXCEPTION = 1
 _IMPORTANT = 2
+_WAITING = 4
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class CategoryPolicy:
     held_lists: Sequence[tuple[CompiledList, datetime]] = ()
     """Imported lists removed but enforced until the given time (cooling-off). Their entries
     still block; their `@@` exceptions end at once, since dropping an exception tightens."""
+    waiting_exceptions: Mapping[Rule, datetime] = field(default_factory=dict)
+    """`@@` exceptions added but held back until the given time (cooling-off): they allow
+    nothing yet, and a block they would cancel carries that time as its `pending_until`."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,8 @@ class Matcher:
                 builder.add_rule(index, category, rule, None)
             for rule, until in category.pending.items():
                 builder.add_rule(index, category, rule, until)
+            for rule, until in category.waiting_exceptions.items():
+                builder.add_rule(index, category, rule, until, waiting=True)
             held = [(compiled, None) for compiled in category.lists]
             held += list(category.held_lists)
             for compiled, until in held:
@@ -345,6 +351,12 @@ class Matcher:
                 return payload
             return _list_decision(payload)
         exceptions = [c for c in candidates if c[2] & _EXCEPTION]
+        if exceptions and any(c[2] & _WAITING for c in exceptions):
+            return _held_back(
+                self._winner([c for c in candidates if not c[2] & _WAITING]),
+                [c for c in exceptions if c[2] & _WAITING],
+                candidates,
+            )
         if exceptions:
             cancelled = {c[1] for c in exceptions}
             kept = [
@@ -381,6 +393,27 @@ _INSPECT = 1
 _NEVER = 2
 _PATHS = 4
 _by_rank = itemgetter(0)
+
+
+def _held_back(
+    decision: Decision, waiting: list[_Candidate], candidates: list[_Candidate]
+) -> Decision:
+    """`decision`, with the time a waiting `@@` exception of its category would have cancelled it
+    (the block stays in force until then, and the page says so)."""
+    if decision.decision == "allow" or decision.category is None:
+        return decision
+    important = any(c[2] & _IMPORTANT and _category_of(c) == decision.category for c in candidates)
+    ends = [c[3].pending_until for c in waiting if c[3].category == decision.category]
+    ends = [t for t in ends if t is not None]
+    if important or not ends:
+        return decision
+    until = min(ends) if decision.pending_until is None else min(*ends, decision.pending_until)
+    return replace(decision, pending_until=until)
+
+
+def _category_of(candidate: _Candidate) -> str | None:
+    payload = candidate[3]
+    return payload.category if payload.__class__ is Decision else payload[1].name
 
 
 _new = object.__new__
@@ -467,9 +500,17 @@ class _Builder:
         setattr(node, f"{which}_{'exact' if exact else 'domain'}", True)
 
     def add_rule(
-        self, index: int, category: CategoryPolicy, rule: Rule, until: datetime | None
+        self,
+        index: int,
+        category: CategoryPolicy,
+        rule: Rule,
+        until: datetime | None,
+        *,
+        waiting: bool = False,
     ) -> None:
         flags = (_EXCEPTION if rule.exception else 0) | (_IMPORTANT if rule.important else 0)
+        if waiting and rule.exception:
+            flags |= _WAITING
         match rule.kind:
             case RuleKind.DOMAIN | RuleKind.EXACT:
                 host = _canonical_host(rule.value)
@@ -546,7 +587,9 @@ def _candidate(
         action=category.action,
         rule=rule.text,
         source=rule.source or None,
-        pending_until=None if flags & _EXCEPTION or not pending else min(pending),
+        pending_until=min(pending)
+        if pending and flags & (_EXCEPTION | _WAITING) != _EXCEPTION
+        else None,
     )
     rank = _rank(STRENGTH[category.action], specificity, until is not None, index)
     return (rank, index, flags, decision)
@@ -568,6 +611,14 @@ def _rule_host(rule: Rule, where: str) -> str:
     return host
 
 
+def _waiting(category: CategoryPolicy) -> dict[str, Any]:
+    """Waiting exceptions, named only when there are some (older fingerprints stay the same)."""
+    if not category.waiting_exceptions:
+        return {}
+    items = category.waiting_exceptions.items()
+    return {"waiting": sorted([r.text, t.isoformat()] for r, t in items)}
+
+
 def _fingerprint(policy: Policy) -> str:
     def texts(rules: Iterable[Rule]) -> list[str]:
         return sorted(r.text for r in rules)
@@ -586,6 +637,7 @@ def _fingerprint(policy: Policy) -> str:
                 "lists": sorted([cl.name, cl.source_hash] for cl in c.lists),
                 "held_lists": sorted([cl.name, cl.source_hash, when(t)] for cl, t in c.held_lists),
             }
+            | _waiting(c)
             for c in policy.categories
         ],
         "allowlist": texts(policy.allowlist),

@@ -372,6 +372,36 @@ def test_a_standing_rule_names_the_match_before_an_equal_pending_one() -> None:
     assert m.decide("https://a.test/").pending_until is None
 
 
+def test_a_waiting_exception_allows_nothing_yet_and_says_when_it_will() -> None:
+    cl = compile_list(ImportedEntries(domains=["l.test"]), "L", "h")
+    m = matcher(
+        CategoryPolicy(
+            "adult",
+            "block",
+            [rule(K.DOMAIN, "tube.test"), rule(K.DOMAIN, "hard.test", important=True)],
+            lists=[cl],
+            waiting_exceptions={
+                rule(K.DOMAIN, "ok.tube.test", exception=True): T2,
+                rule(K.DOMAIN, "l.test", exception=True): T1,
+                rule(K.DOMAIN, "hard.test", exception=True): T1,
+                rule(K.DOMAIN, "alone.test", exception=True): T1,
+            },
+        ),
+        CategoryPolicy("gambling", "block", [rule(K.DOMAIN, "bet.test")]),
+        CategoryPolicy("other", "block", [rule(K.DOMAIN, "bet.test", exception=True)]),
+    )
+    assert m.decide("https://ok.tube.test/") == Decision(
+        "block", "adult", "block", "tube.test", "domain.txt:1", T2
+    )
+    assert m.decide("https://tube.test/").pending_until is None  # not what it excepts
+    assert m.decide("https://www.l.test/").pending_until == T1  # a list entry is held too
+    assert m.check_host("l.test").decision.pending_until == T1
+    assert m.decide("https://hard.test/").pending_until is None  # $important outlasts it
+    assert m.decide("https://alone.test/") == ALLOW
+    assert m.decide("https://bet.test/").pending_until is None  # its own category only
+    assert m.identities()["adult"] == frozenset({"tube.test", "hard.test $important"})
+
+
 def test_lowered_action_stays_until_its_time() -> None:
     cl = compile_list(ImportedEntries(domains=["l.test"]), "L", "h")
     m = matcher(

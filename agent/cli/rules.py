@@ -26,6 +26,7 @@ from agent.policy.imported_lists import (
     stored_lists,
     update_lists,
 )
+from agent.policy.ledger import Ledger, read_ledger
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
 from rules.lists.formats import ListFormat
@@ -281,6 +282,7 @@ def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
     """`candor rules import`: keep a public list (file, folder or URL) and compile it."""
     category = _category(args.category)
     fmt = ListFormat(args.format) if args.format else None
+    before = read_ledger(home)
     report = _with_progress(
         f"Importing into {category}",
         lambda progress: import_list(
@@ -294,16 +296,17 @@ def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
         ),
     )
     _print_import(report)
-    _say_loosening(home, [report.stored.source_name])
+    _say_loosening(home, [report.stored.source_name], before)
     return 0
 
 
-def _say_loosening(home: Home, names: list[str]) -> None:
+def _say_loosening(home: Home, names: list[str], before: Ledger) -> None:
     """Tell the person which parts of these imported lists make filtering less strict: their
     `@@` exceptions and the entries a new version lost. Both wait for the cooling-off delay
-    and are in the weekly report."""
+    and are in the weekly report. Compared with `before` (what was in force before the
+    command), since a running agent may already have applied the new version."""
     try:
-        loaded = load_rules(home, load_config(home), with_grants=False)
+        loaded = load_rules(home, load_config(home), ledger=before, with_grants=False)
     except ConfigError:
         return
     delay = (loaded.effective_config or load_config(home)).cooling_off
@@ -378,6 +381,7 @@ def _print_import(report: ImportReport) -> None:
 def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
     """`candor rules update`: download URL lists again."""
     category = _category(args.category) if args.category else None
+    before = read_ledger(home)
     results = _with_progress("Updating lists", lambda p: update_lists(home.lists_dir, category, p))
     if not results:
         out.print("No imported list came from a URL, so there is nothing to update.")
@@ -390,7 +394,7 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
         else:
             _print_import(result)
     updated = [r.stored.source_name for r in results if not isinstance(r, ImportFailed)]
-    _say_loosening(home, updated)
+    _say_loosening(home, updated, before)
     return 1 if failed else 0
 
 

@@ -295,7 +295,7 @@ def _category_policies(
         desired = actions.get(name)
         action = cooling_off.held_action(name, desired, mine)
         lowered = [p.until for p in mine if p.what == Loosening.ACTION_LOWERED]
-        withheld = {p.value for p in mine if p.what == Loosening.EXCEPTION_ADDED}
+        withheld = {p.value: p.until for p in mine if p.what == Loosening.EXCEPTION_ADDED}
         removed: dict[Rule, datetime] = {}
         for p in mine:
             if p.what == Loosening.RULE_REMOVED:
@@ -303,15 +303,24 @@ def _category_policies(
                 if rule is not None:
                     removed[rule] = p.until
         held = _held_lists(home, mine, gone)
+        waiting: dict[Rule, datetime] = {}
+        lists = tuple(
+            _without_exceptions(cl, withheld, waiting) for cl in lists_by_category.get(name, ())
+        )
+        rules = []
+        for rule in rules_by_category.get(name, ()):
+            if rule.text in withheld:
+                waiting[rule] = withheld[rule.text]
+            else:
+                rules.append(rule)
         out.append(
             CategoryPolicy(
                 name=name,
                 action=action,
-                rules=tuple(r for r in rules_by_category.get(name, ()) if r.text not in withheld),
-                lists=tuple(
-                    _without_exceptions(cl, withheld) for cl in lists_by_category.get(name, ())
-                ),
+                rules=tuple(rules),
+                lists=lists,
                 held_lists=tuple(held),
+                waiting_exceptions=waiting,
                 pending=removed,
                 action_pending_until=min(lowered) if action != desired and lowered else None,
             )
@@ -347,12 +356,19 @@ def held_list_gone_words(p: Pending) -> str:
     )
 
 
-def _without_exceptions(cl: CompiledList, withheld: set[str]) -> CompiledList:
-    """`cl` without the `@@` exceptions whose cooling-off wait is not over."""
-    kept = tuple(
-        r for r in cl.exceptions if list_exception_identity(r.text, cl.name) not in withheld
-    )
-    return cl if len(kept) == len(cl.exceptions) else replace(cl, exceptions=kept)
+def _without_exceptions(
+    cl: CompiledList, withheld: Mapping[str, datetime], waiting: dict[Rule, datetime]
+) -> CompiledList:
+    """`cl` without the `@@` exceptions whose cooling-off wait is not over (added to
+    `waiting`, with the time each takes effect)."""
+    kept = []
+    for rule in cl.exceptions:
+        until = withheld.get(list_exception_identity(rule.text, cl.name))
+        if until is None:
+            kept.append(rule)
+        else:
+            waiting[rule] = until
+    return cl if len(kept) == len(cl.exceptions) else replace(cl, exceptions=tuple(kept))
 
 
 def _pending_rule(p: Pending) -> Rule | None:
