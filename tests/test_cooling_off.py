@@ -7,6 +7,9 @@ chosen moments (`now=`), and remember them as the agent does after each reload.
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,7 @@ from agent.policy.live_rules import LiveRules
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
 from agent.policy.temporary_allow import GrantError
 from rules.model import Decision
-from tests.conftest import candor
+from tests.conftest import REPO, candor, command
 from tests.harness import ClockControl
 from tests.origins import Origin
 from tests.proxy_fixtures import start_agent, write_home
@@ -419,6 +422,50 @@ def test_rules_test_and_allow_commands_show_it(home: Home) -> None:
     status = json.loads(candor(home.root, "status", "--json", check=True).stdout)
     assert [g["host"] for g in status["temporary_allows"]] == ["pornhub.com"]
     assert [p["value"] for p in status["pending"]] == ["pornhub.com"]
+
+
+def answer_at_a_terminal(home: Home, answer: str, *args: str) -> tuple[int, str]:
+    """Run `candor ARGS` with a terminal as its input, type `answer`, and return its exit code
+    and everything it printed."""
+    leader, follower = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            command("--home", str(home.root), *args),
+            stdin=follower, stdout=follower, stderr=follower, cwd=REPO,
+            env={**os.environ, "COLUMNS": "200"},
+        )  # fmt: skip
+        os.write(leader, answer.encode() + b"\n")
+        said = b""
+        while proc.poll() is None or select.select([leader], [], [], 0.2)[0]:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    said += os.read(leader, 4096)
+                except OSError:  # the terminal closed with the process
+                    break
+        return proc.wait(timeout=60), said.decode(errors="replace")
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def granted_rows(home: Home) -> list:
+    with Journal(home.journal_file) as journal:
+        return list(journal.events(kinds=["allow_granted"]))
+
+
+@pytest.mark.slow
+def test_allow_asks_at_a_terminal_why_and_records_the_answer(home: Home) -> None:
+    configure(home)
+    seen(home, clock.now())
+    code, said = answer_at_a_terminal(home, "", "allow", "pornhub.com", "--for", "15m")
+    assert code == 1 and "Why do you need this site now?" in said
+    assert "Say why, in a few words" in said and not granted_rows(home)
+    code, said = answer_at_a_terminal(
+        home, "a page my doctor sent", "allow", "pornhub.com", "--for", "15m"
+    )
+    assert code == 0 and "Allowed pornhub.com until" in said
+    (granted,) = granted_rows(home)
+    assert granted.body["reason"] == "a page my doctor sent"
 
 
 # --- in the running agent ------------------------------------------------------------------------
