@@ -179,6 +179,9 @@ class Passthroughs(_Model):
     count: int
     hosts: list[str] | None = None
     """Only at levels that share domains."""
+    programs: list[str] | None = None
+    """The programs that refused, where the computer could tell; only with `hosts` (left out
+    of the JSON when absent, as in reports written before it was recorded)."""
 
 
 class JournalCheck(_Model):
@@ -326,6 +329,8 @@ class Document(_Model):
                 data.pop(optional, None)
         if data["period"].get("week") is None:
             data["period"].pop("week", None)
+        if data["integrity"]["pinned_passthroughs"].get("programs") is None:
+            data["integrity"]["pinned_passthroughs"].pop("programs", None)
         return data
 
 

@@ -358,6 +358,7 @@ def build_integrity(
     pending = pending_now(home, scope.now, level, journal)
     bypass: list[BypassEntry] = []
     pinned: list[str] = []
+    programs: set[str] = set()
     starts = unclean = lost = failures = 0
     kinds = [Kind.BYPASS_SUSPECTED, Kind.PINNED_PASSTHROUGH, Kind.AGENT_START, Kind.EVENTS_LOST,
              Kind.REPORT_FAILED]  # fmt: skip
@@ -367,6 +368,8 @@ def build_integrity(
             bypass.extend(bypass_entries(event, share))
         elif event.kind == Kind.PINNED_PASSTHROUGH:
             pinned.append(str(body.get("host", "")))
+            if isinstance(body.get("program"), str) and body["program"]:
+                programs.add(body["program"])
         elif event.kind == Kind.AGENT_START:
             starts += 1
             unclean += body.get("previous_stop_clean") is False
@@ -384,7 +387,9 @@ def build_integrity(
         tightening=found.tightening,
         bypass=bypass,
         pinned_passthroughs=Passthroughs(
-            count=len(pinned), hosts=sorted(set(pinned)) if share else None
+            count=len(pinned),
+            hosts=sorted(set(pinned)) if share else None,
+            programs=sorted(programs) if share and programs else None,
         ),
         journal=check,
         consent=consent_info(journal, scope.now),

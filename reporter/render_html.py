@@ -279,10 +279,8 @@ def _integrity(document: Document) -> str:
     else:
         parts.append(_p("No signs of getting around the filter.", SOFT, 14))
     facts = []
-    p = i.pinned_passthroughs
-    if p.count:
-        hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
-        facts.append(f"Apps that refused Candor's certificate (unfiltered): {p.count}{hosts}")
+    if (pinned := words.pinned_words(i.pinned_passthroughs)) is not None:
+        facts.append(pinned)
     if i.agent.unclean_stops:
         times = words.plural(i.agent.unclean_stops, "time")
         facts.append(f"Candor stopped unexpectedly {times}.")

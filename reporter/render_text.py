@@ -21,6 +21,7 @@ from reporter.document import (
     DayCounts,
     Document,
     Gap,
+    Passthroughs,
     SearchEntry,
     ZoneChange,
 )
@@ -289,6 +290,22 @@ reads them. The one owner of these sentences; a term not listed reads as `BYPASS
 BYPASS_UNKNOWN = "Candor's self-check found something that can get around the filter"
 
 
+def pinned_words(p: Passthroughs) -> str | None:
+    """Connections an app would not let Candor check (it refused Candor's certificate), which
+    Candor then let through unchecked for that app."""
+    if not p.count:
+        return None
+    said = (
+        "An app refused Candor's certificate, so Candor let its connections through unchecked: "
+        + plural(p.count, "time")
+    )
+    if p.programs:
+        said += f", by {', '.join(p.programs)}"
+    if p.hosts:
+        said += f", on {', '.join(p.hosts)}"
+    return said + "."
+
+
 def anomaly_words(anomaly: ClockAnomaly, document: Document) -> str:
     """Rows stamped outside the period: how many, how far, what it probably means."""
     period = document.period
@@ -511,12 +528,8 @@ def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
             _item(out, "-", bypass_words(b, zone))
     else:
         out.append("  No signs of getting around the filter.")
-    p = i.pinned_passthroughs
-    if p.count:
-        hosts = f": {', '.join(p.hosts)}" if p.hosts else ""
-        out.append(
-            f"  Apps that refused Candor's certificate and passed unfiltered: {p.count}{hosts}"
-        )
+    if (pinned := pinned_words(i.pinned_passthroughs)) is not None:
+        out.extend(textwrap.wrap(pinned, WIDTH, initial_indent="  ", subsequent_indent="  "))
     if i.agent.unclean_stops:
         out.append(f"  Candor stopped unexpectedly {plural(i.agent.unclean_stops, 'time')}.")
     if i.events_lost:

@@ -1,8 +1,10 @@
 """Shared pieces for the report tests: a home with a config, journals filled with events at
-chosen times, heartbeat sequences, and the `candor` command."""
+chosen times, heartbeat sequences, the `candor` command, and the next report as the partner
+would get it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -80,3 +82,14 @@ def candor(home: Path, *args: str) -> subprocess.CompletedProcess:
         cwd=REPO,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+def next_report(home: Path) -> tuple[dict[str, Any], str]:
+    """The next report as the partner would get it: its JSON document and its text (with its
+    line wrapping undone, so a sentence is found whole)."""
+    shown = []
+    for fmt in ("json", "text"):
+        proc = candor(home, "report", "preview", "--format", fmt)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        shown.append(proc.stdout.decode())
+    return json.loads(shown[0]), " ".join(shown[1].split())

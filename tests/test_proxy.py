@@ -37,6 +37,7 @@ from rules.model import Rule, RuleKind
 from tests.conftest import require_tool
 from tests.origins import FIXED_BYTES, Origin, OriginCert
 from tests.proxy_fixtures import RunningAgent, client_context, start_agent, write_home
+from tests.report_helpers import next_report
 
 
 def client(agent: RunningAgent, *cafiles: Path) -> httpx.Client:
@@ -349,6 +350,13 @@ def test_one_program_refusing_the_certificate_leaves_the_rules_on_for_the_others
     blocked = trusting.get(private)
     assert blocked.status_code == 403
     assert blocked.headers["x-candor-decision"] == "block; category=adult"
+    # The partner reads which program it was, and where.
+    doc, text = next_report(agent.home)
+    pinned = doc["integrity"]["pinned_passthroughs"]
+    assert "curl" in pinned["programs"]
+    assert {"duckduckgo.com", "twoclients.test"} <= set(pinned["hosts"])
+    assert "An app refused Candor's certificate, so Candor let its connections through" in text
+    assert "curl" in text.split("An app refused", 1)[1]
 
 
 def test_a_blocked_host_stays_blocked_for_a_pinned_client(

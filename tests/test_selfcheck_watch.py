@@ -27,6 +27,7 @@ from installers.checks import check_install, watch_list
 from tests import test_install_linux as linux_tests
 from tests.conftest import candor
 from tests.proxy_fixtures import RunningAgent, start_agent
+from tests.report_helpers import next_report
 
 pytestmark = pytest.mark.slow  # real tools, real agents: seconds, not milliseconds
 
@@ -149,6 +150,9 @@ def test_a_forwarding_proxy_on_the_advertised_port_is_journaled_within_seconds(
             assert f"process {os.getpid()}" in detail
         finally:
             assert running.stop() == 0
+    doc, text = next_report(home)
+    assert [b["what"] for b in doc["integrity"]["bypass"]] == ["proxy taken over"]
+    assert "Another program took Candor's place at the address the computer sends" in text
 
 
 def test_the_listener_check_knows_this_agent_from_another_program(
@@ -202,6 +206,16 @@ def test_undoing_the_wiring_is_journaled_within_seconds_not_minutes(
     finally:
         assert running.stop() == 0
     assert len(suspicions(running)) == 3  # once per change
+    doc, text = next_report(home)
+    found = [b["what"] for b in doc["integrity"]["bypass"]]
+    # With the desktop proxy off, the canary (sent the way the desktop says) fails as well.
+    assert [w for w in found if w != "canary failed"] == [
+        "proxy unset",
+        "policy missing",
+        "proxy unset",
+    ]
+    assert "The proxy setting that sends traffic through Candor was switched off" in text
+    assert "The browser settings that keep browsers going through Candor were" in text
     assert "Traceback" not in "".join(running.stderr_lines)
     assert not running_monitor("org.gnome.system.proxy")  # the monitors ended with the agent
 

@@ -24,6 +24,7 @@ from tests.conftest import candor
 from tests.harness import faked_wall_clock
 from tests.origins import Origin
 from tests.proxy_fixtures import RunningAgent, start_agent, write_home
+from tests.report_helpers import next_report
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +41,6 @@ def agent_home(tmp_path: Path, cooling_off: str = "24h") -> Path:
 def run(home: Path, **options: Any) -> RunningAgent:
     """`candor run` on `home`, every host resolved to this machine."""
     return start_agent(home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1", **options)
-
-
-def report(home: Path) -> tuple[dict[str, Any], str]:
-    """The next report as the partner would get it: its JSON document and its text (with its
-    line wrapping undone, so a sentence is found whole)."""
-    doc = json.loads(candor(home, "report", "preview", "--format", "json", check=True).stdout)
-    text = candor(home, "report", "preview", "--format", "text", check=True).stdout
-    return doc, " ".join(text.split())
 
 
 def set_level(home: Path, level: str) -> None:
@@ -121,7 +114,7 @@ def test_a_hand_written_allow_file_lets_nothing_through(tmp_path: Path, origin: 
     finally:
         assert agent.stop() == 0
 
-    doc, text = report(home)
+    doc, text = next_report(home)
     integrity = doc["integrity"]
     assert [b["what"] for b in integrity["bypass"]] == ["state_edited"]
     assert "edited or deleted by hand" in text
@@ -131,7 +124,7 @@ def test_a_hand_written_allow_file_lets_nothing_through(tmp_path: Path, origin: 
 
     # At the summary level the partner reads that a reason was given, not the reason.
     set_level(home, "summary")
-    doc, text = report(home)
+    doc, text = next_report(home)
     (allowed,) = [c for c in doc["integrity"]["loosening"] if c["kind"] == "temporary_allow"]
     assert allowed["description"].endswith("a reason was given") and allowed["detail"] is None
     assert reason not in text and "a reason was given" in text
@@ -164,7 +157,7 @@ def test_an_imported_lists_exceptions_wait_and_are_reported_as_loosening(
     finally:
         assert agent.stop() == 0
 
-    doc, text = report(home)
+    doc, text = next_report(home)
     rules = [c for c in doc["integrity"]["loosening"] if c["kind"] == "rules"]
     assert [c["description"] for c in rules] == [
         "1 exception added to adult by the imported list extra"
@@ -221,7 +214,7 @@ def test_a_shortened_list_keeps_its_lost_entries_for_the_cooling_off(
     finally:
         assert agent.stop() == 0
 
-    doc, text = report(home)
+    doc, text = next_report(home)
     said = [c["description"] for c in doc["integrity"]["loosening"]]
     assert "the imported list big lost 150 of its 200 entries" in said
     assert "the imported list big lost 49 of its 50 entries" in said
@@ -265,7 +258,7 @@ def test_a_deleted_applied_state_does_not_hide_categories_turned_off(
     finally:
         assert agent.stop() == 0
 
-    doc, text = report(home)
+    doc, text = next_report(home)
     said = [c["description"] for c in doc["integrity"]["loosening"]]
     assert "adult: changed from block to off" in said
     assert "gambling: changed from warn to off" in said
@@ -306,7 +299,7 @@ def test_an_edited_pending_file_does_not_skip_the_cooling_off(
     with Journal(home / "journal.sqlite") as journal:
         assert not [e for e in journal.events(kinds=["rules_changed"]) if e.body.get("took_effect")]
 
-    doc, text = report(home)
+    doc, text = next_report(home)
     (waiting,) = doc["integrity"]["pending"]
     assert waiting["description"] == "a rule is being removed" and waiting["detail"] == [
         "relaxed.test"
@@ -344,7 +337,7 @@ def test_a_clock_set_forward_ends_no_wait(tmp_path: Path, origin: Origin) -> Non
         assert start_rows[-1].time > datetime.now(UTC) + timedelta(days=1)  # it did run ahead
     shown = json.loads(candor(home, "rules", "test", "https://relaxed.test/", "--json").stdout)
     assert shown["decision"] == "block"
-    doc, _ = report(home)
+    doc, _ = next_report(home)
     assert [p["detail"] for p in doc["integrity"]["pending"]] == [["relaxed.test"]]
 
 
@@ -367,7 +360,7 @@ def test_the_time_zone_and_the_listen_address_are_journaled_changes(
         }
     finally:
         assert agent.stop() == 0
-    doc, text = report(home)
+    doc, text = next_report(home)
     said = [c["description"] for c in doc["integrity"]["loosening"]]
     assert "Candor's listening address was changed from 127.0.0.1:8080 to 127.0.0.1:18081" in said
     # A zone change loosens nothing (each report starts where the last ended): it is a note.
