@@ -13,6 +13,7 @@ import json
 import os
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,13 @@ import pytest
 
 from agent.cli.console import UserError
 from agent.config import Home
+from agent.health.selfcheck import last_result
 from agent.journal import Journal
 from reporter import consent
 from tests.conftest import candor, require_tool
-from tests.origins import Origin, OriginCert
+from tests.origins import Origin, OriginCert, free_port
 from tests.proxy_fixtures import client_context, start_agent
+from tests.report_helpers import next_report
 
 pytestmark = pytest.mark.slow  # real tools and browsers: seconds, not milliseconds
 
@@ -218,6 +221,8 @@ def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
     trusts that one, and a real agent's intercepted answer verifies against the trust store."""
     (home / "rules").mkdir()
     (home / "rules" / "adult.txt").write_text("reinstalled.inspected.test/private\n")
+    port = free_port()
+    (home / "config.toml").write_text(f'[agent]\nlisten = "127.0.0.1:{port}"\n')
     ca_cert = home / "mitmproxy" / "mitmproxy-ca-cert.pem"
     assert install(home, root).returncode == 0
     first = ca_cert.read_bytes()
@@ -243,8 +248,7 @@ def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
     assert fingerprint(exported) == fingerprint(second)
 
     running = start_agent(
-        home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1",
-        "--upstream-ca", str(origin_cert.cert),
+        home, "--resolve", "*:127.0.0.1", "--upstream-ca", str(origin_cert.cert),
     )  # fmt: skip
     try:
         # Trusting only the installed bundle: an answer verifies only if Candor intercepted it.
@@ -253,11 +257,26 @@ def test_install_after_uninstall_makes_and_trusts_a_new_ca_that_intercepts(
         ) as client:
             response = client.get(origin.https("reinstalled.inspected.test", "/"))
             blocked = client.get(origin.https("reinstalled.inspected.test", "/private"))
+        checked = wait_for_self_check(home)
     finally:
         assert running.stop() == 0
     assert response.status_code == 200
     assert response.json()["host"].startswith("reinstalled.inspected.test")
     assert blocked.status_code == 403
+    # The partner is told nothing false: the self-check's canary comes back through the new CA.
+    assert checked["ok"] is True, checked
+    doc, text = next_report(home)
+    assert doc["integrity"]["bypass"] == [] and "No signs of getting around the filter." in text
+
+
+def wait_for_self_check(home: Path, timeout: float = 30.0) -> dict:
+    """The agent's first self-check result (it checks itself about five seconds after it
+    starts)."""
+    deadline = time.monotonic() + timeout
+    while (result := last_result(Home.at(home))) is None:
+        assert time.monotonic() < deadline, "the agent never checked itself"
+        time.sleep(0.1)
+    return result
 
 
 def test_uninstall_restores_the_previous_proxy_not_blank(root: Path, home: Path) -> None:

@@ -53,14 +53,6 @@ def installed_home(tmp_path: Path, root: Path, port: int) -> Path:
     return home
 
 
-def wait_for_first_check(home: Path, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (result := last_result(Home.at(home))) is None:
-        assert time.monotonic() < deadline, "the agent never checked itself"
-        time.sleep(0.1)
-    return result
-
-
 def suspicions(agent: RunningAgent) -> list[dict[str, Any]]:
     return [e for e in agent.events("bypass_suspected") if e.get("source") == "self-check"]
 
@@ -182,7 +174,7 @@ def test_undoing_the_wiring_is_journaled_within_seconds_not_minutes(
     home = installed_home(tmp_path, root, port)
     running = start_agent(home)
     try:
-        assert wait_for_first_check(home)["ok"] is True
+        assert linux_tests.wait_for_self_check(home)["ok"] is True
         gsettings = ["gsettings", "set", "org.gnome.system.proxy", "mode"]
         subprocess.run([*gsettings, "none"], check=True)
         assert wait_for_suspicion(running, 1, within=10)["what"] == "proxy unset"
