@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -314,17 +314,31 @@ class Journal:
                 return
             cursor = last + 1 if cursor is None else min(cursor, last + 1)
         order, compare = ("DESC", "<") if newest_first else ("ASC", ">")
-        remaining = limit
-        while remaining is None or remaining > 0:
-            chunk = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+
+        def page(after: int | None) -> tuple[str, list[Any]]:
             clauses, args = list(where), list(params)
-            if cursor is not None:
+            if after is not None:
                 clauses.append(f"seq {compare} ?")
-                args.append(cursor)
+                args.append(after)
             sql = f"SELECT {COLUMNS} FROM events"
             if clauses:
                 sql += " WHERE " + " AND ".join(clauses)
-            sql += f" ORDER BY seq {order} LIMIT ?"
+            return sql + f" ORDER BY seq {order} LIMIT ?", args
+
+        yield from self._chunked(page, cursor, limit)
+
+    def _chunked(
+        self,
+        page: Callable[[int | None], tuple[str, list[Any]]],
+        cursor: int | None,
+        limit: int | None,
+    ) -> Iterator[Event]:
+        """Rows a chunk at a time, so a long journal is never held in memory: `page(cursor)` is
+        the query (ending in `LIMIT ?`) and its arguments for the rows past `cursor`."""
+        remaining = limit
+        while remaining is None or remaining > 0:
+            chunk = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+            sql, args = page(cursor)
             with self._lock:
                 rows = self._conn.execute(sql, [*args, chunk]).fetchall()
             for row in rows:
@@ -342,25 +356,15 @@ class Journal:
         if not wanted:
             return
         marks = ", ".join("?" * len(wanted))
-        cursor: int | None = None
-        remaining = limit
-        while remaining is None or remaining > 0:
-            chunk = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
-            below = "" if cursor is None else " AND seq < ?"
-            args: list[Any] = [*wanted] + ([] if cursor is None else [cursor])
+
+        def page(below: int | None) -> tuple[str, list[Any]]:
             sql = (
-                f"SELECT {COLUMNS} FROM events INDEXED BY events_kind_ts "
-                f"WHERE kind IN ({marks}){below} ORDER BY seq DESC LIMIT ?"
+                f"SELECT {COLUMNS} FROM events INDEXED BY events_kind_ts WHERE kind IN ({marks})"
+                f"{'' if below is None else ' AND seq < ?'} ORDER BY seq DESC LIMIT ?"
             )
-            with self._lock:
-                rows = self._conn.execute(sql, [*args, chunk]).fetchall()
-            for row in rows:
-                yield _to_event(row)
-            if len(rows) < chunk:
-                return
-            cursor = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
+            return sql, [*wanted] + ([] if below is None else [below])
+
+        yield from self._chunked(page, None, limit)
 
     def last_seq_of(self, kinds: Iterable[str]) -> int | None:
         """The newest row's seq among these kinds (through the kind index), or None."""
