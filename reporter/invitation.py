@@ -246,6 +246,16 @@ Thank you for being their accountability partner.
     return Email(f"You are no longer {person}'s Candor partner", text, _html(text))
 
 
+def with_note(words: Email, note: str) -> Email:
+    """The same message with a short paragraph added before its thanks (a notice that was
+    rebuilt, or whose sender did not wait for it)."""
+    marker = "\nThank you for being"
+    text = words.text.replace(marker, f"\n{note}\n{marker}", 1)
+    if text == words.text:
+        text = f"{words.text}\n{note}\n"
+    return Email(words.subject, text, _html(text))
+
+
 def _html(text: str) -> str:
     """The same words, in a simple HTML alternative that keeps the layout on a phone."""
     body = html.escape(text)
