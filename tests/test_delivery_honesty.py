@@ -179,6 +179,33 @@ def test_a_deleted_revoke_notice_is_rebuilt_and_delivered(
     assert "Rebuilt" not in send_due(home).stdout, "sent once"
 
 
+@pytest.mark.usefixtures("simulated_clock")
+def test_a_deleted_note_to_a_former_partner_is_rebuilt_and_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = make_home(tmp_path, monkeypatch, mail=mail)
+    mail.stop()
+    at(W48_DUE - timedelta(days=1))
+    args = ("--partner-name", "Kim", "--partner-email", "kim@example.org", "--yes")
+    changed = candor(home.root, "partner", "change", *args, check=True)
+    assert "Sam will be told" in changed.stdout
+    [queued] = journal_bodies(home, "notice_queued")
+    assert queued["notice"] == "partner_changed" and queued["recipient"] == SAM["email"]
+    assert delete_from_outbox(home, "kind = 'notice'") == 1
+
+    mail.start()
+    at(W48_DUE)
+    send_due(home)
+    [received] = mail.sink.wait_for(1)
+    assert received.rcpt_tos == [SAM["email"]]
+    assert received.message["Subject"].startswith("You are no longer ")
+    assert received.message["Message-ID"].strip() == queued["message_id"]
+    assert "rebuilt it from its journal" in words(
+        received.message.get_body(("plain",)).get_content()
+    )
+    assert "Rebuilt" not in send_due(home).stdout, "sent once"
+
+
 # -- 5. uninstall --without-notice still tells the partner, and how ----------------------------
 
 
@@ -266,11 +293,8 @@ def test_a_report_whose_previous_copy_is_gone_or_altered_cannot_show_it_continue
     at(W48_DUE + timedelta(minutes=1))
     send_due(home)
     [first] = mail.sink.wait_for(1)
-    if bypass == "deleted":
-        conn = sqlite3.connect(home.journal_file)
-        with conn:
-            conn.execute("DELETE FROM outbox WHERE report_seq = 1")
-        conn.close()
+    if bypass == "deleted":  # its queued copy and its row in `reports`
+        assert delete_from_outbox(home, "report_seq = 1") == 1
         why = "its signed copy is no longer on this computer"
     else:
         alter_stored_copy(home, 1)
@@ -279,7 +303,7 @@ def test_a_report_whose_previous_copy_is_gone_or_altered_cannot_show_it_continue
     send_due(home)
     received = mail.sink.wait_for(2)
     document, text, html, parts = received_report(received[1])
-    assert document["seq"] == 2
+    assert document["seq"] == 2, "the numbering goes on"
     said = words(text)
     assert f"Candor cannot show that this continues report #1: {why}." in said
     assert "It continues report #1." not in said

@@ -27,7 +27,7 @@ from reporter import consent, invitation, schedule, signing
 from reporter.build import next_report
 from reporter.delivery import messages, smtp
 from reporter.delivery.outbox import Outbox
-from reporter.delivery.sender import Sender, send_notice
+from reporter.delivery.sender import Sender, queue_former_partner_note, send_notice
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -207,11 +207,10 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
-def _notice(home: Home, config: Config, mail: Any, *, to: str, key: str) -> str:
+def _notice(home: Home, config: Config, mail: Any, *, to: str, name: str | None, key: str) -> str:
     """Queue a notice and try to send it now; the agent keeps trying if that fails."""
     with Sender(home) as sender:
-        note = messages.note_message(config, mail, to=to, key=key, now=sender.now())
-        sender.outbox.add_message(note)
+        queue_former_partner_note(sender, config, mail, to=to, name=name, key=key)
         result = sender.deliver(config)
     if any(row.kind == "notice" for row in result.sent):
         return "sent"
@@ -300,7 +299,8 @@ def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
         mail = invitation.no_longer_partner(
             config, person=state.person, when=now, name=state.partner_name
         )
-        how = _notice(home, new, mail, to=state.partner_email, key=f"changed-{now:%Y%m%dT%H%M%S}")
+        how = _notice(home, new, mail, to=state.partner_email, name=state.partner_name,
+                      key=f"changed-{now:%Y%m%dT%H%M%S}")  # fmt: skip
         old = state.partner_name or state.partner_email
         out.print(f"{old} {'has been' if how == 'sent' else 'will be'} told.", markup=False)
     return 0

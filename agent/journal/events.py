@@ -460,3 +460,8 @@ class NoticeQueued(EventBody):
     waited: bool | None = optional()
     """False when the person chose not to wait for its delivery (`uninstall --without-notice`)."""
     rebuilt: bool | None = optional()
+    recipient: str | None = optional()
+    name: str | None = optional()
+    key: str | None = optional()
+    """For the unsigned note to a former partner (`partner_changed`): to whom, their name, and
+    the key its Message-ID is made from."""

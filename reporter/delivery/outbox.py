@@ -271,6 +271,19 @@ class Outbox:
 
         return self.journal.append_with(built, insert) is not None
 
+    def restore_record(self, record: ReportRecord) -> bool:
+        """Put back a report's row alone (it left; its messages are gone); False if there."""
+        now = format_ts(self.clock())
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM reports WHERE partner_id IN (?, '') AND (seq = ? OR week = ?)",
+                (record.partner_id, record.seq, record.period),
+            ).fetchone()
+            if found is not None:
+                return False
+            self._insert_report(conn, record, [], now)
+        return True
+
     def _insert_report(
         self, conn: sqlite3.Connection, record: ReportRecord, messages: list[NewMessage], now: str
     ) -> None:

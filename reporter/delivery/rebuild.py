@@ -22,7 +22,7 @@ from agent.config.durations import rough_duration_words
 from agent.journal import Journal, Kind, format_ts, parse_ts
 from agent.journal.events import NoticeQueued, ReportBuilt
 from agent.journal.partner import partner_id
-from reporter import consent, continuity, notice
+from reporter import consent, continuity, invitation, notice
 from reporter import document as doc
 from reporter.build import (
     BuiltReport,
@@ -36,6 +36,8 @@ from reporter.delivery.outbox import NewMessage, Outbox, ReportRecord
 from reporter.schedule import ReportPeriod
 
 REBUILT_REPORT = "this report's queued copy was deleted and Candor rebuilt it"
+FORMER_PARTNER_NOTE = "partner_changed"
+"""`notice_queued`'s kind for the (unsigned) note telling a former partner of the change."""
 """Why a rebuilt report is late, in the partner's words."""
 
 
@@ -80,10 +82,7 @@ def built_event(built: BuiltReport, record: ReportRecord, *, rebuilt: bool = Fal
 
 def missing_reports(journal: Journal, outbox: Outbox, partner: str) -> list[Mapping[str, Any]]:
     """`report_built` bodies of this partner's reports that never left and have no outbox row."""
-    newest: dict[int, Mapping[str, Any]] = {}
-    for event in journal.events(kinds=[Kind.REPORT_BUILT]):
-        if event.body.get("partner_id") == partner and isinstance(event.body.get("seq"), int):
-            newest[event.body["seq"]] = event.body
+    newest = _newest_builds(journal, partner)
     if not newest:
         return []
     sent = _sent(journal, "report", "seq")
@@ -92,6 +91,41 @@ def missing_reports(journal: Journal, outbox: Outbox, partner: str) -> list[Mapp
         for seq, body in sorted(newest.items())
         if seq not in sent and not outbox.has_report_rows(seq, partner)
     ]
+
+
+def restore_sent_records(journal: Journal, outbox: Outbox, partner: str) -> list[int]:
+    """Put back the `reports` row of a report that left but whose row was deleted, from its
+    `report_built` row, so the next report keeps its number and its link (it then says it
+    cannot show it continues that report: the signed copy is gone). Returns the seqs."""
+    newest = _newest_builds(journal, partner)
+    sent = _sent(journal, "report", "seq")
+    restored = []
+    for seq, body in sorted(newest.items()):
+        if seq not in sent or outbox.report(seq) is not None:
+            continue
+        record = ReportRecord(
+            seq=seq,
+            period=str(body["period"]),
+            hash=str(body["hash"]),
+            prev_hash=body.get("prev_hash"),
+            detail_level=str(body.get("detail_level")),
+            needs_attention=False,
+            late_reason=None,
+            due_at=parse_ts(str(body["end"])),
+            generated_at=parse_ts(str(body["end"])),
+            partner_id=partner,
+        )
+        if outbox.restore_record(record):
+            restored.append(seq)
+    return restored
+
+
+def _newest_builds(journal: Journal, partner: str) -> dict[int, Mapping[str, Any]]:
+    newest: dict[int, Mapping[str, Any]] = {}
+    for event in journal.events(kinds=[Kind.REPORT_BUILT]):
+        if event.body.get("partner_id") == partner and isinstance(event.body.get("seq"), int):
+            newest[event.body["seq"]] = event.body
+    return newest
 
 
 def missing_notices(journal: Journal, outbox: Outbox) -> list[Mapping[str, Any]]:
@@ -175,9 +209,11 @@ class Rebuilder:
     ) -> bool:
         """Rebuild one notice with its first time, head and Message-ID, queue it, journal it."""
         kind = str(body.get("notice"))
+        when = parse_ts(str(body["time"]))
+        if kind == FORMER_PARTNER_NOTE:
+            return self._note(body, state, when)
         if kind not in notice.KINDS:
             return False
-        when = parse_ts(str(body["time"]))
         head = body.get("chain_head")
         facts = notice.NoticeFacts(
             waited=body.get("waited") is not False,
@@ -192,6 +228,43 @@ class Rebuilder:
             for channel, recipient in channels
         ]
         return queue_notice(self.outbox, queued, signed, partner, facts) is not None
+
+    def _note(self, body: Mapping[str, Any], state: consent.ConsentState, when: datetime) -> bool:
+        to, key = body.get("recipient"), body.get("key")
+        if not isinstance(to, str) or not isinstance(key, str):
+            return False
+        name = body.get("name") if isinstance(body.get("name"), str) else None
+        words = invitation.no_longer_partner(self.config, person=state.person, when=when, name=name)
+        words = invitation.with_note(words, notice.REBUILT)
+        message = messages.note_message(self.config, words, to=to, key=key, now=when)
+        return queue_note(self.outbox, message, str(body.get("partner_id") or ""), to, name, key,
+                          when, rebuilt=True)  # fmt: skip
+
+
+def queue_note(
+    outbox: Outbox,
+    message: NewMessage,
+    partner: str,
+    to: str,
+    name: str | None,
+    key: str,
+    when: datetime,
+    *,
+    rebuilt: bool = False,
+) -> bool:
+    """Journal `notice_queued` for the note telling a former partner, and queue it, together."""
+    event = NoticeQueued(
+        notice=FORMER_PARTNER_NOTE,
+        partner_id=partner,
+        time=format_ts(when),
+        message_id=message.message_id,
+        chain_head=None,
+        rebuilt=True if rebuilt else None,
+        recipient=to,
+        name=name,
+        key=key,
+    )
+    return outbox.add_notice([message], event)
 
 
 def queue_notice(

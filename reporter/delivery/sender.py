@@ -36,6 +36,7 @@ from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report
 from reporter.delivery import messages, rebuild, send_time, smtp, webhook
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow
+from reporter.invitation import Email
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class Sender:
         if not consent.may_report(state, config):
             return
         partner = partner_id(state.partner_email)
+        rebuild.restore_sent_records(self.journal, self.outbox, partner)
         channels = self._channels(config, state)
         for body in rebuild.missing_reports(self.journal, self.outbox, partner):
             if not channels or rebuild.withdrawn(body, state):
@@ -421,6 +423,16 @@ def send_notice(
                 delivered = delivered or error is None
                 outbox.settle_notice(message.id, sent=error is None, keep=queue_failed, error=error)
     return delivered
+
+
+def queue_former_partner_note(
+    sender: Sender, config: Config, words: Email, *, to: str, name: str | None, key: str
+) -> None:
+    """Queue the note telling a former partner that someone else receives the reports, with
+    its `notice_queued` row, so a deleted copy is rebuilt; the caller then delivers."""
+    now = sender.now()
+    message = messages.note_message(config, words, to=to, key=key, now=now)
+    rebuild.queue_note(sender.outbox, message, partner_id(to), to, name, key, now)
 
 
 def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[str, str]]:
