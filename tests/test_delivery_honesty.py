@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from agent.config import Home
-from agent.journal import Journal
+from agent.journal import Journal, canonical_json
 from agent.journal.partner import partner_id
+from agent.journal.schema import MIGRATIONS, migrate
 from reporter import consent, signing
 from reporter.delivery.outbox import Outbox
 from reporter.document import document_hash
@@ -111,6 +112,7 @@ def test_a_deleted_queued_report_is_rebuilt_with_its_number_and_marked(
     with sender(home) as s:
         assert s.run_once().built == ["2026-12-13"]
     [lost] = [b for b in journal_bodies(home, "report_built") if b["seq"] == 2]
+    assert lost["partner_id"] == partner_id(SAM["email"])
     assert delete_from_outbox(home, "report_seq = 2") == 1
     with Journal(home.journal_file) as journal, Outbox(journal) as outbox:
         assert [r.seq for r in outbox.reports()] == [1], "the week is gone from the outbox"
@@ -323,3 +325,39 @@ def test_a_report_whose_previous_copy_is_gone_or_altered_cannot_show_it_continue
     checked = candor(home.root, "verify", str(report), "--key", str(pub), "--previous",
                      str(folder / "earlier"))  # fmt: skip
     assert checked.returncode == 0, checked.stdout
+
+
+# -- 6. report chains and outbox rows are keyed by partner -------------------------------------
+
+
+def test_an_existing_home_gets_its_partner_id_when_the_journal_is_upgraded(
+    tmp_path: Path,
+) -> None:
+    conn = sqlite3.connect(tmp_path / "journal.sqlite3", isolation_level=None)
+    migrate(conn, MIGRATIONS[:3])  # the file as the Candor before this one left it
+    given = canonical_json({"change": "given", "level": "summary", "partner": SAM}).decode()
+    conn.execute(
+        "INSERT INTO events VALUES (1, '2026-12-01T10:00:00.000000Z', 'consent_changed', ?, ?, ?)",
+        (given, "0" * 64, "1" * 64),
+    )
+    conn.execute(
+        "INSERT INTO reports VALUES (1, '2026-12-06', 'h1', NULL, 'summary', 0, NULL, "
+        "'2026-12-06T18:00:00Z', '2026-12-06T18:01:00Z')"
+    )
+    conn.execute(
+        "INSERT INTO outbox (id, kind, report_seq, channel, recipient, message_id, subject, "
+        "payload, created_at, state, next_attempt_at) VALUES ('report:2026-12-06:1:email', "
+        "'report', 1, 'email', 'sam@example.org', '<m>', 's', x'00', "
+        "'2026-12-06T18:01:00Z', 'sent', '2026-12-06T18:01:00Z')"
+    )
+    assert migrate(conn) == 3
+    expected = partner_id("Sam@Example.org")
+    assert expected == partner_id(SAM["email"]) and expected.startswith("p-")
+    assert conn.execute("SELECT partner_id FROM reports").fetchall() == [(expected,)]
+    assert conn.execute("SELECT partner_id FROM outbox").fetchall() == [(expected,)]
+    # A second partner can have their own report #1 for the same period: no migration needed.
+    conn.execute(
+        "INSERT INTO reports VALUES ('p-other', 1, '2026-12-06', 'h2', NULL, 'summary', 0, "
+        "NULL, '2026-12-06T18:00:00Z', '2026-12-06T18:01:00Z')"
+    )
+    conn.close()
