@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug import Request, Response
 
 from agent.config import Home
-from agent.journal import Journal, canonical_json
+from agent.journal import Journal, canonical_json, clock
 from agent.journal.partner import partner_id
 from agent.journal.schema import MIGRATIONS, migrate
 from reporter import consent, signing
+from reporter.delivery import webhook
 from reporter.delivery.outbox import Outbox
 from reporter.document import document_hash
+from reporter.signing import load_private_key
 from tests.conftest import candor
 from tests.mail_server import MailServer
 from tests.test_delivery import SAM, W48_DUE, W49_DUE, at, make_home, sender
@@ -93,6 +96,35 @@ def test_a_report_held_two_days_by_a_dead_mail_server_says_it_is_late_and_why(
     assert "This report was built on time." in said
     [sent] = journal_bodies(home, "report_sent")
     assert sent["late_seconds"] >= 2 * 86400 and sent["partner_id"] == partner_id(SAM["email"])
+
+
+@pytest.mark.usefixtures("simulated_clock")
+def test_a_webhook_report_held_two_days_says_in_its_envelope_that_it_is_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, httpserver: Any
+) -> None:
+    seen: list[tuple[dict[str, str], bytes]] = []
+    up_at = W48_DUE + timedelta(days=2)
+
+    def handler(request: Request) -> Response:
+        seen.append((dict(request.headers), request.get_data()))
+        return Response("ok") if clock.now() >= up_at else Response("busy", status=503)
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(handler)
+    home = make_home(tmp_path, monkeypatch, webhook_url=httpserver.url_for("/hook"))
+    at(W48_DUE + timedelta(minutes=1))
+    with sender(home) as s:
+        assert s.run_once().failed
+        at(up_at + timedelta(minutes=1))
+        assert len(s.run_once().sent) == 1
+    first, last = (json.loads(body) for _, body in (seen[0], seen[-1]))
+    assert first["data"]["delivery"]["late"] is False
+    assert {h["Webhook-Id"] for h, _ in seen} == {"report:2026-12-06:1:webhook"}
+    delivery = last["data"]["delivery"]
+    assert delivery["late"] is True and delivery["sent_at"].startswith("2026-12-08T18:01")
+    assert delivery["late_reason"].startswith("Sent 2 days late: the webhook did not accept it")
+    assert "503" in delivery["late_reason"]
+    assert webhook.verify(load_private_key(home).public_key(), seen[-1][0], seen[-1][1],
+                          now=clock.now())  # fmt: skip
 
 
 # -- 2. a deleted queued report is rebuilt from the journal -----------------------------------

@@ -63,6 +63,8 @@ def plain_failure(reason: str) -> str:
         return "the mail server could not be reached"
     if reason.startswith("Cannot reach the webhook"):
         return "the webhook could not be reached"
+    if reason.startswith("The webhook answered"):
+        return "the webhook did not accept it"
     if "mail server" in reason:
         return "the mail server would not take it"
     return "delivery kept failing"
