@@ -246,9 +246,11 @@ def _tell_partner_once(home: Home, notify: Notifier | None) -> None:
             "not to wait for the notice."
         )
         return
+    from reporter.delivery.sender import pending_notices
+
+    kept = f" The signed notice stays queued in {home.root}." if pending_notices(home) else ""
     out.print(
-        "Your partner could not be told now. The signed notice stays queued in "
-        f"{home.root}; they will see the reports stop.",
+        f"Your partner could not be told now.{kept} They will see the reports stop.",
         markup=False,
     )
 

@@ -341,7 +341,7 @@ class Outbox:
         now = format_ts(self.clock())
         if sent:
             sql = "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, "
-            sql += "last_error = NULL WHERE id = ? AND state = 'pending'"
+            sql += "last_error = NULL WHERE id = ? AND state IN ('pending', 'cancelled')"
             params: tuple[Any, ...] = (now, row_id)
         else:
             state = "pending" if keep else "cancelled"

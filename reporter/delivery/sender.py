@@ -425,6 +425,12 @@ def send_notice(
     return delivered
 
 
+def pending_notices(home: Home) -> int:
+    """How many notice messages wait in the outbox (e.g. after a try that failed)."""
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        return sum(row.kind == "notice" for row in outbox.rows("pending"))
+
+
 def queue_former_partner_note(
     sender: Sender, config: Config, words: Email, *, to: str, name: str | None, key: str
 ) -> None:
