@@ -151,6 +151,7 @@ def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
             "reports": [
                 {
                     "seq": r.seq,
+                    "partner_id": r.partner_id,
                     "period": r.period,
                     "hash": r.hash,
                     "prev_hash": r.prev_hash,

@@ -93,16 +93,18 @@ def missing_reports(journal: Journal, outbox: Outbox, partner: str) -> list[Mapp
     ]
 
 
-def restore_sent_records(journal: Journal, outbox: Outbox, partner: str) -> list[int]:
-    """Put back the `reports` row of a report that left but whose row was deleted, from its
-    `report_built` row, so the next report keeps its number and its link (it then says it
-    cannot show it continues that report: the signed copy is gone). Returns the seqs."""
+def restore_records(journal: Journal, outbox: Outbox, partner: str) -> list[int]:
+    """Put back the `reports` row of a report that left, or whose messages are still queued,
+    when only its row was deleted, from its `report_built` row: the next report keeps its
+    number and its link (and says whether it can show it continues it). Returns the seqs."""
     newest = _newest_builds(journal, partner)
     sent = _sent(journal, "report", "seq")
     restored = []
     for seq, body in sorted(newest.items()):
-        if seq not in sent or outbox.report(seq) is not None:
+        if outbox.report(seq) is not None:
             continue
+        if seq not in sent and not outbox.has_report_rows(seq, partner):
+            continue  # nothing of it is left: `missing_reports` rebuilds it whole
         record = ReportRecord(
             seq=seq,
             period=str(body["period"]),

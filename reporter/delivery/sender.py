@@ -173,7 +173,7 @@ class Sender:
         if not consent.may_report(state, config):
             return
         partner = partner_id(state.partner_email)
-        rebuild.restore_sent_records(self.journal, self.outbox, partner)
+        rebuild.restore_records(self.journal, self.outbox, partner)
         channels = self._channels(config, state)
         for body in rebuild.missing_reports(self.journal, self.outbox, partner):
             if not channels or rebuild.withdrawn(body, state):
