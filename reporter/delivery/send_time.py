@@ -49,7 +49,7 @@ def late_words(
         reasons.append(
             f"{plain_failure(str(last.body.get('reason', '')))} ({len(failed)} failed {tries} "
             f"from {first.time:%a %d %b %H:%M} to {last.time:%a %d %b %H:%M} UTC; last: "
-            f"{last.body.get('reason')})"
+            f"{str(last.body.get('reason', '')).rstrip('.')})"
         )
     if not reasons:
         found = schedule.late_reason(journal, report.due_at, now) or ""
