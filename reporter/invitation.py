@@ -246,6 +246,24 @@ Thank you for being their accountability partner.
     return Email(f"You are no longer {person}'s Candor partner", text, _html(text))
 
 
+def channel_changed(
+    config: Config, *, person: str | None, when: datetime, name: str | None, where: str
+) -> Email:
+    """The words telling the partner, on the former channel, that reports will go elsewhere."""
+    person = person_name(config, person)
+    text = f"""\
+Hello {name or "there"},
+
+On {_date(when)}, {person} changed where the weekly reports from Candor on
+"{config.device.name}" are sent. From now on they go by: {where}.
+Reports start again there only once you confirm, with the code in a new invitation. If you did
+not expect this, talk with {person}.
+
+-- Candor, on behalf of {person}
+"""
+    return Email(f"{person}'s Candor reports are moving", text, _html(text))
+
+
 def _html(text: str) -> str:
     """The same words, in a simple HTML alternative that keeps the layout on a phone."""
     body = html.escape(text)
