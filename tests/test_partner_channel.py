@@ -21,6 +21,7 @@ from reporter import consent
 from tests import harness
 from tests.conftest import candor
 from tests.mail_server import PASSWORD, MailServer
+from tests.proxy_fixtures import start_agent
 from tests.test_partner_cli import INIT, NOW, code_from, in_process, ok, state, use_mail
 
 pytestmark = pytest.mark.usefixtures("simulated_clock")
@@ -251,3 +252,19 @@ def test_an_older_home_adopts_its_channel_once(home_dir: Path, mail: MailServer)
     assert len(adopted) == 1 and adopted[0]["channel"]["smtp"]["port"] == mail.port
     assert adopted[0]["by"] == "config.toml"
     assert state(home_dir).channel.email == "sam@example.org"
+
+
+def test_the_running_agent_keeps_to_the_confirmed_address(home_dir: Path, mail: MailServer) -> None:
+    confirmed(home_dir, mail)
+    edit(home_dir, lambda c: setattr(c.partner, "email", "eve@example.org"))
+    harness.set_time(DUE)
+    agent = start_agent(home_dir, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1")
+    try:
+        sent = agent.wait_for_event("report_sent", timeout=60)
+        found = agent.wait_for_event("bypass_suspected", lambda e: e["what"] == "channel_edited")
+    finally:
+        assert agent.stop() == 0
+    assert sent["channel"] == "email" and "eve@example.org" in found["detail"]
+    assert [m.rcpt_tos for m in mail.sink.wait_for(2)][1] == ["sam@example.org"]
+    assert all("eve@example.org" not in m.rcpt_tos for m in mail.messages)
+    assert len(edited_rows(home_dir)) == 1
