@@ -122,8 +122,11 @@ def invitation(
     fingerprint: str,
     public_key: str,
     categories: list[str],
+    where: str | None = None,
 ) -> Email:
-    """The invitation's words: what the partner agrees to, how to check, how to stop."""
+    """The invitation's words: what the partner agrees to, how to check, how to stop; `where`
+    is the channel reports will go by (`reporter.channel.Channel.words`), which the code
+    confirms."""
     person = person_name(config, person)
     partner = config.partner.name or "there"
     report = config.report
@@ -131,6 +134,7 @@ def invitation(
     when = f"every {day} at {report.time:%H:%M} ({_zone(config)})"
     watched = ", ".join(categories) if categories else "the categories they chose"
     level = LEVEL_WORDS.get(config.detail_level, config.detail_level)
+    where_line = f"- Where reports go (what your code confirms): {where}.\n" if where else ""
     text = f"""\
 Hello {partner},
 
@@ -145,7 +149,7 @@ WHAT YOU WOULD RECEIVE
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
   loosened, and anything that looks like getting around the filter.
 - {person} can see every report before and after it is sent, exactly as you see it.
-
+{where_line}
 IF A REPORT DOES NOT ARRIVE
 If nothing arrives within three days of {day}, please check in with {person}. A missing report
 is the clearest sign that something changed: the computer may have been off for a long time, or

@@ -219,6 +219,9 @@ def test_partner_change_moves_the_channel_honestly(
 
     ok(home_dir, "partner", "invite")
     [invite] = other_mail.sink.wait_for(1)
+    where = " ".join(invite.message.get_body(("plain",)).get_content().split())
+    assert "Where reports go (what your code confirms): email to sam@example.org via " in where
+    assert f"127.0.0.1:{other_mail.port}" in where and urls["other"] in where
     ok(home_dir, "partner", "confirm", code_from(invite.message.get_body(("plain",)).get_content()))
     assert state(home_dir).status == "confirmed"
     assert state(home_dir).channel.smtp_port == other_mail.port

@@ -93,6 +93,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         fingerprint=fingerprint,
         public_key=public_key,
         categories=names,
+        where=Channel.from_config(config).words(),
     )
     now = clock.now()
     msg = messages.invitation_email(
