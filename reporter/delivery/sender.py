@@ -33,6 +33,7 @@ from agent.journal import Journal, clock
 from agent.journal.events import ReportFailed, ReportSent
 from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report, report_hash
+from reporter.channel import status_note as channel_note
 from reporter.delivery import messages, smtp, webhook
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
 
@@ -128,6 +129,7 @@ class Sender:
         result = PassResult()
         config = load_config(self.home)
         state = self.settle_consent(config)
+        config = consent.config_in_force(self.journal, state, config)  # the journaled channel
         if consent.may_report(state, config):
             self.enqueue_due(config, state, result)
         elif state.status == "given":
@@ -229,6 +231,7 @@ class Sender:
         result = result or PassResult()
         if state is None:
             state = consent.consent_state(self.journal)
+        config = consent.sending_config(state, config)
         allowed = consent.may_report(state, config)
         for channel in self.outbox.channels():
             self._drain(channel, config, state, allowed, result)
@@ -336,6 +339,8 @@ def status_notes(home: Home) -> list[str]:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         notes = outbox.problems()
         state = consent.consent_state(journal)
+    ignored = channel_note(state.channel, state.status == "confirmed", load_config(home))
+    notes.extend([ignored] if ignored else [])
     who = state.partner_name or state.partner_email
     if state.renewal_due(now):
         notes.append(
@@ -368,6 +373,7 @@ def send_notice(
     now = clock.now()
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)
+        config = consent.sending_config(state, config)
         if not notice.partner_to_tell(state, kind):
             _say("No partner has confirmed, so no notice was sent.")
             return False
