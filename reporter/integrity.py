@@ -18,7 +18,7 @@ from typing import Any
 from agent.config import Home, duration_words
 from agent.journal import Event, Journal, Kind, format_ts
 from agent.journal.loosening import loosening_words
-from reporter import consent, signing
+from reporter import channel, consent, signing
 from reporter.coverage import Clocks, coverage_and_gaps
 from reporter.document import (
     AgentInfo,
@@ -406,6 +406,12 @@ def build_integrity(
     return integrity.model_copy(update={"attention": attention(integrity)})
 
 
+def shown(problem: dict[str, Any], share: bool) -> bool:
+    """Whether a finding's detail is shown: at levels that share hosts, and always for a
+    channel changed by hand (it names where reports would have gone, not what was visited)."""
+    return share or problem.get("what") == channel.EDITED
+
+
 def bypass_entries(event: Event, share: bool) -> list[BypassEntry]:
     """One entry per thing noticed: a self-check row names every problem it found."""
     body = event.body
@@ -417,7 +423,7 @@ def bypass_entries(event: Event, share: bool) -> list[BypassEntry]:
         BypassEntry(
             time=event.ts,
             what=str(p.get("what") or "unknown"),
-            detail=str(p["detail"]) if share and p.get("detail") else None,
+            detail=str(p["detail"]) if shown(p, share) and p.get("detail") else None,
         )
         for p in found
     ]

@@ -122,8 +122,11 @@ def invitation(
     fingerprint: str,
     public_key: str,
     categories: list[str],
+    where: str | None = None,
 ) -> Email:
-    """The invitation's words: what the partner agrees to, how to check, how to stop."""
+    """The invitation's words: what the partner agrees to, how to check, how to stop; `where`
+    is the channel reports will go by (`reporter.channel.Channel.words`), which the code
+    confirms."""
     person = person_name(config, person)
     partner = config.partner.name or "there"
     report = config.report
@@ -131,6 +134,7 @@ def invitation(
     when = f"every {day} at {report.time:%H:%M} ({_zone(config)})"
     watched = ", ".join(categories) if categories else "the categories they chose"
     level = LEVEL_WORDS.get(config.detail_level, config.detail_level)
+    where_line = f"- Where reports go (what your code confirms): {where}.\n" if where else ""
     text = f"""\
 Hello {partner},
 
@@ -145,7 +149,7 @@ WHAT YOU WOULD RECEIVE
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
   loosened, and anything that looks like getting around the filter.
 - {person} can see every report before and after it is sent, exactly as you see it.
-
+{where_line}
 IF A REPORT DOES NOT ARRIVE
 If nothing arrives within three days of {day}, please check in with {person}. A missing report
 is the clearest sign that something changed: the computer may have been off for a long time, or
@@ -254,6 +258,24 @@ def with_note(words: Email, note: str) -> Email:
     if text == words.text:
         text = f"{words.text}\n{note}\n"
     return Email(words.subject, text, _html(text))
+
+
+def channel_changed(
+    config: Config, *, person: str | None, when: datetime, name: str | None, where: str
+) -> Email:
+    """The words telling the partner, on the former channel, that reports will go elsewhere."""
+    person = person_name(config, person)
+    text = f"""\
+Hello {name or "there"},
+
+On {_date(when)}, {person} changed where the weekly reports from Candor on
+"{config.device.name}" are sent. From now on they go by: {where}.
+Reports start again there only once you confirm, with the code in a new invitation. If you did
+not expect this, talk with {person}.
+
+-- Candor, on behalf of {person}
+"""
+    return Email(f"{person}'s Candor reports are moving", text, _html(text))
 
 
 def _html(text: str) -> str:

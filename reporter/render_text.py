@@ -293,6 +293,10 @@ BYPASS_WORDS = {
         "A file in Candor's state folder was edited or deleted by hand; Candor ignored it and "
         "kept to its journal"
     ),
+    "channel_edited": (
+        "Where reports go (the partner's address, the mail server or the webhook) was changed "
+        "by hand in config.toml; Candor ignored it and kept sending to the confirmed partner"
+    ),
     "held_list_gone": (
         "The kept copy of an imported list was deleted before its cooling-off delay ended"
     ),

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agent.cli import partner_channel
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -25,9 +26,10 @@ from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
 from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule, signing
 from reporter.build import next_report
+from reporter.channel import Channel, status_note
 from reporter.delivery import messages, smtp
 from reporter.delivery.outbox import Outbox
-from reporter.delivery.sender import Sender, queue_former_partner_note, send_notice
+from reporter.delivery.sender import send_notice
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -47,6 +49,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = partner.add_parser("change", help="name a different partner (the current one is told)")
     p.add_argument("--partner-name")
     p.add_argument("--partner-email")
+    partner_channel.add_channel_options(p)
     p.add_argument("--yes", action="store_true")
     p.set_defaults(handler=cmd_partner_change)
     p = partner.add_parser("level", help="change how much the report shares")
@@ -74,6 +77,9 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
             f"config.toml names {config.partner.email}, but you agreed to report to "
             f"{state.partner_email}. Use `candor partner change` to name someone else."
         )
+    moved = status_note(state.channel, state.status == "confirmed", config)
+    if moved:
+        raise UserError(moved)
     missing = smtp.smtp_ready(config.delivery.smtp)
     if missing:
         raise UserError(missing + "[delivery.smtp] in config.toml (see docs/delivery.md).")
@@ -87,6 +93,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         fingerprint=fingerprint,
         public_key=public_key,
         categories=names,
+        where=Channel.from_config(config).words(),
     )
     now = clock.now()
     msg = messages.invitation_email(
@@ -112,6 +119,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
             name=state.partner_name,
             email=state.partner_email,
             level=state.level,
+            channel=invited_channel(config).as_body(),
         )
     who = config.partner.name or config.partner.email
     out.print(f"Invitation sent to {who} <{config.partner.email}>.", markup=False)
@@ -121,6 +129,15 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
     )
     out.print(f"When {who} tells you the code, run: candor partner confirm CODE", markup=False)
     return 0
+
+
+def invited_channel(config: Config) -> Channel:
+    """The channel the invitation went out on, journaled with it (the password only hashed)."""
+    try:
+        password = smtp.read_password(config.delivery.smtp)
+    except smtp.DeliveryError:
+        password = None
+    return Channel.from_config(config, password)
 
 
 def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
@@ -149,6 +166,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
             name=state.partner_name,
             email=state.partner_email,
             level=state.level,
+            channel=(state.channel or invited_channel(config)).as_body(),
         )
     invitation.forget_code(home)
     due = schedule.next_due(config.report, since=now)
@@ -172,7 +190,8 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         **state.as_json(),
         "effective_level": level,
         "renewal_due": state.renewal_due(now),
-        "reports_on": consent.may_report(state, config),
+        "reports_on": consent.may_report(state, consent.sending_config(state, config)),
+        "channel_ignored": status_note(state.channel, state.status == "confirmed", config),
         "next_report_due": None,
         "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
     }
@@ -194,6 +213,10 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     }[state.status]
     out.print(f"Partner: {who} ({words})", markup=False)
     out.print(f"Shares: {level} — {LEVEL_HELP.get(level or '', '')}", markup=False)
+    if state.channel is not None:
+        out.print(f"Reports go by: {state.channel.words()}", markup=False)
+    if facts["channel_ignored"]:
+        out.print(facts["channel_ignored"], markup=False)
     if state.renewed_at:
         out.print(f"Consent last given or renewed: {state.renewed_at:%d %B %Y}")
     if facts["renewal_due"]:
@@ -205,16 +228,6 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         due = datetime.fromisoformat(facts["next_report_due"])
         out.print(f"Next report due: {due.astimezone(config.report.zone()):%A %d %B %H:%M}")
     return 0
-
-
-def _notice(home: Home, config: Config, mail: Any, *, to: str, name: str | None, key: str) -> str:
-    """Queue a notice and try to send it now; the agent keeps trying if that fails."""
-    with Sender(home) as sender:
-        queue_former_partner_note(sender, config, mail, to=to, name=name, key=key)
-        result = sender.deliver(config)
-    if any(row.kind == "notice" for row in result.sent):
-        return "sent"
-    return "queued"
 
 
 def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
@@ -255,32 +268,37 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
-    """`candor partner change`: name someone else, after a sample and fresh consent."""
+    """`candor partner change`: name someone else, or move reports to a new mail server or
+    webhook, after a sample and fresh consent; the former channel is told."""
     config = load_config(home)
     state = consent_now(home)
     yes = bool(args.yes)
-    name = choose(args.partner_name, "New partner's name", None, yes, check_name)
-    email = choose(args.partner_email, "New partner's email", None, yes, check_email)
-    if (
-        state.partner_email
-        and state.status != "revoked"
-        and (state.partner_email.lower() == email.lower())
-    ):
-        raise UserError(f"{email} is already your partner.")
+    keep = partner_channel.moving(args, state, config)
+    same_name = (config.partner.name or state.partner_name) if keep else None
+    same_email = (config.partner.email or state.partner_email) if keep else None
+    name = choose(args.partner_name, "New partner's name", same_name, yes, check_name)
+    email = choose(args.partner_email, "New partner's email", same_email, yes, check_email)
     level = consent.effective_level(state, config) if state.status != "none" else "summary"
-    new = config.model_copy(deep=True)
+    new = partner_channel.new_channel_config(config, args)
     new.partner.name, new.partner.email = name, email
     new.partner.invited_at = new.partner.confirmed_at = None
+    same_partner = bool(state.partner_email) and state.partner_email.lower() == email.lower()
+    if same_partner and state.status != "revoked" and partner_channel.same_channel(state, new):
+        raise UserError(f"{email} is already your partner, and reports already go there.")
     out.print(f"\n[bold]This is what {name} would receive[/bold]:\n")
     out.print(sample_report(home, new, level), markup=False)
     text = consent_text(new, level, name, email)
     out.print("\n" + text + "\n", markup=False)
+    out.print(f"Reports would go by: {Channel.from_config(new).words()}", markup=False)
     if not yes:
         typed = ask(f"To agree, type {name}'s name (or press Enter to stop)", "")
         if typed.strip().lower() != name.strip().lower():
             out.print("Nothing was changed.")
             return 1
     now = clock.now()
+    previous: dict[str, Any] = {"name": state.partner_name, "email": state.partner_email}
+    if state.channel is not None:
+        previous["channel"] = state.channel.as_body()
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         consent.record(
             journal,
@@ -288,19 +306,16 @@ def cmd_partner_change(home: Home, args: argparse.Namespace) -> int:
             name=name,
             email=email,
             level=level,
-            previous={"name": state.partner_name, "email": state.partner_email},
+            previous=previous,
             text_sha256=consent.text_digest(text),
+            channel=Channel.from_config(new).as_body(),
         )
         outbox.cancel_reports()
     invitation.forget_code(home)
     save_config(home, new)
     out.print(f"{name} <{email}> is now your partner; run `candor partner invite`.", markup=False)
     if state.status == "confirmed" and state.partner_email:
-        mail = invitation.no_longer_partner(
-            config, person=state.person, when=now, name=state.partner_name
-        )
-        how = _notice(home, new, mail, to=state.partner_email, name=state.partner_name,
-                      key=f"changed-{now:%Y%m%dT%H%M%S}")  # fmt: skip
+        how = partner_channel.tell_former_channel(home, config, state, new, now)
         old = state.partner_name or state.partner_email
         out.print(f"{old} {'has been' if how == 'sent' else 'will be'} told.", markup=False)
     return 0

@@ -331,7 +331,8 @@ class BypassSuspected(EventBody):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsentChanged(EventBody):
-    """Consent was given, confirmed, renewed, raised, lowered or revoked, or the partner changed."""
+    """Consent was given, confirmed, renewed, raised, lowered or revoked, or the partner or
+    their channel changed (`channel_adopted`: an older home's channel, journaled once)."""
 
     kind: ClassVar[Kind] = Kind.CONSENT_CHANGED
     change: str
@@ -340,13 +341,17 @@ class ConsentChanged(EventBody):
     level: str
     person: str | None = optional()
     by: str | None = optional()
-    previous: Mapping[str, str | None] | None = optional()
+    previous: Mapping[str, Any] | None = optional()
+    """The former partner {name, email}, and their `channel` when one was journaled."""
     text_sha256: str | None = optional()
     typed_confirmation: bool | None = optional()
     categories: Mapping[str, str] | None = optional()
     report: Mapping[str, str] | None = optional()
     device: str | None = optional()
     cooling_off: str | None = optional()
+    channel: Mapping[str, Any] | None = optional()
+    """Where reports go, a consent fact: {email, smtp: {host, port, username, password_sha256}
+    | None, webhook: {url} | None} (`reporter.channel`); secrets only as SHA-256."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -461,7 +466,9 @@ class NoticeQueued(EventBody):
     """False when the person chose not to wait for its delivery (`uninstall --without-notice`)."""
     rebuilt: bool | None = optional()
     recipient: str | None = optional()
-    name: str | None = optional()
+    channel: str | None = optional()
     key: str | None = optional()
-    """For the unsigned note to a former partner (`partner_changed`): to whom, their name, and
-    the key its Message-ID is made from."""
+    subject: str | None = optional()
+    text: str | None = optional()
+    """For an unsigned note on the former channel (`partner_changed`, `channel_changed`): to
+    whom and how, the key its Message-ID is made from, and its words, to rebuild it."""

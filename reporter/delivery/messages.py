@@ -229,6 +229,16 @@ def note_message(config: Config, words: Email, *, to: str, key: str, now: dateti
     return NewMessage(f"notice:{key}", "notice", "email", to, mid, words.subject, msg.as_bytes())
 
 
+def note_webhook_message(
+    config: Config, words: Email, *, url: str, key: str, now: datetime
+) -> NewMessage:
+    """A one-off note to a former webhook (the channel moved), in the common envelope."""
+    data = {"device": config.device.name, "subject": words.subject, "text": words.text}
+    body = webhook_body("candor.notice.channel_changed", now.isoformat(), data)
+    mid = smtp.message_id(f"candor-{key}-webhook")
+    return NewMessage(f"notice:{key}:webhook", "notice", "webhook", url, mid, words.subject, body)
+
+
 # -- the invitation and the delivery test -----------------------------------------------------
 
 

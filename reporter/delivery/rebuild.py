@@ -36,8 +36,9 @@ from reporter.delivery.outbox import NewMessage, Outbox, ReportRecord
 from reporter.schedule import ReportPeriod
 
 REBUILT_REPORT = "this report's queued copy was deleted and Candor rebuilt it"
-FORMER_PARTNER_NOTE = "partner_changed"
-"""`notice_queued`'s kind for the (unsigned) note telling a former partner of the change."""
+FORMER_CHANNEL_NOTES = frozenset({"partner_changed", "channel_changed"})
+"""`notice_queued`'s kinds for the unsigned note on the former channel: someone else receives
+the reports, or the same partner's reports move to another channel."""
 """Why a rebuilt report is late, in the partner's words."""
 
 
@@ -212,8 +213,8 @@ class Rebuilder:
         """Rebuild one notice with its first time, head and Message-ID, queue it, journal it."""
         kind = str(body.get("notice"))
         when = parse_ts(str(body["time"]))
-        if kind == FORMER_PARTNER_NOTE:
-            return self._note(body, state, when)
+        if kind in FORMER_CHANNEL_NOTES:
+            return self._note(body, when)
         if kind not in notice.KINDS:
             return False
         head = body.get("chain_head")
@@ -231,40 +232,46 @@ class Rebuilder:
         ]
         return queue_notice(self.outbox, queued, signed, partner, facts) is not None
 
-    def _note(self, body: Mapping[str, Any], state: consent.ConsentState, when: datetime) -> bool:
-        to, key = body.get("recipient"), body.get("key")
-        if not isinstance(to, str) or not isinstance(key, str):
+    def _note(self, body: Mapping[str, Any], when: datetime) -> bool:
+        fields = [body.get(name) for name in ("recipient", "key", "subject", "text")]
+        if not all(isinstance(value, str) for value in fields):
             return False
-        name = body.get("name") if isinstance(body.get("name"), str) else None
-        words = invitation.no_longer_partner(self.config, person=state.person, when=when, name=name)
-        words = invitation.with_note(words, notice.REBUILT)
-        message = messages.note_message(self.config, words, to=to, key=key, now=when)
-        return queue_note(self.outbox, message, str(body.get("partner_id") or ""), to, name, key,
-                          when, rebuilt=True)  # fmt: skip
+        to, key, subject, text = (str(value) for value in fields)
+        words = invitation.with_note(invitation.Email(subject, text, ""), notice.REBUILT)
+        if body.get("channel") == "webhook":
+            message = messages.note_webhook_message(self.config, words, url=to, key=key, now=when)
+        else:
+            message = messages.note_message(self.config, words, to=to, key=key, now=when)
+        kind = str(body.get("notice"))
+        partner = str(body.get("partner_id") or "")
+        return queue_note(self.outbox, message, partner, kind, words, key, when, rebuilt=True)
 
 
 def queue_note(
     outbox: Outbox,
     message: NewMessage,
     partner: str,
-    to: str,
-    name: str | None,
+    kind: str,
+    words: invitation.Email,
     key: str,
     when: datetime,
     *,
     rebuilt: bool = False,
 ) -> bool:
-    """Journal `notice_queued` for the note telling a former partner, and queue it, together."""
+    """Journal `notice_queued` for a note on the former channel, with its words, and queue it,
+    together, so a deleted copy is rebuilt."""
     event = NoticeQueued(
-        notice=FORMER_PARTNER_NOTE,
+        notice=kind,
         partner_id=partner,
         time=format_ts(when),
         message_id=message.message_id,
         chain_head=None,
         rebuilt=True if rebuilt else None,
-        recipient=to,
-        name=name,
+        recipient=message.recipient,
+        channel=message.channel,
         key=key,
+        subject=words.subject,
+        text=words.text,
     )
     return outbox.add_notice([message], event)
 

@@ -34,9 +34,9 @@ from agent.journal.events import ReportFailed, ReportSent
 from agent.journal.partner import partner_id
 from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report
+from reporter.channel import status_note as channel_note
 from reporter.delivery import messages, rebuild, send_time, smtp, webhook
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow
-from reporter.invitation import Email
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Sender:
         result = PassResult()
         config = load_config(self.home)
         state = self.settle_consent(config)
+        config = consent.config_in_force(self.journal, state, config)  # the journaled channel
         self.rebuild_missing(config, state, result)
         if consent.may_report(state, config):
             self.enqueue_due(config, state, result)
@@ -247,6 +248,7 @@ class Sender:
         result = result or PassResult()
         if state is None:
             state = consent.consent_state(self.journal)
+        config = consent.sending_config(state, config)
         allowed = consent.may_report(state, config)
         for channel in self.outbox.channels():
             self._drain(channel, config, state, allowed, result)
@@ -359,6 +361,8 @@ def status_notes(home: Home) -> list[str]:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         notes = outbox.problems()
         state = consent.consent_state(journal)
+    ignored = channel_note(state.channel, state.status == "confirmed", load_config(home))
+    notes.extend([ignored] if ignored else [])
     who = state.partner_name or state.partner_email
     if state.renewal_due(now):
         notes.append(
@@ -398,6 +402,7 @@ def send_notice(
     now = clock.now()
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)
+        config = consent.sending_config(state, config)
         if not notice.partner_to_tell(state, kind):
             _say("No partner has confirmed, so no notice was sent.")
             return False
@@ -429,16 +434,6 @@ def pending_notices(home: Home) -> int:
     """How many notice messages wait in the outbox (e.g. after a try that failed)."""
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         return sum(row.kind == "notice" for row in outbox.rows("pending"))
-
-
-def queue_former_partner_note(
-    sender: Sender, config: Config, words: Email, *, to: str, name: str | None, key: str
-) -> None:
-    """Queue the note telling a former partner that someone else receives the reports, with
-    its `notice_queued` row, so a deleted copy is rebuilt; the caller then delivers."""
-    now = sender.now()
-    message = messages.note_message(config, words, to=to, key=key, now=now)
-    rebuild.queue_note(sender.outbox, message, partner_id(to), to, name, key, now)
 
 
 def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[str, str]]:
