@@ -164,6 +164,7 @@ def test_a_deleted_queued_report_is_rebuilt_with_its_number_and_marked(
     assert document["rebuilt"]["original_hash"] == lost["hash"]
     said = words(text)
     assert "queued copy was deleted and Candor rebuilt it" in said
+    assert "the mail server could not be reached" in said, "and why it waited before that"
     assert "(sent late)" in received[1].message["Subject"]
     assert "It continues report #1." in said
     rebuilt = [b for b in journal_bodies(home, "report_built") if b.get("rebuilt")]

@@ -38,8 +38,7 @@ def late_words(
         e
         for e in journal.events(kinds=[Kind.REPORT_FAILED])
         if e.body.get("seq") == row.report_seq and e.body.get("channel") == row.channel
-        and e.time >= report.generated_at
-    ]  # fmt: skip
+    ]  # every failed try delayed this week's report, whichever copy it was
     reasons = []
     if report.late_reason:  # built late (asleep, off, rebuilt): why, without its old length
         reasons.append(report.late_reason.split(": ", 1)[-1].rstrip("."))
