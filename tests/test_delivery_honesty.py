@@ -28,7 +28,9 @@ from agent.journal.partner import partner_id
 from agent.journal.schema import MIGRATIONS, migrate
 from reporter import consent, signing
 from reporter.delivery import webhook
+from reporter.delivery.loop import SenderLoop
 from reporter.delivery.outbox import Outbox
+from reporter.delivery.sender import PassResult
 from reporter.document import document_hash
 from reporter.signing import load_private_key
 from tests.conftest import candor
@@ -178,8 +180,9 @@ def test_a_deleted_queued_report_is_rebuilt_with_its_number_and_marked(
 
 
 @pytest.mark.usefixtures("simulated_clock")
+@pytest.mark.parametrize("sender_pass", ["send-due", "agent"])
 def test_a_deleted_revoke_notice_is_rebuilt_and_delivered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer, sender_pass: str
 ) -> None:
     home = make_home(tmp_path, monkeypatch, mail=mail)
     mail.stop()
@@ -192,7 +195,18 @@ def test_a_deleted_revoke_notice_is_rebuilt_and_delivered(
 
     mail.start()
     at(W48_DUE)
-    assert "Rebuilt a reporting ended notice" in send_due(home).stdout
+    if sender_pass == "send-due":
+        assert "Rebuilt a reporting ended notice" in send_due(home).stdout
+    else:  # the running agent's sender
+        passes: list[PassResult] = []
+        loop = SenderLoop(home, on_pass=passes.append)
+        loop.start()
+        try:
+            mail.sink.wait_for(1, timeout=15)
+        finally:
+            loop.stop()
+        assert loop.last_error is None
+        assert passes[0].rebuilt == ["a reporting ended notice"]
     [received] = mail.sink.wait_for(1)
     msg = received.message
     assert msg["X-Candor-Notice"] == "reporting_ended"
