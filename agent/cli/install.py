@@ -167,7 +167,7 @@ def uninstall(
     if args.without_notice:
         _tell_partner_once(home, notify_once)
     else:
-        _tell_partner(home, notify)
+        _tell_partner(home, notify, notify_once)
     try:
         warnings = Executor(
             home, admin=admin, log=lambda line: out.print(line, markup=False)
@@ -194,7 +194,7 @@ def remove_ca(home: Home) -> None:
         path.unlink(missing_ok=True)
 
 
-def _tell_partner(home: Home, notify: Notifier | None) -> None:
+def _tell_partner(home: Home, notify: Notifier | None, notify_once: Notifier | None) -> None:
     from reporter.notice import has_partner_to_tell
 
     if not has_partner_to_tell(home, "uninstalled"):
@@ -223,7 +223,8 @@ def _tell_partner(home: Home, notify: Notifier | None) -> None:
             )
         err.print(message, markup=False)
         answer = input("Retry sending [r], remove without the notice [y], or stop [n]? ").strip()
-        if answer.lower().startswith("y"):
+        if answer.lower().startswith("y"):  # as --without-notice: queued, tried once, said
+            _tell_partner_once(home, notify_once)
             return
         if not answer.lower().startswith("r"):
             raise UserError("Nothing was removed.")
