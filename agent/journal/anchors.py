@@ -77,7 +77,8 @@ def request_token(url: str, head_seq: int, head_hash: str, *, timeout: float = T
                 raise AnchorFailure("refused", f"{url} answered HTTP {response.status_code}")
             data = _read_bounded(response)
     except httpx.HTTPError as exc:
-        raise AnchorFailure("offline", f"{url} could not be reached: {exc or type(exc).__name__}")
+        words = str(exc) or type(exc).__name__
+        raise AnchorFailure("offline", f"{url} could not be reached: {words}") from None
     gen_time = check_reply(data, imprint_of(head_hash), request.nonce)
     return Anchor(
         tsa=url,
