@@ -56,8 +56,12 @@ def read_anchors(journal: Journal, scope: Scope, period_id: str, seq: int) -> Pe
         if e.body.get("reason") in FAILURE_REASONS
     ]
     begin = _confirmed_at(journal, scope)
+    running = {_hour_of(e.time) for e in scope.rows(journal, [Kind.HEARTBEAT])}
+    running |= {_hour_of(at) for at, _ in failures}
     missing = (
-        _missing(scope, begin, tokens, failures, changes, enabled) if begin is not None else []
+        _missing(scope, begin, tokens, failures, changes, enabled, running)
+        if begin is not None
+        else []
     )
     attachment = build_attachment(journal, tokens, period_id=period_id, seq=seq) if tokens else None
     section = doc.Anchors(
@@ -129,6 +133,11 @@ def _confirmed_at(journal: Journal, scope: Scope) -> datetime | None:
     return None if confirmed is None else max(confirmed, scope.start)
 
 
+def _hour_of(moment: datetime) -> datetime:
+    """The clock hour (UTC) `moment` falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def _hours(begin: datetime, until: datetime) -> Iterator[datetime]:
     """Every whole clock hour (UTC) that starts at or after `begin` and ends by `until`."""
     hour = begin.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -146,14 +155,14 @@ def _missing(
     failures: list[tuple[datetime, str]],
     changes: list[doc.AnchorSetting],
     enabled_at_end: bool,
+    running: set[datetime],
 ) -> list[doc.AnchorGap]:
-    """The hours with no token, merged into stretches with one reason each."""
-    anchored = {
-        parse_ts(t.time).astimezone(UTC).replace(minute=0, second=0, microsecond=0) for t in tokens
-    }
+    """The hours Candor was running with no token, merged into stretches with one reason each
+    (an hour it was not running is a gap in the integrity section already)."""
+    anchored = {_hour_of(parse_ts(t.time)) for t in tokens}
     gaps: list[doc.AnchorGap] = []
     for hour in _hours(begin, scope.until):
-        if hour in anchored:
+        if hour in anchored or hour not in running:
             continue
         reason = _reason(hour, failures, changes, enabled_at_end)
         end = hour + HOUR
@@ -181,7 +190,7 @@ def _reason(
     seen = [reason for at, reason in failures if hour - HOUR <= at < hour + HOUR]
     if seen:
         return seen[-1]  # type: ignore[return-value]
-    return "not_running"
+    return "not_asked"
 
 
 def _enabled_at(hour: datetime, changes: list[doc.AnchorSetting], at_end: bool) -> bool:

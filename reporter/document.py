@@ -279,7 +279,9 @@ class Partner(_Model):
     email: str | None
 
 
-AnchorGapReason = Literal["offline", "refused", "bad_reply", "not_running", "off"]
+AnchorGapReason = Literal["offline", "refused", "bad_reply", "not_asked", "off"]
+"""Why hours have no anchor. Hours when Candor was not running are not listed here: the
+integrity section's gaps already say them."""
 
 
 class AnchorToken(_Model):

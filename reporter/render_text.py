@@ -550,7 +550,7 @@ ANCHOR_GAP_WORDS = {
     "offline": "the computer was offline or the time-stamping service could not be reached",
     "refused": "the time-stamping service refused to sign",
     "bad_reply": "the time-stamping service's answer did not check out",
-    "not_running": "Candor was not running, or the computer was off or asleep",
+    "not_asked": "Candor was running but did not ask for one",
     "off": "time anchoring was turned off",
 }
 """Why an hour has no time anchor, in the partner's words."""
