@@ -141,6 +141,17 @@ def verify_token(token: bytes, head_hash: str, roots: Sequence[bytes]) -> str | 
     return None
 
 
+def token_time(token: bytes) -> str | None:
+    """The time in a token (ISO, UTC), or None if it cannot be read."""
+    from rfc3161_client import decode_timestamp_response
+
+    try:
+        moment = decode_timestamp_response(token).tst_info.gen_time
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 Head = Callable[[], tuple[int, str] | None]
 """The journal's current head (seq, hash), or None for an empty journal."""
 Authorities = Callable[[], Sequence[str]]
