@@ -49,7 +49,7 @@ def read_anchors(journal: Journal, scope: Scope, period_id: str, seq: int) -> Pe
     tokens = [_token(e) for e in scope.rows(journal, [Kind.ANCHOR])]
     tokens = [t for t in tokens if t is not None]
     changes = _setting_changes(scope.rows(journal, [Kind.CONFIG_CHANGED]))
-    enabled = _enabled_at_end(journal, scope.last_seq)
+    enabled = changes[-1].enabled if changes else _enabled_at_end(journal, scope.last_seq)
     failures = [
         (e.time, str(e.body.get("reason")))
         for e in scope.rows(journal, [Kind.ANCHOR_FAILED])
