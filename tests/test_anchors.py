@@ -31,6 +31,7 @@ from agent.journal.events import AnchorFailed
 from reporter import consent, render_text, schedule
 from reporter.build import BuiltReport, build_report
 from reporter.document import read_document
+from reporter.invitation import invitation
 from tests.conftest import require_tool
 from tests.local_tsa import LocalTsa, start_tsa
 from tests.proxy_fixtures import start_agent
@@ -285,3 +286,26 @@ def test_anchoring_turned_off_is_said_in_the_next_report(tmp_path: Path, tsa: Lo
     assert change["enabled"] is False and document["anchors"]["enabled"] is False
     assert "Time anchoring was turned off on" in text
     assert "Time anchoring is off:" in text
+
+
+def test_the_invitation_says_what_is_sent_to_whom_how_often_and_that_it_may_be_turned_off(
+    tmp_path: Path, tsa: LocalTsa
+) -> None:
+    home = anchored_home(tmp_path / "home", tsa)
+    config = load_config(home)
+    words = " ".join(
+        invitation(config, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
+                   public_key="ssh-ed25519 AAAA", categories=["adult"]).text.split()
+    )  # fmt: skip
+    assert "Once an hour, Candor sends a fingerprint of its record" in words
+    assert f"public time-stamping service, {tsa.url}, which signs it" in words
+    assert "The fingerprint is a SHA-256 hash" in words and "Nothing else is sent" in words
+    assert "Sam may turn this off; the next report then says so." in words
+    off = config.model_copy(
+        update={"anchors": config.anchors.model_copy(update={"enabled": False})}
+    )
+    words = " ".join(
+        invitation(off, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
+                   public_key="ssh-ed25519 AAAA", categories=["adult"]).text.split()
+    )  # fmt: skip
+    assert "Public time anchors are turned off on this computer." in words
