@@ -588,7 +588,8 @@ def anchor_words(document: Document) -> list[str]:
         latest = datetime.fromisoformat(anchors.tokens[-1].time).astimezone(zone)
         out.append(
             f"A public time-stamping service signed the state of Candor's record "
-            f"{plural(anchors.count, 'time')} this period (the latest on {latest:%a} "
+            f"{'once' if anchors.count == 1 else f'{anchors.count} times'} this period "
+            f"(the latest on {latest:%a} "
             f"{latest.day} {latest:%b} at {latest:%H:%M}). Any later change to the record "
             f"before then would show."
             + (f" All the tokens are in {anchors.attachment}." if anchors.attachment else "")
