@@ -27,9 +27,10 @@ import pytest
 from agent.config import Config, Home, load_config
 from agent.journal import Journal, canonical_json, record_hash
 from agent.journal.anchors import AnchorLoop, anchor_once, imprint_of, verify_token
-from agent.journal.events import AnchorFailed
+from agent.journal.events import Anchor, AnchorFailed
 from reporter import consent, render_text, schedule
 from reporter.build import BuiltReport, build_report
+from reporter.delivery.messages import report_email
 from reporter.document import read_document
 from reporter.invitation import invitation
 from tests.conftest import require_tool
@@ -50,8 +51,14 @@ def tsa(tmp_path: Path) -> Iterator[LocalTsa]:
         running.stop()
 
 
-def anchored_home(root: Path, tsa: LocalTsa, *, confirmed_at: datetime | None = None) -> Home:
-    """A home whose partner has confirmed, anchoring with the local authority."""
+def anchored_home(
+    root: Path,
+    tsa: LocalTsa,
+    *,
+    confirmed_at: datetime | None = None,
+    changes: tuple[str, ...] = ("given", "confirmed"),
+) -> Home:
+    """A home whose partner has confirmed (`changes`), anchoring with the local authority."""
     home, _ = make_home(root)
     with home.config_file.open("a") as f:
         f.write(f'[anchors]\nauthorities = ["{tsa.url}"]\n')
@@ -59,7 +66,7 @@ def anchored_home(root: Path, tsa: LocalTsa, *, confirmed_at: datetime | None = 
     with (
         Journal(home.journal_file, clock=clock) if clock else Journal(home.journal_file)
     ) as journal:
-        for change in ("given", "confirmed"):
+        for change in changes:
             consent.record(journal, change, level="summary", **PARTNER)
     return home
 
@@ -182,6 +189,28 @@ def test_a_real_agent_anchors_its_chain_head_and_only_the_hash_leaves(
         assert row.body["head_hash"].encode() not in body and b"candor" not in body.lower()
 
 
+def test_nothing_is_sent_before_the_partner_confirms(tmp_path: Path, tsa: LocalTsa) -> None:
+    home = anchored_home(tmp_path / "home", tsa, changes=("given",))
+    agent = start_agent(home.root, anchor_interval=1.0)
+    try:
+        agent.wait_for_event("heartbeat")
+        time.sleep(4)
+        assert agent.events("anchor") == [] and agent.events("anchor_failed") == []
+    finally:
+        assert agent.stop() == 0
+    assert tsa.requests == [], "nothing reaches the time-stamping service"
+
+
+def test_after_a_token_the_next_falls_due_a_minute_past_the_next_hour() -> None:
+    loop = AnchorLoop(lambda e: None, lambda: None, lambda: [])
+    token = Anchor(tsa="t", head_seq=1, head_hash="h", gen_time="g", token="")
+    failed = AnchorFailed(reason="offline", detail="d")
+    at = datetime(2026, 12, 1, 2, 17, tzinfo=UTC).timestamp()
+    assert loop.next_due(at, token) == datetime(2026, 12, 1, 3, 1, tzinfo=UTC).timestamp()
+    assert loop.next_due(at, failed) == at + 300
+    assert loop.next_due(at, None) == at + 300
+
+
 def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_openssl(
     tmp_path: Path, tsa: LocalTsa
 ) -> None:
@@ -202,6 +231,10 @@ def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_opens
         built = build(home, journal, now)
     report, files = save(built, tmp_path / "partner")
     assert built.document["anchors"]["count"] == 2
+    mail = report_email(load_config(home), built, to="alex@example.org", message_id="<1@x>", seq=1)
+    [tar] = [p for p in mail.iter_attachments() if p.get_filename().endswith(".tar")]
+    assert tar.get_filename() == built.document["anchors"]["attachment"]
+    assert tar.get_payload(decode=True) == built.anchors_tar
     stems = sorted(p.stem for p in files.glob("row-*.tsr"))
     assert len(stems) == 2
     assert "openssl ts -verify -in row-N.tsr -data row-N.head" in (files / "README.txt").read_text()

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
+from agent.journal import clock
 from agent.journal.events import Anchor, AnchorFailed, EventBody
 
 log = logging.getLogger(__name__)
 
 ANCHOR_EVERY = 3600.0
 """Seconds between anchors: fixed in shipped code; a test may only make it shorter."""
+TICK = 60.0
+"""The loop looks at the wall clock this often."""
 RETRY_EVERY = 300.0
 """After a failure, try again this much sooner (the failure is journaled once an hour)."""
 TIMEOUT = 10.0
@@ -243,11 +246,26 @@ class AnchorLoop:
         self._noted = FailureNote(now, reason)
         return True
 
+    def next_due(self, now: float, outcome: Anchor | AnchorFailed | None) -> float:
+        """When to ask next (wall-clock seconds): after a token, a minute past the next clock
+        hour (every hour of a report then has one); after a failure, or while not wanted, in a
+        few minutes."""
+        if not isinstance(outcome, Anchor):
+            return now + self.retry
+        if self.interval < ANCHOR_EVERY:
+            return now + self.interval
+        return (now // ANCHOR_EVERY + 1) * ANCHOR_EVERY + 60.0
+
     def _loop(self) -> None:
         if self._stop.wait(self.first_delay):
             return
+        due = 0.0
         while not self._stop.is_set():
-            outcome = self.anchor_now()
-            wait = self.retry if isinstance(outcome, AnchorFailed) else self.interval
-            if self._stop.wait(wait):
+            now = clock.now().timestamp()
+            if now >= due:
+                due = self.next_due(now, self.anchor_now())
+                continue
+            # Short waits: after the computer sleeps, the wall clock has moved on and the
+            # anchor that fell due meanwhile is asked for at once.
+            if self._stop.wait(min(TICK, due - now)):
                 return
