@@ -28,7 +28,7 @@ from agent.config import Config, Home, load_config
 from agent.journal import Journal, canonical_json, record_hash
 from agent.journal.anchors import AnchorLoop, anchor_once, imprint_of, verify_token
 from agent.journal.events import Anchor, AnchorFailed
-from reporter import consent, render_text, schedule
+from reporter import consent, render_text, schedule, signing
 from reporter.build import BuiltReport, build_report
 from reporter.delivery.messages import report_email
 from reporter.document import read_document
@@ -257,9 +257,17 @@ def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_opens
     assert checked.returncode == 1
     assert "FAIL time anchor over row" in out and "was changed after that time" in out
     # The partner, with the next report's attachment and stock OpenSSL only.
-    _, files_after = save(after, tmp_path / "partner-next")
+    next_report_file, files_after = save(after, tmp_path / "partner-next")
     for stem in stems:
         assert "Verification: FAILED" in openssl_verify(files_after, stem, tsa.ca)
+    # And with Candor on the partner's own computer: no journal there, only the attachment.
+    pub = tmp_path / "candor-signing-key.pub"
+    pub.write_text(signing.public_key_openssh(home))
+    partner = candor(tmp_path / "partner-home", "verify", str(next_report_file), "--key", str(pub),
+                     "--tsa-ca", str(tsa.ca))  # fmt: skip
+    out = " ".join(partner.stdout.decode().split())
+    assert partner.returncode == 1, out
+    assert "(the attachment): Candor's record up to that row was changed after that time" in out
     # And a token checked against a different authority's certificate is refused.
     other = start_tsa(tmp_path / "other")
     other.stop()

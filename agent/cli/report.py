@@ -233,6 +233,15 @@ def _row_words(row: Any, due: datetime | None) -> str:
     return f"{row.channel}: withdrawn"
 
 
+def _signs_with(home: Home, key: Any) -> bool:
+    """Whether this home holds the journal behind reports signed with `key` (its own key):
+    only then are the time anchors checked against this journal."""
+    if not home.journal_file.exists() or not (home.keys_dir / signing.KEY_FILE).exists():
+        return False
+    own = signing.key_fingerprint(signing.public_key(home))
+    return own == signing.key_fingerprint(key)
+
+
 def anchor_check(journal: Journal | None, args: argparse.Namespace) -> AnchorCheck:
     """What `candor verify` checks the time anchors against: the certificates given, and this
     computer's journal as it is now, when there is one."""
@@ -268,7 +277,7 @@ def cmd_verify(home: Home, args: argparse.Namespace) -> int:
         key = signing.public_key(home)
     with contextlib.ExitStack() as stack:
         journal = (
-            stack.enter_context(Journal(home.journal_file)) if home.journal_file.exists() else None
+            stack.enter_context(Journal(home.journal_file)) if _signs_with(home, key) else None
         )
         outcome = verify(args.report, key, args.previous, anchor_check(journal, args))
     for check in outcome.checks:
