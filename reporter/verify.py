@@ -348,7 +348,7 @@ def check_anchors(report: ReportFile, check: AnchorCheck, outcome: Outcome) -> N
             "certificate with --tsa-ca FILE (see docs/reports.md).",
         )
         return
-    from agent.journal.anchors import verify_token
+    from agent.journal.anchors import DIFFERENT_HEAD, verify_token
 
     bad = 0
     for t in held:
@@ -358,11 +358,13 @@ def check_anchors(report: ReportFile, check: AnchorCheck, outcome: Outcome) -> N
             where = {"journal": "the journal", "attachment": "the attachment"}.get(
                 t.source, "the report"
             )
-            outcome.add(
-                False,
-                f"time anchor over row #{t.head_seq} ({t.time}): {problem} ({where}): Candor's "
-                "record up to that row was changed after that time.",
+            changed = (
+                ": Candor's record up to that row was changed after that time"
+                if problem == DIFFERENT_HEAD
+                else ""
             )
+            words = f"time anchor over row #{t.head_seq} ({t.time}): {problem} ({where})"
+            outcome.add(False, f"{words}{changed}.")
     if not bad:
         source = "the journal as it is now" if check.row_hash else "the report"
         outcome.add(
@@ -395,7 +397,11 @@ def _held_tokens(
     for t in sorted(tokens.values(), key=lambda t: t.head_seq):
         now = check.row_hash(t.head_seq) if check.row_hash else None
         if check.row_hash is not None and now is None:
-            outcome.add(False, f"time anchor over row #{t.head_seq}: the journal has no such row.")
+            outcome.add(
+                False,
+                f"time anchor over row #{t.head_seq}: the journal no longer holds that row (cut "
+                "off, or pruned by retention).",
+            )
             continue
         out.append(HeldToken(t.head_seq, t.time, t.token, now, "journal") if now else t)
     return out

@@ -246,6 +246,15 @@ def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_opens
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert "2 time anchors check out against the journal as it is now" in checked.stdout.decode()
 
+    # And a token checked against a different authority's certificate is refused.
+    other = start_tsa(tmp_path / "other")
+    other.stop()
+    refused = candor(home.root, "verify", str(report), "--tsa-ca", str(other.ca))
+    assert refused.returncode == 1
+    assert "signature does not check out against the time-stamping certificate" in " ".join(
+        refused.stdout.decode().split()
+    )
+
     # A row written before both tokens is changed, and everything after it re-chained.
     rewrite_row(home.journal_file, rewritten, {"decision": "log", "host": "fine.example"})
     with Journal(home.journal_file) as journal:
@@ -268,11 +277,6 @@ def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_opens
     out = " ".join(partner.stdout.decode().split())
     assert partner.returncode == 1, out
     assert "(the attachment): Candor's record up to that row was changed after that time" in out
-    # And a token checked against a different authority's certificate is refused.
-    other = start_tsa(tmp_path / "other")
-    other.stop()
-    refused = candor(home.root, "verify", str(report), "--tsa-ca", str(other.ca))
-    assert refused.returncode == 1
 
 
 def test_an_authority_that_cannot_be_reached_gives_hours_with_no_time_anchor(

@@ -120,6 +120,10 @@ def check_reply(data: bytes, imprint: bytes, nonce: int | None) -> str:
     return info.gen_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+DIFFERENT_HEAD = "the token covers a different hash than that row has now"
+"""`verify_token`'s words when the row the token covers has changed since."""
+
+
 def verify_token(token: bytes, head_hash: str, roots: Sequence[bytes]) -> str | None:
     """None if `token` is a TSA-signed time-stamp over `head_hash` that chains to one of the
     PEM certificates in `roots`; else what is wrong, in words."""
@@ -131,7 +135,7 @@ def verify_token(token: bytes, head_hash: str, roots: Sequence[bytes]) -> str | 
     except ValueError:
         return "the token cannot be read"
     if reply.tst_info.message_imprint.message != imprint_of(head_hash):
-        return "the token covers a different chain head than the journal holds now"
+        return DIFFERENT_HEAD
     builder = VerifierBuilder()
     try:
         for pem in roots:
