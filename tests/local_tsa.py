@@ -12,6 +12,10 @@ from pathlib import Path
 
 from tests.conftest import require_tool
 
+NOWHERE = "http://127.0.0.1:9/tsr"
+"""A time-stamping authority on loopback where nothing listens: a home that runs an agent with a
+confirmed partner names it, so no test ever asks the default authority on the internet."""
+
 TSA_CNF = """\
 [ tsa ]
 default_tsa = tsa_config1

@@ -34,9 +34,8 @@ from reporter.delivery.messages import report_email
 from reporter.document import read_document
 from reporter.invitation import invitation
 from tests.conftest import require_tool
-from tests.local_tsa import LocalTsa, start_tsa
+from tests.local_tsa import NOWHERE, LocalTsa, start_tsa
 from tests.proxy_fixtures import start_agent
-from tests.report_helpers import candor, heartbeats, make_home, next_report
 
 PARTNER = {"name": "Alex", "email": "alex@example.org"}
 
@@ -60,8 +59,7 @@ def anchored_home(
 ) -> Home:
     """A home whose partner has confirmed (`changes`), anchoring with the local authority."""
     home, _ = make_home(root)
-    with home.config_file.open("a") as f:
-        f.write(f'[anchors]\nauthorities = ["{tsa.url}"]\n')
+    home.config_file.write_text(home.config_file.read_text().replace(NOWHERE, tsa.url))
     clock = (lambda: confirmed_at) if confirmed_at else None
     with (
         Journal(home.journal_file, clock=clock) if clock else Journal(home.journal_file)
