@@ -36,6 +36,7 @@ from reporter.invitation import invitation
 from tests.conftest import require_tool
 from tests.local_tsa import NOWHERE, LocalTsa, start_tsa
 from tests.proxy_fixtures import start_agent
+from tests.report_helpers import candor, heartbeats, make_home, next_report
 
 PARTNER = {"name": "Alex", "email": "alex@example.org"}
 
