@@ -23,7 +23,16 @@ from agent.config import Config, Home
 from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
 from agent.journal.partner import partner_id
-from reporter import continuity, coverage, integrity, render_html, render_text, schedule, signing
+from reporter import (
+    anchor_report,
+    continuity,
+    coverage,
+    integrity,
+    render_html,
+    render_text,
+    schedule,
+    signing,
+)
 from reporter import document as doc
 from reporter.consent import ConsentState
 from reporter.delivery.outbox import Outbox, ReportRecord
@@ -52,6 +61,8 @@ class BuiltReport:
     """Armored SSHSIG over `signed_bytes`, namespace `candor-report`."""
     needs_attention: bool
     period: ReportPeriod
+    anchors_tar: bytes | None = None
+    """Every time-stamp token of the period, for `openssl ts -verify` (None: no token)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +140,7 @@ def build_report(
         previous_key=previous.key if previous else None,
         late_reason=late_reason, current=_current_clocks(now),
     )  # fmt: skip
+    anchors = anchor_report.read_anchors(journal, scope, period.id, seq)
     head = next(journal.events(after_seq=scope.last_seq - 1, limit=1), None)
     if head is not None and head.seq != scope.last_seq:
         head = None  # no row yet: an empty journal
@@ -153,6 +165,7 @@ def build_report(
         integrity=section,
         rebuilt=rebuilt,
         continuity=link,
+        anchors=anchors.section,
     )
     unsigned = model.as_json()
     signed = doc.signed_bytes(unsigned)
@@ -169,6 +182,7 @@ def build_report(
         sshsig=signing.sshsig(key, signed),
         needs_attention=bool(section.attention),
         period=period,
+        anchors_tar=anchors.attachment,
     )
 
 

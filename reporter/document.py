@@ -279,6 +279,55 @@ class Partner(_Model):
     email: str | None
 
 
+AnchorGapReason = Literal["offline", "refused", "bad_reply", "not_asked", "off"]
+"""Why hours have no anchor. Hours when Candor was not running are not listed here: the
+integrity section's gaps already say them."""
+
+
+class AnchorToken(_Model):
+    """One RFC 3161 token over the chain head: the journal up to `head_seq` existed at `time`."""
+
+    time: str
+    """The time-stamping authority's time in the token."""
+    tsa: str
+    head_seq: int
+    head_hash: str
+    """The head's hash when the token was asked for; the token covers SHA-256 of this text."""
+    token: str
+    """The authority's reply (DER TimeStampResp), base64: `openssl ts -verify -in` reads it."""
+
+
+class AnchorGap(_Model):
+    """Hours of the period with no time anchor, and why."""
+
+    start: str
+    end: str
+    reason: AnchorGapReason
+
+
+class AnchorSetting(_Model):
+    """Time anchoring was turned off (or on again)."""
+
+    time: str
+    enabled: bool
+
+
+class Anchors(_Model):
+    """Public time anchors of the period: one token per day and the latest here, every token of
+    the period in the attachment, and the hours without one."""
+
+    enabled: bool
+    """Whether anchoring was on at the end of the period."""
+    count: int
+    """Tokens in the period (all of them in the attachment)."""
+    tokens: list[AnchorToken]
+    missing: list[AnchorGap]
+    changes: list[AnchorSetting]
+    attachment: str | None = None
+    """The attachment's file name (a tar of .tsr, .head and .digest files and a README)."""
+    attachment_sha256: str | None = None
+
+
 class Signature(_Model):
     """The document's Ed25519 signature and the fingerprint of the key that made it."""
 
@@ -336,6 +385,8 @@ class Document(_Model):
     integrity: Integrity
     rebuilt: Rebuilt | None = None
     continuity: Continuity | None = None
+    anchors: Anchors | None = None
+    """Public time anchors (absent in reports built before them)."""
     signature: Signature | None = None
 
     @model_validator(mode="after")
@@ -354,7 +405,8 @@ class Document(_Model):
     def as_json(self) -> dict[str, Any]:
         """The document as JSON: absent levels and a missing signature are left out."""
         data = self.model_dump(mode="json", by_alias=True)
-        for optional in ("domains", "searches", "signature", "rows", "rebuilt", "continuity"):
+        for optional in ("domains", "searches", "signature", "rows", "rebuilt", "continuity",
+                         "anchors"):  # fmt: skip
             if data.get(optional) is None:
                 data.pop(optional, None)
         if data["period"].get("week") is None:

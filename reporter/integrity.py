@@ -134,9 +134,10 @@ def _earliest(values: Iterable[Any]) -> str | None:
     return found[0] if found else None
 
 
-NOT_FILTERING = frozenset({"report.timezone"})
+NOT_FILTERING = frozenset({"report.timezone", "anchors.enabled"})
 """Settings journaled as `config_changed` that neither loosen nor tighten filtering; the report
-says them elsewhere (a time zone change: `reporter.scope.zone_changes`)."""
+says them elsewhere (a time zone change: `reporter.scope.zone_changes`; time anchoring turned
+off or on: `reporter.anchor_report`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,6 +187,7 @@ Or with OpenSSL 3 (REPORT.sig is the attachment ending in .sig):
     openssl pkeyutl -verify -pubin -inkey candor-signing-key.pem -rawin \\
       -in REPORT -sigfile REPORT.sig
 
+{anchor_words(config, person)}
 STOPPING
 You can stop at any time: tell {person}, or reply STOP. {person} can stop reporting at any time
 too; you would then get one short email saying that reporting has ended, and nothing after it.
@@ -197,6 +198,30 @@ Thank you.
 """
     subject = f"{person} asks you to be their accountability partner"
     return Email(subject, text, _html(text))
+
+
+def anchor_words(config: Config, person: str) -> str:
+    """The invitation's words on public time anchors: what is sent, to whom, how often, and
+    that the person may turn it off."""
+    settings = config.anchors
+    if not settings.enabled:
+        return (
+            "PUBLIC TIME ANCHORS\n"
+            f"Public time anchors are turned off on this computer. {person} may turn them on; "
+            "each report\nsays whether they are on.\n"
+        )
+    services = " (or, if it cannot be reached, ".join(settings.authorities)
+    services += ")" * (len(settings.authorities) - 1)
+    return f"""\
+PUBLIC TIME ANCHORS
+Once an hour, Candor sends a fingerprint of its record to a public time-stamping service,
+{services}, which signs it together with the time.
+The fingerprint is a SHA-256 hash: 64 characters that say nothing about what is in the record.
+Nothing else is sent: no web addresses, no names, nothing about {person} (the service sees
+this computer's internet address, as any website does). Each report carries these signed
+times, so a record changed later would show (docs/reports.md in Candor says how to check them
+with OpenSSL). {person} may turn this off; the next report then says so.
+"""
 
 
 def reporting_ended(

@@ -187,6 +187,8 @@ def render(document: Document) -> str:
         )
 
     cards.append(_card("Integrity (always included)", _integrity(document), head_color))
+    if anchor_lines := words.anchor_words(document):
+        cards.append(_card("Public time anchors", _list([_e(line) for line in anchor_lines])))
 
     care = _p(
         "You do not need to fix anything. A short check-in is enough: ask how the week went, "

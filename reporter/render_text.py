@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import duration_words, rough_duration_words
 from reporter.document import (
+    AnchorGap,
     BypassEntry,
     ChangeEntry,
     ClockAnomaly,
@@ -400,6 +401,7 @@ def render(document: Document) -> str:
         _searches,
         _integrity_head,
         _integrity_facts,
+        _anchors,
         _closing,
     ):
         out.extend(section(document, zone))
@@ -557,6 +559,72 @@ def _integrity_facts(document: Document, zone: tzinfo) -> list[str]:
     out.append(f"  {consent_words(document)}")
     out.append(f"  {key_words(document)}")
     out.append(f"  {delivery_words(document)}")
+    out.append("")
+    return out
+
+
+ANCHOR_GAP_WORDS = {
+    "offline": "the computer was offline or the time-stamping service could not be reached",
+    "refused": "the time-stamping service refused to sign",
+    "bad_reply": "the time-stamping service's answer did not check out",
+    "not_asked": "Candor was running but did not ask for one",
+    "off": "time anchoring was turned off",
+}
+"""Why an hour has no time anchor, in the partner's words."""
+
+
+def anchor_gap_words(gap: AnchorGap, zone: tzinfo) -> str:
+    """One stretch of hours with no time anchor, and why."""
+    a = datetime.fromisoformat(gap.start).astimezone(zone)
+    b = datetime.fromisoformat(gap.end).astimezone(zone)
+    if a.date() == b.date() or b == (a + timedelta(days=1)).replace(hour=0, minute=0):
+        when = f"from {a:%H:%M} to {b:%H:%M} on {a:%a} {a.day} {a:%b}"
+    else:
+        when = f"from {a:%a} {a.day} {a:%b} {a:%H:%M} to {b:%a} {b.day} {b:%b} {b:%H:%M}"
+    return f"No time anchor {when}: {ANCHOR_GAP_WORDS[gap.reason]}."
+
+
+def anchor_words(document: Document) -> list[str]:
+    """The report's public time anchors in sentences: on or off, how many, which hours have
+    none and why. Empty for a report built before anchors."""
+    anchors = document.anchors
+    if anchors is None:
+        return []
+    zone = zone_of(document)
+    out: list[str] = []
+    for change in anchors.changes:
+        at = datetime.fromisoformat(change.time).astimezone(zone)
+        state = "turned on again" if change.enabled else "turned off"
+        out.append(f"Time anchoring was {state} on {at:%a} {at.day} {at:%b} at {at:%H:%M}.")
+    if not anchors.enabled:
+        out.append(
+            "Time anchoring is off: nothing outside this computer shows that the record "
+            "behind this report was not rewritten later."
+        )
+    if anchors.count:
+        latest = datetime.fromisoformat(anchors.tokens[-1].time).astimezone(zone)
+        out.append(
+            f"A public time-stamping service signed the state of Candor's record "
+            f"{'once' if anchors.count == 1 else f'{anchors.count} times'} this period "
+            f"(the latest on {latest:%a} "
+            f"{latest.day} {latest:%b} at {latest:%H:%M}). Any later change to the record "
+            f"before then would show."
+            + (f" All the tokens are in {anchors.attachment}." if anchors.attachment else "")
+        )
+    elif anchors.enabled and not anchors.missing:
+        out.append("No time anchors yet this period.")
+    out.extend(anchor_gap_words(g, zone) for g in anchors.missing)
+    return out
+
+
+def _anchors(document: Document, zone: tzinfo) -> list[str]:
+    """Public time anchors: on or off, how many, and the hours without one."""
+    lines = anchor_words(document)
+    if not lines:
+        return []
+    out = ["PUBLIC TIME ANCHORS"]
+    for line in lines:
+        _item(out, "-", line)
     out.append("")
     return out
 

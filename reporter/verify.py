@@ -12,6 +12,11 @@ to weigh warnings.
 Both shapes are read: `candor.report/2` (a period and its rows) and `candor.report/1` (an ISO
 week), which reports built before periods have.
 
+Time anchors: each RFC 3161 token the report (and its anchors attachment) carries must be
+signed by a trusted time-stamping service (`--tsa-ca`) over the hash its journal row has now
+(the journal's own, when `candor verify` runs where the journal is), so a record rewritten
+after a token fails.
+
 A notice (`candor-notice/1`: Candor uninstalled, reporting ended) is checked the same way, by
 its signature; it is not numbered, so it has no place in the sequence to check.
 """
@@ -21,9 +26,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
+import re
+import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -162,8 +171,14 @@ def check_signature(report: ReportFile, key: Ed25519PublicKey, outcome: Outcome)
         outcome.add(False, f"{report.path.name}: it names key {report.key}, not this key.")
 
 
-def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> Outcome:
-    """`candor verify`: the signature, and with `previous` the report's place in the chain."""
+def verify(
+    path: Path,
+    key: Ed25519PublicKey,
+    previous: Path | None = None,
+    anchors: AnchorCheck | None = None,
+) -> Outcome:
+    """`candor verify`: the signature, with `previous` the report's place in the chain, and
+    with `anchors` its time-stamp tokens."""
     outcome = Outcome(fingerprint=signing.key_fingerprint(key))
     try:
         report = read_report(path)
@@ -186,6 +201,8 @@ def verify(path: Path, key: Ed25519PublicKey, previous: Path | None = None) -> O
             outcome.add(False, f"{path.name}: not a valid report ({exc.error_count()} problems).")
     if previous is not None:
         check_links(report, previous, key, outcome)
+    if anchors is not None:
+        check_anchors(report, anchors, outcome)
     return outcome
 
 
@@ -281,3 +298,140 @@ def _check_rows(
             f"after #{after}; #{seq - 1} ended at row #{last}): part of Candor's record may "
             "have been left out.",
         )
+
+
+# --- public time anchors ----------------------------------------------------------------------
+
+RowHash = Callable[[int], str | None]
+"""The hash the journal holds now for a row (None: no such row), when a journal is at hand."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorCheck:
+    """What the time anchors are checked against: the TSA certificates, and, when `candor
+    verify` runs where the journal is, that journal's rows as they are now."""
+
+    roots: list[bytes]
+    """PEM certificates of the time-stamping services trusted for this check."""
+    row_hash: RowHash | None = None
+    attachment: Path | None = None
+    """The report's anchors attachment (a tar); found next to the report when not given."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldToken:
+    """One token to check: the row it covers and the hash that row should have now."""
+
+    head_seq: int
+    time: str
+    token: bytes
+    head_hash: str
+    """From the journal when at hand, else the attachment's `.head`, else the document's."""
+    source: str
+    """Where `head_hash` came from: "journal", "attachment" or "report"."""
+
+
+def check_anchors(report: ReportFile, check: AnchorCheck, outcome: Outcome) -> None:
+    """Each time-stamp token of the report (and its attachment): signed by a trusted service,
+    over the hash its journal row has now."""
+    anchors = report.document.get("anchors")
+    if not isinstance(anchors, dict):
+        return
+    held = _held_tokens(report, anchors, check, outcome)
+    if not held:
+        outcome.add(True, "this report carries no time anchors to check.")
+        return
+    if not check.roots:
+        outcome.add(
+            True,
+            f"{len(held)} time anchors not checked: give the time-stamping service's "
+            "certificate with --tsa-ca FILE (see docs/reports.md).",
+        )
+        return
+    from agent.journal.anchors import DIFFERENT_HEAD, verify_token
+
+    bad = 0
+    for t in held:
+        problem = verify_token(t.token, t.head_hash, check.roots)
+        if problem is not None:
+            bad += 1
+            where = {"journal": "the journal", "attachment": "the attachment"}.get(
+                t.source, "the report"
+            )
+            changed = (
+                ": Candor's record up to that row was changed after that time"
+                if problem == DIFFERENT_HEAD
+                else ""
+            )
+            words = f"time anchor over row #{t.head_seq} ({t.time}): {problem} ({where})"
+            outcome.add(False, f"{words}{changed}.")
+    if not bad:
+        source = "the journal as it is now" if check.row_hash else "the report"
+        outcome.add(
+            True,
+            f"{len(held)} time anchors check out against {source}: the record up to "
+            f"row #{max(t.head_seq for t in held)} existed, as it is, at {held[-1].time}.",
+        )
+
+
+def _held_tokens(
+    report: ReportFile, anchors: dict[str, Any], check: AnchorCheck, outcome: Outcome
+) -> list[HeldToken]:
+    """The report's tokens and its attachment's, each with the hash to check it against."""
+    from_tar = _attachment_tokens(report, anchors, check.attachment, outcome)
+    tokens: dict[tuple[int, bytes], HeldToken] = {}
+    for raw in anchors.get("tokens") or []:
+        try:
+            token = base64.b64decode(raw["token"], validate=True)
+            tokens[(int(raw["head_seq"]), token)] = HeldToken(
+                int(raw["head_seq"]), str(raw["time"]), token, str(raw["head_hash"]), "report"
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            outcome.add(False, f"{report.path.name}: a time anchor in it cannot be read.")
+    from agent.journal.anchors import token_time
+
+    for seq, token, head in from_tar:
+        when = token_time(token) or "an unknown time"
+        tokens[(seq, token)] = HeldToken(seq, when, token, head, "attachment")
+    out = []
+    for t in sorted(tokens.values(), key=lambda t: t.head_seq):
+        now = check.row_hash(t.head_seq) if check.row_hash else None
+        if check.row_hash is not None and now is None:
+            outcome.add(
+                False,
+                f"time anchor over row #{t.head_seq}: the journal no longer holds that row (cut "
+                "off, or pruned by retention).",
+            )
+            continue
+        out.append(HeldToken(t.head_seq, t.time, t.token, now, "journal") if now else t)
+    return out
+
+
+def _attachment_tokens(
+    report: ReportFile, anchors: dict[str, Any], given: Path | None, outcome: Outcome
+) -> list[tuple[int, bytes, str]]:
+    """(row, token, .head) from the anchors attachment, checked against the report's hash of it."""
+    name = anchors.get("attachment")
+    path = given or (report.path.with_name(name) if isinstance(name, str) else None)
+    if path is None or not path.is_file():
+        return []
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != anchors.get("attachment_sha256"):
+        outcome.add(False, f"{path.name}: this is not the anchors attachment this report names.")
+    found: list[tuple[int, bytes, str]] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            files = {
+                PurePosixPath(m.name).name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers()
+                if m.isfile()
+            }
+    except (tarfile.TarError, OSError):
+        outcome.add(False, f"{path.name}: the anchors attachment cannot be read.")
+        return []
+    for name, token in sorted(files.items()):
+        match = re.fullmatch(r"row-(\d+)\.tsr", name)
+        head = files.get(name.removesuffix(".tsr") + ".head")
+        if match and head is not None:
+            found.append((int(match[1]), token, head.decode("ascii", "replace").strip()))
+    return found

@@ -8,8 +8,9 @@ point or shortens its self-check: tests reach those only here.
 * In a child process: `python -m tests.harness SPEC -- CANDOR-ARGS...` runs the real `candor`
   command (or, for `run`, the real agent) after installing what SPEC (JSON) asks for:
   `{"now": ISO time, "speed": simulated seconds per real second, "crash_at": a crash point,
-  "selfcheck_interval": seconds}`. `child_command()` builds that command line; when a test has a
-  simulated clock, the child starts from the same moment, at the same speed.
+  "selfcheck_interval": seconds, "anchor_interval": seconds}`. `child_command()` builds that
+  command line; when a test has a simulated clock, the child starts from the same moment, at
+  the same speed.
 * The real wall clock moved, for a real agent: `faked_wall_clock(offset)` is the environment
   that runs it under Debian's libfaketime with its monotonic and boot clocks left true.
 """
@@ -147,6 +148,7 @@ class Injected:
     speed: float = 0.0
     crash_at: str | None = None
     selfcheck_interval: float | None = None
+    anchor_interval: float | None = None
 
 
 def child_command(*args: str, crash_at: str | None = None, **injected: float) -> list[str]:
@@ -206,6 +208,7 @@ def main(argv: Sequence[str]) -> int:
         resolve=parsed.resolve,
         upstream_ca=parsed.upstream_ca,
         selfcheck_interval=spec.selfcheck_interval,
+        anchor_interval=spec.anchor_interval,
     )
 
 

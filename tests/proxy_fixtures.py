@@ -121,12 +121,17 @@ def start_agent(
     timeout: float = 60.0,
     selfcheck_interval: float | None = None,
     env: Mapping[str, str] | None = None,
+    anchor_interval: float | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock or
     a shorter self-check interval, the real agent runs through the test harness. `env` is added
     to its environment (libfaketime's variables, to fake its wall clock)."""
     args = ("--home", str(home), "run", *extra)
-    if selfcheck_interval is not None or harness.simulated():
+    if anchor_interval is not None:
+        argv = harness.child_command(
+            *args, selfcheck_interval=selfcheck_interval, anchor_interval=anchor_interval
+        )
+    elif selfcheck_interval is not None or harness.simulated():
         argv = harness.child_command(*args, selfcheck_interval=selfcheck_interval)
     else:
         argv = [sys.executable, "-m", "agent.cli", *args]

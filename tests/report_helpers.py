@@ -16,6 +16,7 @@ from agent.config import Config, Home, ReportSettings, parse_config
 from agent.journal import Journal
 from reporter import schedule
 from tests.conftest import command
+from tests.local_tsa import NOWHERE
 
 REPO = Path(__file__).resolve().parents[1]
 ZONE = "Europe/Berlin"
@@ -36,6 +37,8 @@ email = "alex@example.org"
 name = "sam-laptop"
 [report]
 timezone = "{ZONE}"
+[anchors]
+authorities = ["{NOWHERE}"]
 """
 
 

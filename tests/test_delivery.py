@@ -27,6 +27,7 @@ from reporter.delivery.sender import PassResult, Sender, status_notes
 from reporter.signing import load_private_key
 from tests import harness
 from tests.conftest import REPO, candor, require_tool
+from tests.local_tsa import NOWHERE
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
 
@@ -68,6 +69,7 @@ def make_home(
             "device": {"name": device},
             "report": {"day": "sunday", "time": "18:00", "timezone": "UTC"},
             "delivery": delivery,
+            "anchors": {"authorities": [NOWHERE]},
         }
     )
     save_config(home, config)

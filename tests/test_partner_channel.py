@@ -20,6 +20,7 @@ from agent.journal import Journal
 from reporter import consent
 from tests import harness
 from tests.conftest import candor
+from tests.local_tsa import NOWHERE
 from tests.mail_server import PASSWORD, MailServer
 from tests.proxy_fixtures import start_agent
 from tests.test_partner_cli import INIT, NOW, code_from, in_process, ok, state, use_mail
@@ -72,6 +73,7 @@ def confirmed(home: Path, mail: MailServer, webhook_url: str | None = None) -> N
     Home.at(home).ensure()
     in_process(home, *INIT)
     use_mail(home, mail)
+    edit(home, lambda c: setattr(c.anchors, "authorities", [NOWHERE]))
     if webhook_url:
         edit(home, lambda c: setattr(c.delivery.webhook, "url", webhook_url))
     in_process(home, "partner", "invite")

@@ -8,6 +8,7 @@ console, so `candor report preview --format json > r.json` is the attachment byt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import date, datetime, tzinfo
@@ -24,7 +25,7 @@ from reporter.build import BuiltReport, build_report, next_report
 from reporter.delivery.outbox import Outbox, ReportRecord
 from reporter.delivery.sender import Sender, describe
 from reporter.schedule import ReportPeriod
-from reporter.verify import verify
+from reporter.verify import AnchorCheck, verify
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,20 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         )
         parser.add_argument(
             "--previous", type=Path, metavar="DIR", help="a folder of earlier reports"
+        )
+        parser.add_argument(
+            "--tsa-ca",
+            type=Path,
+            metavar="FILE",
+            action="append",
+            default=[],
+            help="the time-stamping service's CA certificate (PEM), to check the time anchors",
+        )
+        parser.add_argument(
+            "--anchors",
+            type=Path,
+            metavar="TAR",
+            help="the report's anchors attachment (found next to the report if not given)",
         )
         parser.set_defaults(handler=cmd_verify)
         return
@@ -220,6 +235,33 @@ def _row_words(row: Any, due: datetime | None) -> str:
     return f"{row.channel}: withdrawn"
 
 
+def _signs_with(home: Home, key: Any) -> bool:
+    """Whether this home holds the journal behind reports signed with `key` (its own key):
+    only then are the time anchors checked against this journal."""
+    if not home.journal_file.exists() or not (home.keys_dir / signing.KEY_FILE).exists():
+        return False
+    own = signing.key_fingerprint(signing.public_key(home))
+    return own == signing.key_fingerprint(key)
+
+
+def anchor_check(journal: Journal | None, args: argparse.Namespace) -> AnchorCheck:
+    """What `candor verify` checks the time anchors against: the certificates given, and this
+    computer's journal as it is now, when there is one."""
+    roots = []
+    for path in args.tsa_ca:
+        try:
+            roots.append(path.read_bytes())
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read it ({exc.strerror or exc}).") from None
+
+    def row_hash(seq: int) -> str | None:
+        assert journal is not None
+        row = next(journal.events(after_seq=seq - 1, limit=1), None)
+        return row.hash if row is not None and row.seq == seq else None
+
+    return AnchorCheck(roots=roots, row_hash=row_hash if journal else None, attachment=args.anchors)
+
+
 def cmd_verify(home: Home, args: argparse.Namespace) -> int:
     """`candor verify REPORT`: check a report's or notice's signature and links to earlier ones."""
     if args.key is not None:
@@ -235,7 +277,11 @@ def cmd_verify(home: Home, args: argparse.Namespace) -> int:
                 "This install has no signing key yet; pass the sender's key with --key PUB."
             )
         key = signing.public_key(home)
-    outcome = verify(args.report, key, args.previous)
+    with contextlib.ExitStack() as stack:
+        journal = (
+            stack.enter_context(Journal(home.journal_file)) if _signs_with(home, key) else None
+        )
+        outcome = verify(args.report, key, args.previous, anchor_check(journal, args))
     for check in outcome.checks:
         mark = "ok  " if check.ok else "FAIL"
         out.print(f"{mark} {check.message}", markup=False)

@@ -297,6 +297,26 @@ class JournalSettings(_Section):
     retention_days: Annotated[int, Field(ge=14, le=3650)] = 365
 
 
+DEFAULT_TSA = "https://freetsa.org/tsr"
+"""The default time-stamping authority: free, long-running, no account, RFC 3161 over HTTPS."""
+
+
+def _authorities(value: list[str]) -> list[str]:
+    urls = [url for url in (_http_url(v) for v in value) if url]
+    if not urls:
+        raise ValueError("must list at least one time-stamping authority (https://...)")
+    return urls
+
+
+class AnchorSettings(_Section):
+    """Hourly public time anchors: which authorities are asked (in order), and whether at all."""
+
+    enabled: bool = True
+    authorities: Annotated[list[str], AfterValidator(_authorities)] = Field(
+        default_factory=lambda: [DEFAULT_TSA]
+    )
+
+
 class AgentSettings(_Section):
     """Where the proxy listens (this computer only)."""
 
@@ -340,6 +360,7 @@ class Config(_Section):
     search_capture: SearchCaptureSettings = Field(default_factory=SearchCaptureSettings)
     journal: JournalSettings = Field(default_factory=JournalSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    anchors: AnchorSettings = Field(default_factory=AnchorSettings)
 
 
 def effective_categories(config: Config, present: Iterable[str]) -> dict[str, Action]:

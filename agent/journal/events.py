@@ -51,6 +51,10 @@ class Kind(StrEnum):
     """The writer had to drop events (the disk kept failing); body: count, first_ts, last_ts."""
     CHECKPOINT = "checkpoint"
     """Written only by `Journal.prune()`; body: seq and hash of the last pruned row."""
+    ANCHOR = "anchor"
+    """An RFC 3161 time-stamp token over the chain head (agent/journal/anchors.py)."""
+    ANCHOR_FAILED = "anchor_failed"
+    """No time-stamp token this time, and why (offline, refused, bad reply): at most hourly."""
 
 
 KINDS: frozenset[str] = frozenset(Kind)
@@ -472,3 +476,37 @@ class NoticeQueued(EventBody):
     text: str | None = optional()
     """For an unsigned note on the former channel (`partner_changed`, `channel_changed`): to
     whom and how, the key its Message-ID is made from, and its words, to rebuild it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anchor(EventBody):
+    """A time-stamping authority signed the chain head's hash: the head existed at `gen_time`.
+
+    The token covers SHA-256 of `head_hash` (its 64 hex characters as ASCII), so only that
+    hash left the computer; `candor verify` and `openssl ts -verify` check it against the row."""
+
+    kind: ClassVar[Kind] = Kind.ANCHOR
+    tsa: str
+    """The authority's URL."""
+    head_seq: int
+    head_hash: str
+    """The journal row the token covers, as it was when the token was asked for."""
+    gen_time: str
+    """The authority's time in the token (ISO, UTC)."""
+    token: str
+    """The authority's whole reply (a DER TimeStampResp, what `openssl ts -verify -in` reads),
+    base64."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnchorFailed(EventBody):
+    """No token this time: written at most once an hour (or when the reason changes)."""
+
+    kind: ClassVar[Kind] = Kind.ANCHOR_FAILED
+    reason: str
+    """offline (no answer), refused (an answer that was not a token), bad_reply (a token that
+    did not match what was asked)."""
+    detail: str
+    tsa: str | None = optional()
+    """The last authority tried."""
+    head_seq: int | None = optional()

@@ -67,6 +67,9 @@ class Settings:
     """Neither loosens or tightens, but both are journaled when they change: the time zone
     decides which hours a report names, the address is where the self-check looks for Candor.
     None in a record written before they were kept."""
+    anchors: bool | None = None
+    """Whether hourly time anchors are on: journaled when it changes, and the report says so.
+    None in a record written before it was kept."""
 
     @classmethod
     def of(cls, config: Config, actions: Mapping[str, Action]) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             cooling_off=config.cooling_off,
             report_timezone=config.report.timezone,
             listen=config.agent.listen,
+            anchors=config.anchors.enabled,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -93,6 +97,7 @@ class Settings:
             "safesearch": self.safesearch,
             "search_capture": self.search_capture,
             "cooling_off_seconds": int(self.cooling_off.total_seconds()),
+            "anchors": self.anchors,
         }
 
     @classmethod
@@ -107,6 +112,7 @@ class Settings:
             cooling_off=timedelta(seconds=int(raw["cooling_off_seconds"])),
             report_timezone=_text_or_none(raw.get("report_timezone")),
             listen=_text_or_none(raw.get("listen")),
+            anchors=raw["anchors"] if isinstance(raw.get("anchors"), bool) else None,
         )
 
 
@@ -641,4 +647,18 @@ def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
     ):
         if old is not None and new is not None and old != new:
             out.append({"what": what, "from": old, "to": new, "loosening": False, "notice": True})
+    if before.anchors is not None and after.anchors is not None and before.anchors != after.anchors:
+        out.append(
+            {
+                "what": ANCHORS_SETTING,
+                "from": before.anchors,
+                "to": after.anchors,
+                "loosening": not after.anchors,
+                "notice": True,
+            }
+        )
     return out
+
+
+ANCHORS_SETTING = "anchors.enabled"
+"""The `config_changed` entry that says hourly time anchors were turned off or on."""

@@ -61,10 +61,12 @@ def run(
     resolve: Sequence[str] = (),
     upstream_ca: Path | None = None,
     selfcheck_interval: float | None = None,
+    anchor_interval: float | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
-    `selfcheck_interval` shortens the self-check's interval for tests (Python API only)."""
+    `selfcheck_interval` and `anchor_interval` shorten the self-check's and the time anchors'
+    intervals for tests (Python API only)."""
     _quiet_logging()
     try:
         agent = Agent(
@@ -73,6 +75,7 @@ def run(
             resolve=resolve,
             upstream_ca=upstream_ca,
             selfcheck_interval=selfcheck_interval,
+            anchor_interval=anchor_interval,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -91,9 +94,11 @@ class Agent:
         resolve: Sequence[str] = (),
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
+        anchor_interval: float | None = None,
     ) -> None:
         self.home = home
         self.selfcheck_interval = selfcheck_interval
+        self.anchor_interval = anchor_interval
         try:
             self.overrides = [parse_override(spec) for spec in resolve]
         except ResolveSpecError as exc:
@@ -243,8 +248,32 @@ class Agent:
                 watch = ChangeWatch(lambda: watch_list(self.home), check.check_soon)
                 watch.start()
                 self._services.append(watch)
+                self._services.append(self._start_anchors())
         except Exception:
             log.exception("could not start report sending and the self-checks")
+
+    def _start_anchors(self) -> Any:
+        """Hourly time anchors over the chain head, while a partner has confirmed."""
+        from agent.journal.anchors import ANCHOR_EVERY, AnchorLoop
+        from reporter.consent import consent_state
+
+        def head() -> tuple[int, str] | None:
+            self.journal.flush(timeout=5)
+            row = self.policy_journal.head()
+            return None if row is None else (row.seq, row.hash)
+
+        def authorities() -> list[str]:
+            settings = self.live.config.anchors
+            if not settings.enabled:
+                return []
+            confirmed = consent_state(self.policy_journal).status == "confirmed"
+            return list(settings.authorities) if confirmed else []
+
+        anchors = AnchorLoop(
+            self.record, head, authorities, interval=self.anchor_interval or ANCHOR_EVERY
+        )
+        anchors.start()
+        return anchors
 
     def _stop_services(self) -> None:
         with self._services_lock:

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.config import Config, SmtpSettings
 from agent.journal import canonical_json, clock
+from reporter.anchor_report import attachment_name as anchor_attachment_name
 from reporter.build import BuiltReport, pretty_json
 from reporter.delivery import smtp
 from reporter.delivery.outbox import NewMessage, ReportRecord
@@ -117,6 +118,13 @@ def report_email(
         raw_signature=built.raw_signature,
         sshsig=built.sshsig,
     )
+    if built.anchors_tar is not None:
+        msg.add_attachment(
+            built.anchors_tar,
+            maintype="application",
+            subtype="x-tar",
+            filename=anchor_attachment_name(built.period.id),
+        )
     return msg
 
 
