@@ -22,12 +22,22 @@ from typing import Any
 from agent.config import Config, Home
 from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
-from reporter import anchor_report, coverage, integrity, render_html, render_text, schedule, signing
+from agent.journal.partner import partner_id
+from reporter import (
+    anchor_report,
+    continuity,
+    coverage,
+    integrity,
+    render_html,
+    render_text,
+    schedule,
+    signing,
+)
 from reporter import document as doc
 from reporter.consent import ConsentState
 from reporter.delivery.outbox import Outbox, ReportRecord
 from reporter.schedule import PreviousPeriod, ReportPeriod
-from reporter.scope import PreviousReport, parse_time, scope_for
+from reporter.scope import PreviousReport, Scope, parse_time, scope_for
 from reporter.summary import week_facts
 
 _REAL_CLOCK_SLACK = timedelta(minutes=2)
@@ -63,6 +73,8 @@ class NextReport:
     prev_report_hash: str | None
     previous: PreviousReport | None
     period: ReportPeriod
+    continuity: doc.Continuity | None = None
+    """Whether it can show that it continues the previous report (None: the first)."""
 
 
 def report_hash(built: BuiltReport) -> str:
@@ -79,7 +91,8 @@ def next_report(journal: Journal, config: Config, state: ConsentState, now: date
     """The next report as the outbox would build it: after the last one, or the first."""
     # The first follows the partner's confirmation, or now when nobody has confirmed.
     zone = config.report.zone()
-    with Outbox(journal) as outbox:
+    partner = partner_id(state.partner_email)
+    with Outbox(journal, partner_id=partner) as outbox:
         last = outbox.last_report()
     previous = previous_report(journal, last, zone)
     since = state.confirmed_at or now
@@ -87,7 +100,10 @@ def next_report(journal: Journal, config: Config, state: ConsentState, now: date
         config.report, zone, since=since, previous=previous.period if previous else None
     )
     seq = last.seq + 1 if last else 1
-    return NextReport(seq, last.hash if last else None, previous, period)
+    link = None
+    if last is not None:
+        link = continuity.check(journal, partner, last.seq, held_documents(journal, last, partner))
+    return NextReport(seq, last.hash if last else None, previous, period, link)
 
 
 def build_report(
@@ -102,13 +118,20 @@ def build_report(
     late_reason: str | None = None,
     previous: PreviousReport | None = None,
     confirmed_seq: int | None = None,
+    rows: tuple[int, int] | None = None,
+    rebuilt: doc.Rebuilt | None = None,
+    link: doc.Continuity | None = None,
 ) -> BuiltReport:
     """Build and sign the report for `period` at the consented level, from the rows it covers."""
     # It covers the rows after `previous`'s (`reporter.scope`: see `next_report` for how the
     # sender finds it); without one, those stamped in `period`, from the partner's
-    # confirmation row (`confirmed_seq`) if that is earlier.
+    # confirmation row (`confirmed_seq`) if that is earlier. A rebuild names its `rows`
+    # (after, last) as the journal recorded them.
     level = config.detail_level
-    scope = scope_for(journal, period, now, previous=previous, confirmed_seq=confirmed_seq)
+    if rows is not None:
+        scope = Scope(period.start, period.end, period.zone, now, rows[0], rows[1])
+    else:
+        scope = scope_for(journal, period, now, previous=previous, confirmed_seq=confirmed_seq)
     key = signing.load_private_key(home)
     facts = week_facts(journal, config, scope, level, previous.totals if previous else None)
     section = integrity.build_integrity(
@@ -140,6 +163,8 @@ def build_report(
         domains=facts.domains,
         searches=facts.searches,
         integrity=section,
+        rebuilt=rebuilt,
+        continuity=link,
         anchors=anchors.section,
     )
     unsigned = model.as_json()
@@ -167,7 +192,7 @@ def previous_report(
     """What the next report needs from the last one built: where its period and rows ended."""
     if record is None:
         return None
-    found = previous_document(journal, record.seq, record.hash)
+    found = previous_document(journal, record.seq, record.hash, record.partner_id)
     before_periods = _is_week(record.period)
     end = schedule.week_bounds(record.period, zone)[1] if before_periods else record.due_at
     from_document = previous_from_document(found, record.seq)
@@ -227,11 +252,11 @@ def _current_clocks(now: datetime) -> coverage.Clocks | None:
 
 
 def previous_document(
-    journal: Journal, seq: int, expected_hash: str | None
+    journal: Journal, seq: int, expected_hash: str | None, partner: str | None = None
 ) -> dict[str, Any] | None:
     """Report `seq` as the outbox holds it (from its queued email or webhook body), if its
     signed bytes hash to `expected_hash`; None when there is no outbox or no such report."""
-    with Outbox(journal) as outbox:
+    with Outbox(journal, partner_id=partner or None) as outbox:
         payloads = outbox.report_payloads(seq)
     for channel, payload in payloads:
         found = _document_in(channel, payload)
@@ -240,6 +265,14 @@ def previous_document(
         if expected_hash is None or doc.document_hash(found) == expected_hash:
             return found
     return None
+
+
+def held_documents(journal: Journal, record: ReportRecord, partner: str) -> list[dict[str, Any]]:
+    """Every copy of report `record` this computer still holds in its queued messages."""
+    with Outbox(journal, partner_id=partner) as outbox:
+        payloads = outbox.report_payloads(record.seq)
+    found = (_document_in(channel, payload) for channel, payload in payloads)
+    return [d for d in found if d is not None]
 
 
 def _document_in(channel: str, payload: bytes) -> dict[str, Any] | None:

@@ -337,6 +337,34 @@ class Signature(_Model):
     """Base64 of the 64-byte Ed25519 signature over the signed bytes."""
 
 
+class Rebuilt(_Model):
+    """A report rebuilt from the journal because its queued copy went missing."""
+
+    reason: str
+    """A plain sentence for the partner."""
+    original_hash: str
+    """The hash the journal recorded for the copy that was lost."""
+
+
+class PreviousLink(_Model):
+    """The report this one follows: its number, hash and the journal row it ended at."""
+
+    seq: int
+    hash: str | None
+    chain_head: ChainHead | None
+
+
+class Continuity(_Model):
+    """Whether this computer could show that this report continues the previous one."""
+
+    previous: PreviousLink
+    shown: bool
+    """True only if the previous report's signed bytes are held, hash to what the journal
+    recorded, and the journal's chain verifies from its head to this report's."""
+    reason: str | None = None
+    """When not shown: why, in a few words."""
+
+
 class Document(_Model):
     """The weekly report as signed and sent; text and HTML are renderings of it."""
 
@@ -355,6 +383,8 @@ class Document(_Model):
     domains: list[DomainEntry] | None = None
     searches: list[SearchEntry] | None = None
     integrity: Integrity
+    rebuilt: Rebuilt | None = None
+    continuity: Continuity | None = None
     anchors: Anchors | None = None
     """Public time anchors (absent in reports built before them)."""
     signature: Signature | None = None
@@ -375,7 +405,8 @@ class Document(_Model):
     def as_json(self) -> dict[str, Any]:
         """The document as JSON: absent levels and a missing signature are left out."""
         data = self.model_dump(mode="json", by_alias=True)
-        for optional in ("domains", "searches", "signature", "rows", "anchors"):
+        for optional in ("domains", "searches", "signature", "rows", "rebuilt", "continuity",
+                         "anchors"):  # fmt: skip
             if data.get(optional) is None:
                 data.pop(optional, None)
         if data["period"].get("week") is None:

@@ -275,6 +275,16 @@ Thank you for being their accountability partner.
     return Email(f"You are no longer {person}'s Candor partner", text, _html(text))
 
 
+def with_note(words: Email, note: str) -> Email:
+    """The same message with a short paragraph added before its thanks (a notice that was
+    rebuilt, or whose sender did not wait for it)."""
+    marker = "\nThank you for being"
+    text = words.text.replace(marker, f"\n{note}\n{marker}", 1)
+    if text == words.text:
+        text = f"{words.text}\n{note}\n"
+    return Email(words.subject, text, _html(text))
+
+
 def channel_changed(
     config: Config, *, person: str | None, when: datetime, name: str | None, where: str
 ) -> Email:

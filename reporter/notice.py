@@ -58,21 +58,42 @@ def has_partner_to_tell(home: Home, kind: str) -> bool:
         return partner_to_tell(consent.consent_state(journal), kind)
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeFacts:
+    """How a notice left, beyond its kind: whether the person waited for it, and whether it
+    was rebuilt from the journal (`notice_queued`) because its queued copy went missing."""
+
+    waited: bool = True
+    rebuilt: bool = False
+    chain_head: dict[str, Any] | None = None
+    """A rebuild names the head the first copy named; None: the journal's head now."""
+
+
+NOT_WAITED = "chose not to wait for this notice to be delivered"
+REBUILT = "This notice's queued copy was deleted, and Candor rebuilt it from its journal."
+
+
 def build_notice(
     home: Home, config: Config, journal: Journal, state: consent.ConsentState, kind: str,
-    now: datetime,
+    now: datetime, facts: NoticeFacts | None = None,
 ) -> SignedNotice:  # fmt: skip
     """Sign the `kind` notice now, naming the journal's head, so the partner can trust it."""
+    facts = facts or NoticeFacts()
     key = signing.load_private_key(home)
     head = journal.head()
+    current = {"seq": head.seq, "hash": head.hash} if head else None
     unsigned: dict[str, Any] = {
         "schema": SCHEMA,
         "kind": kind,
         "device": config.device.name,
         "time": format_ts(now),
         "partner": {"name": state.partner_name, "email": state.partner_email},
-        "chain_head": {"seq": head.seq, "hash": head.hash} if head else None,
+        "chain_head": facts.chain_head if facts.rebuilt else current,
     }
+    if not facts.waited:
+        unsigned["waited"] = False
+    if facts.rebuilt:
+        unsigned["rebuilt"] = True
     signed = signed_bytes(unsigned)
     raw = signing.sign_raw(key, signed)
     document = {**unsigned, "signature": signing.signature_field(key, raw)}
@@ -80,8 +101,21 @@ def build_notice(
 
 
 def notice_words(
-    config: Config, state: consent.ConsentState, kind: str, now: datetime
+    config: Config,
+    state: consent.ConsentState,
+    kind: str,
+    now: datetime,
+    facts: NoticeFacts | None = None,
 ) -> invitation.Email:
     """What the partner reads for the `kind` notice (the words live with the invitation's)."""
+    facts = facts or NoticeFacts()
     make = invitation.uninstalled if kind == "uninstalled" else invitation.reporting_ended
-    return make(config, person=state.person, when=now, name=state.partner_name)
+    words = make(config, person=state.person, when=now, name=state.partner_name)
+    if not facts.waited:
+        person = invitation.person_name(config, state.person)
+        words = invitation.with_note(
+            words, f"{person} {NOT_WAITED}: Candor tried to send it once, then went on."
+        )
+    if facts.rebuilt:
+        words = invitation.with_note(words, REBUILT)
+    return words

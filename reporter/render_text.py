@@ -18,6 +18,7 @@ from reporter.document import (
     BypassEntry,
     ChangeEntry,
     ClockAnomaly,
+    Continuity,
     Counts,
     DayCounts,
     Document,
@@ -234,11 +235,23 @@ def consent_words(document: Document) -> str:
 
 
 def delivery_words(document: Document) -> str:
-    """Whether the report went on time, and if not, why."""
+    """Whether the report was built on time (and if not, why), whether it was rebuilt, and
+    whether it can be shown to continue the previous one."""
     i = document.integrity
-    if i.late_reason:
-        return i.late_reason
-    return "This report was sent on time."
+    words = [i.late_reason or "This report was built on time."]
+    if document.rebuilt is not None:
+        words.append(document.rebuilt.reason)
+    if document.continuity is not None:
+        words.append(continuity_words(document.continuity))
+    return " ".join(words)
+
+
+def continuity_words(c: Continuity) -> str:
+    """Whether this report continues the previous one, as the partner reads it."""
+    n = c.previous.seq
+    if c.shown:
+        return f"It continues report #{n}."
+    return f"Candor cannot show that this continues report #{n}: {c.reason or 'unknown'}."
 
 
 def search_words(q: SearchEntry, zone: tzinfo) -> str:

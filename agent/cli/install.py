@@ -1,7 +1,9 @@
 """`candor install` and `candor uninstall`: print the plan in plain words, then carry it out.
 
 Uninstall first tells the partner (the person agreed to this at setup). If the notice cannot be
-sent, nothing is removed until the person retries or says to go ahead without it.
+sent, nothing is removed until the person retries or says to go ahead without it. With
+`--without-notice` (for scripts) the signed notice is still queued and tried once, briefly, and
+it tells the partner that the person chose not to wait for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from installers.target import CA_CERT_FILE, Target, current_target
 Notifier = Callable[[Home], bool]
 """Sends the partner the signed "Candor was uninstalled" notice; True once it is delivered."""
 
+NOTICE_ONCE_TIMEOUT = 10.0
+"""Seconds `--without-notice` gives its one try at each channel."""
+
 CA_FILES = "mitmproxy-ca*"
 """Every file of Candor's CA in the home's mitmproxy/ folder: key and certificate, any format."""
 CA_KEY_FILE = "mitmproxy-ca.pem"
@@ -45,7 +50,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--without-notice",
         action="store_true",
-        help="remove Candor even if your partner cannot be told (their reports will just stop)",
+        help="do not wait for your partner to be told: the notice is still tried once and says so",
     )
     parser.set_defaults(handler=cmd_uninstall)
 
@@ -132,11 +137,20 @@ def _root(args: argparse.Namespace) -> PurePosixPath | Path:
 
 def cmd_uninstall(home: Home, args: argparse.Namespace) -> int:
     """`candor uninstall`: tell the partner, then put everything back as it was."""
-    return uninstall(home, args, notify=default_notifier())
+    return uninstall(
+        home, args, notify=default_notifier(), notify_once=default_notifier(waited=False)
+    )
 
 
-def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) -> int:
-    """Undo the install record's steps; `notify` tells the partner first (None: nobody to tell)."""
+def uninstall(
+    home: Home,
+    args: argparse.Namespace,
+    *,
+    notify: Notifier | None,
+    notify_once: Notifier | None = None,
+) -> int:
+    """Undo the install record's steps; `notify` tells the partner first (None: nobody to tell),
+    or with `--without-notice`, `notify_once` tries once without waiting."""
     try:
         record = load_record(home)
     except ValueError as exc:
@@ -150,8 +164,10 @@ def uninstall(home: Home, args: argparse.Namespace, *, notify: Notifier | None) 
     out.print(format_undo(steps, admin_method(admin)), markup=False)
     if args.dry_run:
         return 0
-    if not args.without_notice:
-        _tell_partner(home, notify)
+    if args.without_notice:
+        _tell_partner_once(home, notify_once)
+    else:
+        _tell_partner(home, notify, notify_once)
     try:
         warnings = Executor(
             home, admin=admin, log=lambda line: out.print(line, markup=False)
@@ -178,7 +194,7 @@ def remove_ca(home: Home) -> None:
         path.unlink(missing_ok=True)
 
 
-def _tell_partner(home: Home, notify: Notifier | None) -> None:
+def _tell_partner(home: Home, notify: Notifier | None, notify_once: Notifier | None) -> None:
     from reporter.notice import has_partner_to_tell
 
     if not has_partner_to_tell(home, "uninstalled"):
@@ -207,16 +223,50 @@ def _tell_partner(home: Home, notify: Notifier | None) -> None:
             )
         err.print(message, markup=False)
         answer = input("Retry sending [r], remove without the notice [y], or stop [n]? ").strip()
-        if answer.lower().startswith("y"):
+        if answer.lower().startswith("y"):  # as --without-notice: queued, tried once, said
+            _tell_partner_once(home, notify_once)
             return
         if not answer.lower().startswith("r"):
             raise UserError("Nothing was removed.")
 
 
-def default_notifier() -> Notifier | None:
-    """The reporter's notice sender, once it offers one (`reporter.delivery.sender.send_notice`)."""
+def _tell_partner_once(home: Home, notify: Notifier | None) -> None:
+    """`--without-notice`: the notice is still queued and tried once; nothing waits on it."""
+    from reporter.notice import has_partner_to_tell
+
+    if notify is None or not has_partner_to_tell(home, "uninstalled"):
+        return
+    try:
+        delivered = notify(home)
+    except Exception as exc:  # going on regardless is what the person asked for
+        err.print(f"candor: the notice could not be sent ({exc}).", markup=False)
+        delivered = False
+    if delivered:
+        out.print(
+            "Your partner has been told that Candor is being uninstalled, and that you chose "
+            "not to wait for the notice."
+        )
+        return
+    from reporter.delivery.sender import pending_notices
+
+    kept = f" The signed notice stays queued in {home.root}." if pending_notices(home) else ""
+    out.print(
+        f"Your partner could not be told now.{kept} They will see the reports stop.",
+        markup=False,
+    )
+
+
+def default_notifier(*, waited: bool = True) -> Notifier | None:
+    """The reporter's notice sender, once it offers one (`reporter.delivery.sender.send_notice`);
+    `waited=False`: one short try, the notice kept queued and saying the person did not wait."""
     try:
         from reporter.delivery.sender import send_notice
     except ImportError:
         return None
-    return lambda home: bool(send_notice(home, "uninstalled"))
+    if waited:
+        return lambda home: bool(send_notice(home, "uninstalled"))
+    return lambda home: bool(
+        send_notice(
+            home, "uninstalled", queue_failed=True, timeout=NOTICE_ONCE_TIMEOUT, waited=False
+        )
+    )

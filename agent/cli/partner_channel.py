@@ -12,11 +12,11 @@ import argparse
 from datetime import datetime
 
 from agent.config import Config, Home
+from agent.journal.partner import partner_id
 from reporter import consent, invitation
 from reporter.channel import Channel, ignored_change
 from reporter.consent import ConsentState
-from reporter.delivery import messages, smtp
-from reporter.delivery.outbox import NewMessage
+from reporter.delivery import messages, rebuild
 from reporter.delivery.sender import Sender
 
 CHANNEL_OPTIONS = ("smtp_host", "smtp_port", "smtp_user", "webhook_url")
@@ -84,23 +84,12 @@ def tell_former_channel(
     if old.delivery.smtp.host and email:
         notes.append(messages.note_message(old, words, to=email, key=key, now=now))
     if old.delivery.webhook.url:
-        data = {"device": old.device.name, "subject": words.subject, "text": words.text}
-        body = messages.webhook_body("candor.notice.channel_changed", now.isoformat(), data)
-        mid = smtp.message_id(f"candor-{key}-webhook")
-        notes.append(
-            NewMessage(
-                f"notice:{key}:webhook",
-                "notice",
-                "webhook",
-                old.delivery.webhook.url,
-                mid,
-                words.subject,
-                body,
-            )
-        )
+        url = old.delivery.webhook.url
+        notes.append(messages.note_webhook_message(old, words, url=url, key=key, now=now))
+    kind = "channel_changed" if same_partner else "partner_changed"
     with Sender(home) as sender:
-        for note in notes:
-            sender.outbox.add_message(note)
+        for note in notes:  # journaled with its words (`notice_queued`): rebuilt if deleted
+            rebuild.queue_note(sender.outbox, note, partner_id(email), kind, words, key, now)
         result = sender.deliver(old)
     sent = sum(1 for row in result.sent if row.kind == "notice")
     return "sent" if notes and sent >= len(notes) else "queued"

@@ -116,6 +116,7 @@ def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltRepo
             prev_report_hash=upcoming.prev_report_hash, now=now, late_reason=late,
             previous=upcoming.previous if next_one else None,
             confirmed_seq=state.confirmed_seq if next_one else None,
+            link=upcoming.continuity if next_one else None,
         )  # fmt: skip
 
 
@@ -165,6 +166,7 @@ def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
             "reports": [
                 {
                     "seq": r.seq,
+                    "partner_id": r.partner_id,
                     "period": r.period,
                     "hash": r.hash,
                     "prev_hash": r.prev_hash,

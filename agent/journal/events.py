@@ -43,6 +43,10 @@ class Kind(StrEnum):
     CONSENT_CHANGED = "consent_changed"
     REPORT_SENT = "report_sent"
     REPORT_FAILED = "report_failed"
+    REPORT_BUILT = "report_built"
+    """A report was built and queued: what the outbox is rebuilt from if its rows go missing."""
+    NOTICE_QUEUED = "notice_queued"
+    """A signed notice was made for the partner: rebuilt and sent if its outbox row goes missing."""
     EVENTS_LOST = "events_lost"
     """The writer had to drop events (the disk kept failing); body: count, first_ts, last_ts."""
     CHECKPOINT = "checkpoint"
@@ -370,6 +374,8 @@ class ReportSent(EventBody):
     """A report's period id: the last day it covers (`2026-12-06`)."""
     late_seconds: int | None = optional()
     notice: str | None = optional()
+    partner_id: str | None = optional()
+    """The partner whose chain the report belongs to (`agent.journal.partner`)."""
 
     def as_body(self) -> dict[str, Any]:
         """The row's body; `message_kind` is stored as `kind`, as rows always were."""
@@ -418,6 +424,58 @@ class Checkpoint(EventBody):
     hash: str
     pruned: int
     before: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportBuilt(EventBody):
+    """A report was built and queued, written in the same transaction as its outbox rows, so
+    the journal alone can rebuild a report whose queued copy was deleted."""
+
+    kind: ClassVar[Kind] = Kind.REPORT_BUILT
+    seq: int
+    partner_id: str
+    """The partner the report chain belongs to (`reporter.partner_id`)."""
+    period: str
+    """The period's id (its last day)."""
+    start: str
+    end: str
+    """The period's bounds (ISO times)."""
+    after_seq: int
+    last_seq: int
+    """The journal rows covered: `after_seq < seq <= last_seq`."""
+    chain_head: Mapping[str, Any] | None
+    """{seq, hash} of the last row covered."""
+    hash: str
+    """SHA-256 of the report's signed bytes."""
+    prev_hash: str | None
+    detail_level: str
+    rebuilt: bool | None = optional()
+    """True when this build replaced a queued copy that had gone missing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoticeQueued(EventBody):
+    """A signed notice was made for the partner (before any attempt to send it), so it is
+    rebuilt and sent if its outbox row goes missing."""
+
+    kind: ClassVar[Kind] = Kind.NOTICE_QUEUED
+    notice: str
+    """Its kind: `uninstalled` or `reporting_ended`."""
+    partner_id: str
+    time: str
+    """The notice's own time (its document's `time`): a rebuild keeps it, and its Message-ID."""
+    message_id: str
+    chain_head: Mapping[str, Any] | None
+    waited: bool | None = optional()
+    """False when the person chose not to wait for its delivery (`uninstall --without-notice`)."""
+    rebuilt: bool | None = optional()
+    recipient: str | None = optional()
+    channel: str | None = optional()
+    key: str | None = optional()
+    subject: str | None = optional()
+    text: str | None = optional()
+    """For an unsigned note on the former channel (`partner_changed`, `channel_changed`): to
+    whom and how, the key its Message-ID is made from, and its words, to rebuild it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

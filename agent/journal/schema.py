@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable
 
 from agent.journal.errors import JournalError, JournalTooNew
+from agent.journal.partner import partner_id
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -113,10 +114,53 @@ def _v3_outbox(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX outbox_state ON outbox (state, channel, next_attempt_at)")
 
 
+def _v4_partner_keys(conn: sqlite3.Connection) -> None:
+    """Key report chains and outbox rows by partner, so several partners need no migration.
+
+    `reports` is rebuilt with `(partner_id, seq)` as its key and one period per partner;
+    `outbox` gains `partner_id`. Rows already there belong to the partner consent last named
+    (`agent.journal.partner`), as they were built for them.
+    """
+    found = conn.execute(
+        "SELECT json_extract(body, '$.partner.email') FROM events WHERE kind = 'consent_changed' "
+        "AND json_extract(body, '$.change') IN ('given', 'partner_changed') "
+        "ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    owner = partner_id(found[0] if found else None)
+    conn.execute(
+        """
+        CREATE TABLE reports_by_partner (
+            partner_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            week TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            prev_hash TEXT,
+            detail_level TEXT NOT NULL,
+            needs_attention INTEGER NOT NULL,
+            late_reason TEXT,
+            due_at TEXT NOT NULL,
+            generated_at TEXT NOT NULL,
+            PRIMARY KEY (partner_id, seq),
+            UNIQUE (partner_id, week)
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO reports_by_partner SELECT ?, seq, week, hash, prev_hash, detail_level, "
+        "needs_attention, late_reason, due_at, generated_at FROM reports",
+        (owner,),
+    )
+    conn.execute("DROP TABLE reports")
+    conn.execute("ALTER TABLE reports_by_partner RENAME TO reports")
+    conn.execute("ALTER TABLE outbox ADD COLUMN partner_id TEXT NOT NULL DEFAULT ''")
+    conn.execute("UPDATE outbox SET partner_id = ?", (owner,))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_events,
     _v2_indexes_and_append_only,
     _v3_outbox,
+    _v4_partner_keys,
 )
 """`MIGRATIONS[i]` takes a journal from version `i` to `i + 1`; version 0 is an empty file."""
 

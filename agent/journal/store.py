@@ -214,6 +214,18 @@ class Journal:
         with self._lock, _write_transaction(self._conn):
             return self._insert(drafts)
 
+    def append_with(
+        self, event: EventBody, also: Callable[[sqlite3.Connection], bool]
+    ) -> Event | None:
+        """Run `also` (other writes to this file, e.g. the outbox's) and append `event` in one
+        transaction, so the row and those writes land together or not at all. `also` returning
+        False means "nothing to record": its writes are kept and no row is appended."""
+        draft = draft_of(event, None, self.clock)
+        with self._lock, _write_transaction(self._conn):
+            if not also(self._conn):
+                return None
+            return self._insert([draft])[0]
+
     def _insert(self, drafts: Sequence[Draft]) -> list[Event]:
         """Chain and insert; the caller holds the write transaction."""
         head = self._conn.execute(

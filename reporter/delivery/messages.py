@@ -20,7 +20,7 @@ from agent.journal import canonical_json, clock
 from reporter.anchor_report import attachment_name as anchor_attachment_name
 from reporter.build import BuiltReport, pretty_json
 from reporter.delivery import smtp
-from reporter.delivery.outbox import NewMessage
+from reporter.delivery.outbox import NewMessage, ReportRecord
 from reporter.invitation import Email, key_attachment_name, pem_attachment_name
 from reporter.notice import SignedNotice
 from reporter.render_text import period_span
@@ -143,9 +143,15 @@ def report_webhook_body(config: Config, built: BuiltReport, *, seq: int) -> byte
 
 
 def report_message(
-    config: Config, channel: str, recipient: str, built: BuiltReport, seq: int
+    config: Config,
+    channel: str,
+    recipient: str,
+    built: BuiltReport,
+    seq: int,
+    record: ReportRecord | None = None,
 ) -> NewMessage:
-    """The outbox row of report `seq` on one channel, its bytes final."""
+    """The outbox row of report `seq` on one channel, its bytes final (its Date, and a late
+    note, are set when it leaves: `reporter.delivery.send_time`)."""
     period = built.period.id
     key = f"candor-report-{period}-{seq}-{slug(config.device.name)}"
     mid = smtp.message_id(key)
@@ -155,7 +161,8 @@ def report_message(
         payload = report_email(config, built, to=recipient, message_id=mid, seq=seq).as_bytes()
     else:
         payload = report_webhook_body(config, built, seq=seq)
-    return NewMessage(row_id, "report", channel, recipient, mid, subject, payload, seq)
+    partner = record.partner_id if record is not None else ""
+    return NewMessage(row_id, "report", channel, recipient, mid, subject, payload, seq, partner)
 
 
 # -- notices ----------------------------------------------------------------------------------
@@ -200,8 +207,9 @@ def notice_message(
     channel: str,
     recipient: str,
     now: datetime,
+    partner: str = "",
 ) -> NewMessage:
-    """A notice on one channel, as the outbox would keep it if it cannot go at once."""
+    """A notice on one channel, as the outbox keeps it until it has left."""
     key = f"{notice.stem}-{slug(config.device.name)}"
     mid = smtp.message_id(key)
     if channel == "email":
@@ -211,7 +219,14 @@ def notice_message(
     else:
         payload = notice_webhook_body(config, notice)
     return NewMessage(
-        f"notice:{key}:{channel}", "notice", channel, recipient, mid, words.subject, payload
+        f"notice:{key}:{channel}",
+        "notice",
+        channel,
+        recipient,
+        mid,
+        words.subject,
+        payload,
+        partner_id=partner,
     )
 
 
@@ -220,6 +235,16 @@ def note_message(config: Config, words: Email, *, to: str, key: str, now: dateti
     mid = smtp.message_id(f"candor-{key}-{slug(config.device.name)}")
     msg = _email(config, words, to=to, message_id=mid, date=now.timestamp())
     return NewMessage(f"notice:{key}", "notice", "email", to, mid, words.subject, msg.as_bytes())
+
+
+def note_webhook_message(
+    config: Config, words: Email, *, url: str, key: str, now: datetime
+) -> NewMessage:
+    """A one-off note to a former webhook (the channel moved), in the common envelope."""
+    data = {"device": config.device.name, "subject": words.subject, "text": words.text}
+    body = webhook_body("candor.notice.channel_changed", now.isoformat(), data)
+    mid = smtp.message_id(f"candor-{key}-webhook")
+    return NewMessage(f"notice:{key}:webhook", "notice", "webhook", url, mid, words.subject, body)
 
 
 # -- the invitation and the delivery test -----------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agent.journal import Journal, format_ts, parse_ts
-from agent.journal.events import ReportFailed, ReportSent
+from agent.journal.events import NoticeQueued, ReportBuilt, ReportFailed, ReportSent
 
 State = Literal["pending", "sent", "failed", "cancelled"]
 MessageKind = Literal["report", "notice", "test"]
@@ -44,6 +44,9 @@ class ReportRecord:
     late_reason: str | None
     due_at: datetime
     generated_at: datetime
+    partner_id: str = ""
+    """The partner whose chain it belongs to (`agent.journal.partner`). Empty: recorded
+    without one (a row written the old way); it belongs to every partner's chain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class NewMessage:
     subject: str
     payload: bytes
     report_seq: int | None = None
+    partner_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +83,16 @@ class OutboxRow:
     last_error: str | None
     permanent: bool
     sent_at: datetime | None
+    partner_id: str = ""
 
 
 _ROW_COLUMNS = (
     "id, kind, report_seq, channel, recipient, message_id, subject, payload, created_at, state, "
-    "attempts, next_attempt_at, last_error, permanent, sent_at"
+    "attempts, next_attempt_at, last_error, permanent, sent_at, partner_id"
 )
 _REPORT_COLUMNS = (
-    "seq, week, hash, prev_hash, detail_level, needs_attention, late_reason, due_at, generated_at"
+    "seq, week, hash, prev_hash, detail_level, needs_attention, late_reason, due_at, generated_at, "
+    "partner_id"
 )
 
 
@@ -107,6 +113,7 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
         error,
         permanent,
         sent,
+        partner,
     ) = values
     return OutboxRow(
         id_,
@@ -124,21 +131,35 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
         error,
         bool(permanent),
         parse_ts(sent) if sent else None,
+        partner,
     )
 
 
 def _report(values: tuple[Any, ...]) -> ReportRecord:
-    seq, week, hash_, prev, level, attention, late, due, generated = values
+    seq, week, hash_, prev, level, attention, late, due, generated, partner = values
     return ReportRecord(
-        seq, week, hash_, prev, level, bool(attention), late, parse_ts(due), parse_ts(generated)
+        seq,
+        week,
+        hash_,
+        prev,
+        level,
+        bool(attention),
+        late,
+        parse_ts(due),
+        parse_ts(generated),
+        partner,
     )
 
 
 class Outbox:
     """The outbox of one journal file; shares the journal's clock and records into its chain."""
 
-    def __init__(self, journal: Journal, *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, journal: Journal, *, partner_id: str | None = None, busy_timeout: float = 10.0
+    ) -> None:
         self.journal = journal
+        self.partner_id = partner_id
+        """The partner whose report chain this outbox reads and extends (None: every one)."""
         self.clock: Callable[[], datetime] = journal.clock
         self._conn = sqlite3.connect(
             journal.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -175,48 +196,120 @@ class Outbox:
         return [_report(r) for r in rows.fetchall()]
 
     def last_report(self) -> ReportRecord | None:
-        """The newest report: the next one's sequence number and previous hash."""
+        """The newest report of this partner: the next one's sequence number and previous hash."""
+        where, params = self._partner_filter()
         row = self._conn.execute(
-            f"SELECT {_REPORT_COLUMNS} FROM reports ORDER BY seq DESC LIMIT 1"
+            f"SELECT {_REPORT_COLUMNS} FROM reports{where} ORDER BY seq DESC LIMIT 1", params
         ).fetchone()
         return None if row is None else _report(row)
 
+    def report(self, seq: int) -> ReportRecord | None:
+        """Report `seq` of this partner's chain, or None."""
+        where, params = self._partner_filter()
+        joiner = " AND" if where else " WHERE"
+        row = self._conn.execute(
+            f"SELECT {_REPORT_COLUMNS} FROM reports{where}{joiner} seq = ?", (*params, seq)
+        ).fetchone()
+        return None if row is None else _report(row)
+
+    def _partner_filter(self) -> tuple[str, tuple[Any, ...]]:
+        if self.partner_id is None:
+            return "", ()
+        return " WHERE partner_id IN (?, '')", (self.partner_id,)
+
     def has_period(self, period: str) -> bool:
         """Whether `period` already has a report, so no period is built twice."""
-        return self._has_period(self._conn, period)
+        return self._has_period(self._conn, period, self.partner_id or "")
 
-    def add_report(self, record: ReportRecord, messages: list[NewMessage]) -> bool:
-        """Insert a built report and its messages, all or nothing.
+    def add_report(
+        self, record: ReportRecord, messages: list[NewMessage], built: ReportBuilt | None = None
+    ) -> bool:
+        """Insert a built report and its messages, and journal `built`, all or nothing (without
+        `built`, as Candor did before it journaled reports: for tests of older homes).
 
         False (and nothing written) when that period is already there or another process took
         this `seq` meanwhile; the caller then looks again at what is due.
         """
         now = format_ts(self.clock())
-        with self._write() as conn:
-            last = conn.execute("SELECT max(seq) FROM reports").fetchone()[0] or 0
-            if last != record.seq - 1 or self._has_period(conn, record.period):
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            last = conn.execute(
+                "SELECT max(seq) FROM reports WHERE partner_id IN (?, '')", (record.partner_id,)
+            ).fetchone()[0]
+            if (last or 0) != record.seq - 1:
+                return False
+            if self._has_period(conn, record.period, record.partner_id):
+                return False
+            self._insert_report(conn, record, messages, now)
+            return True
+
+        if built is None:
+            with self._write() as conn:
+                return insert(conn)
+        return self.journal.append_with(built, insert) is not None
+
+    def restore_report(
+        self, record: ReportRecord, messages: list[NewMessage], built: ReportBuilt
+    ) -> bool:
+        """Put back a report whose queued copy went missing, with its seq, and journal `built`
+        (`rebuilt`) in the same transaction. False when its messages are there after all."""
+        now = format_ts(self.clock())
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            found = conn.execute(
+                "SELECT 1 FROM outbox WHERE report_seq = ? AND partner_id IN (?, '')",
+                (record.seq, record.partner_id),
+            ).fetchone()
+            if found is not None:
                 return False
             conn.execute(
-                f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.seq,
-                    record.period,
-                    record.hash,
-                    record.prev_hash,
-                    record.detail_level,
-                    int(record.needs_attention),
-                    record.late_reason,
-                    format_ts(record.due_at),
-                    format_ts(record.generated_at),
-                ),
+                "DELETE FROM reports WHERE partner_id IN (?, '') AND (seq = ? OR week = ?)",
+                (record.partner_id, record.seq, record.period),
             )
-            for message in messages:
-                self._insert(conn, message, now)
+            self._insert_report(conn, record, messages, now)
+            return True
+
+        return self.journal.append_with(built, insert) is not None
+
+    def restore_record(self, record: ReportRecord) -> bool:
+        """Put back a report's row alone (it left; its messages are gone); False if there."""
+        now = format_ts(self.clock())
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM reports WHERE partner_id IN (?, '') AND (seq = ? OR week = ?)",
+                (record.partner_id, record.seq, record.period),
+            ).fetchone()
+            if found is not None:
+                return False
+            self._insert_report(conn, record, [], now)
         return True
 
+    def _insert_report(
+        self, conn: sqlite3.Connection, record: ReportRecord, messages: list[NewMessage], now: str
+    ) -> None:
+        conn.execute(
+            f"INSERT INTO reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.seq,
+                record.period,
+                record.hash,
+                record.prev_hash,
+                record.detail_level,
+                int(record.needs_attention),
+                record.late_reason,
+                format_ts(record.due_at),
+                format_ts(record.generated_at),
+                record.partner_id,
+            ),
+        )
+        for message in messages:
+            self._insert(conn, message, now)
+
     @staticmethod
-    def _has_period(conn: sqlite3.Connection, period: str) -> bool:
-        found = conn.execute("SELECT 1 FROM reports WHERE week = ?", (period,)).fetchone()
+    def _has_period(conn: sqlite3.Connection, period: str, partner: str) -> bool:
+        found = conn.execute(
+            "SELECT 1 FROM reports WHERE week = ? AND partner_id IN (?, '')", (period, partner)
+        ).fetchone()
         return found is not None
 
     # -- messages --------------------------------------------------------------------------
@@ -226,12 +319,52 @@ class Outbox:
         with self._write() as conn:
             return self._insert(conn, message, format_ts(self.clock()))
 
+    def add_notice(self, messages: list[NewMessage], queued: NoticeQueued) -> bool:
+        """Queue a notice's messages and journal `queued` in one transaction; False if known."""
+        now = format_ts(self.clock())
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            return any([self._insert(conn, message, now) for message in messages])
+
+        return self.journal.append_with(queued, insert) is not None
+
+    def has_message_id(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in the outbox, in any state."""
+        found = self._conn.execute(
+            "SELECT 1 FROM outbox WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return found is not None
+
+    def settle_notice(self, row_id: str, *, sent: bool, keep: bool, error: str | None) -> None:
+        """After a notice was tried at once: sent, kept for the agent to retry (`keep`), or
+        given up by the person (cancelled, so it is not rebuilt)."""
+        now = format_ts(self.clock())
+        if sent:
+            sql = "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1, "
+            sql += "last_error = NULL WHERE id = ? AND state IN ('pending', 'cancelled')"
+            params: tuple[Any, ...] = (now, row_id)
+        else:
+            state = "pending" if keep else "cancelled"
+            sql = "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ? "
+            sql += "WHERE id = ? AND state = 'pending'"
+            params = (state, error, row_id)
+        with self._write() as conn:
+            conn.execute(sql, params)
+
+    def has_report_rows(self, seq: int, partner_id: str) -> bool:
+        """Whether report `seq` of that partner has any outbox row, in any state."""
+        found = self._conn.execute(
+            "SELECT 1 FROM outbox WHERE report_seq = ? AND partner_id IN (?, '')",
+            (seq, partner_id),
+        ).fetchone()
+        return found is not None
+
     @staticmethod
     def _insert(conn: sqlite3.Connection, m: NewMessage, now: str) -> bool:
         cursor = conn.execute(
             "INSERT OR IGNORE INTO outbox (id, kind, report_seq, channel, recipient, message_id, "
-            "subject, payload, created_at, state, attempts, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+            "subject, payload, created_at, state, attempts, next_attempt_at, partner_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
             (
                 m.id,
                 m.kind,
@@ -243,6 +376,7 @@ class Outbox:
                 m.payload,
                 now,
                 now,
+                m.partner_id,
             ),
         )
         return cursor.rowcount == 1
@@ -268,9 +402,12 @@ class Outbox:
         where the next report finds the previous one's chain head and key. Empty when the
         file has no outbox to read."""
         try:
+            where, params = self._partner_filter()
             found = self._conn.execute(
-                "SELECT channel, payload FROM outbox WHERE report_seq = ? ORDER BY rowid",
-                (report_seq,),
+                "SELECT channel, payload FROM outbox"
+                + (where + " AND" if where else " WHERE")
+                + " report_seq = ? ORDER BY rowid",
+                (*params, report_seq),
             ).fetchall()
         except sqlite3.Error:
             return []
@@ -316,7 +453,7 @@ class Outbox:
         """Journal `report_sent`, then mark the row. A crash in between means one resend of
         the same bytes, and the journal truthfully shows two sends."""
         now = self.clock()
-        report = None if row.report_seq is None else self._report_by_seq(row.report_seq)
+        report = None if row.report_seq is None else self.report_of(row)
         late = None if report is None else max(int((now - report.due_at).total_seconds()), 0)
         self.journal.append(
             ReportSent(
@@ -325,6 +462,7 @@ class Outbox:
                 message_id=row.message_id,
                 attempts=row.attempts + 1,
                 seq=row.report_seq,
+                partner_id=row.partner_id or None,
                 week=report.period if report and "-W" in report.period else None,
                 period=report.period if report and "-W" not in report.period else None,
                 late_seconds=late,
@@ -426,11 +564,13 @@ class Outbox:
                         withdrawn.append(report.period)
         return withdrawn
 
-    def _report_by_seq(self, seq: int) -> ReportRecord | None:
-        row = self._conn.execute(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE seq = ?", (seq,)
+    def report_of(self, row: OutboxRow) -> ReportRecord | None:
+        """The report a queued message belongs to (None for a notice)."""
+        found = self._conn.execute(
+            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE seq = ? AND partner_id IN (?, '')",
+            (row.report_seq, row.partner_id),
         ).fetchone()
-        return None if row is None else _report(row)
+        return None if found is None else _report(found)
 
     def problems(self) -> list[str]:
         """Plain sentences for `candor status`: deliveries stopped or struggling."""

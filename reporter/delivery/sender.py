@@ -31,11 +31,12 @@ from typing import Any
 from agent.config import Config, Home, load_config
 from agent.journal import Journal, clock
 from agent.journal.events import ReportFailed, ReportSent
+from agent.journal.partner import partner_id
 from reporter import consent, notice, schedule, signing
-from reporter.build import build_report, next_report, report_hash
+from reporter.build import build_report, next_report
 from reporter.channel import status_note as channel_note
-from reporter.delivery import messages, smtp, webhook
-from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow, ReportRecord
+from reporter.delivery import messages, rebuild, send_time, smtp, webhook
+from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class PassResult:
     """What one pass did, for the CLI to tell and the tests to check."""
 
     built: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    """What was rebuilt from the journal because its queued copy was gone ("report #3")."""
     sent: list[OutboxRow] = field(default_factory=list)
     failed: list[tuple[OutboxRow, str, bool]] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
@@ -130,6 +133,7 @@ class Sender:
         config = load_config(self.home)
         state = self.settle_consent(config)
         config = consent.config_in_force(self.journal, state, config)  # the journaled channel
+        self.rebuild_missing(config, state, result)
         if consent.may_report(state, config):
             self.enqueue_due(config, state, result)
         elif state.status == "given":
@@ -157,6 +161,26 @@ class Sender:
         if state.status in ("none", "revoked"):
             self.outbox.cancel_reports()
         return state
+
+    def rebuild_missing(
+        self, config: Config, state: consent.ConsentState, result: PassResult
+    ) -> None:
+        """Rebuild and queue what the journal says was queued but the outbox no longer holds
+        (`reporter.delivery.rebuild`): notices always, reports while reports may go."""
+        rebuilder = rebuild.Rebuilder(self.home, config, self.journal, self.outbox)
+        for body in rebuild.missing_notices(self.journal, self.outbox):
+            if rebuilder.notice(body, state, _notice_channels(config, state)):
+                result.rebuilt.append(f"a {str(body.get('notice')).replace('_', ' ')} notice")
+        if not consent.may_report(state, config):
+            return
+        partner = partner_id(state.partner_email)
+        rebuild.restore_records(self.journal, self.outbox, partner)
+        channels = self._channels(config, state)
+        for body in rebuild.missing_reports(self.journal, self.outbox, partner):
+            if not channels or rebuild.withdrawn(body, state):
+                continue
+            if rebuilder.report(body, state, channels, self.now()):
+                result.rebuilt.append(f"report #{body['seq']}")
 
     def enqueue_due(
         self, config: Config, state: consent.ConsentState, result: PassResult
@@ -189,24 +213,17 @@ class Sender:
                 late_reason=late,
                 previous=upcoming.previous,
                 confirmed_seq=state.confirmed_seq,
+                link=upcoming.continuity,
             )
             crash_point("after_build_before_enqueue")
-            record = ReportRecord(
-                seq=upcoming.seq,
-                period=period.id,
-                hash=report_hash(built),
-                prev_hash=upcoming.prev_report_hash,
-                detail_level=state.level,
-                needs_attention=bool(built.needs_attention),
-                late_reason=late,
-                due_at=period.end,
-                generated_at=now,
+            record = rebuild.report_record(
+                built, upcoming.seq, upcoming.prev_report_hash, state, now
             )
             queued = [
-                messages.report_message(config, channel, recipient, built, upcoming.seq)
+                messages.report_message(config, channel, recipient, built, upcoming.seq, record)
                 for channel, recipient in channels
             ]
-            if self.outbox.add_report(record, queued):
+            if self.outbox.add_report(record, queued, rebuild.built_event(built, record)):
                 result.built.append(period.id)
         return result.built
 
@@ -279,8 +296,12 @@ class Sender:
         return True
 
     def _send(self, row: OutboxRow, config: Config) -> None:
+        now = self.now()
+        report = self.outbox.report_of(row) if row.report_seq is not None else None
+        late = send_time.late_words(self.journal, row, report, now)
+        payload = send_time.wrap(row, now, late, report)
         if row.channel == "email":
-            smtp.send(config.delivery.smtp, row.payload, [row.recipient], timeout=self.timeout)
+            smtp.send(config.delivery.smtp, payload, [row.recipient], timeout=self.timeout)
             return
         url = config.delivery.webhook.url
         if not url:
@@ -290,10 +311,10 @@ class Sender:
             )
         webhook.post(
             url,
-            row.payload,
+            payload,
             webhook_id=row.id,
             key=signing.load_private_key(self.home),
-            now=self.now(),
+            now=now,
             timeout=self.timeout,
         )
 
@@ -320,7 +341,8 @@ def send_due(home: Home, **options: Any) -> PassResult:
 
 def describe(result: PassResult) -> list[str]:
     """Plain lines for the CLI."""
-    lines = [f"Built the report for the period ending {day}." for day in result.built]
+    lines = [f"Rebuilt {what}: its queued copy was gone." for what in result.rebuilt]
+    lines += [f"Built the report for the period ending {day}." for day in result.built]
     for row in result.sent:
         what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
         lines.append(f"{what} sent by {row.channel} to {row.recipient}.")
@@ -356,16 +378,23 @@ def status_notes(home: Home) -> list[str]:
 
 
 def send_notice(
-    home: Home, kind: str, *, queue_failed: bool = False, timeout: float = 30.0
+    home: Home,
+    kind: str,
+    *,
+    queue_failed: bool = False,
+    timeout: float = 30.0,
+    waited: bool = True,
 ) -> bool:
     """Sign and send the `kind` notice to the confirmed partner on every configured channel.
 
-    It is sent at once, not queued behind reports: the person is waiting (uninstall asks before
-    going on without it). True when at least one channel delivered it (the partner has been
-    told). Each attempt is journaled as `report_sent` or `report_failed` (body `kind: "notice"`,
-    `notice`, `channel`, and the reason). With `queue_failed`, a channel that fails keeps the
-    same signed message in the outbox for the agent to retry. False, with a sentence on stderr,
-    when there is no one to tell or no way.
+    It is journaled (`notice_queued`) and put in the outbox together, then sent at once, not
+    behind reports: the person is waiting (uninstall asks before going on without it). True
+    when at least one channel delivered it (the partner has been told). Each attempt is
+    journaled as `report_sent` or `report_failed` (body `kind: "notice"`, `notice`, `channel`,
+    and the reason). With `queue_failed`, a channel that fails keeps the same signed message in
+    the outbox for the agent to retry; without, the person gave it up (its row is cancelled, so
+    it is not rebuilt). `waited=False`: the person chose not to wait, and the notice says so.
+    False, with a sentence on stderr, when there is no one to tell or no way.
     """
     if kind not in notice.KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
@@ -383,17 +412,28 @@ def send_notice(
                 "No delivery is set up ([delivery.smtp] or [delivery.webhook]): no notice was sent."
             )
             return False
-        signed = notice.build_notice(home, config, journal, state, kind, now)
-        words = notice.notice_words(config, state, kind, now)
+        facts = notice.NoticeFacts(waited=waited)
+        signed = notice.build_notice(home, config, journal, state, kind, now, facts)
+        words = notice.notice_words(config, state, kind, now, facts)
+        partner = partner_id(state.partner_email)
+        queued = [
+            messages.notice_message(config, signed, words, channel, recipient, now, partner)
+            for channel, recipient in channels
+        ]
         delivered = False
-        for channel, recipient in channels:
-            message = messages.notice_message(config, signed, words, channel, recipient, now)
-            if _deliver_notice(home, config, journal, message, kind, now, timeout):
-                delivered = True
-            elif queue_failed:
-                with Outbox(journal) as outbox:
-                    outbox.add_message(message)
+        with Outbox(journal) as outbox:
+            rebuild.queue_notice(outbox, queued, signed, partner, facts)
+            for message in queued:
+                error = _deliver_notice(home, config, journal, message, kind, now, timeout)
+                delivered = delivered or error is None
+                outbox.settle_notice(message.id, sent=error is None, keep=queue_failed, error=error)
     return delivered
+
+
+def pending_notices(home: Home) -> int:
+    """How many notice messages wait in the outbox (e.g. after a try that failed)."""
+    with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
+        return sum(row.kind == "notice" for row in outbox.rows("pending"))
 
 
 def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[str, str]]:
@@ -409,7 +449,8 @@ def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[
 def _deliver_notice(
     home: Home, config: Config, journal: Journal, message: NewMessage, kind: str, now: datetime,
     timeout: float,
-) -> bool:  # fmt: skip
+) -> str | None:  # fmt: skip
+    """Send one notice message now; None when it left, else why not (both journaled)."""
     try:
         if message.channel == "email":
             smtp.send(config.delivery.smtp, message.payload, [message.recipient], timeout=timeout)
@@ -433,7 +474,7 @@ def _deliver_notice(
         )
         journal.append(failed)
         _say(f"The notice was not sent by {message.channel}: {exc}")
-        return False
+        return str(exc)
     sent = ReportSent(
         channel=message.channel,
         message_kind="notice",
@@ -442,7 +483,7 @@ def _deliver_notice(
         attempts=1,
     )
     journal.append(sent)
-    return True
+    return None
 
 
 def _say(sentence: str) -> None:
