@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -56,13 +57,16 @@ def other_mail(mail: MailServer, tmp_path: Path) -> MailServer:
 @pytest.fixture
 def hooks(httpserver) -> dict[str, list[dict]]:
     """Two webhook receivers on one loopback server: the confirmed `/hook` and `/other`."""
-    seen: dict[str, list[dict]] = {"/hook": [], "/other": []}
+    seen: dict[str, list] = {"/hook": [], "/other": [], "refuse": []}
 
     def handler(request: Request) -> Response:
+        if request.path in seen["refuse"]:  # down this once
+            seen["refuse"].remove(request.path)
+            return Response("down", status=503)
         seen[request.path].append(json.loads(request.get_data()))
         return Response("ok", status=200)
 
-    for path in seen:
+    for path in ("/hook", "/other"):
         httpserver.expect_request(path, method="POST").respond_with_handler(handler)
     seen["url"] = [{"hook": httpserver.url_for("/hook"), "other": httpserver.url_for("/other")}]
     return seen
@@ -232,6 +236,21 @@ def test_partner_change_moves_the_channel_honestly(
     assert [m.rcpt_tos for m in other_mail.sink.wait_for(2)][1] == ["sam@example.org"]
     assert len(hooks["/other"]) == 1 and len(mail.messages) == 2
     assert edited_rows(home_dir) == [], "a change made the honest way is not a finding"
+
+
+def test_a_note_to_the_former_webhook_is_retried_there_not_at_the_new_one(
+    home_dir: Path, mail: MailServer, hooks: dict
+) -> None:
+    urls = hooks["url"][0]
+    confirmed(home_dir, mail, webhook_url=urls["hook"])
+    hooks["refuse"].append("/hook")  # the former webhook is down when the channel moves
+    ok(home_dir, "partner", "change", "--webhook-url", urls["other"], "--yes")
+    assert hooks["/hook"] == [] and hooks["/other"] == []
+    harness.set_time(NOW + timedelta(hours=2))
+    ok(home_dir, "report", "send-due")
+    [note] = hooks["/hook"]
+    assert note["type"] == "candor.notice.channel_changed"
+    assert hooks["/other"] == [], "the new webhook is not the one to tell"
 
 
 def test_secrets_are_journaled_only_as_hashes(home_dir: Path, mail: MailServer) -> None:

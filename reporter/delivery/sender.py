@@ -303,7 +303,8 @@ class Sender:
         if row.channel == "email":
             smtp.send(config.delivery.smtp, payload, [row.recipient], timeout=self.timeout)
             return
-        url = config.delivery.webhook.url
+        # The URL the row was queued for: a note to a former webhook goes there, not to the new.
+        url = row.recipient or config.delivery.webhook.url
         if not url:
             raise smtp.DeliveryError(
                 "The webhook was removed from config.toml; set [delivery.webhook] url again.",
