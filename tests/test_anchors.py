@@ -30,7 +30,7 @@ from agent.journal.anchors import AnchorLoop, anchor_once, imprint_of, verify_to
 from agent.journal.events import Anchor, AnchorFailed
 from reporter import consent, render_text, schedule, signing
 from reporter.build import BuiltReport, build_report
-from reporter.delivery.messages import report_email
+from reporter.delivery.messages import report_email, report_webhook_body
 from reporter.document import read_document
 from reporter.invitation import invitation
 from tests.conftest import require_tool
@@ -234,6 +234,9 @@ def test_a_rewrite_before_the_last_token_is_caught_by_candor_verify_and_by_opens
     [tar] = [p for p in mail.iter_attachments() if p.get_filename().endswith(".tar")]
     assert tar.get_filename() == built.document["anchors"]["attachment"]
     assert tar.get_payload(decode=True) == built.anchors_tar
+    hook = json.loads(report_webhook_body(load_config(home), built, seq=1))["data"]["anchors"]
+    assert hook["filename"] == tar.get_filename()
+    assert base64.b64decode(hook["tar_base64"]) == built.anchors_tar  # a webhook carries it too
     stems = sorted(p.stem for p in files.glob("row-*.tsr"))
     assert len(stems) == 2
     assert "openssl ts -verify -in row-N.tsr -data row-N.head" in (files / "README.txt").read_text()

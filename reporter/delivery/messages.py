@@ -10,6 +10,7 @@ signatures, so a report and a notice are checked the same way; one envelope (`ty
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import datetime
 from email.message import EmailMessage
@@ -139,6 +140,11 @@ def report_webhook_body(config: Config, built: BuiltReport, *, seq: int) -> byte
         "document": built.document,
         "sshsig": built.sshsig,
     }
+    if built.anchors_tar is not None:  # the same tar the email attaches, for openssl ts -verify
+        data["anchors"] = {
+            "filename": anchor_attachment_name(built.period.id),
+            "tar_base64": base64.b64encode(built.anchors_tar).decode("ascii"),
+        }
     return webhook_body("candor.report.weekly", str(built.document.get("generated_at", "")), data)
 
 
