@@ -73,8 +73,17 @@ class NextReport:
     prev_report_hash: str | None
     previous: PreviousReport | None
     period: ReportPeriod
-    continuity: doc.Continuity | None = None
-    """Whether it can show that it continues the previous report (None: the first)."""
+    last: ReportRecord | None = None
+    partner: str = ""
+
+    def continuity(self, journal: Journal) -> doc.Continuity | None:
+        """Whether it can show that it continues the previous report (None: the first). Asked
+        only when the report is built, since it verifies the whole chain: `next_report` runs on
+        every delivery pass."""
+        if self.last is None:
+            return None
+        held = held_documents(journal, self.last, self.partner)
+        return continuity.check(journal, self.partner, self.last.seq, held)
 
 
 def report_hash(built: BuiltReport) -> str:
@@ -100,10 +109,7 @@ def next_report(journal: Journal, config: Config, state: ConsentState, now: date
         config.report, zone, since=since, previous=previous.period if previous else None
     )
     seq = last.seq + 1 if last else 1
-    link = None
-    if last is not None:
-        link = continuity.check(journal, partner, last.seq, held_documents(journal, last, partner))
-    return NextReport(seq, last.hash if last else None, previous, period, link)
+    return NextReport(seq, last.hash if last else None, previous, period, last, partner)
 
 
 def build_report(

@@ -270,14 +270,23 @@ def partner_home(home: Path, mail: MailServer) -> None:
             consent.record(journal, what, level="summary", name="Sam", email="sam@example.org")
 
 
-def test_uninstall_without_notice_still_sends_it_saying_they_did_not_wait(
+def installed_with_partner(
     request: pytest.FixtureRequest, tmp_path: Path, mail: MailServer
-) -> None:
-    system = request.getfixturevalue("root")  # a temporary system root (test_install_linux)
+) -> tuple[Path, Path]:
+    """A home with a confirmed partner, installed into a temporary system root (the `root`
+    fixture of test_install_linux); returns the home and the root."""
+    system = request.getfixturevalue("root")
     home = tmp_path / "candor-home"
     home.mkdir()
     partner_home(home, mail)
     assert install(home, system).returncode == 0
+    return home, system
+
+
+def test_uninstall_without_notice_still_sends_it_saying_they_did_not_wait(
+    request: pytest.FixtureRequest, tmp_path: Path, mail: MailServer
+) -> None:
+    home, system = installed_with_partner(request, tmp_path, mail)
     gone = uninstall(home, system, "--without-notice")
     assert gone.returncode == 0, gone.stderr
     assert "chose not to wait" in gone.stdout
@@ -294,11 +303,7 @@ def test_uninstall_without_notice_still_sends_it_saying_they_did_not_wait(
 def test_uninstall_without_notice_queues_it_when_the_server_is_down(
     request: pytest.FixtureRequest, tmp_path: Path, mail: MailServer
 ) -> None:
-    system = request.getfixturevalue("root")  # a temporary system root (test_install_linux)
-    home = tmp_path / "candor-home"
-    home.mkdir()
-    partner_home(home, mail)
-    assert install(home, system).returncode == 0
+    home, system = installed_with_partner(request, tmp_path, mail)
     mail.stop()
     gone = uninstall(home, system, "--without-notice")
     assert gone.returncode == 0, gone.stderr

@@ -116,7 +116,7 @@ def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltRepo
             prev_report_hash=upcoming.prev_report_hash, now=now, late_reason=late,
             previous=upcoming.previous if next_one else None,
             confirmed_seq=state.confirmed_seq if next_one else None,
-            link=upcoming.continuity if next_one else None,
+            link=upcoming.continuity(journal) if next_one else None,
         )  # fmt: skip
 
 

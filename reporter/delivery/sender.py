@@ -213,7 +213,7 @@ class Sender:
                 late_reason=late,
                 previous=upcoming.previous,
                 confirmed_seq=state.confirmed_seq,
-                link=upcoming.continuity,
+                link=upcoming.continuity(self.journal),
             )
             crash_point("after_build_before_enqueue")
             record = rebuild.report_record(
