@@ -149,9 +149,11 @@ class Injected:
     crash_at: str | None = None
     selfcheck_interval: float | None = None
     anchor_interval: float | None = None
+    canary_secret: str | None = None
+    """Names the agent's canary, so a test can ask for it (a shipped agent makes its own)."""
 
 
-def child_command(*args: str, crash_at: str | None = None, **injected: float) -> list[str]:
+def child_command(*args: str, crash_at: str | None = None, **injected: float | str) -> list[str]:
     """The command line that runs `candor ARGS` through the harness, with this test's clock (if
     it has one), a crash point and intervals."""
     current = _active.current if _active else None
@@ -209,6 +211,7 @@ def main(argv: Sequence[str]) -> int:
         upstream_ca=parsed.upstream_ca,
         selfcheck_interval=spec.selfcheck_interval,
         anchor_interval=spec.anchor_interval,
+        canary_secret=spec.canary_secret,
     )
 
 

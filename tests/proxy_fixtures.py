@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from agent.proxy.addons.canary import CANARY_DOMAIN
 from tests import harness
 from tests.origins import Origin, OriginCert, make_origin_cert
 
@@ -59,6 +60,10 @@ name = "Sam"
 """
 
 
+SHARED_CANARY_SECRET = "shared-test-agent"
+"""The canary name of the shared test agent, so the self-check tests can ask for it."""
+
+
 @dataclass
 class RunningAgent:
     """A live `candor run`: where it listens, its home, its output so far."""
@@ -68,6 +73,8 @@ class RunningAgent:
     host: str
     port: int
     stderr_lines: list[str] = field(default_factory=list)
+    canary_url: str | None = None
+    """The agent's canary, when the test named it (`start_agent(canary_secret=...)`)."""
 
     @property
     def proxy_url(self) -> str:
@@ -122,17 +129,23 @@ def start_agent(
     selfcheck_interval: float | None = None,
     env: Mapping[str, str] | None = None,
     anchor_interval: float | None = None,
+    canary_secret: str | None = None,
 ) -> RunningAgent:
-    """Start `candor run` and wait for its `candor listening on` line. With a simulated clock or
-    a shorter self-check interval, the real agent runs through the test harness. `env` is added
-    to its environment (libfaketime's variables, to fake its wall clock)."""
+    """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
+    shorter intervals or a known canary name, the real agent runs through the test harness.
+    `env` is added to its environment (libfaketime's variables, to fake its wall clock)."""
     args = ("--home", str(home), "run", *extra)
-    if anchor_interval is not None:
-        argv = harness.child_command(
-            *args, selfcheck_interval=selfcheck_interval, anchor_interval=anchor_interval
+    injected: dict[str, float | str] = {
+        name: value
+        for name, value in (
+            ("selfcheck_interval", selfcheck_interval),
+            ("anchor_interval", anchor_interval),
+            ("canary_secret", canary_secret),
         )
-    elif selfcheck_interval is not None or harness.simulated():
-        argv = harness.child_command(*args, selfcheck_interval=selfcheck_interval)
+        if value is not None
+    }
+    if injected or harness.simulated():
+        argv = harness.child_command(*args, **injected)
     else:
         argv = [sys.executable, "-m", "agent.cli", *args]
     process = subprocess.Popen(
@@ -165,7 +178,10 @@ def start_agent(
             )
         time.sleep(0.02)
     host, port = found[0].group(1), int(found[0].group(2))
-    return RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+    running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+    if canary_secret is not None:
+        running.canary_url = f"https://{canary_secret}.{CANARY_DOMAIN}/"
+    return running
 
 
 def client_context(*cafiles: Path) -> ssl.SSLContext:
@@ -211,6 +227,7 @@ def agent(
         "*:127.0.0.1",
         "--upstream-ca",
         str(origin_cert.cert),
+        canary_secret=SHARED_CANARY_SECRET,
     )
     yield running
     code = running.stop()  # SIGTERM

@@ -24,10 +24,11 @@ from agent.health.selfcheck import (
     status_lines,
 )
 from agent.journal.events import EventBody
+from agent.proxy.addons.canary import CANARY_DOMAIN
 from installers.checks import check_install
 from tests import test_install_linux as linux_tests
 from tests.conftest import candor
-from tests.proxy_fixtures import RunningAgent, start_agent
+from tests.proxy_fixtures import SHARED_CANARY_SECRET, RunningAgent, start_agent
 
 pytestmark = pytest.mark.slow  # real tools and browsers: seconds, not milliseconds
 
@@ -56,7 +57,12 @@ def checker(home: Home) -> tuple[SelfCheck, Events]:
     def record(event: EventBody) -> None:
         events.append((event.kind, event.as_body()))
 
-    return SelfCheck(home, record, check=lambda: check_install(home, canary=canary)), events
+    return SelfCheck(home, record, check=lambda: check_install(home, canary=probe)), events
+
+
+def probe(proxy: str, cafile: str | None) -> str | None:
+    """The self-check's canary, asked for the shared agent's canary name."""
+    return canary(proxy, cafile, url=f"https://{SHARED_CANARY_SECRET}.{CANARY_DOMAIN}/")
 
 
 def test_canary_passes_through_the_installed_wiring(installed: Home, root: Path) -> None:
@@ -120,10 +126,12 @@ def test_unlocking_firefoxs_proxy_is_journaled_once(installed: Home, root: Path)
 
 
 def test_canary_needs_candor_and_its_certificate(agent: RunningAgent, tmp_path: Path) -> None:
-    assert canary(agent.proxy_url, str(agent.ca_cert)) is None
+    assert agent.canary_url is not None
+    assert canary(agent.proxy_url, str(agent.ca_cert), url=agent.canary_url) is None
     other = tmp_path / "other.pem"
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", other)
-    assert "certificate" in (canary(agent.proxy_url, str(other)) or "").lower()
+    refused = canary(agent.proxy_url, str(other), url=agent.canary_url) or ""
+    assert "certificate" in refused.lower()
     assert CANARY_HEADER.startswith("X-Candor")
 
 
@@ -180,11 +188,11 @@ def test_the_running_agent_checks_itself_and_journals_a_change_once(
 
 def test_the_install_check_has_nothing_to_check_without_a_record(tmp_path: Path) -> None:
     home = Home.at(tmp_path / "h")
-    assert check_install(home, canary=canary) is None
+    assert check_install(home, canary=probe) is None
     home.state_dir.mkdir(parents=True)
     (home.state_dir / "install.json").write_text("{not json")
     with pytest.raises(ValueError, match="install record cannot be read"):
-        check_install(home, canary=canary)
+        check_install(home, canary=probe)
 
 
 def test_the_loop_journals_what_the_handed_in_check_finds(tmp_path: Path) -> None:

@@ -583,3 +583,25 @@ def test_resolve_keeps_one_upstream_connection_for_a_keep_alive_client(
     with origin.log.lock:
         opened = origin.log.connections[before:]
     assert len(opened) == 1, opened
+
+
+def curl_probe(agent: RunningAgent, url: str) -> tuple[int, str]:
+    """What a page's probe of `url` through the agent learns: curl's exit code and the answer's
+    status codes (the CONNECT's and the request's), trusting any certificate."""
+    argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{http_connect}"]
+    done = subprocess.run(
+        [*argv, "--proxy", agent.proxy_url, url], capture_output=True, text=True, timeout=30
+    )
+    return done.returncode, done.stdout
+
+
+def test_a_web_page_cannot_tell_that_candor_is_there(agent: RunningAgent) -> None:
+    """The canary answers only this agent's secret name: a page probing the canary's known names
+    gets what any unknown host gets (issue 12, item 13). The agent's own self-check still finds
+    its canary: see test_install_linux's reinstall test (`ok` is True)."""
+    require_tool("curl")
+    for scheme in ("https", "http"):
+        unknown = curl_probe(agent, f"{scheme}://nothing-here.invalid/")
+        assert unknown[1].split()[0] != "200"
+        for name in ("canary.candor.invalid", "0123abcd.canary.candor.invalid"):
+            assert curl_probe(agent, f"{scheme}://{name}/") == unknown, name

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from agent.config import Home, rough_duration_words
 from agent.journal.events import BypassSuspected, EventBody
-from agent.proxy.addons.canary import CANARY_HEADER, CANARY_URL
+from agent.proxy.addons.canary import CANARY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +61,19 @@ Raises ValueError, with a message for the person, when what it checks cannot be 
 # --- the canary -------------------------------------------------------------------------------
 
 
-def canary(proxy: str, cafile: str | None, *, timeout: float = 5.0) -> str | None:
-    """None when Candor answered the canary through `proxy`, trusting only the system store."""
+def canary(proxy: str, cafile: str | None, *, url: str, timeout: float = 5.0) -> str | None:
+    """None when Candor answered its canary `url` through `proxy`, trusting only the system
+    store. The URL names this agent's secret canary host (`Canary.url`)."""
     import httpx
 
     context = ssl.create_default_context(cafile=cafile) if cafile else ssl.create_default_context()
     try:
         with httpx.Client(proxy=proxy, verify=context, timeout=timeout, trust_env=False) as c:
-            response = c.get(CANARY_URL)
+            response = c.get(url)
     except httpx.HTTPError as exc:
-        return f"{CANARY_URL} through {proxy}: {exc or type(exc).__name__}"
+        return f"Candor's test page through {proxy}: {exc or type(exc).__name__}"
     if response.headers.get(CANARY_HEADER) != "1":
-        return f"{CANARY_URL} through {proxy} was answered by something other than Candor"
+        return f"Candor's test page through {proxy} was answered by something other than Candor"
     return None
 
 

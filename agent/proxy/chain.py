@@ -16,7 +16,7 @@ from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig
 
 from agent.config import Config
 from agent.proxy.addons import safesearch
-from agent.proxy.addons.canary import CANARY_HOST, CANARY_RULE, Canary
+from agent.proxy.addons.canary import Canary
 from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
@@ -31,9 +31,9 @@ from rules.matcher import Matcher
 from rules.model import Rule
 
 
-def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
+def hosts_to_inspect(config: Config, canary: Canary) -> tuple[Rule, ...]:
     """SafeSearch's engines while it needs them, and the canary, which only Candor answers."""
-    return (*safesearch.hosts_to_inspect(config), CANARY_RULE)
+    return (*safesearch.hosts_to_inspect(config), canary.rule)
 
 
 @dataclass
@@ -44,16 +44,16 @@ class CandorAddons:
     record: Record
     settings: Callable[[], FilterSettings]
     overrides: Sequence[Override] = ()
+    canary: Canary = field(default_factory=Canary)
+    """Made before the rules are loaded, which must list its host to inspect."""
     recorder: Recorder = field(init=False)
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
-    canary: Canary = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.record, self.settings)
-        self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(CANARY_HOST,))
+        self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(self.canary.host,))
         self.pages = OwnPages(PageTokens(), self.recorder, self.settings)
-        self.canary = Canary()
 
     def chain(self) -> list[Any]:
         """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""

@@ -32,6 +32,7 @@ from agent.policy.deadlines import DeadlineWatch
 from agent.policy.live_rules import LiveRules, ReloadOutcome
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
+from agent.proxy.addons.canary import Canary
 from agent.proxy.addons.resolve import (
     ResolveSpecError,
     parse_override,
@@ -62,11 +63,12 @@ def run(
     upstream_ca: Path | None = None,
     selfcheck_interval: float | None = None,
     anchor_interval: float | None = None,
+    canary_secret: str | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
     `selfcheck_interval` and `anchor_interval` shorten the self-check's and the time anchors'
-    intervals for tests (Python API only)."""
+    intervals, and `canary_secret` names the canary, for tests (Python API only)."""
     _quiet_logging()
     try:
         agent = Agent(
@@ -76,6 +78,7 @@ def run(
             upstream_ca=upstream_ca,
             selfcheck_interval=selfcheck_interval,
             anchor_interval=anchor_interval,
+            canary_secret=canary_secret,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -95,6 +98,7 @@ class Agent:
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
         anchor_interval: float | None = None,
+        canary_secret: str | None = None,
     ) -> None:
         self.home = home
         self.selfcheck_interval = selfcheck_interval
@@ -114,8 +118,12 @@ class Agent:
             self.journal = JournalWriter(home.journal_file)
         except JournalError as exc:
             raise RunError(str(exc)) from None
+        self.canary = Canary(secret=canary_secret)
         self.live = LiveRules(
-            home, inspect=hosts_to_inspect, on_reload=self._reloaded, journal=self.policy_journal
+            home,
+            inspect=lambda config: hosts_to_inspect(config, self.canary),
+            on_reload=self._reloaded,
+            journal=self.policy_journal,
         )
         try:
             address = listen or self.live.config.agent.listen
@@ -130,6 +138,7 @@ class Agent:
             record=self.record,
             settings=self.settings,
             overrides=self.overrides,
+            canary=self.canary,
         )
         self._services: list[Any] = []
         """The report sender, the self-check and its watch once started; stopped in reverse."""
@@ -238,7 +247,11 @@ class Agent:
                     self.home,
                     self.record,
                     check=lambda: check_install(
-                        self.home, canary=selfcheck.canary, listener=listener_problem
+                        self.home,
+                        canary=lambda proxy, cafile: selfcheck.canary(
+                            proxy, cafile, url=self.canary.url
+                        ),
+                        listener=listener_problem,
                     ),
                     last_traffic=lambda: self.addons.canary.last_traffic,
                     interval=self.selfcheck_interval or selfcheck.CHECK_EVERY,
