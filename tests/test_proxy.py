@@ -31,7 +31,7 @@ from agent.proxy.addons import doh, safesearch
 from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.addons.resolve import Resolve, ResolveSpecError, parse_override
-from agent.proxy.pages.tokens import PageTokens
+from agent.proxy.pages.tokens import MAX_KEPT_RULE, MAX_KEPT_URL, MAX_TOKENS, PageTokens
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Rule, RuleKind
 from tests.conftest import require_tool
@@ -516,6 +516,29 @@ def test_warn_tokens_are_single_use_and_host_bound() -> None:
     assert state.allowed("a.test")
     now[0] += 2 * 60
     assert not state.allowed("a.test")
+
+
+def test_a_burst_of_huge_urls_keeps_the_token_store_small() -> None:
+    """Issue 12, item 1: 2,048 pages for 1 MB URLs (a hostile page's images) keep at most the
+    pool's tokens, each with at most `MAX_KEPT_URL` characters, and never push out the tokens of
+    pages the person opened."""
+    state = PageTokens()
+    own = state.issue("warned.test", "gambling", "warned.test", "g.txt:1", "warn",
+                      "https://warned.test/a")  # fmt: skip
+    huge = "https://blocked.test/" + "x" * 1_000_000
+    for _ in range(2048):
+        state.issue("blocked.test", "adult", "r" * 5000, "a.txt:1", "block", huge,
+                    navigation=False)  # fmt: skip
+    assert len(state) == MAX_TOKENS + 1  # the subresources' pool is full; the person's is not
+    kept = state.redeem(own, "warned.test")
+    assert kept is not None and kept.url == "https://warned.test/a"
+    mine = [state.issue("blocked.test", "adult", "r" * 5000, "a.txt:1", "block", huge)
+            for _ in range(3)]  # fmt: skip
+    shown, _ = state.report(mine[0], "blocked.test")
+    assert shown is not None
+    assert shown.url == "https://blocked.test/"  # too long to keep: its site's front page
+    assert len(shown.rule or "") == MAX_KEPT_RULE
+    assert MAX_KEPT_URL * 2 * MAX_TOKENS < 10_000_000  # the bound: a few MB, whatever pages send
 
 
 def test_tls_context_helper_trusts_nothing_else() -> None:

@@ -17,7 +17,14 @@ from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host, request_url
 from agent.proxy.pages import render as pages
-from agent.proxy.pages.tokens import CONTINUE_PATH, MISTAKE_PATH, PREFIX, PageTokens, Shown
+from agent.proxy.pages.tokens import (
+    CONTINUE_PATH,
+    MAX_KEPT_URL,
+    MISTAKE_PATH,
+    PREFIX,
+    PageTokens,
+    Shown,
+)
 from rules.model import Decision
 
 Render = Callable[[pages.PageInfo], str]
@@ -53,8 +60,16 @@ class OwnPages:
             url = request_url(request, host)
         back = url if request.method == "GET" else request_url(request, host, "/")
         token = self.tokens.issue(
-            host, decision.category, decision.rule, decision.source, decision.decision, back
+            host,
+            decision.category,
+            decision.rule,
+            decision.source,
+            decision.decision,
+            back,
+            navigation=is_navigation(request),
         )
+        if len(url) > MAX_KEPT_URL:  # what the page shows; a page may send megabytes
+            url = url[:MAX_KEPT_URL] + "…"
         info = pages.PageInfo(host, url, decision, token, self._settings().partner)
         flow.response = pages.page_response(render(info), decision)
 
@@ -99,6 +114,15 @@ class OwnPages:
             pages.noted_page(info),
             {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
         )
+
+
+def is_navigation(request: http.Request) -> bool:
+    """Whether the person opened this page (a top-level or frame navigation), not a page's
+    image, script or fetch: browsers say so in `Sec-Fetch-Mode`; without it, an HTML `Accept`."""
+    mode = request.headers.get("sec-fetch-mode")
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _page_action(shown: Shown) -> dict[str, str | None]:
