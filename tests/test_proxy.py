@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,14 +27,17 @@ from mitmproxy.proxy import context, server_hooks
 from mitmproxy.test import taddons, tflow, tutils
 
 from agent.config import Home, load_config
+from agent.journal.events import EventBody
 from agent.policy.rulebook import load_rules
 from agent.proxy.addons import doh, safesearch
 from agent.proxy.addons.connection_gate import ConnectionGate
-from agent.proxy.addons.recorder import Recorder
+from agent.proxy.addons.recorder import MAX_RECORDED_PATH, Recorder
 from agent.proxy.addons.resolve import Resolve, ResolveSpecError, parse_override
+from agent.proxy.filter_settings import FilterSettings
+from agent.proxy.names import host_name
 from agent.proxy.pages.tokens import MAX_KEPT_RULE, MAX_KEPT_URL, MAX_TOKENS, PageTokens
 from rules.matcher import CategoryPolicy, Matcher, Policy
-from rules.model import Rule, RuleKind
+from rules.model import Decision, Rule, RuleKind
 from tests.conftest import require_tool
 from tests.origins import FIXED_BYTES, Origin, OriginCert
 from tests.proxy_fixtures import RunningAgent, client_context, start_agent, write_home
@@ -628,3 +632,23 @@ def test_a_web_page_cannot_tell_that_candor_is_there(agent: RunningAgent) -> Non
         assert unknown[1].split()[0] != "200"
         for name in ("canary.candor.invalid", "0123abcd.canary.candor.invalid"):
             assert curl_probe(agent, f"{scheme}://{name}/") == unknown, name
+
+
+def test_megabyte_host_names_and_paths_are_not_kept() -> None:
+    """Issue 12, item 1 and 9: names of implausible length are not cached, and the journal keeps
+    at most `MAX_RECORDED_PATH` characters of a path."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(64):
+            host_name(f"{i}" + "a" * 1_000_000)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 5_000_000, kept
+    recorded: list[EventBody] = []
+    recorder = Recorder(recorded.append, lambda: FilterSettings(detailed=True))
+    decision = Decision("block", "adult", "block", "blocked.test", "adult.txt:1")
+    recorder.decided(decision, "blocked.test", "/" + "p" * 1_000_000 + "?q=1")
+    (event,) = recorded
+    assert len(event.as_body()["path"]) == MAX_RECORDED_PATH

@@ -15,15 +15,26 @@ from mitmproxy import http
 from rules.hostnames import InvalidHost, normalise_host
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_CACHED_NAME = 300
+"""A host name is at most 253 characters (a port or brackets add a few)."""
 
 
-@lru_cache(maxsize=4096)
 def host_name(text: str) -> str:
-    """A host as the matcher wants it; text that is not a valid host is only lower-cased."""
+    """A host as the matcher wants it; text that is not a valid host is only lower-cased. Only
+    names of a plausible length are cached: a page may send megabyte Host headers."""
+    if len(text) > MAX_CACHED_NAME:
+        return _normalised(text)
+    return _cached_host_name(text)
+
+
+def _normalised(text: str) -> str:
     try:
         return normalise_host(text)
     except InvalidHost:
         return text.strip().lower().rstrip(".")
+
+
+_cached_host_name = lru_cache(maxsize=4096)(_normalised)
 
 
 def request_host(request: http.Request) -> str:
@@ -35,12 +46,13 @@ def request_host(request: http.Request) -> str:
     """
     authority = request.host_header
     if authority:
+        if len(authority) > MAX_CACHED_NAME:
+            return _authority_host_uncached(authority)
         return _authority_host(authority)
     return host_name(request.host)
 
 
-@lru_cache(maxsize=4096)
-def _authority_host(authority: str) -> str:
+def _authority_host_uncached(authority: str) -> str:
     if authority.startswith("["):
         host = authority[1 : authority.find("]")] if "]" in authority else authority
     elif authority.count(":") == 1:
@@ -61,6 +73,9 @@ def request_url(request: http.Request, host: str, path: str | None = None) -> st
     if port == _DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{_bracketed(host)}{path}"
     return f"{scheme}://{_bracketed(host)}:{port}{path}"
+
+
+_authority_host = lru_cache(maxsize=4096)(_authority_host_uncached)
 
 
 def _bracketed(host: str) -> str:

@@ -25,6 +25,8 @@ REPEAT_WINDOW = 10.0
 """Seconds during which the same decision on the same host is recorded once."""
 
 _MAX_KEYS = 4096
+MAX_RECORDED_PATH = 512
+"""Characters of a path the journal keeps (only at the detailed level)."""
 
 
 class Recorder:
@@ -44,6 +46,8 @@ class Recorder:
     def decided(self, decision: Decision, host: str, path: str | None = None) -> None:
         """A block, warn or log decision on `host` (`path` is kept only when detailed)."""
         detailed = self._settings().detailed
+        if path is not None:  # a page may send megabyte paths: keep what a person reads
+            path = path.split("?", 1)[0][:MAX_RECORDED_PATH]
         key = ("decision", host, decision.decision, decision.category, path if detailed else None)
         if not self.first(key):
             return
@@ -55,7 +59,7 @@ class Recorder:
                 rule=decision.rule,
                 source=decision.source,
                 host=host,
-                path=path.split("?", 1)[0] if detailed and path else None,
+                path=path if detailed and path else None,
             )
         )
 
