@@ -5,7 +5,9 @@ Each byte comes well within any per-read timeout, so only a total deadline ends 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,12 +16,16 @@ import pytest
 
 
 class TrickleServer:
-    """Sends `head` at once to each client, then `drip` (repeated) one byte every `interval`."""
+    """Sends `head` at once to each client, then `drip` (repeated) one byte every `interval`;
+    with an empty `drip`, answers `head` and hangs up. `tls`: serve https."""
 
-    def __init__(self, head: bytes, drip: bytes, interval: float = 0.3) -> None:
+    def __init__(
+        self, head: bytes, drip: bytes, interval: float = 0.3, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.head = head
         self.drip = drip
         self.interval = interval
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
@@ -44,22 +50,24 @@ class TrickleServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.settimeout(0.2)
-                try:
-                    conn.recv(65536)  # the request, if the client speaks first
-                except TimeoutError:
-                    pass
-                conn.sendall(self.head)
-                while not self._stop.is_set():
-                    for byte in self.drip:
-                        time.sleep(self.interval)
-                        if self._stop.is_set():
-                            return
-                        conn.sendall(bytes([byte]))
-            except OSError:
-                return  # the client hung up: what a deadline does
+        try:
+            if self.tls is not None:
+                conn.settimeout(5)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            conn.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):
+                conn.recv(65536)  # the request, if the client speaks first
+            conn.sendall(self.head)
+            while self.drip and not self._stop.is_set():
+                for byte in self.drip:
+                    time.sleep(self.interval)
+                    if self._stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+        except OSError:
+            return  # the client hung up: what a deadline does
+        finally:
+            conn.close()
 
 
 SMTP_TRICKLE = (b"", b"220-slow.example greets you, one byte at a time\r\n")
