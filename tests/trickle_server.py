@@ -10,19 +10,23 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
-
-import pytest
 
 
 class TrickleServer:
     """Sends `head` at once to each client, then `drip` (repeated) one byte every `interval`;
-    with an empty `drip`, answers `head` and hangs up. `tls`: serve https."""
+    with an empty `drip`, answers `head` and hangs up. `tls`: serve https. `later`: what the
+    second and later connections get instead of `head`."""
 
     def __init__(
-        self, head: bytes, drip: bytes, interval: float = 0.3, tls: ssl.SSLContext | None = None
+        self,
+        head: bytes,
+        drip: bytes,
+        interval: float = 0.3,
+        tls: ssl.SSLContext | None = None,
+        later: bytes | None = None,
     ) -> None:
         self.head = head
+        self.later = later
         self.drip = drip
         self.interval = interval
         self.tls = tls
@@ -47,9 +51,10 @@ class TrickleServer:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            head = self.head if self.later is None or self.connections == 1 else self.later
+            threading.Thread(target=self._serve, args=(conn, head), daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, conn: socket.socket, head: bytes) -> None:
         try:
             if self.tls is not None:
                 conn.settimeout(5)
@@ -57,7 +62,7 @@ class TrickleServer:
             conn.settimeout(0.2)
             with contextlib.suppress(TimeoutError):
                 conn.recv(65536)  # the request, if the client speaks first
-            conn.sendall(self.head)
+            conn.sendall(head)
             while self.drip and not self._stop.is_set():
                 for byte in self.drip:
                     time.sleep(self.interval)
@@ -78,19 +83,3 @@ HTTP_TRICKLE = (
     b"0.0.0.0 slow.example\n",
 )
 """A web server whose body never ends (a list download, or a webhook's answer)."""
-
-
-@pytest.fixture
-def trickle_smtp() -> Iterator[TrickleServer]:
-    """A loopback mail server that trickles its greeting."""
-    server = TrickleServer(*SMTP_TRICKLE).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def trickle_http() -> Iterator[TrickleServer]:
-    """A loopback web server that answers 200 and trickles the body."""
-    server = TrickleServer(*HTTP_TRICKLE).start()
-    yield server
-    server.stop()

@@ -610,10 +610,14 @@ class Outbox:
             ):
                 out.append(
                     f"Delivery of {_what(row)} by {row.channel} keeps failing, for "
-                    f"{rough_duration_words(now - row.created_at)} now ({row.attempts} tries; "
+                    f"{rough_duration_words(now - row.created_at)} now ({_tries(row.attempts)}; "
                     f"last: {row.last_error}); Candor keeps trying."
                 )
         return out
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
 
 
 def _what(row: OutboxRow) -> str:
