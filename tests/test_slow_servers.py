@@ -18,7 +18,7 @@ from werkzeug import Response
 
 from agent.config import SmtpSettings
 from agent.health.status import collect
-from agent.journal import Journal, clock
+from agent.journal import Journal, anchors, clock
 from agent.policy import imported_lists
 from agent.policy.imported_lists import ImportFailed, import_list, redirect_allowed, update_lists
 from reporter.delivery import smtp, webhook
@@ -367,3 +367,16 @@ def test_which_redirects_a_list_download_follows() -> None:
     assert not redirect_allowed("https://lists.example/a", "https://lists.example:8443/a")
     assert not redirect_allowed("https://lists.example/a", "https://raw.githubusercontent.com:81/")
     assert not redirect_allowed("https://lists.example/a", "https://u:p@lists.example/a")
+
+
+# -- time-stamp authorities -----------------------------------------------------------------
+
+
+def test_a_trickling_time_stamp_authority_ends_at_the_deadline(trickle_http: TrickleServer) -> None:
+    url = f"http://127.0.0.1:{trickle_http.port}/tsa"
+    started = time.monotonic()
+    with pytest.raises(anchors.AnchorFailure) as caught:
+        anchors.request_token(url, 1, "ab" * 32, deadline=DEADLINE)
+    assert time.monotonic() - started < DEADLINE + SLACK
+    assert caught.value.reason == "offline"
+    assert caught.value.detail == f"{url} could not be reached: it did not finish within 1.5 s"
