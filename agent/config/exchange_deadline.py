@@ -13,7 +13,6 @@ Sockets come in through `watch(sock)` (smtplib's socket hook) or, for httpx, thr
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -86,8 +85,8 @@ class ExchangeDeadline:
         """Hold a duplicate of `sock`'s descriptor, so the deadline can shut it down (even
         after TLS has wrapped it); shut it at once if the deadline has already passed."""
         try:
-            held = socket.socket(fileno=os.dup(sock.fileno()))
-        except OSError:
+            held = sock.dup()  # a plain socket: callers watch it before any TLS wraps it
+        except (OSError, NotImplementedError):
             return
         with self._lock:
             if self._over:

@@ -12,6 +12,7 @@ private CA, and for the tests' local server. Host names are still checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import smtplib
@@ -207,7 +208,7 @@ def _exchange(
         client: smtplib.SMTP = _WatchedSMTPSSL(limit, timeout, settings.host or "")
     else:
         client = _WatchedSMTP(limit, timeout, settings.host or "")
-    with client:
+    try:
         client.connect(settings.host or "", settings.effective_port)
         client.ehlo()
         if settings.security == "starttls":
@@ -215,7 +216,12 @@ def _exchange(
             client.ehlo()
         if settings.username and password is not None:
             client.login(settings.username, password)
-        return client.sendmail(envelope_from, to, message)
+        refused = client.sendmail(envelope_from, to, message)
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()  # the server took the message: a slow or rude goodbye cannot undo that
+        return refused
+    finally:
+        client.close()
 
 
 def _classified(exc: BaseException, settings: SmtpSettings) -> DeliveryError:
