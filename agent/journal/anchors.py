@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
 
+from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
 from agent.journal import clock
 from agent.journal.events import Anchor, AnchorFailed, EventBody
 
@@ -35,6 +36,8 @@ RETRY_EVERY = 300.0
 TIMEOUT = 10.0
 """Seconds to wait for a TSA to connect or answer."""
 MAX_REPLY_BYTES = 64 * 1024
+DEADLINE = 2 * TIMEOUT
+"""Seconds one whole request to a TSA may take: a server that trickles its reply is cut off."""
 """A time-stamp reply is a few kilobytes; anything longer is not one."""
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -56,8 +59,16 @@ def imprint_of(head_hash: str) -> bytes:
     return hashlib.sha256(head_hash.encode("ascii")).digest()
 
 
-def request_token(url: str, head_seq: int, head_hash: str, *, timeout: float = TIMEOUT) -> Anchor:
-    """Ask one TSA for a token over `head_hash`; the checked reply as an `anchor` body."""
+def request_token(
+    url: str,
+    head_seq: int,
+    head_hash: str,
+    *,
+    timeout: float = TIMEOUT,
+    deadline: float = DEADLINE,
+) -> Anchor:
+    """Ask one TSA for a token over `head_hash` (within `deadline` seconds in all); the
+    checked reply as an `anchor` body."""
     import httpx
     from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 
@@ -69,11 +80,17 @@ def request_token(url: str, head_seq: int, head_hash: str, *, timeout: float = T
         .cert_request(cert_request=True)
         .build()
     )
+    limit = ExchangeDeadline(deadline)
     try:
         with (
+            limit,
             httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as client,
             client.stream(
-                "POST", url, content=request.as_bytes(), headers={"Content-Type": QUERY_TYPE}
+                "POST",
+                url,
+                content=request.as_bytes(),
+                headers={"Content-Type": QUERY_TYPE},
+                extensions=limit.httpx_extensions(),
             ) as response,
         ):
             if response.status_code != 200:
@@ -81,6 +98,8 @@ def request_token(url: str, head_seq: int, head_hash: str, *, timeout: float = T
             data = _read_bounded(response)
     except httpx.HTTPError as exc:
         words = str(exc) or type(exc).__name__
+        if limit.expired:
+            words = f"it did not finish within {seconds_words(deadline)}"
         raise AnchorFailure("offline", f"{url} could not be reached: {words}") from None
     gen_time = check_reply(data, imprint_of(head_hash), request.nonce)
     return Anchor(

@@ -156,11 +156,18 @@ def _v4_partner_keys(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE outbox SET partner_id = ?", (owner,))
 
 
+def _v5_attempt_started(conn: sqlite3.Connection) -> None:
+    """`outbox.attempt_started_at`: when the attempt now under way began (NULL when none is),
+    so `candor status` can tell a delivery that has been running for long."""
+    conn.execute("ALTER TABLE outbox ADD COLUMN attempt_started_at TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_events,
     _v2_indexes_and_append_only,
     _v3_outbox,
     _v4_partner_keys,
+    _v5_attempt_started,
 )
 """`MIGRATIONS[i]` takes a journal from version `i` to `i + 1`; version 0 is an empty file."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from agent.config.durations import rough_duration_words
 from agent.journal import Journal, format_ts, parse_ts
 from agent.journal.events import NoticeQueued, ReportBuilt, ReportFailed, ReportSent
 
@@ -84,12 +85,18 @@ class OutboxRow:
     permanent: bool
     sent_at: datetime | None
     partner_id: str = ""
+    attempt_started_at: datetime | None = None
+    """When the attempt under way began; None when no attempt is under way."""
 
 
 _ROW_COLUMNS = (
     "id, kind, report_seq, channel, recipient, message_id, subject, payload, created_at, state, "
-    "attempts, next_attempt_at, last_error, permanent, sent_at, partner_id"
+    "attempts, next_attempt_at, last_error, permanent, sent_at, partner_id, attempt_started_at"
 )
+ATTEMPT_STUCK_AFTER = timedelta(minutes=3)
+"""An attempt still under way after this long is stuck (each is cut off after a minute)."""
+FAILING_LONG_AFTER = timedelta(days=1)
+"""A message still not delivered this long after its first failed try is worth a word."""
 _REPORT_COLUMNS = (
     "seq, week, hash, prev_hash, detail_level, needs_attention, late_reason, due_at, generated_at, "
     "partner_id"
@@ -114,6 +121,7 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
         permanent,
         sent,
         partner,
+        started,
     ) = values
     return OutboxRow(
         id_,
@@ -132,6 +140,7 @@ def _row(values: tuple[Any, ...]) -> OutboxRow:
         bool(permanent),
         parse_ts(sent) if sent else None,
         partner,
+        parse_ts(started) if started else None,
     )
 
 
@@ -441,9 +450,15 @@ class Outbox:
         now = self.clock()
         with self._write() as conn:
             taken = conn.execute(
-                "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND state = 'pending' "
-                "AND next_attempt_at = ? AND next_attempt_at <= ?",
-                (format_ts(now + lease), row.id, format_ts(row.next_attempt_at), format_ts(now)),
+                "UPDATE outbox SET next_attempt_at = ?, attempt_started_at = ? WHERE id = ? "
+                "AND state = 'pending' AND next_attempt_at = ? AND next_attempt_at <= ?",
+                (
+                    format_ts(now + lease),
+                    format_ts(now),
+                    row.id,
+                    format_ts(row.next_attempt_at),
+                    format_ts(now),
+                ),
             ).rowcount
         return taken == 1
 
@@ -471,7 +486,7 @@ class Outbox:
         with self._write() as conn:
             conn.execute(
                 "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
-                "last_error = NULL WHERE id = ? AND state != 'sent'",
+                "last_error = NULL, attempt_started_at = NULL WHERE id = ? AND state != 'sent'",
                 (format_ts(now), row.id),
             )
 
@@ -494,7 +509,7 @@ class Outbox:
         with self._write() as conn:
             conn.execute(
                 "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, "
-                "permanent = ?, next_attempt_at = ? "
+                "permanent = ?, next_attempt_at = ?, attempt_started_at = NULL "
                 "WHERE id = ? AND state IN ('pending', 'failed')",
                 (state, reason, int(permanent), next_at, row.id),
             )
@@ -572,20 +587,38 @@ class Outbox:
         ).fetchone()
         return None if found is None else _report(found)
 
-    def problems(self) -> list[str]:
-        """Plain sentences for `candor status`: deliveries stopped or struggling."""
+    def problems(self, now: datetime | None = None) -> list[str]:
+        """Plain sentences for `candor status`: deliveries stopped, struggling, or stuck."""
+        now = now or self.clock()
         out = []
         for row in self.rows("failed"):
-            what = f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
             out.append(
-                f"Delivery of {what} by {row.channel} stopped: {row.last_error}. Fix it, then "
-                "run `candor delivery test` and `candor report send-due --retry`."
+                f"Delivery of {_what(row)} by {row.channel} stopped: {row.last_error}. Fix it, "
+                "then run `candor delivery test` and `candor report send-due --retry`."
             )
         for row in self.rows("pending"):
-            if row.attempts >= 3:
-                what = f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
+            started = row.attempt_started_at
+            if started is not None and now - started > ATTEMPT_STUCK_AFTER:
                 out.append(
-                    f"Delivery of {what} by {row.channel} keeps failing ({row.attempts} tries; "
+                    f"Delivery of {_what(row)} by {row.channel} has been under way for "
+                    f"{rough_duration_words(now - started)} and has not finished: the process "
+                    "sending it may be stuck or was stopped. Candor takes it up again by itself; "
+                    "if this note stays, restart Candor."
+                )
+            elif row.attempts >= 3 or (
+                row.attempts >= 1 and now - row.created_at > FAILING_LONG_AFTER
+            ):
+                out.append(
+                    f"Delivery of {_what(row)} by {row.channel} keeps failing, for "
+                    f"{rough_duration_words(now - row.created_at)} now ({_tries(row.attempts)}; "
                     f"last: {row.last_error}); Candor keeps trying."
                 )
         return out
+
+
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
+
+
+def _what(row: OutboxRow) -> str:
+    return f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"

@@ -91,6 +91,8 @@ class PassResult:
     held: list[str] = field(default_factory=list)
     """Why something due could not go (no consent, nothing configured): sentences."""
     next_attempt_at: datetime | None = None
+    retry_at: dict[str, datetime] = field(default_factory=dict)
+    """When each message that failed this pass (by outbox row id) will be tried again."""
 
 
 class Sender:
@@ -105,11 +107,15 @@ class Sender:
         now: Callable[[], datetime] = clock.now,
         timeout: float = 30.0,
         rng: random.Random | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.home = home
         self.backoff = backoff or Backoff()
         self.now = now
         self.timeout = timeout
+        self.deadline = deadline
+        """Seconds one delivery attempt may take in all; None: each channel's shipped limit
+        (`smtp.SEND_DEADLINE`, `webhook.POST_DEADLINE`). Tests pass a shorter one."""
         self.rng = rng or random.Random()
         self.journal = Journal(home.journal_file, clock=now)
         self.outbox = Outbox(self.journal)
@@ -301,7 +307,13 @@ class Sender:
         late = send_time.late_words(self.journal, row, report, now)
         payload = send_time.wrap(row, now, late, report)
         if row.channel == "email":
-            smtp.send(config.delivery.smtp, payload, [row.recipient], timeout=self.timeout)
+            smtp.send(
+                config.delivery.smtp,
+                payload,
+                [row.recipient],
+                timeout=self.timeout,
+                deadline=self.deadline or smtp.SEND_DEADLINE,
+            )
             return
         # The URL the row was queued for: a note to a former webhook goes there, not to the new.
         url = row.recipient or config.delivery.webhook.url
@@ -317,6 +329,7 @@ class Sender:
             key=signing.load_private_key(self.home),
             now=now,
             timeout=self.timeout,
+            deadline=self.deadline or webhook.POST_DEADLINE,
         )
 
     def _failed(self, row: OutboxRow, exc: smtp.DeliveryError, result: PassResult) -> None:
@@ -329,6 +342,7 @@ class Sender:
                 wait = max(wait, exc.retry_after)
             retry_at = self.now() + timedelta(seconds=wait)
             self.outbox.mark_failed(row, reason, permanent=False, retry_at=retry_at)
+            result.retry_at[row.id] = retry_at
             if result.next_attempt_at is None or retry_at < result.next_attempt_at:
                 result.next_attempt_at = retry_at
         result.failed.append((row, reason, exc.permanent))
@@ -346,13 +360,22 @@ def describe(result: PassResult) -> list[str]:
     lines += [f"Built the report for the period ending {day}." for day in result.built]
     for row in result.sent:
         what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
-        lines.append(f"{what} sent by {row.channel} to {row.recipient}.")
+        lines.append(f"{what} sent by {row.channel} to {shown_recipient(row)}.")
     for row, reason, permanent in result.failed:
         what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
         tail = "Stopped until you fix it." if permanent else "Candor will try again."
+        retry = result.retry_at.get(row.id)
+        if not permanent and retry is not None:
+            tail = f"Candor will try again at {retry.astimezone():%a %d %b %H:%M}."
         lines.append(f"{what} not sent by {row.channel}: {reason} {tail}")
     lines.extend(dict.fromkeys(result.held))
     return lines
+
+
+def shown_recipient(row: OutboxRow) -> str:
+    """Where a message goes, as printed: a webhook's address without its token (query,
+    user:password), an email address as it is."""
+    return webhook.shown_url(row.recipient) if row.channel == "webhook" else row.recipient
 
 
 def status_notes(home: Home) -> list[str]:
@@ -385,6 +408,7 @@ def send_notice(
     queue_failed: bool = False,
     timeout: float = 30.0,
     waited: bool = True,
+    deadline: float | None = None,
 ) -> bool:
     """Sign and send the `kind` notice to the confirmed partner on every configured channel.
 
@@ -395,7 +419,8 @@ def send_notice(
     and the reason). With `queue_failed`, a channel that fails keeps the same signed message in
     the outbox for the agent to retry; without, the person gave it up (its row is cancelled, so
     it is not rebuilt). `waited=False`: the person chose not to wait, and the notice says so.
-    False, with a sentence on stderr, when there is no one to tell or no way.
+    False, with a sentence on stderr, when there is no one to tell or no way. `deadline`:
+    seconds each channel's attempt may take in all (None: the channel's shipped limit).
     """
     if kind not in notice.KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
@@ -425,7 +450,8 @@ def send_notice(
         with Outbox(journal) as outbox:
             rebuild.queue_notice(outbox, queued, signed, partner, facts)
             for message in queued:
-                error = _deliver_notice(home, config, journal, message, kind, now, timeout)
+                limits = (timeout, deadline)
+                error = _deliver_notice(home, config, journal, message, kind, now, limits)
                 delivered = delivered or error is None
                 outbox.settle_notice(message.id, sent=error is None, keep=queue_failed, error=error)
     return delivered
@@ -449,12 +475,20 @@ def _notice_channels(config: Config, state: consent.ConsentState) -> list[tuple[
 
 def _deliver_notice(
     home: Home, config: Config, journal: Journal, message: NewMessage, kind: str, now: datetime,
-    timeout: float,
+    limits: tuple[float, float | None],
 ) -> str | None:  # fmt: skip
-    """Send one notice message now; None when it left, else why not (both journaled)."""
+    """Send one notice message now; None when it left, else why not (both journaled).
+    `limits`: seconds per step, and in all (None: the channel's shipped limit)."""
+    timeout, deadline = limits
     try:
         if message.channel == "email":
-            smtp.send(config.delivery.smtp, message.payload, [message.recipient], timeout=timeout)
+            smtp.send(
+                config.delivery.smtp,
+                message.payload,
+                [message.recipient],
+                timeout=timeout,
+                deadline=deadline or smtp.SEND_DEADLINE,
+            )
         else:
             webhook.post(
                 message.recipient,
@@ -463,6 +497,7 @@ def _deliver_notice(
                 key=signing.load_private_key(home),
                 now=now,
                 timeout=timeout,
+                deadline=deadline or webhook.POST_DEADLINE,
             )
     except smtp.DeliveryError as exc:
         failed = ReportFailed(

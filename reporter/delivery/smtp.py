@@ -12,6 +12,7 @@ private CA, and for the tests' local server. Host names are still checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import smtplib
@@ -24,9 +25,13 @@ from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 from agent.config import SmtpSettings
+from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
 
 CA_FILE_ENV = "CANDOR_SMTP_CA_FILE"
 KEYRING_SERVICE = "candor"
+SEND_DEADLINE = 60.0
+"""Seconds one whole exchange with the mail server may take, from connect to the last reply:
+a server that trickles its answers is cut off here, and the attempt counts as failed."""
 
 
 class DeliveryError(Exception):
@@ -123,67 +128,138 @@ def sender_address(settings: SmtpSettings) -> str:
     return settings.sender or settings.username or ""
 
 
-def send(settings: SmtpSettings, message: bytes, to: list[str], *, timeout: float = 30) -> None:
-    """Hand one message to the mail server; raises `DeliveryError` (classified) on failure."""
+def send(
+    settings: SmtpSettings,
+    message: bytes,
+    to: list[str],
+    *,
+    timeout: float = 30,
+    deadline: float = SEND_DEADLINE,
+) -> None:
+    """Hand one message to the mail server within `deadline` seconds in all (`timeout` bounds
+    each read); raises `DeliveryError` (classified) on failure."""
     missing = smtp_ready(settings)
     if missing:
         raise DeliveryError(missing + "[delivery.smtp] in config.toml.", permanent=True)
     host = settings.host or ""
     password = read_password(settings)
     envelope_from = parseaddr(sender_address(settings))[1]
+    limit = ExchangeDeadline(deadline)
     try:
-        if settings.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                host, settings.effective_port, timeout=timeout, context=tls_context()
+        with limit:
+            refused = _exchange(
+                settings, limit, min(timeout, deadline), password, envelope_from, to, message
             )
-        else:
-            client = smtplib.SMTP(host, settings.effective_port, timeout=timeout)
-        with client:
+    except (smtplib.SMTPException, OSError) as exc:
+        if limit.expired:
+            raise DeliveryError(
+                f"The mail server at {host}:{settings.effective_port} did not finish within "
+                f"{seconds_words(deadline)}.",
+                permanent=False,
+            ) from None
+        raise _classified(exc, settings) from None
+    if refused:
+        raise DeliveryError("The mail server refused " + ", ".join(refused) + ".", permanent=True)
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib's client, with each new socket handed to the exchange's deadline."""
+
+    def __init__(self, limit: ExchangeDeadline, timeout: float, host: str) -> None:
+        self.limit = limit
+        super().__init__(timeout=timeout)
+        self._host = host  # what TLS checks the certificate against (connect() leaves it)
+
+    def open_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        """Connect (within the time left) and let the deadline watch the socket from now on,
+        before any TLS handshake, which may trickle too."""
+        address = (host, port)
+        sock = socket.create_connection(address, self.limit.clip(timeout), self.source_address)
+        self.limit.watch(sock)
+        return sock
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return self.open_socket(host, port, timeout)
+
+
+class _WatchedSMTPSSL(_WatchedSMTP):
+    """Implicit TLS (port 465): TLS from the first byte, on a socket the deadline watches."""
+
+    def __init__(self, limit: ExchangeDeadline, timeout: float, host: str) -> None:
+        super().__init__(limit, timeout, host)
+        self.context = tls_context()
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = self.open_socket(host, port, timeout)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+def _exchange(
+    settings: SmtpSettings,
+    limit: ExchangeDeadline,
+    timeout: float,
+    password: str | None,
+    envelope_from: str,
+    to: list[str],
+    message: bytes,
+) -> dict[str, tuple[int, bytes]]:
+    """The SMTP conversation itself; the deadline shuts its socket down if it runs long."""
+    if settings.security == "tls":
+        client: smtplib.SMTP = _WatchedSMTPSSL(limit, timeout, settings.host or "")
+    else:
+        client = _WatchedSMTP(limit, timeout, settings.host or "")
+    try:
+        client.connect(settings.host or "", settings.effective_port)
+        client.ehlo()
+        if settings.security == "starttls":
+            client.starttls(context=tls_context())  # never AUTH before this
             client.ehlo()
-            if settings.security == "starttls":
-                client.starttls(context=tls_context())  # never AUTH before this
-                client.ehlo()
-            if settings.username and password is not None:
-                client.login(settings.username, password)
-            refused = client.sendmail(envelope_from, to, message)
-    except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(
+        if settings.username and password is not None:
+            client.login(settings.username, password)
+        refused = client.sendmail(envelope_from, to, message)
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()  # the server took the message: a slow or rude goodbye cannot undo that
+        return refused
+    finally:
+        client.close()
+
+
+def _classified(exc: BaseException, settings: SmtpSettings) -> DeliveryError:
+    """A failed exchange as a sentence, permanent when retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryError(
             f"The mail server refused the login for {settings.username} ({_reply(exc)}): check "
             "the username and password (many providers need an app password).",
             permanent=True,
-        ) from None
-    except smtplib.SMTPRecipientsRefused as exc:
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
-        permanent = any(code >= 500 for code in codes)
         who = ", ".join(exc.recipients)
-        raise DeliveryError(
+        return DeliveryError(
             f"The mail server refused the address {who} "
             f"({'; '.join(_text(m) for _, m in exc.recipients.values())}).",
-            permanent=permanent,
-        ) from None
-    except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryError(
+            permanent=any(code >= 500 for code in codes),
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryError(
             f"The mail server does not offer what Candor needs ({exc}); check security and port "
             "under [delivery.smtp].",
             permanent=True,
-        ) from None
-    except smtplib.SMTPResponseException as exc:
-        permanent = 500 <= exc.smtp_code < 600
-        raise DeliveryError(
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return DeliveryError(
             f"The mail server answered {exc.smtp_code} ({_text(exc.smtp_error)}).",
-            permanent=permanent,
-        ) from None
-    except ssl.SSLCertVerificationError as exc:
-        raise DeliveryError(
+            permanent=500 <= exc.smtp_code < 600,
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DeliveryError(
             f"The mail server's certificate could not be verified ({exc.verify_message}).",
             permanent=True,
-        ) from None
-    except (smtplib.SMTPException, OSError) as exc:  # disconnects, refusals, timeouts, TLS
-        raise DeliveryError(
-            f"Cannot reach the mail server {host}: {_oserror(exc)}", permanent=False
-        ) from None
-    if refused:
-        raise DeliveryError("The mail server refused " + ", ".join(refused) + ".", permanent=True)
+        )
+    # disconnects, refusals, timeouts, TLS
+    return DeliveryError(
+        f"Cannot reach the mail server {settings.host}: {_oserror(exc)}", permanent=False
+    )
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

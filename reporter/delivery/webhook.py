@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
 from reporter.delivery.smtp import DeliveryError
 
 if TYPE_CHECKING:
@@ -29,6 +31,27 @@ if TYPE_CHECKING:
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 TOLERANCE_SECONDS = 5 * 60
+POST_DEADLINE = 60.0
+"""Seconds one whole post may take, from connect to the last byte of the answer: a receiver
+that trickles is cut off here, and the attempt counts as failed."""
+
+
+def shown_url(url: str) -> str:
+    """The webhook's address as Candor prints it: scheme://host/path, with any user:password
+    and the query (where receivers often put a token) replaced by "…"."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    where = f"{host}:{port}" if port is not None else host
+    userinfo = "…@" if "@" in parts.netloc else ""
+    query = "?…" if parts.query else ""
+    fragment = "#…" if parts.fragment else ""
+    return f"{parts.scheme}://{userinfo}{where}{parts.path}{query}{fragment}"
 
 
 def signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:
@@ -84,8 +107,10 @@ def post(
     now: datetime,
     client: httpx.Client | None = None,
     timeout: float = 30,
+    deadline: float = POST_DEADLINE,
 ) -> None:
-    """POST one signed delivery; raises `DeliveryError` (classified) unless the answer is 2xx."""
+    """POST one signed delivery within `deadline` seconds in all (`timeout` bounds each step);
+    raises `DeliveryError` (classified) unless the answer is 2xx."""
     import httpx  # loaded when first used: the agent starts sooner without it
 
     timestamp = int(now.timestamp())
@@ -96,13 +121,22 @@ def post(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(key, webhook_id, timestamp, body),
     }
+    limit = ExchangeDeadline(deadline)
     try:
-        if client is None:
-            with httpx.Client(timeout=timeout, follow_redirects=False) as own:
-                response = own.post(url, content=body, headers=headers)
-        else:
-            response = client.post(url, content=body, headers=headers)
+        with limit:
+            extensions = limit.httpx_extensions()
+            if client is None:
+                step = min(timeout, deadline)
+                with httpx.Client(timeout=step, follow_redirects=False) as own:
+                    response = own.post(url, content=body, headers=headers, extensions=extensions)
+            else:
+                response = client.post(url, content=body, headers=headers, extensions=extensions)
     except httpx.HTTPError as exc:
+        if limit.expired:
+            raise DeliveryError(
+                f"The webhook at {shown_url(url)} did not finish within {seconds_words(deadline)}.",
+                permanent=False,
+            ) from None
         raise DeliveryError(f"Cannot reach the webhook: {exc}", permanent=False) from None
     status = response.status_code
     if 200 <= status < 300:
