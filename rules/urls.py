@@ -11,7 +11,7 @@ import re
 from rules.hostnames import InvalidHost, normalise_host
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
-_FAST_HOST = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z_])?")
+_FAST_HOST = re.compile(r"(?:[a-z0-9_][a-z0-9_.-]*)?[a-z_]")
 _AUTHORITY_END = re.compile(r"[/?#\\]")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
 
@@ -26,6 +26,7 @@ def host_key(raw: str) -> str | None:
         and ".." not in host
         and ".-" not in host
         and "-." not in host
+        and "0x" not in host  # `a.0x7f` ends in a (hex) number: an IPv4 spelling, or invalid
     ):
         return host
     try:
