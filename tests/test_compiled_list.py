@@ -96,11 +96,15 @@ def test_most_specific_domain_is_reported() -> None:
 
 
 def test_paths_are_prefixes_on_the_host_and_its_subdomains(compiled: CompiledList) -> None:
-    assert compiled.match_url("videos.test", "/Watch/bad/1") == "videos.test/Watch/bad"
-    assert compiled.match_url("www.videos.test", "/Watch/bad") == "videos.test/Watch/bad"
-    assert compiled.match_url("videos.test", "/watch/bad") is None  # paths are case-sensitive
+    assert compiled.match_url("videos.test", "/Watch/bad/1") == "videos.test/watch/bad"
+    assert compiled.match_url("www.videos.test", "/Watch/bad") == "videos.test/watch/bad"
+    # A list's paths ignore case (issue 12, item 15: many sites answer /WATCH as /watch).
+    assert compiled.match_url("videos.test", "/watch/bad") == "videos.test/watch/bad"
+    assert compiled.match_url("videos.test", "/%57atch//./bad") == "videos.test/watch/bad"
+    assert compiled.match_url("videos.test", "/watch%2Fbad") is None  # %2F is not a slash
     assert compiled.match_url("videos.test", "/tag/x?y") == "videos.test/tag/x"  # no fragment
     assert compiled.match_url("other.test", "/Watch/bad") is None
+    assert compiled.match_url("videos.test", "/watch/ba") is None
     assert compiled.names_paths_for("www.videos.test")
     assert not compiled.names_paths_for("videos.test.evil")
 
