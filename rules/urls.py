@@ -17,7 +17,13 @@ _FAST_HOST = re.compile(r"(?:[a-z0-9_][a-z0-9_.-]*)?[a-z_]")
 _AUTHORITY_END = re.compile(r"[/?#\\]")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_ESCAPED: dict[str, str] = {
+    f"{a}{b}": (c if (c := chr(int(a + b, 16))) in _UNRESERVED else f"%{a}{b}".upper())
+    for a in string.hexdigits
+    for b in string.hexdigits
+}
+"""The two hex digits after a `%` -> what the escape is written as: the character if unreserved,
+else the escape with upper-case digits. Looked up per escape: 2-3 times faster than a regex."""
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _SLASHES = re.compile(r"//+")
 
@@ -111,7 +117,7 @@ def normalise_path(path: str) -> str:
     if not path.isascii():
         path = _NON_ASCII.sub(_utf8_escapes, path)
     if "%" in path:
-        path = _ESCAPE.sub(_unreserved_decoded, path)
+        path = _escapes_normalised(path)
     path, mark, query = path.partition("?")
     if "//" in path:
         path = _SLASHES.sub("/", path)
@@ -127,9 +133,12 @@ def fold_path(path: str) -> str:
     `%xx` escapes keep their upper-case hex digits, as `normalise_path` writes them.
     """
     folded = path.lower()
-    if "%" in folded:
-        folded = _ESCAPE.sub(_upper, folded)
-    return folded
+    if "%" not in folded:
+        return folded
+    first, *rest = folded.split("%")
+    return first + "".join(
+        f"%{part[:2].upper()}{part[2:]}" if part[:2] in _ESCAPED else f"%{part}" for part in rest
+    )
 
 
 def path_key(path: str, match_case: bool = False) -> str:
@@ -139,17 +148,20 @@ def path_key(path: str, match_case: bool = False) -> str:
     return path if match_case else fold_path(path)
 
 
-def _upper(match: re.Match[str]) -> str:
-    return match.group().upper()
-
-
 def _utf8_escapes(match: re.Match[str]) -> str:
     return quote_from_bytes(match.group().encode("utf-8", "surrogateescape"), safe="")
 
 
-def _unreserved_decoded(match: re.Match[str]) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+def _escapes_normalised(path: str) -> str:
+    first, *rest = path.split("%")
+    out = [first]
+    for part in rest:
+        written = _ESCAPED.get(part[:2])
+        if written is None:
+            out.append("%" + part)  # a lone `%`: not an escape, kept as it is
+        else:
+            out.append(written + part[2:])
+    return "".join(out)
 
 
 def _without_dot_segments(path: str) -> str:
