@@ -3,6 +3,7 @@ restarts and never trusts a damaged file."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -228,3 +229,19 @@ def test_property_exact_entries_match_only_themselves(exact: list[str], hosts: l
     cl = compile_list(ImportedEntries(exact=exact), NAME, "p")
     for host in [*hosts, *exact, *("x." + h for h in exact)]:
         assert (cl.match_host(host) is not None) is (host in exact)
+
+
+def test_a_cache_written_before_paths_were_normalised_matches_every_spelling(
+    tmp_path: Path,
+) -> None:
+    """An old cache (a held old version of a list may exist only there) holds paths as written:
+    they are keyed when the list is loaded, so it matches like a fresh import."""
+    cl = compile_list(ImportedEntries(paths=["spelled.test/secret"]), NAME, "hash-1")
+    side = save_compiled(cl, tmp_path)
+    doc = json.loads(side.read_text())
+    doc["paths"] = {"spelled.test": ["/Sec%72et//x/./", "/secret/x/"]}  # as the old code kept them
+    side.write_text(json.dumps(doc))
+    loaded = load_compiled(tmp_path, "hash-1", NAME)
+    assert loaded is not None
+    assert loaded.paths["spelled.test"] == ("/secret/x/",)
+    assert loaded.match_url("spelled.test", "/SECRET/x/1") == "spelled.test/secret/x/"
