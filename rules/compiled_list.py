@@ -31,6 +31,7 @@ import marisa_trie
 import re2
 
 from rules.model import ImportedEntries, Rule, RuleKind
+from rules.urls import normalise_path, path_key
 
 FORMAT_VERSION = 1
 """Bump whenever the cache layout or the meaning of its keys changes; old caches are ignored."""
@@ -59,8 +60,8 @@ def regex_options() -> re2.Options:
 
 
 def split_path_entry(entry: str) -> tuple[str, str]:
-    """`Host/Path#frag` -> (`host`, `/Path`). Paths keep their case (URL paths are
-    case-sensitive); a fragment never reaches a server, so it is dropped."""
+    """`Host/Path#frag` -> (`host`, `/Path`): a fragment never reaches a server, so it is dropped.
+    The path is returned as written; the matcher keys it with `rules.urls.path_key`."""
     host, _, path = entry.partition("/")
     path = "/" + path.split("#", 1)[0]
     return host.lower(), path
@@ -86,7 +87,7 @@ class CompiledList:
     stats: ListStats
     trie: marisa_trie.Trie
     paths: Mapping[str, tuple[str, ...]]
-    """Host -> path prefixes (each starting with `/`, matched case-sensitively)."""
+    """Host -> path prefixes, each a `path_key` (normalised, lower case: list paths ignore case)."""
     regexes: tuple[str, ...]
     exceptions: tuple[Rule, ...]
     """`@@` entries, with this list as their source."""
@@ -115,7 +116,8 @@ class CompiledList:
         return domain, domain_specificity(domain)
 
     def match_path(self, host: str, path_and_query: str) -> str | None:
-        """The longest path entry naming `host` (or a parent) that prefixes the path."""
+        """The longest path entry naming `host` (or a parent) that prefixes the path, which must
+        already be in `path_key` form (the matcher folds each request's path once)."""
         if not self.paths:
             return None
         best: str | None = None
@@ -148,10 +150,10 @@ class CompiledList:
         Regexes search `url` when given (the matcher passes the full URL), else host plus path.
         Host entries are not consulted here; see `match_host`.
         """
-        hit = self.match_path(host, path_and_query)
+        hit = self.match_path(host, path_key(path_and_query))
         if hit is not None:
             return hit
-        target = url if url is not None else host + path_and_query
+        target = url if url is not None else host + normalise_path(path_and_query)
         for pattern, compiled in zip(self.regexes, self._compiled_regexes, strict=True):
             if compiled.search(target):
                 return f"/{pattern}/"
@@ -221,12 +223,15 @@ def _assemble(
     important: tuple[str, ...],
 ) -> CompiledList:
     options = regex_options()
+    # Keyed here rather than at import, so a cache written before paths were normalised (a held
+    # old version of a list among them) matches the same way as a fresh one.
+    keyed = {h: tuple(dict.fromkeys(path_key(p) for p in ps)) for h, ps in paths.items()}
     return CompiledList(
         name=name,
         source_hash=source_hash,
         stats=stats,
         trie=trie,
-        paths=MappingProxyType(paths),
+        paths=MappingProxyType(keyed),
         regexes=regexes,
         exceptions=tuple(r if r.source else replace(r, source=name) for r in exceptions),
         important=tuple(

@@ -34,7 +34,8 @@ LOCAL_NAMES = frozenset(
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
-_IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_DIGITS = frozenset("0123456789")
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class InvalidHost(ValueError):
@@ -42,7 +43,11 @@ class InvalidHost(ValueError):
 
 
 def is_ip_literal(host: str) -> bool:
-    """True for an IPv4 or IPv6 address (brackets allowed)."""
+    """True for an IPv4 or IPv6 address (brackets allowed), in the strict dotted or colon form.
+
+    Run `normalise_host` first to also accept the other spellings browsers take (`2130706434`,
+    `0x7f.1`, `0177.0.0.1`): it turns them into this form.
+    """
     candidate = host.strip("[]")
     try:
         ipaddress.ip_address(candidate)
@@ -55,8 +60,11 @@ def normalise_host(text: str) -> str:
     """Return the canonical form of a host name: lower case, no trailing dot, punycode.
 
     `%xx` escapes in a name are decoded once, as browsers do (`%70ornhub.com` is `pornhub.com`).
-    IP literals are returned in their canonical form too. Raises `InvalidHost` with a short reason
-    for anything else that is not a host name.
+    IP literals are returned in their canonical form too, read as browsers read them (the WHATWG
+    URL standard): a name whose last label is a number is an IPv4 address (`2130706434`,
+    `0x7f000001`, `127.1`, `0177.0.0.1` are all `127.0.0.1`) or invalid, and an IPv4-mapped IPv6
+    address (`::ffff:127.0.0.1`) is its IPv4 address. Raises `InvalidHost` with a short reason for
+    anything else that is not a host name.
     """
     host = text.strip()
     if "%" in host and ":" not in host:
@@ -70,17 +78,68 @@ def normalise_host(text: str) -> str:
     host = host.lower()
     if host.startswith("[") or ":" in host:
         if is_ip_literal(host):
-            return str(ipaddress.ip_address(host.strip("[]")))
+            address = ipaddress.ip_address(host.strip("[]"))
+            mapped = getattr(address, "ipv4_mapped", None)
+            return str(mapped or address)
         raise InvalidHost("not a host name (contains ':')")
-    if _IPV4_RE.fullmatch(host):
-        if is_ip_literal(host):
-            return host
-        raise InvalidHost("not a valid IP address")
+    if ends_in_number(host):
+        return ipv4_address(host)
     if len(host) > MAX_HOST_LENGTH:
         raise InvalidHost(f"host name longer than {MAX_HOST_LENGTH} characters")
     if not _HOST_RE.fullmatch(host):
         raise InvalidHost(_why_bad(host))
     return host
+
+
+def ends_in_number(host: str) -> bool:
+    """True when a browser would read `host` as an IPv4 address: its last label is a number.
+
+    The WHATWG URL standard's "ends in a number" check: all digits, or `0x` and hex digits.
+    """
+    last = host.rpartition(".")[2]
+    if not last:
+        return False
+    if _DIGITS.issuperset(last):
+        return True
+    return last[:2] in ("0x", "0X") and _HEX_DIGITS.issuperset(last[2:].lower())
+
+
+def ipv4_address(host: str) -> str:
+    """The dotted-quad form of an IPv4 address in any spelling browsers accept.
+
+    The WHATWG URL standard's IPv4 parser: one to four parts, each decimal, hex (`0x`) or octal
+    (a leading `0`); the last part fills the bytes left (`127.1` is `127.0.0.1`, `2130706433`
+    is too). Raises `InvalidHost` for a name that ends in a number but is no such address.
+    """
+    parts = host.split(".")
+    if len(parts) > 4:
+        raise InvalidHost("not a valid IP address (more than four parts)")
+    numbers = [_ipv4_number(part) for part in parts]
+    last = numbers.pop()
+    if any(n > 255 for n in numbers) or last >= 256 ** (4 - len(numbers)):
+        raise InvalidHost("not a valid IP address (a part is too large)")
+    value = last
+    for i, n in enumerate(numbers):
+        value += n << (8 * (3 - i))
+    return str(ipaddress.IPv4Address(value))
+
+
+def _ipv4_number(part: str) -> int:
+    radix = 10
+    if part[:2] in ("0x", "0X"):
+        part, radix = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        part, radix = part[1:], 8
+    if not part:
+        if radix == 10:
+            raise InvalidHost("not a valid IP address (an empty part)")
+        return 0
+    if len(part) > 12 or not part.isascii() or not part.isalnum():
+        raise InvalidHost("not a valid IP address")
+    try:
+        return int(part, radix)
+    except ValueError:
+        raise InvalidHost("not a valid IP address") from None
 
 
 def _percent_decoded(host: str) -> str:

@@ -43,7 +43,7 @@ from rules.compiled_list import (
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.keywords import KeywordIndex
 from rules.model import ALLOW, STRENGTH, Action, Decision, HostCheck, Rule, RuleKind
-from rules.urls import host_key, join_url, split_url
+from rules.urls import fold_path, host_key, join_url, normalise_path, path_key, split_url
 
 PATH_SPECIFICITY = 10
 """Plus the prefix length (capped), so a longer path names the match over a shorter one."""
@@ -122,7 +122,8 @@ class _Node:
         self.allow_exact: Decision | None = None
         self.domain: tuple[_Candidate, ...] = ()
         self.exact: tuple[_Candidate, ...] = ()
-        self.paths: tuple[tuple[str, _Candidate], ...] = ()
+        self.paths: tuple[tuple[str, bool, _Candidate], ...] = ()
+        """(path key, match case, candidate): keys are folded unless the rule says match-case."""
         self.path_names = False
         """A non-exception path rule of an active category names this host: decrypt it."""
         self.inspect_domain = self.inspect_exact = False
@@ -265,16 +266,22 @@ class Matcher:
         return HostCheck(decision, intercept=hard or names_paths or inspect)
 
     def decide(self, url: str, search_terms: str | None = None) -> Decision:
-        """The decision for a full request. `url` may lack a scheme (`example.com/path`)."""
+        """The decision for a full request. `url` may lack a scheme (`example.com/path`).
+
+        Host and path are matched in one spelling (`host_key`, `normalise_path`), so `/%73ecret`,
+        `//secret` and `http://2130706433/` meet the rules written as `/secret` and `127.0.0.1`.
+        """
         scheme, raw_host, port, path = split_url(url)
         host = host_key(raw_host) if raw_host else None
+        path = normalise_path(path)
         candidates: list[_Candidate] = []
         if host is not None:
             allowed, _ = self._match_host(host, path, candidates)
             if allowed is not None:
                 return allowed
+            folded = fold_path(path) if self._path_lists else path
             for ref in self._path_lists:
-                hit = ref.list.match_path(host, path)
+                hit = ref.list.match_path(host, folded)
                 if hit is not None:
                     rank = ref.base_rank | (PATH_SPECIFICITY + min(len(hit), 80)) << 12
                     candidates.append((rank, ref.category, 0, (hit, ref, False)))
@@ -465,8 +472,9 @@ def _node_flags(node: _Node, is_host: bool, path: str | None, candidates: list[_
     if node.path_names:
         flags |= _PATHS
     if path is not None and node.paths:
-        for prefix, candidate in node.paths:
-            if path.startswith(prefix):
+        folded = fold_path(path)
+        for prefix, match_case, candidate in node.paths:
+            if (path if match_case else folded).startswith(prefix):
                 candidates.append(candidate)
     return flags
 
@@ -532,7 +540,10 @@ class _Builder:
                 spec = PATH_SPECIFICITY + min(len(rule.value), 80)
                 candidate = _candidate(index, category, rule, flags, spec, until)
                 node = self._node(canonical)
-                node.paths = (*node.paths, (path, candidate))
+                node.paths = (
+                    *node.paths,
+                    (path_key(path, rule.match_case), rule.match_case, candidate),
+                )
                 if not rule.exception:
                     node.path_names = True
             case RuleKind.KEYWORD:

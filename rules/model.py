@@ -29,7 +29,8 @@ class RuleKind(StrEnum):
     EXACT = "exact"
     """That host only."""
     PATH = "path"
-    """A URL prefix, `host/path`, on the host and its subdomains."""
+    """A URL prefix, `host/path`, on the host and its subdomains; the path ignores case unless
+    the rule says `$match-case`."""
     REGEX = "regex"
     """An RE2 pattern searched anywhere in the full URL."""
     KEYWORD = "keyword"
@@ -40,9 +41,10 @@ class RuleKind(StrEnum):
 class Rule:
     """One normalised rule.
 
-    `value` holds the normalised payload: a host for DOMAIN and EXACT, `host/path` for PATH, the
-    pattern for REGEX and the lower-case word for KEYWORD. Equality ignores `source`, so moving a
-    line in a file never looks like removing and re-adding a rule.
+    `value` holds the normalised payload: a host for DOMAIN and EXACT, `host/path` for PATH (the
+    path normalised, and in lower case unless `match_case`), the pattern for REGEX and the
+    lower-case word for KEYWORD. Equality ignores `source`, so moving a line in a file never looks
+    like removing and re-adding a rule.
     """
 
     kind: RuleKind
@@ -50,6 +52,8 @@ class Rule:
     exception: bool = False
     important: bool = False
     source: str = field(default="", compare=False)
+    match_case: bool = False
+    """A PATH rule that compares the path's case too (`$match-case`)."""
 
     @property
     def text(self) -> str:
@@ -67,8 +71,11 @@ class Rule:
                 body = f"keyword: {self.value}"
         if self.exception:
             body = "@@" + body
-        if self.important:
-            body += " $important"
+        options = ["important"] if self.important else []
+        if self.match_case:
+            options.append("match-case")
+        if options:
+            body += " $" + ",".join(options)
         return body
 
     @property

@@ -6,11 +6,15 @@ Decisions a reader of a rule file should be able to predict:
   the rule: inside a `/regex/` it is a literal `#`; in a host or URL it starts the URL fragment,
   which is dropped because a fragment never reaches the network. To match " #" in a regex, write
   `\\x20#` or `[ ]#`. `!` at the start of a line is a comment too (pasted Adblock lists).
-* A rule may end with ` $important` (Adblock rules may also write `^$important`).
-* Hosts are normalised (lower case, no trailing dot, punycode). An IP address names that address
-  only, so it becomes an exact rule.
-* Paths keep their case and are matched case-sensitively, as URL paths are; the query string is
-  kept as part of the prefix. `example.com/` (an empty path) is the whole domain.
+* A rule may end with ` $important` (Adblock rules may also write `^$important`), a path rule
+  with ` $match-case`, or both (` $important,match-case`).
+* Hosts are normalised (lower case, no trailing dot, punycode, an IPv4 address in any spelling a
+  browser takes). An IP address names that address only, so it becomes an exact rule.
+* Paths are normalised as requests are (`rules.urls.normalise_path`: unreserved `%xx` escapes
+  decoded, dot segments and repeated slashes removed) and ignore case: `example.com/SECRET` and
+  `example.com/secret` are one rule, stored in lower case, blocking both spellings. ` $match-case`
+  keeps the case and compares it. The query string is kept as part of the prefix.
+  `example.com/` (an empty path) is the whole domain.
 * Pasted URLs are welcome: the scheme, user name and port are dropped.
 """
 
@@ -24,6 +28,7 @@ import re2
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.lists.lines import MAX_LINE, RulesFileError, decode_text, read_bytes
 from rules.model import ParsedRules, Rejection, Rule, RuleKind
+from rules.urls import fold_path, normalise_path
 
 __all__ = [
     "RuleSyntaxError",
@@ -32,6 +37,7 @@ __all__ = [
     "parse_rule",
     "parse_rules_text",
     "parse_url_prefix",
+    "path_rule_value",
     "read_rules_file",
     "regex_error",
 ]
@@ -41,6 +47,8 @@ _TRAILING_OPTIONS = re.compile(r"\s+\$([\w~=.,|-]+)$")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _COSMETIC = re.compile(r"#@?[?$%]?#")
 _KEYWORD_PREFIX = "keyword:"
+_IMPORTANT = "important"
+_MATCH_CASE = "match-case"
 _REJECTED_TEXT_LIMIT = 300
 
 _RE2_OPTIONS = re2.Options()
@@ -63,12 +71,26 @@ def parse_rule(text: str, source: str = "") -> Rule | None:
     exception = line.startswith("@@")
     if exception:
         line = line[2:].lstrip()
-    important = False
+    options: frozenset[str] = frozenset()
     if match := _TRAILING_OPTIONS.search(line):
-        important = _options(match.group(1))
+        options = _options(match.group(1))
         line = line[: match.start()]
-    kind, value, abp_important = _parse_body(line)
-    return Rule(kind, value, exception, important or abp_important, source)
+    kind, value, abp_options = _parse_body(line)
+    options |= abp_options
+    match_case = _MATCH_CASE in options
+    if kind is RuleKind.PATH:
+        value = path_rule_value(value, match_case)
+    elif match_case:
+        raise RuleSyntaxError(_match_case_refusal(kind))
+    return Rule(kind, value, exception, _IMPORTANT in options, source, match_case)
+
+
+def path_rule_value(value: str, match_case: bool = False) -> str:
+    """A PATH rule's `host/path` as stored: the path in lower case unless `match_case`."""
+    if match_case:
+        return value
+    host, slash, path = value.partition("/")
+    return host + slash + fold_path(path)
 
 
 def parse_rules_text(text: str, file: str) -> ParsedRules:
@@ -127,7 +149,8 @@ def regex_error(pattern: str) -> str | None:
 def parse_url_prefix(text: str) -> tuple[RuleKind, str]:
     """`host[/path]` (or a pasted URL) as DOMAIN, EXACT (an IP address) or PATH `host/path`.
 
-    The fragment is dropped, the query kept. Raises `RuleSyntaxError`.
+    The fragment is dropped, the query kept, the path normalised as requests' paths are (its
+    case kept: see `path_rule_value`). Raises `RuleSyntaxError`.
     """
     text = text.split("#", 1)[0]
     if scheme := _SCHEME.match(text):
@@ -143,9 +166,11 @@ def parse_url_prefix(text: str) -> tuple[RuleKind, str]:
     if path.startswith("?"):
         path = "/" + path
     host = _host(_drop_user_and_port(host))
+    if any(c.isspace() for c in path):
+        raise RuleSyntaxError("a URL cannot contain spaces")
+    if path:
+        path = normalise_path(path)
     if len(path) > 1:
-        if any(c.isspace() for c in path):
-            raise RuleSyntaxError("a URL cannot contain spaces")
         return RuleKind.PATH, host + path
     return (RuleKind.EXACT if is_ip_literal(host) else RuleKind.DOMAIN), host
 
@@ -164,42 +189,50 @@ def _strip_comment(text: str) -> str:
     return text[: match.start()] if match else text
 
 
-def _options(text: str) -> bool:
-    """True if the options say `important`; any other option is refused, not ignored."""
-    important = False
+def _options(text: str) -> frozenset[str]:
+    """The options named (`important`, `match-case`); any other option is refused, not ignored."""
+    found: set[str] = set()
     for option in text.split(","):
         name = option.strip().lower()
-        if name == "important":
-            important = True
+        if name in (_IMPORTANT, _MATCH_CASE):
+            found.add(name)
         elif name:
             shown = name.split("=", 1)[0]
-            raise RuleSyntaxError(f"the option ${shown} is not supported (only $important is)")
-    return important
+            raise RuleSyntaxError(
+                f"the option ${shown} is not supported (only $important and $match-case are)"
+            )
+    return frozenset(found)
 
 
-def _parse_body(body: str) -> tuple[RuleKind, str, bool]:
+def _match_case_refusal(kind: RuleKind) -> str:
+    if kind is RuleKind.REGEX:
+        return "$match-case works on path rules only; in a regex, start it with (?-i) instead"
+    return "$match-case works on path rules only (host names and keywords ignore case)"
+
+
+def _parse_body(body: str) -> tuple[RuleKind, str, frozenset[str]]:
     if not body:
         raise RuleSyntaxError("empty rule")
     if body.startswith("/"):
-        return RuleKind.REGEX, _regex(body), False
+        return RuleKind.REGEX, _regex(body), frozenset()
     if _COSMETIC.search(body):
         raise RuleSyntaxError("element-hiding rules (##) are not supported")
     if body.startswith("||"):
         return _adblock(body[2:])
     if body[: len(_KEYWORD_PREFIX)].lower() == _KEYWORD_PREFIX:
-        return RuleKind.KEYWORD, _keyword(body[len(_KEYWORD_PREFIX) :]), False
+        return RuleKind.KEYWORD, _keyword(body[len(_KEYWORD_PREFIX) :]), frozenset()
     if body.startswith("="):
         host = body[1:].split("#", 1)[0].strip()
         if "/" in host:
             raise RuleSyntaxError("an exact rule names a host only, without a path")
-        return RuleKind.EXACT, _host(host), False
+        return RuleKind.EXACT, _host(host), frozenset()
     kind, value = parse_url_prefix(body)
-    return kind, value, False
+    return kind, value, frozenset()
 
 
-def _adblock(rest: str) -> tuple[RuleKind, str, bool]:
+def _adblock(rest: str) -> tuple[RuleKind, str, frozenset[str]]:
     rest, dollar, options = rest.partition("$")
-    important = _options(options) if dollar else False
+    found = _options(options) if dollar else frozenset()
     rest = rest.removesuffix("|").removesuffix("^")
     if any(c in rest for c in "*^|"):
         raise RuleSyntaxError(
@@ -208,7 +241,7 @@ def _adblock(rest: str) -> tuple[RuleKind, str, bool]:
     if not rest:
         raise RuleSyntaxError("no host name after '||'")
     kind, value = parse_url_prefix(rest)
-    return kind, value, important
+    return kind, value, found
 
 
 def _regex(body: str) -> str:

@@ -3,6 +3,7 @@ restarts and never trusts a damaged file."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -96,11 +97,15 @@ def test_most_specific_domain_is_reported() -> None:
 
 
 def test_paths_are_prefixes_on_the_host_and_its_subdomains(compiled: CompiledList) -> None:
-    assert compiled.match_url("videos.test", "/Watch/bad/1") == "videos.test/Watch/bad"
-    assert compiled.match_url("www.videos.test", "/Watch/bad") == "videos.test/Watch/bad"
-    assert compiled.match_url("videos.test", "/watch/bad") is None  # paths are case-sensitive
+    assert compiled.match_url("videos.test", "/Watch/bad/1") == "videos.test/watch/bad"
+    assert compiled.match_url("www.videos.test", "/Watch/bad") == "videos.test/watch/bad"
+    # A list's paths ignore case (issue 12, item 15: many sites answer /WATCH as /watch).
+    assert compiled.match_url("videos.test", "/watch/bad") == "videos.test/watch/bad"
+    assert compiled.match_url("videos.test", "/%57atch//./bad") == "videos.test/watch/bad"
+    assert compiled.match_url("videos.test", "/watch%2Fbad") is None  # %2F is not a slash
     assert compiled.match_url("videos.test", "/tag/x?y") == "videos.test/tag/x"  # no fragment
     assert compiled.match_url("other.test", "/Watch/bad") is None
+    assert compiled.match_url("videos.test", "/watch/ba") is None
     assert compiled.names_paths_for("www.videos.test")
     assert not compiled.names_paths_for("videos.test.evil")
 
@@ -224,3 +229,19 @@ def test_property_exact_entries_match_only_themselves(exact: list[str], hosts: l
     cl = compile_list(ImportedEntries(exact=exact), NAME, "p")
     for host in [*hosts, *exact, *("x." + h for h in exact)]:
         assert (cl.match_host(host) is not None) is (host in exact)
+
+
+def test_a_cache_written_before_paths_were_normalised_matches_every_spelling(
+    tmp_path: Path,
+) -> None:
+    """An old cache (a held old version of a list may exist only there) holds paths as written:
+    they are keyed when the list is loaded, so it matches like a fresh import."""
+    cl = compile_list(ImportedEntries(paths=["spelled.test/secret"]), NAME, "hash-1")
+    side = save_compiled(cl, tmp_path)
+    doc = json.loads(side.read_text())
+    doc["paths"] = {"spelled.test": ["/Sec%72et//x/./", "/secret/x/"]}  # as the old code kept them
+    side.write_text(json.dumps(doc))
+    loaded = load_compiled(tmp_path, "hash-1", NAME)
+    assert loaded is not None
+    assert loaded.paths["spelled.test"] == ("/secret/x/",)
+    assert loaded.match_url("spelled.test", "/SECRET/x/1") == "spelled.test/secret/x/"

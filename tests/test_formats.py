@@ -433,6 +433,7 @@ def test_ut1_folder_problems(tmp_path: Path) -> None:
 def test_candor_format(tmp_path: Path) -> None:
     content = "# mine\nexample.com\n=www.exact.example\nsite.example/path\n/re+gex/\n"
     content += "@@ok.example\nimp.example $important\nkeyword: casino\n=imp.example $important\n"
+    content += "site.example/Case $match-case\n"
     path = write(tmp_path, "mine.txt", content)
     assert detect_format(path) == C
     entries = read_list(path, name="mine.txt")
@@ -445,6 +446,7 @@ def test_candor_format(tmp_path: Path) -> None:
     assert [(r.line, r.reason) for r in entries.rejected] == [
         (8, "keyword rules cannot come from a list; add them to your own rules"),
         (9, "$important works on domains only in a list"),
+        (10, "$match-case works in your own rules only; a list's paths ignore case"),
     ]
 
 

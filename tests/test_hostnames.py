@@ -25,7 +25,12 @@ HOST_RE = re.compile(
 )
 
 label = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
-ascii_host = st.lists(label, min_size=1, max_size=5).map(".".join)
+ascii_host = (
+    st.lists(label, min_size=1, max_size=5)
+    .map(".".join)
+    # a name whose last label is a number is an IPv4 spelling (or invalid), as in browsers
+    .filter(lambda h: not re.fullmatch(r"\d+|0x[0-9a-f]*", h.rpartition(".")[2]))
+)
 host_ish = st.text(alphabet=string.ascii_letters + string.digits + "._-", max_size=40)
 
 
@@ -170,3 +175,40 @@ def test_parent_domains_and_display() -> None:
     ]
     assert display_host("xn--bcher-kva.de") == "bücher.de"
     assert display_host("example.com") == "example.com"
+
+
+# --- the IPv4 spellings browsers accept (WHATWG URL standard) -------------------------------
+
+IP_SPELLINGS = [
+    "2130706434",
+    "0x7f000002",
+    "0X7F000002",
+    "127.2",
+    "127.0.2",
+    "0177.0.0.2",
+    "127.000.000.002",
+    "0x7f.0.0.0x2",
+    "127.0.0.2.",
+    "[::ffff:127.0.0.2]",
+    "::ffff:7f00:2",
+]
+
+
+@pytest.mark.parametrize("spelling", IP_SPELLINGS)
+def test_every_spelling_of_an_ipv4_address_is_one_address(spelling: str) -> None:
+    assert normalise_host(spelling) == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    "name", ["example.123", "1.2.3.4.5", "256.0.0.1", "4294967296", "a.0x1", "09.1.1.1", "1..2"]
+)
+def test_a_name_ending_in_a_number_is_an_address_or_invalid(name: str) -> None:
+    with pytest.raises(InvalidHost, match="not a valid IP address"):
+        normalise_host(name)
+
+
+def test_names_that_only_look_numeric_stay_names() -> None:
+    assert normalise_host("0x7f.example") == "0x7f.example"
+    assert normalise_host("a.0x1g") == "a.0x1g"
+    assert normalise_host("10.0.0.1.nip.io") == "10.0.0.1.nip.io"
+    assert normalise_host("::ffff:0:1:2") == "::ffff:0:1:2"  # not IPv4-mapped: stays IPv6

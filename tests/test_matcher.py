@@ -273,7 +273,10 @@ def test_path_outranks_keyword_and_longer_path_outranks_shorter() -> None:
     )
     assert verdict(m, "https://v.test/watch") == ("block", "gambling", "v.test/watch")
     assert verdict(m, "https://v.test/watch/live/1") == ("block", "social", "v.test/watch/live")
-    assert verdict(m, "https://v.test/Watch") == ("block", "adult", "keyword: watch")
+    # Paths ignore case now (issue 12, item 15); before, /Watch fell through to the keyword.
+    assert verdict(m, "https://v.test/Watch") == ("block", "gambling", "v.test/watch")
+    assert verdict(m, "https://v.test/watching") == ("block", "gambling", "v.test/watch")
+    assert verdict(m, "https://v.test/other") == ("allow", None, None)
 
 
 def test_list_entries_rank_like_rules() -> None:
@@ -638,3 +641,97 @@ def test_real_ut1_gambling_list(sample_lists: Path) -> None:
     assert m.decide("https://freespinsexpert.example/").decision == "allow"
     assert m.decide("https://bästacasinobonusar.nu/").decision == "block"
     assert m.decide("http://159.153.253.16/").decision == "block"
+
+
+# ---------------------------------------------------------------- spellings (issue 12, item 15)
+
+SECRET_SPELLINGS = [
+    "https://spelled.test/secret",
+    "https://spelled.test/SECRET",
+    "https://spelled.test/SeCrEt/x",
+    "https://spelled.test//secret",
+    "https://spelled.test/%73ecret",
+    "https://spelled.test/%73%45cret",
+    "https://spelled.test/./secret",
+    "https://spelled.test/x/../secret",
+    "https://spelled.test/%2e/secret",
+    "https://www.spelled.test/secret",
+    "https://spelled.test/secretary",  # a path rule is a prefix, as it always was
+]
+
+
+@pytest.mark.parametrize("url", SECRET_SPELLINGS)
+def test_every_spelling_of_a_blocked_path_is_blocked(url: str) -> None:
+    m = matcher(CategoryPolicy("adult", "block", [rule(K.PATH, "spelled.test/secret")]))
+    assert verdict(m, url) == ("block", "adult", "spelled.test/secret")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://spelled.test/secre",
+        "https://spelled.test/public/secret",
+        "https://spelled.test/x%2F..%2Fsecret",  # %2F is not a slash: no dot segment here
+        "https://spelled.test/%2Fsecret",
+        "https://spelled.test/?secret",
+        "https://other.test/secret",
+    ],
+)
+def test_other_paths_are_not_the_blocked_path(url: str) -> None:
+    m = matcher(CategoryPolicy("adult", "block", [rule(K.PATH, "spelled.test/secret")]))
+    assert m.decide(url) == ALLOW
+
+
+def test_a_rule_written_in_any_spelling_blocks_every_spelling() -> None:
+    m = matcher(CategoryPolicy("adult", "block", [rule(K.PATH, "spelled.test//%53ECRET/./")]))
+    assert m.decide("https://spelled.test/secret/").decision == "block"
+    assert m.decide("https://spelled.test/Secret//x").decision == "block"
+
+
+def test_match_case_makes_one_path_rule_case_sensitive() -> None:
+    m = matcher(
+        CategoryPolicy("adult", "block", [rule(K.PATH, "spelled.test/Secret", match_case=True)])
+    )
+    named = ("block", "adult", "spelled.test/Secret $match-case")
+    assert verdict(m, "https://spelled.test/Secret") == named
+    assert m.decide("https://spelled.test/%53ecret").decision == "block"  # escapes still decoded
+    assert m.decide("https://spelled.test//./Secret").decision == "block"
+    assert m.decide("https://spelled.test/secret") == ALLOW
+    assert m.decide("https://spelled.test/SECRET") == ALLOW
+
+
+def test_a_listed_path_is_blocked_in_every_spelling() -> None:
+    cl = compile_list(ImportedEntries(paths=["spelled.test/Secret"]), "L", "h")
+    m = matcher(CategoryPolicy("adult", "block", lists=[cl]))
+    for url in SECRET_SPELLINGS:
+        assert verdict(m, url) == ("block", "adult", "spelled.test/secret"), url
+    assert m.decide("https://spelled.test/%2Fsecret") == ALLOW
+
+
+IP_URLS = [
+    "http://127.0.0.2/",
+    "http://2130706434/",
+    "http://0x7f000002/",
+    "http://127.2/",
+    "http://0177.0.0.2/",
+    "http://127.000.000.002/",
+    "http://0x7f.0.0.2:8080/x",
+    "http://[::ffff:127.0.0.2]/",
+    "http://[::ffff:7f00:2]/",
+]
+
+
+@pytest.mark.parametrize("url", IP_URLS)
+def test_every_spelling_of_a_blocked_address_is_blocked(url: str) -> None:
+    m = matcher(CategoryPolicy("adult", "block", [rule(K.EXACT, "127.0.0.2")]))
+    assert verdict(m, url) == ("block", "adult", "=127.0.0.2")
+    authority = url.split("/")[2]
+    host = authority if authority.endswith("]") else authority.partition(":")[0]
+    assert m.check_host(host).decision.decision == "block"
+
+
+def test_other_addresses_are_not_the_blocked_address() -> None:
+    m = matcher(CategoryPolicy("adult", "block", [rule(K.EXACT, "127.0.0.2")]))
+    for url in ("http://127.0.0.3/", "http://2130706435/", "http://127.0.0.2.example/"):
+        assert m.decide(url) == ALLOW, url
+    assert m.decide("http://[::7f00:2]/") == ALLOW  # IPv4-compatible, not mapped: another address

@@ -455,6 +455,75 @@ def test_ctrl_c_stops_the_agent_cleanly(tmp_path: Path) -> None:
     assert running.events("agent_stop")[-1]["clean"] is True
 
 
+# --- spellings (issue 12, item 15) ---------------------------------------------------------
+
+SPELLING_RULES = "=127.0.0.1\nspelled.allowed.test/secret\n"
+"""A path rule on an otherwise allowed host, and a rule for the address the origins listen on:
+a spelling that slipped past either would reach the untouched origin."""
+
+
+def raw_get(agent: RunningAgent, authority: str, path: str) -> http.client.HTTPResponse:
+    """A proxied GET sent byte for byte as written: no client tidies the spelling first."""
+    conn = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
+    conn.putrequest("GET", f"http://{authority}{path}", skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", authority)
+    conn.endheaders()
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def test_other_spellings_of_a_blocked_path_or_address_are_blocked(
+    tmp_path: Path, origin: Origin, untouched_origin: Origin, origin_cert: OriginCert
+) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    (home / "rules" / "spellings.txt").write_text(SPELLING_RULES)
+    running = start_agent(
+        home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1",
+        "--upstream-ca", str(origin_cert.cert),
+    )  # fmt: skip
+    try:
+        # The host is allowed: other paths reach the origin, decrypted for the path rule.
+        with client(running, running.ca_cert, origin_cert.cert) as browser:
+            assert browser.get(origin.https("spelled.allowed.test", "/public")).status_code == 200
+            for path in ("/SECRET", "/%73ecret"):
+                response = browser.get(untouched_origin.https("spelled.allowed.test", path))
+                assert response.status_code == 403, path
+                assert response.headers["x-candor-decision"] == "block; category=spellings"
+        port = untouched_origin.http_port
+        for path in ("//secret", "/./secret", "/Secret/../%53ECRET"):
+            assert raw_get(running, f"spelled.allowed.test:{port}", path).status == 403, path
+        assert raw_get(running, f"spelled.allowed.test:{origin.http_port}", "/secre").status == 200
+        addresses = [
+            "2130706433", "0x7f000001", "127.1", "0177.0.0.1", "127.000.000.001",
+            "[::ffff:127.0.0.1]",
+        ]  # fmt: skip
+        for i, address in enumerate(addresses):
+            response = raw_get(running, f"{address}:{port}", f"/ip-{i}")
+            assert response.status == 403, address
+            assert response.getheader("x-candor-decision") == "block; category=spellings"
+        # The rule names an address, not what a name resolves to; another address is not it.
+        assert raw_get(running, f"allowed.test:{origin.http_port}", "/by-name").status == 200
+        other = raw_get(running, f"127.0.0.2:{port}", "/other-address")
+        assert other.getheader("x-candor-decision") is None
+        # The journal names the host the rules decided on; the path is kept as it was sent.
+        event = running.wait_for_event("decision", lambda e: e.get("path") == "/%73ecret")
+        assert (event["host"], event["rule"]) == (
+            "spelled.allowed.test",
+            "spelled.allowed.test/secret",
+        )
+        last = f"/ip-{len(addresses) - 1}"
+        running.wait_for_event("decision", lambda e: e.get("path") == last)
+        by_address = [e for e in running.events("decision") if e["path"].startswith("/ip-")]
+        assert {(e["host"], e["rule"]) for e in by_address} == {("127.0.0.1", "=127.0.0.1")}
+        assert len(by_address) == len(addresses)
+    finally:
+        assert running.stop() == 0, "".join(running.stderr_lines)
+    assert_untouched(untouched_origin)
+
+
 # --- the pieces, without a proxy -----------------------------------------------------------
 
 

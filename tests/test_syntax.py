@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
@@ -31,7 +32,7 @@ D, E, P, R, K = RuleKind.DOMAIN, RuleKind.EXACT, RuleKind.PATH, RuleKind.REGEX, 
         ("  Example.COM.  ", Rule(D, "example.com")),
         ("=www.example.com", Rule(E, "www.example.com")),
         ("example.com/path", Rule(P, "example.com/path")),
-        ("example.com/Watch/ABC?v=1", Rule(P, "example.com/Watch/ABC?v=1")),
+        ("example.com/Watch/ABC?v=1", Rule(P, "example.com/watch/abc?v=1")),  # paths ignore case
         ("example.com/page#section", Rule(P, "example.com/page")),
         ("example.com/", Rule(D, "example.com")),
         ("example.com/#", Rule(D, "example.com")),
@@ -51,13 +52,13 @@ D, E, P, R, K = RuleKind.DOMAIN, RuleKind.EXACT, RuleKind.PATH, RuleKind.REGEX, 
         ("keyword: Sex", Rule(K, "sex")),
         ("KEYWORD:casino", Rule(K, "casino")),
         ("keyword: порно", Rule(K, "порно")),
-        ("https://www.Example.com/some/Page?x=1#top", Rule(P, "www.example.com/some/Page?x=1")),
+        ("https://www.Example.com/some/Page?x=1#top", Rule(P, "www.example.com/some/page?x=1")),
         ("http://user:pw@example.com:8080/", Rule(D, "example.com")),
         ("https://example.com", Rule(D, "example.com")),
         ("example.com?q=1", Rule(P, "example.com/?q=1")),
         ("*.example.com", Rule(D, "example.com")),
         ("bücher.de", Rule(D, "xn--bcher-kva.de")),
-        ("bücher.de/Straße", Rule(P, "xn--bcher-kva.de/Straße")),
+        ("bücher.de/Straße", Rule(P, "xn--bcher-kva.de/stra%C3%9Fe")),  # as a browser sends it
         ("85.17.187.83", Rule(E, "85.17.187.83")),
         ("178.128.25.172/watch", Rule(P, "178.128.25.172/watch")),
         ("example.com # a comment", Rule(D, "example.com")),
@@ -144,7 +145,7 @@ def test_source_and_format_rule() -> None:
     assert parse_rule(format_rule(rule)) == rule
 
 
-# Round trip: the canonical text of any rule parses back to the same rule.
+# Round trip: the canonical text of any parsed rule parses back to the same rule.
 
 _label = st.from_regex(r"[a-z0-9](?:[a-z0-9_-]{0,8}[a-z0-9])?", fullmatch=True)
 _name = st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda h: h[-1].isalpha())
@@ -167,8 +168,11 @@ _rules = st.one_of(
 @settings(deadline=None)
 @given(_rules, st.booleans(), st.booleans())
 def test_round_trip(rule: Rule, exception: bool, important: bool) -> None:
-    rule = Rule(rule.kind, rule.value, exception, important)
-    assert parse_rule(rule.text) == rule
+    parsed = parse_rule(Rule(rule.kind, rule.value, exception, important).text)
+    assert parsed is not None
+    assert parse_rule(parsed.text) == parsed
+    if rule.kind is not P:  # a path is normalised (`test_path_spellings_are_one_rule`)
+        assert parsed == Rule(rule.kind, rule.value, exception, important)
 
 
 # Whole files.
@@ -226,3 +230,58 @@ def test_unreadable_files_raise_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RulesFileError, match=r"cannot read mine\.txt"):
         read_rules_file(tmp_path / "nope", display_name="mine.txt")
     assert issubclass(RulesFileError, OSError)
+
+
+# Path spellings (issue 12, item 15): one rule however it is written.
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "example.com/secret",
+        "example.com/SECRET",
+        "example.com//secret",
+        "example.com/%73ecret",
+        "example.com/./secret",
+        "https://EXAMPLE.com/a/../Secret#top",
+        "||example.com/Secret^",
+    ],
+)
+def test_path_spellings_are_one_rule(line: str) -> None:
+    assert parse_rule(line) == Rule(P, "example.com/secret")
+
+
+def test_match_case_keeps_the_case_of_one_path_rule() -> None:
+    rule = parse_rule("example.com//%53ecret $match-case")
+    assert rule == Rule(P, "example.com/Secret", match_case=True)
+    assert rule.text == "example.com/Secret $match-case"
+    assert rule != parse_rule("example.com/Secret")
+    both = parse_rule("||example.com/Secret$important,match-case")
+    assert both is not None and both.text == "example.com/Secret $important,match-case"
+    assert parse_rule(both.text) == both
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("example.com $match-case", "path rules only"),
+        ("keyword: casino $match-case", "path rules only"),
+        ("/Casino[0-9]/ $match-case", "(?-i)"),
+        ("example.com/x $third-party", "only $important and $match-case"),
+    ],
+)
+def test_match_case_is_refused_where_it_means_nothing(line: str, reason: str) -> None:
+    with pytest.raises(RuleSyntaxError, match=re.escape(reason)):
+        parse_rule(line)
+
+
+def test_a_path_that_normalises_to_the_root_is_the_whole_site() -> None:
+    assert parse_rule("example.com/./") == Rule(D, "example.com")
+    assert parse_rule("example.com/a/..") == Rule(D, "example.com")
+
+
+@pytest.mark.parametrize(
+    "line", ["2130706434", "=0x7f000002", "127.2", "0177.0.0.2", "[::ffff:127.0.0.2]"]
+)
+def test_address_spellings_are_one_exact_rule(line: str) -> None:
+    assert parse_rule(line) == Rule(E, "127.0.0.2")

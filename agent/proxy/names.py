@@ -20,8 +20,12 @@ MAX_CACHED_NAME = 300
 
 
 def host_name(text: str) -> str:
-    """A host as the matcher wants it; text that is not a valid host is only lower-cased. Only
-    names of a plausible length are cached: a page may send megabyte Host headers."""
+    """A host as the matcher wants it; text that is not a valid host is only lower-cased.
+
+    Every spelling of one address is one host here (`2130706433`, `0x7f.1`, `[::ffff:127.0.0.1]`
+    are `127.0.0.1`), so decisions, the gate and the journal all name the address the rules do.
+    Only names of a plausible length are cached: a page may send megabyte Host headers.
+    """
     if len(text) > MAX_CACHED_NAME:
         return _normalised(text)
     return _cached_host_name(text)
@@ -63,7 +67,11 @@ def _authority_host_uncached(authority: str) -> str:
 
 
 def request_url(request: http.Request, host: str, path: str | None = None) -> str:
-    """The URL the person asked for, as the matcher and the pages want it."""
+    """The URL the person asked for, as the matcher and the pages want it.
+
+    The path is kept as sent (the pages link back to it); `Matcher.decide` reads it in one
+    spelling (`rules.urls.normalise_path`), so `/%73ecret` meets the rule `/secret`.
+    """
     if request.first_line_format == "authority":
         return f"{request.scheme}://{host}/"
     scheme = request.scheme

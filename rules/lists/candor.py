@@ -26,7 +26,10 @@ def _from_rules(parsed: ParsedRules) -> ImportedEntries:
     """
     out = ImportedEntries(rejected=parsed.rejected, skipped=parsed.skipped)
     for rule in parsed.rules:
-        if rule.exception:
+        if rule.match_case:
+            reason = "$match-case works in your own rules only; a list's paths ignore case"
+            _reject_rule(out, rule.source, rule.text, reason)
+        elif rule.exception:
             out.exceptions.append(rule)
         elif rule.kind is RuleKind.KEYWORD:
             reason = "keyword rules cannot come from a list; add them to your own rules"

@@ -34,11 +34,12 @@ from rules.model import ImportedEntries, Rejection, Rule
 from rules.syntax import shorten
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_LAST_LABEL = r"(?:[a-z0-9_][a-z0-9_-]{0,61})?[a-z_]"
+_LAST_LABEL = r"(?!0x[0-9a-f]*(?![a-z0-9_.-]))(?:[a-z0-9_][a-z0-9_-]{0,61})?[a-z_]"
 NAME_PATTERN = rf"(?!0\.0\.0\.0\.|127\.0\.0\.1\.)(?:{_LABEL}\.)+{_LAST_LABEL}"
-"""A name that needs no normalising: ASCII lower case, two labels or more, ends in a letter (so it
-is no IP address) and no glued address in front. Readers build their one-regex-per-line fast paths
-from it; a name it matches is final once its length and `LOCAL_NAMES` are checked."""
+"""A name that needs no normalising: ASCII lower case, two labels or more, ends in a letter, its
+last label no `0x` hex number (so it is no IP address) and no glued address in front. Readers
+build their one-regex-per-line fast paths from it; a name it matches is final once its length and
+`LOCAL_NAMES` are checked."""
 _FAST_NAME = re.compile(NAME_PATTERN)
 _GLUED_PREFIXES = ("0.0.0.0.", "127.0.0.1.")
 
