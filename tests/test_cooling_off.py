@@ -33,7 +33,12 @@ from agent.policy.deadlines import DeadlineWatch
 from agent.policy.imported_lists import import_list, remove_list
 from agent.policy.ledger import add_grant, end_grant
 from agent.policy.live_rules import LiveRules
-from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
+from agent.policy.rulebook import (
+    LoadedRules,
+    changes_since_applied,
+    load_rules,
+    remember_applied,
+)
 from agent.policy.temporary_allow import GrantError
 from rules.model import Decision
 from tests.conftest import REPO, candor, command
@@ -614,6 +619,27 @@ def test_old_state_files_are_read_once_then_the_journal_is_the_record(home: Home
     )  # fmt: skip
     assert [p.value for p in again.pending] == ["pornhub.com"]
     assert decide(again, "https://pornhub.com/").decision == "block"
+
+
+def test_a_rule_an_older_candor_spelled_differently_is_the_same_rule(home: Home) -> None:
+    """Path rules now ignore case and are kept in one spelling: a journal written before that
+    (`example.test/Secret`) reads as no change, so the partner sees no false loosening."""
+    configure(home)
+    (home.rules_dir / "adult.txt").write_text("example.test/Secret\n@@example.test/Secret/Ok\n")
+    seen(home, T0)
+    with Journal(home.journal_file) as journal:
+        (row,) = journal.latest(["rules_applied"], 1)
+        older = json.loads(
+            json.dumps(row.body)
+            .replace("example.test/secret/ok", "example.test/Secret/Ok")
+            .replace("example.test/secret", "example.test/Secret")
+        )
+        assert "example.test/Secret" in older["rules"]["adult"]
+        journal.append_raw("rules_applied", older, ts=T0 + timedelta(seconds=1))
+    loaded = load_rules(home, load_config(home), now=T0 + timedelta(minutes=1),
+                        uptime=uptime_at(T0 + timedelta(minutes=1)))  # fmt: skip
+    assert changes_since_applied(loaded) == []
+    assert loaded.pending == ()
 
 
 def test_without_a_boot_id_a_reboot_counts_by_the_wall_clock() -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent.config import Home
 from agent.journal import clock
 from agent.journal.clock import Uptime
+from agent.journal.loosening import Loosening
 from agent.policy import cooling_off
 from agent.policy.cooling_off import LIST_PREFIX, Applied, Pending, Settings
 from agent.policy.elapsed import Beat, Beats
@@ -35,6 +36,7 @@ from agent.policy.temporary_allow import (
     grants_from_rows,
     normalise_grant_host,
 )
+from rules.syntax import RuleSyntaxError, parse_rule
 
 if TYPE_CHECKING:
     from agent.journal.events import Event, RulesApplied
@@ -104,7 +106,10 @@ def parse_snapshot(body: Mapping[str, Any]) -> tuple[Applied | None, tuple[Pendi
     """The applied state and waiting loosenings of a `rules_applied` body; a damaged part reads
     as nothing (stricter: with no applied state nothing is let loose early)."""
     try:
-        rules = {str(cat): dict(texts) for cat, texts in body["rules"].items()}
+        rules = {
+            str(cat): {canonical_rule_text(str(t)): w for t, w in dict(texts).items()}
+            for cat, texts in body["rules"].items()
+        }
         lists = {str(name): dict(info) for name, info in body.get("lists", {}).items()}
     except (KeyError, TypeError, AttributeError, ValueError):
         return None, ()
@@ -128,10 +133,26 @@ def parse_snapshot(body: Mapping[str, Any]) -> tuple[Applied | None, tuple[Pendi
     pending: list[Pending] = []
     for raw in body.get("pending") or ():
         try:
-            pending.append(Pending.from_json(raw))
+            waiting = Pending.from_json(raw)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
+        if waiting.what in (Loosening.RULE_REMOVED, Loosening.EXCEPTION_ADDED):
+            waiting = replace(waiting, value=canonical_rule_text(waiting.value))
+        pending.append(waiting)
     return applied, tuple(pending)
+
+
+def canonical_rule_text(text: str) -> str:
+    """A rule of the person's as today's parser writes it, so a rule journaled by an older
+    Candor in another spelling (`example.com/Foo`, now `example.com/foo`) is the same rule and
+    no upgrade reads as a change. An imported list's exception (`… (from lists/…)`) and text
+    that does not parse are kept as they are."""
+    if " (from " in text:
+        return text
+    try:
+        return parse_rule(text).text
+    except RuleSyntaxError:
+        return text
 
 
 def _int(value: Any) -> int:
