@@ -1,22 +1,85 @@
-"""Writing files under the home so a reader never sees half of one and a crash loses nothing."""
+"""Writing files under the home so a reader never sees half of one, a crash loses nothing and two
+writers at once lose neither edit.
+
+Every write takes the file's lock (`fcntl.flock` on a hidden `.NAME.lock` beside it, which the
+watcher ignores): an edit that reads the file first holds that lock from the read to the write
+(`edit_atomic`, or `locked` around a longer edit), so a second edit waits and then sees the first.
+Readers take no lock: a file is replaced whole, so they see the old one or the new one.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+_held = threading.local()
+"""The locks this thread holds (path -> depth): a writer inside an edit does not wait on itself."""
+
+
+def lock_file(path: Path) -> Path:
+    """The hidden file whose lock stands for `path` (the file itself is replaced on each write)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold `path`'s lock: other processes and threads that write `path` wait until it ends."""
+    key = os.path.abspath(path)
+    depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            del depth[key]
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def edit_atomic(
+    path: Path, change: Callable[[bytes | None], bytes | None], mode: int = 0o600
+) -> bool:
+    """Read `path` (None if absent), write `change(old)` in its place, all under its lock.
+
+    `change` returns None (or the same bytes) to leave the file as it is; True when written.
+    """
+    with locked(path):
+        try:
+            old: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            old = None
+        new = change(old)
+        if new is None or new == old:
+            return False
+        write_atomic(path, new, mode)
+        return True
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     """Readers (the agent, the file watcher) see the old file or the new one, never half of it."""
-    tmp = _synced_temp(path, data)
-    try:
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with locked(path):
+        tmp = _synced_temp(path, data)
+        try:
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
 
 
 def create_once(path: Path, data: str | bytes) -> bool:
