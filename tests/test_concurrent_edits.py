@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agent.config import Home, config_edit, load_config, save_config
 from agent.config.files import edit_atomic, lock_file, locked, write_atomic
 from tests.conftest import candor
 
@@ -68,3 +69,22 @@ def test_a_write_inside_an_edit_does_not_wait_on_itself(tmp_path: Path) -> None:
         write_atomic(path, "a = 1\n")
         assert edit_atomic(path, lambda old: (old or b"") + b"b = 2\n")
     assert path.read_text() == "a = 1\nb = 2\n"
+
+
+def test_settings_edits_at_once_lose_none(tmp_path: Path) -> None:
+    """What `candor init` and the `partner` commands do (load, change, save), from many threads."""
+    home = Home.at(tmp_path / "home")
+
+    def add_host(n: int) -> None:
+        with config_edit(home):
+            config = load_config(home)
+            hosts = [*config.never_inspect, f"h{n}.example"]
+            save_config(home, config.model_copy(update={"never_inspect": hosts}))
+
+    threads = [threading.Thread(target=add_host, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(load_config(home).never_inspect) == sorted(f"h{n}.example" for n in range(12))
+    assert stat.S_IMODE(home.config_file.stat().st_mode) == 0o600
