@@ -510,14 +510,16 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             )
         show(live)
 
-    live = LiveRules(home, on_reload=on_reload)
-    out.print("Current decisions (edit your rules; Ctrl-C to stop):")
-    show(live)
-    watcher = RulesWatcher(home, live.reload)
-    watcher.start()
+    # Watching starts before the first load, so an edit in between is not missed.
+    watcher = RulesWatcher(home, lambda: live.reload())
+    watcher.start(held=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        live = LiveRules(home, on_reload=on_reload)
+        out.print("Current decisions (edit your rules; Ctrl-C to stop):")
+        show(live)
+        watcher.release(live.reload_if_changed)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
