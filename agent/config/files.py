@@ -2,8 +2,9 @@
 writers at once lose neither edit.
 
 Every write takes the file's lock (`fcntl.flock` on a hidden `.NAME.lock` beside it, which the
-watcher ignores): an edit that reads the file first holds that lock from the read to the write
-(`edit_atomic`, or `locked` around a longer edit), so a second edit waits and then sees the first.
+watcher ignores and its last holder removes): an edit that reads the file first holds that lock
+from the read to the write (`edit_atomic`, or `locked` around a longer edit), so a second edit
+waits and then sees the first.
 Readers take no lock: a file is replaced whole, so they see the old one or the new one.
 """
 
@@ -38,16 +39,40 @@ def locked(path: Path) -> Iterator[None]:
         finally:
             depth[key] -= 1
         return
-    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _lock(lock_file(path))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         depth[key] = 1
         try:
             yield
         finally:
             del depth[key]
+            # Gone while still held: whoever waits on it sees that and locks a new one.
+            lock_file(path).unlink(missing_ok=True)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock(lock: Path) -> int:
+    """An open descriptor holding `lock`'s flock, on the file that is at `lock` now.
+
+    The holder removes the lock file when done, so one that waited may hold a file already
+    removed: it then tries again on the current one.
+    """
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            now = os.stat(lock)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)
 
 
 def edit_atomic(
