@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.config.files import locked, write_atomic
+from agent.config.files import write_atomic
 
 
 def read_pid_file(path: Path) -> tuple[int, str | None] | None:
@@ -29,10 +29,9 @@ def write_pid_file(path: Path, address: str | None = None) -> None:
 
 def remove_pid_file(path: Path) -> None:
     """Remove the pid file only if it is this process's: a newer agent may have taken over."""
-    with locked(path):
-        found = read_pid_file(path)
-        if found and found[0] == os.getpid():
-            path.unlink(missing_ok=True)
+    found = read_pid_file(path)
+    if found and found[0] == os.getpid():
+        path.unlink(missing_ok=True)
 
 
 def is_candor(pid: int) -> bool:
