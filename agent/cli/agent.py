@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent.cli.console import UserError, out
 from agent.config import ConfigError, Home, format_duration, load_config, parse_duration
+from agent.config.shell_words import command_line
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import clock
 from agent.policy.temporary_allow import MAX_GRANT, GrantError
@@ -111,9 +112,10 @@ def _blocked_host(home: Home, host: str) -> str:
     loaded = load_rules(home, config, with_grants=False)
     decision = loaded.matcher.decide(f"https://{name.removeprefix('=')}/")
     if decision.decision not in ("block", "warn"):
+        site = name.removeprefix("=")
+        test = command_line("candor", "rules", "test", f"https://{site}/")
         raise GrantError(
-            f"No rule blocks or warns {name.removeprefix('=')}, so there is nothing to allow. "
-            f"`candor rules test https://{name.removeprefix('=')}/` says why."
+            f"No rule blocks or warns {site}, so there is nothing to allow. `{test}` says why."
         )
     return name
 

@@ -28,6 +28,7 @@ from agent.config import (
     Config,
     ConfigError,
     Home,
+    editing_config,
     format_duration,
     load_config,
     parse_duration,
@@ -60,7 +61,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--yes", action="store_true", help="I have read the sample and agree (scripted setup)"
     )
-    p.set_defaults(handler=cmd_init)
+    p.set_defaults(handler=editing_config(cmd_init))
 
 
 @dataclass(frozen=True, slots=True)

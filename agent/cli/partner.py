@@ -22,7 +22,7 @@ from agent.cli.consent import (
 )
 from agent.cli.console import UserError, out
 from agent.cli.prompts import ask, choose, confirm
-from agent.config import DETAIL_LEVELS, Config, Home, load_config, save_config
+from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule, signing
 from reporter.build import next_report
@@ -36,29 +36,29 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor partner`."""
     partner = parser.add_subparsers(metavar="ACTION")
     p = partner.add_parser("invite", help="email the invitation and its confirmation code")
-    p.set_defaults(handler=cmd_partner_invite)
+    p.set_defaults(handler=editing_config(cmd_partner_invite))
     p = partner.add_parser("confirm", help="type the code your partner gave you")
     p.add_argument("code")
-    p.set_defaults(handler=cmd_partner_confirm)
+    p.set_defaults(handler=editing_config(cmd_partner_confirm))
     p = partner.add_parser("show", help="who receives reports, and what they receive")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_partner_show)
     p = partner.add_parser("revoke", help="stop reporting now (your partner is told once)")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(handler=cmd_partner_revoke)
+    p.set_defaults(handler=editing_config(cmd_partner_revoke))
     p = partner.add_parser("change", help="name a different partner (the current one is told)")
     p.add_argument("--partner-name")
     p.add_argument("--partner-email")
     partner_channel.add_channel_options(p)
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(handler=cmd_partner_change)
+    p.set_defaults(handler=editing_config(cmd_partner_change))
     p = partner.add_parser("level", help="change how much the report shares")
     p.add_argument("level", choices=DETAIL_LEVELS)
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(handler=cmd_partner_level)
+    p.set_defaults(handler=editing_config(cmd_partner_level))
     p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(handler=cmd_partner_renew)
+    p.set_defaults(handler=editing_config(cmd_partner_renew))
 
 
 def _key_facts(home: Home) -> tuple[str, str]:

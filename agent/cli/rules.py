@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from agent.cli.console import UserError, err, out
 from agent.config import (
@@ -17,6 +16,7 @@ from agent.config import (
     format_duration,
     load_config,
 )
+from agent.config.files import edit_atomic
 from agent.journal.loosening import held_until_words
 from agent.policy.imported_lists import (
     ImportFailed,
@@ -185,10 +185,7 @@ def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
 def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
     """`candor rules add`: append rules to a category's file, all or none."""
     category = _category(args.category)
-    path = rules_file(home, category)
-    existing = read_rules_file(path).rules if path.exists() else []
-    have = set(existing)
-    to_write: list[str] = []
+    wanted: list[Rule] = []
     for text in args.rules:
         try:
             rule = parse_rule(text)
@@ -196,27 +193,35 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
             raise UserError(f"'{text}' is not a valid rule: {exc}. Nothing was added.") from None
         if rule is None:
             raise UserError(f"'{text}' is empty or a comment. Nothing was added.")
-        if rule in have:
-            out.print(f"Already there: {rule.text}")
-            continue
-        have.add(rule)
-        to_write.append(rule.text)
-    if to_write:
-        _append_lines(path, to_write)
-        for line in to_write:
-            out.print(f"Added to {category}: {line}")
-    return 0
-
-
-def _append_lines(path: Path, lines: list[str]) -> None:
+        wanted.append(rule)
+    path = rules_file(home, category)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = ""
-    if path.exists():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            prefix = "\n"
-    with path.open("a", encoding="utf-8") as f:
-        f.write(prefix + "\n".join(lines) + "\n")
+    to_write: list[str] = []
+    already: list[str] = []
+
+    def appended(data: bytes | None) -> bytes | None:
+        """The file with the new rules at its end (read under the file's lock)."""
+        to_write.clear()
+        already.clear()
+        have = set(read_rules_file(path).rules) if data is not None else set()
+        for rule in wanted:
+            if rule in have:
+                already.append(rule.text)
+                continue
+            have.add(rule)
+            to_write.append(rule.text)
+        if not to_write:
+            return None
+        data = data or b""
+        prefix = b"\n" if data and not data.endswith(b"\n") else b""
+        return data + prefix + ("\n".join(to_write) + "\n").encode("utf-8")
+
+    edit_atomic(path, appended)
+    for line in already:
+        out.print(f"Already there: {line}")
+    for line in to_write:
+        out.print(f"Added to {category}: {line}")
+    return 0
 
 
 def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
@@ -232,15 +237,21 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
         raise UserError("Name at least one rule to remove (or --list NAME).")
     targets = _rules_named(args.rules)
     path = rules_file(home, category)
-    if not path.exists():
+    if not path.parent.is_dir():
         raise UserError(f"'{category}' has no rules file ({path}).")
-    raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    kept, removed = _without(raw, targets)
-    if not removed:
-        raise UserError(f"None of those rules are in {category}.txt. Nothing was removed.")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes("".join(kept).encode("utf-8", errors="surrogateescape"))
-    tmp.replace(path)
+    removed: set[Rule] = set()
+
+    def without(data: bytes | None) -> bytes:
+        """The file without those rules (read under the file's lock)."""
+        if data is None:
+            raise UserError(f"'{category}' has no rules file ({path}).")
+        kept, found = _without(data.decode("utf-8", errors="surrogateescape"), targets)
+        if not found:
+            raise UserError(f"None of those rules are in {category}.txt. Nothing was removed.")
+        removed.update(found)
+        return "".join(kept).encode("utf-8", errors="surrogateescape")
+
+    edit_atomic(path, without)
     for rule in removed:
         out.print(f"Removed from {category}: {rule.text}")
     for rule, text in targets.items():
@@ -499,14 +510,16 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             )
         show(live)
 
-    live = LiveRules(home, on_reload=on_reload)
-    out.print("Current decisions (edit your rules; Ctrl-C to stop):")
-    show(live)
-    watcher = RulesWatcher(home, live.reload)
-    watcher.start()
+    # Watching starts before the first load, so an edit in between is not missed.
+    watcher = RulesWatcher(home, lambda: live.reload())
+    watcher.start(held=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
+        live = LiveRules(home, on_reload=on_reload)
+        out.print("Current decisions (edit your rules; Ctrl-C to stop):")
+        show(live)
+        watcher.release(live.reload_if_changed)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -55,7 +55,13 @@ if TYPE_CHECKING:
         effective_categories,
         parse_listen,
     )
-    from agent.config.toml_writing import CONFIG_HEADER, dump_config, save_config
+    from agent.config.toml_writing import (
+        CONFIG_HEADER,
+        config_edit,
+        dump_config,
+        editing_config,
+        save_config,
+    )
     from agent.config.zones import local_zone
 
 __all__ = [
@@ -84,9 +90,11 @@ __all__ = [
     "SmtpSettings",
     "WebhookSettings",
     "Weekday",
+    "config_edit",
     "create_once",
     "dump_config",
     "duration_words",
+    "editing_config",
     "effective_categories",
     "format_duration",
     "home_path",
@@ -147,6 +155,8 @@ EXPORTED_FROM: dict[str, str] = {
     "CONFIG_HEADER": "agent.config.toml_writing",
     "dump_config": "agent.config.toml_writing",
     "save_config": "agent.config.toml_writing",
+    "config_edit": "agent.config.toml_writing",
+    "editing_config": "agent.config.toml_writing",
     "local_zone": "agent.config.zones",
 }
 """The module that holds each public name, imported when the name is first used."""

@@ -1,22 +1,110 @@
-"""Writing files under the home so a reader never sees half of one and a crash loses nothing."""
+"""Writing files under the home so a reader never sees half of one, a crash loses nothing and two
+writers at once lose neither edit.
+
+Every write takes the file's lock (`fcntl.flock` on a hidden `.NAME.lock` beside it, which the
+watcher ignores and its last holder removes): an edit that reads the file first holds that lock
+from the read to the write (`edit_atomic`, or `locked` around a longer edit), so a second edit
+waits and then sees the first.
+Readers take no lock: a file is replaced whole, so they see the old one or the new one.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+_held = threading.local()
+"""The locks this thread holds (path -> depth): a writer inside an edit does not wait on itself."""
+
+
+def lock_file(path: Path) -> Path:
+    """The hidden file whose lock stands for `path` (the file itself is replaced on each write)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold `path`'s lock: other processes and threads that write `path` wait until it ends."""
+    key = os.path.abspath(path)
+    depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
+    fd = _lock(lock_file(path))
+    try:
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            del depth[key]
+            # Gone while still held: whoever waits on it sees that and locks a new one.
+            lock_file(path).unlink(missing_ok=True)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(lock: Path) -> int:
+    """An open descriptor holding `lock`'s flock, on the file that is at `lock` now.
+
+    The holder removes the lock file when done, so one that waited may hold a file already
+    removed: it then tries again on the current one.
+    """
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            now = os.stat(lock)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)
+
+
+def edit_atomic(
+    path: Path, change: Callable[[bytes | None], bytes | None], mode: int = 0o600
+) -> bool:
+    """Read `path` (None if absent), write `change(old)` in its place, all under its lock.
+
+    `change` returns None (or the same bytes) to leave the file as it is; True when written.
+    """
+    with locked(path):
+        try:
+            old: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            old = None
+        new = change(old)
+        if new is None or new == old:
+            return False
+        write_atomic(path, new, mode)
+        return True
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     """Readers (the agent, the file watcher) see the old file or the new one, never half of it."""
-    tmp = _synced_temp(path, data)
-    try:
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with locked(path):
+        tmp = _synced_temp(path, data)
+        try:
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
 
 
 def create_once(path: Path, data: str | bytes) -> bool:

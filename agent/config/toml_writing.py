@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
 
 from agent.config.durations import format_duration
-from agent.config.files import write_atomic
+from agent.config.files import locked, write_atomic
 from agent.config.home import Home
 from agent.config.key_lines import BARE_KEY
 from agent.config.model import Config
@@ -31,6 +33,28 @@ def save_config(home: Home, config: Config) -> None:
     """Write config.toml atomically, readable by the person only. Comments are not kept."""
     home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_atomic(home.config_file, CONFIG_HEADER + dump_config(config), mode=0o600)
+
+
+@contextmanager
+def config_edit(home: Home) -> Iterator[None]:
+    """Hold config.toml's lock from a command's first read of it to its save, so two edits at
+    once (two `candor partner` commands) never lose one. Readers take no lock."""
+    home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with locked(home.config_file):
+        yield
+
+
+Command = Callable[[Home, Any], int]
+
+
+def editing_config(command: Command) -> Command:
+    """`command(home, args)` run under `config_edit(home)`: for commands that save the settings."""
+
+    def run(home: Home, args: Any) -> int:
+        with config_edit(home):
+            return command(home, args)
+
+    return run
 
 
 def _dump_section(out: list[str], path: tuple[str, ...], section: BaseModel) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from agent.config.files import write_atomic
+
 
 def read_pid_file(path: Path) -> tuple[int, str | None] | None:
     """(pid, "host:port" once listening) from the pid file, or None if there is none."""
@@ -22,9 +24,7 @@ def read_pid_file(path: Path) -> tuple[int, str | None] | None:
 
 def write_pid_file(path: Path, address: str | None = None) -> None:
     """This process's pid, then the listening address once it is known; replaced atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{os.getpid()}\n" + (f"{address}\n" if address else ""))
-    os.replace(tmp, path)
+    write_atomic(path, f"{os.getpid()}\n" + (f"{address}\n" if address else ""), 0o644)
 
 
 def remove_pid_file(path: Path) -> None:

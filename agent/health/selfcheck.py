@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from agent.config import Home, rough_duration_words
+from agent.config import Home, rough_duration_words, write_atomic
 from agent.journal.events import BypassSuspected, EventBody
 from agent.proxy.addons.canary import CANARY_HEADER
 
@@ -236,9 +236,7 @@ def _save_state(home: Home, findings: list[FindingLike]) -> None:
     path = home.state_dir / STATE_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n", "utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(state, indent=2) + "\n")
     except OSError:
         log.warning("could not save the self-check result under %s", home.state_dir)
 

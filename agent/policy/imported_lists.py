@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
+<<<<<<< HEAD
 from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
+=======
+from agent.config.files import locked, write_atomic
+>>>>>>> harden-races
 from agent.policy.list_cache import save_compiled
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list
@@ -229,26 +233,27 @@ def import_list(
             if entries.rejected:
                 reason += f"; first problem: {entries.rejected[0]}"
             raise ImportFailed(f"Nothing could be imported from {source}: {reason}.")
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         meta_path = category_dir / f"{name}{META_SUFFIX}"
-        previous = _read_meta(meta_path)
-        meta = ListMeta(
-            category=category,
-            name=name,
-            origin=source
-            if source.startswith(("http://", "https://"))
-            else str(Path(source).resolve()),
-            format=fmt,
-            exact=exact,
-            imported_at=previous.imported_at if previous else now,
-            updated_at=now if previous else None,
-        )
-        data_path = (
-            category_dir / name if fmt is ListFormat.UT1 else meta_path.with_suffix(DATA_SUFFIX)
-        )
-        _replace(staged, data_path)
-        stored = StoredList(meta, data_path, meta_path)
-        _write_meta(meta_path, meta)
+        with locked(meta_path):  # two imports of one list: each sees the other's meta
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            previous = _read_meta(meta_path)
+            meta = ListMeta(
+                category=category,
+                name=name,
+                origin=source
+                if source.startswith(("http://", "https://"))
+                else str(Path(source).resolve()),
+                format=fmt,
+                exact=exact,
+                imported_at=previous.imported_at if previous else now,
+                updated_at=now if previous else None,
+            )
+            data_path = (
+                category_dir / name if fmt is ListFormat.UT1 else meta_path.with_suffix(DATA_SUFFIX)
+            )
+            _replace(staged, data_path)
+            stored = StoredList(meta, data_path, meta_path)
+            _write_meta(meta_path, meta)
     cache_dir = lists_dir / ".cache"
     _compile_and_cache(entries, stored, content_hash(stored), cache_dir)
     return ImportReport(
@@ -296,13 +301,17 @@ def remove_list(lists_dir: Path, category: str, name: str) -> bool:
     meta_path = lists_dir / category / f"{name}{META_SUFFIX}"
     if not meta_path.exists():
         return False
-    for stored in stored_lists(lists_dir):
-        if stored.meta_path == meta_path:
-            if stored.data_path.is_dir():
-                shutil.rmtree(stored.data_path)
-            else:
-                stored.data_path.unlink(missing_ok=True)
-    meta_path.unlink()
+    with locked(meta_path):
+        for stored in stored_lists(lists_dir):
+            if stored.meta_path == meta_path:
+                if stored.data_path.is_dir():
+                    shutil.rmtree(stored.data_path)
+                else:
+                    stored.data_path.unlink(missing_ok=True)
+        try:
+            meta_path.unlink()
+        except FileNotFoundError:  # another remove was first
+            return False
     return True
 
 
@@ -446,6 +455,4 @@ def _write_meta(path: Path, meta: ListMeta) -> None:
         "imported_at": meta.imported_at,
         "updated_at": meta.updated_at,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -27,6 +27,7 @@ from agent.journal import JournalError, clock
 from agent.policy import change_events
 from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
+from agent.policy.input_stamp import input_stamp
 from agent.policy.ledger import heartbeats, ledger_from, read_ledger, with_grants
 from agent.policy.rulebook import InspectFor, LoadedRules, commit, ledger_after, load_rules
 from agent.policy.state_cache import disagreement_event, disagreements, write_caches
@@ -71,6 +72,8 @@ class LiveRules:
         self._gone_said: set[tuple[str, str]] = set()
         """Held list versions whose missing copy was journaled in this run."""
         self.elapsed = ElapsedClock(heartbeats(home.journal_file))
+        self._stamp = input_stamp(home)
+        """The files as they were just before the last load: `reload_if_changed` compares."""
         self.config: Config = load_config(home)
         self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
         self.rules: LoadedRules = self._load(self.config)
@@ -114,7 +117,17 @@ class LiveRules:
                 self._on_reload(outcome)
         return outcome
 
+    def reload_if_changed(self) -> ReloadOutcome | None:
+        """Reload if a settings, rules or list file changed since it was last read; else None.
+
+        The start-up's re-check: an edit after the first load and before the watcher's first
+        event would otherwise be missed until the next one."""
+        if input_stamp(self.home) == self._stamp:
+            return None
+        return self.reload()
+
     def _reload_locked(self) -> ReloadOutcome:
+        self._stamp = input_stamp(self.home)
         try:
             config = load_config(self.home)
         except ConfigError as exc:

@@ -43,9 +43,14 @@ class RulesWatcher(FileSystemEventHandler):
         self._lock = threading.Lock()
         self._observer = Observer()
         self._stopped = False
+        self._held = False
+        self.missed = False
+        """An event came while held: `release` reloads once for it."""
 
-    def start(self) -> None:
-        """Watch rules/, lists/ and config.toml (watchdog's own thread)."""
+    def start(self, *, held: bool = False) -> None:
+        """Watch rules/, lists/ and config.toml (watchdog's own thread); every edit from now on is
+        seen. `held`: start before the first load, and reload only once `release` is called."""
+        self._held = held
         self.home.rules_dir.mkdir(parents=True, exist_ok=True)
         self.home.lists_dir.mkdir(parents=True, exist_ok=True)
         self._observer.schedule(self, str(self.home.rules_dir), recursive=False)
@@ -53,6 +58,15 @@ class RulesWatcher(FileSystemEventHandler):
         self._observer.schedule(self, str(self.home.root), recursive=False)
         self._observer.daemon = True
         self._observer.start()
+
+    def release(self, recheck: Callable[[], object]) -> None:
+        """Reload on events from now on. What changed while held is caught now: by one reload
+        if an event came, else by `recheck` (which compares the files with what was loaded,
+        for an event still on its way)."""
+        with self._lock:
+            self._held = False
+            missed, self.missed = self.missed, False
+        self._run(self._reload if missed else recheck)
 
     def stop(self) -> None:
         """Stop watching; a pending reload is cancelled."""
@@ -95,8 +109,16 @@ class RulesWatcher(FileSystemEventHandler):
         return parts[0] == self.home.lists_dir.name and not parts[-1].endswith(".tmp")
 
     def _fire(self) -> None:
+        with self._lock:
+            if self._held:
+                self.missed = True
+                return
+        self._run(self._reload)
+
+    @staticmethod
+    def _run(reload: Callable[[], object]) -> None:
         try:
-            self._reload()
+            reload()
         except ConfigError as exc:
             log.warning("%s", exc)
         except Exception:

@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,14 @@ class Agent:
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
         anchor_interval: float | None = None,
+<<<<<<< HEAD
         canary_secret: str | None = None,
+=======
+        after_first_load: Callable[[], None] | None = None,
+>>>>>>> harden-races
     ) -> None:
+        """`after_first_load` runs right after the settings and rules are first read: tests edit
+        a file there, as a person could during start-up (Python API only)."""
         self.home = home
         self.selfcheck_interval = selfcheck_interval
         self.anchor_interval = anchor_interval
@@ -118,6 +124,7 @@ class Agent:
             self.journal = JournalWriter(home.journal_file)
         except JournalError as exc:
             raise RunError(str(exc)) from None
+<<<<<<< HEAD
         self.canary = Canary(secret=canary_secret)
         self.live = LiveRules(
             home,
@@ -130,7 +137,25 @@ class Agent:
             self.listen_host, self.listen_port = parse_listen(address)
         except ValueError as exc:
             raise RunError(f"--listen {exc}") from None
+=======
+        # Watching starts before the first load, so no edit falls between the two; reloads wait
+        # until the start is journaled (`begin`), which then re-checks what changed meanwhile.
+>>>>>>> harden-races
         self.watcher = RulesWatcher(home, self._reload)
+        self.watcher.start(held=True)
+        try:
+            self.live = LiveRules(
+                home,
+                inspect=hosts_to_inspect,
+                on_reload=self._reloaded,
+                journal=self.policy_journal,
+            )
+            if after_first_load is not None:
+                after_first_load()
+            self.listen_host, self.listen_port = _listen_on(listen or self.live.config.agent.listen)
+        except BaseException:
+            self.watcher.stop()
+            raise
         self.deadlines = DeadlineWatch(self.live)
         self._settings: tuple[Config, FilterSettings] | None = None
         self.addons = CandorAddons(
@@ -164,9 +189,7 @@ class Agent:
         """Run until SIGINT or SIGTERM: journal the start, serve, then stop everything cleanly."""
         write_pid_file(self.home.pid_file)
         try:
-            self._record_start()
-            self.watcher.start()
-            self.deadlines.start()
+            self.begin()
             code = asyncio.run(self._serve())
         except KeyboardInterrupt:
             code = 0
@@ -174,14 +197,25 @@ class Agent:
             print(f"candor: {exc}", file=sys.stderr)
             code = 1
         finally:
-            self._stop_services()
-            self.deadlines.stop()
-            self.watcher.stop()
-            self.record(AgentStop(version=_version(), clean=True))
-            self.journal.close()
-            self.policy_journal.close()
-            remove_pid_file(self.home.pid_file)
+            self.end()
         return code
+
+    def begin(self) -> None:
+        """Journal the start and the rules in force, then reload on every edit: one made since
+        the first load (while the watcher was held) is reloaded now, before anything is served."""
+        self._record_start()
+        self.watcher.release(self.live.reload_if_changed)
+        self.deadlines.start()
+
+    def end(self) -> None:
+        """Stop what `begin` and serving started, journal a clean stop, close the journal."""
+        self._stop_services()
+        self.deadlines.stop()
+        self.watcher.stop()
+        self.record(AgentStop(version=_version(), clean=True))
+        self.journal.close()
+        self.policy_journal.close()
+        remove_pid_file(self.home.pid_file)
 
     async def _serve(self) -> int:
         opts = options.Options(
@@ -330,6 +364,14 @@ async def _release_memory_now_and_then() -> None:
     while True:
         await asyncio.sleep(memory_release.EVERY_SECONDS)
         await asyncio.to_thread(memory_release.release_free_memory)
+
+
+def _listen_on(address: str) -> tuple[str, int]:
+    """(host, port) of `--listen` or the settings' `agent.listen`; RunError if unusable."""
+    try:
+        return parse_listen(address)
+    except ValueError as exc:
+        raise RunError(f"--listen {exc}") from None
 
 
 def _check_not_running(home: Home) -> int | None:

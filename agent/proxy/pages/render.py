@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from mitmproxy import http
 
+from agent.config.shell_words import command_line
 from agent.journal.loosening import held_until_words
 from agent.proxy.pages.tokens import CONTINUE_FOR, CONTINUE_PATH, MISTAKE_PATH
 from rules.hostnames import display_host
@@ -57,7 +58,12 @@ def noted_page(info: PageInfo) -> str:
         link = _link(CONTINUE_PATH, info.token)
         name = _e(display_host(info.host))
         more = f'<p><a class="button" href="{link}">Continue to {name}</a></p>'
-    return _render("noted.html", info, continue_link=more)
+    d = info.decision
+    test = command_line("candor", "rules", "test", info.url)
+    remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
+    return _render(
+        "noted.html", info, continue_link=more, test_command=_e(test), remove_command=_e(remove)
+    )
 
 
 def page_response(body: str, decision: Decision) -> http.Response:
