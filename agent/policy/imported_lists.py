@@ -22,11 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-<<<<<<< HEAD
 from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
-=======
 from agent.config.files import locked, write_atomic
->>>>>>> harden-races
 from agent.policy.list_cache import save_compiled
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list

@@ -98,14 +98,12 @@ class Agent:
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
         anchor_interval: float | None = None,
-<<<<<<< HEAD
         canary_secret: str | None = None,
-=======
         after_first_load: Callable[[], None] | None = None,
->>>>>>> harden-races
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
-        a file there, as a person could during start-up (Python API only)."""
+        a file there, as a person could during start-up; `canary_secret` names the canary, and
+        the intervals are shortened, for tests too (Python API only)."""
         self.home = home
         self.selfcheck_interval = selfcheck_interval
         self.anchor_interval = anchor_interval
@@ -124,29 +122,15 @@ class Agent:
             self.journal = JournalWriter(home.journal_file)
         except JournalError as exc:
             raise RunError(str(exc)) from None
-<<<<<<< HEAD
         self.canary = Canary(secret=canary_secret)
-        self.live = LiveRules(
-            home,
-            inspect=lambda config: hosts_to_inspect(config, self.canary),
-            on_reload=self._reloaded,
-            journal=self.policy_journal,
-        )
-        try:
-            address = listen or self.live.config.agent.listen
-            self.listen_host, self.listen_port = parse_listen(address)
-        except ValueError as exc:
-            raise RunError(f"--listen {exc}") from None
-=======
         # Watching starts before the first load, so no edit falls between the two; reloads wait
         # until the start is journaled (`begin`), which then re-checks what changed meanwhile.
->>>>>>> harden-races
         self.watcher = RulesWatcher(home, self._reload)
         self.watcher.start(held=True)
         try:
             self.live = LiveRules(
                 home,
-                inspect=hosts_to_inspect,
+                inspect=lambda config: hosts_to_inspect(config, self.canary),
                 on_reload=self._reloaded,
                 journal=self.policy_journal,
             )
