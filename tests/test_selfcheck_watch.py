@@ -195,6 +195,8 @@ def test_undoing_the_wiring_is_journaled_within_seconds_not_minutes(
         subprocess.run([*kde, "ProxyType", "0"], check=True)
         event = wait_for_suspicion(running, 3, within=10)
         assert event["what"] == "proxy unset" and "ProxyType" in json.dumps(event)
+        monitors = monitors_of(running.process.pid, "org.gnome.system.proxy")
+        assert monitors, "the agent runs its gsettings monitors"
     finally:
         assert running.stop() == 0
     assert len(suspicions(running)) == 3  # once per change
@@ -209,12 +211,18 @@ def test_undoing_the_wiring_is_journaled_within_seconds_not_minutes(
     assert "The proxy setting that sends traffic through Candor was switched off" in text
     assert "The browser settings that keep browsers going through Candor were" in text
     assert "Traceback" not in "".join(running.stderr_lines)
-    assert not running_monitor("org.gnome.system.proxy")  # the monitors ended with the agent
+    deadline = time.monotonic() + 5
+    while any(Path(f"/proc/{pid}").exists() for pid in monitors):
+        assert time.monotonic() < deadline, "the agent's monitors outlived it"
+        time.sleep(0.1)
 
 
-def running_monitor(schema: str) -> bool:
-    argv = ["pgrep", "-f", f"gsettings monitor {schema}$"]
-    return subprocess.run(argv, capture_output=True).returncode == 0
+def monitors_of(agent_pid: int, schema: str) -> list[int]:
+    """The pids of this agent's own `gsettings monitor SCHEMA` children (other tests' agents,
+    running at the same time on a shared machine, have their own)."""
+    argv = ["pgrep", "-P", str(agent_pid), "-f", f"gsettings monitor {schema}$"]
+    found = subprocess.run(argv, capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in found]
 
 
 def test_the_watch_list_follows_the_install_record(root: Path, tmp_path: Path) -> None:
