@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
+from agent.config.printable import printable
 from reporter import render_text as words
 from reporter.document import Document
 
@@ -27,7 +28,7 @@ WRAP = "overflow-wrap:anywhere;word-break:break-word"
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return escape(printable(str(text)), quote=True)  # a bidi override cannot disguise a host
 
 
 def _card(title: str, body: str, accent: str = "#d9dee3") -> str:

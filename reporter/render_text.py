@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import duration_words, rough_duration_words
+from agent.config.printable import printable
 from reporter.document import (
     AnchorGap,
     BypassEntry,
@@ -405,7 +406,7 @@ def render(document: Document) -> str:
         _closing,
     ):
         out.extend(section(document, zone))
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out), keep="\n") + "\n"  # hosts and searches came from pages
 
 
 def _greeting(document: Document, zone: tzinfo) -> list[str]:

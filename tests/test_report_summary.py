@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from agent.cli.journal import format_event
 from agent.journal import Journal
 from reporter.build import build_report
 from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, make_home
@@ -139,3 +140,25 @@ def test_the_report_due_on_sunday_covers_the_seven_days_before_it(tmp_path: Path
         previous=schedule.PreviousPeriod(end=period.end, due=period.end),
     )  # fmt: skip
     assert (after.start, after.end) == (period.end, period.end + timedelta(days=7))
+
+
+HOSTILE_HOST = "\x1b[2J\x1b]0;owned\x07evil\u202etset.example"
+"""A name a page could send: a terminal escape that clears the screen and sets its title, then a
+right-to-left override that makes the rest read backwards."""
+
+
+def test_a_hostile_host_is_shown_escaped_in_the_report_and_the_journal(tmp_path: Path) -> None:
+    """Issue 12, item 14: control characters from pages are escaped wherever text is shown."""
+    home, config = make_home(tmp_path / "home", "domains")
+    block = {"decision": "block", "category": "adult", "action": "block", "host": HOSTILE_HOST}
+    with Journal(home.journal_file) as journal:
+        journal.append_raw("decision", block, ts=MONDAY + timedelta(days=1, hours=9))
+        built = build_report(
+            home, config, journal, PERIOD, seq=1, prev_report_hash=None, now=BUILD_AT
+        )
+        shown = format_event(next(journal.events(kinds=["decision"])))
+    assert [d["host"] for d in built.document["domains"]] == [HOSTILE_HOST]  # the record as is
+    for text in (built.text, built.html, shown):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "\\x1b[2J\\x1b]0;owned\\x07evil\\u202etset.example" in text
+    assert built.text.count("\n") > 10  # the report keeps its own line breaks

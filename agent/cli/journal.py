@@ -12,6 +12,7 @@ from agent.cli.console import UserError, err, out
 from agent.config import (
     Home,
 )
+from agent.config.printable import printable
 from agent.journal import Event, Journal, VerifyResult
 
 
@@ -76,7 +77,7 @@ def format_event(event: Event) -> str:
     """One readable line: seq, UTC time to the second, kind, then the body as key=value."""
     when = event.ts[:19].replace("T", " ")
     fields = " ".join(f"{key}={_show(value)}" for key, value in event.body.items())
-    return f"{event.seq:>7}  {when}Z  {event.kind:<18}  {fields}".rstrip()
+    return printable(f"{event.seq:>7}  {when}Z  {event.kind:<18}  {fields}".rstrip())
 
 
 def _show(value: Any) -> str:
