@@ -62,18 +62,13 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="candor-bench-") as tmp:
-        setup = bench_proxy.prepare(Path(tmp), 1_000)
-        with bench_proxy.origin(setup.cert, setup.cert.with_name("origin.key")) as (_, ports):
-            setup.ports = ports
-            proxy = setup.spawn("candor")
-            try:
-                bench_proxy.wait_answer(proxy, setup.ready_probe("candor"))
-                print(f"idle: {proxy.rss_mb():.1f} MB")
-                base = burst(proxy, ports["http"], args.count, 100, args.clients)
-                huge = burst(proxy, ports["http"], args.count, args.size, args.clients)
-            finally:
-                proxy.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="candor-bench-") as tmp,
+        bench_proxy.candor_running(Path(tmp), 1_000) as (proxy, ports),
+    ):
+        print(f"idle: {proxy.rss_mb():.1f} MB")
+        base = burst(proxy, ports["http"], args.count, 100, args.clients)
+        huge = burst(proxy, ports["http"], args.count, args.size, args.clients)
     extra = huge - base
     print(f"huge burst grew RSS {huge:+.1f} MB, short burst {base:+.1f} MB: {extra:+.1f} MB more "
           f"(goal ≤ +{GOAL_MB:.0f} MB): {'met' if extra <= GOAL_MB else 'NOT met'}")  # fmt: skip

@@ -244,6 +244,21 @@ def origin(cert: Path, key: Path) -> Iterator[tuple[subprocess.Popen[bytes], dic
 # ---------------------------------------------------------------- load
 
 
+@contextmanager
+def candor_running(work: Path, n_domains: int) -> Iterator[tuple[Proxy, dict[str, int]]]:
+    """`candor run` on a temp home with an `n_domains` list, answering, with the origin's
+    ports; stopped on the way out. For the benches that watch one agent (memory, huge URLs)."""
+    setup = prepare(work, n_domains)
+    with origin(setup.cert, setup.cert.with_name("origin.key")) as (_, ports):
+        setup.ports = ports
+        proxy = setup.spawn("candor")
+        try:
+            wait_answer(proxy, setup.ready_probe("candor"))
+            yield proxy, ports
+        finally:
+            proxy.stop()
+
+
 @dataclass
 class Load:
     """One load-generator run, as the tool reported it."""

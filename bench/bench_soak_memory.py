@@ -28,28 +28,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     bench_proxy.check_tools()
-    with tempfile.TemporaryDirectory(prefix="candor-bench-") as tmp:
-        setup = bench_proxy.prepare(Path(tmp), 1_000_000)
-        with bench_proxy.origin(setup.cert, setup.cert.with_name("origin.key")) as (_, ports):
-            setup.ports = ports
-            proxy = setup.spawn("candor")
-            try:
-                bench_proxy.wait_answer(proxy, setup.ready_probe("candor"))
-                print(f"idle: {proxy.rss_mb():.1f} MB")
-                for i in range(args.soaks):
-                    before = proxy.rss_mb()
-                    mix = bench_proxy.soak_mix(ports)
-                    requests, errors, _ = bench_proxy.load_mix(proxy, mix, args.seconds)
-                    time.sleep(2.0)
-                    after = proxy.rss_mb()
-                    time.sleep(10.0)
-                    print(
-                        f"soak {i + 1}: {requests} requests, {errors} errors; RSS {before:.1f} → "
-                        f"{after:.1f} MB, 12 s later {proxy.rss_mb():.1f} MB",
-                        flush=True,
-                    )
-            finally:
-                proxy.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="candor-bench-") as tmp,
+        bench_proxy.candor_running(Path(tmp), 1_000_000) as (proxy, ports),
+    ):
+        print(f"idle: {proxy.rss_mb():.1f} MB")
+        for i in range(args.soaks):
+            before = proxy.rss_mb()
+            mix = bench_proxy.soak_mix(ports)
+            requests, errors, _ = bench_proxy.load_mix(proxy, mix, args.seconds)
+            time.sleep(2.0)
+            after = proxy.rss_mb()
+            time.sleep(10.0)
+            print(
+                f"soak {i + 1}: {requests} requests, {errors} errors; RSS {before:.1f} → "
+                f"{after:.1f} MB, 12 s later {proxy.rss_mb():.1f} MB",
+                flush=True,
+            )
     return 0
 
 
