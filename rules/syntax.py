@@ -26,7 +26,7 @@ from pathlib import Path
 import re2
 
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
-from rules.lists.lines import MAX_LINE, RulesFileError, decode_text, read_bytes
+from rules.lists.lines import MAX_LINE, RulesFileError, decode_text, read_own_bytes
 from rules.model import ParsedRules, Rejection, Rule, RuleKind
 from rules.urls import fold_path, normalise_path
 
@@ -121,7 +121,7 @@ def parse_rules_text(text: str, file: str) -> ParsedRules:
 def read_rules_file(path: Path, display_name: str | None = None) -> ParsedRules:
     """Read and parse a rule file. Raises `RulesFileError` if it cannot be read at all."""
     name = display_name or str(path)
-    return parse_rules_text(decode_text(read_bytes(path, name)), name)
+    return parse_rules_text(decode_text(read_own_bytes(path, name)), name)
 
 
 def format_rule(rule: Rule) -> str:

@@ -173,6 +173,24 @@ def test_rules_check_names_every_problem(home_dir: Path) -> None:
     assert report["ok"] is False and len(report["problems"]) == 2
 
 
+def test_a_rules_file_that_is_a_link_is_refused_not_shown(home_dir: Path, tmp_path: Path) -> None:
+    """Issue 12, item 14: a link under the home could make Candor read, and `rules check` show,
+    any file on the computer."""
+    candor(home_dir, "rules", "list", check=True)
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("root:$6$not-for-anyone-else\n")
+    path = home_dir / "rules" / "gambling.txt"
+    path.unlink()
+    path.symlink_to(secret)
+    proc = candor(home_dir, "rules", "check")
+    assert proc.returncode == 1
+    said = " ".join(proc.stderr.split())
+    assert "cannot read gambling.txt: it is a link to another file" in said
+    assert "not-for-anyone-else" not in proc.stdout + proc.stderr
+    shown = candor(home_dir, "rules", "list", "gambling")
+    assert "not-for-anyone-else" not in shown.stdout + shown.stderr
+
+
 def test_bad_config_is_one_clear_message(home_dir: Path) -> None:
     candor(home_dir, "rules", "list", check=True)
     (home_dir / "config.toml").write_text('[categories.adult]\naction = "blok"\n')
