@@ -462,11 +462,14 @@ SPELLING_RULES = "=127.0.0.1\nspelled.allowed.test/secret\n"
 a spelling that slipped past either would reach the untouched origin."""
 
 
-def raw_get(agent: RunningAgent, authority: str, path: str) -> http.client.HTTPResponse:
-    """A proxied GET sent byte for byte as written: no client tidies the spelling first."""
+def raw_get(
+    agent: RunningAgent, authority: str, path: str, host: str | None = None
+) -> http.client.HTTPResponse:
+    """A proxied GET sent byte for byte as written: no client tidies the spelling first.
+    `host` is the Host header, when it should name another site than the request line."""
     conn = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
     conn.putrequest("GET", f"http://{authority}{path}", skip_host=True, skip_accept_encoding=True)
-    conn.putheader("Host", authority)
+    conn.putheader("Host", host or authority)
     conn.endheaders()
     response = conn.getresponse()
     response.read()
@@ -661,7 +664,10 @@ def test_the_gate_decides_connections_on_sni_and_connect_target() -> None:
         data = server_hooks.ServerConnectionHookData(server, tflow.tclient_conn())
         addon.server_connect(data)
         assert not data.server.error
-    assert recorded == []  # connection-level decisions alone record nothing for allowed hosts
+    # Allowed hosts leave nothing; the upstream refusal is journaled (issue 12, item 3).
+    assert [(kind, body["host"], body["decision"]) for kind, body in recorded] == [
+        ("decision", "blocked.test", "block")
+    ]
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -721,3 +727,46 @@ def test_megabyte_host_names_and_paths_are_not_kept() -> None:
     recorder.decided(decision, "blocked.test", "/" + "p" * 1_000_000 + "?q=1")
     (event,) = recorded
     assert len(event.as_body()["path"]) == MAX_RECORDED_PATH
+
+
+# --- a Host header naming another site (issue 12, item 3) ----------------------------------
+
+
+def tunnelled_get(
+    agent: RunningAgent, target: str, port: int, host: str, path: str
+) -> http.client.HTTPResponse:
+    """A GET inside a CONNECT tunnel to `target` whose Host header names `host` instead."""
+    conn = http.client.HTTPSConnection(
+        agent.host, agent.port, timeout=10, context=client_context(agent.ca_cert)
+    )
+    conn.set_tunnel(target, port)
+    conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", host)
+    conn.endheaders()
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def test_a_host_header_naming_an_allowed_site_does_not_carry_a_request_past_the_rules(
+    agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    """The server may route by the target or the Host header: the rules of both apply, the
+    stricter wins, and every refusal is journaled, over HTTP and HTTPS."""
+    port, tls_port = untouched_origin.http_port, untouched_origin.https_port
+    warned = raw_get(agent, f"warned.test:{port}", "/", host=f"allowed.test:{port}")
+    assert (warned.getheader("x-candor-decision") or "").startswith("warn")
+    blocked = raw_get(agent, f"hostname.blocked.test:{port}", "/", host="allowed.test")
+    assert blocked.status == 403
+    assert blocked.getheader("x-candor-decision") == "block; category=adult"
+    # Inside a tunnel: a path rule on the CONNECT target, a Host header naming another site.
+    private = tunnelled_get(agent, "inspected.test", tls_port, "allowed.test", "/private")
+    assert private.status == 403
+    assert private.getheader("x-candor-decision") == "block; category=adult"
+    # The stricter name wins the other way round too: a blocked Host header, an allowed target.
+    reverse = raw_get(agent, f"allowed.test:{port}", "/", host="reverse.blocked.test")
+    assert reverse.status == 403
+    assert_untouched(untouched_origin)
+    for host in ("warned.test", "hostname.blocked.test", "inspected.test", "reverse.blocked.test"):
+        agent.wait_for_event("decision", lambda e, host=host: e["host"] == host)

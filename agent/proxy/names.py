@@ -45,8 +45,8 @@ def request_host(request: http.Request) -> str:
     """The host the request names: its Host header (or HTTP/2 authority), else the target.
 
     Like mitmproxy's `pretty_host`, without re-parsing the same header on every request. A
-    Host header that disagrees with the connection's target cannot reach a blocked upstream:
-    the connection gate checks the address actually dialled.
+    Host header may disagree with where the request goes: `request_names` gives every name, and
+    the request filter decides on all of them.
     """
     authority = request.host_header
     if authority:
@@ -54,6 +54,23 @@ def request_host(request: http.Request) -> str:
             return _authority_host_uncached(authority)
         return _authority_host(authority)
     return host_name(request.host)
+
+
+def request_names(flow: http.HTTPFlow) -> list[str]:
+    """Every name a request carries, normalised, without duplicates: the Host header first,
+    then the target it is sent to (the CONNECT target or the absolute URL's host), then the TLS
+    server name.
+
+    The server may route by any of them, so a rule for any one of them applies: a Host header
+    naming an allowed site cannot carry a request past the rules for the site it goes to.
+    """
+    names = [request_host(flow.request)]
+    for raw in (flow.request.host, flow.client_conn.sni):
+        if raw:
+            name = host_name(str(raw))
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _authority_host_uncached(authority: str) -> str:

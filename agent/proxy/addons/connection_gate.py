@@ -138,8 +138,10 @@ class ConnectionGate:
         host = host_name(str(data.server.address[0]))
         if (data.client.id, host) in self._cleared:
             return
-        if self._matcher().check_host(host).decision.decision == "block":
+        check = self._matcher().check_host(host)
+        if check.decision.decision == "block":
             data.server.error = BLOCKED
+            self._recorder.decided(check.decision, host)  # every refusal is journaled
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._refused_clients.discard(client.id)

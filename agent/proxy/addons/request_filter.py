@@ -16,9 +16,10 @@ from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
-from agent.proxy.names import request_host, request_url
+from agent.proxy.names import request_host, request_names, request_url
 from agent.proxy.pages import render as pages
 from rules.matcher import Matcher
+from rules.model import STRENGTH
 
 _SEARCH_IN_BODY = "candor_search"
 """flow.metadata key: the engine whose search form arrives with the request body."""
@@ -66,6 +67,12 @@ class RequestFilter:
         matcher = self._matcher()
         url = request_url(request, host)
         decision = matcher.decide(url, search_terms=search.terms if search else None)
+        names = request_names(flow)
+        for name in names[1:]:  # where the request goes, if not the Host header's name
+            other_url = request_url(request, name)
+            other = matcher.decide(other_url)
+            if STRENGTH.get(other.decision, 0) > STRENGTH.get(decision.decision, 0):
+                host, url, decision = name, other_url, other  # the stricter wins
         verdict = decision.decision
         if verdict == "warn" and self._pages.tokens.allowed(host):
             verdict = "allow"
@@ -77,5 +84,7 @@ class RequestFilter:
             self._pages.serve(flow, host, decision, pages.block_page, url)
         elif verdict == "warn":
             self._pages.serve(flow, host, decision, pages.warn_page, url)
-        elif matcher.check_host(host).decision.decision == "block":
-            self._gate.clear(flow.client_conn.id, host)
+        else:
+            for name in names:
+                if matcher.check_host(name).decision.decision == "block":
+                    self._gate.clear(flow.client_conn.id, name)
