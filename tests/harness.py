@@ -151,6 +151,7 @@ class Injected:
     anchor_interval: float | None = None
     canary_secret: str | None = None
     """Names the agent's canary, so a test can ask for it (a shipped agent makes its own)."""
+    first_request_seconds: float | None = None
 
 
 def child_command(*args: str, crash_at: str | None = None, **injected: float | str) -> list[str]:
@@ -212,6 +213,7 @@ def main(argv: Sequence[str]) -> int:
         selfcheck_interval=spec.selfcheck_interval,
         anchor_interval=spec.anchor_interval,
         canary_secret=spec.canary_secret,
+        first_request_seconds=spec.first_request_seconds,
     )
 
 

@@ -130,6 +130,7 @@ def start_agent(
     env: Mapping[str, str] | None = None,
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
+    first_request_seconds: float | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
     shorter intervals or a known canary name, the real agent runs through the test harness.
@@ -141,6 +142,7 @@ def start_agent(
             ("selfcheck_interval", selfcheck_interval),
             ("anchor_interval", anchor_interval),
             ("canary_secret", canary_secret),
+            ("first_request_seconds", first_request_seconds),
         )
         if value is not None
     }

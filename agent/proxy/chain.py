@@ -17,6 +17,7 @@ from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig
 from agent.config import Config
 from agent.proxy.addons import safesearch
 from agent.proxy.addons.canary import Canary
+from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, ClientDeadline
 from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
@@ -46,6 +47,8 @@ class CandorAddons:
     overrides: Sequence[Override] = ()
     canary: Canary = field(default_factory=Canary)
     """Made before the rules are loaded, which must list its host to inspect."""
+    first_request: float = FIRST_REQUEST_SECONDS
+    """Seconds a new client connection has to send its first request."""
     recorder: Recorder = field(init=False)
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
@@ -57,10 +60,12 @@ class CandorAddons:
 
     def chain(self) -> list[Any]:
         """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""
+        server = proxyserver.Proxyserver()
         addons: list[Any] = [
             core.Core(),
             block.Block(),
-            proxyserver.Proxyserver(),
+            server,
+            ClientDeadline(server, self.first_request),
             EarlyPassthrough(self.gate.passes_at_hello),
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),

@@ -33,6 +33,7 @@ from agent.policy.live_rules import LiveRules, ReloadOutcome
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
 from agent.proxy.addons.canary import Canary
+from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, IDLE_SECONDS
 from agent.proxy.addons.resolve import (
     ResolveSpecError,
     parse_override,
@@ -64,11 +65,13 @@ def run(
     selfcheck_interval: float | None = None,
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
+    first_request_seconds: float | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
     `selfcheck_interval` and `anchor_interval` shorten the self-check's and the time anchors'
-    intervals, and `canary_secret` names the canary, for tests (Python API only)."""
+    intervals, `canary_secret` names the canary, and `first_request_seconds` shortens a new
+    client connection's deadline for its first request, for tests (Python API only)."""
     _quiet_logging()
     try:
         agent = Agent(
@@ -79,6 +82,7 @@ def run(
             selfcheck_interval=selfcheck_interval,
             anchor_interval=anchor_interval,
             canary_secret=canary_secret,
+            first_request_seconds=first_request_seconds,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -100,6 +104,7 @@ class Agent:
         anchor_interval: float | None = None,
         canary_secret: str | None = None,
         after_first_load: Callable[[], None] | None = None,
+        first_request_seconds: float | None = None,
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
         a file there, as a person could during start-up; `canary_secret` names the canary, and
@@ -148,6 +153,7 @@ class Agent:
             settings=self.settings,
             overrides=self.overrides,
             canary=self.canary,
+            first_request=first_request_seconds or FIRST_REQUEST_SECONDS,
         )
         self._services: list[Any] = []
         """The report sender, the self-check and its watch once started; stopped in reverse."""
@@ -211,6 +217,7 @@ class Agent:
         m.addons.add(*self.addons.chain(), StartupCheck(), Announce(self._listening))
         opts.update(
             connection_strategy="lazy",
+            tcp_timeout=IDLE_SECONDS,
             http3=False,
             **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
         )
