@@ -17,7 +17,6 @@ from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host, request_url
-from agent.proxy.pages import render as pages
 from rules.matcher import Matcher
 
 _SEARCH_IN_BODY = "candor_search"
@@ -73,9 +72,7 @@ class RequestFilter:
             self._recorder.searched(search, decision)
         if verdict in ("block", "warn", "log"):
             self._recorder.decided(decision, host, request.path)
-        if verdict == "block":
-            self._pages.serve(flow, host, decision, pages.block_page, url)
-        elif verdict == "warn":
-            self._pages.serve(flow, host, decision, pages.warn_page, url)
+        if verdict in ("block", "warn"):
+            self._pages.serve(flow, host, decision, url)
         elif matcher.check_host(host).decision.decision == "block":
             self._gate.clear(flow.client_conn.id, host)
