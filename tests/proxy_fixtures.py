@@ -7,6 +7,7 @@ machine, and `--upstream-ca` so it trusts the self-signed origins.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import signal
@@ -20,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.proxy.addons.canary import CANARY_DOMAIN
+from agent.proxy.pages.origin import ORIGIN
 from tests import harness
 from tests.origins import Origin, OriginCert, make_origin_cert
 
@@ -236,3 +239,41 @@ def agent(
     assert code == 0, "".join(running.stderr_lines)
     assert not (home / "agent.pid").exists()
     assert running.events("agent_stop")[-1]["clean"] is True
+
+
+# --- Candor's own origin, as a browser reaches it ----------------------------------------------
+
+NAVIGATION = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Upgrade-Insecure-Requests": "1",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Site": "none",
+    "Sec-Fetch-User": "?1",
+}
+"""What a browser sends when the person opens a URL in a tab."""
+TO_OWN_ORIGIN = {"Accept": NAVIGATION["Accept"], "Upgrade-Insecure-Requests": "1"}
+"""A navigation to `http://candor.invalid/`: browsers send no `Sec-Fetch-*` to plain HTTP."""
+
+
+def open_page(client: httpx.Client, url: str) -> httpx.Response:
+    """What a person sees on opening `url` in a tab: Candor's redirect to its own origin is
+    followed, as a browser follows it (its cookie kept in the client's jar)."""
+    response = client.get(url, headers=NAVIGATION)
+    location = response.headers.get("location", "")
+    if response.status_code == 303 and location.startswith(ORIGIN + "/"):
+        return client.get(location, headers=TO_OWN_ORIGIN)
+    return response
+
+
+def form_target(page: httpx.Response, name: str) -> str:
+    """Where the form `name` ("continue" or "mistake") on a Candor page posts to."""
+    match = re.search(rf'action="(/{name}\?t=[^"]+)"', page.text)
+    assert match, f"no {name} form in the page"
+    return ORIGIN + html.unescape(match.group(1))
+
+
+def press(client: httpx.Client, page: httpx.Response, name: str) -> httpx.Response:
+    """Press the button of the form `name` on a Candor page, as its browser would: a POST
+    with the page's cookie (`Origin: null`, since the page sends no referrer)."""
+    return client.post(form_target(page, name), headers={**TO_OWN_ORIGIN, "Origin": "null"})

@@ -100,3 +100,65 @@ def test_a_browser_can_continue_past_a_warning(page, origin: Origin) -> None:
     page.click("text=Continue to browser.warned.test")
     page.wait_for_url(url)
     assert "Hello from main" in page.text_content("h1")
+
+
+def test_a_script_on_the_site_reads_nothing_from_a_blocked_path(page, origin: Origin) -> None:
+    """Issue 12, item 4: `inspected.test/private` is blocked on an otherwise allowed host; a
+    script on that host fetching it gets a bare 403, with no category, rule or partner."""
+    opened = page.goto(origin.https("inspected.test", "/page"))
+    assert opened is not None and opened.status == 200
+    status, body, headers = page.evaluate(
+        """async () => {
+            const r = await fetch("/private");
+            return [r.status, await r.text(), [...r.headers].map(h => h.join(": ")).join("\\n")];
+        }"""
+    )
+    assert (status, body) == (403, "")
+    assert "x-candor-decision: block" in headers
+    for word in ("adult", "Sam", "private", "candor.invalid"):
+        assert word not in headers
+
+
+def test_candors_pages_cannot_be_framed_or_driven_by_another_site(
+    page, agent: RunningAgent, origin: Origin
+) -> None:
+    """Issue 12, item 4: a site that knows a warn page's address can neither show it in a frame
+    nor continue for the person with its own form (the page's SameSite=Strict cookie stays
+    home); the person's own click still works."""
+    url = origin.https("framed.warned.test", "/page")
+    page.goto(url)
+    own_page = page.url
+    assert own_page.startswith("http://candor.invalid/warn?t=")
+    page.goto(origin.http("attacker.test", "/page"))  # plain HTTP: it may load http:// frames
+    page.evaluate(
+        """src => new Promise(done => {
+            const frame = document.createElement("iframe");
+            frame.onload = done;
+            frame.src = src;
+            document.body.append(frame);
+        })""",
+        own_page,
+    )
+    framed = [f for f in page.frames if f != page.main_frame]
+    assert framed and all("A pause before" not in f.content() for f in framed)
+    target = own_page.replace("/warn?", "/continue?")
+    page.evaluate(
+        """action => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = action;
+            document.body.append(form);
+            form.submit();
+        }""",
+        target,
+    )
+    page.wait_for_url(target)
+    assert page.text_content("h1") == "Nothing was changed"
+    page.goto(url)  # still warned: the person decides
+    assert page.url.startswith("http://candor.invalid/warn?t=")
+    page.click("text=Continue to framed.warned.test")
+    page.wait_for_url(url)
+    assert "Hello from main" in page.text_content("h1")
+    event = agent.wait_for_event("warn_continue", lambda e: e["host"] == "framed.warned.test")
+    assert event["category"] == "gambling"
+    assert len([e for e in agent.events("warn_continue") if e["host"] == "framed.warned.test"]) == 1

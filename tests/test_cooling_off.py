@@ -44,7 +44,7 @@ from rules.model import Decision
 from tests.conftest import REPO, candor, command
 from tests.harness import ClockControl
 from tests.origins import Origin
-from tests.proxy_fixtures import start_agent, write_home
+from tests.proxy_fixtures import open_page, start_agent, write_home
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -496,7 +496,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
         assert until > datetime.now(UTC) + timedelta(hours=23)
 
         with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
-            page = client.get(origin.http("relaxed.test", "/"))
+            page = open_page(client, origin.http("relaxed.test", "/"))
             assert page.status_code == 403
             assert "stays in force" in page.text and "cooling-off" in page.text
 
@@ -520,7 +520,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
         assert change["what"] == "categories.adult.action" and change["to"] == "log"
         assert datetime.fromisoformat(change["pending_until"]) > datetime.now(UTC)
         with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
-            page = client.get(origin.http("blocked.test", "/"))
+            page = open_page(client, origin.http("blocked.test", "/"))
         assert page.status_code == 403 and "stays in force" in page.text
         shown = json.loads(candor(home, "status", "--json", check=True).stdout)
         assert shown["agent"]["running"] is True

@@ -23,7 +23,7 @@ from agent.journal import Journal
 from tests.conftest import candor
 from tests.harness import faked_wall_clock
 from tests.origins import Origin
-from tests.proxy_fixtures import RunningAgent, start_agent, write_home
+from tests.proxy_fixtures import RunningAgent, open_page, start_agent, write_home
 from tests.report_helpers import next_report
 
 pytestmark = pytest.mark.slow
@@ -51,8 +51,9 @@ def set_level(home: Path, level: str) -> None:
 
 
 def fetch(agent: RunningAgent, origin: Origin, host: str) -> httpx.Response:
+    """The page a person sees on opening `host` (Candor's own page, if it is blocked)."""
     with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
-        return client.get(origin.http(host, "/"))
+        return open_page(client, origin.http(host, "/"))
 
 
 def until(check: Any, timeout: float = 15.0) -> None:

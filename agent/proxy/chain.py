@@ -1,9 +1,9 @@
 """Candor's addons, the collaborators they share, and their order in mitmproxy's chain.
 
 Order matters: the pass-through decision comes before mitmproxy's NextLayer picks a TLS layer;
-the connection gate after TlsConfig; Candor's own links and the DoH block before the request
-filter, SafeSearch after it (a page served instead is left alone); the canary after the filter,
-so it has the last word on the canary host only.
+the connection gate after TlsConfig; Candor's own origin (`candor.invalid`, never filtered) and
+the DoH block before the request filter, SafeSearch after it (a page served instead is left
+alone); the canary after the filter, so it has the last word on the canary host only.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, ClientDead
 from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
+from agent.proxy.addons.own_origin import OwnOrigin
 from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Record, Recorder
 from agent.proxy.addons.request_filter import RequestFilter
@@ -52,11 +53,14 @@ class CandorAddons:
     recorder: Recorder = field(init=False)
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
+    origin: OwnOrigin = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.record, self.settings)
         self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(self.canary.host,))
-        self.pages = OwnPages(PageTokens(), self.recorder, self.settings)
+        tokens = PageTokens()
+        self.pages = OwnPages(tokens)
+        self.origin = OwnOrigin(tokens, self.recorder, self.settings)
 
     def chain(self) -> list[Any]:
         """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""
@@ -70,7 +74,7 @@ class CandorAddons:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             self.gate,
-            self.pages,
+            self.origin,
             DohBlock(self.pages, self.recorder),
             RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
             SafeSearch(self.settings),

@@ -15,7 +15,6 @@ from agent.journal.events import BypassSuspected
 from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.names import request_host
-from agent.proxy.pages.render import block_page
 from rules.model import Decision
 
 DNS_MEDIA_TYPES = ("application/dns-message", "application/dns-json")
@@ -69,4 +68,4 @@ class DohBlock:
         )
         if self._recorder.first(("bypass", host)):
             self._recorder.record(BypassSuspected(what="DoH", host=host, detail=reason))
-        self._pages.serve(flow, host, decision, block_page)
+        self._pages.serve(flow, host, decision)

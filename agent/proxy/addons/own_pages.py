@@ -1,61 +1,42 @@
-"""Candor's own pages and links: the block and warn pages it serves in place of a site, and the
-"continue" and "this is a mistake" links on them.
+"""What a blocked or warned request gets on the site's own origin: never Candor's page itself.
 
-Every page carries a fresh unguessable token (`agent.proxy.pages.tokens`); following a link
-spends it, so a page on some other site cannot continue past a warning or report a mistake for
-the person.
+Anything served on the intercepted origin can be read by that site's scripts, so nothing there
+carries the category, the rule, the partner's name or a page token. A top-level navigation (the
+person opened the URL) is redirected to Candor's own origin (`agent.proxy.pages.origin`), where
+the page is shown and its forms work; anything else (an image, a script, a fetch, a frame) gets
+a bare 403 with no body. Both carry `X-Candor-Decision: block` or `warn`, the verdict alone,
+which the status already gives away, so tools and tests can tell Candor's answer from a site's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 
 from mitmproxy import http
 
-from agent.journal.events import UnblockRequest, WarnContinue
-from agent.proxy.addons.recorder import Recorder
-from agent.proxy.filter_settings import FilterSettings
-from agent.proxy.names import request_host, request_url
-from agent.proxy.pages import render as pages
-from agent.proxy.pages.tokens import (
-    CONTINUE_PATH,
-    MAX_KEPT_URL,
-    MISTAKE_PATH,
-    PREFIX,
-    PageTokens,
-    Shown,
-)
+from agent.proxy.names import request_url
+from agent.proxy.pages.origin import PAGE_FOR, page_url
+from agent.proxy.pages.tokens import PageTokens
 from rules.model import Decision
-
-Render = Callable[[pages.PageInfo], str]
-"""A page: block, warn or noted."""
 
 
 class OwnPages:
-    """mitmproxy addon for Candor's links (before the request filter), and the page server the
-    request filter and the DoH block use."""
+    """Answers blocked and warned requests for the request filter and the DoH block, and holds
+    the page tokens Candor's origin (`OwnOrigin`) redeems."""
 
-    def __init__(
-        self,
-        tokens: PageTokens,
-        recorder: Recorder,
-        settings: Callable[[], FilterSettings] = FilterSettings,
-    ) -> None:
+    def __init__(self, tokens: PageTokens) -> None:
         self.tokens = tokens
-        self._recorder = recorder
-        self._settings = settings
 
     def serve(
-        self,
-        flow: http.HTTPFlow,
-        host: str,
-        decision: Decision,
-        render: Render,
-        url: str | None = None,
+        self, flow: http.HTTPFlow, host: str, decision: Decision, url: str | None = None
     ) -> None:
-        """Answer `flow` with a page for `decision`; `url` is the request's URL when the caller
-        has built it already."""
+        """Answer `flow` for `decision` (block or warn); `url` is the request's URL when the
+        caller has built it already."""
         request = flow.request
+        vouched = vouched_navigation(request)
+        if vouched is None:
+            flow.response = refusal(decision)
+            return
         if url is None:
             url = request_url(request, host)
         back = url if request.method == "GET" else request_url(request, host, "/")
@@ -66,54 +47,28 @@ class OwnPages:
             decision.source,
             decision.decision,
             back,
-            navigation=is_navigation(request),
+            navigation=vouched,
+            pending_until=decision.pending_until,
         )
-        if len(url) > MAX_KEPT_URL:  # what the page shows; a page may send megabytes
-            url = url[:MAX_KEPT_URL] + "…"
-        info = pages.PageInfo(host, url, decision, token, self._settings().partner)
-        flow.response = pages.page_response(render(info), decision)
+        flow.response = to_own_page(page_url(PAGE_FOR[decision.decision], token), decision)
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response or not flow.live or not flow.request.path.startswith(PREFIX):
-            return
-        host = request_host(flow.request)
-        path = flow.request.path.split("?", 1)[0]
-        token = flow.request.query.get("token") or ""
-        if path == CONTINUE_PATH:
-            self._continue(flow, host, token)
-        elif path == MISTAKE_PATH:
-            self._mistake(flow, host, token)
 
-    def _continue(self, flow: http.HTTPFlow, host: str, token: str) -> None:
-        """A warn page's "continue": let the host through, and go back where the person was."""
-        shown = self.tokens.redeem(token, host)
-        if shown is None or shown.decision != "warn":
-            return  # not Candor's link: the request is decided as usual
-        self.tokens.allow(host)
-        self._recorder.record(WarnContinue(**_page_action(shown)))
-        flow.response = http.Response.make(
-            303, b"", {"Location": shown.url, "Cache-Control": "no-store"}
-        )
-
-    def _mistake(self, flow: http.HTTPFlow, host: str, token: str) -> None:
-        """ "I think this is a mistake": noted once, answered with how to fix it."""
-        shown, first = self.tokens.report(token, host)
-        if shown is None:
-            return
-        if first:
-            self._recorder.record(UnblockRequest(**_page_action(shown)))
-        decision = Decision(
-            shown.decision,  # type: ignore[arg-type]
-            shown.category,
-            rule=shown.rule,
-            source=shown.source,
-        )
-        info = pages.PageInfo(host, shown.url, decision, token, self._settings().partner)
-        flow.response = http.Response.make(
-            200,
-            pages.noted_page(info),
-            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
-        )
+def vouched_navigation(request: http.Request) -> bool | None:
+    """Whether the person opened this URL as a page in a tab (a top-level navigation): True when
+    the browser says so (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`); False when it
+    only looks like a navigation (browsers send no `Sec-Fetch-*` to plain-HTTP sites): an HTML
+    `Accept` and `Upgrade-Insecure-Requests: 1`, which a page's own no-cors request cannot send;
+    None for anything else: a page's image, script, fetch or frame."""
+    headers = request.headers
+    mode = headers.get("sec-fetch-mode")
+    if mode is not None:
+        if mode != "navigate":
+            return None
+        return True if headers.get("sec-fetch-dest", "document") == "document" else None
+    navigates = (
+        "text/html" in headers.get("accept", "") and headers.get("upgrade-insecure-requests") == "1"
+    )
+    return False if navigates else None
 
 
 def is_navigation(request: http.Request) -> bool:
@@ -125,10 +80,28 @@ def is_navigation(request: http.Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _page_action(shown: Shown) -> dict[str, str | None]:
-    return {
-        "host": shown.host,
-        "category": shown.category,
-        "rule": shown.rule,
-        "source": shown.source,
-    }
+def refusal(decision: Decision) -> http.Response:
+    """A bare 403: what a page's subresources get, with nothing a script could learn from."""
+    return _response(403, b"Forbidden", ((b"Content-Length", b"0"),), decision)
+
+
+def to_own_page(location: str, decision: Decision) -> http.Response:
+    """A 303 to Candor's page for this request, on Candor's own origin (no referrer sent on)."""
+    headers = (
+        (b"Location", location.encode("ascii")),
+        (b"Referrer-Policy", b"no-referrer"),
+        (b"Content-Length", b"0"),
+    )
+    return _response(303, b"See Other", headers, decision)
+
+
+def _response(
+    status: int, reason: bytes, headers: tuple[tuple[bytes, bytes], ...], decision: Decision
+) -> http.Response:
+    # Served for every blocked image of a page: headers handed over as bytes, not re-encoded.
+    verdict = decision.decision.encode("ascii")
+    fields = http.Headers(
+        [(b"Cache-Control", b"no-store"), (b"X-Candor-Decision", verdict), *headers]
+    )
+    now = time.time()
+    return http.Response(b"HTTP/1.1", status, reason, fields, b"", None, now, now)

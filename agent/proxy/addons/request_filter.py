@@ -17,7 +17,6 @@ from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host, request_names, request_url
-from agent.proxy.pages import render as pages
 from rules.matcher import Matcher
 from rules.model import STRENGTH
 
@@ -80,10 +79,8 @@ class RequestFilter:
             self._recorder.searched(search, decision)
         if verdict in ("block", "warn", "log"):
             self._recorder.decided(decision, host, request.path)
-        if verdict == "block":
-            self._pages.serve(flow, host, decision, pages.block_page, url)
-        elif verdict == "warn":
-            self._pages.serve(flow, host, decision, pages.warn_page, url)
+        if verdict in ("block", "warn"):
+            self._pages.serve(flow, host, decision, url)
         else:
             for name in names:
                 if matcher.check_host(name).decision.decision == "block":

@@ -3,14 +3,19 @@
 Someone meets these pages in a hard moment, so they are calm, never shaming, and specific: which
 category and which rule matched (a false positive can then be fixed rather than resented), a
 nudge towards the partner they chose, and a one-minute breathing pause. Each page is one
-self-contained HTML document: it is served on the blocked site's own origin, where nothing else
-can be loaded. The block, warn and noted pages are fragments of templates/ set into one base
-page (`base.html`, with `page.css` inlined), sharing the "why" list and the breathing pause
-(`why.html`, `breathe.html`); each page is composed once, then filled per request.
+self-contained HTML document served on Candor's own origin (`origin.py`) under a strict
+Content-Security-Policy: its one style sheet and its one small script are allowed by hash, nothing
+else loads, its forms post only to Candor (and "continue" on to the warned site), and no other
+site may frame it. The block, warn, noted and notice pages are fragments of templates/ set into
+one base page (`base.html`, with `page.css` inlined; the warn page adds `back.js`), sharing the
+"why" list and the breathing pause (`why.html`, `breathe.html`); each page is composed once,
+then filled per request.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 import time
@@ -19,13 +24,14 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 from string import Template
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mitmproxy import http
 
 from agent.config.shell_words import command_line
 from agent.journal.loosening import held_until_words
-from agent.proxy.pages.tokens import CONTINUE_FOR, CONTINUE_PATH, MISTAKE_PATH
+from agent.proxy.pages.origin import CONTINUE_PATH, MISTAKE_PATH
+from agent.proxy.pages.tokens import CONTINUE_FOR, TOKEN_LIFETIME
 from rules.hostnames import display_host
 from rules.model import Decision
 
@@ -55,9 +61,12 @@ def noted_page(info: PageInfo) -> str:
     """The answer to "I think this is a mistake"."""
     more = ""
     if info.decision.decision == "warn":
-        link = _link(CONTINUE_PATH, info.token)
+        target = _link(CONTINUE_PATH, info.token)
         name = _e(display_host(info.host))
-        more = f'<p><a class="button" href="{link}">Continue to {name}</a></p>'
+        more = (
+            f'<form class="actions" method="post" action="{target}">'
+            f'<button class="button" type="submit">Continue to {name}</button></form>'
+        )
     d = info.decision
     test = command_line("candor", "rules", "test", info.url)
     remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
@@ -66,34 +75,107 @@ def noted_page(info: PageInfo) -> str:
     )
 
 
-def page_response(body: str, decision: Decision) -> http.Response:
-    """A 403 carrying the page and the machine-readable decision header.
+def notice_page(title: str, text: str) -> str:
+    """A short page on Candor's origin saying what happened (nothing changed, a page expired)."""
+    values = {
+        "style": _asset("page.css"),
+        "notice_title": _e(title),
+        "notice_text": _e(text),
+    }
+    return _fill("notice.html", values)
 
-    Served on every blocked request, so the body is encoded here once and the headers are
-    handed over as bytes: mitmproxy would otherwise guess the charset and convert each one.
-    """
+
+def page_response(
+    body: str,
+    status: int,
+    *,
+    decision: Decision | None = None,
+    cookie: tuple[str, str] | None = None,
+    continue_to: str | None = None,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> http.Response:
+    """A page on Candor's origin, with the headers every answer from there carries
+    (`own_headers`), the decision header, and the cookie its forms must send back."""
     content = body.encode("utf-8")
-    headers = http.Headers(
-        [
-            *_PAGE_HEADERS,
-            (b"X-Candor-Decision", decision_header(decision).encode("utf-8", "replace")),
-            (b"Content-Length", str(len(content)).encode("ascii")),
-        ]
-    )
+    headers = [(b"Content-Type", b"text/html; charset=utf-8"), *own_headers(continue_to), *extra]
+    if decision is not None:
+        headers.append((b"X-Candor-Decision", decision_header(decision).encode("utf-8", "replace")))
+    if cookie is not None:
+        headers.append((b"Set-Cookie", set_cookie(*cookie).encode("ascii")))
+    headers.append((b"Content-Length", str(len(content)).encode("ascii")))
     now = time.time()
-    return http.Response(b"HTTP/1.1", 403, b"Forbidden", headers, content, None, now, now)
+    reason = _REASONS.get(status, b"")
+    return http.Response(
+        b"HTTP/1.1", status, reason, http.Headers(headers), content, None, now, now
+    )
 
 
-_PAGE_HEADERS = (
-    (b"Content-Type", b"text/html; charset=utf-8"),
-    (b"Cache-Control", b"no-store"),
-    (b"X-Content-Type-Options", b"nosniff"),
-    (b"Referrer-Policy", b"no-referrer"),
-)
+_REASONS = {
+    200: b"OK",
+    303: b"See Other",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+}
+
+
+def own_headers(continue_to: str | None = None) -> tuple[tuple[bytes, bytes], ...]:
+    """What every answer from Candor's origin carries: a strict Content-Security-Policy (no
+    framing, nothing loaded, forms only to Candor, or on to `continue_to`'s origin), and no
+    sniffing, no referrer, no caching."""
+    return (
+        (b"Content-Security-Policy", content_security_policy(continue_to).encode("ascii")),
+        (b"X-Frame-Options", b"DENY"),
+        (b"X-Content-Type-Options", b"nosniff"),
+        (b"Referrer-Policy", b"no-referrer"),
+        (b"Cache-Control", b"no-store"),
+        (b"Cross-Origin-Resource-Policy", b"same-origin"),
+    )
+
+
+def content_security_policy(continue_to: str | None = None) -> str:
+    """The pages' policy: only their own style and script (by hash), forms to Candor's origin
+    (and, after "continue", the redirect on to the warned URL's origin), never framed."""
+    forms = "'self'"
+    if continue_to is not None:
+        forms += " " + csp_source(continue_to)
+    return (
+        f"default-src 'none'; style-src '{_hash('page.css')}'; script-src '{_hash('back.js')}'; "
+        f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+_CSP_HOST = re.compile(r"[a-z0-9.-]+")
+
+
+def csp_source(url: str) -> str:
+    """`url`'s origin as a CSP source (`https://host:port`); its scheme alone when the host
+    cannot be written in a policy (an IPv6 address), never text that could end the directive."""
+    parts = urlsplit(url)
+    scheme = parts.scheme if parts.scheme in ("http", "https") else "https"
+    host = parts.hostname or ""
+    if not _CSP_HOST.fullmatch(host):
+        return f"{scheme}:"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{scheme}://{host}{port}"
+
+
+@cache
+def _hash(name: str) -> str:
+    digest = hashlib.sha256(_asset(name).encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def set_cookie(name: str, value: str) -> str:
+    """A page's cookie: sent back only by forms on Candor's own pages (SameSite=Strict), never
+    readable by a script, gone when the page's token expires."""
+    age = int(TOKEN_LIFETIME)
+    return f"{name}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict"
 
 
 def decision_header(decision: Decision) -> str:
-    """The `X-Candor-Decision` value every substituted response carries."""
+    """The `X-Candor-Decision` value on Candor's own pages (and a refused CONNECT, which no page
+    can read): the verdict and the category."""
     return f"{decision.decision}; category={decision.category or 'none'}"
 
 
@@ -101,6 +183,7 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
     d = info.decision
     values = {
         "style": _asset("page.css"),
+        "script": _asset("back.js"),
         "display_host": _e(display_host(info.host)),
         "url": _e(info.url),
         "category": _e(d.category or "none"),
@@ -114,6 +197,10 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
         "minutes": str(int(CONTINUE_FOR // 60)),
     }
     values |= extra
+    return _fill(name, values)
+
+
+def _fill(name: str, values: dict[str, str]) -> str:
     literals, names = _template(name)
     parts = [literals[0]]
     for key, literal in zip(names, literals[1:], strict=True):
@@ -145,7 +232,8 @@ def pending_note(until: datetime | None) -> str:
 
 
 def _link(path: str, token: str) -> str:
-    return _e(f"{path}?token={quote(token)}")
+    """A form's target on Candor's origin (relative, so `form-action 'self'` covers it)."""
+    return _e(f"{path}?t={quote(token, safe='')}")
 
 
 def _e(text: str) -> str:

@@ -1,17 +1,21 @@
-"""The links on Candor's pages ("continue", "this is a mistake") and what they unlock.
+"""What Candor's pages were shown for, and what their forms ("continue", "this is a mistake")
+unlock.
 
-Each page Candor serves carries a fresh unguessable token, remembered here with the host and
-category it was shown for. Following a link spends the token; a page on some other site cannot
-forge one, so only the person in front of the interstitial can continue (or report a mistake).
-Continuing lets that host through for ten minutes, for warn decisions only: a block never yields
-to a token.
+Each page Candor shows on its own origin (`origin.py`) has a fresh unguessable token in its
+address, remembered here with the host, decision and rule it was shown for, and a second secret
+that the page sets as a SameSite=Strict cookie. A form changes something only when it brings
+both back: the token names the page, the cookie proves the POST came from that page in the
+person's browser (another site's form or script never sends a Strict cookie). "Continue" spends
+the token and lets that host through for ten minutes, for warn decisions only: a block never
+yields to a token.
 
-Any web page can make Candor serve pages (a page of 400 images on a blocked host is 400 block
-pages), so what is kept is bounded: at most `MAX_TOKENS` tokens for the pages the person opened
-(navigations) and as many again for everything else (images, scripts, frames), each pool
-evicting only its own oldest, so a hostile page's subresources never push out the person's own
-tokens; and each token keeps at most `MAX_KEPT_URL` characters of URL and `MAX_KEPT_RULE` of
-rule text (a longer URL returns to its site's front page).
+Any web page can make Candor show pages (a page of 400 frames on a blocked host, or many pages
+opened at once), so what is kept is bounded: at most `MAX_TOKENS` tokens for the navigations a
+browser vouched for (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`) and as many again
+for navigations only guessed from an HTML `Accept` header, each pool evicting only its own
+oldest, so guessed ones never push out the person's own tokens; and each token keeps at most
+`MAX_KEPT_URL` characters of URL and `MAX_KEPT_RULE` of rule text (a longer URL returns to its
+site's front page). Images, scripts and frames get no page and no token at all.
 """
 
 from __future__ import annotations
@@ -21,21 +25,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 CONTINUE_FOR = 10 * 60.0
 """Seconds a host stays open after "continue" on its warn page."""
 TOKEN_LIFETIME = 60 * 60.0
 MAX_TOKENS = 1024
-"""Per pool: the person's navigations, and everything else."""
+"""Per pool: the navigations a browser vouched for, and those guessed from `Accept`."""
 MAX_KEPT_URL = 2048
 """Characters of the URL "continue" returns to; a longer one returns to the site's front page."""
 MAX_KEPT_RULE = 512
 """Characters of the rule text shown on a "this is a mistake" page."""
-
-PREFIX = "/.candor/"
-"""Candor's own links live under this path on the page's origin."""
-CONTINUE_PATH = PREFIX + "continue"
-MISTAKE_PATH = PREFIX + "mistake"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,12 @@ class Shown:
     source: str | None
     decision: str
     url: str
-    """Where "continue" returns to; never taken from the link, so it cannot redirect elsewhere."""
+    """Where "continue" returns to; never taken from the form, so it cannot redirect elsewhere."""
     expires: float
+    cookie: str
+    """The value of the page's cookie (`origin.cookie_name`) its forms must send back."""
+    pending_until: datetime | None = None
+    """When the rule that decided was loosened but still holds (a cooling-off delay)."""
     reported: bool = False
 
 
@@ -62,7 +66,7 @@ class PageTokens:
             OrderedDict(),
             OrderedDict(),
         )
-        """The person's navigations, then everything else; a token lives in one of them."""
+        """Vouched-for navigations, then guessed ones; a token lives in one of them."""
         self._continued: dict[str, float] = {}
 
     def issue(
@@ -75,9 +79,10 @@ class PageTokens:
         url: str,
         *,
         navigation: bool = True,
+        pending_until: datetime | None = None,
     ) -> str:
-        """A fresh token for a page shown on `host`; `url` is where "continue" leads back to.
-        `navigation` is false for a page's subresources, kept apart from the person's pages."""
+        """A fresh token for a page shown for `host`; `url` is where "continue" leads back to.
+        `navigation` is false for a navigation only guessed at, kept apart from the person's."""
         now = self._clock()
         pool = self._pools[0 if navigation else 1]
         self._prune(pool, now)
@@ -86,7 +91,17 @@ class PageTokens:
             url = front_page(url)
         if rule is not None and len(rule) > MAX_KEPT_RULE:
             rule = rule[: MAX_KEPT_RULE - 1] + "…"
-        pool[token] = Shown(host, category, rule, source, decision, url, now + TOKEN_LIFETIME)
+        pool[token] = Shown(
+            host,
+            category,
+            rule,
+            source,
+            decision,
+            url,
+            expires=now + TOKEN_LIFETIME,
+            cookie=secrets.token_urlsafe(24),
+            pending_until=pending_until,
+        )
         while len(pool) > MAX_TOKENS:
             pool.popitem(last=False)
         return token
@@ -102,21 +117,33 @@ class PageTokens:
                 return pool, shown
         return None, None
 
-    def redeem(self, token: str, host: str) -> Shown | None:
-        """The page `token` was issued with on `host`, spent; None if unknown, used or expired."""
+    def shown(self, token: str) -> Shown | None:
+        """What the page `token` names was shown for, to show it (again); None if unknown, used
+        or expired."""
+        _, shown = self._find(token)
+        if shown is None or shown.expires <= self._clock():
+            return None
+        return shown
+
+    def redeem(self, token: str, cookie: str) -> Shown | None:
+        """The page `token` was issued with, spent, if `cookie` is its cookie; None if unknown,
+        used, expired or the cookie is wrong (which spends nothing)."""
         pool, shown = self._find(token)
-        if pool is None or shown is None or shown.host != host:
+        if pool is None or shown is None or not _matches(shown, cookie):
             return None
         del pool[token]
         return shown if shown.expires > self._clock() else None
 
-    def report(self, token: str, host: str) -> tuple[Shown | None, bool]:
-        """The page `token` was issued with, and whether this is the first report of it.
+    def report(self, token: str, cookie: str) -> tuple[Shown | None, bool]:
+        """The page `token` was issued with if `cookie` is its cookie, and whether this is the
+        first report of it.
 
         The token stays valid, so "continue" still works after reporting a mistake.
         """
         pool, shown = self._find(token)
-        if pool is None or shown is None or shown.host != host or shown.expires <= self._clock():
+        if pool is None or shown is None or shown.expires <= self._clock():
+            return None, False
+        if not _matches(shown, cookie):
             return None, False
         if shown.reported:
             return shown, False
@@ -146,6 +173,11 @@ class PageTokens:
             if shown.expires > now:
                 return
             del pool[token]
+
+
+def _matches(shown: Shown, cookie: str) -> bool:
+    # Bytes: a cookie sent by a client may hold anything, and compare_digest wants ASCII text.
+    return secrets.compare_digest(shown.cookie.encode(), cookie.encode("utf-8", "replace"))
 
 
 def front_page(url: str) -> str:
