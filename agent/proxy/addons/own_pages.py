@@ -25,6 +25,7 @@ from agent.proxy.pages.tokens import (
     PageTokens,
     Shown,
 )
+from agent.proxy.request_kind import is_navigation
 from rules.model import Decision
 
 Render = Callable[[pages.PageInfo], str]
@@ -114,15 +115,6 @@ class OwnPages:
             pages.noted_page(info),
             {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
         )
-
-
-def is_navigation(request: http.Request) -> bool:
-    """Whether the person opened this page (a top-level or frame navigation), not a page's
-    image, script or fetch: browsers say so in `Sec-Fetch-Mode`; without it, an HTML `Accept`."""
-    mode = request.headers.get("sec-fetch-mode")
-    if mode is not None:
-        return mode == "navigate"
-    return "text/html" in request.headers.get("accept", "")
 
 
 def _page_action(shown: Shown) -> dict[str, str | None]:

@@ -18,6 +18,7 @@ from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host, request_url
 from agent.proxy.pages import render as pages
+from agent.proxy.request_kind import request_origin
 from rules.matcher import Matcher
 
 _SEARCH_IN_BODY = "candor_search"
@@ -72,7 +73,7 @@ class RequestFilter:
         if search is not None:
             self._recorder.searched(search, decision)
         if verdict in ("block", "warn", "log"):
-            self._recorder.decided(decision, host, request.path)
+            self._recorder.decided(decision, host, request.path, request_origin(request))
         if verdict == "block":
             self._pages.serve(flow, host, decision, pages.block_page, url)
         elif verdict == "warn":
