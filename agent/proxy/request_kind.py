@@ -9,8 +9,11 @@ Browsers say what a request is for in the Fetch Metadata headers: `Sec-Fetch-Des
 page opened in a tab or window; anything else (`image`, `script`, `iframe`, `empty` for fetch)
 was pulled in by a page. `Sec-Fetch-Mode: navigate` or `Sec-Fetch-User: ?1` without a
 `Sec-Fetch-Dest` still mean a navigation. A client that sends none of them is read by its
-`Accept` header: a page asks for HTML, an image or a script does not. For a pulled-in request the
-`Referer`, when the page sent one, names the site that pulled it in (its host only).
+`Accept` header: a page asks for HTML, an image or a script does not; what else it sends is
+pulled in by a page if it names one in `Referer`, and unknown if it names none (an app or a
+tool). For a pulled-in request the `Referer`, when the page sent one, names the site that pulled
+it in (its host only). A Referer on another site than the request's does not make a navigation a
+subresource: following a link sends one too.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ UNKNOWN: RequestKind = "unknown"
 _DOCUMENT_DESTS = frozenset({"document"})
 """`Sec-Fetch-Dest` values of a page in a tab or window. Frames (`iframe`, `frame`, `embed`,
 `object`, `fencedframe`) are pages too, but another page chose to show them."""
+
+
+_FETCH_METADATA = ("sec-fetch-dest", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-user")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +70,17 @@ def is_navigation(request: http.Request) -> bool:
 
 
 def request_origin(request: http.Request) -> RequestOrigin:
-    """The request's kind and, for a pulled-in request, the host of the page that pulled it."""
+    """The request's kind and, for a pulled-in request, the host of the page that pulled it.
+
+    A request with no Fetch Metadata, no HTML `Accept` and no `Referer` comes from a program
+    (an app, a command-line tool) or a browser that says nothing: no page is seen pulling it in,
+    so it is unknown rather than blamed on a page."""
     if is_navigation(request):
         return RequestOrigin(NAVIGATION)
-    return RequestOrigin(SUBRESOURCE, referring_host(request))
+    headers = request.headers
+    if "referer" in headers or any(name in headers for name in _FETCH_METADATA):
+        return RequestOrigin(SUBRESOURCE, referring_host(request))
+    return RequestOrigin(UNKNOWN)
 
 
 def referring_host(request: http.Request) -> str | None:

@@ -17,6 +17,7 @@ and at stop). A host a page pulled in is recorded once an hour, however often it
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -105,7 +106,7 @@ class Recorder:
         self.record = record
         self._settings = settings
         self._clock = clock
-        self._recent: dict[tuple[Any, ...], float] = {}
+        self._recent: OrderedDict[tuple[Any, ...], float] = OrderedDict()
         self._windows: dict[tuple[str, str | None, str], _Window] = {}
         self._remembered = 0
 
@@ -168,14 +169,20 @@ class Recorder:
             )
 
     def first(self, key: tuple[Any, ...]) -> bool:
-        """True unless `key` was recorded within the last REPEAT_WINDOW seconds."""
+        """True unless `key` was recorded within the last REPEAT_WINDOW seconds (of the last
+        `_MAX_KEYS` keys: a burst forgets its oldest in constant time, never all at once)."""
         now = self._clock()
-        last = self._recent.get(key)
+        recent = self._recent
+        last = recent.get(key)
         if last is not None and now - last < REPEAT_WINDOW:
             return False
-        if len(self._recent) > _MAX_KEYS:
-            self._recent = {k: t for k, t in self._recent.items() if now - t < REPEAT_WINDOW}
-        self._recent[key] = now
+        recent[key] = now
+        recent.move_to_end(key)
+        while recent:
+            oldest, at = next(iter(recent.items()))
+            if now - at < REPEAT_WINDOW and len(recent) <= _MAX_KEYS:
+                break
+            del recent[oldest]
         return True
 
     def _admit(self, decision: Decision, host: str, origin: RequestOrigin) -> _Admit:
