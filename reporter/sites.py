@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.journal.events import decisions_in
 from reporter.document import DomainEntry, MoreHosts, Origins
 from rules.sites import registrable_domain
 
@@ -29,12 +30,6 @@ OTHER_SITES = "*"
 
 Origin = Literal["opened", "pulled_in", "unknown"]
 DECISIONS = ("block", "warn", "log")
-
-
-def weight(body: Mapping[str, Any]) -> int:
-    """How many decisions a row stands for: a grouped row's `hosts`, otherwise one."""
-    hosts = body.get("hosts")
-    return hosts if isinstance(hosts, int) and not isinstance(hosts, bool) and hosts > 0 else 1
 
 
 def origin(body: Mapping[str, Any]) -> Origin:
@@ -90,7 +85,7 @@ class SiteTallies:
     def add(self, host: str, category: str | None, decision: str, body: Mapping[str, Any],
             ts: str) -> None:  # fmt: skip
         """One decision row on `host` (a grouped row when it carries `hosts`)."""
-        n = weight(body)
+        n = decisions_in(body)
         if "hosts" in body:
             site = None if host == OTHER_SITES else host
             group = self.groups[(site, category)]

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.config import Config
 from agent.journal import Event, Journal, Kind
+from agent.journal.events import decisions_in
 from reporter.document import (
     CategoryCounts,
     Counts,
@@ -29,7 +30,7 @@ from reporter.document import (
     Summary,
 )
 from reporter.scope import DECISIONS, Scope
-from reporter.sites import Origin, SiteTallies, origin, origins, weight
+from reporter.sites import Origin, SiteTallies, origin, origins
 
 STREAK_LOOKBACK = timedelta(days=366)
 
@@ -85,7 +86,7 @@ def week_facts(
                 continue
             local = event.time.astimezone(zone)
             category = _text(event.body.get("category"))
-            n = weight(event.body)  # a grouped row stands for its hosts
+            n = decisions_in(event.body)  # a grouped row stands for its hosts
             totals[decision] += n
             by_category[category or "uncategorised"][decision] += n
             by_day[local.date()][decision] += n
@@ -172,7 +173,7 @@ def _previous_week(journal: Journal, scope: Scope) -> Counts | None:
     counts: Counter[str] = Counter()
     for event in journal.events(since=start_at, until=end_at, kinds=[Kind.DECISION]):
         if (decision := _decision(event)) is not None:
-            counts[decision] += weight(event.body)
+            counts[decision] += decisions_in(event.body)
     return Counts(**_counts(counts))
 
 

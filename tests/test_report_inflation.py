@@ -8,6 +8,7 @@ says plainly in the report which blocks came from pages the person opened.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -41,7 +42,7 @@ from rules.model import Decision
 from rules.sites import registrable_domain
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import RunningAgent, client_context, start_agent, write_home
-from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, make_home, next_report
+from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, candor, make_home, next_report
 
 BLOCK = Decision("block", "adult", "block", "example.test", "adult.txt:1")
 
@@ -310,6 +311,10 @@ def test_a_third_party_page_cannot_fill_the_report_with_blocked_hosts(
     (navigation,) = [e for e in decisions if e.get("request") == NAVIGATION]
     assert navigation["host"] == "www.blocked.test"
     assert "news.allowed.test" not in {e["host"] for e in decisions}  # the allowed page itself
+
+    status = json.loads(candor(own_agent.home, "status", "--json").stdout)
+    today = {(d["category"], d["decision"]): d["count"] for d in status["today"]["decisions"]}
+    assert today[("adult", "block")] == PULLED_IN + 1  # a grouped row counts its hosts
 
     document, text = next_report(own_agent.home)
     assert document["summary"]["origins"]["opened"]["block"] == 1

@@ -142,6 +142,12 @@ class Decision(EventBody):
     """In a grouped row for other sites (`host` is `*`): how many sites those hosts were on."""
 
 
+def decisions_in(body: Mapping[str, Any]) -> int:
+    """How many decisions a `decision` row stands for: a grouped row's `hosts`, otherwise one."""
+    hosts = body.get("hosts")
+    return hosts if type(hosts) is int and hosts > 0 else 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Search(EventBody):
     """A search on an engine Candor watches matched a category (or, when detailed, any search)."""
