@@ -328,7 +328,7 @@ def origin_lines(document: Document) -> list[str]:
         f"Pulled in by other pages, not opened: {counts_words(o.pulled_in)}",
     ]
     if o.unknown.total:
-        lines.append(f"Not known which (stopped before any page): {counts_words(o.unknown)}")
+        lines.append(f"Candor could not tell which: {counts_words(o.unknown)}")
     return lines
 
 

@@ -230,6 +230,7 @@ def test_the_report_groups_ten_thousand_hosts_and_says_what_was_opened(tmp_path:
     assert other["site"] is None and other["hosts"] == 300 and other["sites"] == 250
     assert "Pages the person opened: 2 blocked" in text
     assert "Pulled in by other pages, not opened: 10800 blocked" in text
+    assert "Candor could not tell which: 1 blocked" in text
     assert "bad.test (adult): 2 blocked · 0 warned · 0 noted; opened by the person" in text
     assert "And 10,481 more hosts under example.test (adult)" in text
     assert "pulled in by a page on news.test, not opened" in text
