@@ -167,6 +167,7 @@ def build_report(
         partner=doc.Partner(name=config.partner.name, email=config.partner.email),
         summary=facts.summary,
         domains=facts.domains,
+        more_domains=facts.more_domains,
         searches=facts.searches,
         integrity=section,
         rebuilt=rebuilt,

@@ -67,6 +67,16 @@ class DayCounts(Counts):
     """True for a day outside the period that holds rows the report covers (a clock anomaly)."""
 
 
+class Origins(_Model):
+    """The counts split by who chose the page: the person opened it, a page they visited pulled
+    it in (an image, a script, a frame), or Candor could not tell (a refused connection, or a
+    record made before Candor told them apart)."""
+
+    opened: Counts
+    pulled_in: Counts
+    unknown: Counts
+
+
 class Summary(_Model):
     """The counts every detail level shares: per category, day and hour, streak, trend."""
 
@@ -85,6 +95,8 @@ class Summary(_Model):
     warn_continues: int
     searches_flagged: int
     temporary_allows: int
+    origins: Origins | None = None
+    """Who chose the pages: the person, or other pages (absent in reports built before)."""
 
 
 class DomainEntry(Counts):
@@ -94,6 +106,26 @@ class DomainEntry(Counts):
     category: str | None
     times: list[str] | None = None
     """Only at the detailed level: when each recorded event happened (RFC 3339, UTC)."""
+    opened: int | None = None
+    """How many of the counts are pages the person opened (absent in reports built before)."""
+    pulled_in: int | None = None
+    """How many were pulled in by a page the person visited; the rest: not known."""
+    pulled_in_by: list[str] | None = None
+    """The hosts of the pages that pulled it in most often (up to three), when they said."""
+
+
+class MoreHosts(Counts):
+    """Hosts not listed one by one, grouped: under one site, or (`site` None) on other sites."""
+
+    category: str | None
+    site: str | None
+    """The registrable domain they are under; None: the other sites together."""
+    hosts: int
+    sites: int | None = None
+    """For the other sites: how many sites those hosts were on."""
+    opened: int
+    pulled_in: int
+    pulled_in_by: list[str] | None = None
 
 
 class SearchEntry(_Model):
@@ -381,6 +413,8 @@ class Document(_Model):
     partner: Partner
     summary: Summary
     domains: list[DomainEntry] | None = None
+    more_domains: list[MoreHosts] | None = None
+    """With `domains`: the hosts not listed there, grouped by site (absent in older reports)."""
     searches: list[SearchEntry] | None = None
     integrity: Integrity
     rebuilt: Rebuilt | None = None
@@ -413,7 +447,25 @@ class Document(_Model):
             data["period"].pop("week", None)
         if data["integrity"]["pinned_passthroughs"].get("programs") is None:
             data["integrity"]["pinned_passthroughs"].pop("programs", None)
+        _drop_unset_origins(data)
         return data
+
+
+def _drop_unset_origins(data: dict[str, Any]) -> None:
+    """Leave out what reports built before origins were recorded do not have."""
+    if data.get("more_domains") is None:
+        data.pop("more_domains", None)
+    if data["summary"].get("origins") is None:
+        data["summary"].pop("origins", None)
+    for entry in data.get("domains") or []:
+        for name in ("opened", "pulled_in", "pulled_in_by"):
+            if entry.get(name) is None:
+                entry.pop(name, None)
+    for entry in data.get("more_domains") or []:
+        if entry.get("pulled_in_by") is None:
+            entry.pop("pulled_in_by", None)
+        if entry.get("sites") is None:
+            entry.pop("sites", None)
 
 
 def signed_bytes(document: dict[str, Any]) -> bytes:

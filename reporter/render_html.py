@@ -143,6 +143,7 @@ def render(document: Document) -> str:
     more.append(_e(f'"This was a mistake" requests: {s.unblock_requests}'))
     if s.totals.log:
         more.append(_e(f"Noted (allowed, but recorded): {s.totals.log}"))
+    more += [_e(line) for line in words.origin_lines(document)]
     if s.searches_flagged:
         more.append(_e(f"Searches in watched categories: {s.searches_flagged}"))
     categories = [
@@ -171,6 +172,7 @@ def render(document: Document) -> str:
     if document.domains is not None:
         rows = [
             _e(f"{d.host} ({d.category or 'no category'}): {words.counts_words(d)}")
+            + _e(_how(words.origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by)))
             + (
                 f'<br><span style="color:{SOFT};font-size:12px">'
                 + _e(", ".join(words.local(t, zone) for t in d.times))
@@ -180,7 +182,11 @@ def render(document: Document) -> str:
             )
             for d in document.domains
         ]
-        cards.append(_card("Websites", _list(rows) if rows else _p("None this week.", SOFT)))
+        rows += [_e(words.more_hosts_words(m)) for m in document.more_domains or []]
+        body = _list(rows) if rows else _p("None this week.", SOFT)
+        if any(d.pulled_in for d in document.domains) or document.more_domains:
+            body += _p(_e(words.PULLED_IN_NOTE), SOFT, 13)
+        cards.append(_card("Websites", body))
     if document.searches is not None:
         rows = [_e(words.search_words(q, zone)) for q in document.searches]
         cards.append(
@@ -230,6 +236,11 @@ def render(document: Document) -> str:
         + "".join(cards)
         + "</table></td></tr></table></body></html>\n"
     )
+
+
+def _how(origin: str | None) -> str:
+    """What follows a host's counts: "; opened by the person", or nothing when not known."""
+    return f"; {origin}" if origin else ""
 
 
 def _integrity(document: Document) -> str:

@@ -24,6 +24,7 @@ from reporter.document import (
     DayCounts,
     Document,
     Gap,
+    MoreHosts,
     Passthroughs,
     SearchEntry,
     ZoneChange,
@@ -309,6 +310,56 @@ reads them. The one owner of these sentences; a term not listed reads as `BYPASS
 BYPASS_UNKNOWN = "Candor's self-check found something that can get around the filter"
 
 
+PULLED_IN_NOTE = (
+    "A page the person visits can load pictures, ads or frames from other sites without them "
+    'choosing to. Those are counted as "pulled in by a page", not as sites the person opened.'
+)
+"""Why some blocks are not the person's doing, in the partner's words."""
+
+
+def origin_lines(document: Document) -> list[str]:
+    """The week's counts by who chose the page; empty when Candor could not tell any apart
+    (reports built before it could)."""
+    o = document.summary.origins
+    if o is None or not (o.opened.total or o.pulled_in.total):
+        return []
+    lines = [
+        f"Pages the person opened: {counts_words(o.opened)}",
+        f"Pulled in by other pages, not opened: {counts_words(o.pulled_in)}",
+    ]
+    if o.unknown.total:
+        lines.append(f"Candor could not tell which: {counts_words(o.unknown)}")
+    return lines
+
+
+def origin_words(total: int, opened: int | None, pulled_in: int | None,
+                 by: list[str] | None) -> str | None:  # fmt: skip
+    """Whether the person opened a site or a page pulled it in, in a few words (None: unknown)."""
+    opened, pulled_in = opened or 0, pulled_in or 0
+    pages = f"a page on {', '.join(by)}" if by else "a page"
+    if total and opened == total:
+        return "opened by the person"
+    if total and pulled_in == total:
+        return f"pulled in by {pages}, not opened"
+    if opened or pulled_in:
+        return f"{opened} opened by the person, {pulled_in} pulled in by {pages}"
+    return None
+
+
+def more_hosts_words(m: MoreHosts) -> str:
+    """A group of hosts not listed one by one: "and 9,970 more hosts under example.test"."""
+    hosts = f"{m.hosts:,} more {'host' if m.hosts == 1 else 'hosts'}"
+    if m.site is not None:
+        where = f"under {m.site}"
+    else:
+        n = m.sites or 0
+        where = f"on {n:,} other {'site' if n == 1 else 'sites'}" if n else "on other sites"
+    words = f"And {hosts} {where} ({m.category or 'no category'}): {counts_words(m)}"
+    if (how := origin_words(m.total, m.opened, m.pulled_in, m.pulled_in_by)) is not None:
+        words += f"; {how}"
+    return words
+
+
 def pinned_words(p: Passthroughs) -> str | None:
     """Connections an app would not let Candor check (it refused Candor's certificate), which
     Candor then let through unchecked for that app."""
@@ -433,6 +484,7 @@ def _this_week(document: Document, zone: tzinfo) -> list[str]:
     """The counts: totals, the trend, per category."""
     s = document.summary
     out = ["THIS WEEK", f"  {counts_words(s.totals)}"]
+    out.extend(f"  {line}" for line in origin_lines(document))
     if (trend := change_words(document)) is not None:
         out.append(f"  That is {trend}.")
     out.append(f"  Days in a row without a block: {s.streak_days}")
@@ -480,9 +532,16 @@ def _websites(document: Document, zone: tzinfo) -> list[str]:
     if not document.domains:
         out.append("  None this week.")
     for d in document.domains:
-        out.append(f"  {d.host} ({d.category or 'no category'}): {counts_words(d)}")
+        how = origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by)
+        line = f"{d.host} ({d.category or 'no category'}): {counts_words(d)}"
+        out.append(f"  {line}" + (f"; {how}" if how else ""))
         if d.times:
             out.append("    at " + ", ".join(local(t, zone) for t in d.times))
+    for m in document.more_domains or []:
+        out.append(f"  {more_hosts_words(m)}")
+    if any(d.pulled_in for d in document.domains) or document.more_domains:
+        out.extend(textwrap.wrap(PULLED_IN_NOTE, WIDTH, initial_indent="  ",
+                                 subsequent_indent="  "))  # fmt: skip
     out.append("")
     return out
 

@@ -19,15 +19,18 @@ from typing import Any
 
 from agent.config import Config
 from agent.journal import Event, Journal, Kind
+from agent.journal.events import decisions_in
 from reporter.document import (
     CategoryCounts,
     Counts,
     DayCounts,
     DomainEntry,
+    MoreHosts,
     SearchEntry,
     Summary,
 )
 from reporter.scope import DECISIONS, Scope
+from reporter.sites import Origin, SiteTallies, origin, origins
 
 STREAK_LOOKBACK = timedelta(days=366)
 
@@ -39,6 +42,8 @@ class WeekFacts:
     summary: Summary
     domains: list[DomainEntry] | None
     searches: list[SearchEntry] | None
+    more_domains: list[MoreHosts] | None = None
+    """With `domains`: the hosts not listed one by one, grouped by site."""
 
 
 def _decision(event: Event) -> str | None:
@@ -67,8 +72,8 @@ def week_facts(
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     by_day: dict[date, Counter[str]] = defaultdict(Counter)
     by_hour: dict[int, Counter[str]] = defaultdict(Counter)
-    by_host: dict[tuple[str, str | None], Counter[str]] = defaultdict(Counter)
-    host_times: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    by_origin: dict[Origin, Counter[str]] = defaultdict(Counter)
+    sites = SiteTallies()
     other: Counter[str] = Counter()
     searches: list[SearchEntry] = []
 
@@ -81,14 +86,15 @@ def week_facts(
                 continue
             local = event.time.astimezone(zone)
             category = _text(event.body.get("category"))
-            totals[decision] += 1
-            by_category[category or "uncategorised"][decision] += 1
-            by_day[local.date()][decision] += 1
-            by_hour[local.hour][decision] += 1
+            n = decisions_in(event.body)  # a grouped row stands for its hosts
+            totals[decision] += n
+            by_category[category or "uncategorised"][decision] += n
+            by_day[local.date()][decision] += n
+            by_hour[local.hour][decision] += n
+            by_origin[origin(event.body)][decision] += n
             host = _text(event.body.get("host"))
             if host:
-                by_host[(host, category)][decision] += 1
-                host_times[(host, category)].append(event.ts)
+                sites.add(host, category, decision, event.body, event.ts)
         elif event.kind == Kind.SEARCH:
             category = _text(event.body.get("category"))
             decision = _text(event.body.get("decision"))
@@ -124,20 +130,12 @@ def week_facts(
         warn_continues=other[Kind.WARN_CONTINUE],
         searches_flagged=other["searches"],
         temporary_allows=other[Kind.ALLOW_GRANTED],
+        origins=origins(by_origin),
     )
-    domains = None
+    domains = more = None
     if level in ("domains", "detailed"):
-        ordered = sorted(by_host.items(), key=lambda item: (-item[1].total(), item[0][0]))
-        domains = [
-            DomainEntry(
-                host=host,
-                category=category,
-                times=host_times[(host, category)] if level == "detailed" else None,
-                **_counts(counter),
-            )
-            for (host, category), counter in ordered
-        ]
-    return WeekFacts(summary, domains, searches if level == "detailed" else None)
+        domains, more = sites.entries(detailed=level == "detailed")
+    return WeekFacts(summary, domains, searches if level == "detailed" else None, more)
 
 
 def _days(scope: Scope, by_day: Mapping[date, Counter[str]]) -> list[DayCounts]:
@@ -175,7 +173,7 @@ def _previous_week(journal: Journal, scope: Scope) -> Counts | None:
     counts: Counter[str] = Counter()
     for event in journal.events(since=start_at, until=end_at, kinds=[Kind.DECISION]):
         if (decision := _decision(event)) is not None:
-            counts[decision] += 1
+            counts[decision] += decisions_in(event.body)
     return Counts(**_counts(counts))
 
 

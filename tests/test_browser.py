@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,33 @@ def test_candors_pages_cannot_be_framed_or_driven_by_another_site(
     event = agent.wait_for_event("warn_continue", lambda e: e["host"] == "framed.warned.test")
     assert event["category"] == "gambling"
     assert len([e for e in agent.events("warn_continue") if e["host"] == "framed.warned.test"]) == 1
+
+
+def test_a_browser_tells_pages_it_opened_from_images_a_page_pulled_in(
+    page, agent: RunningAgent, untouched_origin: Origin
+) -> None:
+    """Issue 12, item 9: a page's blocked images are recorded as pulled in by that page (with
+    Chromium's own Fetch Metadata and Referer), the person's own navigation as opened."""
+    images = "".join(f'<img src="https://pic{i}.pulled.blocked.test/x.png">' for i in range(12))
+    attack = "https://news.browser.test/attack"
+    body = f"<html><body>{images}</body></html>"
+    page.route(attack, lambda route: route.fulfill(status=200, content_type="text/html", body=body))
+    try:
+        page.goto(attack, wait_until="load")
+    finally:
+        page.unroute(attack)
+
+    def pulled() -> list[dict]:
+        return [e for e in agent.events("decision") if e["host"].endswith(".pulled.blocked.test")]
+
+    deadline = time.monotonic() + 15
+    while len(pulled()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 1 <= len(pulled()) <= 10  # at most ten hosts of a site one by one; the rest grouped
+    assert {(e["request"], e.get("referrer")) for e in pulled()} == {
+        ("subresource", "news.browser.test")
+    }
+    opened = page.goto(untouched_origin.https("opened.blocked.test", "/"))
+    assert opened is not None and opened.status == 403
+    event = agent.wait_for_event("decision", lambda e: e["host"] == "opened.blocked.test")
+    assert event["request"] == "navigation" and "referrer" not in event

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from mitmproxy.test import tutils
 
-from agent.proxy.addons.own_pages import vouched_navigation
 from agent.proxy.pages.origin import ORIGIN
 from agent.proxy.pages.render import csp_source
+from agent.proxy.request_kind import vouched_navigation
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import (
     NAVIGATION,

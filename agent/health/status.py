@@ -26,6 +26,7 @@ from agent.config import (
 from agent.health import selfcheck
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import Event, Journal, JournalError, clock
+from agent.journal.events import decisions_in
 from agent.policy.cooling_off import RULE_WHATS, Pending, held_action
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
@@ -322,7 +323,8 @@ def _today(events: Iterable[Event], midnight: datetime) -> dict[str, Any]:
     for event in events:
         by_kind[event.kind] += 1
         if event.kind == "decision":
-            decisions[(event.body.get("category") or "none", event.body.get("decision", "?"))] += 1
+            key = (event.body.get("category") or "none", event.body.get("decision", "?"))
+            decisions[key] += decisions_in(event.body)  # a grouped row counts its hosts
     return {
         "since": midnight.isoformat(),
         "decisions": [

@@ -129,6 +129,23 @@ class Decision(EventBody):
     host: str
     path: str | None = optional()
     """Only at the "detailed" level, without the query string."""
+    request: str | None = optional()
+    """`navigation` (the person opened the page), `subresource` (a page pulled it in: an image,
+    a script, a frame) or `unknown` (refused on the connection, before any request). Absent in
+    rows written before it was recorded: read as unknown."""
+    referrer: str | None = optional()
+    """For a subresource: the host of the page that pulled it in, when the page said."""
+    hosts: int | None = optional()
+    """A grouped row: `host` is a site (registrable domain), or `*` for other sites, and this
+    many more distinct hosts under it were decided and not recorded one by one. Absent: one."""
+    sites: int | None = optional()
+    """In a grouped row for other sites (`host` is `*`): how many sites those hosts were on."""
+
+
+def decisions_in(body: Mapping[str, Any]) -> int:
+    """How many decisions a `decision` row stands for: a grouped row's `hosts`, otherwise one."""
+    hosts = body.get("hosts")
+    return hosts if type(hosts) is int and hosts > 0 else 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

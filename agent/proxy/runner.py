@@ -43,6 +43,7 @@ from agent.proxy.addons.startup import Announce, StartupCheck, format_address
 from agent.proxy.chain import CandorAddons, hosts_to_inspect
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
+from rules.sites import registrable_domain
 
 log = logging.getLogger("candor")
 
@@ -202,6 +203,7 @@ class Agent:
         self._stop_services()
         self.deadlines.stop()
         self.watcher.stop()
+        self.addons.recorder.flush()
         self.record(AgentStop(version=_version(), clean=True))
         self.journal.close()
         self.policy_journal.close()
@@ -256,6 +258,7 @@ class Agent:
 
     def _start_services(self) -> None:
         try:
+            registrable_domain("candor.invalid")  # read the suffix list before a block needs it
             from agent.health import selfcheck
             from agent.health.proxy_owner import listener_problem
             from agent.health.watch import ChangeWatch
@@ -323,6 +326,7 @@ class Agent:
     async def _heartbeat(self) -> None:
         while True:
             self.record(Heartbeat.now())
+            self.addons.recorder.flush()  # grouped decisions: at most a minute late
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def _record_start(self) -> None:

@@ -21,7 +21,6 @@ from functools import cache
 from mitmproxy import http
 
 from agent.journal.events import UnblockRequest, WarnContinue
-from agent.proxy.addons.own_pages import vouched_navigation
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import host_name, request_host
@@ -37,6 +36,7 @@ from agent.proxy.pages.origin import (
     page_url,
 )
 from agent.proxy.pages.tokens import PageTokens, Shown
+from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
 
 _SHOWS = {BLOCKED_PATH: "block", WARN_PATH: "warn"}

@@ -17,6 +17,7 @@ from mitmproxy import http
 from agent.proxy.names import request_url
 from agent.proxy.pages.origin import PAGE_FOR, page_url
 from agent.proxy.pages.tokens import PageTokens
+from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
 
 
@@ -51,33 +52,6 @@ class OwnPages:
             pending_until=decision.pending_until,
         )
         flow.response = to_own_page(page_url(PAGE_FOR[decision.decision], token), decision)
-
-
-def vouched_navigation(request: http.Request) -> bool | None:
-    """Whether the person opened this URL as a page in a tab (a top-level navigation): True when
-    the browser says so (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest: document`); False when it
-    only looks like a navigation (browsers send no `Sec-Fetch-*` to plain-HTTP sites): an HTML
-    `Accept` and `Upgrade-Insecure-Requests: 1`, which a page's own no-cors request cannot send;
-    None for anything else: a page's image, script, fetch or frame."""
-    headers = request.headers
-    mode = headers.get("sec-fetch-mode")
-    if mode is not None:
-        if mode != "navigate":
-            return None
-        return True if headers.get("sec-fetch-dest", "document") == "document" else None
-    navigates = (
-        "text/html" in headers.get("accept", "") and headers.get("upgrade-insecure-requests") == "1"
-    )
-    return False if navigates else None
-
-
-def is_navigation(request: http.Request) -> bool:
-    """Whether the person opened this page (a top-level or frame navigation), not a page's
-    image, script or fetch: browsers say so in `Sec-Fetch-Mode`; without it, an HTML `Accept`."""
-    mode = request.headers.get("sec-fetch-mode")
-    if mode is not None:
-        return mode == "navigate"
-    return "text/html" in request.headers.get("accept", "")
 
 
 def refusal(decision: Decision) -> http.Response:

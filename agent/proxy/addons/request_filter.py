@@ -17,6 +17,7 @@ from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host, request_names, request_url
+from agent.proxy.request_kind import request_origin
 from rules.matcher import Matcher
 from rules.model import STRENGTH
 
@@ -78,7 +79,7 @@ class RequestFilter:
         if search is not None:
             self._recorder.searched(search, decision)
         if verdict in ("block", "warn", "log"):
-            self._recorder.decided(decision, host, request.path)
+            self._recorder.decided(decision, host, request.path, request_origin(request))
         if verdict in ("block", "warn"):
             self._pages.serve(flow, host, decision, url)
         else:
