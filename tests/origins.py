@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import secrets
 import socket
 import ssl
 import threading
@@ -58,6 +59,14 @@ CERT_NAMES = (
 
 FIXED_BYTES = bytes(range(256)) * 16
 """Served at /bytes: every byte value, to show an allowed response arrives unchanged."""
+
+HELD_SIZE = 256 * 2**20
+"""A held body's size: far more than a proxy should hold at once (issue 12, item 2)."""
+HELD_FIRST = 2**20
+"""The part of a held body that goes at once; the rest waits for the other side to have it."""
+HELD_WAIT = 120.0
+"""How long the origin waits for a held body's other side before giving up."""
+_HELD_CHUNK = b"x" * HELD_FIRST
 
 
 @dataclass(frozen=True)
@@ -124,9 +133,24 @@ class Received:
 
 
 @dataclass
+class Hold:
+    """A body held back after its first chunk, at `/held/<key>` (`Origin.hold`).
+
+    A GET is answered with `HELD_SIZE` bytes: the first `HELD_FIRST` at once, the rest once the
+    test sets `released` (when its client has the first chunk). A POST sets `arrived` once the
+    first `HELD_FIRST` bytes of its body are in, and is answered with how many bytes came.
+    """
+
+    key: str
+    released: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Log:
     connections: list[Seen] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
+    holds: dict[str, Hold] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hosts(self) -> set[str]:
@@ -147,9 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        if (hold := self._hold()) is not None:
+            self._send_held(hold)
+            return
         self._answer()
 
     def do_POST(self) -> None:
+        if (hold := self._hold()) is not None:
+            self._receive_held(hold, int(self.headers.get("Content-Length") or 0))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
@@ -179,6 +209,37 @@ class _Handler(BaseHTTPRequestHandler):
             body, ctype = json.dumps(echo).encode(), "application/json"
         self.send_response(200)
         self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _hold(self) -> Hold | None:
+        if not self.path.startswith("/held/"):
+            return None
+        with self.server.log.lock:
+            return self.server.log.holds.get(self.path.removeprefix("/held/"))
+
+    def _send_held(self, hold: Hold) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(HELD_SIZE))
+        self.end_headers()
+        self.wfile.write(_HELD_CHUNK)
+        self.wfile.flush()
+        if not hold.released.wait(HELD_WAIT):
+            self.close_connection = True
+            return
+        for _ in range(HELD_SIZE // HELD_FIRST - 1):
+            self.wfile.write(_HELD_CHUNK)
+
+    def _receive_held(self, hold: Hold, length: int) -> None:
+        received = len(self.rfile.read(min(length, HELD_FIRST)))
+        hold.arrived.set()
+        while received < length and (chunk := self.rfile.read(min(length - received, 2**20))):
+            received += len(chunk)
+        body = json.dumps({"received": received}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -258,6 +319,13 @@ class Origin:
 
     def https(self, host: str, path: str = "/") -> str:
         return f"https://{host}:{self.https_port}{path}"
+
+    def hold(self) -> Hold:
+        """A new held body, at `/held/<its key>` on both ports."""
+        hold = Hold(secrets.token_hex(8))
+        with self.log.lock:
+            self.log.holds[hold.key] = hold
+        return hold
 
     def start(self) -> Origin:
         for t in self._threads:

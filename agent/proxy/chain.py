@@ -3,7 +3,9 @@
 Order matters: the pass-through decision comes before mitmproxy's NextLayer picks a TLS layer;
 the connection gate after TlsConfig; Candor's own origin (`candor.invalid`, never filtered) and
 the DoH block before the request filter, SafeSearch after it (a page served instead is left
-alone); the canary after the filter, so it has the last word on the canary host only.
+alone); the canary after the filter, so it has the last word on the canary host only; body
+streaming last, once every page Candor serves is chosen (mitmproxy cannot stream a request that
+already has its answer).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig
 
 from agent.config import Config
 from agent.proxy.addons import safesearch
+from agent.proxy.addons.body_streaming import BodyStreaming
 from agent.proxy.addons.canary import Canary
 from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, ClientDeadline
 from agent.proxy.addons.connection_gate import ConnectionGate
@@ -79,6 +82,7 @@ class CandorAddons:
             RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
             SafeSearch(self.settings),
             self.canary,
+            BodyStreaming(),
         ]
         if self.overrides:
             addons.append(Resolve(self.overrides))

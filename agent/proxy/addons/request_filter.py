@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from mitmproxy import http
 
-from agent.proxy.addons import safesearch
+from agent.proxy.addons import body_streaming, safesearch
 from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Recorder
@@ -52,12 +52,13 @@ class RequestFilter:
         search = safesearch.search_of(request, engine) if capture and engine else None
         if capture and engine == "duckduckgo" and search is None and request.method == "POST":
             flow.metadata[_SEARCH_IN_BODY] = engine  # the form arrives with the body
+            body_streaming.read_body(flow)
         self._decide(flow, host, search)
 
     def request(self, flow: http.HTTPFlow) -> None:
         engine = flow.metadata.pop(_SEARCH_IN_BODY, None)
-        if engine is None or flow.response or not flow.live:
-            return
+        if engine is None or flow.response or not flow.live or flow.request.stream:
+            return  # streamed: a form too large to read is not a search
         search = safesearch.search_of(flow.request, engine)
         if search is not None:
             self._decide(flow, request_host(flow.request), search)
