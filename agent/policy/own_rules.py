@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.journal.loosening import OWN_FILE_PREFIX
 from agent.policy.cooling_off import LIST_PREFIX, Applied, ListChange
 from agent.policy.list_cache import save_compiled
 from rules.compiled_list import (
@@ -37,7 +38,7 @@ from rules.syntax import RuleSyntaxError, parse_rules_text
 
 LARGE_FILE_HOSTS = 10_000
 """Above this many plain host lines a rules file of the person's own is compiled, not parsed."""
-OWN_PREFIX = "rules/"
+OWN_PREFIX = OWN_FILE_PREFIX
 """How a compiled rules file of the person's own is named among the lists: `rules/adult.txt`."""
 SHOWN_REMOVED = 1000
 """At most this many removed host rules of a large file are named in the journal (and so in

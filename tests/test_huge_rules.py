@@ -1,0 +1,203 @@
+"""Huge inputs (issue 12, item 12): a large rules file of the person's own is compiled like an
+imported list, keeps naming file:line, is journaled by hash and entry count, and a removed line
+is still a loosening the partner reads; an import's compiled copy is what the agent loads; the
+agent opens its port with the rules last applied while a changed large file compiles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.config import Home, load_config
+from agent.journal import Journal, clock
+from agent.journal.clock import Uptime
+from agent.journal.loosening import Loosening
+from agent.policy import change_events
+from agent.policy.own_rules import LARGE_FILE_HOSTS
+from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
+from tests.conftest import candor
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+BOOT = clock.read_uptime()
+HOSTS = 200_000
+"""Lines of the generated own rules file: twenty times the threshold, a few seconds to compile."""
+
+
+def uptime_at(at: datetime) -> Uptime:
+    return Uptime(BOOT.boot_id, BOOT.seconds + (at - T0).total_seconds())
+
+
+def host(i: int) -> str:
+    return f"site{i}.bulk{i % 89}.test"
+
+
+def big_text(count: int, skip: frozenset[int] = frozenset()) -> str:
+    """`count` host lines (line i + 1 names host(i)), then a path rule, a keyword and an
+    exception: the lines that stay ordinary rules."""
+    lines = [host(i) if i not in skip else "# gone" for i in range(count)]
+    lines += ["bulk3.test/private", "keyword: roulette", "@@site7.bulk7.test"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def home(home_dir: Path) -> Home:
+    home = Home.at(home_dir)
+    home.ensure()
+    home.config_file.write_text('cooling_off = "24h"\n')
+    return home
+
+
+def seen(home: Home, at: datetime) -> LoadedRules:
+    """Load the rules at `at` and journal what changed and what is in force, as the agent does
+    when it starts."""
+    loaded = load_rules(home, load_config(home), now=at, uptime=uptime_at(at))
+    remember_applied(home, loaded, change_events.since_last_run(loaded))
+    return loaded
+
+
+def cache_files(home: Home) -> dict[str, tuple[int, int]]:
+    return {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in home.list_cache_dir.iterdir()
+        if not p.name.startswith(".")
+    }
+
+
+def newest(home: Home, kind: str) -> dict:
+    with Journal(home.journal_file) as journal:
+        row = next(journal.latest([kind], 1))
+    return row.body
+
+
+def test_a_large_own_file_is_compiled_names_its_lines_and_is_journaled_by_hash(
+    home: Home,
+) -> None:
+    path = home.rules_dir / "adult.txt"
+    path.write_text(big_text(HOSTS))
+    loaded = seen(home, T0)
+
+    # The hosts are one compiled list; the few other lines stay ordinary rules.
+    assert loaded.lists["rules/adult.txt"]["entries"] == HOSTS
+    assert loaded.lists["rules/adult.txt"]["hash"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sorted(loaded.sources["adult"]) == [
+        "@@site7.bulk7.test",
+        "bulk3.test/private",
+        "keyword: roulette",
+    ]
+    assert loaded.rule_counts["adult"] == HOSTS + 3
+    assert any(p.suffix == ".lines" for p in home.list_cache_dir.iterdir())
+
+    # Decisions name the file and line, for list hosts and ordinary rules alike.
+    d = loaded.matcher.decide(f"https://www.{host(123456)}/")
+    assert (d.decision, d.rule, d.source) == ("block", host(123456), "adult.txt:123457")
+    assert loaded.matcher.decide("https://bulk3.test/private/x").source == f"adult.txt:{HOSTS + 1}"
+    assert loaded.matcher.decide("https://site7.bulk7.test/").decision == "allow"  # the @@ line
+    assert loaded.matcher.decide("https://roulette.example/").decision == "block"
+    shown = candor(home.root, "rules", "test", f"https://{host(42)}/", check=True).stdout
+    assert f"'{host(42)}' (adult.txt:43)" in shown
+
+    # The journal row holds the hash and count, not 200,000 rule texts.
+    row = newest(home, "rules_applied")
+    assert row["lists"]["rules/adult.txt"]["entries"] == HOSTS
+    assert len(json.dumps(row)) < 10_000
+
+    # The next load maps the compiled copy: nothing is compiled or written again.
+    before = cache_files(home)
+    again = load_rules(home, load_config(home), now=T0, uptime=uptime_at(T0))
+    assert cache_files(home) == before
+    assert again.matcher.decide(f"https://{host(42)}/").source == "adult.txt:43"
+    assert again.matcher.fingerprint == loaded.matcher.fingerprint
+
+
+def test_removing_lines_from_a_large_own_file_is_a_loosening_the_partner_reads(
+    home: Home,
+) -> None:
+    path = home.rules_dir / "adult.txt"
+    path.write_text(big_text(HOSTS))
+    seen(home, T0)
+    removed = frozenset(range(1000, 200_000, 20_000))  # ten lines
+    path.write_text(big_text(HOSTS, skip=removed))
+
+    held = seen(home, T0 + timedelta(hours=1))
+    (waiting,) = held.pending
+    assert (waiting.what, waiting.value) == (Loosening.LIST_SHORTENED, "rules/adult.txt")
+    assert (waiting.entries_removed, waiting.entries_before) == (10, HOSTS)
+    assert "the rules file adult.txt in adult is being shortened" in waiting.describe()
+    d = held.matcher.decide(f"https://{host(21000)}/")
+    assert d.decision == "block" and d.pending_until == T0 + timedelta(hours=1) + DAY
+    assert d.source == "adult.txt:21001"  # the old version's line
+
+    # The journal names each removed host rule, as it would for a small file.
+    (change,) = newest(home, "rules_changed")["changes"]
+    (item,) = change["lists"]
+    assert (item["list"], item["entries_removed"], item["entries_before"]) == (
+        "rules/adult.txt",
+        10,
+        HOSTS,
+    )
+    assert sorted(item["rules_removed"]) == sorted(host(i) for i in removed)
+    assert item["pending_until"]
+
+    done = seen(home, T0 + timedelta(hours=26))
+    assert done.pending == ()
+    assert done.matcher.decide(f"https://{host(21000)}/").decision == "allow"
+    assert done.matcher.decide(f"https://{host(21001)}/").decision == "block"
+
+
+def test_the_report_names_the_host_rules_a_large_file_lost(home: Home) -> None:
+    from reporter.integrity import changes
+    from reporter.scope import Scope
+
+    path = home.rules_dir / "adult.txt"
+    path.write_text(big_text(LARGE_FILE_HOSTS + 100))
+    seen(home, T0)
+    path.write_text(big_text(LARGE_FILE_HOSTS + 100, skip=frozenset({5, 6})))
+    seen(home, T0 + timedelta(hours=1))
+    with Journal(home.journal_file) as journal:
+        last = journal.head()
+        assert last is not None
+        scope = Scope(T0 - DAY, T0 + DAY, UTC, T0 + DAY, 0, last.seq)
+        shared = changes(journal, scope, "domains").loosening
+        summary = changes(journal, scope, "summary").loosening
+    (entry,) = [c for c in shared if c.kind == "rules"]
+    assert entry.description == "the rules file adult.txt lost 2 of its 10,100 host rules"
+    assert sorted(entry.detail or []) == [host(5), host(6)]
+    assert [c.detail for c in summary if c.kind == "rules"] == [None]
+
+
+def test_a_file_growing_past_the_threshold_or_shrinking_below_it_loosens_only_what_went(
+    home: Home,
+) -> None:
+    path = home.rules_dir / "adult.txt"
+    small = LARGE_FILE_HOSTS - 5
+    path.write_text("\n".join(host(i) for i in range(small)) + "\n")
+    seen(home, T0)
+
+    # Grown past the threshold (as after upgrading Candor with a large file): the hosts move
+    # into the compiled form, and nothing counts as removed.
+    path.write_text("\n".join(host(i) for i in range(small + 20)) + "\n")
+    grown = seen(home, T0 + timedelta(hours=1))
+    assert "rules/adult.txt" in grown.lists
+    assert grown.pending == ()
+    with Journal(home.journal_file) as journal:
+        assert not list(journal.latest(["rules_changed"], 1))  # no rule counts as removed
+
+    # Shrunk below it again, losing three hosts: those three wait, the rest moved back.
+    kept = [host(i) for i in range(small + 20) if i not in (3, 4, 9)][: small - 10]
+    path.write_text("\n".join(kept) + "\n")
+    shrunk = seen(home, T0 + timedelta(hours=2))
+    assert "rules/adult.txt" not in shrunk.lists
+    (waiting,) = shrunk.pending
+    assert (waiting.what, waiting.value) == (Loosening.LIST_SHORTENED, "rules/adult.txt")
+    lost = (small + 20) - len(kept)
+    assert waiting.entries_removed == lost
+    body = newest(home, "rules_changed")
+    (change,) = body["changes"]
+    assert change["tightening"] == [] and change["loosening"] == []
+    assert change["lists"][0]["entries_removed"] == lost
+    assert shrunk.matcher.decide(f"https://{host(3)}/").decision == "block"  # held
