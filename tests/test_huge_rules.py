@@ -17,6 +17,7 @@ from agent.journal import Journal, clock
 from agent.journal.clock import Uptime
 from agent.journal.loosening import Loosening
 from agent.policy import change_events
+from agent.policy.live_rules import LiveRules
 from agent.policy.own_rules import LARGE_FILE_HOSTS
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
 from tests.conftest import candor
@@ -201,3 +202,33 @@ def test_a_file_growing_past_the_threshold_or_shrinking_below_it_loosens_only_wh
     assert change["tightening"] == [] and change["loosening"] == []
     assert change["lists"][0]["entries_removed"] == lost
     assert shrunk.matcher.decide(f"https://{host(3)}/").decision == "block"  # held
+
+
+# -- an import's compiled copy is what the running agent loads ----------------------------------
+
+
+def test_the_agent_maps_the_compiled_copy_an_import_wrote(home: Home, tmp_path: Path) -> None:
+    source = tmp_path / "bulk.txt"
+    source.write_text("\n".join(host(i) for i in range(HOSTS)) + "\n")
+    with Journal(home.journal_file) as journal:
+        live = LiveRules(home, journal=journal)
+        live.start()
+        candor(home.root, "rules", "import", str(source), "--category", "adult", check=True)
+
+        # The compiled copy was complete before the list was in place (the agent sees the list
+        # only then), so a reload at any moment finds it.
+        data = home.lists_dir / "adult" / "bulk.list"
+        meta = home.lists_dir / "adult" / "bulk.json"
+        sides = list(home.list_cache_dir.glob("lists-adult-bulk.*.json"))
+        assert len(sides) == 1
+        side_written = sides[0].stat().st_mtime_ns
+        assert side_written <= data.stat().st_ctime_ns <= meta.stat().st_mtime_ns
+
+        # The running agent's reload maps that copy (same key): nothing parsed or written again.
+        before = cache_files(home)
+        outcome = live.reload()
+        assert outcome.applied
+        assert cache_files(home) == before
+        d = live.rules.matcher.decide(f"https://{host(777)}/")
+        assert (d.decision, d.source) == ("block", "lists/adult/bulk")
+        assert live.rules.lists["lists/adult/bulk"]["entries"] == HOSTS
