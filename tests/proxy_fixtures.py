@@ -130,9 +130,11 @@ def start_agent(
     env: Mapping[str, str] | None = None,
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
+    hold_build_until: Path | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
-    shorter intervals or a known canary name, the real agent runs through the test harness.
+    shorter intervals, a known canary name or a held build (`hold_build_until`: the rules on
+    disk are built once that file exists), the real agent runs through the test harness.
     `env` is added to its environment (libfaketime's variables, to fake its wall clock)."""
     args = ("--home", str(home), "run", *extra)
     injected: dict[str, float | str] = {
@@ -141,6 +143,7 @@ def start_agent(
             ("selfcheck_interval", selfcheck_interval),
             ("anchor_interval", anchor_interval),
             ("canary_secret", canary_secret),
+            ("hold_build_until", str(hold_build_until) if hold_build_until else None),
         )
         if value is not None
     }

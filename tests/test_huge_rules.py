@@ -10,17 +10,21 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
 from agent.journal.clock import Uptime
+from agent.journal.events import AgentStart
 from agent.journal.loosening import Loosening
 from agent.policy import change_events
 from agent.policy.live_rules import LiveRules
 from agent.policy.own_rules import LARGE_FILE_HOSTS
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
 from tests.conftest import candor
+from tests.origins import Origin
+from tests.proxy_fixtures import start_agent, write_home
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -232,3 +236,101 @@ def test_the_agent_maps_the_compiled_copy_an_import_wrote(home: Home, tmp_path: 
         d = live.rules.matcher.decide(f"https://{host(777)}/")
         assert (d.decision, d.source) == ("block", "lists/adult/bulk")
         assert live.rules.lists["lists/adult/bulk"]["entries"] == HOSTS
+
+
+# -- the port opens with the rules last applied while a changed large file compiles -------------
+
+
+def start_event() -> AgentStart:
+    return AgentStart(version="test", rules_fingerprint="", previous_stop_clean=True)
+
+
+def count_rows(home: Home, kind: str) -> int:
+    with Journal(home.journal_file) as journal:
+        return len(list(journal.latest([kind], 100)))
+
+
+def test_a_start_serves_the_rules_last_applied_while_a_changed_large_file_compiles(
+    home: Home,
+) -> None:
+    path = home.rules_dir / "adult.txt"
+    count = LARGE_FILE_HOSTS + 500
+    path.write_text(big_text(count))
+    with Journal(home.journal_file) as journal:
+        first = LiveRules(home, journal=journal, quick_start=True)
+        assert not first.provisional  # nothing applied yet: built first, as always
+        first.start([start_event()])
+        # Unchanged since: its compiled copy is there, so no snapshot is needed either.
+        assert not LiveRules(home, journal=journal, quick_start=True).provisional
+
+    # While Candor is stopped the person adds a host and removes one.
+    path.write_text(big_text(count, skip=frozenset({5})) + "late.bulk.test\n")
+    with Journal(home.journal_file) as journal:
+        live = LiveRules(home, journal=journal, quick_start=True)
+        assert live.provisional
+        assert live.rules.matcher.decide("https://late.bulk.test/").decision == "allow"
+        d = live.rules.matcher.decide(f"https://{host(5)}/")
+        assert (d.decision, d.source) == ("block", "adult.txt:6")  # as last applied
+        live.start([start_event()])
+        assert count_rows(home, "agent_start") == 2
+        assert count_rows(home, "rules_applied") == 1  # nothing new is in force yet
+
+        events = live.finish_start()  # the build, journaled before it takes effect
+        assert not live.provisional
+        assert [e.kind for e in events] == ["rules_changed"]
+        assert count_rows(home, "rules_applied") == 2
+        assert live.rules.matcher.decide("https://late.bulk.test/").decision == "block"
+        held = live.rules.matcher.decide(f"https://{host(5)}/")
+        assert held.decision == "block" and held.pending_until is not None  # cooling-off
+
+
+def test_no_snapshot_without_the_compiled_copy_the_journal_names(home: Home) -> None:
+    path = home.rules_dir / "adult.txt"
+    count = LARGE_FILE_HOSTS + 500
+    path.write_text(big_text(count))
+    with Journal(home.journal_file) as journal:
+        LiveRules(home, journal=journal, quick_start=True).start([start_event()])
+    path.write_text(big_text(count) + "late.bulk.test\n")
+    # The copy of what was applied is gone (or was never the journal's): nothing stands in for
+    # the journal, and the start builds first, as it always did.
+    applied_hash = hashlib.sha256(big_text(count).encode()).hexdigest()
+    for p in home.list_cache_dir.iterdir():
+        if p.name.startswith("rules-adult-txt."):
+            p.unlink()
+    assert not any(applied_hash in p.name for p in home.list_cache_dir.iterdir())
+    with Journal(home.journal_file) as journal:
+        live = LiveRules(home, journal=journal, quick_start=True)
+        assert not live.provisional
+        assert live.rules.matcher.decide("https://late.bulk.test/").decision == "block"
+
+
+def test_the_agent_answers_from_the_rules_last_applied_before_the_build(
+    tmp_path: Path, origin: Origin
+) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    count = LARGE_FILE_HOSTS + 500
+    (home / "rules" / "adult.txt").write_text(big_text(count))
+    agent = start_agent(home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1")
+    try:
+        agent.wait_for_event("agent_start")
+    finally:
+        assert agent.stop() == 0
+
+    with (home / "rules" / "adult.txt").open("a") as f:
+        f.write("late.bulk.test\n")
+    gate = tmp_path / "let-the-build-go"
+    agent = start_agent(
+        home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1", hold_build_until=gate
+    )
+    try:
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            # The build is held, yet the port is open and answers from what was applied.
+            assert client.get(origin.http(host(42), "/")).status_code == 403
+            assert client.get(origin.http("late.bulk.test", "/")).status_code == 200
+            assert agent.events("rules_changed") == []
+            gate.touch()
+            agent.wait_for_event("rules_changed")
+            assert client.get(origin.http("late.bulk.test", "/")).status_code == 403
+    finally:
+        assert agent.stop() == 0

@@ -31,7 +31,7 @@ from rules.compiled_list import (
     load_compiled,
     missing_hosts,
 )
-from rules.lists.lines import decode_text, read_own_bytes
+from rules.lists.lines import RulesFileError, decode_text, read_own_bytes
 from rules.model import ParsedRules, Rejection, Rule
 from rules.own_hosts import is_plain_host, rules_again, split_rules_text
 from rules.syntax import RuleSyntaxError, parse_rules_text
@@ -112,19 +112,14 @@ def cached_form_missing(path: Path, category: str, cache_dir: Path) -> bool:
     """Whether loading this rules file now means compiling it (large, and no compiled copy of
     its bytes as they are): then the agent opens its port with the rules last applied first."""
     try:
-        with path.open("rb") as f:
-            head = f.read(1 << 20)
-            if len(head) < (1 << 20) and head.count(b"\n") + head.count(b"\r") < LARGE_FILE_HOSTS:
-                return False
-            data = head + f.read()
-    except OSError:
+        data = read_own_bytes(path, f"{category}.txt")
+    except RulesFileError:
         return False
     if data.count(b"\n") + data.count(b"\r") < LARGE_FILE_HOSTS:
         return False
     digest, name = file_hash(data), own_list_name(category)
-    return not _rest_path(cache_dir, digest, name).exists() or not all(
-        p.exists() for p in cache_paths(cache_dir, digest, name)
-    )
+    paths = (*cache_paths(cache_dir, digest, name), _rest_path(cache_dir, digest, name))
+    return not all(p.exists() for p in paths)
 
 
 def _rest_path(cache_dir: Path, digest: str, name: str) -> Path:

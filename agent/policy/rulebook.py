@@ -37,7 +37,13 @@ from agent.policy.elapsed import ElapsedClock
 from agent.policy.imported_lists import compiled, stored_lists
 from agent.policy.ledger import Ledger, body_digest, heartbeats, read_ledger, snapshot
 from agent.policy.list_cache import keep_fresh
-from agent.policy.own_rules import form_changes, is_own_list, read_own_rules, removed_from
+from agent.policy.own_rules import (
+    cached_form_missing,
+    form_changes,
+    is_own_list,
+    read_own_rules,
+    removed_from,
+)
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
 from rules.compiled_list import CompiledList, entries_missing, load_compiled
@@ -202,6 +208,102 @@ def load_rules(
         ledger=ledger,
         held_gone=built_policy.gone,
         baseline=baseline,
+    )
+
+
+def applied_rules(
+    home: Home,
+    config: Config,
+    inspect: InspectFor | None = None,
+    *,
+    ledger: Ledger,
+    now: datetime | None = None,
+    uptime: Uptime | None = None,
+) -> LoadedRules | None:
+    """The rules the journal's newest `rules_applied` row put in force, rebuilt from that row
+    alone: its rule texts, its settings, what it says waits, and the compiled copies of its
+    lists and large rules files found under the hashes it names (each checked against its
+    checksums). The agent serves these while a fresh build runs.
+
+    The journal is the only source: nothing on disk but those compiled copies is read, and
+    None is returned when one is missing or damaged, or when the row is not the journal's own
+    (bridged from old state files): then the agent builds first, as it always did. What waits
+    stays held even if its wait has ended, since its row is written with the fresh build.
+    """
+    applied = ledger.applied
+    if applied is None or applied.settings is None or ledger.bridged:
+        return None
+    rules_by_category: dict[str, list[Rule]] = {}
+    for category, texts in applied.sources.items():
+        try:
+            parsed = [parse_rule(text, source=where) for text, where in texts.items()]
+        except RuleSyntaxError:
+            return None
+        rules_by_category[category] = [r for r in parsed if r is not None]
+    actions = dict(applied.settings.actions)
+    lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
+    for category, texts in applied.identities.items():
+        for name in sorted(t[len(LIST_PREFIX) :] for t in texts if t.startswith(LIST_PREFIX)):
+            kept = load_compiled(home.list_cache_dir, applied.list_hashes.get(name, ""), name)
+            if kept is None:
+                return None
+            lists_by_category.setdefault(category, []).append(kept)
+    moment = Moment(now or clock.now(), uptime or clock.uptime(), ElapsedClock())
+    cooling = Plan(pending=ledger.pending)
+    found = _Found()
+    built = _assemble(
+        home,
+        _config_applied(config, applied.settings),
+        inspect,
+        _Inputs(actions, rules_by_category, lists_by_category, cooling),
+        tuple(g for g in ledger.grants if g.active(moment)),
+        found,
+    )
+    lists = _list_facts(lists_by_category)
+    return LoadedRules(
+        matcher=Matcher.compile(built.policy),
+        actions=actions,
+        rejected=tuple(found.rejected),
+        list_counts={name: int(info["entries"]) for name, info in lists.items()},
+        rule_counts={cat: len(rules) for cat, rules in rules_by_category.items()},
+        identities=dict(applied.identities),
+        sources={cat: dict(texts) for cat, texts in applied.sources.items()},
+        list_hashes=dict(applied.list_hashes),
+        settings=applied.settings,
+        cooling=cooling,
+        grants=built.grants,
+        grant_ends=tuple(g.ends(moment) for g in built.grants),
+        effective_config=built.in_force,
+        lists=lists,
+        ledger=ledger,
+    )
+
+
+def _config_applied(config: Config, settings: Settings) -> Config:
+    """`config` with the settings that loosen or tighten as they were applied (an edit made
+    while Candor was stopped is journaled, and takes effect, with the fresh build)."""
+    return config.model_copy(
+        update={
+            "allowlist": sorted(settings.allowlist),
+            "never_inspect": sorted(settings.never_inspect),
+            "safesearch": config.safesearch.model_copy(update={"enabled": settings.safesearch}),
+            "search_capture": config.search_capture.model_copy(
+                update={"enabled": settings.search_capture}
+            ),
+            "cooling_off": settings.cooling_off,
+        }
+    )
+
+
+def needs_compiling(home: Home) -> bool:
+    """Whether loading the rules now means compiling a large rules file of the person's own
+    (changed since it was last compiled, or its compiled copy is gone): the slow case the
+    agent opens its port for first, with `applied_rules`."""
+    if not home.rules_dir.is_dir():
+        return False
+    return any(
+        cached_form_missing(path, path.stem, home.list_cache_dir)
+        for path in sorted(home.rules_dir.glob("*.txt"))
     )
 
 
