@@ -208,6 +208,8 @@ class Agent:
             self._before_build()
         try:
             self.live.finish_start()
+            for problem in (*self.live.rules.problems, *map(str, self.live.rules.rejected)):
+                log.warning("%s", problem)
         except (JournalError, sqlite3.Error, OSError) as exc:
             log.warning(
                 "Candor could not write its journal (%s): the rules last applied stay.", exc
