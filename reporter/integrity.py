@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.config import Home, duration_words
 from agent.journal import Event, Journal, Kind, format_ts
-from agent.journal.loosening import loosening_words
+from agent.journal.loosening import OWN_FILE_PREFIX, loosening_words
 from reporter import channel, consent, signing
 from reporter.coverage import Clocks, coverage_and_gaps
 from reporter.document import (
@@ -84,10 +84,16 @@ def _rule_words(category: Any, texts: list[str]) -> str:
 
 def _list_words(item: Mapping[str, Any]) -> str | None:
     """An imported list that lost entries, in plain words (None if it lost none)."""
-    name = str(item.get("list", "a list")).rsplit("/", 1)[-1]
+    full = str(item.get("list", "a list"))
+    name = full.rsplit("/", 1)[-1]
     before, after, removed = (
         item.get(k) for k in ("entries_before", "entries_after", "entries_removed")
     )
+    if isinstance(removed, int) and full.startswith(OWN_FILE_PREFIX):
+        if removed <= 0:
+            return None
+        of = f" of its {before:,}" if isinstance(before, int) and before else ""
+        return f"the rules file {name} lost {removed:,}{of} host rules"
     if isinstance(removed, int):
         if removed <= 0:
             return None
@@ -111,11 +117,20 @@ def _list_entries(
             out.append(
                 ChangeEntry(
                     time=ts, kind="rules", category=change.get("category"), description=said,
-                    detail=[str(item.get("list"))] if share else None, while_stopped=stopped,
+                    detail=_list_detail(item) if share else None, while_stopped=stopped,
                     pending_until=item.get("pending_until") or None,
                 )
             )  # fmt: skip
     return out
+
+
+def _list_detail(item: Mapping[str, Any]) -> list[str]:
+    """What the partner sees of a list that lost entries: the host rules a large rules file of
+    the person's own lost, by name (as a small file's removed rules are), else the list's name."""
+    named = item.get("rules_removed")
+    if isinstance(named, list) and named:
+        return [str(text) for text in named]
+    return [str(item.get("list"))]
 
 
 def _allow_words(body: Mapping[str, Any], share: bool) -> str:

@@ -9,19 +9,24 @@ never reaches `moc.elpmaxe.`. Hosts listed alone (`--exact` imports) end in `.!`
 only the full reversed host can reach.
 
 The few other entries (paths, regexes, exceptions, `$important` domains, counts) live in a JSON
-file beside the trie. The JSON is written last and holds the trie's size and checksum, so a
-half-written or damaged cache is noticed and rebuilt instead of being trusted. This module owns
-that layout and only reads it; `agent.policy.list_cache` writes it (rules/ writes no files).
+file beside the trie. A large rules file of the person's own is compiled the same way, with one
+more file: the line each host entry came from, indexed by the entry's id in the trie, so that a
+decision still names `adult.txt:1234`. The JSON is written last and holds the other files'
+sizes and checksums, so a half-written or damaged cache is noticed and rebuilt instead of being
+trusted. This module owns that layout and only reads it; `agent.policy.list_cache` writes it
+(rules/ writes no files).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import zlib
-from collections.abc import Mapping
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -94,6 +99,11 @@ class CompiledList:
     important: tuple[Rule, ...]
     """`$important` domains, as DOMAIN rules with this list as their source."""
     _compiled_regexes: tuple[Any, ...] = field(default=(), repr=False)
+    line_numbers: Sequence[int] | None = field(default=None, repr=False)
+    """For a rules file of the person's own: the line of each host entry, by its id in the
+    trie (None for an imported list, whose entries are named by the list alone)."""
+    line_file: str = ""
+    """The file `line_numbers` count in, as decisions name it (`adult.txt`)."""
 
     def __len__(self) -> int:
         """The number of distinct host entries in the trie."""
@@ -114,6 +124,13 @@ class CompiledList:
             return "=" + best[:-2][::-1], EXACT_SPECIFICITY
         domain = best[:-1][::-1]
         return domain, domain_specificity(domain)
+
+    def source_of(self, key: str) -> str:
+        """Where the host entry with trie key `key` came from: `adult.txt:1234` for a rules file
+        of the person's own, the list's name for an imported list."""
+        if self.line_numbers is None:
+            return self.name
+        return f"{self.line_file}:{self.line_numbers[self.trie.key_id(key)]}"
 
     def match_path(self, host: str, path_and_query: str) -> str | None:
         """The longest path entry naming `host` (or a parent) that prefixes the path, which must
@@ -170,6 +187,51 @@ def entries_missing(old: CompiledList, new: CompiledList) -> int:
     missing += len(set(old.regexes) - set(new.regexes))
     missing += len({r.value for r in old.important} - {r.value for r in new.important})
     return missing
+
+
+def host_key(text: str) -> str:
+    """The trie key of a host rule's text: `example.com` -> `moc.elpmaxe.`, `=a.test` ->
+    `tset.a.!`."""
+    if text.startswith("="):
+        return text[1:][::-1] + _EXACT_END
+    return text[::-1] + _SUBTREE_END
+
+
+def rule_text_of(key: str) -> str:
+    """The rule text a trie key stands for (`host_key` backwards)."""
+    if key.endswith(_EXACT_END):
+        return "=" + key[:-2][::-1]
+    return key[:-1][::-1]
+
+
+def compile_hosts(
+    keys: Sequence[str], lines: Sequence[int], name: str, source_hash: str, line_file: str
+) -> CompiledList:
+    """A rules file's host entries (trie keys from `host_key`, each with its line) as a
+    compiled list whose decisions name `line_file:line`; the first line of a repeated entry
+    counts."""
+    trie = marisa_trie.Trie(keys)
+    numbers = array("I", bytes(4 * len(trie)))
+    key_id = trie.key_id
+    for key, line in zip(keys, lines, strict=True):
+        index = key_id(key)
+        if not numbers[index]:
+            numbers[index] = line
+    stats = ListStats(accepted=len(trie))
+    built = _assemble(name, source_hash, stats, trie, {}, (), (), ())
+    return replace(built, line_numbers=numbers, line_file=line_file)
+
+
+def missing_hosts(old: CompiledList, new_has: Callable[[str], bool], limit: int) -> list[str]:
+    """Up to `limit` rule texts of `old`'s host entries for which `new_has(trie key)` is false,
+    in trie order: what a shortened rules file of the person's own stopped blocking."""
+    out: list[str] = []
+    for key in old.trie.iterkeys():
+        if not new_has(key):
+            out.append(rule_text_of(key))
+            if len(out) >= limit:
+                break
+    return out
 
 
 def compile_list(entries: ImportedEntries, name: str, source_hash: str) -> CompiledList:
@@ -249,10 +311,29 @@ def cache_paths(cache_dir: Path, source_hash: str, name: str) -> tuple[Path, Pat
     return cache_dir / f"{stem}.marisa", cache_dir / f"{stem}.json"
 
 
-def side_text(cl: CompiledList, trie_file: str, size: int, crc: int) -> str:
+def lines_path(trie_path: Path) -> Path:
+    """Where the line numbers of a compiled rules file of the person's own are kept."""
+    return trie_path.with_suffix(".lines")
+
+
+def lines_bytes(cl: CompiledList) -> bytes | None:
+    """`cl`'s line numbers as saved (native 32-bit integers), or None for an imported list."""
+    if cl.line_numbers is None:
+        return None
+    return array("I", cl.line_numbers).tobytes()
+
+
+def side_text(
+    cl: CompiledList,
+    trie_file: str,
+    size: int,
+    crc: int,
+    lines: tuple[str, int, int] | None = None,
+) -> str:
     """The side file's text for `cl`, whose trie was saved as `trie_file` (`size` bytes, CRC-32
-    `crc`): the one definition of the layout `load_compiled` reads back."""
-    side = {
+    `crc`), and its line numbers as `lines` (file, size, CRC-32) if it has them: the one
+    definition of the layout `load_compiled` reads back."""
+    side: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "name": cl.name,
         "source_hash": cl.source_hash,
@@ -268,6 +349,9 @@ def side_text(cl: CompiledList, trie_file: str, size: int, crc: int) -> str:
         "exceptions": [[r.kind.value, r.value, r.important] for r in cl.exceptions],
         "important": [r.value for r in cl.important],
     }
+    if lines is not None:
+        file, lines_size, lines_crc = lines
+        side["lines"] = {"file": file, "size": lines_size, "crc32": lines_crc, "of": cl.line_file}
     return json.dumps(side, separators=(",", ":"))
 
 
@@ -301,7 +385,7 @@ def load_compiled(cache_dir: Path, source_hash: str, name: str) -> CompiledList 
                 {str(k): int(v) for k, v in raw_stats["skipped_by_reason"].items()}
             ),
         )
-        return _assemble(
+        built = _assemble(
             name,
             source_hash,
             stats,
@@ -314,8 +398,28 @@ def load_compiled(cache_dir: Path, source_hash: str, name: str) -> CompiledList 
             ),
             tuple(str(d) for d in side["important"]),
         )
+        if "lines" in side:
+            numbers = _map_lines(lines_path(trie_path), side["lines"], len(trie))
+            if numbers is None:
+                return None
+            built = replace(built, line_numbers=numbers, line_file=str(side["lines"]["of"]))
+        return built
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, re2.error):
         return None
+
+
+def _map_lines(path: Path, meta: Mapping[str, Any], keys: int) -> Sequence[int] | None:
+    """The line numbers file, memory-mapped, if it is whole: the size and CRC-32 the side file
+    names, one number per trie key."""
+    if meta["file"] != path.name or meta["size"] != 4 * keys:
+        return None
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size != meta["size"] or file_crc32(f) != meta["crc32"]:
+            return None
+        if keys == 0:
+            return array("I")
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return memoryview(mapped).cast("I")
 
 
 def file_crc32(f: BinaryIO) -> int:

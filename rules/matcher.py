@@ -387,13 +387,14 @@ def _list_decision(payload: tuple[str, _ListRef, bool]) -> Decision:
     """The Decision for a winning list entry. `payload` holds the raw trie key (reversed host
     plus `.` or `.!`), turned into rule text only now that it won, or a path entry's text."""
     key, ref, from_trie = payload
+    source = ref.list.name
     if not from_trie:
         text = key
-    elif key[-1] == "!":
-        text = "=" + key[:-2][::-1]
     else:
-        text = key[:-1][::-1]
-    return _decision(ref.action, ref.name, ref.action, text, ref.list.name, ref.pending_until)
+        if ref.list.line_numbers is not None:  # a rules file of the person's own: its line
+            source = ref.list.source_of(key)
+        text = "=" + key[:-2][::-1] if key[-1] == "!" else key[:-1][::-1]
+    return _decision(ref.action, ref.name, ref.action, text, source, ref.pending_until)
 
 
 _INSPECT = 1

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,6 +152,9 @@ class Injected:
     canary_secret: str | None = None
     """Names the agent's canary, so a test can ask for it (a shipped agent makes its own)."""
     first_request_seconds: float | None = None
+    hold_build_until: str | None = None
+    """A path: a start served by the rules last applied builds the rules on disk only once a
+    file is there, so a test sees the port answer before the build."""
 
 
 def child_command(*args: str, crash_at: str | None = None, **injected: float | str) -> list[str]:
@@ -214,7 +217,18 @@ def main(argv: Sequence[str]) -> int:
         anchor_interval=spec.anchor_interval,
         canary_secret=spec.canary_secret,
         first_request_seconds=spec.first_request_seconds,
+        before_build=_wait_for_file(spec.hold_build_until) if spec.hold_build_until else None,
     )
+
+
+def _wait_for_file(path: str) -> Callable[[], None]:
+    """A hook that returns once `path` exists (the test creates it to let the build go on)."""
+
+    def wait() -> None:
+        while not os.path.exists(path):
+            time.sleep(0.02)
+
+    return wait
 
 
 if __name__ == "__main__":

@@ -134,9 +134,11 @@ def start_agent(
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
+    hold_build_until: Path | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
-    shorter intervals or a known canary name, the real agent runs through the test harness.
+    shorter intervals, a known canary name or a held build (`hold_build_until`: the rules on
+    disk are built once that file exists), the real agent runs through the test harness.
     `env` is added to its environment (libfaketime's variables, to fake its wall clock)."""
     args = ("--home", str(home), "run", *extra)
     injected: dict[str, float | str] = {
@@ -146,6 +148,7 @@ def start_agent(
             ("anchor_interval", anchor_interval),
             ("canary_secret", canary_secret),
             ("first_request_seconds", first_request_seconds),
+            ("hold_build_until", str(hold_build_until) if hold_build_until else None),
         )
         if value is not None
     }

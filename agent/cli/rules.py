@@ -27,6 +27,7 @@ from agent.policy.imported_lists import (
     update_lists,
 )
 from agent.policy.ledger import Ledger, read_ledger
+from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
 from rules.lists.formats import ListFormat
@@ -467,7 +468,9 @@ def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
         counts = {
             "categories": len(loaded.actions),
             "rules": sum(loaded.rule_counts.values()),
-            "list_entries": sum(loaded.list_counts.values()),
+            "list_entries": sum(  # a large own file's hosts are counted among the rules
+                n for name, n in loaded.list_counts.items() if not is_own_list(name)
+            ),
         }
     else:
         for name in categories_on_disk(home):

@@ -42,6 +42,11 @@ _SUBJECTS: dict[str, tuple[str, str, bool]] = {
     Loosening.COOLING_OFF_SHORTENED: ("the cooling-off delay", "the cooling-off delay", False),
 }
 
+OWN_FILE_PREFIX = "rules/"
+"""How a large rules file of the person's own is named where imported lists are: compiled like
+one (`agent.policy.own_rules`), `rules/adult.txt`."""
+_LIST_WHATS = (Loosening.LIST_REMOVED, Loosening.LIST_SHORTENED)
+
 _VERBS: dict[str, str] = {
     Loosening.RULE_REMOVED: "removed",
     Loosening.EXCEPTION_ADDED: "added",
@@ -67,6 +72,8 @@ def loosening_words(
     if what not in _SUBJECTS:
         return "a change was made" if done else "a change is waiting"
     named, unnamed, in_category = _SUBJECTS[what]
+    if value and value.startswith(OWN_FILE_PREFIX) and what in _LIST_WHATS:
+        named = "the rules file {value}"  # a large rules file of the person's own
     if what == Loosening.ACTION_LOWERED:
         subject = named.format(category=category) if category else unnamed
     else:

@@ -17,7 +17,7 @@ from agent.journal.events import ConfigChanged, EventBody, RulesChanged
 from agent.journal.loosening import Loosening
 from agent.policy import cooling_off
 from agent.policy.cooling_off import RULE_WHATS, ListChange, Pending, Settings, journal_items
-from agent.policy.rulebook import LoadedRules, changes_since_applied
+from agent.policy.rulebook import LoadedRules, changes_since_applied, compared_identities
 from rules.changes import CategoryChange, diff_identities
 
 
@@ -45,7 +45,7 @@ def of_reload(
     lists, settings, and loosenings that now apply."""
     pending = after.cooling.pending
     events: list[EventBody] = []
-    changes = diff_identities(before.identities, after.identities)
+    changes = diff_identities(compared_identities(after, before.identities), after.identities)
     if changes or after.list_changes:
         events.append(rules_changed(changes, False, pending, after.list_changes))
     changed = cooling_off.settings_changes(

@@ -148,16 +148,22 @@ class ListChange:
     removed: int | None
     """Entries of the old version the new one lacks; None when the old version is gone."""
     added: int | None = None
+    removed_rules: tuple[str, ...] = ()
+    """For a large rules file of the person's own (`rules/adult.txt`): the host rules it lost,
+    named (up to a limit), as a small file's removed rules are."""
 
     def as_json(self) -> dict[str, Any]:
         """The change as a `rules_changed` entry lists it."""
-        return {
+        out: dict[str, Any] = {
             "list": self.name,
             "entries_before": self.before,
             "entries_after": self.after,
             "entries_removed": self.removed,
             "entries_added": self.added,
         }
+        if self.removed_rules:
+            out["rules_removed"] = list(self.removed_rules)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

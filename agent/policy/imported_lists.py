@@ -248,11 +248,18 @@ def import_list(
             data_path = (
                 category_dir / name if fmt is ListFormat.UT1 else meta_path.with_suffix(DATA_SUFFIX)
             )
-            _replace(staged, data_path)
             stored = StoredList(meta, data_path, meta_path)
+            # Compiled and cached before the list is in place, under the key the agent will
+            # compute from the placed bytes (the hash covers the file's name, so the staged copy
+            # takes it first): the agent's reload, which sees the list only once it is in
+            # place, maps this copy instead of parsing the list a second time.
+            named = Path(tmp) / ".named" / data_path.name
+            named.parent.mkdir()
+            os.replace(staged, named)
+            key = content_hash(StoredList(meta, named, meta_path))
+            _compile_and_cache(entries, stored, key, lists_dir / ".cache")
+            _replace(named, data_path)
             _write_meta(meta_path, meta)
-    cache_dir = lists_dir / ".cache"
-    _compile_and_cache(entries, stored, content_hash(stored), cache_dir)
     return ImportReport(
         stored=stored,
         accepted=entries.accepted,

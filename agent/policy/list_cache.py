@@ -5,32 +5,36 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from rules.compiled_list import CompiledList, cache_paths, file_crc32, side_text
+from rules.compiled_list import (
+    CompiledList,
+    cache_paths,
+    file_crc32,
+    lines_bytes,
+    lines_path,
+    side_text,
+)
 
 
 def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     """Write the cache atomically (temporary file, then rename) and return the side file's path.
 
-    The trie goes first and the side file, which names the trie's size and checksum, last: a
-    crash in between leaves no side file, so the next load rebuilds.
+    The trie (and a rules file's line numbers) go first and the side file, which names their
+    sizes and checksums, last: a crash in between leaves no side file, so the next load rebuilds.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     trie_path, side_path = cache_paths(cache_dir, cl.source_hash, cl.name)
-    tmp_trie = _temp_path(cache_dir, trie_path.name)
-    try:
-        cl.trie.save(str(tmp_trie))
-        size = tmp_trie.stat().st_size
-        with tmp_trie.open("rb") as f:
-            crc = file_crc32(f)
-        os.replace(tmp_trie, trie_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_trie.unlink()
+    size, crc = _write_checked(trie_path, lambda tmp: cl.trie.save(str(tmp)))
+    lines = None
+    numbers = lines_bytes(cl)
+    if numbers is not None:
+        path = lines_path(trie_path)
+        lines = (path.name, *_write_checked(path, lambda tmp: tmp.write_bytes(numbers)))
     tmp_side = _temp_path(cache_dir, side_path.name)
     try:
-        tmp_side.write_text(side_text(cl, trie_path.name, size, crc), encoding="utf-8")
+        tmp_side.write_text(side_text(cl, trie_path.name, size, crc, lines), encoding="utf-8")
         os.replace(tmp_side, side_path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -38,10 +42,26 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     return side_path
 
 
+def _write_checked(path: Path, write: Callable[[Path], object]) -> tuple[int, int]:
+    """Write `path` through a temporary file (0600) and return its size and CRC-32."""
+    tmp = _temp_path(path.parent, path.name)
+    try:
+        write(tmp)
+        size = tmp.stat().st_size
+        with tmp.open("rb") as f:
+            crc = file_crc32(f)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return size, crc
+
+
 def keep_fresh(cache_dir: Path, source_hash: str, name: str) -> None:
     """Mark a compiled copy as in use (its files' times set to now), so clearing old caches
     never removes a version the cooling-off still holds in force."""
-    for path in cache_paths(cache_dir, source_hash, name):
+    trie_path, side_path = cache_paths(cache_dir, source_hash, name)
+    for path in (trie_path, side_path, lines_path(trie_path)):
         with contextlib.suppress(OSError):
             os.utime(path)
 

@@ -29,7 +29,15 @@ from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.input_stamp import input_stamp
 from agent.policy.ledger import heartbeats, ledger_from, read_ledger, with_grants
-from agent.policy.rulebook import InspectFor, LoadedRules, commit, ledger_after, load_rules
+from agent.policy.rulebook import (
+    InspectFor,
+    LoadedRules,
+    applied_rules,
+    commit,
+    ledger_after,
+    load_rules,
+    needs_compiling,
+)
 from agent.policy.state_cache import disagreement_event, disagreements, write_caches
 from agent.policy.temporary_allow import ALLOW_KINDS
 from rules.changes import CategoryChange, diff_identities
@@ -63,7 +71,11 @@ class LiveRules:
         inspect: InspectFor | None = None,
         on_reload: Callable[[ReloadOutcome], None] | None = None,
         journal: Journal | None = None,
+        *,
+        quick_start: bool = False,
     ) -> None:
+        """With `quick_start` (the agent), when the rules on disk need compiling, what the
+        journal last applied is served first (`provisional`) and `finish_start` builds them."""
         self.home = home
         self._inspect = inspect
         self._on_reload = on_reload
@@ -76,7 +88,10 @@ class LiveRules:
         """The files as they were just before the last load: `reload_if_changed` compares."""
         self.config: Config = load_config(home)
         self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
-        self.rules: LoadedRules = self._load(self.config)
+        snapshot = self._snapshot() if quick_start and journal is not None else None
+        self.provisional = snapshot is not None
+        """Serving what the journal last applied until `finish_start` has built the rules."""
+        self.rules: LoadedRules = snapshot if snapshot is not None else self._load(self.config)
 
     @property
     def effective_config(self) -> Config:
@@ -88,9 +103,39 @@ class LiveRules:
             self.home, config, self._inspect, ledger=self.ledger, elapsed=self.elapsed
         )
 
+    def _snapshot(self) -> LoadedRules | None:
+        """The rules last applied, from the journal, when building the rules on disk is slow."""
+        if not needs_compiling(self.home):
+            return None
+        return applied_rules(self.home, self.config, self._inspect, ledger=self.ledger)
+
+    def finish_start(self) -> list[EventBody]:
+        """Build the rules on disk and put them in force as `start` would have (what changed
+        while stopped and the applied state journaled first); the rows. Raises if the journal
+        cannot be written: the rules last applied then stay in force."""
+        with self._lock:
+            loaded = self._load(self.config)
+            events = [
+                *change_events.since_last_run(loaded),
+                *self._cache_check(),
+                *self._gone_check(loaded),
+            ]
+            self._commit(loaded, events)
+            self.rules = loaded
+            self.provisional = False
+            return events
+
     def start(self, first: Sequence[EventBody] = ()) -> list[EventBody]:
         """Journal `first` (the agent's start), what changed while the agent was stopped, a
-        cache found edited, and the applied state, before anything is served; the rows."""
+        cache found edited, and the applied state, before anything is served; the rows. While
+        `provisional`, only `first`: the rest comes with `finish_start`."""
+        if self.provisional and self._journal is not None:
+            from agent.journal.store import draft_of
+
+            with self._lock:
+                clock_ = self._journal.clock
+                self._journal.append_drafts([draft_of(e, None, clock_) for e in first])
+            return list(first)
         with self._lock:
             events = [
                 *first,

@@ -37,12 +37,19 @@ from agent.policy.elapsed import ElapsedClock
 from agent.policy.imported_lists import compiled, stored_lists
 from agent.policy.ledger import Ledger, body_digest, heartbeats, read_ledger, snapshot
 from agent.policy.list_cache import keep_fresh
+from agent.policy.own_rules import (
+    cached_form_missing,
+    form_changes,
+    is_own_list,
+    read_own_rules,
+    removed_from,
+)
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
 from rules.compiled_list import CompiledList, entries_missing, load_compiled
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Action, Rejection, Rule, RuleKind
-from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
+from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule
 
 if TYPE_CHECKING:
     from agent.journal.events import EventBody
@@ -88,6 +95,9 @@ class LoadedRules:
     held_gone: tuple[Pending, ...] = ()
     """Removed or shortened lists that should still be in force but whose compiled copy is
     gone (the agent journals each once as `bypass_suspected`)."""
+    baseline: dict[str, frozenset[str]] | None = None
+    """The applied identities these rules were compared with, when a rules file changed form
+    (`agent.policy.own_rules.form_changes`); None: the applied identities themselves."""
 
     @property
     def pending(self) -> tuple[Pending, ...]:
@@ -141,63 +151,45 @@ def load_rules(
     )
     ledger = ledger if ledger is not None else read_ledger(home)
     actions = effective_categories(config, categories_on_disk(home))
-    rejected: list[Rejection] = []
-    problems: list[str] = []
-    notes: list[str] = []
+    found = _Found()
     lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
     for stored in stored_lists(home.lists_dir):
         try:
             built = compiled(stored, home.list_cache_dir)
         except OSError as exc:
-            problems.append(f"{stored.data_path}: cannot read this imported list ({exc.strerror}).")
+            found.problems.append(
+                f"{stored.data_path}: cannot read this imported list ({exc.strerror})."
+            )
             continue
         lists_by_category.setdefault(stored.meta.category, []).append(built)
+    rules_by_category, rule_counts, own = _read_own_files(home, actions, found)
+    for category, own_list in own.items():
+        lists_by_category.setdefault(category, []).append(own_list)
     lists = _list_facts(lists_by_category)
-    rules_by_category: dict[str, list[Rule]] = {}
-    rule_counts: dict[str, int] = {}
-    for name in actions:
-        path = rules_file(home, name)
-        rules: list[Rule] = []
-        if path.exists():
-            try:
-                parsed = read_rules_file(path, display_name=f"{name}.txt")
-            except RulesFileError as exc:
-                problems.append(str(exc))
-            else:
-                rules = parsed.rules
-                rejected.extend(parsed.rejected)
-        rule_counts[name] = len(rules)
-        rules_by_category[name] = rules
     identities = _identities(rules_by_category, lists)
     settings = Settings.of(config, actions)
     list_hashes = {name: str(info["hash"]) for name, info in lists.items()}
-    changed = tuple(_list_changes(home, ledger.applied, lists_by_category))
+    baseline, shrunk = form_changes(ledger.applied, rules_by_category, own, home.list_cache_dir)
+    changed = (*_list_changes(home, ledger.applied, lists_by_category), *shrunk)
+    compared = ledger.applied
+    if compared is not None and baseline is not None:
+        compared = replace(compared, identities=baseline)
     cooling = cooling_off.plan(
-        moment, ledger.applied, ledger.pending, identities, settings, changed, list_hashes
+        moment, compared, ledger.pending, identities, settings, changed, list_hashes
     )
-    shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
-    gone: list[Pending] = []
-    categories = _category_policies(
-        home, actions, rules_by_category, lists_by_category, shown, gone
-    )
-    notes.extend(held_list_gone_words(p) for p in gone)
-    in_force = cooling_off.effective_config(config, cooling.pending)
-    grants = tuple(g for g in ledger.grants if g.active(moment)) if with_grants else ()
-    allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
-    rejected.extend(bad)
-    never_inspect, bad = _host_rules(in_force.never_inspect, "never_inspect")
-    rejected.extend(bad)
-    policy = Policy(
-        categories=tuple(categories),
-        allowlist=(*(g.rule() for g in grants), *allowlist),
-        never_inspect=tuple(never_inspect),
-        inspect=tuple(inspect(in_force)) if inspect else (),
+    built_policy = _assemble(
+        home,
+        config,
+        inspect,
+        _Inputs(actions, rules_by_category, lists_by_category, cooling),
+        tuple(g for g in ledger.grants if g.active(moment)) if with_grants else (),
+        found,
     )
     return LoadedRules(
-        matcher=Matcher.compile(policy),
+        matcher=Matcher.compile(built_policy.policy),
         actions=actions,
-        rejected=tuple(rejected),
-        problems=tuple(problems),
+        rejected=tuple(found.rejected),
+        problems=tuple(found.problems),
         list_counts={name: int(info["entries"]) for name, info in lists.items()},
         rule_counts=rule_counts,
         identities=identities,
@@ -207,15 +199,197 @@ def load_rules(
         list_hashes=list_hashes,
         settings=settings,
         cooling=cooling,
-        grants=grants,
-        grant_ends=tuple(g.ends(moment) for g in grants),
-        effective_config=in_force,
-        notes=tuple(notes),
+        grants=built_policy.grants,
+        grant_ends=tuple(g.ends(moment) for g in built_policy.grants),
+        effective_config=built_policy.in_force,
+        notes=tuple(found.notes),
         list_changes=changed,
         lists=lists,
         ledger=ledger,
-        held_gone=tuple(gone),
+        held_gone=built_policy.gone,
+        baseline=baseline,
     )
+
+
+def applied_rules(
+    home: Home,
+    config: Config,
+    inspect: InspectFor | None = None,
+    *,
+    ledger: Ledger,
+    now: datetime | None = None,
+    uptime: Uptime | None = None,
+) -> LoadedRules | None:
+    """The rules the journal's newest `rules_applied` row put in force, rebuilt from that row
+    alone: its rule texts, its settings, what it says waits, and the compiled copies of its
+    lists and large rules files found under the hashes it names (each checked against its
+    checksums). The agent serves these while a fresh build runs.
+
+    The journal is the only source: nothing on disk but those compiled copies is read, and
+    None is returned when one is missing or damaged, or when the row is not the journal's own
+    (bridged from old state files): then the agent builds first, as it always did. What waits
+    stays held even if its wait has ended, since its row is written with the fresh build.
+    """
+    applied = ledger.applied
+    if applied is None or applied.settings is None or ledger.bridged:
+        return None
+    rules_by_category: dict[str, list[Rule]] = {}
+    for category, texts in applied.sources.items():
+        try:
+            parsed = [parse_rule(text, source=where) for text, where in texts.items()]
+        except RuleSyntaxError:
+            return None
+        rules_by_category[category] = [r for r in parsed if r is not None]
+    actions = dict(applied.settings.actions)
+    lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
+    for category, texts in applied.identities.items():
+        for name in sorted(t[len(LIST_PREFIX) :] for t in texts if t.startswith(LIST_PREFIX)):
+            kept = load_compiled(home.list_cache_dir, applied.list_hashes.get(name, ""), name)
+            if kept is None:
+                return None
+            lists_by_category.setdefault(category, []).append(kept)
+    moment = Moment(now or clock.now(), uptime or clock.uptime(), ElapsedClock())
+    cooling = Plan(pending=ledger.pending)
+    found = _Found()
+    built = _assemble(
+        home,
+        _config_applied(config, applied.settings),
+        inspect,
+        _Inputs(actions, rules_by_category, lists_by_category, cooling),
+        tuple(g for g in ledger.grants if g.active(moment)),
+        found,
+    )
+    lists = _list_facts(lists_by_category)
+    return LoadedRules(
+        matcher=Matcher.compile(built.policy),
+        actions=actions,
+        rejected=tuple(found.rejected),
+        list_counts={name: int(info["entries"]) for name, info in lists.items()},
+        rule_counts={cat: len(rules) for cat, rules in rules_by_category.items()},
+        identities=dict(applied.identities),
+        sources={cat: dict(texts) for cat, texts in applied.sources.items()},
+        list_hashes=dict(applied.list_hashes),
+        settings=applied.settings,
+        cooling=cooling,
+        grants=built.grants,
+        grant_ends=tuple(g.ends(moment) for g in built.grants),
+        effective_config=built.in_force,
+        lists=lists,
+        ledger=ledger,
+    )
+
+
+def _config_applied(config: Config, settings: Settings) -> Config:
+    """`config` with the settings that loosen or tighten as they were applied (an edit made
+    while Candor was stopped is journaled, and takes effect, with the fresh build)."""
+    return config.model_copy(
+        update={
+            "allowlist": sorted(settings.allowlist),
+            "never_inspect": sorted(settings.never_inspect),
+            "safesearch": config.safesearch.model_copy(update={"enabled": settings.safesearch}),
+            "search_capture": config.search_capture.model_copy(
+                update={"enabled": settings.search_capture}
+            ),
+            "cooling_off": settings.cooling_off,
+        }
+    )
+
+
+def needs_compiling(home: Home) -> bool:
+    """Whether loading the rules now means compiling a large rules file of the person's own
+    (changed since it was last compiled, or its compiled copy is gone): the slow case the
+    agent opens its port for first, with `applied_rules`."""
+    if not home.rules_dir.is_dir():
+        return False
+    return any(
+        cached_form_missing(path, path.stem, home.list_cache_dir)
+        for path in sorted(home.rules_dir.glob("*.txt"))
+    )
+
+
+@dataclass(slots=True)
+class _Found:
+    """What was wrong while reading, and what the person should know."""
+
+    rejected: list[Rejection] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """The rules a snapshot is compiled from, and what the cooling-off delay holds."""
+
+    actions: dict[str, Action]
+    rules: dict[str, list[Rule]]
+    lists: dict[str, list[CompiledList]]
+    cooling: Plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Assembled:
+    """A policy ready to compile, and what went into it."""
+
+    policy: Policy
+    in_force: Config
+    grants: tuple[Grant, ...]
+    gone: tuple[Pending, ...]
+
+
+def _assemble(
+    home: Home,
+    config: Config,
+    inspect: InspectFor | None,
+    inputs: _Inputs,
+    grants: tuple[Grant, ...],
+    found: _Found,
+) -> _Assembled:
+    """The policy in force: the rules and lists with what the cooling-off delay holds back
+    and keeps, the settings still held, and the temporary allows."""
+    cooling = inputs.cooling
+    shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
+    gone: list[Pending] = []
+    categories = _category_policies(home, inputs.actions, inputs.rules, inputs.lists, shown, gone)
+    found.notes.extend(held_list_gone_words(p) for p in gone)
+    in_force = cooling_off.effective_config(config, cooling.pending)
+    allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
+    found.rejected.extend(bad)
+    never_inspect, bad = _host_rules(in_force.never_inspect, "never_inspect")
+    found.rejected.extend(bad)
+    policy = Policy(
+        categories=tuple(categories),
+        allowlist=(*(g.rule() for g in grants), *allowlist),
+        never_inspect=tuple(never_inspect),
+        inspect=tuple(inspect(in_force)) if inspect else (),
+    )
+    return _Assembled(policy, in_force, grants, tuple(gone))
+
+
+def _read_own_files(
+    home: Home, actions: Mapping[str, Action], found: _Found
+) -> tuple[dict[str, list[Rule]], dict[str, int], dict[str, CompiledList]]:
+    """Each category's rules file: its rules, how many, and the compiled hosts of a large one."""
+    rules_by_category: dict[str, list[Rule]] = {}
+    rule_counts: dict[str, int] = {}
+    own: dict[str, CompiledList] = {}
+    for name in actions:
+        path = rules_file(home, name)
+        rules: list[Rule] = []
+        count = 0
+        if path.exists():
+            try:
+                read = read_own_rules(path, name, home.list_cache_dir)
+            except RulesFileError as exc:
+                found.problems.append(str(exc))
+            else:
+                rules = read.parsed.rules
+                found.rejected.extend(read.parsed.rejected)
+                count = read.count
+                if read.compiled is not None:
+                    own[name] = read.compiled
+        rule_counts[name] = count
+        rules_by_category[name] = rules
+    return rules_by_category, rule_counts, own
 
 
 def _list_facts(lists_by_category: Mapping[str, Sequence[CompiledList]]) -> dict[str, dict]:
@@ -259,6 +433,7 @@ def _list_changes(
                     after=new.stats.accepted,
                     removed=entries_missing(old, new) if old else None,
                     added=entries_missing(new, old) if old else None,
+                    removed_rules=removed_from(old, new) if old and is_own_list(new.name) else (),
                 )
             )
     return out
@@ -413,7 +588,15 @@ def changes_since_applied(loaded: LoadedRules) -> list[CategoryChange]:
     applied = loaded.ledger.applied
     if applied is None:
         return []
-    return diff_identities(applied.identities, loaded.identities)
+    return diff_identities(compared_identities(loaded, applied.identities), loaded.identities)
+
+
+def compared_identities(
+    loaded: LoadedRules, applied: Mapping[str, frozenset[str]]
+) -> Mapping[str, frozenset[str]]:
+    """What `loaded` is compared with: `applied`, or the `baseline` when a rules file of the
+    person's own changed form (its host rules moved into or out of its compiled copy)."""
+    return loaded.baseline if loaded.baseline is not None else applied
 
 
 def commit(journal: Journal, loaded: LoadedRules, events: Sequence[EventBody] = ()) -> Ledger:

@@ -67,12 +67,14 @@ def run(
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
+    before_build: Callable[[], None] | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
     `selfcheck_interval` and `anchor_interval` shorten the self-check's and the time anchors'
-    intervals, `canary_secret` names the canary, and `first_request_seconds` shortens a new
-    client connection's deadline for its first request, for tests (Python API only)."""
+    intervals, `canary_secret` names the canary, `first_request_seconds` shortens a new client
+    connection's deadline for its first request, and `before_build` holds a start's build of
+    the rules behind the rules last applied, for tests (Python API only)."""
     _quiet_logging()
     try:
         agent = Agent(
@@ -84,6 +86,7 @@ def run(
             anchor_interval=anchor_interval,
             canary_secret=canary_secret,
             first_request_seconds=first_request_seconds,
+            before_build=before_build,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -106,11 +109,14 @@ class Agent:
         canary_secret: str | None = None,
         after_first_load: Callable[[], None] | None = None,
         first_request_seconds: float | None = None,
+        before_build: Callable[[], None] | None = None,
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
-        a file there, as a person could during start-up; `canary_secret` names the canary, and
-        the intervals are shortened, for tests too (Python API only)."""
+        a file there, as a person could during start-up; `before_build` runs before a start
+        served by the rules last applied builds the rules on disk; `canary_secret` names the
+        canary, and the intervals are shortened, for tests too (Python API only)."""
         self.home = home
+        self._before_build = before_build
         self.selfcheck_interval = selfcheck_interval
         self.anchor_interval = anchor_interval
         try:
@@ -139,6 +145,7 @@ class Agent:
                 inspect=lambda config: hosts_to_inspect(config, self.canary),
                 on_reload=self._reloaded,
                 journal=self.policy_journal,
+                quick_start=True,
             )
             if after_first_load is not None:
                 after_first_load()
@@ -195,8 +202,30 @@ class Agent:
         """Journal the start and the rules in force, then reload on every edit: one made since
         the first load (while the watcher was held) is reloaded now, before anything is served."""
         self._record_start()
+        if self.live.provisional:  # serving what the journal last applied: build aside
+            threading.Thread(target=self._build, name="candor-rules-build", daemon=True).start()
+            return
         self.watcher.release(self.live.reload_if_changed)
         self.deadlines.start()
+
+    def _build(self) -> None:
+        """Build the rules on disk while the port is open, swap them in (journaled first, as
+        any reload), then reload on every edit as `begin` does."""
+        if self._before_build is not None:
+            self._before_build()
+        try:
+            self.live.finish_start()
+            for problem in (*self.live.rules.problems, *map(str, self.live.rules.rejected)):
+                log.warning("%s", problem)
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            log.warning(
+                "Candor could not write its journal (%s): the rules last applied stay.", exc
+            )
+        with self._services_lock:
+            if self._stopping:
+                return
+            self.watcher.release(self.live.reload_if_changed)
+            self.deadlines.start()
 
     def end(self) -> None:
         """Stop what `begin` and serving started, journal a clean stop, close the journal."""
