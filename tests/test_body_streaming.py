@@ -153,6 +153,44 @@ def test_a_request_candor_answers_still_gets_its_page(
     assert len(origin.log.requests_for(host)) == before
 
 
+@pytest.mark.parametrize(
+    ("scheme", "host", "path"),
+    [("http", "huge.blocked.test", "/upload"), ("https", "inspected.test", "/private/huge")],
+)
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_post_to_a_blocked_address_is_cut_off_not_held(
+    agent: RunningAgent,
+    origin: Origin,
+    untouched_origin: Origin,
+    scheme: str,
+    host: str,
+    path: str,
+    announced: bool,
+) -> None:
+    """A page sending a gigabyte to a blocked address: Candor answers such a request itself, so
+    mitmproxy would read the whole body to drop it. The connection is closed instead, after the
+    decision is journaled, long before the body could be held."""
+    target_origin = untouched_origin if scheme == "http" else origin
+    with connection(agent, target_origin, scheme, host) as (conn, prefix):
+        conn.putrequest("POST", f"{prefix}{path}")
+        if announced:
+            conn.putheader("Content-Length", str(2**30))
+        else:
+            conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        sent = 0
+        with pytest.raises(OSError):  # reset or broken pipe: the agent closed the connection
+            while sent < 2**30:
+                chunk = CHUNK if announced else b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
+                conn.send(chunk)
+                sent += len(CHUNK)
+            conn.getresponse()  # never reached with a 1 GB body: at most a closed socket
+    assert sent < 256 * HELD_FIRST  # cut off within a quarter of the gigabyte at most
+    name = host if scheme == "http" else "inspected.test"
+    agent.wait_for_event("decision", lambda e: e["host"] == name and e.get("path") == path)
+    assert untouched_origin.log.requests == []
+
+
 # --- the addon's decisions -----------------------------------------------------------------
 
 

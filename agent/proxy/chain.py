@@ -30,6 +30,7 @@ from agent.proxy.addons.recorder import Record, Recorder
 from agent.proxy.addons.request_filter import RequestFilter
 from agent.proxy.addons.resolve import Override, Resolve
 from agent.proxy.addons.safesearch import SafeSearch
+from agent.proxy.client_closer import ClientCloser
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.pages.tokens import PageTokens
 from rules.matcher import Matcher
@@ -68,11 +69,12 @@ class CandorAddons:
     def chain(self) -> list[Any]:
         """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""
         server = proxyserver.Proxyserver()
+        closer = ClientCloser(server)
         addons: list[Any] = [
             core.Core(),
             block.Block(),
             server,
-            ClientDeadline(server, self.first_request),
+            ClientDeadline(closer, self.first_request),
             EarlyPassthrough(self.gate.passes_at_hello),
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
@@ -82,7 +84,7 @@ class CandorAddons:
             RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
             SafeSearch(self.settings),
             self.canary,
-            BodyStreaming(),
+            BodyStreaming(closer),
         ]
         if self.overrides:
             addons.append(Resolve(self.overrides))

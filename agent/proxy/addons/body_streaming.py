@@ -6,7 +6,9 @@ had arrived. Candor decides on headers, so only DuckDuckGo's HTML search form (i
 the POST body) is read; it is held up to `MAX_READ_BODY` and, past that, passes unread like any
 other request. A request Candor answers itself is never sent on, so it is not streamed
 (mitmproxy cannot stream a request that has its answer already); mitmproxy reads its body and
-drops it.
+drops it, so one that announces more than `MAX_READ_BODY` (or, over HTTP/1, a body of unknown
+size) has its connection closed instead: its decision is journaled already, and a page that
+sends a gigabyte to a blocked address gets no page back rather than the agent's memory.
 
 mitmproxy's own `stream_large_bodies` option is not used: on a request Candor answers, its
 switch to streaming part-way through a body raises ("Can't set a response and enable streaming
@@ -16,6 +18,8 @@ at the same time") and ends the connection with "mitmproxy has crashed".
 from __future__ import annotations
 
 from mitmproxy import http
+
+from agent.proxy.client_closer import ClientCloser
 
 MAX_READ_BODY = 256 * 1024
 """The largest request body Candor holds: a search form is a few hundred bytes."""
@@ -51,15 +55,30 @@ def announced_size(request: http.Request) -> int | None:
     return None
 
 
+def too_large_to_drop(request: http.Request) -> bool:
+    """Whether mitmproxy would hold more than `MAX_READ_BODY` of this request to drop it: a
+    larger announced body, or one of unknown size over HTTP/1 (HTTP/2 and 3 streams share their
+    connection with other requests, so theirs is left to mitmproxy)."""
+    size = announced_size(request)
+    if size is None:
+        return request.http_version.startswith("HTTP/1")
+    return size > MAX_READ_BODY
+
+
 class BodyStreaming:
     """mitmproxy addon, last in the chain so it sees every page the others chose to serve:
     streams each body no addon asked to read, and bounds the one they did."""
+
+    def __init__(self, closer: ClientCloser | None = None) -> None:
+        self._closer = closer
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not flow.live:
             return
         wanted = flow.metadata.pop(_READ_BODY, False)
         if flow.response is not None:  # Candor answers: nothing goes upstream
+            if self._closer is not None and too_large_to_drop(flow.request):
+                self._closer.close(flow.client_conn.id)
             return
         size = announced_size(flow.request)
         if not (wanted and size is not None and size <= MAX_READ_BODY):

@@ -12,9 +12,10 @@ when they need it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
 
 from mitmproxy import connection, http
+
+from agent.proxy.client_closer import ClientCloser
 
 FIRST_REQUEST_SECONDS = 30.0
 """A browser sends its request as soon as it connects; preconnected sockets wait a few seconds."""
@@ -22,22 +23,13 @@ IDLE_SECONDS = 300
 """mitmproxy's `tcp_timeout` for Candor: Chromium keeps an idle socket about as long."""
 
 
-class ConnectionHandlers(Protocol):
-    """What this addon needs of mitmproxy's `Proxyserver`: its live handlers by client id."""
-
-    connections: dict[Any, Any]
-
-
 class ClientDeadline:
     """mitmproxy addon: a deadline for each client connection's first request."""
 
-    def __init__(
-        self, server: ConnectionHandlers, first_request: float = FIRST_REQUEST_SECONDS
-    ) -> None:
-        self._server = server
+    def __init__(self, closer: ClientCloser, first_request: float = FIRST_REQUEST_SECONDS) -> None:
+        self._closer = closer
         self._first_request = first_request
         self._waiting: dict[str, asyncio.TimerHandle] = {}
-        self._closing: set[asyncio.Task[None]] = set()
 
     def client_connected(self, client: connection.Client) -> None:
         loop = asyncio.get_running_loop()
@@ -63,8 +55,4 @@ class ClientDeadline:
 
     def _expire(self, client_id: str) -> None:
         self._waiting.pop(client_id, None)
-        handler = self._server.connections.get(client_id)
-        if handler is not None:  # closed as mitmproxy closes an idle connection
-            task = asyncio.ensure_future(handler.on_timeout())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+        self._closer.close(client_id)
