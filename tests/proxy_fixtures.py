@@ -130,10 +130,12 @@ def start_agent(
     env: Mapping[str, str] | None = None,
     anchor_interval: float | None = None,
     canary_secret: str | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
     shorter intervals or a known canary name, the real agent runs through the test harness.
-    `env` is added to its environment (libfaketime's variables, to fake its wall clock)."""
+    `env` is added to its environment (libfaketime's variables, to fake its wall clock);
+    `wrap` runs the command line through another (`SmallDisk.command`: on a small disk)."""
     args = ("--home", str(home), "run", *extra)
     injected: dict[str, float | str] = {
         name: value
@@ -148,6 +150,8 @@ def start_agent(
         argv = harness.child_command(*args, **injected)
     else:
         argv = [sys.executable, "-m", "agent.cli", *args]
+    if wrap is not None:
+        argv = wrap(argv)
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,

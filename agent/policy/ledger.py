@@ -224,8 +224,9 @@ def add_grant(
 ) -> Grant:
     """Journal a temporary allow from now (the row is the grant) and refresh the allow cache.
 
-    Raises `GrantError` for a host, length or reason that cannot be granted. Whether the host is
-    blocked or warned is for the caller to check, with the rules in force."""
+    Raises `GrantError` for a host, length or reason that cannot be granted, and
+    `JournalWriteError` when the row cannot be written (a full disk): then nothing is granted.
+    Whether the host is blocked or warned is for the caller to check, with the rules in force."""
     from agent.journal.store import Journal
 
     at = now or clock.now()

@@ -1,0 +1,140 @@
+"""A full disk (issue 12, item 7): nothing that changes protection takes effect without its
+journal row, `candor status` says that writes fail, the report says Candor could not record,
+and every message matches what is in force.
+
+The disk is real: a small tmpfs that the agent and the `candor` command see as their home's
+disk (tests/small_disk.py), filled until the kernel says ENOSPC. Nothing in Candor is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, command
+from tests.origins import Origin
+from tests.proxy_fixtures import RunningAgent, start_agent, write_home
+from tests.small_disk import SmallDisk
+
+NOT_GRANTED = (
+    "candor: Candor could not write to its journal (the disk is full), so the allow was not "
+    "granted. Free some space and try again."
+)
+
+
+def candor_on(disk: SmallDisk, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `candor` command, run where the small disk is its home's disk."""
+    return subprocess.run(
+        disk.command(command("--home", str(home), *args)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@dataclass
+class AgentOnDisk(RunningAgent):
+    """A real agent whose home is on the small disk: its journal is read by `candor journal
+    show`, run there too (SQLite follows `/proc/PID/root` out of the namespace)."""
+
+    disk: SmallDisk | None = None
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        assert self.disk is not None
+        kinds = ("--kind", kind) if kind else ()
+        shown = candor_on(self.disk, self.home, "journal", "show", "--json", *kinds)
+        assert shown.returncode == 0, shown.stderr
+        rows = [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
+        return [{"kind": row["kind"], **row["body"]} for row in rows]
+
+
+def agent_on(disk: SmallDisk) -> AgentOnDisk:
+    """A real agent whose home is on the small disk."""
+    home = disk.path / "home"
+    write_home(disk.outside(home))
+    started = start_agent(
+        home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1", wrap=disk.command
+    )
+    agent = AgentOnDisk(**{f.name: getattr(started, f.name) for f in fields(started)}, disk=disk)
+    agent.wait_for_event("agent_start")
+    return agent
+
+
+def stays(check: Callable[[], bool], seconds: float) -> bool:
+    """Whether `check` holds every time it is asked for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not check():
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def soon(check: Callable[[], bool], seconds: float = 20) -> bool:
+    """Whether `check` comes to hold within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.mark.slow
+def test_an_allow_on_a_full_disk_is_not_granted_and_status_says_why(
+    small_disk: SmallDisk, origin: Origin
+) -> None:
+    agent = agent_on(small_disk)
+    home = small_disk.path / "home"
+    url = origin.http("relaxed.test", "/")
+    try:
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            assert client.get(url).status_code == 403
+            small_disk.fill()
+
+            allow = candor_on(
+                small_disk, home, "allow", "relaxed.test", "--for", "15m", "--reason", "a test"
+            )
+            assert allow.returncode == 1
+            assert " ".join((allow.stdout + allow.stderr).split()) == NOT_GRANTED
+            assert stays(lambda: client.get(url).status_code == 403, seconds=3)
+
+            status = candor_on(small_disk, home, "status", "--no-verify")
+            assert "No problems found" not in status.stdout
+            assert "Candor cannot write to its journal (the disk is full)" in status.stdout
+            assert "Free some space on the disk that holds" in status.stdout
+            shown = json.loads(candor_on(small_disk, home, "status", "--json").stdout)
+            assert shown["journal"]["write_refused"] == "the disk is full"
+
+            small_disk.free()
+            # What the agent held while the disk was full is written, with a row saying so.
+            unwritable = agent.wait_for_event("journal_unwritable", timeout=30)
+            assert unwritable["reason"] == "the disk is full"
+            assert unwritable["since"] < unwritable["until"]
+            assert agent.events("allow_granted") == []
+            assert client.get(url).status_code == 403
+
+            status = candor_on(small_disk, home, "status", "--no-verify")
+            assert "Candor cannot write" not in status.stdout
+            assert "Candor could not write to its journal" in status.stdout
+
+            again = candor_on(
+                small_disk, home, "allow", "relaxed.test", "--for", "15m", "--reason", "a test"
+            )
+            assert again.returncode == 0, again.stderr
+            assert soon(lambda: client.get(url).status_code == 200)
+            assert [e["host"] for e in agent.events("allow_granted")] == ["relaxed.test"]
+    finally:
+        small_disk.free()
+        assert agent.stop() == 0
