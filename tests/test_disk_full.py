@@ -20,6 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from agent.config import Home
+from agent.journal import Journal
+from agent.policy.live_rules import LiveRules, ReloadOutcome
 from tests.conftest import REPO, command
 from tests.origins import Origin
 from tests.proxy_fixtures import RunningAgent, start_agent, write_home
@@ -138,3 +141,64 @@ def test_an_allow_on_a_full_disk_is_not_granted_and_status_says_why(
     finally:
         small_disk.free()
         assert agent.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_reload_on_a_full_disk_keeps_the_old_rules_and_says_so_then_applies_with_its_row(
+    small_disk: SmallDisk, origin: Origin
+) -> None:
+    agent = agent_on(small_disk)
+    rules = small_disk.outside(small_disk.path / "home" / "rules" / "relaxed.txt")
+    url = origin.http("relaxed.test", "/")
+    said = "so the change is not in force: the previous rules stay until it can"
+    try:
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            assert client.get(url).status_code == 403
+            small_disk.fill()
+            rules.write_text("# nothing here any more\n")  # shorter: it fits where it was
+
+            assert soon(lambda: any(said in line for line in agent.stderr_lines))
+            (line,) = {line.strip() for line in agent.stderr_lines if said in line}
+            assert line == (
+                "candor: Candor could not write to its journal (the disk is full), so the change "
+                "is not in force: the previous rules stay until it can, and Candor tries again "
+                "by itself."
+            )
+            assert not any("last good rules stay" in line for line in agent.stderr_lines)
+            assert stays(lambda: client.get(url).status_code == 403, seconds=3)
+
+            small_disk.free()
+            assert soon(lambda: client.get(url).status_code == 200)
+            # Live only once its row was durable: the row is there the moment it is live.
+            changed = [
+                c
+                for e in agent.events("rules_changed")
+                for c in e["changes"]
+                if c["category"] == "relaxed" and c["loosening"]
+            ]
+            assert changed, "the loosening took effect without its row"
+            assert agent.events("journal_unwritable")
+    finally:
+        small_disk.free()
+        assert agent.stop() == 0
+
+
+def test_a_reload_that_cannot_be_passed_on_still_says_what_is_in_force(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong after the swap, the reload is not reported as failed while its rules
+    are live (the watcher says "the last good rules stay" only for a reload that raised)."""
+    write_home(tmp_path / "home")
+    home = Home.at(tmp_path / "home")
+
+    def broken(outcome: ReloadOutcome) -> None:
+        raise RuntimeError("the listener broke")
+
+    with Journal(home.journal_file) as journal:
+        live = LiveRules(home, on_reload=broken, journal=journal)
+        live.start()
+        (home.rules_dir / "relaxed.txt").write_text("# nothing here any more\n")
+        outcome = live.reload()
+    assert outcome.applied
+    assert live.rules.matcher.decide("https://relaxed.test/").decision == "allow"
+    assert "could not pass on a reload (applied: True)" in caplog.text
