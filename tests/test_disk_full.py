@@ -131,6 +131,16 @@ def test_an_allow_on_a_full_disk_is_not_granted_and_status_says_why(
             status = candor_on(small_disk, home, "status", "--no-verify")
             assert "Candor cannot write" not in status.stdout
             assert "Candor could not write to its journal" in status.stdout
+            # The partner's next report says it plainly, among what may be worth a word.
+            report = candor_on(small_disk, home, "report", "preview", "--format", "json")
+            (said,) = [
+                line
+                for line in json.loads(report.stdout)["integrity"]["attention"]
+                if line.startswith("Candor could not write its record")
+            ]
+            assert "because the disk was full" in said
+            text = candor_on(small_disk, home, "report", "preview", "--format", "text").stdout
+            assert said in " ".join(text.split())
 
             again = candor_on(
                 small_disk, home, "allow", "relaxed.test", "--for", "15m", "--reason", "a test"
@@ -202,3 +212,19 @@ def test_a_reload_that_cannot_be_passed_on_still_says_what_is_in_force(
     assert outcome.applied
     assert live.rules.matcher.decide("https://relaxed.test/").decision == "allow"
     assert "could not pass on a reload (applied: True)" in caplog.text
+
+
+@pytest.mark.slow
+def test_an_agent_that_cannot_write_its_journal_does_not_start_and_says_why(
+    small_disk: SmallDisk,
+) -> None:
+    agent = agent_on(small_disk)
+    assert agent.stop() == 0
+    small_disk.fill()
+    home = small_disk.path / "home"
+    started = candor_on(small_disk, home, "run", "--listen", "127.0.0.1:0")
+    assert started.returncode == 1
+    assert started.stderr.strip() == (
+        "candor: Candor could not write to its journal (the disk is full), so Candor did not "
+        "start. Free some space and try again."
+    )

@@ -3,7 +3,9 @@
 Everything comes from what a person could check by hand: the pid file and whether that process
 is alive, the journal (heartbeats, starts and stops, today's decisions, bypass suspicions, the
 chain check), and the rules in force, read the same way the agent reads them. Status only looks;
-it starts no cooling-off clock and writes nothing. Each problem comes with how to fix it.
+it starts no cooling-off clock and keeps nothing: its one write, a small file removed at once,
+tells whether the disk still takes the journal's writes (`agent.health.write_check`). Each
+problem comes with how to fix it.
 """
 
 from __future__ import annotations

@@ -143,6 +143,15 @@ def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise JournalWriteError(write_failure_words(e), str(e)) from e
 
 
+def _no_room(path: Path) -> bool:
+    """Whether the disk holding `path` has less room than one batch of rows."""
+    try:
+        found = os.statvfs(path.parent)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return found.f_bavail * found.f_frsize < 64 * 1024
+
+
 def write_failure_words(exc: BaseException) -> str:
     """Why a write failed, in a few words for the person ("the disk is full")."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -192,6 +201,8 @@ class Journal:
         try:
             self._conn = _connect(self.path, busy_timeout)
         except sqlite3.DatabaseError as e:
+            if _no_room(self.path):  # opening writes too (the WAL's shared-memory file)
+                raise JournalWriteError(DISK_FULL, str(e)) from e
             raise JournalError(f"Cannot open the journal {self.path}: {e}") from e
         try:
             migrate(self._conn)
