@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from agent.config import Home
 from agent.journal import Journal
 from agent.policy.live_rules import LiveRules, ReloadOutcome
 from tests.conftest import REPO, command
+from tests.harness import ClockControl
 from tests.origins import Origin
 from tests.proxy_fixtures import RunningAgent, start_agent, write_home
 from tests.small_disk import SmallDisk
@@ -62,10 +64,12 @@ class AgentOnDisk(RunningAgent):
         return [{"kind": row["kind"], **row["body"]} for row in rows]
 
 
-def agent_on(disk: SmallDisk) -> AgentOnDisk:
-    """A real agent whose home is on the small disk."""
+def agent_on(disk: SmallDisk, settings: str = "") -> AgentOnDisk:
+    """A real agent whose home is on the small disk; `settings` go first in its config."""
     home = disk.path / "home"
     write_home(disk.outside(home))
+    config = disk.outside(home / "config.toml")
+    config.write_text(settings + config.read_text())
     started = start_agent(
         home, "--listen", "127.0.0.1:0", "--resolve", "*:127.0.0.1", wrap=disk.command
     )
@@ -228,3 +232,37 @@ def test_an_agent_that_cannot_write_its_journal_does_not_start_and_says_why(
         "candor: Candor could not write to its journal (the disk is full), so Candor did not "
         "start. Free some space and try again."
     )
+
+
+@pytest.mark.slow
+def test_a_waiting_loosening_takes_effect_only_once_its_row_is_written(
+    small_disk: SmallDisk, origin: Origin, simulated_clock: ClockControl
+) -> None:
+    simulated_clock.at(datetime.now(UTC), speed=300)  # five minutes a second
+    agent = agent_on(small_disk, settings='cooling_off = "1h"\n')
+    rules = small_disk.outside(small_disk.path / "home" / "rules" / "relaxed.txt")
+    url = origin.http("relaxed.test", "/")
+    try:
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            rules.write_text("# nothing here any more\n")
+            waits = agent.wait_for_event(
+                "rules_changed", lambda e: any(c.get("pending_until") for c in e["changes"])
+            )
+            small_disk.fill()
+            (entry,) = [c for c in waits["changes"] if c["category"] == "relaxed"]
+            due = datetime.fromisoformat(entry["pending_until"]["relaxed.test"])
+            assert simulated_clock.current is not None
+            assert simulated_clock.current.now() < due, "the test was too slow to fill the disk"
+            # Past its time, with the disk full: the wait cannot end without its row.
+            clock = simulated_clock.current
+            late = clock.real_seconds((due - clock.now()).total_seconds())
+            assert stays(lambda: client.get(url).status_code == 403, seconds=late + 4)
+            assert any("so the change is not in force" in line for line in agent.stderr_lines)
+
+            small_disk.free()
+            assert soon(lambda: client.get(url).status_code == 200)
+            took = [e for e in agent.events("rules_changed") if e.get("took_effect")]
+            assert took, "the loosening took effect without its row"
+    finally:
+        small_disk.free()
+        assert agent.stop() == 0
