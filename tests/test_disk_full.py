@@ -152,6 +152,19 @@ def test_an_allow_on_a_full_disk_is_not_granted_and_status_says_why(
             assert again.returncode == 0, again.stderr
             assert soon(lambda: client.get(url).status_code == 200)
             assert [e["host"] for e in agent.events("allow_granted")] == ["relaxed.test"]
+
+            # Ending it early is a change too: refused, and said, while the disk is full.
+            small_disk.fill()
+            end = candor_on(small_disk, home, "allow", "relaxed.test", "--end")
+            assert end.returncode == 1
+            assert " ".join((end.stdout + end.stderr).split()) == (
+                "candor: Candor could not write to its journal (the disk is full), so the "
+                "temporary allow for relaxed.test was not ended. Free some space and try again."
+            )
+            assert client.get(url).status_code == 200
+            small_disk.free()
+            assert candor_on(small_disk, home, "allow", "relaxed.test", "--end").returncode == 0
+            assert soon(lambda: client.get(url).status_code == 403)
     finally:
         small_disk.free()
         assert agent.stop() == 0
