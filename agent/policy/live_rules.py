@@ -160,6 +160,7 @@ class LiveRules:
                 False,
                 reason=f"{first}{extra}. The previous rules stay in force until this is fixed.",
             )
+        said = set(self._gone_said)
         events = [
             *change_events.of_reload(self.rules, loaded, self.config, config),
             *self._cache_check(),
@@ -172,6 +173,7 @@ class LiveRules:
             self._record(loaded, events)
         except (JournalError, sqlite3.Error, OSError) as exc:
             self.unwritten = True
+            self._gone_said = said  # not written: said again when the reload is tried again
             return ReloadOutcome(False, reason=unwritten_reason(exc))
         self.config = config
         self.rules = loaded
