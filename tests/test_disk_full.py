@@ -165,6 +165,7 @@ def test_an_allow_on_a_full_disk_is_not_granted_and_status_says_why(
             small_disk.free()
             assert candor_on(small_disk, home, "allow", "relaxed.test", "--end").returncode == 0
             assert soon(lambda: client.get(url).status_code == 403)
+            assert agent.events("bypass_suspected") == []  # nothing read as an edit by hand
     finally:
         small_disk.free()
         assert agent.stop() == 0
@@ -205,6 +206,7 @@ def test_a_reload_on_a_full_disk_keeps_the_old_rules_and_says_so_then_applies_wi
             ]
             assert changed, "the loosening took effect without its row"
             assert agent.events("journal_unwritable")
+            assert agent.events("bypass_suspected") == []
     finally:
         small_disk.free()
         assert agent.stop() == 0
