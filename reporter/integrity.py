@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent.config import Home, duration_words
-from agent.journal import Event, Journal, Kind, format_ts
+from agent.journal import Event, Journal, Kind, format_ts, parse_ts
+from agent.journal.errors import DISK_FULL
 from agent.journal.loosening import OWN_FILE_PREFIX, loosening_words
 from reporter import channel, consent, signing
 from reporter.coverage import Clocks, coverage_and_gaps
@@ -419,7 +420,35 @@ def build_integrity(
         zone_changes=zone_changes(journal, scope),
         attention=[],
     )
-    return integrity.model_copy(update={"attention": attention(integrity)})
+    said = [*attention(integrity), *unrecorded_words(journal, scope)]
+    return integrity.model_copy(update={"attention": said})
+
+
+def unrecorded_words(journal: Journal, scope: Scope) -> list[str]:
+    """The times the agent could not write its record (`journal_unwritable` rows: a full disk),
+    in one plain sentence; none when it always could."""
+    spans: list[timedelta] = []
+    reasons: set[str] = set()
+    for event in scope.rows(journal, [Kind.JOURNAL_UNWRITABLE]):
+        try:
+            spans.append(parse_ts(event.body["until"]) - parse_ts(event.body["since"]))
+        except (KeyError, TypeError, ValueError):
+            spans.append(timedelta(0))
+        reasons.add(str(event.body.get("reason")))
+    if not spans:
+        return []
+    total = sum(spans, timedelta(0))
+    length = (
+        f"for about {duration_words(total)}"
+        if total >= timedelta(minutes=1)
+        else "for less than a minute"
+    )
+    times = f" ({len(spans)} times)" if len(spans) > 1 else ""
+    why = "the disk was full" if reasons == {DISK_FULL} else "the disk refused its writes"
+    return [
+        f"Candor could not write its record {length}{times} because {why}: what happened "
+        "meanwhile was written late, and no change to the rules took effect until it could."
+    ]
 
 
 def shown(problem: dict[str, Any], share: bool) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.harness", "tests.proxy_fixtures", "tests.mail_server"]
+pytest_plugins = ["tests.harness", "tests.proxy_fixtures", "tests.mail_server", "tests.small_disk"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_LISTS = REPO / "tests" / "data" / "lists"

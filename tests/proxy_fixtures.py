@@ -135,11 +135,13 @@ def start_agent(
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
     hold_build_until: Path | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> RunningAgent:
     """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
     shorter intervals, a known canary name or a held build (`hold_build_until`: the rules on
     disk are built once that file exists), the real agent runs through the test harness.
-    `env` is added to its environment (libfaketime's variables, to fake its wall clock)."""
+    `env` is added to its environment (libfaketime's variables, to fake its wall clock);
+    `wrap` runs the command line through another (`SmallDisk.command`: on a small disk)."""
     args = ("--home", str(home), "run", *extra)
     injected: dict[str, float | str] = {
         name: value
@@ -156,6 +158,8 @@ def start_agent(
         argv = harness.child_command(*args, **injected)
     else:
         argv = [sys.executable, "-m", "agent.cli", *args]
+    if wrap is not None:
+        argv = wrap(argv)
     process = subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,

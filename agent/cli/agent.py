@@ -67,12 +67,17 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
 def cmd_allow(home: Home, args: argparse.Namespace) -> int:
     """`candor allow HOST --for D --reason R` (or `--end`): a short, recorded way past a false
     positive. The journal row is the grant: it applies once it is written."""
+    from agent.journal import JournalWriteError
     from agent.policy.ledger import add_grant, end_grant
 
     now = clock.now()
     try:
         if args.end:
-            ended = end_grant(home, args.host, now=now)
+            try:
+                ended = end_grant(home, args.host, now=now)
+            except JournalWriteError as exc:
+                outcome = f"the temporary allow for {args.host} was not ended"
+                raise UserError(exc.sentence(outcome)) from None
             if ended is None:
                 raise UserError(f"There is no temporary allow for {args.host} in force.")
             out.print(f"Ended the temporary allow for {ended.host}.", markup=False)
@@ -83,7 +88,10 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
             raise UserError(f"--for {exc}.") from None
         host = _blocked_host(home, args.host)
         reason = args.reason if args.reason is not None else _ask_reason()
-        grant = add_grant(home, host, duration, reason, now=now)
+        try:
+            grant = add_grant(home, host, duration, reason, now=now)
+        except JournalWriteError as exc:
+            raise UserError(exc.sentence("the allow was not granted")) from None
     except GrantError as exc:
         raise UserError(str(exc)) from None
     out.print(

@@ -3,7 +3,9 @@
 Everything comes from what a person could check by hand: the pid file and whether that process
 is alive, the journal (heartbeats, starts and stops, today's decisions, bypass suspicions, the
 chain check), and the rules in force, read the same way the agent reads them. Status only looks;
-it starts no cooling-off clock and writes nothing. Each problem comes with how to fix it.
+it starts no cooling-off clock and keeps nothing: its one write, a small file removed at once,
+tells whether the disk still takes the journal's writes (`agent.health.write_check`). Each
+problem comes with how to fix it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from agent.config import (
 )
 from agent.health import selfcheck
 from agent.health.pidfile import is_candor, read_pid_file
-from agent.journal import Event, Journal, JournalError, clock
+from agent.health.write_check import write_refused
+from agent.journal import Event, Journal, JournalError, clock, parse_ts
+from agent.journal.errors import DISK_FULL
 from agent.journal.events import decisions_in
 from agent.policy.cooling_off import RULE_WHATS, Pending, held_action
 from agent.policy.rulebook import LoadedRules, load_rules
@@ -160,10 +164,27 @@ def collect(
     status.grants = list(loaded.grants)
     problems.extend(_rule_problems(loaded))
     events = _journal_facts(home, config, now, status, problems, verify)
+    problems.extend(_write_problems(home, status))
     status.agent = _agent_state(home, events, problems, now)
     problems.extend(_wiring_and_delivery(home, delivery_notes))
     status.problems = problems
     return status
+
+
+def _write_problems(home: Home, status: Status) -> Iterable[Problem]:
+    """A disk that refuses writes now: the agent cannot say so itself (it has nowhere to write),
+    so status tries a small write of its own (`agent.health.write_check`)."""
+    refused = write_refused(home.root) if home.root.is_dir() else None
+    status.journal["write_refused"] = refused
+    if refused is None:
+        return
+    where = f"the disk that holds {home.root}"
+    yield Problem(
+        f"Candor cannot write to its journal ({refused}): nothing new is recorded, and no "
+        "allow or change to the rules takes effect until it can.",
+        (f"Free some space on {where}" if refused == DISK_FULL else f"Check {where}")
+        + "; Candor records again by itself once it can.",
+    )
 
 
 def _wiring_and_delivery(home: Home, delivery_notes: DeliveryNotes | None) -> Iterable[Problem]:
@@ -268,6 +289,9 @@ def _journal_facts(
                 journal.events(kinds=["bypass_suspected"], limit=1, newest_first=True), None
             )
             lost = next(journal.events(kinds=["events_lost"], limit=1, newest_first=True), None)
+            unwritable = next(
+                journal.events(kinds=["journal_unwritable"], limit=1, newest_first=True), None
+            )
             head = journal.head()
             result = journal.verify() if verify else None
     except JournalError as exc:
@@ -314,7 +338,25 @@ def _journal_facts(
                 "Check free disk space and the disk's health.",
             )
         )
+    if unwritable is not None and now - unwritable.time < RECENT_BYPASS:
+        problems.append(unwritable_problem(unwritable, now))
     return latest
+
+
+def unwritable_problem(row: Event, now: datetime) -> Problem:
+    """A recent `journal_unwritable` row: how long writing failed, and that it works again."""
+    body = row.body
+    try:
+        failed = parse_ts(str(body["until"])) - parse_ts(str(body["since"]))
+    except (KeyError, ValueError):
+        failed = timedelta(0)
+    how_long = f" for {rough_duration_words(failed)}" if failed >= timedelta(minutes=1) else ""
+    return Problem(
+        f"Candor could not write to its journal{how_long}, ending {ago(now, row.time)} "
+        f"({body.get('reason', 'the disk refused the write')}): what happened meanwhile was "
+        "written late.",
+        "Keep some space free on the disk that holds Candor's home.",
+    )
 
 
 def _today(events: Iterable[Event], midnight: datetime) -> dict[str, Any]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from agent.journal.canonical import canonical_json
     from agent.journal.chain import GENESIS_HASH, Break, VerifyResult, record_hash
     from agent.journal.clock import Clock, format_ts, parse_ts, utc_now
-    from agent.journal.errors import JournalError, JournalTooNew
+    from agent.journal.errors import JournalError, JournalTooNew, JournalWriteError
     from agent.journal.events import KINDS, Event, Kind
     from agent.journal.store import Journal
     from agent.journal.writer import JournalWriter
@@ -31,6 +31,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "JournalTooNew",
+    "JournalWriteError",
     "JournalWriter",
     "Kind",
     "VerifyResult",
@@ -58,6 +59,7 @@ EXPORTED_FROM: dict[str, str] = {
     "Kind": "agent.journal.events",
     "JournalError": "agent.journal.errors",
     "JournalTooNew": "agent.journal.errors",
+    "JournalWriteError": "agent.journal.errors",
     "Journal": "agent.journal.store",
     "JournalWriter": "agent.journal.writer",
 }

@@ -49,6 +49,8 @@ class Kind(StrEnum):
     """A signed notice was made for the partner: rebuilt and sent if its outbox row goes missing."""
     EVENTS_LOST = "events_lost"
     """The writer had to drop events (the disk kept failing); body: count, first_ts, last_ts."""
+    JOURNAL_UNWRITABLE = "journal_unwritable"
+    """The agent could not write the journal for a while (a full disk): written once it can."""
     CHECKPOINT = "checkpoint"
     """Written only by `Journal.prune()`; body: seq and hash of the last pruned row."""
     ANCHOR = "anchor"
@@ -430,6 +432,20 @@ class EventsLost(EventBody):
     count: int
     first_ts: str
     last_ts: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalUnwritable(EventBody):
+    """The agent's writes to the journal failed from `since` to `until` (ISO times), so what
+    happened then was held in memory and written late (or, past the backlog, counted in an
+    `events_lost` row); no change to the rules took effect meanwhile."""
+
+    kind: ClassVar[Kind] = Kind.JOURNAL_UNWRITABLE
+    since: str
+    until: str
+    reason: str
+    """Why, in a few words: "the disk is full" (`agent.journal.store.write_failure_words`)."""
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

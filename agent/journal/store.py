@@ -9,6 +9,7 @@ commits them in batches.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any, Self
 from agent.journal.canonical import canonical_json
 from agent.journal.chain import GENESIS_HASH, VerifyResult, record_hash, verify_chain
 from agent.journal.clock import Clock, format_ts, utc_now
-from agent.journal.errors import JournalError
+from agent.journal.errors import DISK_FULL, JournalError, JournalWriteError
 from agent.journal.events import KINDS, Checkpoint, Event, EventBody, Kind
 from agent.journal.schema import COLUMNS, migrate
 
@@ -125,14 +126,48 @@ def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
 
 @contextmanager
 def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
+    """One write transaction: committed (and synced, `synchronous = FULL`) or rolled back. A
+    failed write or COMMIT (a full disk) raises `JournalWriteError` and leaves no transaction
+    open, so a long-lived connection (the agent's) writes again once the disk has room."""
     try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as e:
+        raise JournalWriteError(write_failure_words(e), str(e)) from e
+
+
+def _no_room(path: Path) -> bool:
+    """Whether the disk holding `path` has less room than one batch of rows."""
+    try:
+        found = os.statvfs(path.parent)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return found.f_bavail * found.f_frsize < 64 * 1024
+
+
+def write_failure_words(exc: BaseException) -> str:
+    """Why a write failed, in a few words for the person ("the disk is full")."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    number = getattr(exc, "errno", None)
+    if primary == sqlite3.SQLITE_FULL or number in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return "another program held it for too long"
+    if primary == sqlite3.SQLITE_READONLY or number == errno.EROFS:
+        return "it cannot be written to"
+    if number in (errno.EACCES, errno.EPERM):
+        return "Candor is not allowed to write to it"
+    if number == errno.EFBIG:
+        return "the file is as large as the system allows"
+    return "the disk refused the write"
 
 
 def _to_event(row: tuple[Any, ...]) -> Event:
@@ -159,10 +194,15 @@ class Journal:
         self.clock = clock
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
-        _create_private(self.path)
+        try:
+            _create_private(self.path)
+        except OSError as e:
+            raise JournalWriteError(write_failure_words(e), str(e)) from e
         try:
             self._conn = _connect(self.path, busy_timeout)
         except sqlite3.DatabaseError as e:
+            if _no_room(self.path):  # opening writes too (the WAL's shared-memory file)
+                raise JournalWriteError(DISK_FULL, str(e)) from e
             raise JournalError(f"Cannot open the journal {self.path}: {e}") from e
         try:
             migrate(self._conn)

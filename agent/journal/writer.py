@@ -12,10 +12,10 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any, Self
 
-from agent.journal.clock import Clock, utc_now
-from agent.journal.errors import JournalError
-from agent.journal.events import EventBody, EventsLost
-from agent.journal.store import Draft, Journal, draft_of, make_draft
+from agent.journal.clock import Clock, format_ts, utc_now
+from agent.journal.errors import JournalError, JournalWriteError
+from agent.journal.events import EventBody, EventsLost, JournalUnwritable
+from agent.journal.store import Draft, Journal, draft_of, make_draft, write_failure_words
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class JournalWriter:
     that much; SQLite's transactions mean it never leaves a half-written batch. When a write
     fails (disk full, database locked too long) the thread logs it and retries the same batch;
     if the backlog passes `max_backlog`, new events are counted and dropped, and an
-    `events_lost` row records how many once writing works again.
+    `events_lost` row records how many once writing works again. A `journal_unwritable` row
+    says, with the first batch that is written again, for how long and why writing failed.
     """
 
     def __init__(
@@ -66,6 +67,8 @@ class JournalWriter:
         self._stop_requested = threading.Event()
         self._lost_lock = threading.Lock()
         self._lost: tuple[int, str, str] | None = None
+        self._failing: tuple[str, str] | None = None
+        """(when writing first failed, why) while the batch in hand cannot be written."""
         self._thread = threading.Thread(target=self._run, name="candor-journal", daemon=True)
         self._thread.start()
 
@@ -160,6 +163,7 @@ class JournalWriter:
                 if self._write(batch, failures):
                     batch = []
                     failures = 0
+                    self._failing = None
                 else:
                     failures += 1
                     if give_up_at is not None and time.monotonic() >= give_up_at:
@@ -212,8 +216,11 @@ class JournalWriter:
 
     def _write(self, batch: list[Draft], failures: int) -> bool:
         try:
-            self._journal.append_drafts(batch)
+            self._journal.append_drafts([*batch, *self._recovered(failures)])
         except Exception as e:
+            if self._failing is None:
+                cause = e.cause if isinstance(e, JournalWriteError) else write_failure_words(e)
+                self._failing = (format_ts(self._clock()), cause)
             if isinstance(e, sqlite3.Error | OSError | JournalError):
                 log.warning(
                     "could not write %d journal events (attempt %d), will retry: %s",
@@ -229,3 +236,12 @@ class JournalWriter:
                 )
             return False
         return True
+
+    def _recovered(self, failures: int) -> list[Draft]:
+        """The `journal_unwritable` row that goes with the first batch written after failures."""
+        if self._failing is None:
+            return []
+        since, cause = self._failing
+        until = format_ts(self._clock())
+        row = JournalUnwritable(since=since, until=until, reason=cause, attempts=failures)
+        return [draft_of(row, None, self._clock)]

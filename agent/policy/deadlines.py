@@ -1,10 +1,12 @@
 """Reloads due to time rather than to an edit: a cooling-off wait or a temporary allow ends, a
-grant is journaled by `candor allow`, or a `state/` cache is touched by hand."""
+grant is journaled by `candor allow`, a `state/` cache is touched by hand, or a reload refused
+for want of a journal write (a full disk) is tried again."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 from agent.journal import clock
@@ -27,6 +29,8 @@ class DeadlineWatch:
 
     POLL_SECONDS = 0.5
     RETRY = timedelta(seconds=30)
+    WRITE_RETRY_SECONDS = 5.0
+    """How often a reload refused because the journal could not be written is tried again."""
 
     def __init__(self, live: LiveRules) -> None:
         self.live = live
@@ -37,6 +41,8 @@ class DeadlineWatch:
         self._tried: tuple[datetime, datetime] | None = None
         """(deadline, when) of the last reload tried for a deadline: a refused reload (a broken
         file) is retried every `RETRY`, not on every poll."""
+        self._write_tried: float | None = None
+        """When a reload refused for want of a journal write was last seen or tried."""
 
     def start(self) -> None:
         """Start polling (a daemon thread)."""
@@ -63,13 +69,26 @@ class DeadlineWatch:
         due = deadline is not None and deadline <= now
         if due and self._tried and self._tried[0] == deadline and now < self._tried[1] + self.RETRY:
             due = False
-        if stamp == self._stamp and not due and not self.live.grants_changed():
+        retry = self._write_retry_due()
+        if stamp == self._stamp and not due and not retry and not self.live.grants_changed():
             return False
         if due and deadline is not None:
             self._tried = (deadline, now)
         self.live.reload()
         self._stamp = self._read_stamp()
         return True
+
+    def _write_retry_due(self) -> bool:
+        """Whether to try again a reload the journal refused (every `WRITE_RETRY_SECONDS`)."""
+        if not self.live.unwritten:
+            self._write_tried = None
+            return False
+        now = time.monotonic()
+        if self._write_tried is not None and now - self._write_tried < self.WRITE_RETRY_SECONDS:
+            return False
+        first = self._write_tried is None
+        self._write_tried = now
+        return not first
 
     def _read_stamp(self) -> Stamp:
         stamps: list[tuple[int, int] | None] = []

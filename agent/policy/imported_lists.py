@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ from agent.policy.list_cache import save_compiled
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
+
+log = logging.getLogger(__name__)
 
 META_SUFFIX = ".json"
 DATA_SUFFIX = ".list"
@@ -178,9 +181,12 @@ def _compile_and_cache(
     entries: ImportedEntries, stored: StoredList, key: str, cache_dir: Path
 ) -> CompiledList:
     built = compile_list(entries, stored.source_name, key)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    save_compiled(built, cache_dir)
-    _drop_stale_caches(cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        save_compiled(built, cache_dir)
+        _drop_stale_caches(cache_dir)
+    except OSError as exc:  # a cache only (a full disk): the list in memory is the same list
+        log.warning("could not cache the compiled list %s: %s", stored.source_name, exc)
     return built
 
 

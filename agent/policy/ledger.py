@@ -30,6 +30,7 @@ from agent.policy.cooling_off import LIST_PREFIX, Applied, Pending, Settings
 from agent.policy.elapsed import Beat, Beats
 from agent.policy.temporary_allow import (
     ALLOW_KINDS,
+    GRANTS_STATE,
     Grant,
     end_event,
     grant_event,
@@ -224,8 +225,9 @@ def add_grant(
 ) -> Grant:
     """Journal a temporary allow from now (the row is the grant) and refresh the allow cache.
 
-    Raises `GrantError` for a host, length or reason that cannot be granted. Whether the host is
-    blocked or warned is for the caller to check, with the rules in force."""
+    Raises `GrantError` for a host, length or reason that cannot be granted, and
+    `JournalWriteError` when the row cannot be written (a full disk): then nothing is granted.
+    Whether the host is blocked or warned is for the caller to check, with the rules in force."""
     from agent.journal.store import Journal
 
     at = now or clock.now()
@@ -258,7 +260,12 @@ def end_grant(home: Home, host: str, *, now: datetime | None = None) -> Grant | 
 
 
 def _refresh_allow_cache(home: Home, ledger: Ledger) -> None:
+    """Mirror the grants into `state/allow.json`. A cache only: when it cannot be written (a
+    full disk) it is removed, since a stale copy naming an ended grant would read as an edit."""
     from agent.policy.state_cache import write_grants_cache
 
-    with suppress(OSError):
+    try:
         write_grants_cache(home.state_dir, ledger.grants)
+    except OSError:
+        with suppress(OSError):
+            (home.state_dir / GRANTS_STATE).unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.config import Config, ConfigError, Home, load_config
-from agent.journal import JournalError, clock
+from agent.journal import JournalError, JournalWriteError, clock
 from agent.policy import change_events
 from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
@@ -83,6 +83,12 @@ class LiveRules:
         self._lock = threading.Lock()
         self._gone_said: set[tuple[str, str]] = set()
         """Held list versions whose missing copy was journaled in this run."""
+        self.unwritten = False
+        """The last reload was refused because the journal could not be written (a full
+        disk): `agent.policy.deadlines` tries it again until it goes through."""
+        self._caches_stale = False
+        """The `state/` caches could not be written: they lag behind the journal, so they are
+        not compared with it (that would read as an edit by hand) until they are written."""
         self.elapsed = ElapsedClock(heartbeats(home.journal_file))
         self._stamp = input_stamp(home)
         """The files as they were just before the last load: `reload_if_changed` compares."""
@@ -159,7 +165,10 @@ class LiveRules:
             # Inside the lock: the file watcher and the deadline watch may reload at once, and
             # the outcomes must be seen in the order the snapshots were swapped.
             if self._on_reload:
-                self._on_reload(outcome)
+                try:
+                    self._on_reload(outcome)
+                except Exception:  # the outcome stands: telling about it must not change it
+                    log.exception("could not pass on a reload (applied: %s)", outcome.applied)
         return outcome
 
     def reload_if_changed(self) -> ReloadOutcome | None:
@@ -196,29 +205,31 @@ class LiveRules:
                 False,
                 reason=f"{first}{extra}. The previous rules stay in force until this is fixed.",
             )
+        said = set(self._gone_said)
         events = [
             *change_events.of_reload(self.rules, loaded, self.config, config),
             *self._cache_check(),
             *self._gone_check(loaded),
         ]
-        try:
-            self._commit(loaded, events)
-        except (JournalError, sqlite3.Error, OSError) as exc:
-            return ReloadOutcome(
-                False,
-                reason=f"Candor could not write its journal ({exc}). Nothing changes until it "
-                "can: the previous rules stay in force.",
-            )
         changes = diff_identities(self.rules.identities, loaded.identities)
+        # The rows first; once they are durable nothing can fail before the swap.
+        self.unwritten = False
+        try:
+            self._record(loaded, events)
+        except (JournalError, sqlite3.Error, OSError) as exc:
+            self.unwritten = True
+            self._gone_said = said  # not written: said again when the reload is tried again
+            return ReloadOutcome(False, reason=unwritten_reason(exc))
         self.config = config
         self.rules = loaded
+        self._refresh_caches(loaded)
         return ReloadOutcome(True, changes=changes, cooling=loaded.cooling, events=tuple(events))
 
     def _cache_check(self) -> list[EventBody]:
         """One `bypass_suspected` row if a `state/` cache says something the journal does not."""
         if self._journal is None:
             return []
-        if self.ledger.bridged:  # the caches were the record until now
+        if self.ledger.bridged or self._caches_stale:  # the caches are not the journal's
             return []
         now = Moment(clock.now(), clock.uptime(), self.elapsed)
         ledger = self.ledger
@@ -251,12 +262,24 @@ class LiveRules:
 
     def _commit(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
         """Journal first (raises if it cannot), then remember, then refresh the caches."""
+        self._record(loaded, events)
+        self._refresh_caches(loaded)
+
+    def _record(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
+        """Journal `events` and the applied state (raises if it cannot: then nothing changed),
+        then remember the ledger they make."""
         if self._journal is None:
             self.ledger = ledger_after(loaded)
             return
         self.ledger = commit(self._journal, loaded, events)
+
+    def _refresh_caches(self, loaded: LoadedRules) -> None:
+        """Mirror the ledger into `state/`. Caches only: a failure (a full disk) is logged and
+        changes nothing in force."""
+        if self._journal is None:
+            return
+        ledger = self.ledger
         try:
-            ledger = self.ledger
             write_caches(
                 self.home.state_dir,
                 ledger.applied,
@@ -264,5 +287,17 @@ class LiveRules:
                 ledger.grants,
                 loaded.matcher.fingerprint,
             )
-        except OSError as exc:
+        except Exception as exc:
+            self._caches_stale = True
             log.warning("could not refresh the caches under %s: %s", self.home.state_dir, exc)
+        else:
+            self._caches_stale = False
+
+
+def unwritten_reason(exc: BaseException) -> str:
+    """The one sentence for a reload refused because its rows could not be written."""
+    cause = exc.cause if isinstance(exc, JournalWriteError) else str(exc)
+    return (
+        f"Candor could not write to its journal ({cause}), so the change is not in force: "
+        "the previous rules stay until it can, and Candor tries again by itself."
+    )

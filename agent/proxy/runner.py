@@ -26,7 +26,7 @@ from mitmproxy import master, options
 
 from agent.config import Config, Home, parse_listen
 from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
-from agent.journal import Journal, JournalError, JournalWriter
+from agent.journal import Journal, JournalError, JournalWriteError, JournalWriter
 from agent.journal.events import AgentStart, AgentStop, EventBody, Heartbeat
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.live_rules import LiveRules, ReloadOutcome
@@ -132,6 +132,8 @@ class Agent:
             """Rules changes are journaled on this connection, in one transaction each, before
             they take effect; everything else goes through the batching writer."""
             self.journal = JournalWriter(home.journal_file)
+        except JournalWriteError as exc:
+            raise RunError(exc.sentence("Candor did not start")) from None
         except JournalError as exc:
             raise RunError(str(exc)) from None
         self.canary = Canary(secret=canary_secret)
@@ -369,6 +371,8 @@ class Agent:
         )
         try:
             self.live.start([start])
+        except JournalWriteError as exc:
+            raise RunError(exc.sentence("Candor did not start")) from None
         except (JournalError, sqlite3.Error, OSError) as exc:
             raise RunError(f"Candor cannot write its journal: {exc}") from None
         for problem in (*loaded.problems, *map(str, loaded.rejected)):
