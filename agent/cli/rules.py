@@ -501,6 +501,8 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             out.print(f"  {url}: {explain(live.rules.matcher.decide(url))}", markup=False)
 
     def on_reload(outcome: ReloadOutcome) -> None:
+        if outcome.config_problem:
+            err.print(f"candor: {outcome.config_problem}", markup=False)
         if not outcome.applied:
             err.print(f"candor: {outcome.reason}", markup=False)
             return

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.config import Config, ConfigError, Home, load_config
+from agent.config.last_good import forget_other_copies, keep_copy, kept_words, last_good_config
 from agent.journal import JournalError, clock
 from agent.policy import change_events
 from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.input_stamp import input_stamp
-from agent.policy.ledger import heartbeats, ledger_from, read_ledger, with_grants
+from agent.policy.ledger import ConfigRecord, heartbeats, ledger_from, read_ledger, with_grants
 from agent.policy.rulebook import InspectFor, LoadedRules, commit, ledger_after, load_rules
 from agent.policy.state_cache import disagreement_event, disagreements, write_caches
 from agent.policy.temporary_allow import ALLOW_KINDS
@@ -52,6 +53,8 @@ class ReloadOutcome:
     """What waits now, what took effect and what was undone in this reload."""
     events: tuple[EventBody, ...] = ()
     """What was journaled for it (before it took effect)."""
+    config_problem: str | None = None
+    """config.toml newly broken: why, and that the settings in force stay (said once)."""
 
 
 class LiveRules:
@@ -74,7 +77,10 @@ class LiveRules:
         self.elapsed = ElapsedClock(heartbeats(home.journal_file))
         self._stamp = input_stamp(home)
         """The files as they were just before the last load: `reload_if_changed` compares."""
-        self.config: Config = load_config(home)
+        first = last_good_config(home)
+        self.config: Config = first.config
+        self.config_problem: str | None = first.note
+        """Why config.toml is not what is in force, while it is broken."""
         self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
         self.rules: LoadedRules = self._load(self.config)
 
@@ -98,7 +104,7 @@ class LiveRules:
                 *self._cache_check(),
                 *self._gone_check(self.rules),
             ]
-            self._commit(self.rules, events)
+            self._commit(self.rules, events, self.config, self.config_problem)
             return events
 
     def grants_changed(self) -> bool:
@@ -128,10 +134,12 @@ class LiveRules:
 
     def _reload_locked(self) -> ReloadOutcome:
         self._stamp = input_stamp(self.home)
+        problem = None
         try:
             config = load_config(self.home)
-        except ConfigError as exc:
-            return ReloadOutcome(False, reason=f"{exc} The previous settings stay in force.")
+        except ConfigError as exc:  # the rules still reload, with the settings in force
+            config, problem = self.config, kept_words(exc)
+        said = problem if problem != self.config_problem else None
         if self._journal is not None:
             try:
                 self.ledger = with_grants(self.ledger, self._journal)
@@ -150,6 +158,7 @@ class LiveRules:
             return ReloadOutcome(
                 False,
                 reason=f"{first}{extra}. The previous rules stay in force until this is fixed.",
+                config_problem=said,
             )
         events = [
             *change_events.of_reload(self.rules, loaded, self.config, config),
@@ -157,17 +166,21 @@ class LiveRules:
             *self._gone_check(loaded),
         ]
         try:
-            self._commit(loaded, events)
+            self._commit(loaded, events, config, problem)
         except (JournalError, sqlite3.Error, OSError) as exc:
             return ReloadOutcome(
                 False,
                 reason=f"Candor could not write its journal ({exc}). Nothing changes until it "
                 "can: the previous rules stay in force.",
+                config_problem=said,
             )
         changes = diff_identities(self.rules.identities, loaded.identities)
         self.config = config
+        self.config_problem = problem
         self.rules = loaded
-        return ReloadOutcome(True, changes=changes, cooling=loaded.cooling, events=tuple(events))
+        return ReloadOutcome(
+            True, changes=changes, cooling=loaded.cooling, events=tuple(events), config_problem=said
+        )
 
     def _cache_check(self) -> list[EventBody]:
         """One `bypass_suspected` row if a `state/` cache says something the journal does not."""
@@ -204,12 +217,21 @@ class LiveRules:
             )
         return events
 
-    def _commit(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
-        """Journal first (raises if it cannot), then remember, then refresh the caches."""
+    def _commit(
+        self,
+        loaded: LoadedRules,
+        events: Sequence[EventBody],
+        config: Config,
+        config_problem: str | None,
+    ) -> None:
+        """Journal first (raises if it cannot), then remember, then refresh the caches; the
+        settings' copy is kept before their digest is journaled, and older copies go after."""
         if self._journal is None:
             self.ledger = ledger_after(loaded)
             return
-        self.ledger = commit(self._journal, loaded, events)
+        digest = keep_copy(self.home, config)
+        self.ledger = commit(self._journal, loaded, events, ConfigRecord(digest, config_problem))
+        forget_other_copies(self.home, digest)
         try:
             ledger = self.ledger
             write_caches(
