@@ -133,10 +133,10 @@ def applied_digest(home: Home) -> str | None:
 
 def read_copy(home: Home, digest: str) -> Config | None:
     """The copy named `digest`, if it is there, not a link, and still has that digest."""
-    from rules.lists.lines import read_own_bytes
+    from rules.own_files import read_own_file
 
     try:
-        raw = read_own_bytes(copy_path(home, digest))
+        raw = read_own_file(copy_path(home, digest))
         config = parse_config(raw.decode("utf-8"), copy_path(home, digest))
     except (OSError, UnicodeDecodeError, ConfigError):
         return None

@@ -34,19 +34,22 @@ INT_DIGITS = 4300
 
 def load_config(home: Home) -> Config:
     """The settings in `home`'s config.toml; defaults when there is no file."""
+    from rules.own_files import LINK_WORDS, LinkRefused, read_own_file
+
     path = home.config_file
     try:
-        raw = path.read_bytes()
+        raw = read_own_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return Config()
+    except LinkRefused:
+        raise ConfigError(f"{path}: {LINK_WORDS}", file=path) from None
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise ConfigError(f"{path}: cannot read the settings file ({reason}).", file=path) from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(
-            f"{path}: the settings file is {len(raw) // (1024 * 1024)} MB; Candor reads at most "
-            f"{MAX_CONFIG_BYTES // (1024 * 1024)} MB of settings (long lists of sites belong in "
-            "rules files).",
+            f"{path}: the settings file is over {MAX_CONFIG_BYTES // (1024 * 1024)} MB; no "
+            "settings need that much (long lists of sites belong in rules files).",
             file=path,
         )
     try:
