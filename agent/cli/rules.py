@@ -196,7 +196,7 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
             raise UserError(f"'{text}' is empty or a comment. Nothing was added.")
         wanted.append(rule)
     path = rules_file(home, category)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     to_write: list[str] = []
     already: list[str] = []
 

@@ -16,7 +16,7 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     The trie goes first and the side file, which names the trie's size and checksum, last: a
     crash in between leaves no side file, so the next load rebuilds.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     trie_path, side_path = cache_paths(cache_dir, cl.source_hash, cl.name)
     tmp_trie = _temp_path(cache_dir, trie_path.name)
     try:
