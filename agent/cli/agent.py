@@ -8,8 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from agent.cli.console import UserError, out
-from agent.cli.settings_in_force import usable_settings
+from agent.cli.console import UserError, out, usable_settings
 from agent.config import Home, format_duration, parse_duration
 from agent.config.shell_words import command_line
 from agent.health.pidfile import is_candor, read_pid_file

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.cli.console import UserError, out
-from agent.cli.settings_in_force import usable_settings
+from agent.cli.console import UserError, out, usable_settings
 from agent.config import Home, dump_config, last_good_config
 
 

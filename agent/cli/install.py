@@ -14,8 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from agent.cli.console import UserError, err, out
-from agent.cli.settings_in_force import usable_settings
+from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import Home
 from installers.browsers import FIREFOX_POLICIES_MACOS
 from installers.executor import Executor, StepFailed, admin_method, admin_prefix

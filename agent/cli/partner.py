@@ -20,9 +20,8 @@ from agent.cli.consent import (
     consent_text,
     sample_report,
 )
-from agent.cli.console import UserError, out
+from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
-from agent.cli.settings_in_force import usable_settings
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
 from reporter import consent, invitation, schedule, signing

@@ -17,8 +17,7 @@ from typing import Any
 
 from rich.table import Table
 
-from agent.cli.console import UserError, out
-from agent.cli.settings_in_force import usable_settings
+from agent.cli.console import UserError, out, usable_settings
 from agent.config import Config, Home
 from agent.journal import Journal, clock
 from reporter import consent, schedule, signing

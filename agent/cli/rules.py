@@ -9,8 +9,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from agent.cli.console import UserError, err, out
-from agent.cli.settings_in_force import usable_settings
+from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import (
     Config,
     Home,
