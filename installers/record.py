@@ -82,7 +82,7 @@ def load_record(home: Home) -> Record | None:
 def save_record(home: Home, record: Record) -> None:
     """Replace the record atomically, so a power cut leaves the old or the new one, never half."""
     path = record_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(record.to_json(), f, indent=2, sort_keys=True)

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from agent.config import Home, create_once, write_atomic
+from rules.own_files import LINK_WORDS, LinkRefused, read_own_file
 
 NAMESPACE = "candor-report"
 """The SSHSIG namespace (`ssh-keygen -Y verify -n candor-report`)."""
@@ -62,9 +63,11 @@ def load_private_key(home: Home) -> Ed25519PrivateKey:
     """This home's signing key, created (and recorded in the history) on first use."""
     path = home.keys_dir / KEY_FILE
     try:
-        data = path.read_bytes()
+        data = read_own_file(path)
     except FileNotFoundError:
         return _create(home)
+    except LinkRefused:
+        raise SigningKeyError(f"{path}: {LINK_WORDS}") from None
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -102,7 +105,7 @@ def allowed_signers_line(key: Ed25519PublicKey) -> str:
 def key_history(home: Home) -> list[dict[str, str]]:
     """Every fingerprint this home has used, oldest first: `{fingerprint, created_at}`."""
     try:
-        raw = json.loads((home.keys_dir / HISTORY_FILE).read_text("utf-8"))
+        raw = json.loads(read_own_file(home.keys_dir / HISTORY_FILE))
         entries = raw["keys"]
     except (OSError, ValueError, KeyError, TypeError):
         return []
@@ -122,8 +125,8 @@ def _create(home: Home) -> Ed25519PrivateKey:
     if not create_once(path, pem):
         return load_private_key(home)
     pub = key.public_key()
-    write_atomic(home.keys_dir / PUBLIC_FILE, (openssh_line(pub) + "\n").encode(), 0o644)
-    write_atomic(home.keys_dir / PEM_FILE, pem_text(pub).encode(), 0o644)
+    write_atomic(home.keys_dir / PUBLIC_FILE, (openssh_line(pub) + "\n").encode(), 0o600)
+    write_atomic(home.keys_dir / PEM_FILE, pem_text(pub).encode(), 0o600)
     history = key_history(home)
     history.append(
         {

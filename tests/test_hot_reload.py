@@ -106,9 +106,17 @@ def test_broken_config_keeps_last_good(live) -> None:
     home.config_file.write_text('[categories.gambling]\naction = "off"\n')
     assert wait_for(lambda: verdict(rules, "https://bet365.com/") == "allow")
     home.config_file.write_text("[categories.gambling\n")
-    assert wait_for(lambda: any(not o.applied for o in outcomes))
-    assert "config.toml" in next(o for o in outcomes if not o.applied).reason
+    assert wait_for(lambda: any(o.config_problem for o in outcomes))
+    said = [o.config_problem for o in outcomes if o.config_problem]
+    assert "config.toml, line 1" in said[0] and "keeps the settings it last applied" in said[0]
     assert verdict(rules, "https://bet365.com/") == "allow"
+    # Issue 12, item 11: a broken config.toml no longer stops rule reloads (they use the
+    # settings in force), and it is said once, not at every reload.
+    with (home.rules_dir / "adult.txt").open("a") as f:
+        f.write("still-reloads.example\n")
+    assert wait_for(lambda: verdict(rules, "https://still-reloads.example/") == "block")
+    assert verdict(rules, "https://bet365.com/") == "allow"
+    assert len([o for o in outcomes if o.config_problem]) == 1
 
 
 def test_unreadable_rules_file_keeps_last_good(live) -> None:

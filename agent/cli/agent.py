@@ -8,8 +8,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from agent.cli.console import UserError, out
-from agent.config import ConfigError, Home, format_duration, load_config, parse_duration
+from agent.cli.console import UserError, out, usable_settings
+from agent.config import Home, format_duration, parse_duration
 from agent.config.shell_words import command_line
 from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import clock
@@ -113,11 +113,7 @@ def _blocked_host(home: Home, host: str) -> str:
 
     name = normalise_grant_host(host)
     check_not_public_suffix(name)
-    try:
-        config = load_config(home)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
-    loaded = load_rules(home, config, with_grants=False)
+    loaded = load_rules(home, usable_settings(home), with_grants=False)
     decision = loaded.matcher.decide(f"https://{name.removeprefix('=')}/")
     if decision.decision not in ("block", "warn"):
         site = name.removeprefix("=")

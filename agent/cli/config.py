@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from agent.cli.console import out
-from agent.config import (
-    Home,
-    dump_config,
-    load_config,
-)
+from agent.cli.console import UserError, out, usable_settings
+from agent.config import Home, dump_config, last_good_config
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -23,7 +19,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 def cmd_config_check(home: Home, args: argparse.Namespace) -> int:
     """`candor config check`: is config.toml valid (one sentence naming the line if not)."""
-    load_config(home)
+    read = last_good_config(home)
+    if read.note:
+        raise UserError(read.note)
     where = home.config_file if home.config_file.exists() else "defaults (no config.toml yet)"
     out.print(f"Configuration is valid: {where}")
     return 0
@@ -31,5 +29,5 @@ def cmd_config_check(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_config_show(home: Home, args: argparse.Namespace) -> int:
     """`candor config show`: the settings in force, defaults included, as TOML."""
-    out.print(dump_config(load_config(home)), markup=False, end="")
+    out.print(dump_config(usable_settings(home)), markup=False, end="")
     return 0

@@ -1,4 +1,6 @@
-"""What every `candor` command prints through, and the one error it turns into a message.
+"""What every `candor` command prints through, the one error it turns into a message, and the
+settings a command that only reads them acts on (`usable_settings`: said when config.toml is
+broken).
 
 Command modules raise `UserError` for anything the person can act on; `agent.cli.main` prints it
 as one line on stderr and exits 1, never with a traceback.
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from agent.config import Config, Home
 
 EMOJI_CODE = re.compile(r":\S*?:")
 """What rich may turn into an emoji (`:cat:`); a line with one goes through rich."""
@@ -69,3 +73,15 @@ err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 class UserError(Exception):
     """A failure the person can act on; printed as one message, exit 1."""
+
+
+def usable_settings(home: Home) -> Config:
+    """The settings a command that only reads them acts on: config.toml's, or while it is broken
+    the last good ones, with one sentence on stderr saying why (commands that edit config.toml
+    read it strictly instead: they would otherwise overwrite the person's file)."""
+    from agent.config import last_good_config
+
+    read = last_good_config(home)
+    if read.note:
+        err.line(f"candor: {read.note}")
+    return read.config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from agent.cli.console import UserError, out
-from agent.config import Home, load_config
+from agent.cli.console import UserError, out, usable_settings
+from agent.config import Home
 from agent.journal import Journal, clock
 from reporter import signing
 from reporter.delivery import messages, smtp, webhook
@@ -22,7 +22,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
     """`candor delivery test`: a test message on each configured channel, to the person."""
-    config = load_config(home)
+    config = usable_settings(home)
     settings = config.delivery.smtp
     now = clock.now()
     worked = False

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from agent.cli.console import UserError, err, out
-from agent.config import Home, load_config
+from agent.cli.console import UserError, err, out, usable_settings
+from agent.config import Home
 from installers.browsers import FIREFOX_POLICIES_MACOS
 from installers.executor import Executor, StepFailed, admin_method, admin_prefix
 from installers.plan import NICKNAME, Plan
@@ -71,7 +71,7 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
     ensure_ca(home)
-    target = current_target(home, load_config(home), root=_root(args))
+    target = current_target(home, usable_settings(home), root=_root(args))
     plan = build_plan(target, system)
     admin = admin_prefix(target.relocated)
     out.print(format_plan(plan, admin_method(admin)), markup=False)

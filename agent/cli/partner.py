@@ -20,7 +20,7 @@ from agent.cli.consent import (
     consent_text,
     sample_report,
 )
-from agent.cli.console import UserError, out
+from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
@@ -180,7 +180,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     """`candor partner show`: who receives reports, what they share, what is due."""
-    config = load_config(home)
+    config = usable_settings(home)
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         state = consent.consent_state(journal)
         last = [r for r in outbox.rows("sent") if r.kind == "report"]

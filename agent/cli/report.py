@@ -17,8 +17,8 @@ from typing import Any
 
 from rich.table import Table
 
-from agent.cli.console import UserError, out
-from agent.config import Config, Home, load_config
+from agent.cli.console import UserError, out, usable_settings
+from agent.config import Config, Home
 from agent.journal import Journal, clock
 from reporter import consent, schedule, signing
 from reporter.build import BuiltReport, build_report, next_report
@@ -102,7 +102,7 @@ def _shared_level(journal: Journal, config: Config) -> Config:
 
 def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltReport:
     """The next report as the outbox would build it (for another period, when `chosen`)."""
-    config = load_config(home)
+    config = usable_settings(home)
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)
         upcoming = next_report(journal, config, state, now)
@@ -122,7 +122,7 @@ def preview(home: Home, chosen: ReportPeriod | None, now: datetime) -> BuiltRepo
 
 def cmd_report_preview(home: Home, args: argparse.Namespace) -> int:
     """`candor report preview`: the next report's bytes, unchanged, on stdout."""
-    chosen = chosen_period(load_config(home), args.period, args.week)
+    chosen = chosen_period(usable_settings(home), args.period, args.week)
     built = preview(home, chosen, clock.now())
     data = {
         "json": built.json_bytes,
@@ -186,7 +186,7 @@ def cmd_report_list(home: Home, args: argparse.Namespace) -> int:
     if not reports and not rows:
         out.print("No reports yet.")
         return 0
-    zone = load_config(home).report.zone()
+    zone = usable_settings(home).report.zone()
     table = Table(show_header=True)
     for column in ("#", "period", "level", "built", "delivery"):
         table.add_column(column)

@@ -9,12 +9,12 @@ import signal
 import threading
 from collections.abc import Callable
 
-from agent.cli.console import UserError, err, out
+from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import (
-    ConfigError,
+    Config,
     Home,
     format_duration,
-    load_config,
+    last_good_config,
 )
 from agent.config.files import edit_atomic
 from agent.journal.loosening import held_until_words
@@ -111,7 +111,7 @@ def _category(name: str) -> str:
 
 def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
     """`candor rules list`: categories, actions and counts, or the rules of one category."""
-    config = load_config(home)
+    config = usable_settings(home)
     loaded = load_rules(home, config)
     if args.category:
         return _list_one(home, _category(args.category), loaded.actions, args.json)
@@ -196,7 +196,7 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
             raise UserError(f"'{text}' is empty or a comment. Nothing was added.")
         wanted.append(rule)
     path = rules_file(home, category)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     to_write: list[str] = []
     already: list[str] = []
 
@@ -317,11 +317,9 @@ def _say_loosening(home: Home, names: list[str], before: Ledger) -> None:
     `@@` exceptions and the entries a new version lost. Both wait for the cooling-off delay
     and are in the weekly report. Compared with `before` (what was in force before the
     command), since a running agent may already have applied the new version."""
-    try:
-        loaded = load_rules(home, load_config(home), ledger=before, with_grants=False)
-    except ConfigError:
-        return
-    delay = (loaded.effective_config or load_config(home)).cooling_off
+    config = last_good_config(home).config  # the command itself said if config.toml is broken
+    loaded = load_rules(home, config, ledger=before, with_grants=False)
+    delay = (loaded.effective_config or config).cooling_off
     wait = (
         f"so they wait for the cooling-off delay ({format_duration(delay)}) before they apply"
         if delay
@@ -412,7 +410,7 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
     """`candor rules test URL`: what Candor would do, and which rule decides."""
-    loaded = load_rules(home, load_config(home))
+    loaded = load_rules(home, usable_settings(home))
     decision = loaded.matcher.decide(args.url, search_terms=args.search)
     if args.json:
         out.print_json(json.dumps(decision.as_json()))
@@ -455,11 +453,10 @@ def describe_change(change: CategoryChange) -> str:
 def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
     """`candor rules check`: every problem in the rules and lists, with file and line."""
     problems: list[str] = []
-    try:
-        config = load_config(home)
-    except ConfigError as exc:
-        problems.append(str(exc))
-        config = None
+    read = last_good_config(home)
+    if read.note:
+        problems.append(read.note)
+    config: Config | None = read.config
     counts: dict[str, int] = {}
     if config is not None:
         loaded = load_rules(home, config)
@@ -504,6 +501,8 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
             out.print(f"  {url}: {explain(live.rules.matcher.decide(url))}", markup=False)
 
     def on_reload(outcome: ReloadOutcome) -> None:
+        if outcome.config_problem:
+            err.print(f"candor: {outcome.config_problem}", markup=False)
         if not outcome.applied:
             err.print(f"candor: {outcome.reason}", markup=False)
             return

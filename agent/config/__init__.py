@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         starter_categories,
         starter_text,
     )
+    from agent.config.last_good import LastGood, last_good_config
     from agent.config.loading import load_config, parse_config
     from agent.config.model import (
         DETAIL_LEVELS,
@@ -82,6 +83,7 @@ __all__ = [
     "DeviceSettings",
     "Home",
     "JournalSettings",
+    "LastGood",
     "PartnerSettings",
     "ReportSettings",
     "SafeSearchSettings",
@@ -99,6 +101,7 @@ __all__ = [
     "format_duration",
     "home_path",
     "is_category_name",
+    "last_good_config",
     "load_config",
     "local_zone",
     "parse_config",
@@ -130,6 +133,8 @@ EXPORTED_FROM: dict[str, str] = {
     "resolve_home": "agent.config.home",
     "starter_categories": "agent.config.home",
     "starter_text": "agent.config.home",
+    "LastGood": "agent.config.last_good",
+    "last_good_config": "agent.config.last_good",
     "load_config": "agent.config.loading",
     "parse_config": "agent.config.loading",
     "DETAIL_LEVELS": "agent.config.model",

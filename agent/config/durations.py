@@ -12,9 +12,12 @@ import re
 
 _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 
+LONGEST = dt.timedelta(days=3650)
+"""The longest duration read from text unless the caller says less: ten years."""
 
-def parse_duration(text: str) -> dt.timedelta:
-    """`"24h"`, `"90m"`, `"2d"`, `"1d12h"`, `"1w"` or `"0"` as a timedelta."""
+
+def parse_duration(text: str, longest: dt.timedelta = LONGEST) -> dt.timedelta:
+    """`"24h"`, `"90m"`, `"2d"`, `"1d12h"`, `"1w"` or `"0"` as a timedelta, at most `longest`."""
     compact = text.strip().lower().replace(" ", "")
     if compact == "0":
         return dt.timedelta(0)
@@ -23,8 +26,14 @@ def parse_duration(text: str) -> dt.timedelta:
         raise ValueError(
             f'must be a duration like "24h", "90m", "2d" or "0" (found {_quoted(text)})'
         )
+    too_long = ValueError(f"must be at most {format_duration(longest)} (found {_quoted(text)})")
+    if any(len(g or "") > 9 for g in match.groups()):  # counted below without a huge number
+        raise too_long
     weeks, days, hours, minutes = (int(g or 0) for g in match.groups())
-    return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+    total = (((weeks * 7 + days) * 24) + hours) * 60 + minutes
+    if total > longest // dt.timedelta(minutes=1):
+        raise too_long
+    return dt.timedelta(minutes=total)
 
 
 def format_duration(value: dt.timedelta) -> str:

@@ -107,6 +107,23 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
         _fsync_dir(path.parent)
 
 
+def owner_only(path: Path) -> None:
+    """Make a file (0600) or a folder and all it holds (0700 and 0600) the person's alone: for
+    what Candor copies or downloads into the home, which arrives with the umask's modes. Links
+    are left alone (their targets are not Candor's)."""
+    if path.is_symlink():
+        return
+    if not path.is_dir():
+        os.chmod(path, 0o600)
+        return
+    os.chmod(path, 0o700)
+    for folder, dirs, files in os.walk(path):
+        for name, mode in [*((d, 0o700) for d in dirs), *((f, 0o600) for f in files)]:
+            full = os.path.join(folder, name)
+            if not os.path.islink(full):
+                os.chmod(full, mode)
+
+
 def create_once(path: Path, data: str | bytes) -> bool:
     """Write `path` whole (0600) only if it does not exist yet, even with another process racing.
 

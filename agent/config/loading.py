@@ -25,16 +25,33 @@ if TYPE_CHECKING:
     from agent.config.key_lines import Loc
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""Far more than any settings file needs (an allowlist of 100,000 hosts fits)."""
+
+INT_DIGITS = 4300
+"""Python's limit on the digits of a whole number read from text."""
+
+
 def load_config(home: Home) -> Config:
     """The settings in `home`'s config.toml; defaults when there is no file."""
+    from rules.own_files import LINK_WORDS, LinkRefused, read_own_file
+
     path = home.config_file
     try:
-        raw = path.read_bytes()
+        raw = read_own_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return Config()
+    except LinkRefused:
+        raise ConfigError(f"{path}: {LINK_WORDS}", file=path) from None
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise ConfigError(f"{path}: cannot read the settings file ({reason}).", file=path) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: the settings file is over {MAX_CONFIG_BYTES // (1024 * 1024)} MB; no "
+            "settings need that much (long lists of sites belong in rules files).",
+            file=path,
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -51,15 +68,47 @@ def parse_config(text: str, file: Path | str = "config.toml") -> Config:
     """Validate TOML text as settings; `file` only names the source in error messages."""
     import tomllib
 
+    from agent.config.toml_shape import shape_problem
+
     file = Path(file)
+    shape = shape_problem(text)
+    if shape is not None:
+        raise ConfigError(
+            f"{file}, line {shape.line}: not valid for Candor ({shape.reason}; no setting "
+            "needs more than three).",
+            file=file,
+            line=shape.line,
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, text, file) from None
+    except ValueError:  # Python's limit on the digits of a number read from text
+        raise _long_number_error(text, file) from None
+    except RecursionError:
+        raise ConfigError(f"{file}: lists or tables are nested too deeply.", file=file) from None
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc, text, file) from None
+    except RecursionError:
+        raise ConfigError(f"{file}: lists or tables are nested too deeply.", file=file) from None
+
+
+def _long_number_error(text: str, file: Path) -> ConfigError:
+    """A number too long for Python to read: no setting is anywhere near that long."""
+    found = re.search(rf"[0-9_]{{{INT_DIGITS + 1},}}", text)
+    if found is None:
+        return ConfigError(
+            f"{file}: a number has more than {INT_DIGITS} digits; no setting needs one.", file=file
+        )
+    line = text.count("\n", 0, found.start()) + 1
+    return ConfigError(
+        f"{file}, line {line}: a number has {len(found[0])} digits; no setting needs more than "
+        "a few.",
+        file=file,
+        line=line,
+    )
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, text: str, file: Path) -> ConfigError:
@@ -129,7 +178,7 @@ def _explain(error: Mapping[str, Any], loc: Loc) -> str:
         return f"{key} must be one of {allowed} (found {found})"
     if kind in ("value_error", "assertion_error"):
         return f"{key} {ctx.get('error', error['msg'])}".rstrip(".")
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size", "finite_number"):
         return f"{key} must be a whole number (found {found})"
     if kind in ("bool_parsing", "bool_type"):
         return f"{key} must be true or false (found {found})"

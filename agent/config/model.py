@@ -32,11 +32,13 @@ from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.model import Action
 
 MAX_COOLING_OFF = dt.timedelta(days=30)
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9000
+"""The years a date in config.toml may name (Candor writes today's)."""
 
 
 def _duration(value: Any) -> dt.timedelta:
     if isinstance(value, str):
-        value = parse_duration(value)
+        value = parse_duration(value, longest=MAX_COOLING_OFF)
     elif not isinstance(value, dt.timedelta):
         raise ValueError(
             f'must be a duration in quotes, like "24h", "90m" or "2d" (found {show(value)})'
@@ -84,10 +86,23 @@ def _email(value: str | None) -> str | None:
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """TOML local date-times mean this computer's clock; store them with their offset."""
-    if value is None or value.tzinfo is not None:
+    """TOML local date-times mean this computer's clock; store them with their offset.
+
+    Years far from now are refused: adding a week to 9999-12-31 would overflow wherever the
+    time is used."""
+    if value is None:
         return value
-    return value.astimezone()
+    try:
+        aware = value if value.tzinfo is not None else value.astimezone()
+        year = aware.astimezone(dt.UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise ValueError(
+            f"must be a date and time between the years {EARLIEST_YEAR} and {LATEST_YEAR}, "
+            f"like 2026-03-01T18:00:00Z (found {show(value)})"
+        )
+    return aware
 
 
 def _host_entry(value: str) -> str:

@@ -8,6 +8,9 @@ from typing import Any
 
 from agent.config.durations import format_duration
 
+LONG_NUMBER_BITS = 64
+"""A number longer than this is named, not written out (Python will not write very long ones)."""
+
 
 def show(value: Any) -> str:
     """The value as the person wrote it, clipped: text in quotes, true/false, a duration."""
@@ -21,6 +24,8 @@ def show(value: Any) -> str:
         return "a list"
     if isinstance(value, dt.timedelta):
         return format_duration(value)
+    if isinstance(value, int) and value.bit_length() > LONG_NUMBER_BITS:
+        return "a number far too large"
     return clip(str(value), 60)
 
 

@@ -235,7 +235,7 @@ def _save_state(home: Home, findings: list[FindingLike]) -> None:
     }
     path = home.state_dir / STATE_FILE
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_atomic(path, json.dumps(state, indent=2) + "\n")
     except OSError:
         log.warning("could not save the self-check result under %s", home.state_dir)

@@ -19,10 +19,9 @@ from typing import Any
 
 from agent.config import (
     Config,
-    ConfigError,
     Home,
     format_duration,
-    load_config,
+    last_good_config,
     rough_duration_words,
 )
 from agent.health import selfcheck
@@ -146,17 +145,15 @@ def collect(
                 "Run Candor itself (`candor status`); the harness exists for Candor's own tests.",
             )
         )
-    try:
-        config = load_config(home)
-    except ConfigError as exc:
+    read = last_good_config(home)
+    if read.note:
         problems.append(
             Problem(
-                f"The settings cannot be read: {exc}",
-                "Fix config.toml (`candor config check` says what is wrong). Until then the agent "
-                "keeps the last good settings; a new start uses the defaults shown here.",
+                f"The settings cannot be read: {read.note}",
+                "Fix config.toml (`candor config check` says what is wrong).",
             )
         )
-        config = Config()
+    config = read.config
     loaded = load_rules(home, config, now=now)
     status.categories = _categories(loaded)
     status.cooling_off = (loaded.effective_config or config).cooling_off

@@ -327,6 +327,11 @@ class RulesApplied(EventBody):
     pending: Sequence[Mapping[str, Any]]
     """Each waiting loosening: what, category, value, held, source, since, until, and the
     boot and uptime it was first seen at."""
+    config: str | None = optional()
+    """The digest of the settings put into force (`agent.config.last_good`): their copy under
+    `state/` is used, once checked against it, while config.toml is broken."""
+    config_problem: str | None = optional()
+    """Why config.toml was not used (those settings stayed in force instead), while it is so."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
-from agent.config.files import locked, write_atomic
+from agent.config.files import locked, owner_only, write_atomic
 from agent.policy.list_cache import save_compiled
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
+from rules.own_files import open_own_file, read_own_file
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def stored_lists(lists_dir: Path) -> Iterator[StoredList]:
 
 def _read_meta(meta_path: Path) -> ListMeta | None:
     try:
-        raw = json.loads(meta_path.read_text("utf-8"))
+        raw = json.loads(read_own_file(meta_path))  # a link is not read: the list is left out
         return ListMeta(
             category=raw["category"],
             name=raw["name"],
@@ -159,7 +160,7 @@ def content_hash(stored: StoredList) -> str:
         paths = sorted(p for p in stored.data_path.rglob("*") if p.is_file())
     for path in paths:
         h.update(path.name.encode() + b"\0")
-        with path.open("rb") as f:
+        with open_own_file(path) as f:  # a link is refused: a problem naming the list
             while chunk := f.read(1 << 20):
                 h.update(chunk)
     return h.hexdigest()
@@ -182,7 +183,7 @@ def _compile_and_cache(
 ) -> CompiledList:
     built = compile_list(entries, stored.source_name, key)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         save_compiled(built, cache_dir)
         _drop_stale_caches(cache_dir)
     except OSError as exc:  # a cache only (a full disk): the list in memory is the same list
@@ -222,7 +223,7 @@ def import_list(
     """
     name = name or list_name_for(source)
     category_dir = lists_dir / category
-    category_dir.mkdir(parents=True, exist_ok=True)
+    category_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=lists_dir, prefix=".import-") as tmp:
         staged = _fetch(source, Path(tmp), progress, deadline)
         if fmt is None:
@@ -450,6 +451,7 @@ def _byte_progress(progress: Progress | None, path: Path) -> Callable[[int], Non
 
 
 def _replace(staged: Path, target: Path) -> None:
+    owner_only(staged)  # copied or downloaded with the umask's modes
     if target.is_dir():
         shutil.rmtree(target)
     os.replace(staged, target)

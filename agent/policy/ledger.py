@@ -166,9 +166,11 @@ def snapshot(
     lists: Mapping[str, Mapping[str, Any]],
     settings: Settings | None,
     pending: Sequence[Pending],
+    config: ConfigRecord | None = None,
 ) -> RulesApplied:
     """The `rules_applied` row: the person's rules per category (text → where), each imported
-    list (category, hash, entries, exceptions), the settings, and what waits."""
+    list (category, hash, entries, exceptions), the settings, what waits, and (from the agent)
+    the digest of the settings applied and why config.toml was not used, if it was not."""
     from agent.journal.events import RulesApplied
 
     return RulesApplied(
@@ -177,7 +179,17 @@ def snapshot(
         lists={name: dict(info) for name, info in sorted(lists.items())},
         settings=settings.as_json() if settings else None,
         pending=[p.as_json() for p in pending],
+        config=config.digest if config else None,
+        config_problem=config.problem if config else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """What a `rules_applied` row says of the settings: their digest, and a broken file's error."""
+
+    digest: str
+    problem: str | None = None
 
 
 def body_digest(body: Mapping[str, Any]) -> str:

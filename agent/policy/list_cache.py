@@ -24,7 +24,7 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     The trie (and a rules file's line numbers) go first and the side file, which names their
     sizes and checksums, last: a crash in between leaves no side file, so the next load rebuilds.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     trie_path, side_path = cache_paths(cache_dir, cl.source_hash, cl.name)
     size, crc = _write_checked(trie_path, lambda tmp: cl.trie.save(str(tmp)))
     lines = None

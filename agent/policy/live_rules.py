@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.config import Config, ConfigError, Home, load_config
+from agent.config.last_good import forget_other_copies, keep_copy, kept_words, last_good_config
 from agent.journal import JournalError, JournalWriteError, clock
 from agent.policy import change_events
 from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.input_stamp import input_stamp
-from agent.policy.ledger import heartbeats, ledger_from, read_ledger, with_grants
+from agent.policy.ledger import ConfigRecord, heartbeats, ledger_from, read_ledger, with_grants
 from agent.policy.rulebook import (
     InspectFor,
     LoadedRules,
@@ -60,6 +61,8 @@ class ReloadOutcome:
     """What waits now, what took effect and what was undone in this reload."""
     events: tuple[EventBody, ...] = ()
     """What was journaled for it (before it took effect)."""
+    config_problem: str | None = None
+    """config.toml newly broken: why, and that the settings in force stay (said once)."""
 
 
 class LiveRules:
@@ -92,7 +95,10 @@ class LiveRules:
         self.elapsed = ElapsedClock(heartbeats(home.journal_file))
         self._stamp = input_stamp(home)
         """The files as they were just before the last load: `reload_if_changed` compares."""
-        self.config: Config = load_config(home)
+        first = last_good_config(home)
+        self.config: Config = first.config
+        self.config_problem: str | None = first.note
+        """Why config.toml is not what is in force, while it is broken."""
         self.ledger = ledger_from(journal, home) if journal is not None else read_ledger(home)
         snapshot = self._snapshot() if quick_start and journal is not None else None
         self.provisional = snapshot is not None
@@ -126,7 +132,7 @@ class LiveRules:
                 *self._cache_check(),
                 *self._gone_check(loaded),
             ]
-            self._commit(loaded, events)
+            self._commit(loaded, events, self.config, self.config_problem)
             self.rules = loaded
             self.provisional = False
             return events
@@ -149,7 +155,7 @@ class LiveRules:
                 *self._cache_check(),
                 *self._gone_check(self.rules),
             ]
-            self._commit(self.rules, events)
+            self._commit(self.rules, events, self.config, self.config_problem)
             return events
 
     def grants_changed(self) -> bool:
@@ -182,10 +188,12 @@ class LiveRules:
 
     def _reload_locked(self) -> ReloadOutcome:
         self._stamp = input_stamp(self.home)
+        problem = None
         try:
             config = load_config(self.home)
-        except ConfigError as exc:
-            return ReloadOutcome(False, reason=f"{exc} The previous settings stay in force.")
+        except ConfigError as exc:  # the rules still reload, with the settings in force
+            config, problem = self.config, kept_words(exc)
+        said = problem if problem != self.config_problem else None
         if self._journal is not None:
             try:
                 self.ledger = with_grants(self.ledger, self._journal)
@@ -204,8 +212,9 @@ class LiveRules:
             return ReloadOutcome(
                 False,
                 reason=f"{first}{extra}. The previous rules stay in force until this is fixed.",
+                config_problem=said,
             )
-        said = set(self._gone_said)
+        gone_said = set(self._gone_said)
         events = [
             *change_events.of_reload(self.rules, loaded, self.config, config),
             *self._cache_check(),
@@ -215,15 +224,18 @@ class LiveRules:
         # The rows first; once they are durable nothing can fail before the swap.
         self.unwritten = False
         try:
-            self._record(loaded, events)
+            self._record(loaded, events, config, problem)
         except (JournalError, sqlite3.Error, OSError) as exc:
             self.unwritten = True
-            self._gone_said = said  # not written: said again when the reload is tried again
-            return ReloadOutcome(False, reason=unwritten_reason(exc))
+            self._gone_said = gone_said  # not written: said again when the reload is tried again
+            return ReloadOutcome(False, reason=unwritten_reason(exc), config_problem=said)
         self.config = config
+        self.config_problem = problem
         self.rules = loaded
         self._refresh_caches(loaded)
-        return ReloadOutcome(True, changes=changes, cooling=loaded.cooling, events=tuple(events))
+        return ReloadOutcome(
+            True, changes=changes, cooling=loaded.cooling, events=tuple(events), config_problem=said
+        )
 
     def _cache_check(self) -> list[EventBody]:
         """One `bypass_suspected` row if a `state/` cache says something the journal does not."""
@@ -260,18 +272,33 @@ class LiveRules:
             )
         return events
 
-    def _commit(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
+    def _commit(
+        self,
+        loaded: LoadedRules,
+        events: Sequence[EventBody],
+        config: Config,
+        config_problem: str | None,
+    ) -> None:
         """Journal first (raises if it cannot), then remember, then refresh the caches."""
-        self._record(loaded, events)
+        self._record(loaded, events, config, config_problem)
         self._refresh_caches(loaded)
 
-    def _record(self, loaded: LoadedRules, events: Sequence[EventBody]) -> None:
-        """Journal `events` and the applied state (raises if it cannot: then nothing changed),
-        then remember the ledger they make."""
+    def _record(
+        self,
+        loaded: LoadedRules,
+        events: Sequence[EventBody],
+        config: Config,
+        config_problem: str | None,
+    ) -> None:
+        """Journal `events` and the applied state with the settings' digest (raises if it
+        cannot: then nothing changed), then remember the ledger they make. The settings' copy
+        is kept before their digest is journaled, and older copies go after."""
         if self._journal is None:
             self.ledger = ledger_after(loaded)
             return
-        self.ledger = commit(self._journal, loaded, events)
+        digest = keep_copy(self.home, config)
+        self.ledger = commit(self._journal, loaded, events, ConfigRecord(digest, config_problem))
+        forget_other_copies(self.home, digest)
 
     def _refresh_caches(self, loaded: LoadedRules) -> None:
         """Mirror the ledger into `state/`. Caches only: a failure (a full disk) is logged and

@@ -35,7 +35,14 @@ from agent.policy.cooling_off import (
 )
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.imported_lists import compiled, stored_lists
-from agent.policy.ledger import Ledger, body_digest, heartbeats, read_ledger, snapshot
+from agent.policy.ledger import (
+    ConfigRecord,
+    Ledger,
+    body_digest,
+    heartbeats,
+    read_ledger,
+    snapshot,
+)
 from agent.policy.list_cache import keep_fresh
 from agent.policy.own_rules import (
     cached_form_missing,
@@ -599,14 +606,24 @@ def compared_identities(
     return loaded.baseline if loaded.baseline is not None else applied
 
 
-def commit(journal: Journal, loaded: LoadedRules, events: Sequence[EventBody] = ()) -> Ledger:
+def commit(
+    journal: Journal,
+    loaded: LoadedRules,
+    events: Sequence[EventBody] = (),
+    config: ConfigRecord | None = None,
+) -> Ledger:
     """Journal `events` and, if it changed, the applied state `loaded` puts into force, in one
     transaction; return the ledger that now holds. Call it before `loaded` takes effect: if
     the journal cannot be written this raises, and nothing has loosened."""
     from agent.journal.store import draft_of
 
     row = snapshot(
-        loaded.matcher.fingerprint, loaded.sources, loaded.lists, loaded.settings, loaded.pending
+        loaded.matcher.fingerprint,
+        loaded.sources,
+        loaded.lists,
+        loaded.settings,
+        loaded.pending,
+        config,
     )
     digest = body_digest(row.as_body())
     rows = [*events] + ([row] if digest != loaded.ledger.digest else [])

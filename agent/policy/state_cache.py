@@ -85,7 +85,7 @@ def write_caches(
     fingerprint: str,
 ) -> None:
     """Mirror the journal's state into the three cache files (atomically, one by one)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if applied is not None:
         _write(state_dir / APPLIED_STATE, _dump(_applied_json(applied, fingerprint)))
     write_pending_cache(state_dir, pending)
@@ -94,14 +94,14 @@ def write_caches(
 
 def write_pending_cache(state_dir: Path, pending: Sequence[Pending]) -> None:
     """Mirror the waiting loosenings into `state/pending.json`."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"note": NOTE, "pending": [p.as_json() for p in pending]}
     _write(pending_path(state_dir), _dump(data))
 
 
 def write_grants_cache(state_dir: Path, grants: Sequence[Grant]) -> None:
     """Mirror the temporary allows into `state/allow.json`."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"note": NOTE, "grants": [g.as_json() for g in sorted(grants, key=lambda g: g.until)]}
     _write(state_dir / GRANTS_STATE, _dump(data))
 

@@ -51,8 +51,8 @@ class RulesWatcher(FileSystemEventHandler):
         """Watch rules/, lists/ and config.toml (watchdog's own thread); every edit from now on is
         seen. `held`: start before the first load, and reload only once `release` is called."""
         self._held = held
-        self.home.rules_dir.mkdir(parents=True, exist_ok=True)
-        self.home.lists_dir.mkdir(parents=True, exist_ok=True)
+        self.home.rules_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.lists_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._observer.schedule(self, str(self.home.rules_dir), recursive=False)
         self._observer.schedule(self, str(self.home.lists_dir), recursive=True)
         self._observer.schedule(self, str(self.home.root), recursive=False)

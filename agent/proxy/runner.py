@@ -377,13 +377,17 @@ class Agent:
             raise RunError(f"Candor cannot write its journal: {exc}") from None
         for problem in (*loaded.problems, *map(str, loaded.rejected)):
             log.warning("%s", problem)
+        if self.live.config_problem:
+            log.warning("%s", self.live.config_problem)
 
     def _reload(self) -> None:
         self.live.reload()
 
     def _reloaded(self, outcome: ReloadOutcome) -> None:
         """What a reload changed is already journaled (before it took effect); say why one
-        was refused."""
+        was refused, and a settings file newly broken."""
+        if outcome.config_problem:
+            log.warning("%s", outcome.config_problem)
         if not outcome.applied:
             log.warning("%s", outcome.reason)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.config import Config, Home, load_config
+from agent.config import Config, Home, last_good_config
 from agent.journal import Journal, clock
 from agent.journal.events import ReportFailed, ReportSent
 from agent.journal.partner import partner_id
@@ -136,7 +136,7 @@ class Sender:
     def run_once(self) -> PassResult:
         """One pass: settle consent once, build and queue what is due, deliver what may go."""
         result = PassResult()
-        config = load_config(self.home)
+        config = last_good_config(self.home).config  # status says when config.toml is broken
         state = self.settle_consent(config)
         config = consent.config_in_force(self.journal, state, config)  # the journaled channel
         self.rebuild_missing(config, state, result)
@@ -385,7 +385,8 @@ def status_notes(home: Home) -> list[str]:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         notes = outbox.problems()
         state = consent.consent_state(journal)
-    ignored = channel_note(state.channel, state.status == "confirmed", load_config(home))
+    config = last_good_config(home).config
+    ignored = channel_note(state.channel, state.status == "confirmed", config)
     notes.extend([ignored] if ignored else [])
     who = state.partner_name or state.partner_email
     if state.renewal_due(now):
@@ -424,7 +425,7 @@ def send_notice(
     """
     if kind not in notice.KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    config = load_config(home)
+    config = last_good_config(home).config
     now = clock.now()
     with Journal(home.journal_file, clock=clock.now) as journal:
         state = consent.consent_state(journal)

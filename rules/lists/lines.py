@@ -8,12 +8,12 @@ a progress bar can follow the bytes read.
 
 from __future__ import annotations
 
-import errno
 import io
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from rules.own_files import LINK_WORDS, LinkRefused, read_own_file
 
 BLOCK_SIZE = 64 * 1024
 MAX_LINE = 4096
@@ -62,24 +62,11 @@ def read_own_bytes(path: Path, name: str) -> bytes:
     """A file of Candor's own folder, never through a link: a link there could make Candor read
     (and `rules check` show) any file on the computer. A `RulesFileError` otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return read_own_file(path)
+    except LinkRefused:
+        raise RulesFileError(f"cannot read {name}: {LINK_WORDS}") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RulesFileError(
-                f"cannot read {name}: it is a link to another file, and Candor reads only the "
-                "files in its own folder. Put the file itself there instead of the link."
-            ) from None
         raise file_error(exc, name) from None
-    try:
-        f = os.fdopen(fd, "rb")
-    except OSError as exc:  # a folder
-        os.close(fd)
-        raise file_error(exc, name) from None
-    with f:
-        try:
-            return f.read()
-        except OSError as exc:
-            raise file_error(exc, name) from None
 
 
 def open_binary(path: Path, name: str) -> BinaryIO:
