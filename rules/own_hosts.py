@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from rules.compiled_list import host_key
 from rules.lists.entries import fast_host
 from rules.model import ParsedRules, Rejection, Rule, RuleKind
-from rules.syntax import RuleSyntaxError, parse_rule, shorten
+from rules.syntax import RuleSyntaxError, parse_rule, rules_text_lines, shorten
 
 
 @dataclass(slots=True)
@@ -43,12 +43,8 @@ def split_rules_text(text: str, file: str) -> SplitRules:
     rest. The text is read as `parse_rules_text` reads it (BOM, CR and CRLF line ends)."""
     out = SplitRules()
     seen: set[Rule] = set()
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     keys, lines = out.keys, out.lines
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line in enumerate(rules_text_lines(text), 1):
         if fast_host(line) is not None:
             keys.append(line[::-1] + ".")
             lines.append(lineno)

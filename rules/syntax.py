@@ -93,15 +93,20 @@ def path_rule_value(value: str, match_case: bool = False) -> str:
     return host + slash + fold_path(path)
 
 
-def parse_rules_text(text: str, file: str) -> ParsedRules:
-    """Parse a whole rule file's text. One bad line never stops the rest."""
-    out = ParsedRules()
-    seen: set[Rule] = set()
+def rules_text_lines(text: str) -> list[str]:
+    """A rules file's lines as every reader takes them: without a BOM, any line end."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for lineno, line in enumerate(text.split("\n"), 1):
+    return text.split("\n")
+
+
+def parse_rules_text(text: str, file: str) -> ParsedRules:
+    """Parse a whole rule file's text. One bad line never stops the rest."""
+    out = ParsedRules()
+    seen: set[Rule] = set()
+    for lineno, line in enumerate(rules_text_lines(text), 1):
         try:
             rule = parse_rule(line, f"{file}:{lineno}")
         except RuleSyntaxError as exc:

@@ -475,8 +475,15 @@ def raw_get(
     """A proxied GET sent byte for byte as written: no client tidies the spelling first.
     `host` is the Host header, when it should name another site than the request line."""
     conn = http.client.HTTPConnection(agent.host, agent.port, timeout=10)
-    conn.putrequest("GET", f"http://{authority}{path}", skip_host=True, skip_accept_encoding=True)
-    conn.putheader("Host", host or authority)
+    return get_as_written(conn, f"http://{authority}{path}", host or authority)
+
+
+def get_as_written(
+    conn: http.client.HTTPConnection, target: str, host: str
+) -> http.client.HTTPResponse:
+    """Send a GET for `target` with exactly this Host header; its answer, read whole."""
+    conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
+    conn.putheader("Host", host)
     conn.endheaders()
     response = conn.getresponse()
     response.read()
@@ -752,13 +759,7 @@ def tunnelled_get(
         agent.host, agent.port, timeout=10, context=client_context(agent.ca_cert)
     )
     conn.set_tunnel(target, port)
-    conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
-    conn.putheader("Host", host)
-    conn.endheaders()
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response
+    return get_as_written(conn, path, host)
 
 
 def test_a_host_header_naming_an_allowed_site_does_not_carry_a_request_past_the_rules(
