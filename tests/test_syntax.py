@@ -149,7 +149,11 @@ def test_source_and_format_rule() -> None:
 
 _label = st.from_regex(r"[a-z0-9](?:[a-z0-9_-]{0,8}[a-z0-9])?", fullmatch=True)
 _name = st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda h: h[-1].isalpha())
-_ip = st.ip_addresses().map(str)
+_ip = (
+    st.ip_addresses()
+    .filter(lambda a: a.version == 4 or a.ipv4_mapped is None)  # those are IPv4 (item 15)
+    .map(str)
+)
 _path = st.text(alphabet=string.ascii_letters + string.digits + "/-_.~%?=&+:@$!", min_size=1).map(
     lambda p: "/" + p
 )
