@@ -80,5 +80,11 @@ def test_a_bad_parameter_is_refused_in_words(capture: Capture, words: str) -> No
         render(capture)
 
 
+def test_the_table_the_docs_show_is_the_one_rendered() -> None:
+    shown = Capture(998, 8081, 5353, lan=["10.0.0.0/8", "192.168.1.0/24"])
+    docs = (Path(__file__).parents[1] / "docs" / "capture.md").read_text()
+    assert render(shown) in docs
+
+
 def test_the_table_is_deleted_by_name() -> None:
     assert delete_command() == "delete table inet candor\n"
