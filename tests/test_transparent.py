@@ -22,7 +22,7 @@ import pytest
 
 from agent.proxy.pages.origin import ORIGIN
 from installers.platforms.linux_nftables import Capture, render
-from tests.conftest import require_tool
+from tests.conftest import candor, require_tool
 from tests.netns import NetNamespace, netns  # noqa: F401  (the fixture)
 from tests.origins import Origin, OriginCert, make_origin_cert
 from tests.proxy_fixtures import TO_OWN_ORIGIN, RunningAgent, start_agent, write_home
@@ -285,3 +285,27 @@ def test_quic_and_dns_over_tls_are_refused_and_never_arrive(stage: Stage) -> Non
     tcp = stage.netns.run(python, "-c", CONNECT_TCP.format(address=ALLOWED))
     assert tcp.stdout.strip() == "connected"
     stage.tcp_853.accept()[0].close()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ("--transparent", "192.0.2.1:8081"),
+            "candor: --transparent must be an address on this computer only",
+        ),
+        (
+            ("--transparent", "127.0.0.1:8081", "--transparent", "127.0.0.1:8081"),
+            "candor: --transparent: each address may be given once.",
+        ),
+    ],
+)
+def test_a_transparent_address_elsewhere_or_twice_is_refused_in_one_sentence(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    done = candor(home, "run", "--listen", "127.0.0.1:0", *args, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith(said), done.stderr
+    assert "Traceback" not in done.stderr
