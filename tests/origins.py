@@ -1,4 +1,5 @@
-"""Real HTTP and HTTPS origin servers on 127.0.0.1 for end-to-end proxy tests.
+"""Real HTTP and HTTPS origin servers on 127.0.0.1 (or a given address) for end-to-end proxy
+tests.
 
 Each origin records every connection it accepts (before any byte is read) and every request it
 answers, so a test can prove that a blocked host was never contacted at all, not merely that its
@@ -82,13 +83,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_origin_cert(directory: Path) -> OriginCert:
-    """A self-signed certificate for the test hosts, `localhost` and 127.0.0.1."""
+def make_origin_cert(directory: Path, addresses: tuple[str, ...] = ("127.0.0.1",)) -> OriginCert:
+    """A self-signed certificate for the test hosts, `localhost` and 127.0.0.1 (or `addresses`)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "candor test origin")])
     now = datetime.datetime.now(datetime.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in CERT_NAMES]
-    sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    sans += [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -252,9 +253,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, name: str, log: Log, tls: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, name: str, log: Log, tls: ssl.SSLContext | None, address: tuple[str, int]
+    ) -> None:
         self.name, self.log, self.tls = name, log, tls
-        super().__init__(("127.0.0.1", 0), _Handler)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, addr = super().get_request()
@@ -295,10 +300,17 @@ def _tls_context(cert: OriginCert) -> ssl.SSLContext:
 class Origin:
     """An HTTP server and an HTTPS server sharing one log, each on its own free port."""
 
-    def __init__(self, name: str, cert: OriginCert) -> None:
+    def __init__(
+        self, name: str, cert: OriginCert, host: str = "127.0.0.1", ports: tuple[int, int] = (0, 0)
+    ) -> None:
+        """`host` and `ports` (HTTP, HTTPS; 0: any free one) are where it listens: a test in a
+        network namespace of its own puts origins on the usual ports of a TEST-NET address."""
         self.name = name
         self.log = Log()
-        self._servers = [_Server(name, self.log, None), _Server(name, self.log, _tls_context(cert))]
+        self._servers = [
+            _Server(name, self.log, None, (host, ports[0])),
+            _Server(name, self.log, _tls_context(cert), (host, ports[1])),
+        ]
         self._threads = [
             threading.Thread(
                 target=s.serve_forever, args=(0.05,), name=f"origin-{name}", daemon=True

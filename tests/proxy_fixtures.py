@@ -31,6 +31,7 @@ from tests.origins import Origin, OriginCert, make_origin_cert
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"^candor listening on (\S+):(\d+)$")
+TRANSPARENT = re.compile(r"^candor transparent on (\S+):(\d+)$")
 
 # One rules file per behaviour, so a test that edits one cannot disturb the others.
 RULES: dict[str, str] = {
@@ -78,6 +79,8 @@ class RunningAgent:
     stderr_lines: list[str] = field(default_factory=list)
     canary_url: str | None = None
     """The agent's canary, when the test named it (`start_agent(canary_secret=...)`)."""
+    transparent: list[tuple[str, int]] = field(default_factory=list)
+    """Its transparent listeners (`--transparent`), as announced."""
 
     @property
     def proxy_url(self) -> str:
@@ -137,7 +140,8 @@ def start_agent(
     hold_build_until: Path | None = None,
     wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> RunningAgent:
-    """Start `candor run` and wait for its `candor listening on` line. With a simulated clock,
+    """Start `candor run` and wait for its `candor listening on` line (and a `candor transparent
+    on` line for each `--transparent`). With a simulated clock,
     shorter intervals, a known canary name or a held build (`hold_build_until`: the rules on
     disk are built once that file exists), the real agent runs through the test harness.
     `env` is added to its environment (libfaketime's variables, to fake its wall clock);
@@ -172,16 +176,20 @@ def start_agent(
     stderr_lines: list[str] = []
     threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()
     found: list[re.Match[str]] = []
+    transparent: list[re.Match[str]] = []
+    expected = extra.count("--transparent")
 
     def read_stdout() -> None:
         for line in process.stdout or ():
             if not found and (match := LISTENING.match(line.strip())):
                 found.append(match)
+            elif match := TRANSPARENT.match(line.strip()):
+                transparent.append(match)
 
     reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
-    while not found:
+    while not found or len(transparent) < expected:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             time.sleep(0.2)
@@ -191,6 +199,7 @@ def start_agent(
         time.sleep(0.02)
     host, port = found[0].group(1), int(found[0].group(2))
     running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+    running.transparent = [(m.group(1).strip("[]"), int(m.group(2))) for m in transparent]
     if canary_secret is not None:
         running.canary_url = f"https://{canary_secret}.{CANARY_DOMAIN}/"
     return running

@@ -23,6 +23,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "--listen", metavar="HOST:PORT", help="address to listen on (port 0: any)"
         )
         parser.add_argument(
+            "--transparent",
+            metavar="HOST:PORT",
+            action="append",
+            default=[],
+            help="also take connections redirected here by a firewall rule (docs/capture.md); "
+            "give it twice for 127.0.0.1 and [::1]",
+        )
+        parser.add_argument(
             "--resolve",
             metavar="PATTERN:IP",
             action="append",
@@ -61,7 +69,13 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
     register_bare_addons_package()
     from agent.proxy.runner import run
 
-    return run(home, listen=args.listen, resolve=args.resolve, upstream_ca=args.upstream_ca)
+    return run(
+        home,
+        listen=args.listen,
+        transparent=args.transparent,
+        resolve=args.resolve,
+        upstream_ca=args.upstream_ca,
+    )
 
 
 def cmd_allow(home: Home, args: argparse.Namespace) -> int:

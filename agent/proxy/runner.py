@@ -61,6 +61,7 @@ def run(
     home: Home,
     *,
     listen: str | None = None,
+    transparent: Sequence[str] = (),
     resolve: Sequence[str] = (),
     upstream_ca: Path | None = None,
     selfcheck_interval: float | None = None,
@@ -80,6 +81,7 @@ def run(
         agent = Agent(
             home,
             listen=listen,
+            transparent=transparent,
             resolve=resolve,
             upstream_ca=upstream_ca,
             selfcheck_interval=selfcheck_interval,
@@ -102,6 +104,7 @@ class Agent:
         home: Home,
         *,
         listen: str | None = None,
+        transparent: Sequence[str] = (),
         resolve: Sequence[str] = (),
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
@@ -126,6 +129,10 @@ class Agent:
         if upstream_ca is not None and not upstream_ca.is_file():
             raise RunError(f"--upstream-ca {upstream_ca}: no such file")
         self.upstream_ca = upstream_ca
+        self.transparent = [_listen_on(spec, "--transparent") for spec in transparent]
+        """Where connections redirected by a firewall rule arrive (mitmproxy's transparent mode)."""
+        if len(set(self.transparent)) < len(self.transparent):
+            raise RunError("--transparent: each address may be given once.")
         self.previous_pid = _check_not_running(home)
         try:
             self.policy_journal = Journal(home.journal_file)
@@ -242,7 +249,10 @@ class Agent:
 
     async def _serve(self) -> int:
         opts = options.Options(
-            mode=[f"regular@{format_address(self.listen_host, self.listen_port)}"],
+            mode=[
+                _mode("regular", self.listen_host, self.listen_port),
+                *(_mode("transparent", *address) for address in self.transparent),
+            ],
             confdir=str(self.home.confdir),
         )
         m = master.Master(opts)
@@ -398,12 +408,19 @@ async def _release_memory_now_and_then() -> None:
         await asyncio.to_thread(memory_release.release_free_memory)
 
 
-def _listen_on(address: str) -> tuple[str, int]:
-    """(host, port) of `--listen` or the settings' `agent.listen`; RunError if unusable."""
+def _listen_on(address: str, flag: str = "--listen") -> tuple[str, int]:
+    """(host, port) of `--listen` (or the settings' `agent.listen`) or `--transparent`; RunError
+    if unusable: only this computer's own addresses."""
     try:
         return parse_listen(address)
     except ValueError as exc:
-        raise RunError(f"--listen {exc}") from None
+        raise RunError(f"{flag} {exc}") from None
+
+
+def _mode(kind: str, host: str, port: int) -> str:
+    """mitmproxy's spec of a listener: its host without brackets (it keeps them, and then
+    cannot resolve `[::1]`), the port after the last colon."""
+    return f"{kind}@{host}:{port}"
 
 
 def _check_not_running(home: Home) -> int | None:

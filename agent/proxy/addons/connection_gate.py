@@ -116,7 +116,11 @@ class ConnectionGate:
             return
         checks = self._check_names(connection_names(data.conn.sni, data.context.server.address))
         if self._hard(checks):
-            return  # a blocked host stays blocked, whatever the client thinks of the certificate
+            # A blocked host stays blocked, whatever the client thinks of the certificate. A
+            # client that refused it (an app, under transparent capture) saw no page, so the
+            # journal has the refused connection instead.
+            self._refused_by_client(checks)
+            return
         client = data.context.client
         address = address_of(client.peername)
         for name, check in checks:
@@ -157,6 +161,12 @@ class ConnectionGate:
     def _check_names(self, names: list[str]) -> Checks:
         matcher = self._matcher()
         return [(name, matcher.check_host(name)) for name in names]
+
+    def _refused_by_client(self, checks: Checks) -> None:
+        for name, check in checks:
+            if check.decision.decision == "block":
+                self._recorder.decided(check.decision, name)
+                break
 
     def _passed(self, checks: Checks) -> None:
         # A host-level `log` needs no decryption: the host name is all it records.

@@ -92,7 +92,8 @@ class OwnOrigin:
         request = flow.request
         if host_name(request.host) != HOST and request_host(request) != HOST:
             return
-        if not addressed_exactly(request) or vouched_navigation(request) is None:
+        transparent = flow.client_conn.proxy_mode.type_name == "transparent"
+        if not addressed_exactly(request, transparent) or vouched_navigation(request) is None:
             flow.response = unreachable()
             return
         path = request.path.partition("?")[0]
@@ -167,12 +168,16 @@ class OwnOrigin:
         return pages.PageInfo(shown.host, shown.url, decision, token, self._settings().partner)
 
 
-def addressed_exactly(request: http.Request) -> bool:
+def addressed_exactly(request: http.Request, transparent: bool = False) -> bool:
     """Whether the request is for `http://candor.invalid/` by that name alone: plain HTTP to
-    port 80 of that name, with a Host header of exactly `candor.invalid`."""
+    port 80 of that name, with a Host header of exactly `candor.invalid`.
+
+    A `transparent` connection (redirected by the firewall, docs/capture.md) names no target of
+    its own: the client resolved `candor.invalid` to the address it connected to (Candor's DNS
+    answers it), so the Host header, which a page cannot set, is the name it asked for."""
     return (
         request.scheme == "http"
-        and request.host == HOST
+        and (transparent or request.host == HOST)
         and request.port == 80
         and request.host_header == HOST
     )

@@ -26,9 +26,14 @@ class StartupCheck(errorcheck.ErrorCheck):
             sys.exit(1)
 
 
+ANNOUNCED = {"regular": "listening on", "transparent": "transparent on"}
+"""What each listener's line says, by mitmproxy's mode: `candor listening on HOST:PORT`."""
+
+
 class Announce:
     """Prints `candor listening on HOST:PORT` once the proxy accepts connections (the CA exists
-    by then), and tells the agent.
+    by then), and tells the agent; then a line for each other listener (`candor transparent on
+    HOST:PORT`).
 
     Then takes itself and the start-up error check out of the addon chain: each addon that has
     nothing left to do would cost every request a little.
@@ -39,9 +44,15 @@ class Announce:
 
     def running(self) -> None:
         ps = ctx.master.addons.get("proxyserver")
-        host, port = ps.listen_addrs()[0][:2]
-        self._listening(host, port)
-        print(f"candor listening on {format_address(host, port)}", flush=True)
+        listeners = [
+            (s.mode.type_name, s.listen_addrs[0][:2]) for s in ps.servers if s.listen_addrs
+        ]
+        listeners.sort(key=lambda listener: listener[0] != "regular")  # the proxy's line first
+        for mode, (host, port) in listeners:
+            if mode == "regular":
+                self._listening(host, port)
+            words = ANNOUNCED.get(mode, f"{mode} on")
+            print(f"candor {words} {format_address(host, port)}", flush=True)
         asyncio.get_running_loop().call_soon(self._leave_chain)
 
     def _leave_chain(self) -> None:
