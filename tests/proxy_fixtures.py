@@ -31,6 +31,8 @@ from tests.origins import Origin, OriginCert, make_origin_cert
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"^candor listening on (\S+):(\d+)$")
+ANNOUNCED = re.compile(r"^candor (\w+) on (\S+):(\d+)$")
+"""Another listener's start-up line (`candor dns on HOST:PORT`), printed before LISTENING."""
 
 # One rules file per behaviour, so a test that edits one cannot disturb the others.
 RULES: dict[str, str] = {
@@ -78,6 +80,8 @@ class RunningAgent:
     stderr_lines: list[str] = field(default_factory=list)
     canary_url: str | None = None
     """The agent's canary, when the test named it (`start_agent(canary_secret=...)`)."""
+    listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Other listeners by what their line says (`dns`): (host, port)."""
 
     @property
     def proxy_url(self) -> str:
@@ -172,11 +176,14 @@ def start_agent(
     stderr_lines: list[str] = []
     threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()
     found: list[re.Match[str]] = []
+    listeners: dict[str, tuple[str, int]] = {}
 
     def read_stdout() -> None:
         for line in process.stdout or ():
             if not found and (match := LISTENING.match(line.strip())):
                 found.append(match)
+            elif not found and (match := ANNOUNCED.match(line.strip())):
+                listeners[match[1]] = (match[2].strip("[]"), int(match[3]))
 
     reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
@@ -191,6 +198,7 @@ def start_agent(
         time.sleep(0.02)
     host, port = found[0].group(1), int(found[0].group(2))
     running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+    running.listeners.update(listeners)
     if canary_secret is not None:
         running.canary_url = f"https://{canary_secret}.{CANARY_DOMAIN}/"
     return running

@@ -41,6 +41,7 @@ from agent.proxy.addons.resolve import (
 )
 from agent.proxy.addons.startup import Announce, StartupCheck, format_address
 from agent.proxy.chain import CandorAddons, hosts_to_inspect
+from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
 from rules.sites import registrable_domain
@@ -68,6 +69,8 @@ def run(
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
     before_build: Callable[[], None] | None = None,
+    dns: str | None = None,
+    dns_upstream: str | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
@@ -87,6 +90,8 @@ def run(
             canary_secret=canary_secret,
             first_request_seconds=first_request_seconds,
             before_build=before_build,
+            dns=dns,
+            dns_upstream=dns_upstream,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -110,6 +115,8 @@ class Agent:
         after_first_load: Callable[[], None] | None = None,
         first_request_seconds: float | None = None,
         before_build: Callable[[], None] | None = None,
+        dns: str | None = None,
+        dns_upstream: str | None = None,
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
         a file there, as a person could during start-up; `before_build` runs before a start
@@ -126,6 +133,8 @@ class Agent:
         if upstream_ca is not None and not upstream_ca.is_file():
             raise RunError(f"--upstream-ca {upstream_ca}: no such file")
         self.upstream_ca = upstream_ca
+        self.dns = _dns_on(dns, dns_upstream)
+        """Where Candor's DNS listens and the upstream it forwards to (`--dns`), or None."""
         self.previous_pid = _check_not_running(home)
         try:
             self.policy_journal = Journal(home.journal_file)
@@ -241,10 +250,10 @@ class Agent:
         remove_pid_file(self.home.pid_file)
 
     async def _serve(self) -> int:
-        opts = options.Options(
-            mode=[f"regular@{format_address(self.listen_host, self.listen_port)}"],
-            confdir=str(self.home.confdir),
-        )
+        modes = [f"regular@{format_address(self.listen_host, self.listen_port)}"]
+        if self.dns is not None:
+            modes.append(f"dns@{format_address(*self.dns[0])}")
+        opts = options.Options(mode=modes, confdir=str(self.home.confdir))
         m = master.Master(opts)
         m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
         m.addons.add(*self.addons.chain(), StartupCheck(), Announce(self._listening))
@@ -252,6 +261,7 @@ class Agent:
             connection_strategy="lazy",
             tcp_timeout=IDLE_SECONDS,
             http3=False,
+            dns_upstream=self.dns[1] if self.dns is not None else "",
             **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
         )
         _protect_confdir(self.home.confdir)
@@ -404,6 +414,25 @@ def _listen_on(address: str) -> tuple[str, int]:
         return parse_listen(address)
     except ValueError as exc:
         raise RunError(f"--listen {exc}") from None
+
+
+def _dns_on(dns: str | None, upstream: str | None) -> tuple[tuple[str, int], str] | None:
+    """(host, port) of `--dns` and the `--dns-upstream` text ("" for the system's resolvers);
+    RunError if either is unusable."""
+    if dns is None:
+        if upstream is not None:
+            raise RunError("--dns-upstream needs --dns HOST:PORT (where Candor answers DNS).")
+        return None
+    try:
+        address = parse_listen(dns)
+    except ValueError as exc:
+        raise RunError(f"--dns {exc}") from None
+    if upstream is not None:
+        try:
+            parse_upstream(upstream)
+        except ValueError as exc:
+            raise RunError(f"--dns-upstream {exc}") from None
+    return address, upstream or ""
 
 
 def _check_not_running(home: Home) -> int | None:

@@ -26,9 +26,13 @@ class StartupCheck(errorcheck.ErrorCheck):
             sys.exit(1)
 
 
+LISTENER_WORDS = {"regular": "listening", "dns": "dns", "transparent": "transparent"}
+"""What each mode's start-up line says: `candor dns on HOST:PORT`, ..."""
+
+
 class Announce:
     """Prints `candor listening on HOST:PORT` once the proxy accepts connections (the CA exists
-    by then), and tells the agent.
+    by then), and tells the agent; before it, `candor dns on HOST:PORT` for each other listener.
 
     Then takes itself and the start-up error check out of the addon chain: each addon that has
     nothing left to do would cost every request a little.
@@ -39,6 +43,10 @@ class Announce:
 
     def running(self) -> None:
         ps = ctx.master.addons.get("proxyserver")
+        for server in ps.servers:
+            if server.mode.type_name != "regular" and server.listen_addrs:
+                words = LISTENER_WORDS.get(server.mode.type_name, server.mode.type_name)
+                print(f"candor {words} on {format_address(*server.listen_addrs[0][:2])}")
         host, port = ps.listen_addrs()[0][:2]
         self._listening(host, port)
         print(f"candor listening on {format_address(host, port)}", flush=True)
