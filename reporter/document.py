@@ -97,6 +97,9 @@ class Summary(_Model):
     temporary_allows: int
     origins: Origins | None = None
     """Who chose the pages: the person, or other pages (absent in reports built before)."""
+    looked_up: int | None = None
+    """Blocked names programs looked up through Candor's DNS: not visits (browsers look names
+    up ahead of one), so not in the counts above. Absent in reports built before."""
 
 
 class DomainEntry(Counts):
@@ -457,6 +460,8 @@ def _drop_unset_origins(data: dict[str, Any]) -> None:
         data.pop("more_domains", None)
     if data["summary"].get("origins") is None:
         data["summary"].pop("origins", None)
+    if data["summary"].get("looked_up") is None:
+        data["summary"].pop("looked_up", None)
     for entry in data.get("domains") or []:
         for name in ("opened", "pulled_in", "pulled_in_by"):
             if entry.get(name) is None:

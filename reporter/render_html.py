@@ -144,6 +144,7 @@ def render(document: Document) -> str:
     if s.totals.log:
         more.append(_e(f"Noted (allowed, but recorded): {s.totals.log}"))
     more += [_e(line) for line in words.origin_lines(document)]
+    more += [_e(line) for line in words.lookup_lines(document)]
     if s.searches_flagged:
         more.append(_e(f"Searches in watched categories: {s.searches_flagged}"))
     categories = [

@@ -332,6 +332,17 @@ def origin_lines(document: Document) -> list[str]:
     return lines
 
 
+def lookup_lines(document: Document) -> list[str]:
+    """Blocked names programs looked up through Candor's DNS, apart from pages (none: empty)."""
+    n = document.summary.looked_up
+    if not n:
+        return []
+    return [
+        f"Blocked names looked up by a program: {n} (not visits: browsers look names up "
+        "ahead of time, so these are not counted above)"
+    ]
+
+
 def origin_words(total: int, opened: int | None, pulled_in: int | None,
                  by: list[str] | None) -> str | None:  # fmt: skip
     """Whether the person opened a site or a page pulled it in, in a few words (None: unknown)."""
@@ -485,6 +496,7 @@ def _this_week(document: Document, zone: tzinfo) -> list[str]:
     s = document.summary
     out = ["THIS WEEK", f"  {counts_words(s.totals)}"]
     out.extend(f"  {line}" for line in origin_lines(document))
+    out.extend(f"  {line}" for line in lookup_lines(document))
     if (trend := change_words(document)) is not None:
         out.append(f"  That is {trend}.")
     out.append(f"  Days in a row without a block: {s.streak_days}")

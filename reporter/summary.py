@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.config import Config
 from agent.journal import Event, Journal, Kind
-from agent.journal.events import decisions_in
+from agent.journal.events import decisions_in, is_lookup
 from reporter.document import (
     CategoryCounts,
     Counts,
@@ -76,6 +76,7 @@ def week_facts(
     sites = SiteTallies()
     other: Counter[str] = Counter()
     searches: list[SearchEntry] = []
+    looked_up = 0
 
     kinds = [Kind.DECISION, Kind.SEARCH, Kind.WARN_CONTINUE, Kind.UNBLOCK_REQUEST,
              Kind.ALLOW_GRANTED]  # fmt: skip
@@ -83,6 +84,9 @@ def week_facts(
         if event.kind == Kind.DECISION:
             decision = _decision(event)
             if decision is None:
+                continue
+            if is_lookup(event.body):  # a name a program looked up, not a page: apart
+                looked_up += decisions_in(event.body) if decision == "block" else 0
                 continue
             local = event.time.astimezone(zone)
             category = _text(event.body.get("category"))
@@ -131,6 +135,7 @@ def week_facts(
         searches_flagged=other["searches"],
         temporary_allows=other[Kind.ALLOW_GRANTED],
         origins=origins(by_origin),
+        looked_up=looked_up or None,
     )
     domains = more = None
     if level in ("domains", "detailed"):
@@ -172,7 +177,7 @@ def _previous_week(journal: Journal, scope: Scope) -> Counts | None:
         return None
     counts: Counter[str] = Counter()
     for event in journal.events(since=start_at, until=end_at, kinds=[Kind.DECISION]):
-        if (decision := _decision(event)) is not None:
+        if (decision := _decision(event)) is not None and not is_lookup(event.body):
             counts[decision] += decisions_in(event.body)
     return Counts(**_counts(counts))
 
@@ -191,7 +196,7 @@ def streak_days(journal: Journal, scope: Scope) -> int:
     for event in journal.events(
         since=since, until=scope.until, kinds=[Kind.DECISION], newest_first=True
     ):
-        if event.body.get("decision") == "block":
+        if event.body.get("decision") == "block" and not is_lookup(event.body):
             last_block = event
             break
     if last_block is not None:

@@ -31,7 +31,8 @@ from tests.origins import Origin, OriginCert, make_origin_cert
 
 REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"^candor listening on (\S+):(\d+)$")
-TRANSPARENT = re.compile(r"^candor transparent on (\S+):(\d+)$")
+ANNOUNCED = re.compile(r"^candor (transparent|dns) on (\S+):(\d+)$")
+"""Another listener's start-up line (`candor dns on HOST:PORT`), printed after LISTENING."""
 
 # One rules file per behaviour, so a test that edits one cannot disturb the others.
 RULES: dict[str, str] = {
@@ -81,6 +82,8 @@ class RunningAgent:
     """The agent's canary, when the test named it (`start_agent(canary_secret=...)`)."""
     transparent: list[tuple[str, int]] = field(default_factory=list)
     """Its transparent listeners (`--transparent`), as announced."""
+    listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Other listeners by what their line says (`dns`): (host, port)."""
 
     @property
     def proxy_url(self) -> str:
@@ -176,20 +179,26 @@ def start_agent(
     stderr_lines: list[str] = []
     threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()), daemon=True).start()
     found: list[re.Match[str]] = []
-    transparent: list[re.Match[str]] = []
+    transparent: list[tuple[str, int]] = []
     expected = extra.count("--transparent")
+    listeners: dict[str, tuple[str, int]] = {}
+    wanted = {"dns"} if "--dns" in extra else set()
 
     def read_stdout() -> None:
         for line in process.stdout or ():
             if not found and (match := LISTENING.match(line.strip())):
                 found.append(match)
-            elif match := TRANSPARENT.match(line.strip()):
-                transparent.append(match)
+            elif match := ANNOUNCED.match(line.strip()):
+                address = (match[2].strip("[]"), int(match[3]))
+                if match[1] == "transparent":
+                    transparent.append(address)
+                else:
+                    listeners[match[1]] = address
 
     reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
-    while not found or len(transparent) < expected:
+    while not found or len(transparent) < expected or not wanted <= listeners.keys():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             time.sleep(0.2)
@@ -199,7 +208,8 @@ def start_agent(
         time.sleep(0.02)
     host, port = found[0].group(1), int(found[0].group(2))
     running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
-    running.transparent = [(m.group(1).strip("[]"), int(m.group(2))) for m in transparent]
+    running.transparent = list(transparent)
+    running.listeners.update(listeners)
     if canary_secret is not None:
         running.canary_url = f"https://{canary_secret}.{CANARY_DOMAIN}/"
     return running

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -331,6 +332,10 @@ def test_the_agent_answers_from_the_rules_last_applied_before_the_build(
             assert agent.events("rules_changed") == []
             gate.touch()
             agent.wait_for_event("rules_changed")
-            assert client.get(origin.http("late.bulk.test", "/")).status_code == 403
+            # The row comes first, the swap right after it: ask until the swap is seen.
+            deadline = time.monotonic() + 30
+            while client.get(origin.http("late.bulk.test", "/")).status_code != 403:
+                assert time.monotonic() < deadline, "the fresh build was never swapped in"
+                time.sleep(0.1)
     finally:
         assert agent.stop() == 0

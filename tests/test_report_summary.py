@@ -162,3 +162,26 @@ def test_a_hostile_host_is_shown_escaped_in_the_report_and_the_journal(tmp_path:
         assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
         assert "\\x1b[2J\\x1b]0;owned\\x07evil\\u202etset.example" in text
     assert built.text.count("\n") > 10  # the report keeps its own line breaks
+
+
+def test_names_looked_up_are_a_line_apart_not_visits(tmp_path: Path) -> None:
+    home, config = make_home(tmp_path / "home", "domains")
+    lookup = {"decision": "block", "category": "adult", "action": "block", "via": "dns"}
+    with Journal(home.journal_file) as journal:
+        _fill(journal)
+        journal.append_many_raw(
+            [
+                ("decision", {**lookup, "host": "prefetched.example"}, MONDAY + timedelta(5, 10)),
+                ("decision", {**lookup, "host": "bad.example", "hosts": 4}, MONDAY + timedelta(5)),
+            ]
+        )
+        built = build_report(
+            home, config, journal, PERIOD, seq=1, prev_report_hash=None, now=BUILD_AT
+        )
+    s = built.document["summary"]
+    assert s["totals"] == {"block": 2, "warn": 1, "log": 1}  # as without the lookups
+    assert s["streak_days"] == 5  # a name looked up on Saturday is not a block that day
+    assert s["looked_up"] == 5
+    assert "prefetched.example" not in {d["host"] for d in built.document["domains"]}
+    line = "Blocked names looked up by a program: 5 (not visits"
+    assert line in built.text and line in built.html

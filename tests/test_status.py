@@ -102,6 +102,26 @@ def test_todays_counts_come_from_the_journal(home: Home) -> None:
     assert "adult            block           2" in text
 
 
+def test_names_looked_up_are_counted_apart_from_pages(home: Home) -> None:
+    now = datetime.now(UTC)
+    with Journal(home.journal_file) as journal:
+        journal.append_raw("decision", {"decision": "block", "category": "adult", "host": "a.t"})
+        for host in ("a.t", "b.t"):
+            journal.append_raw(
+                "decision", {"decision": "block", "category": "adult", "host": host, "via": "dns"}
+            )
+        journal.append_raw(
+            "decision",
+            {"decision": "block", "category": "adult", "host": "c.t", "via": "dns", "hosts": 5},
+        )
+    status = collect(home, now=now)
+    assert status.today["decisions"] == [{"category": "adult", "decision": "block", "count": 1}]
+    assert status.today["lookups_blocked"] == 7
+    text = "\n".join(format_status(status))
+    assert "adult            block           1" in text
+    assert "Blocked names looked up by programs (DNS, not visits): 7" in text
+
+
 def test_a_tampered_journal_is_a_problem(home: Home) -> None:
     with Journal(home.journal_file) as journal:
         for i in range(3):

@@ -38,6 +38,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             help="connect hosts matching PATTERN to IP, like curl's --resolve (testing)",
         )
         parser.add_argument("--upstream-ca", metavar="FILE", type=Path, help="extra CA for origins")
+        parser.add_argument(
+            "--dns", metavar="HOST:PORT", help="also answer DNS here (UDP and TCP; docs/dns.md)"
+        )
+        parser.add_argument(
+            "--dns-upstream",
+            metavar="IP[:PORT]",
+            help="resolver Candor's DNS forwards to (default: the system's, from /etc/resolv.conf)",
+        )
         parser.set_defaults(handler=cmd_run)
     elif name == "allow":
         parser.description = (
@@ -75,6 +83,8 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         transparent=args.transparent,
         resolve=args.resolve,
         upstream_ca=args.upstream_ca,
+        dns=args.dns,
+        dns_upstream=args.dns_upstream,
     )
 
 

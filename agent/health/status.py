@@ -29,7 +29,7 @@ from agent.health.pidfile import is_candor, read_pid_file
 from agent.health.write_check import write_refused
 from agent.journal import Event, Journal, JournalError, clock, parse_ts
 from agent.journal.errors import DISK_FULL
-from agent.journal.events import decisions_in
+from agent.journal.events import decisions_in, is_lookup
 from agent.policy.cooling_off import RULE_WHATS, Pending, held_action
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
@@ -359,9 +359,12 @@ def unwritable_problem(row: Event, now: datetime) -> Problem:
 def _today(events: Iterable[Event], midnight: datetime) -> dict[str, Any]:
     by_kind: Counter[str] = Counter()
     decisions: Counter[tuple[str, str]] = Counter()
+    lookups = 0
     for event in events:
         by_kind[event.kind] += 1
-        if event.kind == "decision":
+        if event.kind == "decision" and is_lookup(event.body):
+            lookups += decisions_in(event.body)  # a name a program looked up: not a page
+        elif event.kind == "decision":
             key = (event.body.get("category") or "none", event.body.get("decision", "?"))
             decisions[key] += decisions_in(event.body)  # a grouped row counts its hosts
     return {
@@ -370,6 +373,7 @@ def _today(events: Iterable[Event], midnight: datetime) -> dict[str, Any]:
             {"category": cat, "decision": verdict, "count": n}
             for (cat, verdict), n in sorted(decisions.items())
         ],
+        "lookups_blocked": lookups,
         "events": dict(sorted(by_kind.items())),
     }
 

@@ -52,6 +52,7 @@ def format_status(status: Status) -> list[str]:
             lines.append("  also: " + ", ".join(f"{n} {k}" for k, n in others.items()))
     else:
         lines.append("Today: nothing blocked, warned or logged.")
+    lines.extend(_lookup_lines(status))
     if status.pending:
         lines.append("")
         lines.append("Waiting for the cooling-off delay (stricter until then):")
@@ -75,3 +76,11 @@ def format_status(status: Status) -> list[str]:
 
 def _when(moment: datetime) -> str:
     return moment.astimezone().strftime("%a %d %b %H:%M")
+
+
+def _lookup_lines(status: Status) -> list[str]:
+    """Today's blocked names looked up through Candor's DNS: apart, since they are not pages."""
+    lookups = status.today.get("lookups_blocked")
+    return (
+        [f"  Blocked names looked up by programs (DNS, not visits): {lookups}"] if lookups else []
+    )

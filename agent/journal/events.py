@@ -142,6 +142,18 @@ class Decision(EventBody):
     many more distinct hosts under it were decided and not recorded one by one. Absent: one."""
     sites: int | None = optional()
     """In a grouped row for other sites (`host` is `*`): how many sites those hosts were on."""
+    via: str | None = optional()
+    """`dns`: a program looked the name up through Candor's DNS (browsers look names up ahead
+    of a visit, so this is not a page). Absent: a connection or a request to the proxy."""
+
+
+VIA_DNS = "dns"
+"""`Decision.via` of a name looked up through Candor's DNS."""
+
+
+def is_lookup(body: Mapping[str, Any]) -> bool:
+    """Whether a `decision` row is a name looked up through Candor's DNS, not a visit."""
+    return body.get("via") == VIA_DNS
 
 
 def decisions_in(body: Mapping[str, Any]) -> int:

@@ -5,7 +5,8 @@ the connection gate after TlsConfig; Candor's own origin (`candor.invalid`, neve
 the DoH block before the request filter, SafeSearch after it (a page served instead is left
 alone); the canary after the filter, so it has the last word on the canary host only; body
 streaming last, once every page Candor serves is chosen (mitmproxy cannot stream a request that
-already has its answer).
+already has its answer). The DNS addons see only DNS mode's lookups; ECH is stripped from the
+answers Candor forwards (mitmproxy's addon) after Candor's own DNS decisions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy.addons import block, core, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import (
+    block,
+    core,
+    next_layer,
+    proxyserver,
+    strip_dns_https_records,
+    tlsconfig,
+)
 
 from agent.config import Config
 from agent.proxy.addons import safesearch
@@ -22,6 +30,7 @@ from agent.proxy.addons.body_streaming import BodyStreaming
 from agent.proxy.addons.canary import Canary
 from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, ClientDeadline
 from agent.proxy.addons.connection_gate import ConnectionGate
+from agent.proxy.addons.dns_filter import DnsFilter
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
 from agent.proxy.addons.own_origin import OwnOrigin
@@ -84,6 +93,8 @@ class CandorAddons:
             RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
             SafeSearch(self.settings),
             self.canary,
+            DnsFilter(self.matcher, self.recorder, self.settings),
+            strip_dns_https_records.StripDnsHttpsRecords(),
             BodyStreaming(closer),
         ]
         if self.overrides:

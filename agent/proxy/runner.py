@@ -41,6 +41,7 @@ from agent.proxy.addons.resolve import (
 )
 from agent.proxy.addons.startup import Announce, StartupCheck, format_address
 from agent.proxy.chain import CandorAddons, hosts_to_inspect
+from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
 from rules.sites import registrable_domain
@@ -69,6 +70,8 @@ def run(
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
     before_build: Callable[[], None] | None = None,
+    dns: str | None = None,
+    dns_upstream: str | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
@@ -89,6 +92,8 @@ def run(
             canary_secret=canary_secret,
             first_request_seconds=first_request_seconds,
             before_build=before_build,
+            dns=dns,
+            dns_upstream=dns_upstream,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -113,6 +118,8 @@ class Agent:
         after_first_load: Callable[[], None] | None = None,
         first_request_seconds: float | None = None,
         before_build: Callable[[], None] | None = None,
+        dns: str | None = None,
+        dns_upstream: str | None = None,
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
         a file there, as a person could during start-up; `before_build` runs before a start
@@ -133,6 +140,8 @@ class Agent:
         """Where connections redirected by a firewall rule arrive (mitmproxy's transparent mode)."""
         if len(set(self.transparent)) < len(self.transparent):
             raise RunError("--transparent: each address may be given once.")
+        self.dns = _dns_on(dns, dns_upstream)
+        """Where Candor's DNS listens and the upstream it forwards to (`--dns`), or None."""
         self.previous_pid = _check_not_running(home)
         try:
             self.policy_journal = Journal(home.journal_file)
@@ -252,6 +261,7 @@ class Agent:
             mode=[
                 _mode("regular", self.listen_host, self.listen_port),
                 *(_mode("transparent", *address) for address in self.transparent),
+                *([_mode("dns", *self.dns[0])] if self.dns is not None else []),
             ],
             confdir=str(self.home.confdir),
         )
@@ -262,6 +272,7 @@ class Agent:
             connection_strategy="lazy",
             tcp_timeout=IDLE_SECONDS,
             http3=False,
+            dns_upstream=self.dns[1] if self.dns is not None else "",
             **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
         )
         _protect_confdir(self.home.confdir)
@@ -421,6 +432,25 @@ def _mode(kind: str, host: str, port: int) -> str:
     """mitmproxy's spec of a listener: its host without brackets (it keeps them, and then
     cannot resolve `[::1]`), the port after the last colon."""
     return f"{kind}@{host}:{port}"
+
+
+def _dns_on(dns: str | None, upstream: str | None) -> tuple[tuple[str, int], str] | None:
+    """(host, port) of `--dns` and the `--dns-upstream` text ("" for the system's resolvers);
+    RunError if either is unusable."""
+    if dns is None:
+        if upstream is not None:
+            raise RunError("--dns-upstream needs --dns HOST:PORT (where Candor answers DNS).")
+        return None
+    try:
+        address = parse_listen(dns)
+    except ValueError as exc:
+        raise RunError(f"--dns {exc}") from None
+    if upstream is not None:
+        try:
+            parse_upstream(upstream)
+        except ValueError as exc:
+            raise RunError(f"--dns-upstream {exc}") from None
+    return address, upstream or ""
 
 
 def _check_not_running(home: Home) -> int | None:

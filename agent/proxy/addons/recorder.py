@@ -53,6 +53,10 @@ OTHER_SITES = "*"
 """The `host` of a grouped row for the sites beyond `SITES_PER_CATEGORY`."""
 
 
+_WindowKey = tuple[str, str | None, str, str | None]
+"""A grouping window's decision, category, kind of request and `via`."""
+
+
 class _Admit(Enum):
     LISTED = "listed"
     """Recorded in a row of its own."""
@@ -107,7 +111,7 @@ class Recorder:
         self._settings = settings
         self._clock = clock
         self._recent: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        self._windows: dict[tuple[str, str | None, str], _Window] = {}
+        self._windows: dict[_WindowKey, _Window] = {}
         self._remembered = 0
 
     def decided(
@@ -116,18 +120,20 @@ class Recorder:
         host: str,
         path: str | None = None,
         origin: RequestOrigin = UNKNOWN_ORIGIN,
+        via: str | None = None,
     ) -> None:
         """A block, warn or log decision on `host` (`path` is kept only when detailed); `origin`
-        says whether the person opened it or a page pulled it in (unknown on a connection)."""
+        says whether the person opened it or a page pulled it in (unknown on a connection);
+        `via` marks a DNS lookup (its rows are counted and grouped apart from pages)."""
         detailed = self._settings().detailed
         if path is not None:  # a page may send megabyte paths: keep what a person reads
             path = path.split("?", 1)[0][:MAX_RECORDED_PATH]
         kind = origin.kind
         key = ("decision", host, decision.decision, decision.category, kind,
-               path if detailed else None)  # fmt: skip
+               path if detailed else None, via)  # fmt: skip
         if not self.first(key):
             return
-        if self._admit(decision, host, origin) is not _Admit.LISTED:
+        if self._admit(decision, host, origin, via) is not _Admit.LISTED:
             return
         self.record(
             events.Decision(
@@ -140,6 +146,7 @@ class Recorder:
                 path=path if detailed and path else None,
                 request=kind,
                 referrer=origin.referrer if kind == SUBRESOURCE else None,
+                via=via,
             )
         )
 
@@ -185,9 +192,11 @@ class Recorder:
             del recent[oldest]
         return True
 
-    def _admit(self, decision: Decision, host: str, origin: RequestOrigin) -> _Admit:
+    def _admit(
+        self, decision: Decision, host: str, origin: RequestOrigin, via: str | None = None
+    ) -> _Admit:
         """Whether `host` gets a row of its own, joins a grouped row, or was seen already."""
-        window = self._window((decision.decision, decision.category, origin.kind))
+        window = self._window((decision.decision, decision.category, origin.kind, via))
         site = registrable_domain(host)
         group = window.sites.get(site)
         if group is None and len(window.sites) < SITES_PER_CATEGORY:
@@ -216,7 +225,7 @@ class Recorder:
             self._remembered += 1
         return True
 
-    def _window(self, key: tuple[str, str | None, str]) -> _Window:
+    def _window(self, key: _WindowKey) -> _Window:
         """The current window for `key`; an ended one is written out and started afresh."""
         now = self._clock()
         window = self._windows.get(key)
@@ -228,14 +237,14 @@ class Recorder:
             window = self._windows[key] = _Window(now)
         return window
 
-    def _forget(self, key: tuple[str, str | None, str]) -> None:
+    def _forget(self, key: _WindowKey) -> None:
         window = self._windows.pop(key)
         for group in (*window.sites.values(), window.other):
             self._remembered -= len(group.counted) + len(group.sites)
 
-    def _write_grouped(self, key: tuple[str, str | None, str], window: _Window) -> None:
+    def _write_grouped(self, key: _WindowKey, window: _Window) -> None:
         """One row per group with hosts counted since its last row."""
-        verdict, category, kind = key
+        verdict, category, kind, via = key
         for group in (*window.sites.values(), window.other):
             if not group.pending or group.first is None:
                 continue
@@ -253,6 +262,7 @@ class Recorder:
                     referrer=referrer,
                     hosts=group.pending,
                     sites=group.pending_sites if other else None,
+                    via=via,
                 )
             )
             group.pending = group.pending_sites = 0

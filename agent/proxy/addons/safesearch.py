@@ -127,6 +127,21 @@ def engine_for(host: str) -> str | None:
     return ENGINES.get(host.lower().rstrip("."))
 
 
+SAFE_NAMES = {
+    "google": "forcesafesearch.google.com",
+    "bing": "strict.bing.com",
+    "duckduckgo": "safe.duckduckgo.com",
+    "youtube": "restrict.youtube.com",
+}
+"""Each engine's documented name for SafeSearch by DNS: its hosts are answered as a CNAME to it."""
+
+
+def safe_name(host: str) -> str | None:
+    """The name an engine host is answered with by DNS while SafeSearch is on, or None."""
+    engine = engine_for(host)
+    return SAFE_NAMES[engine] if engine is not None else None
+
+
 def enforce(request: http.Request, engine: str) -> bool:
     """Ask `engine` for its strict filtering on this request; True if the request was changed.
 

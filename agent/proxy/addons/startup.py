@@ -26,14 +26,14 @@ class StartupCheck(errorcheck.ErrorCheck):
             sys.exit(1)
 
 
-ANNOUNCED = {"regular": "listening on", "transparent": "transparent on"}
+ANNOUNCED = {"regular": "listening on", "transparent": "transparent on", "dns": "dns on"}
 """What each listener's line says, by mitmproxy's mode: `candor listening on HOST:PORT`."""
 
 
 class Announce:
     """Prints `candor listening on HOST:PORT` once the proxy accepts connections (the CA exists
     by then), and tells the agent; then a line for each other listener (`candor transparent on
-    HOST:PORT`).
+    HOST:PORT`, `candor dns on HOST:PORT`).
 
     Then takes itself and the start-up error check out of the addon chain: each addon that has
     nothing left to do would cost every request a little.
