@@ -26,6 +26,7 @@ from installers.plan import (
     BLOCK_START,
     AddBlock,
     Argv,
+    Link,
     MergeJson,
     NssTrust,
     Plan,
@@ -84,6 +85,7 @@ class Executor:
         record.proxy = plan.proxy
         record.trust_bundle = str(plan.trust_bundle) if plan.trust_bundle else None
         record.ca_sha256 = plan.ca_sha256
+        record.mode = plan.mode
         for step in plan.steps:
             entry = record.find(step.id)
             if entry is None:
@@ -165,6 +167,8 @@ class Executor:
                     "dirs": _missing_dirs(Path(db)) if created else [],
                     "had_nick": not created and self._nss_has(db, nickname),
                 }
+            case Link(path):
+                return _prior_of_link(Path(path))
             case Run():
                 return {}
         raise TypeError(step.action)
@@ -199,6 +203,8 @@ class Executor:
                 store_for(store).write(step.action, self._runner(step))
             case NssTrust(db, nickname, cert):
                 self._nss_add(Path(db), nickname, cert)
+            case Link(path, target):
+                self._link(Path(path), target, admin)
 
     def _undo(self, step: Step, prior: dict[str, Any], warnings: list[str]) -> None:
         admin = step.admin
@@ -222,6 +228,20 @@ class Executor:
                     self._rmdirs(prior.get("dirs", []), False)
             case NssTrust(db, nickname):
                 self._undo_nss(db, nickname, prior)
+            case Link(path):
+                self._undo_link(Path(path), prior, admin)
+
+    def _undo_link(self, p: Path, prior: dict[str, Any], admin: bool) -> None:
+        match prior.get("kind"):
+            case "link":
+                self._link(p, prior["target"], admin)
+            case "file":
+                self._write(p, _unb64(prior["data"]), prior["mode"], admin)
+                if not (admin and self.admin):
+                    os.chown(p, prior["uid"], prior["gid"])
+            case _:
+                self._remove(p, admin)
+                self._rmdirs(prior.get("dirs", []), admin)
 
     def _undo_write_file(self, p: Path, prior: dict[str, Any], admin: bool) -> None:
         if prior.get("existed"):
@@ -344,6 +364,16 @@ class Executor:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _link(self, path: Path, target: str, admin: bool) -> None:
+        if admin and self.admin:
+            self._run(("ln", "-sfnT", target, str(path)), True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.candor-link")
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+
     def _remove(self, path: Path, admin: bool) -> None:
         if not path.exists() and not path.is_symlink():
             return
@@ -372,6 +402,22 @@ def without_block(text: str) -> str:
             break
         text = text[:start] + text[end + len(BLOCK_END) :]
     return text
+
+
+def _prior_of_link(p: Path) -> dict[str, Any]:
+    """What is at a path a Link step replaces: a link's text, a file's bytes, mode and owner."""
+    if p.is_symlink():
+        return {"kind": "link", "target": os.readlink(p)}
+    if p.is_file():
+        st = p.stat()
+        return {
+            "kind": "file",
+            "data": _b64(p.read_bytes()),
+            "mode": st.st_mode & 0o7777,
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+        }
+    return {"kind": "none", "dirs": _missing_dirs(p.parent)}
 
 
 def _missing_dirs(folder: Path) -> list[str]:

@@ -90,7 +90,19 @@ class NssTrust:
     cert: bytes
 
 
-Action = WriteFile | MergeJson | AddBlock | Run | Setting | NssTrust
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Make `path` a symbolic link to `target` (text as written, often relative).
+
+    For files the system owns and may hold either way, such as /etc/resolv.conf: undo puts back
+    exactly what was there, a link with its text or a file with its bytes and mode, or nothing.
+    """
+
+    path: PurePath
+    target: str
+
+
+Action = WriteFile | MergeJson | AddBlock | Run | Setting | NssTrust | Link
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +132,8 @@ class Plan:
     """The system CA bundle the plan adds the CA to, if the OS has one file for it."""
     ca_sha256: str = ""
     meta: dict[str, str] = field(default_factory=dict)
+    mode: str = "user"
+    """"user": the per-user install; "system": `candor install --system` (every user)."""
 
 
 # --- to and from the install record -----------------------------------------------------------
@@ -155,6 +169,8 @@ def action_to_json(action: Action) -> dict[str, Any]:
             }
         case NssTrust(db, nickname, cert):
             return {"type": "nss", "db": str(db), "nickname": nickname, "cert": _b64(cert)}
+        case Link(path, target):
+            return {"type": "link", "path": str(path), "target": target}
     raise TypeError(f"not an install action: {action!r}")
 
 
@@ -177,6 +193,8 @@ def action_from_json(data: dict[str, Any], os_name: str) -> Action:
             return Setting(data["store"], tuple(data["key"]), data["value"], file)
         case "nss":
             return NssTrust(p(data["db"]), data["nickname"], _unb64(data["cert"]))
+        case "link":
+            return Link(p(data["path"]), data["target"])
     raise ValueError(f"unknown install action type {data['type']!r}")
 
 

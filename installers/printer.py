@@ -9,7 +9,17 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
-from installers.plan import AddBlock, MergeJson, NssTrust, Plan, Run, Setting, Step, WriteFile
+from installers.plan import (
+    AddBlock,
+    Link,
+    MergeJson,
+    NssTrust,
+    Plan,
+    Run,
+    Setting,
+    Step,
+    WriteFile,
+)
 from installers.settings import store_for
 
 OS_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
@@ -60,6 +70,8 @@ def _detail(step: Step) -> list[str]:
             return [f"run: {_cmd(store_for(store).argv(step.action))}"]
         case NssTrust(db, nickname, _):
             return [f'run: certutil -A -d sql:{db} -t "C,," -n "{nickname}" -i <certificate>']
+        case Link(path, target):
+            return [f"make {path} a link to {target} (what is there now is kept for undo)"]
     return []
 
 
@@ -77,6 +89,8 @@ def _undo_detail(step: Step) -> list[str]:
             return ["put back the previous value"]
         case NssTrust(db, nickname, _):
             return [f'run: certutil -D -d sql:{db} -n "{nickname}"']
+        case Link(path):
+            return [f"put back {path} exactly as it was (link, file or nothing)"]
     return []
 
 

@@ -35,6 +35,8 @@ class Record:
     proxy: str = ""
     trust_bundle: str | None = None
     ca_sha256: str = ""
+    mode: str = "user"
+    """"user" or "system" (`candor install --system`), so checks know which install this is."""
     entries: list[dict[str, Any]] = field(default_factory=list)
     """{"step": <step JSON>, "prior": {...}, "state": "started" | "applied"}, in apply order."""
 
@@ -55,6 +57,7 @@ class Record:
             "proxy": self.proxy,
             "trust_bundle": self.trust_bundle,
             "ca_sha256": self.ca_sha256,
+            "mode": self.mode,
             "steps": self.entries,
         }
 
@@ -75,6 +78,7 @@ def load_record(home: Home) -> Record | None:
         proxy=data.get("proxy", ""),
         trust_bundle=data.get("trust_bundle"),
         ca_sha256=data.get("ca_sha256", ""),
+        mode=data.get("mode", "user"),
         entries=list(data["steps"]),
     )
 

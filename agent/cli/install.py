@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import Home
+from agent.config.home import HOME_ENV, SYSTEM_HOME, SYSTEM_HOME_MARKER, system_home
 from installers.browsers import FIREFOX_POLICIES_MACOS
 from installers.executor import Executor, StepFailed, admin_method, admin_prefix
 from installers.plan import NICKNAME, Plan
-from installers.platforms import linux, macos, windows
+from installers.platforms import linux, linux_system, macos, windows
+from installers.platforms.linux_nftables import RulesetError
 from installers.printer import format_plan, format_undo
 from installers.record import load_record, record_path
 from installers.settings import StepCommandFailed
@@ -45,8 +48,20 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             choices=("linux", "macos", "windows"),
             help="with --dry-run: show the plan for another system",
         )
+        parser.add_argument(
+            "--lan",
+            metavar="CIDR",
+            action="append",
+            default=[],
+            help="with --system: a local network range left alone, e.g. 192.168.1.0/24 (repeat)",
+        )
         parser.set_defaults(handler=cmd_install)
         return
+    parser.add_argument(
+        "--remove-home",
+        action="store_true",
+        help="with --system: also delete the system home, its journal included",
+    )
     parser.add_argument(
         "--without-notice",
         action="store_true",
@@ -60,6 +75,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root", type=Path, help="put system paths under DIR (for tests; use with HOME and XDG_*)"
     )
+    parser.add_argument(
+        "--system",
+        action="store_true",
+        help="Linux, as root: filter every user of this computer (docs/capture.md, system mode)",
+    )
 
 
 # --- install ----------------------------------------------------------------------------------
@@ -67,6 +87,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def cmd_install(home: Home, args: argparse.Namespace) -> int:
     """`candor install`: print the plan in plain words, then carry it out (or only print it)."""
+    if args.system:
+        return install_system(home, args)
+    _refuse_other_mode(home, "user")
     system = args.os or this_os()
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
@@ -77,6 +100,13 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     out.print(format_plan(plan, admin_method(admin)), markup=False)
     if args.dry_run:
         return 0
+    carry_out(home, plan, admin, "candor install", "candor uninstall")
+    out.print("Candor is installed. Restart your browsers so they pick up the changes.")
+    return 0
+
+
+def carry_out(home: Home, plan: Plan, admin: tuple[str, ...], again: str, undo: str) -> None:
+    """Ask for administrator rights once, then apply the plan; a failed step is one sentence."""
     executor = Executor(home, admin=admin, log=lambda line: out.print(line, markup=False))
     try:
         executor.authorise(plan)
@@ -87,11 +117,72 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     except StepFailed as exc:
         raise UserError(
             f"Install stopped at “{exc.step.summary}”: {exc.reason}. The steps before it are in "
-            f"place and listed in {record_path(home)}; fix the problem and run `candor install` "
-            "again, or run `candor uninstall` to undo them."
+            f"place and listed in {record_path(home)}; fix the problem and run `{again}` "
+            f"again, or run `{undo}` to undo them."
         ) from None
-    out.print("Candor is installed. Restart your browsers so they pick up the changes.")
+
+
+def install_system(home: Home, args: argparse.Namespace) -> int:
+    """`candor install --system`: Candor as a system service filtering every user (Linux)."""
+    _system_preconditions()
+    root = _root(args)
+    home = system_home_for(args, root, home)
+    home.ensure()
+    _refuse_other_mode(home, "system")
+    ensure_ca(home)
+    target = current_target(home, usable_settings(home), root=root)
+    try:
+        plan = linux_system.build(target, linux_system.detect(target), args.lan)
+    except RulesetError as exc:
+        raise UserError(f"--lan: {exc}.") from None
+    out.print(format_plan(plan, admin_method(())), markup=False)
+    if args.dry_run:
+        return 0
+    carry_out(home, plan, (), "candor install --system", "candor uninstall --system")
+    out.print(
+        f"Candor filters every user of this computer; its home is {home.root}. Add the people "
+        f"who may run `candor` here to the group {linux_system.ADMIN_GROUP}. Restart your "
+        "browsers so they pick up the certificate."
+    )
     return 0
+
+
+def _system_preconditions() -> None:
+    if this_os() != "linux":
+        raise UserError("`candor install --system` is for Linux; elsewhere use `candor install`.")
+    if os.geteuid() != 0:
+        raise UserError(
+            "`--system` changes the whole computer: run it as root "
+            "(sudo candor install --system, or sudo candor uninstall --system)."
+        )
+
+
+def system_home_for(args: argparse.Namespace, root: Path | PurePosixPath, home: Home) -> Home:
+    """The system home: `--home` or CANDOR_HOME when given, else the one the marker under
+    `root` names, else /var/lib/candor under `root`."""
+    if args.home or os.environ.get(HOME_ENV):
+        return home
+    marked = system_home(Path(root) / str(SYSTEM_HOME_MARKER).lstrip("/"))
+    return Home.at(marked or Path(root) / str(SYSTEM_HOME).lstrip("/"))
+
+
+def _refuse_other_mode(home: Home, mode: str) -> None:
+    """One home holds one install: the per-user one or the system one, never both."""
+    try:
+        record = load_record(home)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if record is None or record.mode == mode:
+        return
+    if record.mode == "system":
+        raise UserError(
+            f"{home.root} holds the system install: run `candor install --system` or "
+            "`candor uninstall --system` as root, or give another home with --home."
+        )
+    raise UserError(
+        f"{home.root} holds a per-user install: run `candor uninstall` first, or give the "
+        "system install another home with --home."
+    )
 
 
 def build_plan(target: Target, system: str) -> Plan:
@@ -137,9 +228,16 @@ def _root(args: argparse.Namespace) -> PurePosixPath | Path:
 
 def cmd_uninstall(home: Home, args: argparse.Namespace) -> int:
     """`candor uninstall`: tell the partner, then put everything back as it was."""
-    return uninstall(
+    if args.system:
+        _system_preconditions()
+        home = system_home_for(args, _root(args), home)
+    done = uninstall(
         home, args, notify=default_notifier(), notify_once=default_notifier(waited=False)
     )
+    if done == 0 and args.system and args.remove_home and not args.dry_run:
+        shutil.rmtree(home.root, ignore_errors=True)
+        out.print(f"The system home {home.root} and its journal are deleted.", markup=False)
+    return done
 
 
 def uninstall(
@@ -158,6 +256,7 @@ def uninstall(
     if record is None:
         out.print(f"Candor is not installed from this home (no {record_path(home)}).", markup=False)
         return 0
+    _refuse_other_mode(home, "system" if getattr(args, "system", False) else "user")
     relocated = record.root != "/"
     admin = admin_prefix(relocated)
     steps = [step for step, _, _ in record.steps()]

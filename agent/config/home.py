@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +20,38 @@ STARTER_CATEGORIES: tuple[str, ...] = ("adult", "gambling", "bypass")
 STARTERS_STATE = "starter-lists.json"
 """Under `state/`: which starter lists this home has already been given."""
 
+SYSTEM_HOME = Path("/var/lib/candor")
+"""The system home of `candor install --system` (group candor-admin, mode 2770)."""
+SYSTEM_HOME_MARKER = Path("/etc/candor/system-home")
+"""Written by `candor install --system`: the system home's path, so `candor` finds it."""
+SHARED_FOLDER_MODE = 0o2770
+"""A home with the setgid bit is shared with its group (the system home): it stays 2770."""
+
 _CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def home_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """`--home DIR`, else `$CANDOR_HOME`, else the per-user data folder (absolute, not created)."""
+def home_path(
+    explicit: str | os.PathLike[str] | None = None, marker: Path = SYSTEM_HOME_MARKER
+) -> Path:
+    """`--home DIR`, else `$CANDOR_HOME`, else the system home when `candor install --system`
+    left its marker, else the per-user data folder (absolute, not created)."""
     chosen = explicit if explicit not in (None, "") else os.environ.get(HOME_ENV) or None
+    if chosen is None:
+        chosen = system_home(marker)
     if chosen is None:
         import platformdirs  # only for the default home: `--home` and CANDOR_HOME skip it
 
         return platformdirs.user_data_path(APP_NAME, appauthor=False)
     return Path(os.path.abspath(os.path.expanduser(os.fspath(chosen))))
+
+
+def system_home(marker: Path = SYSTEM_HOME_MARKER) -> Path | None:
+    """The system home the marker names, when the system service is installed; else None."""
+    try:
+        line = marker.read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(line) if line.startswith("/") else None
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Home:
@@ -80,12 +102,16 @@ class Home:
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.root, 0o700)
+            shared = bool(self.root.stat().st_mode & stat.S_ISGID)
+            folder_mode = SHARED_FOLDER_MODE if shared else 0o700
+            _set_mode(self.root, folder_mode)
             for folder in (self.rules_dir, self.lists_dir, self.list_cache_dir, self.state_dir):
                 folder.mkdir(mode=0o700, exist_ok=True)
+                if shared:
+                    _set_mode(folder, folder_mode)
             for secret in (self.keys_dir, self.confdir):
                 secret.mkdir(mode=0o700, exist_ok=True)
-                os.chmod(secret, 0o700)
+                _set_mode(secret, 0o700)
             self._offer_starters()
         except OSError as exc:
             where = exc.filename or self.root
@@ -111,6 +137,12 @@ class Home:
             "updated_at": dt.datetime.now(dt.UTC).isoformat(),
         }
         write_atomic(marker, json.dumps(record, indent=2) + "\n")
+
+
+def _set_mode(folder: Path, mode: int) -> None:
+    """chmod only when needed: in the shared system home a member of its group may not own it."""
+    if stat.S_IMODE(folder.stat().st_mode) != mode:
+        os.chmod(folder, mode)
 
 
 def starter_categories() -> tuple[str, ...]:

@@ -23,7 +23,7 @@ REPORT_UNIT = "candor-report.service"
 REPORT_TIMER = "candor-report.timer"
 REPORT_SCHEDULE = "Sun *-*-* 18:00:00"
 
-_NO_PROXY_ENV = "http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY"
+NO_PROXY_ENV = "http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY"
 """Candor itself must not send its own traffic through the proxy variables it sets."""
 
 
@@ -113,8 +113,8 @@ def agent_unit(target: Target) -> str:
         "\n"
         "[Service]\n"
         "Type=simple\n"
-        f"UnsetEnvironment={_NO_PROXY_ENV}\n"
-        f"ExecStart={_exec(*target.candor, 'run')}\n"
+        f"UnsetEnvironment={NO_PROXY_ENV}\n"
+        f"ExecStart={unit_command(*target.candor, 'run')}\n"
         "Restart=always\n"
         "RestartSec=2\n"
         "\n"
@@ -131,8 +131,8 @@ def report_unit(target: Target) -> str:
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"UnsetEnvironment={_NO_PROXY_ENV}\n"
-        f"ExecStart={_exec(*target.candor, 'report', 'send-due')}\n"
+        f"UnsetEnvironment={NO_PROXY_ENV}\n"
+        f"ExecStart={unit_command(*target.candor, 'report', 'send-due')}\n"
     )
 
 
@@ -152,7 +152,7 @@ def report_timer() -> str:
     )
 
 
-def _exec(*argv: str) -> str:
+def unit_command(*argv: str) -> str:
     """A systemd command line: quoted where needed, `%` and `$` escaped."""
     out = []
     for arg in argv:

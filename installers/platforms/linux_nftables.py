@@ -42,13 +42,16 @@ class Capture:
     """Candor's DNS listener, if DNS is redirected to it."""
     lan: Sequence[str] = ()
     """Address ranges (CIDR) left alone, like the printer's or the NAS's network."""
+    exempt_uids: Sequence[int] = ()
+    """Other users left alone like Candor's, such as systemd-resolved's (`candor install
+    --system`): a local stub resolver whose upstream lookups must not come back to it."""
 
 
 def render(capture: Capture) -> str:
     """The table's text, for `nft -f`: deterministic, and as `nft list table` shows it."""
     _check(capture)
     lan = _collapsed(capture.lan)
-    own = f"meta skuid {capture.candor_uid} return"
+    own = f"meta skuid {_set(sorted({capture.candor_uid, *capture.exempt_uids}))} return"
     loopback = ["ip daddr 127.0.0.0/8 return", "ip6 daddr ::1 return"]
     capture_rules = [own, *loopback]
     if capture.dns_port is not None:
@@ -90,6 +93,9 @@ def delete_command() -> str:
 def _check(capture: Capture) -> None:
     if not 0 <= capture.candor_uid < 2**32 - 1:
         raise RulesetError(f"Candor's user id must be a user id (found {capture.candor_uid})")
+    for uid in capture.exempt_uids:
+        if not 0 <= uid < 2**32 - 1:
+            raise RulesetError(f"an exempt user id must be a user id (found {uid})")
     for name, port in (("transparent", capture.transparent_port), ("DNS", capture.dns_port)):
         if port is not None and not 0 < port < 65536:
             raise RulesetError(f"the {name} port must be between 1 and 65535 (found {port})")
