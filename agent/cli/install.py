@@ -45,6 +45,11 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             choices=("linux", "macos", "windows"),
             help="with --dry-run: show the plan for another system",
         )
+        parser.add_argument(
+            "--system",
+            action="store_true",
+            help="capture every program, not only those that honour the proxy settings",
+        )
         parser.set_defaults(handler=cmd_install)
         return
     parser.add_argument(
@@ -72,7 +77,7 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
     ensure_ca(home)
     target = current_target(home, usable_settings(home), root=_root(args))
-    plan = build_plan(target, system)
+    plan = build_plan(target, system, system_wide=args.system)
     admin = admin_prefix(target.relocated)
     out.print(format_plan(plan, admin_method(admin)), markup=False)
     if args.dry_run:
@@ -94,8 +99,13 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_plan(target: Target, system: str) -> Plan:
-    """The plan for `system` on this target: detected on Linux, from the environment elsewhere."""
+def build_plan(target: Target, system: str, *, system_wide: bool = False) -> Plan:
+    """The plan for `system` on this target: detected on Linux, from the environment elsewhere;
+    `system_wide`: mitmproxy's local capture of every program on macOS and Windows."""
+    if system_wide and system == "macos":
+        return macos.build_system(target)
+    if system_wide and system == "windows":
+        return windows.build_system(target)
     if system == "linux":
         return linux.build(target, linux.detect(target))
     if system == "macos":
