@@ -94,6 +94,11 @@ def _undo_detail(step: Step) -> list[str]:
     return []
 
 
+def command_text(argv: Iterable[str]) -> str:
+    """A command as the plan prints it, quoted for a shell, for notes that name one."""
+    return _cmd(argv)
+
+
 def _cmd(argv: Iterable[str]) -> str:
     return " ".join(_quote(a) for a in argv)
 

@@ -153,6 +153,71 @@ def test_windows_commands() -> None:
     assert "schtasks /Create /TN 'Candor\\Agent' /XML" in text
 
 
+def test_macos_system_plan_captures_every_app_and_is_pinned(snapshot: Snapshot) -> None:
+    plan = macos.build_system(mac_target())
+    text = format_plan(plan)
+    snapshot("install-macos-system-plan.txt", text)
+    snapshot("install-macos-system-undo.txt", format_undo(plan.steps))
+    files = {str(s.action.path): s.action.data for s in plan.steps if hasattr(s.action, "data")}
+    agent = files["/Library/LaunchDaemons/org.candor.agent.plist"]
+    snapshot("install-macos-system-agent.plist", agent)
+    parsed = plistlib.loads(agent)
+    assert parsed["ProgramArguments"] == [
+        "/Applications/Candor.app/Contents/MacOS/candor",
+        "--home",
+        "/Users/sam/Library/Application Support/candor",
+        "run",
+        "--local",
+    ]
+    assert parsed["KeepAlive"] is True and "UserName" not in parsed  # root, from boot
+    # Every app is captured: no proxy setting, no per-user agent, the CA trusted machine-wide.
+    assert "networksetup" not in text and "gui/501" not in text
+    assert "security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain" in text
+    # The self-check names what it looks at on macOS.
+    assert "`launchctl print system/org.candor.agent` shows state = running" in text
+    assert (
+        "`systemextensionsctl list` lists org.mitmproxy.macos-redirector.network-extension" in text
+    )
+    assert "Self-check, the canary reaches Candor" in text
+    assert "Not verified on a Mac yet" in text
+    # Uninstall stops the daemons before it removes the redirector app they started.
+    undo = format_undo(plan.steps)
+    assert undo.index("launchctl bootout system/org.candor.agent") < undo.index(
+        "rm -rf '/Applications/Mitmproxy Redirector.app'"
+    )
+
+
+def test_windows_system_plan_captures_every_program_and_is_pinned(snapshot: Snapshot) -> None:
+    plan = windows.build_system(windows_target())
+    text = format_plan(plan)
+    snapshot("install-windows-system-plan.txt", text)
+    snapshot("install-windows-system-undo.txt", format_undo(plan.steps))
+    files = {str(s.action.path): s.action.data for s in plan.steps if hasattr(s.action, "data")}
+    task = files["C:\\ProgramData\\Candor\\system-agent-task.xml"]
+    snapshot("install-windows-system-agent-task.xml", task)
+    assert task.startswith(b"\xff\xfe")
+    root = ET.fromstring(task.decode("utf-16").replace('encoding="UTF-16"', ""))
+    ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+    assert root.find("t:Triggers/t:BootTrigger", ns) is not None
+    assert root.find("t:Principals/t:Principal/t:UserId", ns).text == "S-1-5-18"
+    assert root.find("t:Principals/t:Principal/t:RunLevel", ns).text == "HighestAvailable"
+    assert root.find("t:Settings/t:ExecutionTimeLimit", ns).text == "PT0S"
+    assert root.find("t:Actions/t:Exec/t:Arguments", ns).text.endswith(" run --local")
+    assert "reg add" not in text and "-user" not in text  # no proxy setting, machine-wide CA
+    assert "certutil -addstore Root" in text
+    assert "`sc query WinDivert` shows STATE: RUNNING" in text
+    assert "IMAGENAME eq windows-redirector.exe" in text
+    assert "Self-check, the canary reaches Candor" in text
+    assert "Not verified on Windows yet" in text
+
+
+def test_the_per_user_task_is_unchanged_by_the_system_task() -> None:
+    # The two share one XML writer: the per-user task still runs as the person, at logon.
+    task = windows.task_xml(windows_target(), "PC\\sam").decode("utf-16")
+    assert "<LogonType>InteractiveToken</LogonType>" in task and "S-1-5-18" not in task
+    assert "<Arguments>--home C:/Users/sam/AppData/Local/candor run</Arguments>" in task
+
+
 def test_linux_plan_is_pinned(snapshot: Snapshot) -> None:
     plan = linux.build(linux_target(), LINUX_FACTS)
     snapshot("install-linux-plan.txt", format_plan(plan))
@@ -181,6 +246,8 @@ def test_steps_round_trip_through_the_record() -> None:
         linux.build(linux_target(), LINUX_FACTS),
         macos.build(mac_target(), uid=501),
         windows.build(windows_target(), user="PC\\sam"),
+        macos.build_system(mac_target()),
+        windows.build_system(windows_target()),
     ):
         for step in plan.steps:
             assert step_from_json(step_to_json(step), plan.os) == step

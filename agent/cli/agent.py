@@ -31,6 +31,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "give it twice for 127.0.0.1 and [::1]",
         )
         parser.add_argument(
+            "--local",
+            metavar="SPEC",
+            nargs="?",
+            const="",
+            help="also capture this computer's programs with mitmproxy's local mode (macOS, "
+            "Windows; docs/capture.md): every one but Candor's own, or those SPEC names",
+        )
+        parser.add_argument(
             "--resolve",
             metavar="PATTERN:IP",
             action="append",
@@ -81,6 +89,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         home,
         listen=args.listen,
         transparent=args.transparent,
+        local=args.local,
         resolve=args.resolve,
         upstream_ca=args.upstream_ca,
         dns=args.dns,

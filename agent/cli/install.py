@@ -87,15 +87,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def cmd_install(home: Home, args: argparse.Namespace) -> int:
     """`candor install`: print the plan in plain words, then carry it out (or only print it)."""
-    if args.system:
-        return install_system(home, args)
-    _refuse_other_mode(home, "user")
     system = args.os or this_os()
+    if args.system and system == "linux":
+        return install_system(home, args)
+    _refuse_other_mode(home, "system" if args.system else "user")
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
     ensure_ca(home)
     target = current_target(home, usable_settings(home), root=_root(args))
-    plan = build_plan(target, system)
+    plan = build_plan(target, system, system_wide=args.system)
     admin = admin_prefix(target.relocated)
     out.print(format_plan(plan, admin_method(admin)), markup=False)
     if args.dry_run:
@@ -185,8 +185,13 @@ def _refuse_other_mode(home: Home, mode: str) -> None:
     )
 
 
-def build_plan(target: Target, system: str) -> Plan:
-    """The plan for `system` on this target: detected on Linux, from the environment elsewhere."""
+def build_plan(target: Target, system: str, *, system_wide: bool = False) -> Plan:
+    """The plan for `system` on this target: detected on Linux, from the environment elsewhere;
+    `system_wide`: mitmproxy's local capture of every program on macOS and Windows."""
+    if system_wide and system == "macos":
+        return macos.build_system(target)
+    if system_wide and system == "windows":
+        return windows.build_system(target)
     if system == "linux":
         return linux.build(target, linux.detect(target))
     if system == "macos":

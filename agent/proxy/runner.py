@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mitmproxy import master, options
+from mitmproxy.proxy import mode_specs
 
 from agent.config import Config, Home, parse_listen
 from agent.health.pidfile import is_candor, read_pid_file, remove_pid_file, write_pid_file
@@ -63,6 +64,7 @@ def run(
     *,
     listen: str | None = None,
     transparent: Sequence[str] = (),
+    local: str | None = None,
     resolve: Sequence[str] = (),
     upstream_ca: Path | None = None,
     selfcheck_interval: float | None = None,
@@ -85,6 +87,7 @@ def run(
             home,
             listen=listen,
             transparent=transparent,
+            local=local,
             resolve=resolve,
             upstream_ca=upstream_ca,
             selfcheck_interval=selfcheck_interval,
@@ -110,6 +113,7 @@ class Agent:
         *,
         listen: str | None = None,
         transparent: Sequence[str] = (),
+        local: str | None = None,
         resolve: Sequence[str] = (),
         upstream_ca: Path | None = None,
         selfcheck_interval: float | None = None,
@@ -140,6 +144,8 @@ class Agent:
         """Where connections redirected by a firewall rule arrive (mitmproxy's transparent mode)."""
         if len(set(self.transparent)) < len(self.transparent):
             raise RunError("--transparent: each address may be given once.")
+        self.local = local_mode(local)
+        """mitmproxy's local capture spec (`--local`), or None."""
         self.dns = _dns_on(dns, dns_upstream)
         """Where Candor's DNS listens and the upstream it forwards to (`--dns`), or None."""
         self.previous_pid = _check_not_running(home)
@@ -261,6 +267,7 @@ class Agent:
             mode=[
                 _mode("regular", self.listen_host, self.listen_port),
                 *(_mode("transparent", *address) for address in self.transparent),
+                *([self.local] if self.local is not None else []),
                 *([_mode("dns", *self.dns[0])] if self.dns is not None else []),
             ],
             confdir=str(self.home.confdir),
@@ -432,6 +439,20 @@ def _mode(kind: str, host: str, port: int) -> str:
     """mitmproxy's spec of a listener: its host without brackets (it keeps them, and then
     cannot resolve `[::1]`), the port after the last colon."""
     return f"{kind}@{host}:{port}"
+
+
+def local_mode(spec: str | None) -> str | None:
+    """mitmproxy's mode for `--local [SPEC]` (every process but the agent's own when SPEC is
+    empty); RunError if mitmproxy cannot read SPEC."""
+    if spec is None:
+        return None
+    mode = f"local:{spec}" if spec else "local"
+    try:
+        mode_specs.ProxyMode.parse(mode)
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "not a spec mitmproxy reads"
+        raise RunError(f"--local {spec!r}: {reason}.") from None
+    return mode
 
 
 def _dns_on(dns: str | None, upstream: str | None) -> tuple[tuple[str, int], str] | None:

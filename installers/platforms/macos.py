@@ -13,6 +13,7 @@ from pathlib import PurePath
 
 from installers import browsers
 from installers.plan import Plan, Run, Setting, Step, WriteFile
+from installers.platforms import local_capture
 from installers.target import Target, ca_sha256
 
 LABEL = "org.candor.agent"
@@ -112,6 +113,132 @@ def build(target: Target, *, uid: int, firefox: bool = True) -> Plan:
             "Restart your browsers afterwards: they read certificates and policies at start.",
         ),
         proxy=target.proxy,
+        ca_sha256=ca_sha256(target.ca_pem),
+    )
+
+
+# --- the system install: mitmproxy's local capture (a network extension) for every process ---
+
+SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
+REDIRECTOR_APP = "/Applications/Mitmproxy Redirector.app"
+"""mitmproxy copies its signed redirector here at the first start and runs it from here."""
+REDIRECTOR_EXTENSION = "org.mitmproxy.macos-redirector.network-extension"
+"""The network extension inside the redirector app, which hands every flow to the agent."""
+
+
+def daemon_plist(target: Target, *, weekly: bool = False) -> bytes:
+    """The LaunchDaemon: the agent as root from boot, kept running; or the weekly report."""
+    if weekly:
+        return plistlib.dumps(
+            {
+                "Label": REPORT_LABEL,
+                "ProgramArguments": [*target.candor, "report", "send-due"],
+                "StartCalendarInterval": {"Weekday": 0, "Hour": 18, "Minute": 0},
+            }
+        )
+    log = str(target.system("/Library/Logs/Candor/agent.log"))
+    return plistlib.dumps(
+        {
+            "Label": LABEL,
+            "ProgramArguments": [*target.candor, *local_capture.RUN_ARGS],
+            "RunAtLoad": True,
+            "KeepAlive": True,
+            "StandardOutPath": log,
+            "StandardErrorPath": log,
+        }
+    )
+
+
+def system_checks() -> tuple[local_capture.SystemCheck, ...]:
+    """What the self-check looks at on macOS: the daemon runs, the network extension is
+    active, and the canary reaches Candor."""
+    return (
+        local_capture.SystemCheck(
+            "the service runs",
+            ("launchctl", "print", f"system/{LABEL}"),
+            "shows state = running",
+        ),
+        local_capture.SystemCheck(
+            "the redirector is active",
+            ("systemextensionsctl", "list"),
+            f"lists {REDIRECTOR_EXTENSION} as [activated enabled]",
+        ),
+        local_capture.canary_check(),
+    )
+
+
+def build_system(target: Target) -> Plan:
+    """The macOS system plan: LaunchDaemons running `candor run --local`, the CA in the System
+    keychain; no proxy setting is needed."""
+    daemons = target.system("/Library/LaunchDaemons")
+    cert = str(target.ca_file)
+    steps: list[Step] = [
+        Step(
+            "capture.redirector-app",
+            "At uninstall, once the agent has stopped, remove the redirector app it installs",
+            Run(None, (("rm", "-rf", str(target.system(REDIRECTOR_APP))),)),
+            admin=True,
+            group="capture",
+        ),
+    ]
+    for label, weekly, summary in (
+        (LABEL, False, "The agent, capturing every app, started at boot and kept running"),
+        (REPORT_LABEL, True, "The weekly report job, as a backstop"),
+    ):
+        plist = daemons / f"{label}.plist"
+        data = daemon_plist(target, weekly=weekly)
+        steps += [
+            Step(f"service.{label}.file", summary, WriteFile(plist, data), True, "service"),
+            Step(
+                f"service.{label}.stop-old",
+                f"Stop an earlier copy of {label} if one is loaded",
+                Run(("launchctl", "bootout", f"system/{label}"), check=False),
+                admin=True,
+                group="service",
+            ),
+            Step(
+                f"service.{label}.load",
+                f"Load {label}",
+                Run(
+                    ("launchctl", "bootstrap", "system", str(plist)),
+                    (("launchctl", "bootout", f"system/{label}"),),
+                ),
+                admin=True,
+                group="service",
+            ),
+        ]
+    keychain = str(target.system(SYSTEM_KEYCHAIN))
+    steps += [
+        Step(
+            "trust.system-keychain",
+            "Trust Candor's certificate for every account on this Mac",
+            Run(
+                ("security", "add-trusted-cert", "-d", "-r", "trustRoot", "-k", keychain, cert),
+                (
+                    ("security", "remove-trusted-cert", "-d", cert),
+                    ("security", "delete-certificate", "-Z", _sha1(target.ca_pem), keychain),
+                ),
+            ),
+            admin=True,
+            group="trust",
+        ),
+    ]
+    return Plan(
+        os="macos",
+        root=target.root,
+        steps=tuple(steps),
+        notes=(
+            "Every app's connections are captured by mitmproxy's local mode (its signed "
+            "redirector and network extension); the agent's own are left out by its process id. "
+            "No proxy setting is changed.",
+            'At the first start macOS asks to allow "Mitmproxy Redirector" in System Settings '
+            "(General, Login Items & Extensions, Network Extensions); nothing is captured until "
+            "you do, and the self-check says so. Only you can remove it there after uninstall.",
+            *local_capture.check_notes(system_checks()),
+            "Not verified on a Mac yet: this plan is generated and pinned on Linux.",
+        ),
+        proxy=target.proxy,
+        mode="system",
         ca_sha256=ca_sha256(target.ca_pem),
     )
 

@@ -53,6 +53,8 @@ class Announce:
                 self._listening(host, port)
             words = ANNOUNCED.get(mode, f"{mode} on")
             print(f"candor {words} {format_address(host, port)}", flush=True)
+        if any(s.mode.type_name == "local" and s.is_running for s in ps.servers):
+            print("candor capturing this computer's programs (local mode)", flush=True)
         asyncio.get_running_loop().call_soon(self._leave_chain)
 
     def _leave_chain(self) -> None:
