@@ -243,3 +243,40 @@ def test_a_probe_missing_for_three_rounds_is_journaled_once_and_its_return_too(
 def _advance(now: list[float], seconds: float, guard: CaptureGuard) -> list[Any]:
     now[0] += seconds
     return guard.check_now()
+
+
+def test_another_program_on_a_transparent_port_is_a_taken_over_capture(tmp_path: Path) -> None:
+    """A listener this process does not own, where the table sends traffic: found by /proc."""
+    table = render(Capture(candor_uid=998, transparent_port=PORT))
+    table_file = _text_file(tmp_path / "capture.nft", table)
+    other = subprocess.Popen(
+        [sys.executable, "-c", LISTENER],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int((other.stdout.readline() if other.stdout else "").strip())
+        rows: list[EventBody] = []
+        guard = CaptureGuard(
+            Expected(table_file, (("127.0.0.1", port),)),
+            rows.append,
+            list_table=lambda: table,
+            digest=ruleset_hash,
+            last_probe=lambda: None,
+            probe_within=3 * INTERVAL,
+        )
+        found = guard.check_now()
+    finally:
+        other.kill()
+        other.wait()
+    assert [f.what for f in found] == ["capture_taken_over"]
+    assert f"process {other.pid}" in found[0].detail
+    assert [r.what for r in rows] == ["capture_taken_over"]
+
+
+LISTENER = """
+import socket, time
+s = socket.create_server(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"""

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import master, options
 
@@ -45,6 +45,10 @@ from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
 from rules.sites import registrable_domain
+
+if TYPE_CHECKING:
+    from agent.health.capture_guard import CaptureGuard
+    from agent.health.watch import Watched
 
 log = logging.getLogger("candor")
 
@@ -357,7 +361,7 @@ class Agent:
         except Exception:
             log.exception("could not start report sending and the self-checks")
 
-    def _capture_guard(self, interval: float) -> Any:
+    def _capture_guard(self, interval: float) -> CaptureGuard | None:
         """The system capture's self-check (`--capture-table`), or None without one; the probe's
         canary name is written for the root timer whenever there is a transparent listener."""
         from agent.config import write_atomic
@@ -501,7 +505,7 @@ def _capture_table(path: Path | None, transparent: Sequence[tuple[str, int]]) ->
     return path.resolve()
 
 
-def capture_targets(guard: Any) -> Any:
+def capture_targets(guard: CaptureGuard) -> Watched:
     """What the capture's watch follows: `nft monitor`, whose every line is a change to some
     table, and the installed table's file."""
     from agent.health.watch import Watched
