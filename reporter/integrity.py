@@ -12,12 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from agent.config import Home, duration_words
 from agent.journal import Event, Journal, Kind, format_ts, parse_ts
 from agent.journal.errors import DISK_FULL
+from agent.journal.events import (
+    CAPTURE_CHANGED,
+    CAPTURE_FINDINGS,
+    CAPTURE_REMOVED,
+    CAPTURE_RESTORED,
+    CAPTURE_TAKEN_OVER,
+    PROBE_MISSING,
+)
 from agent.journal.loosening import OWN_FILE_PREFIX, loosening_words
 from reporter import channel, consent, signing
 from reporter.coverage import Clocks, coverage_and_gaps
@@ -382,7 +390,8 @@ def build_integrity(
     for event in scope.rows(journal, kinds):
         body = event.body
         if event.kind == Kind.BYPASS_SUSPECTED:
-            bypass.extend(bypass_entries(event, share))
+            if body.get("what") != CAPTURE_RESTORED:  # good news: said in `capture_words`
+                bypass.extend(bypass_entries(event, share))
         elif event.kind == Kind.PINNED_PASSTHROUGH:
             pinned.append(str(body.get("host", "")))
             if isinstance(body.get("program"), str) and body["program"]:
@@ -420,7 +429,11 @@ def build_integrity(
         zone_changes=zone_changes(journal, scope),
         attention=[],
     )
-    said = [*attention(integrity), *unrecorded_words(journal, scope)]
+    said = [
+        *attention(integrity),
+        *unrecorded_words(journal, scope),
+        *capture_words(journal, scope),
+    ]
     return integrity.model_copy(update={"attention": said})
 
 
@@ -449,6 +462,63 @@ def unrecorded_words(journal: Journal, scope: Scope) -> list[str]:
         f"Candor could not write its record {length}{times} because {why}: what happened "
         "meanwhile was written late, and no change to the rules took effect until it could."
     ]
+
+
+_CAPTURE_WORDS = {
+    CAPTURE_REMOVED: "Candor's capture of this computer's traffic was removed",
+    CAPTURE_CHANGED: "Candor's capture of this computer's traffic was changed",
+    CAPTURE_TAKEN_OVER: "Another program took the ports Candor's capture of this computer's "
+    "traffic leads to",
+    PROBE_MISSING: "Candor's regular test connection, made as an ordinary user, stopped reaching "
+    "it (the capture of this computer's traffic may have been broken)",
+}
+
+
+def capture_words(journal: Journal, scope: Scope) -> list[str]:
+    """Each time the system capture was removed, changed, taken over or stopped reaching Candor,
+    and when it was restored (or that it was not), one plain sentence each, in journal order."""
+    zone = scope.zone
+    since: dict[str, tuple[str, str]] = {}
+    """Part of the capture -> (what, when) of the finding still open."""
+    out: list[str] = []
+    for event in scope.rows(journal, [Kind.BYPASS_SUSPECTED]):
+        what = str(event.body.get("what"))
+        if what in CAPTURE_FINDINGS:
+            part = CAPTURE_FINDINGS[what]
+            if part in since:  # removed, then put back differently: say the first, unrestored
+                out.append(_capture_sentence(*since.pop(part), None, zone))
+            since[part] = (what, event.ts)
+        elif what == CAPTURE_RESTORED:
+            for cleared in event.body.get("restored") or []:
+                part = CAPTURE_FINDINGS.get(str(cleared))
+                if part is None:
+                    continue
+                opened = since.pop(part, None)
+                if opened is None:
+                    out.append(f"{_CAPTURE_WORDS[str(cleared)]} before this report's period, "
+                               f"and restored at {_at(event.ts, zone)}.")  # fmt: skip
+                else:
+                    out.append(_capture_sentence(*opened, event.ts, zone))
+    out += [_capture_sentence(what, ts, None, zone) for what, ts in since.values()]
+    return out
+
+
+def _capture_sentence(what: str, start: str, end: str | None, zone: tzinfo) -> str:
+    began = f"{_CAPTURE_WORDS[what]} at {_at(start, zone)}"
+    if end is None:
+        return f"{began}, and not restored."
+    return f"{began} and restored at {_at(end, zone, after=start)}."
+
+
+def _at(ts: str, zone: tzinfo, after: str | None = None) -> str:
+    """A row's time in the report's zone: the day and time, or only the time on the same day."""
+    try:
+        when = parse_ts(ts).astimezone(zone)
+        if after is not None and parse_ts(after).astimezone(zone).date() == when.date():
+            return when.strftime("%H:%M")
+        return when.strftime("%a %d %b %H:%M")
+    except (TypeError, ValueError):
+        return ts
 
 
 def shown(problem: dict[str, Any], share: bool) -> bool:

@@ -303,6 +303,16 @@ BYPASS_WORDS = {
     "held_list_gone": (
         "The kept copy of an imported list was deleted before its cooling-off delay ended"
     ),
+    "capture_removed": (
+        "Candor's firewall table, which sends every app's traffic through Candor, was removed"
+    ),
+    "capture_changed": (
+        "Candor's firewall table, which sends every app's traffic through Candor, was changed"
+    ),
+    "capture_taken_over": "Another program took the ports Candor's capture leads to",
+    "probe_missing": (
+        "Candor's regular test connection, made as an ordinary user, stopped reaching it"
+    ),
 }
 """The self-check's and the filter's findings (the `what` the agent journals), as the partner
 reads them. The one owner of these sentences; a term not listed reads as `BYPASS_UNKNOWN`."""

@@ -211,8 +211,12 @@ def main(argv: Sequence[str]) -> int:
     return run(
         home,
         listen=parsed.listen,
+        transparent=parsed.transparent,
         resolve=parsed.resolve,
         upstream_ca=parsed.upstream_ca,
+        dns=parsed.dns,
+        dns_upstream=parsed.dns_upstream,
+        capture_table=parsed.capture_table,
         selfcheck_interval=spec.selfcheck_interval,
         anchor_interval=spec.anchor_interval,
         canary_secret=spec.canary_secret,

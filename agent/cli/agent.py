@@ -54,7 +54,25 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             metavar="IP[:PORT]",
             help="resolver Candor's DNS forwards to (default: the system's, from /etc/resolv.conf)",
         )
+        parser.add_argument(
+            "--capture-table",
+            metavar="FILE",
+            type=Path,
+            help="the nftables table installed for --transparent, kept as text: the self-check "
+            "compares the kernel's with it (docs/capture.md)",
+        )
         parser.set_defaults(handler=cmd_run)
+    elif name == "selfcheck":
+        parser.description = (
+            "With --probe: look up and connect to the running agent's test name, as an "
+            "ordinary app would, to show that the system capture leads to Candor (run by the "
+            "system install's timer, as root with --user; docs/capture.md)."
+        )
+        parser.add_argument("--probe", action="store_true", required=True)
+        parser.add_argument(
+            "--user", metavar="NAME", help="make the probe as this unprivileged user (root only)"
+        )
+        parser.set_defaults(handler=cmd_selfcheck)
     elif name == "allow":
         parser.description = (
             "Let HOST (and its subdomains; =HOST for that host alone) through at once, for at "
@@ -94,7 +112,20 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         upstream_ca=args.upstream_ca,
         dns=args.dns,
         dns_upstream=args.dns_upstream,
+        capture_table=args.capture_table,
     )
+
+
+def cmd_selfcheck(home: Home, args: argparse.Namespace) -> int:
+    """`candor selfcheck --probe [--user NAME]`: the capture's probe, answered by Candor or not."""
+    from agent.health.probe import ProbeError, probe_as, probe_name
+
+    try:
+        probe_as(probe_name(home), args.user)
+    except ProbeError as exc:
+        raise UserError(f"The probe did not reach Candor: {exc}.") from None
+    out.print("The probe reached Candor: its lookup and its connection were answered.")
+    return 0
 
 
 def cmd_allow(home: Home, args: argparse.Namespace) -> int:

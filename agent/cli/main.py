@@ -36,6 +36,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("journal", "journal", "verify or show what Candor recorded"),
     Command("allow", "agent", "let one host through now, for a short time (recorded and reported)"),
     Command("status", "agent", "is Candor running, what it did today, what needs attention"),
+    Command("selfcheck", "agent", "check that the system capture leads to Candor (--probe)"),
     Command("init", "init", "set up Candor and your accountability partner"),
     Command("partner", "partner", "your accountability partner and consent"),
     Command("report", "report", "weekly reports"),

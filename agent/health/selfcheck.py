@@ -7,6 +7,10 @@ What to check is handed in by the composition root (for an install: `installers.
 follows the install record); the canary probe the checks use is here, as it is about Candor's own
 proxy. A finding is journaled as `bypass_suspected` once, when what is found changes, not every
 time it is seen. `candor status` reads the last result from `state/selfcheck.json`.
+
+Under the system capture (`--capture-table`) each round also checks the capture
+(agent/health/capture_guard.py, which journals its own findings and their end); its findings
+are saved with the others for `candor status`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from agent.config import Home, rough_duration_words, write_atomic
-from agent.journal.events import BypassSuspected, EventBody
+from agent.journal.events import CAPTURE_FINDINGS, BypassSuspected, EventBody
 from agent.proxy.addons.canary import CANARY_HEADER
 
 log = logging.getLogger(__name__)
@@ -84,8 +88,9 @@ class SelfCheck:
     """A daemon thread: checks every `interval` seconds and right after the computer wakes.
 
     `record` appends a journal event (the runner's `Agent.record`); `check` runs the checks once
-    (see `Check`); `last_traffic` returns the monotonic time real traffic last went through
-    Candor (`Canary.last_traffic`), or None.
+    (see `Check`); `capture` checks the system capture and journals what it finds itself
+    (`CaptureGuard.check_now`); `last_traffic` returns the monotonic time real traffic last went
+    through Candor (`Canary.last_traffic`), or None.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class SelfCheck:
         record: RecordEvent,
         *,
         check: Check,
+        capture: Callable[[], Sequence[FindingLike]] | None = None,
         last_traffic: Callable[[], float | None] = lambda: None,
         interval: float = CHECK_EVERY,
         quiet_after: float = QUIET_AFTER,
@@ -103,6 +109,7 @@ class SelfCheck:
         self.home = home
         self._record = record
         self._check = check
+        self._capture = capture
         self._last_traffic = last_traffic
         self.interval = min(interval, CHECK_EVERY)
         self.quiet_after = quiet_after
@@ -143,15 +150,18 @@ class SelfCheck:
 
     def check_now(self) -> list[FindingLike]:
         """Run the checks once; journal `bypass_suspected` if what is found has changed."""
+        capture = list(self._capture()) if self._capture is not None else []
         try:
             checked = self._check()
         except ValueError as exc:
             log.warning("%s", exc)
+            if self._capture is None:
+                return []
+            checked = None
+        self.installed = checked is not None or self._capture is not None
+        if checked is None and self._capture is None:
             return []
-        self.installed = checked is not None
-        if checked is None:
-            return []
-        findings = list(checked)
+        findings = list(checked or ())
         found = frozenset(findings)
         if found and found != self._reported:
             self._record(
@@ -162,8 +172,8 @@ class SelfCheck:
                 )
             )
         self._reported = found
-        _save_state(self.home, findings)
-        return findings
+        _save_state(self.home, [*findings, *capture])
+        return [*findings, *capture]
 
     def check_quiet(self, now: float | None = None) -> bool:
         """Journal a long awake stretch with no traffic through Candor, once per stretch."""
@@ -258,6 +268,10 @@ def status_lines(home: Home) -> list[str]:
     if result.get("ok"):
         return [f"Self-check passed at {when} UTC: traffic goes through Candor."]
     lines = [f"Self-check at {when} UTC found a problem:"]
-    lines += [f"  {p['what']}: {p['detail']}" for p in result.get("problems", [])]
-    lines.append("  Run `candor install` again to put the wiring back.")
+    problems = result.get("problems", [])
+    lines += [f"  {p['what']}: {p['detail']}" for p in problems]
+    if any(p.get("what") in CAPTURE_FINDINGS for p in problems):
+        lines.append("  Run `sudo candor install --system` again to put the capture back.")
+    else:
+        lines.append("  Run `candor install` again to put the wiring back.")
     return lines

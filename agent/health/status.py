@@ -29,7 +29,7 @@ from agent.health.pidfile import is_candor, read_pid_file
 from agent.health.write_check import write_refused
 from agent.journal import Event, Journal, JournalError, clock, parse_ts
 from agent.journal.errors import DISK_FULL
-from agent.journal.events import decisions_in, is_lookup
+from agent.journal.events import CAPTURE_FINDINGS, decisions_in, is_lookup
 from agent.policy.cooling_off import RULE_WHATS, Pending, held_action
 from agent.policy.rulebook import LoadedRules, load_rules
 from agent.policy.temporary_allow import Grant
@@ -189,6 +189,12 @@ def _wiring_and_delivery(home: Home, delivery_notes: DeliveryNotes | None) -> It
     result = selfcheck.last_result(home)
     if result and not result.get("ok"):
         for found in result.get("problems", []):
+            if found.get("what") in CAPTURE_FINDINGS:  # the system capture: words, not terms
+                yield Problem(
+                    f"The self-check found that {found['detail']}.",
+                    "Run `sudo candor install --system` again to put the capture back.",
+                )
+                continue
             yield Problem(
                 f"The self-check found {found['what']}: {found['detail']}",
                 "Run `candor install` again to put the wiring back.",

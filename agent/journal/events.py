@@ -367,6 +367,28 @@ class BypassSuspected(EventBody):
     detail: str | None = optional()
     problems: Sequence[Mapping[str, str]] | None = optional()
     source: str | None = optional()
+    restored: Sequence[str] | None = optional()
+    """With `what` = CAPTURE_RESTORED: the capture findings no longer found (their `what`s)."""
+
+
+CAPTURE_REMOVED = "capture_removed"
+"""`BypassSuspected.what`: Candor's nftables table is gone (deleted, or the ruleset flushed)."""
+CAPTURE_CHANGED = "capture_changed"
+"""`BypassSuspected.what`: the table is there but differs from the one installed."""
+CAPTURE_TAKEN_OVER = "capture_taken_over"
+"""`BypassSuspected.what`: another program holds a port the capture sends traffic to."""
+PROBE_MISSING = "probe_missing"
+"""`BypassSuspected.what`: the root timer's probe, made as an ordinary user, stopped arriving."""
+CAPTURE_RESTORED = "capture_restored"
+"""`BypassSuspected.what`: every capture finding above cleared again (listed in `restored`)."""
+CAPTURE_FINDINGS = {
+    CAPTURE_REMOVED: "table",
+    CAPTURE_CHANGED: "table",
+    CAPTURE_TAKEN_OVER: "ports",
+    PROBE_MISSING: "probe",
+}
+"""Each capture finding and the part of the capture it is about: a part has at most one finding
+at a time, and one `capture_restored` row ends it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import master, options
 from mitmproxy.proxy import mode_specs
@@ -46,6 +46,10 @@ from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
 from rules.sites import registrable_domain
+
+if TYPE_CHECKING:
+    from agent.health.capture_guard import CaptureGuard
+    from agent.health.watch import Watched
 
 log = logging.getLogger("candor")
 
@@ -74,6 +78,7 @@ def run(
     before_build: Callable[[], None] | None = None,
     dns: str | None = None,
     dns_upstream: str | None = None,
+    capture_table: Path | None = None,
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
 
@@ -97,6 +102,7 @@ def run(
             before_build=before_build,
             dns=dns,
             dns_upstream=dns_upstream,
+            capture_table=capture_table,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -124,6 +130,7 @@ class Agent:
         before_build: Callable[[], None] | None = None,
         dns: str | None = None,
         dns_upstream: str | None = None,
+        capture_table: Path | None = None,
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
         a file there, as a person could during start-up; `before_build` runs before a start
@@ -148,6 +155,8 @@ class Agent:
         """mitmproxy's local capture spec (`--local`), or None."""
         self.dns = _dns_on(dns, dns_upstream)
         """Where Candor's DNS listens and the upstream it forwards to (`--dns`), or None."""
+        self.capture_table = _capture_table(capture_table, self.transparent)
+        """The installed nftables table's text (`--capture-table`): the capture's self-check."""
         self.previous_pid = _check_not_running(home)
         try:
             self.policy_journal = Journal(home.journal_file)
@@ -330,9 +339,12 @@ class Agent:
                 sender = SenderLoop(self.home)
                 sender.start()
                 self._services.append(sender)
+                interval = self.selfcheck_interval or selfcheck.CHECK_EVERY
+                guard = self._capture_guard(interval)
                 check = selfcheck.SelfCheck(
                     self.home,
                     self.record,
+                    capture=guard.check_now if guard is not None else None,
                     check=lambda: check_install(
                         self.home,
                         canary=lambda proxy, cafile: selfcheck.canary(
@@ -341,16 +353,45 @@ class Agent:
                         listener=listener_problem,
                     ),
                     last_traffic=lambda: self.addons.canary.last_traffic,
-                    interval=self.selfcheck_interval or selfcheck.CHECK_EVERY,
+                    interval=interval,
                 )
                 check.start()
                 self._services.append(check)
                 watch = ChangeWatch(lambda: watch_list(self.home), check.check_soon)
                 watch.start()
                 self._services.append(watch)
+                if guard is not None:
+                    capture_watch = ChangeWatch(lambda: capture_targets(guard), check.check_soon)
+                    capture_watch.start()
+                    self._services.append(capture_watch)
                 self._services.append(self._start_anchors())
         except Exception:
             log.exception("could not start report sending and the self-checks")
+
+    def _capture_guard(self, interval: float) -> CaptureGuard | None:
+        """The system capture's self-check (`--capture-table`), or None without one; the probe's
+        canary name is written for the root timer whenever there is a transparent listener."""
+        from agent.config import write_atomic
+        from agent.health.capture_guard import PROBE_ROUNDS, CaptureGuard, Expected
+        from agent.proxy.addons.canary import PROBE_FILE
+        from installers.platforms.linux_nftables import listed_table, ruleset_hash
+
+        if self.transparent:
+            try:
+                self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_atomic(self.home.state_dir / PROBE_FILE, self.canary.probe_host + "\n")
+            except OSError as exc:
+                log.warning("the probe's name could not be written (%s)", exc)
+        if self.capture_table is None:
+            return None
+        return CaptureGuard(
+            Expected(self.capture_table, tuple(self.transparent)),
+            self.record,
+            list_table=listed_table,
+            digest=ruleset_hash,
+            last_probe=lambda: self.canary.last_probe,
+            probe_within=PROBE_ROUNDS * interval,
+        )
 
     def _start_anchors(self) -> Any:
         """Hourly time anchors over the chain head, while a partner has confirmed."""
@@ -472,6 +513,26 @@ def _dns_on(dns: str | None, upstream: str | None) -> tuple[tuple[str, int], str
         except ValueError as exc:
             raise RunError(f"--dns-upstream {exc}") from None
     return address, upstream or ""
+
+
+def _capture_table(path: Path | None, transparent: Sequence[tuple[str, int]]) -> Path | None:
+    """`--capture-table FILE`, checked: a readable file, and only beside `--transparent`."""
+    if path is None:
+        return None
+    if not transparent:
+        raise RunError("--capture-table needs --transparent HOST:PORT (the capture it checks).")
+    if not path.is_file():
+        raise RunError(f"--capture-table {path}: no such file")
+    return path.resolve()
+
+
+def capture_targets(guard: CaptureGuard) -> Watched:
+    """What the capture's watch follows: `nft monitor`, whose every line is a change to some
+    table, and the installed table's file."""
+    from agent.health.watch import Watched
+    from installers.platforms.linux_nftables import MONITOR_COMMAND
+
+    return Watched(files=(guard.expected.table_file,), monitors=(MONITOR_COMMAND,))
 
 
 def _check_not_running(home: Home) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,6 +89,23 @@ def ruleset_hash(text: str) -> str:
 def delete_command() -> str:
     """What takes the table out again, for `nft -f` (used by uninstall and by tests)."""
     return f"delete table {FAMILY} {TABLE}\n"
+
+
+LIST_COMMAND = ("nft", "list", "table", FAMILY, TABLE)
+"""Prints the table as the kernel holds it (the text `render` writes, when unchanged)."""
+MONITOR_COMMAND = ("nft", "monitor")
+"""Prints a line for every change to any table: the self-check's trigger (`nft monitor`)."""
+
+
+def listed_table(timeout: float = 10.0) -> str | None:
+    """The table as the kernel holds it now, or None when there is none; OSError when `nft`
+    cannot be run or answers with another error (no permission, say)."""
+    done = subprocess.run(LIST_COMMAND, capture_output=True, text=True, timeout=timeout)
+    if done.returncode == 0:
+        return done.stdout
+    if "No such file or directory" in done.stderr:
+        return None
+    raise OSError(f"`{' '.join(LIST_COMMAND)}` failed: {done.stderr.strip()}")
 
 
 def _check(capture: Capture) -> None:

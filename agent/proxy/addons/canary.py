@@ -8,6 +8,12 @@ The canary's name carries a secret made afresh by each agent (`<secret>.canary.c
 known only to this agent and its self-check: any other name, such as one a web page probes to
 learn whether Candor is installed, gets what any unknown host gets (it is not decrypted and
 cannot be reached), so a page cannot tell.
+
+Under transparent capture (`candor install --system`) a second name, the probe's, is answered
+too, by DNS and over plain HTTP: a root timer makes a lookup and a connection to it as an
+unprivileged user (`candor selfcheck --probe`), and the time one last arrived is noted, so a
+capture that no longer reaches Candor is noticed (agent/health/capture_guard.py). Its name is
+written for that timer only (`PROBE_FILE`, readable by Candor's user and root).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from rules.model import Rule, RuleKind
 CANARY_DOMAIN = "canary.candor.invalid"
 """Under a name no DNS resolves: only a Candor agent in the path can answer its canary."""
 CANARY_HEADER = "X-Candor-Canary"
+PROBE_FILE = "probe-canary"
+"""Under the home's state folder: the probe's canary name, for the root timer's probe."""
 
 
 class Canary:
@@ -41,15 +49,23 @@ class Canary:
         self.url = f"https://{self.host}/"
         self.rule = Rule(RuleKind.EXACT, self.host, source="canary")
         """Handed to the matcher as a host to inspect: the canary is answered inside its TLS."""
+        self.probe_host = f"{secrets.token_hex(16)}.probe.{CANARY_DOMAIN}"
+        """The probe's name: answered by DNS and over plain HTTP, through any listener."""
+        self.last_probe: float | None = None
+        """Monotonic time the probe's request last arrived, or None."""
 
     def http_connect(self, flow: Any) -> None:
         if flow.request.host.lower().rstrip(".") != self.host:
             self.last_traffic = self._clock()
 
     def requestheaders(self, flow: Any) -> None:
-        # Runs on every request: the raw authority, not mitmproxy's parsed `pretty_host`.
+        # Runs on every request: the raw authority (under transparent capture `request.host` is
+        # the address dialled), not mitmproxy's parsed `pretty_host`.
         authority = flow.request.host_header or flow.request.host
-        if authority.lower().partition(":")[0].rstrip(".") != self.host:
+        name = authority.lower().partition(":")[0].rstrip(".")
+        if name == self.probe_host:
+            self.last_probe = self._clock()
+        elif name != self.host:
             self.last_traffic = self._clock()
             return
         from mitmproxy import http  # only the canary request needs it; `candor status` does not
@@ -59,3 +75,14 @@ class Canary:
             b"Candor is in the path of this connection.\n",
             {CANARY_HEADER: "1", "Content-Type": "text/plain", "Cache-Control": "no-store"},
         )
+
+    def dns_request(self, flow: Any) -> None:
+        """The canary's and the probe's names resolve to an address the capture sends to Candor
+        (the block address); every other name is left to the DNS filter."""
+        question = flow.request.question
+        if flow.response or question is None:
+            return
+        if question.name.lower().rstrip(".") in (self.host, self.probe_host):
+            from agent.proxy.addons.dns_filter import address_answer
+
+            flow.response = address_answer(flow.request, question)

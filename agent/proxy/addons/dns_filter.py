@@ -116,7 +116,7 @@ class DnsFilter:
         """Candor's own answer to this question, or None to forward it (perhaps renamed)."""
         name = question.name.rstrip(".").lower()
         if name == OWN_HOST:
-            return _address_answer(flow.request, question)
+            return address_answer(flow.request, question)
         decision = self._matcher().check_host(name).decision
         blocked = decision.decision == "block"
         if blocked:
@@ -124,7 +124,7 @@ class DnsFilter:
         if is_encrypted_dns_name(name):
             return flow.request.fail(response_codes.NXDOMAIN)
         if blocked:
-            return _address_answer(flow.request, question)
+            return address_answer(flow.request, question)
         target = safe_name(name) if self._settings().safesearch else None
         if target is not None:
             flow.metadata[_ALIAS] = (question.name, target)
@@ -132,8 +132,9 @@ class DnsFilter:
         return None
 
 
-def _address_answer(request: dns.DNSMessage, question: dns.Question) -> dns.DNSMessage:
-    """The block address for A and AAAA; no records (but the name exists) for any other type."""
+def address_answer(request: dns.DNSMessage, question: dns.Question) -> dns.DNSMessage:
+    """The block address for A and AAAA (a captured address: Candor answers there); no records
+    (but the name exists) for any other type."""
     if question.type == types.A:
         records = [dns.ResourceRecord.A(question.name, BLOCK_ADDRESS_V4, ttl=BLOCK_TTL)]
     elif question.type == types.AAAA:
