@@ -97,7 +97,8 @@ def test_system_plan_and_units_are_pinned(snapshot: Snapshot) -> None:
     assert "User=candor\n" in unit and "AmbientCapabilities=CAP_NET_ADMIN\n" in unit
     assert (
         "ExecStart=/opt/candor/venv/bin/candor --home /var/lib/candor run --transparent "
-        "127.0.0.1:8081 --transparent [::1]:8081 --dns 127.0.0.1:8053\n" in unit
+        "127.0.0.1:8081 --transparent [::1]:8081 --dns 127.0.0.1:8053 "
+        "--capture-table /var/lib/candor/state/system-table.nft\n" in unit
     )
     assert files["/etc/candor/candor.nft"] == files["/var/lib/candor/state/system-table.nft"]
     assert files["/etc/candor/system-home"] == b"/var/lib/candor\n"
@@ -122,7 +123,13 @@ def test_the_plan_says_every_step_before_anything_happens() -> None:
 
 
 def test_what_exists_already_is_neither_created_nor_removed() -> None:
-    facts = replace(FACTS, user_exists=True, group_exists=True, admin_group_exists=True)
+    facts = replace(
+        FACTS,
+        user_exists=True,
+        group_exists=True,
+        admin_group_exists=True,
+        probe_user_exists=True,
+    )
     text = format_plan(linux_system.build(system_target(), facts), "directly")
     assert "useradd" not in text and "groupadd" not in text
 
@@ -356,3 +363,18 @@ def test_the_kept_table_loads_and_lists_back_unchanged(
         )
     finally:
         netns.run(require_tool("nft"), "delete", "table", "inet", "candor", check=False)
+
+
+def test_the_probe_runs_as_its_own_ordinary_user_every_five_minutes() -> None:
+    """Issue 13, item 4: a root timer makes the self-check's probe as candor-probe, a user the
+    table does not exempt, and the agent is told which table to expect."""
+    target = system_target()
+    unit = linux_system.probe_unit(target)
+    assert "selfcheck --probe --user candor-probe\n" in unit
+    assert "User=" not in unit  # root starts it; the probe drops to candor-probe itself
+    assert "OnUnitActiveSec=5min" in linux_system.probe_timer()
+    plan = format_plan(linux_system.build(target, FACTS), "directly")
+    assert "useradd --system --gid candor-probe" in plan
+    assert "candor-probe.timer" in plan
+    table = linux_system.render_table(FACTS)
+    assert "candor-probe" not in table  # never exempt: its traffic must reach Candor

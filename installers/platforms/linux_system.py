@@ -26,12 +26,18 @@ USER = "candor"
 """The service's own user: no login, no shell; its connections are never redirected."""
 ADMIN_GROUP = "candor-admin"
 """The people allowed to run `candor` against the system home (rules, status, reports)."""
+PROBE_USER = "candor-probe"
+"""An ordinary user with no login: the self-check's probe runs as it, filtered like anyone."""
 RESOLVED_USER = "systemd-resolve"
 """systemd-resolved's user: exempt from the table, so its own lookups never come back to it."""
 
 UNIT = "candor.service"
 TABLE_UNIT = "candor-nftables.service"
 REPORT_UNIT = "candor-report.service"
+PROBE_UNIT = "candor-probe.service"
+PROBE_TIMER = "candor-probe.timer"
+PROBE_EVERY = "5min"
+"""How often the probe runs; the agent journals it missing after three self-check rounds."""
 UNIT_DIR = "/etc/systemd/system"
 TABLE_FILE = "/etc/candor/candor.nft"
 """The table root loads at boot: root-owned, so members of candor-admin cannot change it."""
@@ -61,6 +67,8 @@ class SystemFacts:
     user_exists: bool = False
     group_exists: bool = False
     admin_group_exists: bool = False
+    probe_user_exists: bool = False
+    probe_group_exists: bool = False
     resolved_uid: int | None = None
     stub_resolver: bool = False
     """/etc/resolv.conf lists only a loopback stub and systemd-resolved lists the real resolvers."""
@@ -85,6 +93,8 @@ def detect(target: Target) -> SystemFacts:
         user_exists=USER in users,
         group_exists=USER in groups,
         admin_group_exists=ADMIN_GROUP in groups,
+        probe_user_exists=PROBE_USER in users,
+        probe_group_exists=PROBE_USER in groups,
         resolved_uid=users.get(RESOLVED_USER),
         stub_resolver=_stub_only(Path(target.system(RESOLV_CONF)))
         and Path(target.system(RESOLVED_UPLINK)).is_file(),
@@ -231,7 +241,42 @@ def _accounts(target: Target, facts: SystemFacts) -> list[Step]:
                 group="service",
             )
         )
+    if not facts.probe_user_exists:
+        steps += _probe_account(prefix, make_group=not facts.probe_group_exists)
     return steps
+
+
+def _probe_account(prefix: tuple[str, ...], make_group: bool) -> list[Step]:
+    """The probe's own group (unless it exists) and user: an ordinary account, filtered like
+    anyone's."""
+    useradd = (
+        "useradd", *prefix, "--system", "--gid", PROBE_USER, "--no-create-home",
+        "--shell", "/usr/sbin/nologin", "--comment", "Candor self-check probe", PROBE_USER,
+    )  # fmt: skip
+    group = [
+        Step(
+            "system.group.probe",
+            f"Create the group {PROBE_USER} for the self-check's probe user",
+            Run(
+                ("groupadd", *prefix, "--system", PROBE_USER),
+                (("groupdel", *prefix, PROBE_USER),),
+            ),
+            admin=True,
+            group="service",
+        )
+    ]
+    return [
+        *(group if make_group else []),
+        Step(
+            "system.user.probe",
+            f"Create the user {PROBE_USER} (no login, no rights): every 5 minutes the "
+            "self-check looks a test name up and connects to it as this user, which shows "
+            "that ordinary users' traffic still reaches Candor",
+            Run(useradd, (("userdel", *prefix, PROBE_USER),)),
+            admin=True,
+            group="service",
+        ),
+    ]
 
 
 def _home(target: Target, facts: SystemFacts) -> list[Step]:
@@ -297,6 +342,7 @@ def agent_unit(target: Target) -> str:
         "--transparent", f"127.0.0.1:{TRANSPARENT_PORT}",
         "--transparent", f"[::1]:{TRANSPARENT_PORT}",
         "--dns", f"127.0.0.1:{DNS_PORT}",
+        "--capture-table", str(PurePath(target.home.root) / KEPT_TABLE),
     )  # fmt: skip
     return (
         "[Unit]\n"
@@ -363,6 +409,37 @@ def report_unit(target: Target) -> str:
     )
 
 
+def probe_unit(target: Target) -> str:
+    """The root job that makes the self-check's probe as the probe user (`candor selfcheck
+    --probe`): the agent journals it missing when it stops arriving."""
+    probe = (*target.candor, "selfcheck", "--probe")
+    return (
+        "[Unit]\n"
+        "Description=Candor: check that ordinary users' traffic reaches Candor\n"
+        f"After={UNIT}\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"UnsetEnvironment={NO_PROXY_ENV}\n"
+        f"ExecStart={unit_command(*probe, '--user', PROBE_USER)}\n"
+    )
+
+
+def probe_timer() -> str:
+    """Runs the probe job two minutes after boot and every PROBE_EVERY after that."""
+    return (
+        "[Unit]\n"
+        "Description=Candor: the self-check's probe, every few minutes\n"
+        "\n"
+        "[Timer]\n"
+        "OnBootSec=2min\n"
+        f"OnUnitActiveSec={PROBE_EVERY}\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+
+
 def _units(target: Target, facts: SystemFacts) -> list[Step]:
     units = target.system(UNIT_DIR)
     live = not target.relocated
@@ -382,6 +459,8 @@ def _units(target: Target, facts: SystemFacts) -> list[Step]:
         (UNIT, agent_unit(target), f"Candor's service, running as {USER}"),
         (REPORT_UNIT, report_unit(target), "The weekly report job"),
         (REPORT_TIMER, report_timer(), "A weekly timer for the report job, as a backstop"),
+        (PROBE_UNIT, probe_unit(target), f"The self-check's probe job, run as {PROBE_USER}"),
+        (PROBE_TIMER, probe_timer(), "A timer that runs the probe every 5 minutes"),
     )
     for name, text, summary in files:
         steps.append(
@@ -394,7 +473,7 @@ def _units(target: Target, facts: SystemFacts) -> list[Step]:
             )
         )
     if live:
-        names = (TABLE_UNIT, UNIT, REPORT_TIMER)
+        names = (TABLE_UNIT, UNIT, REPORT_TIMER, PROBE_TIMER)
         steps += [
             Step(
                 "service.reload",
@@ -405,7 +484,8 @@ def _units(target: Target, facts: SystemFacts) -> list[Step]:
             ),
             Step(
                 "service.enable",
-                "Load the table and start Candor now and at every boot; start the weekly timer "
+                "Load the table and start Candor now and at every boot; start the report and "
+                "probe timers "
                 "(on uninstall: stop them, which takes the table out)",
                 Run(
                     ("systemctl", "enable", "--now", *names),
