@@ -84,6 +84,8 @@ class RunningAgent:
     """Its transparent listeners (`--transparent`), as announced."""
     listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Other listeners by what their line says (`dns`): (host, port)."""
+    dns: list[tuple[str, int]] = field(default_factory=list)
+    """Every DNS listener (`--dns`, which may be given for IPv4 and IPv6), as announced."""
 
     @property
     def proxy_url(self) -> str:
@@ -182,7 +184,7 @@ def start_agent(
     transparent: list[tuple[str, int]] = []
     expected = extra.count("--transparent")
     listeners: dict[str, tuple[str, int]] = {}
-    wanted = {"dns"} if "--dns" in extra else set()
+    dns: list[tuple[str, int]] = []
 
     def read_stdout() -> None:
         for line in process.stdout or ():
@@ -194,11 +196,12 @@ def start_agent(
                     transparent.append(address)
                 else:
                     listeners[match[1]] = address
+                    dns.append(address)
 
     reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
-    while not found or len(transparent) < expected or not wanted <= listeners.keys():
+    while not found or len(transparent) < expected or len(dns) < extra.count("--dns"):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             time.sleep(0.2)
@@ -210,6 +213,7 @@ def start_agent(
     running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
     running.transparent = list(transparent)
     running.listeners.update(listeners)
+    running.dns = list(dns)
     if canary_secret is not None:
         running.canary_url = f"https://{canary_secret}.{CANARY_DOMAIN}/"
     return running

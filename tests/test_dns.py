@@ -245,6 +245,23 @@ def test_system_resolvers_skip_stubs_and_follow_changes(tmp_path: Path) -> None:
     assert resolvers.current() is None
 
 
+def test_dns_answers_on_ipv4_and_ipv6_at_once(tmp_path: Path, upstream: DnsServer) -> None:
+    """The system table sends IPv6 lookups to [::1]: `--dns` is given once per family."""
+    home = tmp_path / "home"
+    write_home(home)
+    agent = start_agent(
+        home, "--listen", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--dns", "[::1]:0",
+        "--dns-upstream", upstream.address,
+    )  # fmt: skip
+    try:
+        assert sorted(host for host, _ in agent.dns) == ["127.0.0.1", "::1"]
+        for host, port in agent.dns:
+            reply = dns.query.udp(dns.message.make_query("blocked.test", "A"), host, port=port)
+            assert records(reply) == [("blocked.test", "A", str(BLOCK_ADDRESS_V4))], host
+    finally:
+        assert agent.stop() == 0, "".join(agent.stderr_lines)
+
+
 def test_bad_dns_flags_are_one_sentence(tmp_path: Path) -> None:
     home = tmp_path / "home"
     write_home(home)
@@ -252,6 +269,7 @@ def test_bad_dns_flags_are_one_sentence(tmp_path: Path) -> None:
         (["--dns", "192.0.2.1:53"], "--dns must be an address on this computer only"),
         (["--dns", "127.0.0.1:0", "--dns-upstream", "resolver"], "--dns-upstream must be an IP"),
         (["--dns-upstream", "192.0.2.1"], "--dns-upstream needs --dns"),
+        (["--dns", "127.0.0.1:5399", "--dns", "127.0.0.1:5399"], "each address may be given once"),
     ]:
         result = candor(home, "run", "--listen", "127.0.0.1:0", *args)
         assert result.returncode == 1

@@ -97,7 +97,7 @@ def test_system_plan_and_units_are_pinned(snapshot: Snapshot) -> None:
     assert "User=candor\n" in unit and "AmbientCapabilities=CAP_NET_ADMIN\n" in unit
     assert (
         "ExecStart=/opt/candor/venv/bin/candor --home /var/lib/candor run --transparent "
-        "127.0.0.1:8081 --transparent [::1]:8081 --dns 127.0.0.1:8053 "
+        "127.0.0.1:8081 --transparent [::1]:8081 --dns 127.0.0.1:8053 --dns [::1]:8053 "
         "--capture-table /var/lib/candor/state/system-table.nft\n" in unit
     )
     assert files["/etc/candor/candor.nft"] == files["/var/lib/candor/state/system-table.nft"]

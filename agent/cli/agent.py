@@ -47,7 +47,11 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         )
         parser.add_argument("--upstream-ca", metavar="FILE", type=Path, help="extra CA for origins")
         parser.add_argument(
-            "--dns", metavar="HOST:PORT", help="also answer DNS here (UDP and TCP; docs/dns.md)"
+            "--dns",
+            metavar="HOST:PORT",
+            action="append",
+            default=[],
+            help="also answer DNS here (UDP and TCP; repeat for IPv4 and IPv6; docs/dns.md)",
         )
         parser.add_argument(
             "--dns-upstream",

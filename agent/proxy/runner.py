@@ -76,7 +76,7 @@ def run(
     canary_secret: str | None = None,
     first_request_seconds: float | None = None,
     before_build: Callable[[], None] | None = None,
-    dns: str | None = None,
+    dns: Sequence[str] = (),
     dns_upstream: str | None = None,
     capture_table: Path | None = None,
 ) -> int:
@@ -128,7 +128,7 @@ class Agent:
         after_first_load: Callable[[], None] | None = None,
         first_request_seconds: float | None = None,
         before_build: Callable[[], None] | None = None,
-        dns: str | None = None,
+        dns: Sequence[str] = (),
         dns_upstream: str | None = None,
         capture_table: Path | None = None,
     ) -> None:
@@ -277,7 +277,7 @@ class Agent:
                 _mode("regular", self.listen_host, self.listen_port),
                 *(_mode("transparent", *address) for address in self.transparent),
                 *([self.local] if self.local is not None else []),
-                *([_mode("dns", *self.dns[0])] if self.dns is not None else []),
+                *(_mode("dns", *address) for address in (self.dns[0] if self.dns else [])),
             ],
             confdir=str(self.home.confdir),
         )
@@ -496,23 +496,27 @@ def local_mode(spec: str | None) -> str | None:
     return mode
 
 
-def _dns_on(dns: str | None, upstream: str | None) -> tuple[tuple[str, int], str] | None:
-    """(host, port) of `--dns` and the `--dns-upstream` text ("" for the system's resolvers);
-    RunError if either is unusable."""
-    if dns is None:
+def _dns_on(dns: Sequence[str], upstream: str | None) -> tuple[list[tuple[str, int]], str] | None:
+    """(host, port) of each `--dns` and the `--dns-upstream` text ("" for the system's
+    resolvers); RunError if any is unusable."""
+    if not dns:
         if upstream is not None:
             raise RunError("--dns-upstream needs --dns HOST:PORT (where Candor answers DNS).")
         return None
-    try:
-        address = parse_listen(dns)
-    except ValueError as exc:
-        raise RunError(f"--dns {exc}") from None
+    addresses = []
+    for spec in dns:
+        try:
+            addresses.append(parse_listen(spec))
+        except ValueError as exc:
+            raise RunError(f"--dns {exc}") from None
+    if len(set(addresses)) < len(addresses):
+        raise RunError("--dns: each address may be given once.")
     if upstream is not None:
         try:
             parse_upstream(upstream)
         except ValueError as exc:
             raise RunError(f"--dns-upstream {exc}") from None
-    return address, upstream or ""
+    return addresses, upstream or ""
 
 
 def _capture_table(path: Path | None, transparent: Sequence[tuple[str, int]]) -> Path | None:

@@ -342,6 +342,7 @@ def agent_unit(target: Target) -> str:
         "--transparent", f"127.0.0.1:{TRANSPARENT_PORT}",
         "--transparent", f"[::1]:{TRANSPARENT_PORT}",
         "--dns", f"127.0.0.1:{DNS_PORT}",
+        "--dns", f"[::1]:{DNS_PORT}",
         "--capture-table", str(PurePath(target.home.root) / KEPT_TABLE),
     )  # fmt: skip
     return (
