@@ -26,7 +26,7 @@ from agent.cli.install import uninstall as run_uninstall
 from agent.config import Home
 from agent.config.home import SHARED_FOLDER_MODE, home_path, system_home
 from installers.plan import Link, step_from_json, step_to_json
-from installers.platforms import linux_system
+from installers.platforms import linux_nftables, linux_system
 from installers.printer import format_plan, format_undo
 from installers.record import load_record
 from installers.target import Target
@@ -354,15 +354,23 @@ def test_the_kept_table_loads_and_lists_back_unchanged(
     uid = int(entry.split(":")[2])
     kept = (r / "var/lib/candor/state/system-table.nft").read_text()
     assert f"meta skuid {{ {RESOLVED_UID}, {uid} }} return" in kept
+    nft = require_tool("nft")
+    netns.load_nft(
+        "table ip other {\n\tchain out {\n\t\ttype filter hook output priority 0;\n\t}\n}\n"
+    )
+    before = netns.run(nft, "list", "ruleset").stdout  # someone else's table is there already
     try:
         netns.load_nft(kept)
-        listed = netns.run(require_tool("nft"), "list", "table", "inet", "candor").stdout
+        listed = netns.run(nft, "list", "table", "inet", "candor").stdout
         assert listed == kept
         assert (
             hashlib.sha256(listed.encode()).hexdigest() == hashlib.sha256(kept.encode()).hexdigest()
         )
+        # What the table unit's stop (and so uninstall) runs leaves the ruleset as it was.
+        netns.load_nft(linux_nftables.delete_command())
+        assert netns.run(nft, "list", "ruleset").stdout == before
     finally:
-        netns.run(require_tool("nft"), "delete", "table", "inet", "candor", check=False)
+        netns.run(nft, "delete", "table", "inet", "candor", check=False)
 
 
 def test_the_probe_runs_as_its_own_ordinary_user_every_five_minutes() -> None:
