@@ -274,6 +274,45 @@ def test_another_program_on_a_transparent_port_is_a_taken_over_capture(tmp_path:
     assert [r.what for r in rows] == ["capture_taken_over"]
 
 
+def test_another_program_on_the_dns_port_is_a_taken_over_capture(tmp_path: Path) -> None:
+    """The table sends every lookup to Candor's DNS port: a UDP socket there that this process
+    does not own takes them, and is found like a TCP listener."""
+    table = render(Capture(candor_uid=998, transparent_port=PORT))
+    table_file = _text_file(tmp_path / "capture.nft", table)
+    other = subprocess.Popen(
+        [sys.executable, "-c", UDP_LISTENER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int((other.stdout.readline() if other.stdout else "").strip())
+        rows: list[EventBody] = []
+        guard = CaptureGuard(
+            Expected(table_file, (), (("127.0.0.1", port),)),
+            rows.append,
+            list_table=lambda: table,
+            digest=ruleset_hash,
+            last_probe=lambda: None,
+            probe_within=3 * INTERVAL,
+        )
+        found = guard.check_now()
+    finally:
+        other.kill()
+        other.wait()
+    assert [f.what for f in found] == ["capture_taken_over"]
+    assert (
+        "lookups are sent to Candor" in found[0].detail
+        and f"process {other.pid}" in found[0].detail
+    )
+    assert [r.what for r in rows] == ["capture_taken_over"]
+
+
+UDP_LISTENER = """
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(60)
+"""
+
 LISTENER = """
 import socket, time
 s = socket.create_server(("127.0.0.1", 0))

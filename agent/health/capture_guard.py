@@ -72,6 +72,8 @@ class Expected:
     """The table's text as installed (`--capture-table FILE`)."""
     listeners: Sequence[tuple[str, int]] = ()
     """The transparent listeners (`--transparent`), which this process must own."""
+    dns: Sequence[tuple[str, int]] = ()
+    """The DNS listeners (`--dns`), whose UDP sockets this process must own too."""
 
 
 class CaptureGuard:
@@ -145,9 +147,11 @@ class CaptureGuard:
         return None
 
     def _listeners(self) -> CaptureFinding | None:
-        for host, port in self.expected.listeners:
+        ports = [(a, "tcp") for a in self.expected.listeners]
+        ports += [(a, "udp") for a in self.expected.dns]
+        for (host, port), protocol in ports:
             shown = f"[{host}]" if ":" in host else host
-            problem = listener_problem(f"{shown}:{port}", os.getpid())
+            problem = listener_problem(f"{shown}:{port}", os.getpid(), protocol)
             if problem is not None:
                 return CaptureFinding(CAPTURE_TAKEN_OVER, problem)
         return None

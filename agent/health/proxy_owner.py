@@ -36,8 +36,9 @@ def addresses_of(host: str) -> set[str]:
     return {socket_owners.plain_ip(str(info[4][0])) for info in found}
 
 
-def listener_problem(proxy: str, pid: int | None = None) -> str | None:
-    """A sentence when a program other than process `pid` (this agent) listens on `proxy`.
+def listener_problem(proxy: str, pid: int | None = None, protocol: str = "tcp") -> str | None:
+    """A sentence when a program other than process `pid` (this agent) listens on `proxy`
+    (for `protocol="udp"`: takes the DNS lookups sent there).
 
     None when this agent is the only listener there, when nothing listens (the canary says so),
     or when the system cannot tell who listens.
@@ -46,7 +47,7 @@ def listener_problem(proxy: str, pid: int | None = None) -> str | None:
     if where is None:
         return None
     host, port = where
-    inodes = socket_owners.listeners(addresses_of(host), port)
+    inodes = socket_owners.listeners(addresses_of(host), port, protocol=protocol)
     others = inodes - socket_owners.holds(os.getpid() if pid is None else pid, inodes)
     if not others:
         return None
@@ -55,4 +56,5 @@ def listener_problem(proxy: str, pid: int | None = None) -> str | None:
     if found is not None:
         who = f"another program ({found.program or 'unnamed'}, process {found.pid})"
     shown = f"[{host}]" if ":" in host else host
-    return f"{shown}:{port}, where web traffic is sent to Candor, is answered by {who}"
+    sent = "web traffic is" if protocol == "tcp" else "lookups are"
+    return f"{shown}:{port}, where {sent} sent to Candor, is answered by {who}"

@@ -368,6 +368,10 @@ class Agent:
         except Exception:
             log.exception("could not start report sending and the self-checks")
 
+    def _dns_addresses(self) -> tuple[tuple[str, int], ...]:
+        """Where this agent answers DNS, as the self-check looks for its sockets."""
+        return tuple(self.dns[0]) if self.dns is not None else ()
+
     def _capture_guard(self, interval: float) -> CaptureGuard | None:
         """The system capture's self-check (`--capture-table`), or None without one; the probe's
         canary name is written for the root timer whenever there is a transparent listener."""
@@ -385,7 +389,7 @@ class Agent:
         if self.capture_table is None:
             return None
         return CaptureGuard(
-            Expected(self.capture_table, tuple(self.transparent)),
+            Expected(self.capture_table, tuple(self.transparent), self._dns_addresses()),
             self.record,
             list_table=listed_table,
             digest=ruleset_hash,

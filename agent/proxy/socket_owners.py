@@ -1,7 +1,8 @@
-"""Which process owns a TCP socket, read from Linux's /proc: the listener on Candor's advertised
-port (is it this agent, or a forwarding shim?) and the program behind a client connection.
+"""Which process owns a socket, read from Linux's /proc: the listener on Candor's advertised
+port (is it this agent, or a forwarding shim?), the one on its DNS port, and the program behind
+a client connection.
 
-`/proc/net/tcp` and `/proc/net/tcp6` give each socket's addresses, state and inode; the
+`/proc/net/tcp`, `tcp6`, `udp` and `udp6` give each socket's addresses, state and inode; the
 `/proc/<pid>/fd/*` links (`socket:[inode]`) give its owner. Where /proc is missing (macOS,
 Windows) or a process cannot be read, every answer is "unknown" (None or empty), never an error.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 PROC = Path("/proc")
 LISTEN = 0x0A
 """The kernel's TCP_LISTEN state, as /proc/net/tcp writes it (hex)."""
+UNCONNECTED = 0x07
+"""A UDP socket that is bound and takes datagrams from anyone (TCP_CLOSE in /proc/net/udp)."""
 
 Address = tuple[str, int]
 
@@ -61,9 +64,10 @@ def _hex_address(text: str) -> Address:
     return plain_ip(str(ip)), int(port, 16)
 
 
-def tcp_sockets(proc: Path = PROC) -> Iterator[TcpSocket]:
-    """Every TCP socket the kernel lists; nothing where /proc/net cannot be read."""
-    for name in ("tcp", "tcp6"):
+def tcp_sockets(proc: Path = PROC, protocol: str = "tcp") -> Iterator[TcpSocket]:
+    """Every TCP (or, with `protocol="udp"`, UDP) socket the kernel lists; nothing where
+    /proc/net cannot be read. UDP lines have the same columns."""
+    for name in (protocol, f"{protocol}6"):
         try:
             lines = (proc / "net" / name).read_text("ascii").splitlines()[1:]
         except OSError:
@@ -92,13 +96,17 @@ def serves(listener: str, wanted: Iterable[str]) -> bool:
     return listener in wanted
 
 
-def listeners(addresses: Iterable[str], port: int, proc: Path = PROC) -> set[int]:
-    """Inodes of the sockets listening on `port` that a connection to `addresses` would reach."""
+def listeners(
+    addresses: Iterable[str], port: int, proc: Path = PROC, protocol: str = "tcp"
+) -> set[int]:
+    """Inodes of the sockets listening on `port` that a connection (or, for UDP, a datagram)
+    to `addresses` would reach."""
     wanted = {plain_ip(a) for a in addresses}
+    state = LISTEN if protocol == "tcp" else UNCONNECTED
     return {
         s.inode
-        for s in tcp_sockets(proc)
-        if s.state == LISTEN and s.local[1] == port and s.inode and serves(s.local[0], wanted)
+        for s in tcp_sockets(proc, protocol)
+        if s.state == state and s.local[1] == port and s.inode and serves(s.local[0], wanted)
     }
 
 
