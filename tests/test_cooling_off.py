@@ -49,6 +49,9 @@ from tests.proxy_fixtures import open_page, start_agent, write_home
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
 BOOT = clock.read_uptime()
+BOOT = Uptime(BOOT.boot_id, float(int(BOOT.seconds)))
+"""Whole seconds: a wait measured between two `uptime_at` values is then exact (a fraction
+here made 24 h come out a few nanoseconds short for some uptimes, and the test flaky)."""
 
 
 def uptime_at(at: datetime) -> Uptime:
