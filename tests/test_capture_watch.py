@@ -245,20 +245,21 @@ def _advance(now: list[float], seconds: float, guard: CaptureGuard) -> list[Any]
     return guard.check_now()
 
 
-def test_another_program_on_a_transparent_port_is_a_taken_over_capture(tmp_path: Path) -> None:
-    """A listener this process does not own, where the table sends traffic: found by /proc."""
+def found_with_another_listener(
+    tmp_path: Path, script: str, udp: bool
+) -> tuple[list[str], str, list[str], int]:
+    """Run `script` (it binds a socket and prints its port), check the capture with that port
+    as Candor's transparent (TCP) or DNS (UDP) listener: what was found, its words, the rows
+    journaled, and the other program's pid."""
     table = render(Capture(candor_uid=998, transparent_port=PORT))
     table_file = _text_file(tmp_path / "capture.nft", table)
-    other = subprocess.Popen(
-        [sys.executable, "-c", LISTENER],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         port = int((other.stdout.readline() if other.stdout else "").strip())
+        where = (("127.0.0.1", port),)
         rows: list[EventBody] = []
         guard = CaptureGuard(
-            Expected(table_file, (("127.0.0.1", port),)),
+            Expected(table_file, (), where) if udp else Expected(table_file, where),
             rows.append,
             list_table=lambda: table,
             digest=ruleset_hash,
@@ -269,40 +270,23 @@ def test_another_program_on_a_transparent_port_is_a_taken_over_capture(tmp_path:
     finally:
         other.kill()
         other.wait()
-    assert [f.what for f in found] == ["capture_taken_over"]
-    assert f"process {other.pid}" in found[0].detail
-    assert [r.what for r in rows] == ["capture_taken_over"]
+    detail = found[0].detail if found else ""
+    return [f.what for f in found], detail, [r.what for r in rows], other.pid
+
+
+def test_another_program_on_a_transparent_port_is_a_taken_over_capture(tmp_path: Path) -> None:
+    """A listener this process does not own, where the table sends traffic: found by /proc."""
+    found, detail, rows, pid = found_with_another_listener(tmp_path, LISTENER, udp=False)
+    assert found == rows == ["capture_taken_over"]
+    assert f"process {pid}" in detail
 
 
 def test_another_program_on_the_dns_port_is_a_taken_over_capture(tmp_path: Path) -> None:
     """The table sends every lookup to Candor's DNS port: a UDP socket there that this process
     does not own takes them, and is found like a TCP listener."""
-    table = render(Capture(candor_uid=998, transparent_port=PORT))
-    table_file = _text_file(tmp_path / "capture.nft", table)
-    other = subprocess.Popen(
-        [sys.executable, "-c", UDP_LISTENER], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        port = int((other.stdout.readline() if other.stdout else "").strip())
-        rows: list[EventBody] = []
-        guard = CaptureGuard(
-            Expected(table_file, (), (("127.0.0.1", port),)),
-            rows.append,
-            list_table=lambda: table,
-            digest=ruleset_hash,
-            last_probe=lambda: None,
-            probe_within=3 * INTERVAL,
-        )
-        found = guard.check_now()
-    finally:
-        other.kill()
-        other.wait()
-    assert [f.what for f in found] == ["capture_taken_over"]
-    assert (
-        "lookups are sent to Candor" in found[0].detail
-        and f"process {other.pid}" in found[0].detail
-    )
-    assert [r.what for r in rows] == ["capture_taken_over"]
+    found, detail, rows, pid = found_with_another_listener(tmp_path, UDP_LISTENER, udp=True)
+    assert found == rows == ["capture_taken_over"]
+    assert "lookups are sent to Candor" in detail and f"process {pid}" in detail
 
 
 UDP_LISTENER = """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+from pathlib import PurePath
 from xml.sax.saxutils import escape
 
 from installers.plan import Plan, Run, Setting, Step, WriteFile
@@ -96,6 +97,31 @@ def _task(description: str, trigger: str, principal: str, argv: tuple[str, ...])
     return text.replace("\n", "\r\n").encode("utf-16")
 
 
+def task_steps(
+    name: str, summary: str, file: PurePath, xml: bytes, *, admin: bool = False
+) -> list[Step]:
+    """Write a scheduled task's definition and register it (undone: the task deleted)."""
+    return [
+        Step(
+            f"service.{name}.file",
+            f"{summary}: task definition",
+            WriteFile(file, xml),
+            admin=admin,
+            group="service",
+        ),
+        Step(
+            f"service.{name}.register",
+            f"{summary}: register the task",
+            Run(
+                ("schtasks", "/Create", "/TN", name, "/XML", str(file), "/F"),
+                (("schtasks", "/Delete", "/TN", name, "/F"),),
+            ),
+            admin=admin,
+            group="service",
+        ),
+    ]
+
+
 def build(target: Target, *, user: str) -> Plan:
     """The Windows plan for `user` (DOMAIN\\name, as the logon task names it)."""
     folder = target.data_dir / "Candor"
@@ -106,23 +132,7 @@ def build(target: Target, *, user: str) -> Plan:
         (REPORT_TASK, True, "The weekly report job, as a backstop"),
     ):
         file = folder / ("agent-task.xml" if not weekly else "report-task.xml")
-        steps += [
-            Step(
-                f"service.{name}.file",
-                f"{summary}: task definition",
-                WriteFile(file, task_xml(target, user, weekly=weekly)),
-                group="service",
-            ),
-            Step(
-                f"service.{name}.register",
-                f"{summary}: register the task",
-                Run(
-                    ("schtasks", "/Create", "/TN", name, "/XML", str(file), "/F"),
-                    (("schtasks", "/Delete", "/TN", name, "/F"),),
-                ),
-                group="service",
-            ),
-        ]
+        steps += task_steps(name, summary, file, task_xml(target, user, weekly=weekly))
     steps.append(
         Step(
             "service.start",
@@ -232,25 +242,8 @@ def build_system(target: Target) -> Plan:
         (SYSTEM_REPORT_TASK, True, "The weekly report job, as a backstop"),
     ):
         file = folder / ("system-agent-task.xml" if not weekly else "system-report-task.xml")
-        steps += [
-            Step(
-                f"service.{name}.file",
-                f"{summary}: task definition",
-                WriteFile(file, system_task_xml(target, weekly=weekly)),
-                admin=True,
-                group="service",
-            ),
-            Step(
-                f"service.{name}.register",
-                f"{summary}: register the task",
-                Run(
-                    ("schtasks", "/Create", "/TN", name, "/XML", str(file), "/F"),
-                    (("schtasks", "/Delete", "/TN", name, "/F"),),
-                ),
-                admin=True,
-                group="service",
-            ),
-        ]
+        xml = system_task_xml(target, weekly=weekly)
+        steps += task_steps(name, summary, file, xml, admin=True)
     steps += [
         Step(
             "service.start",
