@@ -28,6 +28,7 @@ from agent.proxy.addons.recorder import (
     SITES_PER_CATEGORY,
     Recorder,
 )
+from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.request_kind import (
     NAVIGATION,
     SUBRESOURCE,
@@ -124,14 +125,26 @@ class Clock:
         return self.now
 
 
-def recorder() -> tuple[Recorder, list[dict], Clock]:
+def recorder(sites_named: bool = True) -> tuple[Recorder, list[dict], Clock]:
+    """A recorder at the "domains" level (`sites_named`), or at "summary"."""
     rows: list[dict] = []
     clock = Clock()
 
     def record(event: EventBody) -> None:
         rows.append(event.as_body())
 
-    return Recorder(record, clock=clock), rows, clock
+    settings = FilterSettings(sites_named=sites_named)
+    return Recorder(record, lambda: settings, clock=clock), rows, clock
+
+
+def test_at_summary_the_journal_keeps_no_site_the_person_visited() -> None:
+    """Minimal data: the page that pulled a blocked host in is an allowed site the person
+    visited; at the "summary" level the journal says only that a page pulled it in."""
+    rec, rows, _ = recorder(sites_named=False)
+    rec.decided(BLOCK, "img.example.test", "/x.png", RequestOrigin(SUBRESOURCE, "news.test"))
+    (row,) = rows
+    assert row["request"] == SUBRESOURCE and "referrer" not in row
+    assert "news.test" not in str(rows)
 
 
 def test_ten_thousand_pulled_in_hosts_make_a_few_journal_rows() -> None:

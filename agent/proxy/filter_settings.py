@@ -16,6 +16,9 @@ class FilterSettings:
     """Named on the pages, as the person to reach out to."""
     detailed: bool = False
     """The detail level allows paths and search terms in the journal."""
+    sites_named: bool = False
+    """The detail level names sites ("domains" or "detailed"): the journal may keep the site
+    whose page pulled a blocked host in. At "summary" it keeps no site the person visited."""
     safesearch: bool = True
     search_capture: bool = True
 
@@ -25,6 +28,7 @@ def filter_settings(config: Config) -> FilterSettings:
     return FilterSettings(
         partner=config.partner.name,
         detailed=config.detail_level == "detailed",
+        sites_named=config.detail_level in ("domains", "detailed"),
         safesearch=config.safesearch.enabled,
         search_capture=config.search_capture.enabled,
     )

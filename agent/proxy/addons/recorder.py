@@ -125,9 +125,12 @@ class Recorder:
         """A block, warn or log decision on `host` (`path` is kept only when detailed); `origin`
         says whether the person opened it or a page pulled it in (unknown on a connection);
         `via` marks a DNS lookup (its rows are counted and grouped apart from pages)."""
-        detailed = self._settings().detailed
+        settings = self._settings()
+        detailed = settings.detailed
         if path is not None:  # a page may send megabyte paths: keep what a person reads
             path = path.split("?", 1)[0][:MAX_RECORDED_PATH]
+        if origin.referrer is not None and not settings.sites_named:
+            origin = RequestOrigin(origin.kind)  # "summary": no site the person visited is kept
         kind = origin.kind
         key = ("decision", host, decision.decision, decision.category, kind,
                path if detailed else None, via)  # fmt: skip
