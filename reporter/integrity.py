@@ -433,8 +433,35 @@ def build_integrity(
         *attention(integrity),
         *unrecorded_words(journal, scope),
         *capture_words(journal, scope),
+        *settings_file_words(journal, scope),
     ]
     return integrity.model_copy(update={"attention": said})
+
+
+SETTINGS_BROKEN = "Candor's settings file (config.toml) could not be read"
+SETTINGS_KEPT = "the settings in force before stayed in force meanwhile, so nothing was loosened"
+
+
+def settings_file_words(journal: Journal, scope: Scope) -> list[str]:
+    """Each time config.toml was broken (its `rules_applied` rows carry `config_problem`), from
+    when to when, in one plain sentence: nothing loosened, but the partner may ask why."""
+    zone = scope.zone
+    broken_since: str | None = None
+    out: list[str] = []
+    for event in scope.rows(journal, [Kind.RULES_APPLIED]):
+        broken = bool(event.body.get("config_problem"))
+        if broken and broken_since is None:
+            broken_since = event.ts
+        elif not broken and broken_since is not None:
+            span = f"from {_at(broken_since, zone)} to {_at(event.ts, zone, after=broken_since)}"
+            out.append(f"{SETTINGS_BROKEN} {span}; {SETTINGS_KEPT}.")
+            broken_since = None
+    if broken_since is not None:
+        out.append(
+            f"{SETTINGS_BROKEN} from {_at(broken_since, zone)} and was still broken when this "
+            f"report was made; {SETTINGS_KEPT}."
+        )
+    return out
 
 
 def unrecorded_words(journal: Journal, scope: Scope) -> list[str]:

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from agent.config import Config, ConfigError, Home, last_good_config, parse_config
 from agent.journal import Journal
 from agent.proxy.runner import Agent
+from reporter.integrity import SETTINGS_BROKEN, SETTINGS_KEPT
 from tests.conftest import candor
+from tests.report_helpers import next_report
 
 DEEP_LIST = "allowlist = " + "[" * 5000 + "]" * 5000 + "\n"
 DEEP_TABLE = "partner = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n"
@@ -265,3 +267,26 @@ def test_an_agent_started_with_a_broken_config_uses_the_last_good_one(tmp_path: 
     status = candor(home.root, "status", "--json")
     problems = [p["problem"] for p in json.loads(status.stdout)["problems"]]
     assert any("port must be at most 65535" in p and "last applied" in p for p in problems)
+
+
+def test_the_report_says_when_the_settings_file_was_broken_and_that_nothing_loosened(
+    tmp_path: Path,
+) -> None:
+    """The partner reads, in plain words, from when to when config.toml could not be read, and
+    that the settings in force stayed; a file still broken at report time is said so."""
+    home = applied_home(tmp_path / "home")
+    agent = Agent(home, listen="127.0.0.1:0")
+    try:
+        agent.begin()
+        home.config_file.write_text(DEEP_TABLE)
+        assert wait_for(lambda: any(r.get("config_problem") for r in applied_rows(home)))
+        _, text = next_report(home.root)
+        assert f"{SETTINGS_BROKEN} from " in text and "still broken when this report" in text
+        assert SETTINGS_KEPT in text
+        home.config_file.write_text(GOOD)
+        assert wait_for(lambda: not applied_rows(home)[-1].get("config_problem"))
+    finally:
+        agent.end()
+    _, text = next_report(home.root)
+    assert f"{SETTINGS_BROKEN} from " in text and " to " in text
+    assert "still broken" not in text and SETTINGS_KEPT in text
