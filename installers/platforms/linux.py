@@ -123,14 +123,16 @@ def agent_unit(target: Target) -> str:
     )
 
 
-def report_unit(target: Target) -> str:
-    """The systemd user unit that sends the weekly report if it is due."""
+def report_unit(target: Target, run_as: str = "") -> str:
+    """The systemd unit that sends the weekly report if it is due: the person's user unit, or
+    with `run_as` (its `User=`… lines) the system install's."""
     return (
         "[Unit]\n"
         "Description=Candor: send the weekly report if it is due\n"
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
+        f"{run_as}"
         f"UnsetEnvironment={NO_PROXY_ENV}\n"
         f"ExecStart={unit_command(*target.candor, 'report', 'send-due')}\n"
     )

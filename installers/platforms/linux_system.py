@@ -17,7 +17,7 @@ from pathlib import Path, PurePath
 from agent.config.home import SYSTEM_HOME, SYSTEM_HOME_MARKER
 from installers import stores
 from installers.plan import Link, Plan, Run, Step, WriteFile
-from installers.platforms import linux_nftables
+from installers.platforms import linux, linux_nftables
 from installers.platforms.linux import NO_PROXY_ENV, REPORT_TIMER, report_timer, unit_command
 from installers.stores import TrustStore
 from installers.target import Target, ca_sha256
@@ -396,18 +396,7 @@ def table_unit(target: Target, facts: SystemFacts) -> str:
 
 def report_unit(target: Target) -> str:
     """The system unit that sends the weekly report if it is due, as user candor."""
-    return (
-        "[Unit]\n"
-        "Description=Candor: send the weekly report if it is due\n"
-        "\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"User={USER}\n"
-        f"Group={USER}\n"
-        "UMask=0007\n"
-        f"UnsetEnvironment={NO_PROXY_ENV}\n"
-        f"ExecStart={unit_command(*target.candor, 'report', 'send-due')}\n"
-    )
+    return linux.report_unit(target, f"User={USER}\nGroup={USER}\nUMask=0007\n")
 
 
 def probe_unit(target: Target) -> str:
