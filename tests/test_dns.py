@@ -3,6 +3,8 @@ front of a loopback test resolver serving a small zone."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from agent.proxy.addons.dns_filter import BLOCK_ADDRESS_V4, BLOCK_ADDRESS_V6, BLOCK_TTL
+from agent.proxy.dns_policy import BLOCK_ADDRESS_V4, BLOCK_ADDRESS_V6, BLOCK_TTL
 from agent.proxy.dns_upstream import SystemResolvers, parse_upstream
 from agent.proxy.pages.origin import HOST as OWN_HOST
 from rules.encrypted_dns import FIREFOX_CANARY, is_encrypted_dns_name
@@ -195,6 +197,46 @@ def test_rules_edit_changes_the_next_answer(dns_agent: RunningAgent) -> None:
         time.sleep(0.2)
     row = dns_agent.wait_for_event("decision", lambda e: e["host"] == "reloaded.test")
     assert row["via"] == "dns" and row["category"] == "edited"
+
+
+# --- hostile and odd input ---------------------------------------------------------------------
+
+
+def test_garbage_gets_formerr_or_silence_and_the_server_goes_on(dns_agent: RunningAgent) -> None:
+    assert udp_exchange(dns_agent, b"\x00", timeout=0.5) is None  # not even a header
+    reply = udp_exchange(dns_agent, b"\x12\x34" + b"\xff" * 40)  # QR set: a "reply"
+    assert reply is None
+    formerr = udp_exchange(dns_agent, struct.pack("!HHHHHH", 7, 0x0100, 2, 0, 0, 0) + b"\0" * 10)
+    assert formerr is not None and formerr[:2] == b"\x00\x07" and formerr[3] & 0x0F == 1
+    assert records(ask(dns_agent, "allowed.test")) == [("allowed.test", "A", "192.0.2.10")]
+
+
+def test_a_disguised_blocked_name_is_refused_not_forwarded(
+    dns_agent: RunningAgent,
+    upstream: DnsServer,
+) -> None:
+    plain = query("blocked.test")
+    compressed = plain[:12] + b"\x07blocked\xc0\x14" + b"\x04test\x00" + plain[-4:]
+    reply = udp_exchange(dns_agent, compressed)
+    assert reply is not None and reply[3] & 0x0F == dns.rcode.FORMERR
+    assert "blocked.test" not in upstream.names_asked()
+
+
+def query(name: str, kind: str = "A", qid: int = 4242) -> bytes:
+    message = dns.message.make_query(name, kind)
+    message.id = qid
+    return message.to_wire()
+
+
+def udp_exchange(agent: RunningAgent, packet: bytes, timeout: float = 2.0) -> bytes | None:
+    host, port = agent.listeners["dns"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(packet, (host, port))
+        try:
+            return sock.recv(65535)
+        except TimeoutError:
+            return None
 
 
 # --- the parts, on their own ------------------------------------------------------------------

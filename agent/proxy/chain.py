@@ -5,8 +5,8 @@ the connection gate after TlsConfig; Candor's own origin (`candor.invalid`, neve
 the DoH block before the request filter, SafeSearch after it (a page served instead is left
 alone); the canary after the filter, so it has the last word on the canary host only; body
 streaming last, once every page Candor serves is chosen (mitmproxy cannot stream a request that
-already has its answer). The DNS addons see only DNS mode's lookups; ECH is stripped from the
-answers Candor forwards (mitmproxy's addon) after Candor's own DNS decisions.
+already has its answer). Candor's DNS listeners are an addon only to start and stop with the
+proxy: lookups never pass through the chain.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from mitmproxy.addons import (
     core,
     next_layer,
     proxyserver,
-    strip_dns_https_records,
     tlsconfig,
 )
 
@@ -30,7 +29,7 @@ from agent.proxy.addons.body_streaming import BodyStreaming
 from agent.proxy.addons.canary import Canary
 from agent.proxy.addons.client_deadline import FIRST_REQUEST_SECONDS, ClientDeadline
 from agent.proxy.addons.connection_gate import ConnectionGate
-from agent.proxy.addons.dns_filter import DnsFilter
+from agent.proxy.addons.dns_service import DnsService
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
 from agent.proxy.addons.own_origin import OwnOrigin
@@ -40,7 +39,9 @@ from agent.proxy.addons.request_filter import RequestFilter
 from agent.proxy.addons.resolve import Override, Resolve
 from agent.proxy.addons.safesearch import SafeSearch
 from agent.proxy.client_closer import ClientCloser
+from agent.proxy.dns_policy import DnsPolicy
 from agent.proxy.filter_settings import FilterSettings
+from agent.proxy.pages.origin import HOST as OWN_HOST
 from agent.proxy.pages.tokens import PageTokens
 from rules.matcher import Matcher
 from rules.model import Rule
@@ -67,6 +68,7 @@ class CandorAddons:
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
     origin: OwnOrigin = field(init=False)
+    dns: DnsService = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(self.record, self.settings)
@@ -74,6 +76,8 @@ class CandorAddons:
         tokens = PageTokens()
         self.pages = OwnPages(tokens)
         self.origin = OwnOrigin(tokens, self.recorder, self.settings)
+        own_names = (OWN_HOST, self.canary.host, self.canary.probe_host)
+        self.dns = DnsService(DnsPolicy(self.matcher, self.recorder, self.settings, own_names))
 
     def chain(self) -> list[Any]:
         """mitmproxy's addons Candor keeps, and Candor's, in the order they must run."""
@@ -93,8 +97,7 @@ class CandorAddons:
             RequestFilter(self.matcher, self.recorder, self.pages, self.gate, self.settings),
             SafeSearch(self.settings),
             self.canary,
-            DnsFilter(self.matcher, self.recorder, self.settings),
-            strip_dns_https_records.StripDnsHttpsRecords(),
+            self.dns,
             BodyStreaming(closer),
         ]
         if self.overrides:

@@ -277,17 +277,19 @@ class Agent:
                 _mode("regular", self.listen_host, self.listen_port),
                 *(_mode("transparent", *address) for address in self.transparent),
                 *([self.local] if self.local is not None else []),
-                *(_mode("dns", *address) for address in (self.dns[0] if self.dns else [])),
             ],
             confdir=str(self.home.confdir),
         )
         m = master.Master(opts)
         m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
-        m.addons.add(*self.addons.chain(), StartupCheck(), Announce(self._listening))
+        dns = self.addons.dns
+        announce = Announce(self._listening, lambda: [("dns on", a) for a in dns.listening])
+        m.addons.add(*self.addons.chain(), StartupCheck(), announce)
         opts.update(
             connection_strategy="lazy",
             tcp_timeout=IDLE_SECONDS,
             http3=False,
+            dns_listen=[format_address(*address) for address in self._dns_addresses()],
             dns_upstream=self.dns[1] if self.dns is not None else "",
             **upstream_ca_options(str(self.upstream_ca) if self.upstream_ca else None),
         )

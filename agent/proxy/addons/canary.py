@@ -75,14 +75,3 @@ class Canary:
             b"Candor is in the path of this connection.\n",
             {CANARY_HEADER: "1", "Content-Type": "text/plain", "Cache-Control": "no-store"},
         )
-
-    def dns_request(self, flow: Any) -> None:
-        """The canary's and the probe's names resolve to an address the capture sends to Candor
-        (the block address); every other name is left to the DNS filter."""
-        question = flow.request.question
-        if flow.response or question is None:
-            return
-        if question.name.lower().rstrip(".") in (self.host, self.probe_host):
-            from agent.proxy.addons.dns_filter import address_answer
-
-            flow.response = address_answer(flow.request, question)

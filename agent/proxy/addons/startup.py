@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mitmproxy import ctx
 from mitmproxy.addons import errorcheck
@@ -26,7 +26,7 @@ class StartupCheck(errorcheck.ErrorCheck):
             sys.exit(1)
 
 
-ANNOUNCED = {"regular": "listening on", "transparent": "transparent on", "dns": "dns on"}
+ANNOUNCED = {"regular": "listening on", "transparent": "transparent on"}
 """What each listener's line says, by mitmproxy's mode: `candor listening on HOST:PORT`."""
 
 
@@ -39,8 +39,14 @@ class Announce:
     nothing left to do would cost every request a little.
     """
 
-    def __init__(self, listening: Callable[[str, int], None]) -> None:
+    def __init__(
+        self,
+        listening: Callable[[str, int], None],
+        others: Callable[[], Sequence[tuple[str, tuple[str, int]]]] = list,
+    ) -> None:
+        """`others`: listeners of Candor's own beside mitmproxy's, as (words, address)."""
         self._listening = listening
+        self._others = others
 
     def running(self) -> None:
         ps = ctx.master.addons.get("proxyserver")
@@ -53,6 +59,8 @@ class Announce:
                 self._listening(host, port)
             words = ANNOUNCED.get(mode, f"{mode} on")
             print(f"candor {words} {format_address(host, port)}", flush=True)
+        for words, address in self._others():
+            print(f"candor {words} {format_address(*address)}", flush=True)
         if any(s.mode.type_name == "local" and s.is_running for s in ps.servers):
             print("candor capturing this computer's programs (local mode)", flush=True)
         asyncio.get_running_loop().call_soon(self._leave_chain)
