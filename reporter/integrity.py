@@ -505,33 +505,41 @@ def capture_words(journal: Journal, scope: Scope) -> list[str]:
     """Each time the system capture was removed, changed, taken over or stopped reaching Candor,
     and when it was restored (or that it was not), one plain sentence each, in journal order."""
     zone = scope.zone
-    since: dict[str, tuple[str, str]] = {}
-    """Part of the capture -> (what, when) of the finding still open."""
+    since: dict[str, tuple[str, str, list[str]]] = {}
+    """Part of the capture -> (what, when, when again) of the finding still open."""
     out: list[str] = []
     for event in scope.rows(journal, [Kind.BYPASS_SUSPECTED]):
         what = str(event.body.get("what"))
         if what in CAPTURE_FINDINGS:
             part = CAPTURE_FINDINGS[what]
-            if part in since:  # removed, then put back differently: say the first, unrestored
+            opened = since.get(part)
+            if opened is not None and opened[0] == what:  # changed again before it was put back
+                opened[2].append(event.ts)
+                continue
+            if opened is not None:  # removed, then put back differently: the first, unrestored
                 out.append(_capture_sentence(*since.pop(part), None, zone))
-            since[part] = (what, event.ts)
+            since[part] = (what, event.ts, [])
         elif what == CAPTURE_RESTORED:
             for cleared in event.body.get("restored") or []:
                 part = CAPTURE_FINDINGS.get(str(cleared))
                 if part is None:
                     continue
-                opened = since.pop(part, None)
-                if opened is None:
+                found = since.pop(part, None)
+                if found is None:
                     out.append(f"{_CAPTURE_WORDS[str(cleared)]} before this report's period, "
                                f"and restored at {_at(event.ts, zone)}.")  # fmt: skip
                 else:
-                    out.append(_capture_sentence(*opened, event.ts, zone))
-    out += [_capture_sentence(what, ts, None, zone) for what, ts in since.values()]
+                    out.append(_capture_sentence(*found, event.ts, zone))
+    out += [_capture_sentence(what, ts, again, None, zone) for what, ts, again in since.values()]
     return out
 
 
-def _capture_sentence(what: str, start: str, end: str | None, zone: tzinfo) -> str:
+def _capture_sentence(
+    what: str, start: str, again: list[str], end: str | None, zone: tzinfo
+) -> str:
     began = f"{_CAPTURE_WORDS[what]} at {_at(start, zone)}"
+    if again:
+        began += f" (and again at {', '.join(_at(ts, zone, after=start) for ts in again)})"
     if end is None:
         return f"{began}, and not restored."
     return f"{began} and restored at {_at(end, zone, after=start)}."

@@ -158,8 +158,12 @@ def test_an_extra_rule_is_a_changed_table(stage: Stage) -> None:
         "capture_changed",
         True,
     )
+    # a second, different change to the already-changed table is a row of its own
+    nft(stage, "insert", "rule", "inet", "candor", "capture", "tcp", "dport", "80", "return")
+    again = wait_for_rows(stage.agent, before + 2)[-1]
+    assert again["what"] == "capture_changed"
     stage.netns.load_nft(delete_command() + stage.table)  # replaced as installed, in one go
-    restored = wait_for_rows(stage.agent, before + 2)[-1]
+    restored = wait_for_rows(stage.agent, before + 3)[-1]
     assert (restored["what"], restored["restored"]) == ("capture_restored", ["capture_changed"])
 
 
@@ -200,6 +204,7 @@ def test_the_next_report_says_when_the_capture_was_removed_and_restored(stage: S
     assert "Candor's capture of this computer's traffic was removed at" in text
     assert "and restored at" in text
     assert "Candor's capture of this computer's traffic was changed at" in text
+    assert "(and again at " in text  # the second change, before it was put back
     assert "Candor's firewall table, which sends every app's traffic through Candor, was" in text
     assert "not restored" not in text
 
@@ -303,3 +308,28 @@ s = socket.create_server(("127.0.0.1", 0))
 print(s.getsockname()[1], flush=True)
 time.sleep(60)
 """
+
+
+@pytest.mark.parametrize(
+    ("listeners", "words"),
+    [
+        (["--transparent", "127.0.0.1:15445", "--dns", f"127.0.0.1:{DNS_PORT}"],
+         f"sends connections to port {PORT}, but --transparent listens on port 15445"),
+        (["--transparent", f"127.0.0.1:{PORT}"],
+         f"sends DNS lookups to port {DNS_PORT}, but there is no --dns"),
+    ],
+)  # fmt: skip
+def test_a_table_sending_elsewhere_than_the_listeners_is_refused_in_words(
+    tmp_path: Path, listeners: list[str], words: str
+) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    table = _text_file(
+        tmp_path / "candor.nft",
+        render(Capture(candor_uid=0, transparent_port=PORT, dns_port=DNS_PORT)),
+    )
+    result = candor(
+        home, "run", "--listen", "127.0.0.1:0", *listeners, "--capture-table", str(table)
+    )
+    assert result.returncode == 1 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ from installers.platforms.linux_nftables import (
     Capture,
     RulesetError,
     delete_command,
+    redirect_ports,
     render,
     ruleset_hash,
 )
@@ -88,3 +89,11 @@ def test_the_table_the_docs_show_is_the_one_rendered() -> None:
 
 def test_the_table_is_deleted_by_name() -> None:
     assert delete_command() == "delete table inet candor\n"
+
+
+def test_the_redirect_ports_are_read_back_from_the_text() -> None:
+    both = render(
+        Capture(candor_uid=990, transparent_port=15444, dns_port=15353, lan=["10.0.0.0/8"])
+    )
+    assert redirect_ports(both) == (15444, 15353)
+    assert redirect_ports(render(Capture(candor_uid=990, transparent_port=8443))) == (8443, None)

@@ -90,6 +90,7 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     system = args.os or this_os()
     if args.system and system == "linux":
         return install_system(home, args)
+    home.ensure()
     _refuse_other_mode(home, "system" if args.system else "user")
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
@@ -236,6 +237,8 @@ def cmd_uninstall(home: Home, args: argparse.Namespace) -> int:
     if args.system:
         _system_preconditions()
         home = system_home_for(args, _root(args), home)
+    else:
+        home.ensure()
     done = uninstall(
         home, args, notify=default_notifier(), notify_once=default_notifier(waited=False)
     )

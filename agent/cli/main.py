@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     leave_memory_to_the_system_at_exit()
     try:
         home = resolve_home(args.home)
-        home.ensure()
+        if home.is_shared():  # the system home: its group (the service, the others) shares it
+            os.umask(0o007)
+        if not getattr(args, "system", False):  # `--system` chooses the system home itself
+            home.ensure()
         return args.handler(home, args)
     except (UserError, ConfigError, JournalError) as exc:
         err.line(f"candor: {exc}")

@@ -16,7 +16,7 @@ from agent.config import (
     format_duration,
     last_good_config,
 )
-from agent.config.files import edit_atomic
+from agent.config.files import edit_atomic, make_folder
 from agent.journal.loosening import held_until_words
 from agent.policy.imported_lists import (
     ImportFailed,
@@ -196,7 +196,7 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
             raise UserError(f"'{text}' is empty or a comment. Nothing was added.")
         wanted.append(rule)
     path = rules_file(home, category)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_folder(path.parent)
     to_write: list[str] = []
     already: list[str] = []
 

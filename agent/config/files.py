@@ -6,12 +6,17 @@ watcher ignores and its last holder removes): an edit that reads the file first 
 from the read to the write (`edit_atomic`, or `locked` around a longer edit), so a second edit
 waits and then sees the first.
 Readers take no lock: a file is replaced whole, so they see the old one or the new one.
+
+In a shared home (the system home: a setgid folder whose group holds Candor's service and the
+people allowed to run `candor` there) every file gets its group the owner's rights, so what one
+of them writes the others, the service included, can read and replace.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +25,22 @@ from pathlib import Path
 
 _held = threading.local()
 """The locks this thread holds (path -> depth): a writer inside an edit does not wait on itself."""
+
+
+def shared_mode(folder: Path, mode: int) -> int:
+    """`mode` for a file in `folder`, with the owner's rights given to the group too when the
+    folder is shared (setgid)."""
+    try:
+        shared = bool(os.stat(folder).st_mode & stat.S_ISGID)
+    except OSError:
+        return mode
+    return mode | ((mode & 0o700) >> 3) if shared else mode
+
+
+def make_folder(path: Path) -> None:
+    """Create a folder under the home (and its parents) for the person alone, or for the
+    group too inside a shared home."""
+    path.mkdir(mode=shared_mode(path.parent, 0o700), parents=True, exist_ok=True)
 
 
 def lock_file(path: Path) -> Path:
@@ -59,7 +80,7 @@ def _lock(lock: Path) -> int:
     removed: it then tries again on the current one.
     """
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, shared_mode(lock.parent, 0o600))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)
@@ -99,7 +120,7 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     with locked(path):
         tmp = _synced_temp(path, data)
         try:
-            os.chmod(tmp, mode)
+            os.chmod(tmp, shared_mode(path.parent, mode))
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -113,12 +134,13 @@ def owner_only(path: Path) -> None:
     are left alone (their targets are not Candor's)."""
     if path.is_symlink():
         return
+    file_mode, folder_mode = shared_mode(path.parent, 0o600), shared_mode(path.parent, 0o700)
     if not path.is_dir():
-        os.chmod(path, 0o600)
+        os.chmod(path, file_mode)
         return
-    os.chmod(path, 0o700)
+    os.chmod(path, folder_mode)
     for folder, dirs, files in os.walk(path):
-        for name, mode in [*((d, 0o700) for d in dirs), *((f, 0o600) for f in files)]:
+        for name, mode in [*((d, folder_mode) for d in dirs), *((f, file_mode) for f in files)]:
             full = os.path.join(folder, name)
             if not os.path.islink(full):
                 os.chmod(full, mode)
@@ -131,6 +153,7 @@ def create_once(path: Path, data: str | bytes) -> bool:
     """
     tmp = _synced_temp(path, data)
     try:
+        os.chmod(tmp, shared_mode(path.parent, 0o600))
         os.link(tmp, path)
     except FileExistsError:
         return False

@@ -93,6 +93,13 @@ class Home:
             state_dir=root / "state",
         )
 
+    def is_shared(self) -> bool:
+        """Whether the home is shared with its group (the system home: setgid)."""
+        try:
+            return bool(self.root.stat().st_mode & stat.S_ISGID)
+        except OSError:
+            return False
+
     def ensure(self) -> None:
         """Create the home (0700) and its folders, and give a new home the starter lists.
 

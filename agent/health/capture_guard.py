@@ -62,6 +62,9 @@ class CaptureFinding:
 
     what: str
     detail: str
+    state: str = ""
+    """Tells one wrong state of a part from another (a changed table's hash): a second, different
+    change is a new finding, journaled too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ class CaptureGuard:
             now = {part: found for part, found in parts.items() if found is not None}
             for part, finding in now.items():
                 before = self._found.get(part)
-                if before is None or before.what != finding.what:
+                if before is None or (before.what, before.state) != (finding.what, finding.state):
                     self._record(
                         BypassSuspected(
                             what=finding.what, detail=finding.detail, source="self-check"
@@ -142,8 +145,9 @@ class CaptureGuard:
             return self._found.get("table")  # unknown: what was last found stands
         if listed is None:
             return CaptureFinding(CAPTURE_REMOVED, f"{TABLE_WORDS} is gone")
-        if self._digest(listed) != self._digest(expected):
-            return CaptureFinding(CAPTURE_CHANGED, f"{TABLE_WORDS} was changed")
+        digest = self._digest(listed)
+        if digest != self._digest(expected):
+            return CaptureFinding(CAPTURE_CHANGED, f"{TABLE_WORDS} was changed", digest)
         return None
 
     def _listeners(self) -> CaptureFinding | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
-from agent.config.files import locked, owner_only, write_atomic
+from agent.config.files import locked, make_folder, owner_only, write_atomic
 from agent.policy.list_cache import save_compiled
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list
@@ -183,7 +183,7 @@ def _compile_and_cache(
 ) -> CompiledList:
     built = compile_list(entries, stored.source_name, key)
     try:
-        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_folder(cache_dir)
         save_compiled(built, cache_dir)
         _drop_stale_caches(cache_dir)
     except OSError as exc:  # a cache only (a full disk): the list in memory is the same list
@@ -223,7 +223,7 @@ def import_list(
     """
     name = name or list_name_for(source)
     category_dir = lists_dir / category
-    category_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_folder(category_dir)
     with tempfile.TemporaryDirectory(dir=lists_dir, prefix=".import-") as tmp:
         staged = _fetch(source, Path(tmp), progress, deadline)
         if fmt is None:

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.config.files import make_folder
 from rules.compiled_list import (
     CompiledList,
     cache_paths,
@@ -24,7 +25,7 @@ def save_compiled(cl: CompiledList, cache_dir: Path) -> Path:
     The trie (and a rules file's line numbers) go first and the side file, which names their
     sizes and checksums, last: a crash in between leaves no side file, so the next load rebuilds.
     """
-    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_folder(cache_dir)
     trie_path, side_path = cache_paths(cache_dir, cl.source_hash, cl.name)
     size, crc = _write_checked(trie_path, lambda tmp: cl.trie.save(str(tmp)))
     lines = None

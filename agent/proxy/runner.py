@@ -155,7 +155,9 @@ class Agent:
         """mitmproxy's local capture spec (`--local`), or None."""
         self.dns = _dns_on(dns, dns_upstream)
         """Where Candor's DNS listens and the upstream it forwards to (`--dns`), or None."""
-        self.capture_table = _capture_table(capture_table, self.transparent)
+        self.capture_table = _capture_table(
+            capture_table, self.transparent, self.dns[0] if self.dns else ()
+        )
         """The installed nftables table's text (`--capture-table`): the capture's self-check."""
         self.previous_pid = _check_not_running(home)
         try:
@@ -525,14 +527,42 @@ def _dns_on(dns: Sequence[str], upstream: str | None) -> tuple[list[tuple[str, i
     return addresses, upstream or ""
 
 
-def _capture_table(path: Path | None, transparent: Sequence[tuple[str, int]]) -> Path | None:
-    """`--capture-table FILE`, checked: a readable file, and only beside `--transparent`."""
+def _capture_table(
+    path: Path | None,
+    transparent: Sequence[tuple[str, int]],
+    dns: Sequence[tuple[str, int]] = (),
+) -> Path | None:
+    """`--capture-table FILE`, checked: a readable file, only beside `--transparent`, and
+    sending connections (and lookups) to the ports this agent listens on."""
     if path is None:
         return None
     if not transparent:
         raise RunError("--capture-table needs --transparent HOST:PORT (the capture it checks).")
-    if not path.is_file():
-        raise RunError(f"--capture-table {path}: no such file")
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable"
+        raise RunError(f"--capture-table {path}: {reason.lower()}") from None
+    from installers.platforms.linux_nftables import redirect_ports
+
+    to_proxy, to_dns = redirect_ports(text)
+    listening = sorted({port for _, port in transparent})
+    if to_proxy not in listening:
+        raise RunError(
+            f"--capture-table {path} sends connections to port {to_proxy}, but --transparent "
+            f"listens on port {', '.join(map(str, listening))}: they must be the same."
+        )
+    dns_ports = sorted({port for _, port in dns})
+    if to_dns is not None and to_dns not in dns_ports:
+        where = (
+            f"--dns listens on port {', '.join(map(str, dns_ports))}"
+            if dns_ports
+            else ("there is no --dns")
+        )
+        raise RunError(
+            f"--capture-table {path} sends DNS lookups to port {to_dns}, but {where}: every "
+            "lookup on this computer would fail."
+        )
     return path.resolve()
 
 

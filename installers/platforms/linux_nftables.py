@@ -81,6 +81,22 @@ def render(capture: Capture) -> str:
     return f"table {FAMILY} {TABLE} {{\n" + "\n".join(chains) + "}\n"
 
 
+def redirect_ports(text: str) -> tuple[int | None, int | None]:
+    """The ports a table's text sends captured connections and DNS lookups to (None where it
+    sends none): what the agent checks against its own listeners."""
+    transparent = dns = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3 or words[-3:-1] != ["redirect", "to"] or not words[-1][1:].isdigit():
+            continue
+        port = int(words[-1][1:])
+        if "53" in words and "dport" in words:
+            dns = port
+        else:
+            transparent = port
+    return transparent, dns
+
+
 def ruleset_hash(text: str) -> str:
     """The SHA-256 of a table's text: whether the table in the kernel is the one installed."""
     return hashlib.sha256(text.encode()).hexdigest()

@@ -279,6 +279,15 @@ def _probe_account(prefix: tuple[str, ...], make_group: bool) -> list[Step]:
     ]
 
 
+def _share_with_group(home: str, *kept: str) -> tuple[str, ...]:
+    """`find` giving the group the owner's rights on all the home holds but the `kept` folders."""
+    pruned: list[str] = []
+    for folder in kept:
+        pruned += [*(["-o"] if pruned else []), "-path", folder]
+    return ("find", home, "-mindepth", "1", "(", *pruned, ")", "-prune", "-o",
+            "-exec", "chmod", "g=u", "{}", "+")  # fmt: skip
+
+
 def _home(target: Target, facts: SystemFacts) -> list[Step]:
     h = target.home
     home = str(h.root)
@@ -300,6 +309,14 @@ def _home(target: Target, facts: SystemFacts) -> list[Step]:
             f"Let {ADMIN_GROUP} in and nobody else (mode 2770: new files keep the group; the "
             "CA key and signing keys stay candor's alone)",
             Run(("chmod", "2770", *shared)),
+            admin=True,
+            group="service",
+        ),
+        Step(
+            "system.home.files",
+            f"Let {ADMIN_GROUP} read and change what the home already holds, as its owner can "
+            "(not the CA key or the signing keys)",
+            Run(_share_with_group(home, str(h.keys_dir), str(h.confdir))),
             admin=True,
             group="service",
         ),
@@ -396,7 +413,9 @@ def table_unit(target: Target, facts: SystemFacts) -> str:
 
 def report_unit(target: Target) -> str:
     """The system unit that sends the weekly report if it is due, as user candor."""
-    return linux.report_unit(target, f"User={USER}\nGroup={USER}\nUMask=0007\n")
+    return linux.report_unit(
+        target, f"User={USER}\nGroup={USER}\nSupplementaryGroups={ADMIN_GROUP}\nUMask=0007\n"
+    )
 
 
 def probe_unit(target: Target) -> str:
