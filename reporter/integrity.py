@@ -434,8 +434,46 @@ def build_integrity(
         *unrecorded_words(journal, scope),
         *capture_words(journal, scope),
         *settings_file_words(journal, scope),
+        *stale_list_words(journal, scope),
     ]
     return integrity.model_copy(update={"attention": said})
+
+
+STALE_AFTER = timedelta(days=14)
+"""A subscribed list not refreshed for longer than this is said in the report."""
+
+
+def stale_list_words(journal: Journal, scope: Scope) -> list[str]:
+    """One plain sentence per subscribed list whose newest `list_refresh` row in the period says
+    it has not been refreshed for more than 14 days (downloads failing or turned off)."""
+    newest: dict[str, Mapping[str, Any]] = {}
+    for event in scope.rows(journal, [Kind.LIST_REFRESH]):
+        newest[str(event.body.get("list"))] = event.body
+    out = []
+    for name, body in sorted(newest.items()):
+        if body.get("outcome") in ("updated", "unchanged"):
+            continue
+        last = body.get("last_good")
+        try:
+            since = parse_ts(str(last)) if last else None
+        except ValueError:
+            since = None
+        if since is not None and scope.until - since <= STALE_AFTER:
+            continue
+        short = "/".join(name.split("/")[1:]) if name.startswith("lists/") else name
+        why = " (downloads are turned off)" if body.get("outcome") == "off" else ""
+        if since is None:
+            out.append(
+                f"The list {short} has never been downloaded{why}; Candor used the rest of "
+                "its rules meanwhile."
+            )
+            continue
+        day = since.astimezone(scope.zone)
+        out.append(
+            f"The list {short} has not been refreshed since {day.day} {day:%B}{why}; Candor "
+            "kept using its last copy."
+        )
+    return out
 
 
 SETTINGS_BROKEN = "Candor's settings file (config.toml) could not be read"

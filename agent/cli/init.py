@@ -59,6 +59,13 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         "--categories", nargs="+", metavar="NAME[=ACTION]", help="e.g. adult gambling=warn"
     )
     p.add_argument(
+        "--lists",
+        nargs="+",
+        metavar="NAME",
+        help="lists to subscribe to: catalogue names, 'recommended' (for the categories that "
+        "are not off) or 'none'; asked at a terminal, none with --yes",
+    )
+    p.add_argument(
         "--yes", action="store_true", help="I have read the sample and agree (scripted setup)"
     )
     p.set_defaults(handler=editing_config(cmd_init))
@@ -106,6 +113,7 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
             out.print("Nothing was changed and nothing will be sent.")
             return 1
     save_config(home, new)
+    _subscribe(home, new, args, yes)
     _record(home, new, state, partner, text, typed_confirmation=typed is not None)
     out.print(
         f"Saved. Consent recorded: reports to {partner.name} at the {level} level.", markup=False
@@ -138,6 +146,41 @@ def _categories(
     for name, action in chosen.items():
         categories[name] = CategorySettings(action=action)  # type: ignore[arg-type]
     return categories
+
+
+def _subscribe(home: Home, config: Config, args: argparse.Namespace, yes: bool) -> None:
+    """Subscribe to the recommended lists of each category in use (asked), or those named.
+    Nothing is downloaded here: the agent fetches them (unless downloads are off)."""
+    from agent.policy.subscriptions import Wanted, subscribe
+    from rules.catalogue import by_name, recommended
+
+    used = [name for name, c in config.categories.items() if c.action != "off"]
+    chosen = []
+    if args.lists:
+        for name in args.lists:
+            if name == "none":
+                continue
+            if name == "recommended":
+                chosen += [e for category in used for e in recommended(category)]
+                continue
+            entry = by_name(name)
+            if entry is None:
+                raise UserError(f"'{name}' is not in the catalogue (see `candor lists available`).")
+            chosen.append(entry)
+    elif not yes:
+        for category in used:
+            offer = recommended(category)
+            if not offer:
+                continue
+            names = ", ".join(f"{e.name} ({e.licence}, about {e.entries:,})" for e in offer)
+            answer = ask(f"Keep {category} up to date with {names}? (y/n)", "y")
+            if answer.strip().lower() in ("", "y", "yes"):
+                chosen += offer
+    for entry in dict.fromkeys(chosen):
+        subscribe(home, Wanted.of(entry))
+        out.print(f"Subscribed to {entry.name} ({entry.category}).", markup=False)
+    if chosen and not config.lists.downloads:
+        out.print("Downloads are off ([lists] downloads = false): nothing will be fetched.")
 
 
 def _partner(config: Config, state: ConsentState, args: argparse.Namespace, yes: bool) -> Partner:

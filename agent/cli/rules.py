@@ -24,7 +24,6 @@ from agent.policy.imported_lists import (
     import_list,
     remove_list,
     stored_lists,
-    update_lists,
 )
 from agent.policy.ledger import Ledger, read_ledger
 from agent.policy.own_rules import is_own_list
@@ -81,7 +80,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="name to keep the list under (default: from the source)")
     p.set_defaults(handler=said_plainly(cmd_rules_import))
 
-    p = rules.add_parser("update", help="download imported URL lists again")
+    p = rules.add_parser("update", help="download subscribed lists again (= candor lists update)")
     p.add_argument("category", nargs="?")
     p.set_defaults(handler=said_plainly(cmd_rules_update))
 
@@ -98,6 +97,11 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = rules.add_parser("watch", help="re-test URLs each time the rules change (Ctrl-C stops)")
     p.add_argument("urls", nargs="+", metavar="URL")
     p.set_defaults(handler=said_plainly(cmd_rules_watch))
+
+
+def category_name(name: str) -> str:
+    """A category name as typed, checked and lower-cased (a UserError if it cannot be one)."""
+    return _category(name)
 
 
 def _category(name: str) -> str:
@@ -308,11 +312,11 @@ def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
         ),
     )
     _print_import(report)
-    _say_loosening(home, [report.stored.source_name], before)
+    say_loosening(home, [report.stored.source_name], before)
     return 0
 
 
-def _say_loosening(home: Home, names: list[str], before: Ledger) -> None:
+def say_loosening(home: Home, names: list[str], before: Ledger) -> None:
     """Tell the person which parts of these imported lists make filtering less strict: their
     `@@` exceptions and the entries a new version lost. Both wait for the cooling-off delay
     and are in the weekly report. Compared with `before` (what was in force before the
@@ -389,23 +393,11 @@ def _print_import(report: ImportReport) -> None:
 
 
 def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
-    """`candor rules update`: download URL lists again."""
+    """`candor rules update [CATEGORY]`: `candor lists update`, kept for habit and scripts."""
+    from agent.cli.lists import cmd_lists_update
+
     category = _category(args.category) if args.category else None
-    before = read_ledger(home)
-    results = _with_progress("Updating lists", lambda p: update_lists(home.lists_dir, category, p))
-    if not results:
-        out.print("No imported list came from a URL, so there is nothing to update.")
-        return 0
-    failed = 0
-    for result in results:
-        if isinstance(result, ImportFailed):
-            failed += 1
-            err.print(f"candor: {result}", markup=False)
-        else:
-            _print_import(result)
-    updated = [r.stored.source_name for r in results if not isinstance(r, ImportFailed)]
-    _say_loosening(home, updated, before)
-    return 1 if failed else 0
+    return cmd_lists_update(home, argparse.Namespace(name=category))
 
 
 def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:

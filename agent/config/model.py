@@ -332,6 +332,27 @@ class AnchorSettings(_Section):
     )
 
 
+def _refresh_interval(value: Any) -> dt.timedelta:
+    if isinstance(value, str):
+        value = parse_duration(value, longest=MAX_COOLING_OFF)
+    if not isinstance(value, dt.timedelta):
+        raise ValueError(f'must be a duration in quotes, like "24h" or "2d" (found {show(value)})')
+    if value < dt.timedelta(hours=1) or value > MAX_COOLING_OFF:
+        raise ValueError(f"must be between 1h and {MAX_COOLING_OFF.days}d")
+    return value
+
+
+class ListsSettings(_Section):
+    """Subscribed public lists: whether Candor may download them at all, and how often."""
+
+    downloads: bool = True
+    """False: no list is ever downloaded (subscriptions keep their last copy and say so)."""
+    refresh_every: Annotated[dt.timedelta, BeforeValidator(_refresh_interval)] = dt.timedelta(
+        days=1
+    )
+    """How often each subscription is checked for a new version (with up to an hour of jitter)."""
+
+
 class AgentSettings(_Section):
     """Where the proxy listens (this computer only)."""
 
@@ -376,6 +397,7 @@ class Config(_Section):
     journal: JournalSettings = Field(default_factory=JournalSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     anchors: AnchorSettings = Field(default_factory=AnchorSettings)
+    lists: ListsSettings = Field(default_factory=ListsSettings)
 
 
 def effective_categories(config: Config, present: Iterable[str]) -> dict[str, Action]:

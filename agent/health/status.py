@@ -91,6 +91,8 @@ class Status:
     journal: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     test_clock: bool = False
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    """Each list in `lists/`: entries, last refreshed, state (`agent.policy.list_freshness`)."""
 
     def as_json(self) -> dict[str, Any]:
         """The status as `candor status --json` prints it."""
@@ -117,6 +119,7 @@ class Status:
             "pending": [{**p.as_json(), "description": p.describe()} for p in self.pending],
             "temporary_allows": [g.as_json() for g in self.grants],
             "journal": self.journal,
+            "lists": self.lists,
             "problems": [p.as_json() for p in self.problems],
         }
 
@@ -164,8 +167,24 @@ def collect(
     problems.extend(_write_problems(home, status))
     status.agent = _agent_state(home, events, problems, now)
     problems.extend(_wiring_and_delivery(home, delivery_notes))
+    problems.extend(_list_problems(home, status, now))
     status.problems = problems
     return status
+
+
+def _list_problems(home: Home, status: Status, now: datetime) -> Iterable[Problem]:
+    """The lists' freshness into `status`, and a problem for each subscription gone stale."""
+    from agent.policy.list_freshness import is_stale, list_rows
+
+    status.lists = list_rows(home, now)
+    for row in status.lists:
+        if is_stale(row):
+            since = f" since {row['refreshed']}" if row["refreshed"] else ""
+            yield Problem(
+                f"The list {row['category']}/{row['name']} has not been refreshed{since}: "
+                f"{row['status']}. Candor keeps using its last copy.",
+                "Check this computer's connection, or run `candor lists update`.",
+            )
 
 
 def _write_problems(home: Home, status: Status) -> Iterable[Problem]:

@@ -53,6 +53,16 @@ def format_status(status: Status) -> list[str]:
     else:
         lines.append("Today: nothing blocked, warned or logged.")
     lines.extend(_lookup_lines(status))
+    if status.lists:
+        lines.append("")
+        lines.append("Lists:")
+        for row in status.lists:
+            entries = f"{row['entries']:,}" if row["entries"] is not None else "-"
+            when = row["refreshed"] or "-"
+            lines.append(
+                f"  {row['category'] + '/' + row['name']:<40} {entries:>8}  {when:<10}  "
+                f"{row['status']}"
+            )
     if status.pending:
         lines.append("")
         lines.append("Waiting for the cooling-off delay (stricter until then):")

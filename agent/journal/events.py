@@ -57,6 +57,9 @@ class Kind(StrEnum):
     """An RFC 3161 time-stamp token over the chain head (agent/journal/anchors.py)."""
     ANCHOR_FAILED = "anchor_failed"
     """No time-stamp token this time, and why (offline, refused, bad reply): at most hourly."""
+    LIST_REFRESH = "list_refresh"
+    """A subscribed list was checked: updated (counts), unchanged, failed or not downloaded
+    (downloads off); failures at most once a day per list."""
 
 
 KINDS: frozenset[str] = frozenset(Kind)
@@ -582,3 +585,24 @@ class AnchorFailed(EventBody):
     tsa: str | None = optional()
     """The last authority tried."""
     head_seq: int | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRefresh(EventBody):
+    """How a subscribed list's refresh went, and when it last succeeded: the report says so
+    when a list has gone stale. Its rules effect (entries added, lost and held) is in the
+    `rules_changed` and `rules_applied` rows the new copy brings."""
+
+    kind: ClassVar[Kind] = Kind.LIST_REFRESH
+    list: str
+    """`lists/<category>/<name>`."""
+    outcome: str
+    """`updated`, `unchanged`, `failed` or `off` (downloads are turned off)."""
+    last_good: str | None
+    """When the list's copy in force was last confirmed from its source (ISO, UTC), if ever."""
+    entries: int | None = optional()
+    before: int | None = optional()
+    added: int | None = optional()
+    removed: int | None = optional()
+    """Entries the new copy lost (held for the cooling-off delay)."""
+    reason: str | None = optional()

@@ -75,6 +75,10 @@ class ListMeta:
     exact: bool
     imported_at: str
     updated_at: str | None = None
+    subscribed: bool = False
+    """Kept up to date from `origin` (`candor lists`): the agent downloads it again daily."""
+    snapshot: str | None = None
+    """While the data is the copy shipped with Candor: that copy's upstream date."""
 
     @property
     def is_url(self) -> bool:
@@ -94,6 +98,11 @@ class StoredList:
     def source_name(self) -> str:
         """How decisions name this list: `lists/<category>/<name>`."""
         return f"lists/{self.meta.category}/{self.meta.name}"
+
+    @property
+    def has_data(self) -> bool:
+        """False for a subscription whose first download has not succeeded yet."""
+        return self.data_path.exists()
 
 
 @dataclass(slots=True)
@@ -146,6 +155,9 @@ def _read_meta(meta_path: Path) -> ListMeta | None:
             exact=bool(raw.get("exact", False)),
             imported_at=raw["imported_at"],
             updated_at=raw.get("updated_at"),
+            # Lists imported from a URL before subscriptions existed are subscriptions.
+            subscribed=bool(raw.get("subscribed", str(raw["origin"]).startswith("http"))),
+            snapshot=raw.get("snapshot"),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -215,11 +227,18 @@ def import_list(
     name: str | None = None,
     progress: Progress | None = None,
     deadline: float = DOWNLOAD_DEADLINE,
+    origin: str | None = None,
+    subscribed: bool | None = None,
+    snapshot: str | None = None,
+    check: Callable[[ImportedEntries], None] | None = None,
 ) -> ImportReport:
     """Copy or download `source` into the home, parse it, and compile its cache.
 
     A download ends after `deadline` seconds in all. Raises `ImportFailed` when the source
-    cannot be read or yields no usable entry; in that case nothing is left behind in the home.
+    cannot be read or yields no usable entry, or when `check` (given the parsed entries)
+    raises it; in that case nothing is left behind in the home. `origin` is recorded instead
+    of `source` (a subscription's download, staged by the caller, keeps its URL);
+    `subscribed` defaults to whether the origin is a URL; `snapshot` marks Candor's shipped copy.
     """
     name = name or list_name_for(source)
     category_dir = lists_dir / category
@@ -236,21 +255,31 @@ def import_list(
             reason = "no usable entries"
             if entries.rejected:
                 reason += f"; first problem: {entries.rejected[0]}"
-            raise ImportFailed(f"Nothing could be imported from {source}: {reason}.")
+            raise ImportFailed(f"Nothing could be imported from {origin or source}: {reason}.")
+        if check is not None:
+            check(entries)
         meta_path = category_dir / f"{name}{META_SUFFIX}"
         with locked(meta_path):  # two imports of one list: each sees the other's meta
             now = datetime.now(UTC).isoformat(timespec="seconds")
             previous = _read_meta(meta_path)
+            if origin is None:
+                origin = (
+                    source
+                    if source.startswith(("http://", "https://"))
+                    else str(Path(source).resolve())
+                )
             meta = ListMeta(
                 category=category,
                 name=name,
-                origin=source
-                if source.startswith(("http://", "https://"))
-                else str(Path(source).resolve()),
+                origin=origin,
                 format=fmt,
                 exact=exact,
                 imported_at=previous.imported_at if previous else now,
                 updated_at=now if previous else None,
+                subscribed=origin.startswith(("http://", "https://"))
+                if subscribed is None
+                else subscribed,
+                snapshot=snapshot,
             )
             data_path = (
                 category_dir / name if fmt is ListFormat.UT1 else meta_path.with_suffix(DATA_SUFFIX)
@@ -287,7 +316,7 @@ def update_lists(
     results: list[ImportReport | ImportFailed] = []
     for stored in list(stored_lists(lists_dir)):
         meta = stored.meta
-        if not meta.is_url or (category and meta.category != category):
+        if not meta.is_url or meta.snapshot or (category and meta.category != category):
             continue
         try:
             results.append(
@@ -466,5 +495,24 @@ def _write_meta(path: Path, meta: ListMeta) -> None:
         "exact": meta.exact,
         "imported_at": meta.imported_at,
         "updated_at": meta.updated_at,
+        "subscribed": meta.subscribed,
     }
+    if meta.snapshot:
+        data["snapshot"] = meta.snapshot
     write_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_meta(path: Path, meta: ListMeta) -> None:
+    """Write a list's note (a subscription before its first download, a changed flag)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_meta(path, meta)
+
+
+def meta_path_for(lists_dir: Path, category: str, name: str) -> Path:
+    """Where the note of list `name` in `category` lives."""
+    return lists_dir / category / f"{name}{META_SUFFIX}"
+
+
+def read_meta(path: Path) -> ListMeta | None:
+    """A list's note, or None when it is missing or unreadable."""
+    return _read_meta(path)

@@ -161,6 +161,8 @@ def load_rules(
     found = _Found()
     lists_by_category: dict[str, list[CompiledList]] = {name: [] for name in actions}
     for stored in stored_lists(home.lists_dir):
+        if not stored.has_data:  # a subscription waiting for its first download
+            continue
         try:
             built = compiled(stored, home.list_cache_dir)
         except OSError as exc:

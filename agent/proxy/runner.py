@@ -31,6 +31,7 @@ from agent.journal import Journal, JournalError, JournalWriteError, JournalWrite
 from agent.journal.events import AgentStart, AgentStop, EventBody, Heartbeat
 from agent.policy.deadlines import DeadlineWatch
 from agent.policy.live_rules import LiveRules, ReloadOutcome
+from agent.policy.snapshot import offer_snapshot
 from agent.policy.watcher import RulesWatcher
 from agent.proxy import memory_release
 from agent.proxy.addons.canary import Canary
@@ -140,6 +141,8 @@ class Agent:
         self._before_build = before_build
         self.selfcheck_interval = selfcheck_interval
         self.anchor_interval = anchor_interval
+        self.list_updates: dict[str, Any] = {}
+        """Keyword arguments for the list updater (tests shorten its intervals)."""
         try:
             self.overrides = [parse_override(spec) for spec in resolve]
         except ResolveSpecError as exc:
@@ -175,6 +178,7 @@ class Agent:
         self.watcher = RulesWatcher(home, self._reload)
         self.watcher.start(held=True)
         try:
+            offer_snapshot(home)  # a new home's shipped lists, compiled before the first load
             self.live = LiveRules(
                 home,
                 inspect=lambda config: hosts_to_inspect(config, self.canary),
@@ -369,6 +373,7 @@ class Agent:
                     capture_watch.start()
                     self._services.append(capture_watch)
                 self._services.append(self._start_anchors())
+                self._services.append(self._start_list_updates())
         except Exception:
             log.exception("could not start report sending and the self-checks")
 
@@ -400,6 +405,20 @@ class Agent:
             last_probe=lambda: self.canary.last_probe,
             probe_within=PROBE_ROUNDS * interval,
         )
+
+    def _start_list_updates(self) -> Any:
+        """The daily refresh of subscribed lists; a new copy is reloaded at once."""
+        from agent.policy.list_updater import ListUpdater
+
+        updater = ListUpdater(
+            self.home,
+            self.record,
+            lambda: self.live.effective_config,
+            self.live.reload,
+            **self.list_updates,
+        )
+        updater.start()
+        return updater
 
     def _start_anchors(self) -> Any:
         """Hourly time anchors over the chain head, while a partner has confirmed."""
