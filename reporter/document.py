@@ -100,6 +100,9 @@ class Summary(_Model):
     looked_up: int | None = None
     """Blocked names programs looked up through Candor's DNS: not visits (browsers look names
     up ahead of one), so not in the counts above. Absent in reports built before."""
+    help_searches: int | None = None
+    """Searches for help or recovery ("porn addiction help"), counted at every level; their
+    terms are never in the summary. Absent when none (and in reports built before)."""
 
 
 class DomainEntry(Counts):
@@ -462,6 +465,8 @@ def _drop_unset_origins(data: dict[str, Any]) -> None:
         data["summary"].pop("origins", None)
     if data["summary"].get("looked_up") is None:
         data["summary"].pop("looked_up", None)
+    if data["summary"].get("help_searches") is None:
+        data["summary"].pop("help_searches", None)
     for entry in data.get("domains") or []:
         for name in ("opened", "pulled_in", "pulled_in_by"):
             if entry.get(name) is None:

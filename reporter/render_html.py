@@ -147,6 +147,7 @@ def render(document: Document) -> str:
     more += [_e(line) for line in words.lookup_lines(document)]
     if s.searches_flagged:
         more.append(_e(f"Searches in watched categories: {s.searches_flagged}"))
+    more += [_e(line) for line in words.help_search_lines(document)]
     categories = [
         _e(f"{c.category}{f' ({c.action})' if c.action else ''}: {words.counts_words(c)}")
         for c in s.categories

@@ -353,6 +353,14 @@ def lookup_lines(document: Document) -> list[str]:
     ]
 
 
+def help_search_lines(document: Document) -> list[str]:
+    """Searches for help or recovery, said kindly (none: empty)."""
+    n = document.summary.help_searches
+    if not n:
+        return []
+    return [f"Searches for help or recovery: {n}. A good sign, and a kind thing to talk about."]
+
+
 def origin_words(total: int, opened: int | None, pulled_in: int | None,
                  by: list[str] | None) -> str | None:  # fmt: skip
     """Whether the person opened a site or a page pulled it in, in a few words (None: unknown)."""
@@ -514,6 +522,7 @@ def _this_week(document: Document, zone: tzinfo) -> list[str]:
     out.append(f'  "This was a mistake" requests: {s.unblock_requests}')
     if s.searches_flagged:
         out.append(f"  Searches in watched categories: {s.searches_flagged}")
+    out.extend(f"  {line}" for line in help_search_lines(document))
     out.append("")
     out.append("  By category")
     for c in s.categories:

@@ -6,7 +6,8 @@ stamped outside the period is counted too, on the day it carries, and that day i
 `decision` events whose outcome is block, warn or log are counted; an allowed page is not the
 partner's business. Days and hours are in the person's time zone, so "late evenings are hard"
 reads as the person lives it. Searches reach the report only when they touched a watched
-category, and only at the detailed level, never the rest of someone's searching.
+category, and only at the detailed level, never the rest of someone's searching; searches for
+help or recovery are a count at every level, without their terms.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def week_facts(
             if host:
                 sites.add(host, category, decision, event.body, event.ts)
         elif event.kind == Kind.SEARCH:
+            if event.body.get("help") is True:
+                other["help"] += 1  # a count only: never its terms, at any level
+                continue
             category = _text(event.body.get("category"))
             decision = _text(event.body.get("decision"))
             if category is None or decision == "allow":
@@ -136,6 +140,7 @@ def week_facts(
         temporary_allows=other[Kind.ALLOW_GRANTED],
         origins=origins(by_origin),
         looked_up=looked_up or None,
+        help_searches=other["help"] or None,
     )
     domains = more = None
     if level in ("domains", "detailed"):

@@ -9,6 +9,10 @@ parent of a host, on label boundaries); keywords sit in one whole-word index and
 RE2 set.
 
 Precedence, top to bottom (DESIGN.md, "Decisions and precedence"):
+0. help is never blocked: a help or recovery site (`Policy.help_sites`, the help list) is allowed
+   before anything else is consulted, and a help-seeking search (`rules.help_seeking`) is not
+   closed by words (keywords, regexes, and the recognisers that read words): only a host or path
+   rule can still decide it. A recogniser added here goes after both;
 1. an allowlist entry covering the host allows the request;
 2. an `@@` exception in a category cancels that category's other matches, except `$important`
    ones;
@@ -40,6 +44,7 @@ from rules.compiled_list import (
     regex_options,
     split_path_entry,
 )
+from rules.help_seeking import HELP_SEARCH_SOURCE, help_search
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.keywords import KeywordIndex
 from rules.model import ALLOW, STRENGTH, Action, Decision, HostCheck, Rule, RuleKind
@@ -88,6 +93,8 @@ class Policy:
     """DOMAIN and EXACT rules: hosts never decrypted."""
     inspect: Sequence[Rule] = ()
     """DOMAIN and EXACT rules: hosts decrypted anyway (SafeSearch, search capture)."""
+    help_sites: Sequence[Rule] = ()
+    """DOMAIN and EXACT rules: help and recovery sites, allowed before anything else."""
 
 
 # A candidate is (rank, category index, flags, payload). The rank is one int so comparing two
@@ -182,6 +189,8 @@ class Matcher:
         categories = tuple(policy.categories)
         nodes: dict[str, _Node] = {}
         builder = _Builder(nodes)
+        for rule in policy.help_sites:  # first: a host on both lists is named as help
+            builder.add_allow(rule)
         for rule in policy.allowlist:
             builder.add_allow(rule)
         for rule in policy.inspect:
@@ -270,6 +279,9 @@ class Matcher:
 
         Host and path are matched in one spelling (`host_key`, `normalise_path`), so `/%73ecret`,
         `//secret` and `http://2130706433/` meet the rules written as `/secret` and `127.0.0.1`.
+
+        A help-seeking search (by its `search_terms`) is never closed by a keyword or a regex: if
+        nothing else decides it, it is allowed with `source` "help-seeking search".
         """
         scheme, raw_host, port, path = split_url(url)
         host = host_key(raw_host) if raw_host else None
@@ -288,6 +300,12 @@ class Matcher:
             target = host + path
         else:
             target = url
+        helping = help_search(search_terms) if search_terms else None
+        if helping is not None:
+            decision = self._winner(candidates) if candidates else ALLOW
+            if decision.decision != "allow":
+                return decision  # a host or path rule: help sites are on the help list
+            return Decision("allow", rule=str(helping), source=HELP_SEARCH_SOURCE)
         if self._has_keywords:
             found = self._keywords.find(target)
             if search_terms:
@@ -656,5 +674,7 @@ def _fingerprint(policy: Policy) -> str:
         "never_inspect": texts(policy.never_inspect),
         "inspect": texts(policy.inspect),
     }
+    if policy.help_sites:  # named only when there are some (older fingerprints stay the same)
+        doc["help_sites"] = texts(policy.help_sites)
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

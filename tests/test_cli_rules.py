@@ -35,12 +35,14 @@ def test_add_test_remove_round_trip(home_dir: Path) -> None:
 
     d = decision(home_dir, "https://live.examplebets.com/odds?x=1")
     assert d == {
+        "url": "https://live.examplebets.com/odds?x=1",
         "decision": "block",
         "category": "gambling",
         "action": "block",
         "rule": "examplebets.com",
         "source": d["source"],
         "pending_until": None,
+        "reason": f"host rule 'examplebets.com' in gambling ({d['source']})",
     }
     assert d["source"].startswith("gambling.txt:")
     assert decision(home_dir, "https://notexamplebets.com/")["decision"] == "allow"

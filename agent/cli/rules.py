@@ -6,8 +6,10 @@ import argparse
 import json
 import re
 import signal
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import (
@@ -29,9 +31,14 @@ from agent.policy.ledger import Ledger, read_ledger
 from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
+from rules.help_seeking import HELP_SEARCH_SOURCE
+from rules.help_sites import HELP_LIST_SOURCE
 from rules.lists.formats import ListFormat
+from rules.matcher import Matcher
 from rules.model import Decision, Rule
+from rules.search_engines import engine_for, search_in_url
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
+from rules.urls import host_key, split_url
 
 CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
@@ -84,10 +91,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("category", nargs="?")
     p.set_defaults(handler=said_plainly(cmd_rules_update))
 
-    p = rules.add_parser("test", help="what Candor would do with a URL, and why")
-    p.add_argument("url")
+    p = rules.add_parser("test", help="what Candor would do with URLs, and why")
+    p.add_argument(
+        "urls", nargs="+", metavar="URL", help="one or more; '-' reads them one a line from stdin"
+    )
     p.add_argument("--search", metavar="TERMS", help="also test these search terms")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object a line, in input order")
     p.set_defaults(handler=said_plainly(cmd_rules_test))
 
     p = rules.add_parser("check", help="parse every rule and list, report every problem")
@@ -400,15 +409,94 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
     return cmd_lists_update(home, argparse.Namespace(name=category))
 
 
+NOT_A_URL = "not a web address Candor can read (no host name)"
+
+
+@dataclass(frozen=True, slots=True)
+class Tested:
+    """One line of `candor rules test`: the URL, and its decision or why it has none."""
+
+    url: str
+    decision: Decision | None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        """The contract's fields, `reason`, and the URL (or `error` instead of a decision)."""
+        if self.decision is None:
+            return {"url": self.url, "decision": None, "error": self.error}
+        return {"url": self.url, **self.decision.as_json(), "reason": reason(self.decision)}
+
+
+def decide_url(matcher: Matcher, url: str, search: str | None = None) -> Tested:
+    """What `matcher` does with `url`, reading the search terms of an engine's URL as the
+    agent does (unless `search` gives terms)."""
+    host = host_key(split_url(url)[1])
+    if host is None:
+        return Tested(url, None, NOT_A_URL)
+    if search is None and engine_for(host) and (found := search_in_url(url)) is not None:
+        search = found.terms
+    return Tested(url, matcher.decide(url, search_terms=search))
+
+
+def urls_given(given: list[str]) -> Iterator[str]:
+    """The URLs named, in order; `-` stands for standard input's lines (blank lines and `#`
+    comments skipped)."""
+    for item in given:
+        if item != "-":
+            yield item
+            continue
+        for line in sys.stdin:
+            text = line.strip()
+            if text and not text.startswith("#"):
+                yield text
+
+
 def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
-    """`candor rules test URL`: what Candor would do, and which rule decides."""
-    loaded = load_rules(home, usable_settings(home))
-    decision = loaded.matcher.decide(args.url, search_terms=args.search)
-    if args.json:
-        out.print_json(json.dumps(decision.as_json()))
-    else:
-        out.line(explain(decision))
+    """`candor rules test URL...`: what Candor would do with each, and which rule decides.
+    The rules are compiled once, however many URLs there are; exit 1 if a line was not a URL."""
+    matcher = load_rules(home, usable_settings(home)).matcher
+    several = len(args.urls) > 1 or "-" in args.urls
+    bad = 0
+    write = sys.stdout.write
+    for url in urls_given(args.urls):
+        tested = decide_url(matcher, url, args.search)
+        bad += tested.decision is None
+        if args.json:
+            write(json.dumps(tested.as_json(), ensure_ascii=False) + "\n")
+        elif tested.decision is None:
+            write(f"{url}: {tested.error}.\n")
+        else:
+            said = explain(tested.decision)
+            write(f"{url}: {said}\n" if several else said + "\n")
+    sys.stdout.flush()
+    if bad:
+        err.line(f"candor: {bad:,} of the lines given {'was' if bad == 1 else 'were'} {NOT_A_URL}.")
+        return 1
     return 0
+
+
+def reason(decision: Decision) -> str:
+    """Which rule, list or recogniser decided, in a few words (or that nothing did)."""
+    if decision.source == HELP_SEARCH_SOURCE:
+        return f"help-seeking search ({decision.rule}): words never close it"
+    if decision.source == HELP_LIST_SOURCE:
+        return f"help list: {decision.rule} is a help or recovery site"
+    if decision.rule is None:
+        return decision.source or "no rule matches"
+    rule = decision.rule
+    if decision.category is None:
+        return f"allowlist entry {rule} ({decision.source})"
+    if rule.startswith("@@"):
+        what = "exception"
+    elif rule.startswith("keyword:"):
+        what, rule = "keyword", rule.removeprefix("keyword:").strip()
+    elif rule.startswith("/"):
+        what = "regex"
+    elif "/" in rule:
+        what = "path rule"
+    else:
+        what = "host rule"
+    return f"{what} '{rule}' in {decision.category} ({decision.source})"
 
 
 def explain(decision: Decision) -> str:
@@ -420,6 +508,10 @@ def explain(decision: Decision) -> str:
         "allow": "Allowed",
     }
     line = verbs[decision.decision]
+    if decision.source == HELP_SEARCH_SOURCE:
+        return f"{line}: a search for help ({decision.rule}), which keyword rules never close."
+    if decision.source == HELP_LIST_SOURCE:
+        return f"{line}: {decision.rule} is on the help list of help and recovery sites."
     if decision.rule is None:
         return f"{line}: no rule matches."
     line += f" by the rule '{decision.rule}' ({decision.source})"

@@ -167,7 +167,8 @@ def decisions_in(body: Mapping[str, Any]) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Search(EventBody):
-    """A search on an engine Candor watches matched a category (or, when detailed, any search)."""
+    """A search on an engine Candor watches matched a category or asked for help (or, when
+    detailed, any search)."""
 
     kind: ClassVar[Kind] = Kind.SEARCH
     engine: str
@@ -175,6 +176,9 @@ class Search(EventBody):
     decision: str
     terms: str | None = optional()
     """Only at the "detailed" level."""
+    help: bool | None = optional()
+    """True for a help-seeking search (allowed whatever keywords say; counted in the report at
+    every level, its terms kept only at the "detailed" level)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,6 +54,7 @@ from agent.policy.own_rules import (
 from agent.policy.temporary_allow import Grant
 from rules.changes import CategoryChange, diff_identities
 from rules.compiled_list import CompiledList, entries_missing, load_compiled
+from rules.help_sites import help_site_rules
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.model import Action, Rejection, Rule, RuleKind
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule
@@ -370,6 +371,7 @@ def _assemble(
         allowlist=(*(g.rule() for g in grants), *allowlist),
         never_inspect=tuple(never_inspect),
         inspect=tuple(inspect(in_force)) if inspect else (),
+        help_sites=help_site_rules(),
     )
     return _Assembled(policy, in_force, grants, tuple(gone))
 

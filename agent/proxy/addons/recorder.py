@@ -28,6 +28,7 @@ from agent.journal.events import EventBody
 from agent.proxy.addons.safesearch import Search
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.request_kind import SUBRESOURCE, UNKNOWN_ORIGIN, RequestOrigin
+from rules.help_seeking import HELP_SEARCH_SOURCE
 from rules.model import Decision
 from rules.sites import registrable_domain
 
@@ -163,9 +164,12 @@ class Recorder:
                 self._forget(key)
 
     def searched(self, search: Search, decision: Decision) -> None:
-        """A search that matched a category (any search, and its terms, only when detailed)."""
+        """A search that matched a category, or asked for help (any search, and its terms, only
+        when detailed). A help-seeking search is counted on its page of results, not on each
+        suggestion asked for while it was typed."""
         detailed = self._settings().detailed
-        if decision.decision == "allow" and not detailed:
+        helping = decision.source == HELP_SEARCH_SOURCE and not search.suggestion
+        if decision.decision == "allow" and not detailed and not helping:
             return
         key = ("search", search.engine, decision.category, search.terms)
         if self.first(key):
@@ -175,6 +179,7 @@ class Recorder:
                     category=decision.category,
                     decision=decision.decision,
                     terms=search.terms if detailed else None,
+                    help=True if helping else None,
                 )
             )
 

@@ -49,11 +49,12 @@ class RequestFilter:
         host = request_host(request)
         engine = safesearch.engine_for(host)
         capture = engine is not None and self._settings().search_capture
-        search = safesearch.search_of(request, engine) if capture and engine else None
+        # Read even without search capture: a search for help is told by its terms.
+        search = safesearch.search_of(request, engine) if engine else None
         if capture and engine == "duckduckgo" and search is None and request.method == "POST":
             flow.metadata[_SEARCH_IN_BODY] = engine  # the form arrives with the body
             body_streaming.read_body(flow)
-        self._decide(flow, host, search)
+        self._decide(flow, host, search, capture)
 
     def request(self, flow: http.HTTPFlow) -> None:
         engine = flow.metadata.pop(_SEARCH_IN_BODY, None)
@@ -61,23 +62,26 @@ class RequestFilter:
             return  # streamed: a form too large to read is not a search
         search = safesearch.search_of(flow.request, engine)
         if search is not None:
-            self._decide(flow, request_host(flow.request), search)
+            self._decide(flow, request_host(flow.request), search, True)
 
-    def _decide(self, flow: http.HTTPFlow, host: str, search: safesearch.Search | None) -> None:
+    def _decide(
+        self, flow: http.HTTPFlow, host: str, search: safesearch.Search | None, capture: bool
+    ) -> None:
         request = flow.request
         matcher = self._matcher()
         url = request_url(request, host)
-        decision = matcher.decide(url, search_terms=search.terms if search else None)
+        terms = search.terms if search else None
+        decision = matcher.decide(url, search_terms=terms)
         names = request_names(flow)
         for name in names[1:]:  # where the request goes, if not the Host header's name
             other_url = request_url(request, name)
-            other = matcher.decide(other_url)
+            other = matcher.decide(other_url, search_terms=terms)
             if STRENGTH.get(other.decision, 0) > STRENGTH.get(decision.decision, 0):
                 host, url, decision = name, other_url, other  # the stricter wins
         verdict = decision.decision
         if verdict == "warn" and self._pages.tokens.allowed(host):
             verdict = "allow"
-        if search is not None:
+        if search is not None and capture:
             self._recorder.searched(search, decision)
         if verdict in ("block", "warn", "log"):
             self._recorder.decided(decision, host, request.path, request_origin(request))

@@ -21,49 +21,32 @@ from agent.config import Config
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import request_host
 from rules.model import Rule, RuleKind
-
-# https://www.google.com/supported_domains: Google Search answers on google.<each of these>.
-_GOOGLE_SUFFIXES = """
-    com ad ae com.af com.ag al am co.ao com.ar as at com.au az ba com.bd be bf bg com.bh bi bj
-    com.bn com.bo com.br bs bt co.bw by com.bz ca cd cf cg ch ci co.ck cl cm cn com.co co.cr
-    com.cu cv com.cy cz de dj dk dm com.do dz com.ec ee com.eg es com.et fi com.fj fm fr ga ge
-    gg com.gh com.gi gl gm gr com.gt gy com.hk hn hr ht hu co.id ie co.il im co.in iq is it je
-    com.jm jo co.jp co.ke com.kh ki kg co.kr com.kw kz la com.lb li lk co.ls lt lu lv com.ly
-    co.ma md me mg mk ml com.mm mn com.mt mu mv mw com.mx com.my co.mz com.na com.ng com.ni ne
-    nl no com.np nr nu co.nz com.om com.pa com.pe com.pg com.ph com.pk pl pn com.pr ps pt com.py
-    com.qa ro ru rw com.sa com.sb sc se com.sg sh si sk com.sl sn so sm sr st com.sv td tg co.th
-    com.tj tl tm tn to com.tr tt com.tw co.tz com.ua co.ug co.uk com.uy co.uz com.vc co.ve co.vi
-    com.vn vu ws rs co.za co.zm co.zw cat
-"""
-GOOGLE_DOMAINS = tuple(f"google.{suffix}" for suffix in _GOOGLE_SUFFIXES.split())
-
-BING_HOSTS = ("bing.com", "www.bing.com", "cn.bing.com")
-DUCKDUCKGO_HOSTS = (
-    "duckduckgo.com",
-    "www.duckduckgo.com",
-    "html.duckduckgo.com",
-    "lite.duckduckgo.com",
-    "links.duckduckgo.com",
-)
-YOUTUBE_HOSTS = (
-    "youtube.com",
-    "www.youtube.com",
-    "m.youtube.com",
-    "music.youtube.com",
-    "youtubei.googleapis.com",
-    "youtube.googleapis.com",
-    "www.youtube-nocookie.com",
-    "suggestqueries-clients6.youtube.com",
+from rules.search_engines import (
+    BING_HOSTS,
+    DUCKDUCKGO_HOSTS,
+    ENGINES,
+    GOOGLE_DOMAINS,
+    SUGGESTION_PATHS,
+    YOUTUBE_HOSTS,
+    engine_for,
+    terms_param,
 )
 
-ENGINES: dict[str, str] = {}
-for _domain in GOOGLE_DOMAINS:
-    ENGINES[_domain] = ENGINES["www." + _domain] = "google"
-ENGINES["suggestqueries.google.com"] = "google"
-ENGINES |= dict.fromkeys(BING_HOSTS, "bing")
-ENGINES |= dict.fromkeys(DUCKDUCKGO_HOSTS, "duckduckgo")
-ENGINES |= dict.fromkeys(YOUTUBE_HOSTS, "youtube")
-"""Exact host -> engine. Exact hosts, so that e.g. mail.google.com is never decrypted for this."""
+__all__ = [
+    "BING_HOSTS",
+    "DUCKDUCKGO_HOSTS",
+    "ENGINES",
+    "GOOGLE_DOMAINS",
+    "YOUTUBE_HOSTS",
+    "SafeSearch",
+    "Search",
+    "enforce",
+    "engine_for",
+    "hosts_to_inspect",
+    "inspect_rules",
+    "safe_name",
+    "search_of",
+]
 
 # (parameter, strict value) each engine honours on its result pages.
 _SAFE_PARAM = {"google": ("safe", "active"), "bing": ("adlt", "strict"), "duckduckgo": ("kp", "1")}
@@ -73,33 +56,6 @@ _RESULT_PATHS = {
     "bing": frozenset({"/search", "/images/search", "/videos/search", "/news/search", "/"}),
     "duckduckgo": frozenset({"/", "/html", "/html/", "/lite", "/lite/"}),
 }
-# path -> query parameter holding what was typed. Paths matter: Google's `/url?q=` is a link
-# target, not a search.
-_TERM_PARAMS: dict[str, dict[str, str]] = {
-    "google": {"/search": "q", "/webhp": "q", "/": "q", "/complete/search": "q"},
-    "bing": {
-        "/search": "q",
-        "/images/search": "q",
-        "/videos/search": "q",
-        "/news/search": "q",
-        "/": "q",
-        "/AS/Suggestions": "qry",
-        "/osjson.aspx": "query",
-    },
-    "duckduckgo": {
-        "/": "q",
-        "/html": "q",
-        "/html/": "q",
-        "/lite": "q",
-        "/lite/": "q",
-        "/ac/": "q",
-        "/d.js": "q",
-        "/i.js": "q",
-        "/v.js": "q",
-        "/news.js": "q",
-    },
-    "youtube": {"/results": "search_query", "/complete/search": "q"},
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +64,8 @@ class Search:
 
     engine: str
     terms: str
+    suggestion: bool = False
+    """Asked for while typing (a suggestion endpoint), not a page of results."""
 
 
 def inspect_rules() -> tuple[Rule, ...]:
@@ -120,11 +78,6 @@ def hosts_to_inspect(config: Config) -> tuple[Rule, ...]:
     if config.safesearch.enabled or config.search_capture.enabled:
         return inspect_rules()
     return ()
-
-
-def engine_for(host: str) -> str | None:
-    """The engine a host belongs to, or None (exact hosts only)."""
-    return ENGINES.get(host.lower().rstrip("."))
 
 
 SAFE_NAMES = {
@@ -167,14 +120,14 @@ def enforce(request: http.Request, engine: str) -> bool:
 
 def search_of(request: http.Request, engine: str) -> Search | None:
     """The terms of a result page or suggestion request, or None for anything else."""
-    param = _TERM_PARAMS.get(engine, {}).get(_path(request))
+    param = terms_param(engine, _path(request))
     terms = request.query.get(param) if param else None
     if not terms and request.method == "POST" and engine == "duckduckgo" and request.content:
         # html.duckduckgo.com posts its form; only available once the body has arrived.
         terms = request.urlencoded_form.get("q")
     if not terms or not terms.strip():
         return None
-    return Search(engine, " ".join(terms.split()))
+    return Search(engine, " ".join(terms.split()), _path(request) in SUGGESTION_PATHS)
 
 
 def _path(request: http.Request) -> str:

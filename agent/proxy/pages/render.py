@@ -32,6 +32,7 @@ from agent.config.shell_words import command_line
 from agent.journal.loosening import held_until_words
 from agent.proxy.pages.origin import CONTINUE_PATH, MISTAKE_PATH
 from agent.proxy.pages.tokens import CONTINUE_FOR, TOKEN_LIFETIME
+from rules.help_sites import help_links
 from rules.hostnames import display_host
 from rules.model import Decision
 
@@ -49,7 +50,20 @@ class PageInfo:
 
 def block_page(info: PageInfo) -> str:
     """The page shown instead of a blocked site."""
-    return _render("block.html", info)
+    return _render("block.html", info, help_links=help_line(info.decision.category))
+
+
+@cache
+def help_line(category: str | None) -> str:
+    """A short line of links to help and recovery sites from the help list (plain links: the
+    page's policy loads nothing from them, and no referrer is sent)."""
+    sites = help_links(category)
+    if not sites:
+        return ""
+    links = " · ".join(
+        f'<a href="{_e(site.url)}" rel="noreferrer noopener">{_e(site.name)}</a>' for site in sites
+    )
+    return f"<p>If you would like support: {links}.</p>"
 
 
 def warn_page(info: PageInfo) -> str:
