@@ -53,16 +53,7 @@ def format_status(status: Status) -> list[str]:
     else:
         lines.append("Today: nothing blocked, warned or logged.")
     lines.extend(_lookup_lines(status))
-    if status.lists:
-        lines.append("")
-        lines.append("Lists:")
-        for row in status.lists:
-            entries = f"{row['entries']:,}" if row["entries"] is not None else "-"
-            when = row["refreshed"] or "-"
-            lines.append(
-                f"  {row['category'] + '/' + row['name']:<40} {entries:>8}  {when:<10}  "
-                f"{row['status']}"
-            )
+    lines.extend(_list_lines(status))
     if status.pending:
         lines.append("")
         lines.append("Waiting for the cooling-off delay (stricter until then):")
@@ -86,6 +77,19 @@ def format_status(status: Status) -> list[str]:
 
 def _when(moment: datetime) -> str:
     return moment.astimezone().strftime("%a %d %b %H:%M")
+
+
+def _list_lines(status: Status) -> list[str]:
+    """Each imported or subscribed list: its size, when it was last refreshed, its state."""
+    if not status.lists:
+        return []
+    lines = ["", "Lists:"]
+    for row in status.lists:
+        entries = f"{row['entries']:,}" if row["entries"] is not None else "-"
+        when = row["refreshed"] or "-"
+        name = row["category"] + "/" + row["name"]
+        lines.append(f"  {name:<40} {entries:>8}  {when:<10}  {row['status']}")
+    return lines
 
 
 def _lookup_lines(status: Status) -> list[str]:
