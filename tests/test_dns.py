@@ -316,3 +316,15 @@ def test_bad_dns_flags_are_one_sentence(tmp_path: Path) -> None:
         result = candor(home, "run", "--listen", "127.0.0.1:0", *args)
         assert result.returncode == 1
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_dns_port_in_use_is_one_sentence_and_nothing_is_announced(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_home(home)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        result = candor(home, "run", "--listen", "127.0.0.1:0", "--dns", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert f"Candor cannot answer DNS on 127.0.0.1:{port}: address already in use." in result.stderr
+    assert "listening on" not in result.stdout and "Traceback" not in result.stderr

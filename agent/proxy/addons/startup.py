@@ -49,6 +49,9 @@ class Announce:
         self._others = others
 
     def running(self) -> None:
+        check = ctx.master.addons.get(StartupCheck.name)
+        if check is not None and check.logger.has_errored:
+            return  # the start failed: it stops with its error, announcing nothing
         ps = ctx.master.addons.get("proxyserver")
         listeners = [
             (s.mode.type_name, s.listen_addrs[0][:2]) for s in ps.servers if s.listen_addrs
