@@ -11,7 +11,7 @@ import argparse
 import json
 
 from agent.cli.console import UserError, err, out, usable_settings
-from agent.cli.rules import LIST_FORMATS, category_name, say_loosening
+from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
 from agent.config import Home, format_duration, last_good_config
 from agent.policy.imported_lists import stored_lists
 from agent.policy.ledger import read_ledger

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import signal
 import sys
 import threading
@@ -12,10 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from agent.cli.console import UserError, err, out, usable_settings
+from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
 from agent.config import (
     Config,
     Home,
-    format_duration,
     last_good_config,
 )
 from agent.config.files import edit_atomic, make_folder
@@ -27,7 +26,7 @@ from agent.policy.imported_lists import (
     remove_list,
     stored_lists,
 )
-from agent.policy.ledger import Ledger, read_ledger
+from agent.policy.ledger import read_ledger
 from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from rules.changes import CategoryChange
@@ -39,11 +38,6 @@ from rules.model import Decision, Rule
 from rules.search_engines import engine_for, search_in_url
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 from rules.urls import host_key, split_url
-
-CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-
-LIST_FORMATS = [f.value for f in ListFormat]
-
 
 Handler = Callable[[Home, argparse.Namespace], int]
 
@@ -108,26 +102,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=said_plainly(cmd_rules_watch))
 
 
-def category_name(name: str) -> str:
-    """A category name as typed, checked and lower-cased (a UserError if it cannot be one)."""
-    return _category(name)
-
-
-def _category(name: str) -> str:
-    name = name.strip().lower()
-    if not CATEGORY_RE.fullmatch(name):
-        raise UserError(
-            f"'{name}' is not a usable category name: use lower-case letters, digits, '-' or '_'."
-        )
-    return name
-
-
 def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
     """`candor rules list`: categories, actions and counts, or the rules of one category."""
     config = usable_settings(home)
     loaded = load_rules(home, config)
     if args.category:
-        return _list_one(home, _category(args.category), loaded.actions, args.json)
+        return _list_one(home, category_name(args.category), loaded.actions, args.json)
     rows = []
     for name, action in loaded.actions.items():
         lists = [s for s in stored_lists(home.lists_dir) if s.meta.category == name]
@@ -198,7 +178,7 @@ def _list_one(home: Home, category: str, actions: dict, as_json: bool) -> int:
 
 def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
     """`candor rules add`: append rules to a category's file, all or none."""
-    category = _category(args.category)
+    category = category_name(args.category)
     wanted: list[Rule] = []
     for text in args.rules:
         try:
@@ -240,7 +220,7 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
     """`candor rules remove`: take rules (or an imported list) out of a category."""
-    category = _category(args.category)
+    category = category_name(args.category)
     if args.list_name:
         if not remove_list(home.lists_dir, category, args.list_name):
             raise UserError(f"There is no imported list '{args.list_name}' in '{category}'.")
@@ -305,7 +285,7 @@ def _without(raw: str, targets: dict[Rule, str]) -> tuple[list[str], set[Rule]]:
 
 def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
     """`candor rules import`: keep a public list (file, folder or URL) and compile it."""
-    category = _category(args.category)
+    category = category_name(args.category)
     fmt = ListFormat(args.format) if args.format else None
     before = read_ledger(home)
     report = _with_progress(
@@ -323,41 +303,6 @@ def cmd_rules_import(home: Home, args: argparse.Namespace) -> int:
     _print_import(report)
     say_loosening(home, [report.stored.source_name], before)
     return 0
-
-
-def say_loosening(home: Home, names: list[str], before: Ledger) -> None:
-    """Tell the person which parts of these imported lists make filtering less strict: their
-    `@@` exceptions and the entries a new version lost. Both wait for the cooling-off delay
-    and are in the weekly report. Compared with `before` (what was in force before the
-    command), since a running agent may already have applied the new version."""
-    config = last_good_config(home).config  # the command itself said if config.toml is broken
-    loaded = load_rules(home, config, ledger=before, with_grants=False)
-    delay = (loaded.effective_config or config).cooling_off
-    wait = (
-        f"so they wait for the cooling-off delay ({format_duration(delay)}) before they apply"
-        if delay
-        else "so they apply at once"
-    )
-    for name in names:
-        short = name.rsplit("/", 1)[-1]
-        exceptions = len(loaded.lists.get(name, {}).get("exceptions", ()))
-        applied = loaded.ledger.applied
-        new = applied is None or name not in applied.list_hashes
-        if exceptions and new:
-            out.print(
-                f"{short} has {exceptions:,} exception{'s' if exceptions != 1 else ''} (@@ "
-                f"rules): they make filtering less strict, {wait}, and your weekly report "
-                "lists them.",
-                markup=False,
-            )
-        for change in loaded.list_changes:
-            if change.name == name and change.removed:
-                out.print(
-                    f"{short} lost {change.removed:,} of its {change.before:,} entries: that "
-                    f"makes filtering less strict, {wait.replace('they apply', 'it applies')}, "
-                    "and your weekly report says so.",
-                    markup=False,
-                )
 
 
 def _with_progress(label: str, work):
@@ -405,7 +350,7 @@ def cmd_rules_update(home: Home, args: argparse.Namespace) -> int:
     """`candor rules update [CATEGORY]`: `candor lists update`, kept for habit and scripts."""
     from agent.cli.lists import cmd_lists_update
 
-    category = _category(args.category) if args.category else None
+    category = category_name(args.category) if args.category else None
     return cmd_lists_update(home, argparse.Namespace(name=category))
 
 
