@@ -158,11 +158,21 @@ class NameRecogniser:
             for tld, weight in lexicon.tlds.items():
                 self._tlds[tld] = (*self._tlds.get(tld, ()), (lexicon.category, weight))
         automaton = ahocorasick.Automaton()
+        for word in self._help:
+            automaton.add_word(word, (word, True))
         for word in self._weights:
-            automaton.add_word(word, word)
+            automaton.add_word(word, (word, False))
         if len(automaton):
             automaton.make_automaton()
         self._automaton = automaton if len(automaton) else None
+        """Every lexicon and help word: only a chunk holding one is split."""
+        lexicon = ahocorasick.Automaton()
+        for word in self._weights:
+            lexicon.add_word(word, word)
+        if len(lexicon):
+            lexicon.make_automaton()
+        self._lexicon = lexicon if len(lexicon) else None
+        """Every lexicon word: a name holding none is not recognised (the fast path)."""
         self.recognise = lru_cache(maxsize=cache_size)(self._recognise)  # type: ignore[method-assign]
 
     @property
@@ -197,11 +207,15 @@ class NameRecogniser:
         splitter = self.splitter()
         for label in labels[:-1] if len(labels) > 1 else labels:
             for chunk in _CHUNKS.findall(label):
-                spans = (
-                    [(end + 1 - len(word), end + 1) for end, word in automaton.iter(chunk)]
-                    if automaton is not None
-                    else []
-                )
+                spans: list[tuple[int, int]] = []
+                helps = False
+                for end, (word, is_help) in automaton.iter(chunk) if automaton else ():
+                    if is_help:
+                        helps = True
+                    else:
+                        spans.append((end + 1 - len(word), end + 1))
+                if not spans and not helps:
+                    continue  # neither a lexicon word nor a help word can come out of it
                 split, near = splitter.split_near(chunk, spans, MARGIN)
                 words.extend(split)
                 scored.extend(chunk[i:j] for i, j in near)
@@ -213,7 +227,7 @@ class NameRecogniser:
         if not dot:
             stem, tld = name, ""
         tld_hits = self._tlds.get(tld, ())
-        if not tld_hits and not self._has_candidate(stem):
+        if not tld_hits and not self._holds_word(stem):
             return ()
         words, scored = self._read(name)
         if self._help.intersection(words):
@@ -235,10 +249,15 @@ class NameRecogniser:
         out.sort(key=lambda r: -r.score)
         return tuple(out)
 
-    def _has_candidate(self, text: str) -> bool:
-        if self._automaton is None:
+    def holds_lexicon_word(self, host: str) -> bool:
+        """Whether `host` (its top-level domain left out) holds a lexicon word anywhere, whole
+        or not: the names the word model has to split."""
+        return self._holds_word(host.lower().rstrip(".").rpartition(".")[0] or host.lower())
+
+    def _holds_word(self, text: str) -> bool:
+        if self._lexicon is None:
             return False
-        for _ in self._automaton.iter(text):
+        for _ in self._lexicon.iter(text):
             return True
         return False
 

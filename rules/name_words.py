@@ -143,16 +143,21 @@ class WordSplitter:
             words.append(letters[i:j])
             j = i
         words.reverse()
-        spans = list(spans)
+        taken = set()
+        at = 0
+        for word in words:
+            taken.add((at, at + len(word)))
+            at += len(word)
+        near = [span for span in spans if span in taken]
+        spans = [span for span in spans if span not in taken]
         if not spans:
-            return words, []
+            return words, near
         rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
         for i in range(n - 1, -1, -1):
             low = rest[i + 1] + unknown
             for length, cost in found[i]:
                 low = min(low, cost + rest[i + length])
             rest[i] = low
-        near = []
         for i, j in spans:
             cost = next((c for length, c in found[i] if length == j - i), None)
             if cost is not None and best[i] + cost + rest[j] <= best[n] + margin:
