@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -48,6 +48,8 @@ from rules.help_seeking import HELP_SEARCH_SOURCE, help_search
 from rules.hostnames import InvalidHost, is_ip_literal, normalise_host
 from rules.keywords import KeywordIndex
 from rules.model import ALLOW, STRENGTH, Action, Decision, HostCheck, Rule, RuleKind
+from rules.name_recogniser import SOURCE as RECOGNISER_SOURCE
+from rules.name_recogniser import NameRecogniser, Recognition, shared_recogniser
 from rules.urls import fold_path, host_key, join_url, normalise_path, path_key, split_url
 
 PATH_SPECIFICITY = 10
@@ -80,6 +82,9 @@ class CategoryPolicy:
     waiting_exceptions: Mapping[Rule, datetime] = field(default_factory=dict)
     """`@@` exceptions added but held back until the given time (cooling-off): they allow
     nothing yet, and a block they would cancel carries that time as its `pending_until`."""
+    recognise: bool = False
+    """Also match host names the name recogniser assigns to this category
+    (`rules.name_recogniser`); only categories with a lexicon have any."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,8 @@ class Matcher:
         fingerprint: str,
         identities: dict[str, frozenset[str]],
         cache_size: int,
+        recognised: dict[str, tuple[int, CategoryPolicy]] | None = None,
+        recogniser: Callable[[], NameRecogniser] = shared_recogniser,
     ) -> None:
         self._nodes = {host[::-1] + ".": node for host, node in nodes.items()}
         self._node_prefixes = marisa_trie.Trie(self._nodes).prefixes if nodes else None
@@ -174,6 +181,16 @@ class Matcher:
         self._regex_candidates = regex_candidates
         self._fingerprint = fingerprint
         self._identities = identities
+        self._recognised = recognised or {}
+        """Category name → (index, policy), for categories the name recogniser serves."""
+        self._recogniser = recogniser
+        self._recognise_below = (
+            max(STRENGTH[c.action] for _, c in self._recognised.values()) << 24
+            if self._recognised
+            else 0
+        )
+        """A candidate ranked this high (a block, when a recognised category blocks) already
+        decides the host: the recogniser is not asked."""
         self._check_host = (
             lru_cache(maxsize=cache_size)(self._check_host_uncached)
             if cache_size
@@ -181,8 +198,16 @@ class Matcher:
         )
 
     @classmethod
-    def compile(cls, policy: Policy, *, cache_size: int = 65536) -> Matcher:
+    def compile(
+        cls,
+        policy: Policy,
+        *,
+        cache_size: int = 65536,
+        recogniser: Callable[[], NameRecogniser] = shared_recogniser,
+    ) -> Matcher:
         """Build a snapshot. `cache_size` bounds the per-snapshot `check_host` cache (0: none).
+        `recogniser` gives the name recogniser, asked for only when a recognising category
+        first meets a host no rule decides (it takes seconds to build once per process).
 
         Raises ValueError if an allowlist, inspect or never-inspect entry is not a host rule.
         """
@@ -198,9 +223,12 @@ class Matcher:
         for rule in policy.never_inspect:
             builder.add_flag(rule, "never")
         lists: list[_ListRef] = []
+        recognised: dict[str, tuple[int, CategoryPolicy]] = {}
         for index, category in enumerate(categories):
             if STRENGTH[category.action] == 0:
                 continue
+            if category.recognise:
+                recognised.setdefault(category.name, (index, category))
             for rule in category.rules:
                 builder.add_rule(index, category, rule, None)
             for rule, until in category.pending.items():
@@ -236,6 +264,8 @@ class Matcher:
             fingerprint=_fingerprint(policy),
             identities={c.name: frozenset(r.text for r in c.rules) for c in categories},
             cache_size=cache_size,
+            recognised=recognised,
+            recogniser=recogniser,
         )
 
     @property
@@ -265,6 +295,8 @@ class Matcher:
             candidates.extend([hit for _, hit in self._keywords.find(host)])
         if self._regex_set is not None:
             self._match_regexes(host, candidates)
+        if self._recognised:
+            self._recognise(host, candidates)
         decision = self._winner(candidates)
         hard = decision.decision in ("block", "warn")
         if never:
@@ -297,6 +329,8 @@ class Matcher:
                 if hit is not None:
                     rank = ref.base_rank | (PATH_SPECIFICITY + min(len(hit), 80)) << 12
                     candidates.append((rank, ref.category, 0, (hit, ref, False)))
+            if self._recognised:
+                self._recognise(host, candidates)
             target = host + path
         else:
             target = url
@@ -358,6 +392,22 @@ class Matcher:
                     spec = DOMAIN_SPECIFICITY + best.count(".")  # one dot per label
                 candidates.append((ref.base_rank | spec << 12, ref.category, 0, (best, ref, True)))
         return None, flags
+
+    def _recognise(self, host: str, candidates: list[_Candidate]) -> None:
+        """Add the name recogniser's verdicts for the recognising categories, unless a
+        candidate already decides at least as strictly (lists and rules come first: they are
+        cheaper and more specific). A verdict ranks like a keyword: the least specific match,
+        so an `@@` exception of its category cancels it like any other match."""
+        if is_ip_literal(host):
+            return
+        if any(c[0] >= self._recognise_below for c in candidates) and not any(
+            c[2] & _EXCEPTION for c in candidates
+        ):
+            return
+        for found in self._recogniser().recognise(host):
+            entry = self._recognised.get(found.category)
+            if entry is not None:
+                candidates.append(_recognised_candidate(*entry, found))
 
     def _match_regexes(self, text: str, candidates: list[_Candidate]) -> None:
         matched = self._regex_set.Match(text.encode("utf-8", "surrogatepass"))
@@ -625,6 +675,19 @@ def _candidate(
     return (rank, index, flags, decision)
 
 
+def _recognised_candidate(index: int, category: CategoryPolicy, found: Recognition) -> _Candidate:
+    """A name recogniser verdict as a candidate of its category, ranked like a keyword."""
+    decision = Decision(
+        decision=category.action,  # type: ignore[arg-type]
+        category=category.name,
+        action=category.action,
+        rule=found.reason,
+        source=RECOGNISER_SOURCE,
+        pending_until=category.action_pending_until,
+    )
+    return (_rank(STRENGTH[category.action], WORD_SPECIFICITY, False, index), index, 0, decision)
+
+
 def _canonical_host(value: str) -> str | None:
     try:
         return normalise_host(value)
@@ -668,6 +731,7 @@ def _fingerprint(policy: Policy) -> str:
                 "held_lists": sorted([cl.name, cl.source_hash, when(t)] for cl, t in c.held_lists),
             }
             | _waiting(c)
+            | ({"recognise": True} if c.recognise else {})
             for c in policy.categories
         ],
         "allowlist": texts(policy.allowlist),

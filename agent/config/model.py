@@ -204,9 +204,12 @@ class _Section(BaseModel):
 
 
 class CategorySettings(_Section):
-    """One category's action: block, warn, log or off."""
+    """One category's action (block, warn, log or off), and whether host names are recognised."""
 
     action: Action = "block"
+    recognise: bool = True
+    """Also catch sites no list names by the words in their host name (`adult` and `gambling`
+    have lexicons; see docs/recogniser.md)."""
 
 
 class PartnerSettings(_Section):

@@ -360,6 +360,7 @@ def _assemble(
     shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
     gone: list[Pending] = []
     categories = _category_policies(home, inputs.actions, inputs.rules, inputs.lists, shown, gone)
+    categories = [replace(c, recognise=recognises(config, c.name)) for c in categories]
     found.notes.extend(held_list_gone_words(p) for p in gone)
     in_force = cooling_off.effective_config(config, cooling.pending)
     allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
@@ -512,6 +513,13 @@ def _category_policies(
             )
         )
     return out
+
+
+def recognises(config: Config, category: str) -> bool:
+    """Whether the name recogniser serves `category` (on unless its settings say
+    `recognise = false`; only categories with a lexicon are ever recognised)."""
+    settings = config.categories.get(category)
+    return settings.recognise if settings is not None else True
 
 
 def _held_lists(

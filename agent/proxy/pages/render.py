@@ -35,6 +35,7 @@ from agent.proxy.pages.tokens import CONTINUE_FOR, TOKEN_LIFETIME
 from rules.help_sites import help_links
 from rules.hostnames import display_host
 from rules.model import Decision
+from rules.name_recogniser import SOURCE as RECOGNISER_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +84,20 @@ def noted_page(info: PageInfo) -> str:
         )
     d = info.decision
     test = command_line("candor", "rules", "test", info.url)
-    remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
     return _render(
-        "noted.html", info, continue_link=more, test_command=_e(test), remove_command=_e(remove)
+        "noted.html", info, continue_link=more, test_command=_e(test), change_it=_change_it(d)
     )
+
+
+def _change_it(d: Decision) -> str:
+    """How the person can loosen the rule that decided: remove it, or allow the site. A site
+    recognised by its name has no rule to remove: allow it, or stop recognising names."""
+    allow = "add the site to the allowlist in <code>config.toml</code>."
+    if d.source == RECOGNISER_SOURCE:
+        switch = f"[categories.{d.category or 'adult'}] recognise = false"
+        return f"{allow[:-1]}, or turn recognising names off with <code>{_e(switch)}</code>."
+    remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
+    return f"remove the rule with <code>{_e(remove)}</code> or {allow}"
 
 
 def notice_page(title: str, text: str) -> str:

@@ -1,0 +1,302 @@
+"""Recognising the long tail of adult and gambling sites by their host name alone.
+
+Most small sites announce themselves in their name, glued together in many languages
+(`snapsexehot`, `webcam-gratuite-sexe`), while innocent names hold the same letters (`essex`,
+`scunthorpe`, `therapist`). So each label is split into its most probable words
+(`rules.name_words`), and only whole words count: the words' weights from a per-category lexicon
+(`rules/lexicons/<category>.txt`) add up, and a category whose sum reaches its threshold is
+recognised. A name with a help word (`recovery`, `anonymous`, `health`: `lexicons/help.txt`) is
+never recognised: help must never be blocked.
+
+Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon word
+answers them in a microsecond or two; only the rest are split. Verdicts are cached per host in a
+bounded LRU cache. The word model takes about two seconds to load, once per process
+(`shared_recogniser`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import ahocorasick
+
+from rules.name_words import WordSplitter, model_costs
+
+REASON_PREFIX = "recognised by its name: "
+"""How a recogniser verdict names itself as a rule (`recognised by its name: sexe, hot`)."""
+SOURCE = "name recogniser"
+"""The `source` of a recogniser verdict."""
+DEFAULT_THRESHOLD = 1.0
+CACHE_SIZE = 32768
+"""Hosts whose verdict is kept; the cache never grows past this, whatever traffic comes."""
+LEXICON_COST = 6.0
+"""The cost a lexicon word gets in the word model when the model lacks it (`xnxx`)."""
+MARGIN = 1.0
+"""A lexicon word counts when the best split through it is at most this much less probable
+(in log10 units) than the best split of its chunk."""
+HELP = "help"
+"""The lexicon of help words, which veto every category."""
+
+_CHUNKS = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """One category's words with their weights, and the sum that recognises a name."""
+
+    category: str
+    words: Mapping[str, float]
+    tlds: Mapping[str, float]
+    threshold: float = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """A host name recognised as belonging to a category, and the words that said so."""
+
+    category: str
+    words: tuple[str, ...]
+    score: float
+
+    @property
+    def reason(self) -> str:
+        """The rule text shown to the person: `recognised by its name: sexe, hot`."""
+        return REASON_PREFIX + ", ".join(self.words)
+
+
+class LexiconError(ValueError):
+    """A lexicon file line that cannot be read."""
+
+
+def parse_lexicon(category: str, text: str, where: str = "") -> Lexicon:
+    """A lexicon from its text: `word weight`, `.tld weight` and `!threshold N` lines."""
+    words: dict[str, float] = {}
+    tlds: dict[str, float] = {}
+    threshold = DEFAULT_THRESHOLD
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        try:
+            if parts[0] == "!threshold" and len(parts) == 2:
+                threshold = float(parts[1])
+                continue
+            if len(parts) != 2:
+                raise ValueError
+            name, weight = parts[0], float(parts[1])
+        except ValueError:
+            raise LexiconError(
+                f"{where or category}:{number}: not `word weight`: {raw!r}"
+            ) from None
+        table = tlds if name.startswith(".") else words
+        key = name.removeprefix(".")
+        if not key.isascii() or not key.isalpha() or not key.islower() or key in table:
+            raise LexiconError(f"{where or category}:{number}: bad or repeated word: {raw!r}")
+        table[key] = weight
+    return Lexicon(category, words, tlds, threshold)
+
+
+def parse_word_list(text: str) -> frozenset[str]:
+    """A plain list of words, one a line, `#` comments."""
+    return frozenset(
+        word for raw in text.splitlines() if (word := raw.split("#", 1)[0].strip().lower())
+    )
+
+
+def packaged_lexicons() -> tuple[dict[str, Lexicon], frozenset[str]]:
+    """The lexicons shipped in `rules/lexicons/`: per category, and the help words."""
+    folder = resources.files("rules.lexicons")
+    lexicons: dict[str, Lexicon] = {}
+    help_words: frozenset[str] = frozenset()
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".txt"):
+            continue
+        category = entry.name.removesuffix(".txt")
+        text = entry.read_text("utf-8")
+        if category == HELP:
+            help_words = parse_word_list(text)
+        else:
+            lexicons[category] = parse_lexicon(category, text, f"lexicons/{entry.name}")
+    return lexicons, help_words
+
+
+class NameRecogniser:
+    """Tells, from a host name alone, which lexicon categories it belongs to."""
+
+    def __init__(
+        self,
+        lexicons: Mapping[str, Lexicon],
+        help_words: Iterable[str],
+        splitter: WordSplitter | Callable[[], WordSplitter],
+        *,
+        cache_size: int = CACHE_SIZE,
+    ) -> None:
+        """`splitter` may be a function that builds one: it is then called (once) when a host
+        name first holds a lexicon word, so a process that never meets one never loads it."""
+        self._lexicons = dict(lexicons)
+        self._help = frozenset(help_words)
+        self._splitter_lock = threading.Lock()
+        if isinstance(splitter, WordSplitter):
+            self._splitter: WordSplitter | None = splitter
+            self._make_splitter: Callable[[], WordSplitter] | None = None
+        else:
+            self._splitter = None
+            self._make_splitter = splitter
+        self._weights: dict[str, tuple[tuple[str, float], ...]] = {}
+        for lexicon in self._lexicons.values():
+            for word, weight in lexicon.words.items():
+                if weight > 0:
+                    self._weights[word] = (*self._weights.get(word, ()), (lexicon.category, weight))
+        self._tlds: dict[str, tuple[tuple[str, float], ...]] = {}
+        for lexicon in self._lexicons.values():
+            for tld, weight in lexicon.tlds.items():
+                self._tlds[tld] = (*self._tlds.get(tld, ()), (lexicon.category, weight))
+        automaton = ahocorasick.Automaton()
+        for word in self._help:
+            automaton.add_word(word, (word, True))
+        for word in self._weights:
+            automaton.add_word(word, (word, False))
+        if len(automaton):
+            automaton.make_automaton()
+        self._automaton = automaton if len(automaton) else None
+        """Every lexicon and help word: only a chunk holding one is split."""
+        lexicon = ahocorasick.Automaton()
+        for word in self._weights:
+            lexicon.add_word(word, word)
+        if len(lexicon):
+            lexicon.make_automaton()
+        self._lexicon = lexicon if len(lexicon) else None
+        """Every lexicon word: a name holding none is not recognised (the fast path)."""
+        self.recognise = lru_cache(maxsize=cache_size)(self._recognise)  # type: ignore[method-assign]
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """The categories this recogniser has a lexicon for."""
+        return frozenset(self._lexicons)
+
+    def recognise(self, host: str) -> tuple[Recognition, ...]:
+        """Every category `host` is recognised as (usually none), strongest first; cached."""
+        return self._recognise(host)
+
+    def splitter(self) -> WordSplitter:
+        """The word splitter, built now if it was left for first use."""
+        if self._splitter is None:
+            with self._splitter_lock:
+                if self._splitter is None and self._make_splitter is not None:
+                    self._splitter = self._make_splitter()
+        assert self._splitter is not None
+        return self._splitter
+
+    def words(self, host: str) -> list[str]:
+        """The words the labels of `host` split into (its top-level domain left out)."""
+        return self._read(host.lower().rstrip("."))[0]
+
+    def _read(self, name: str) -> tuple[list[str], list[str]]:
+        """The words of `name`'s labels, and the lexicon words found in them: those of the best
+        split, and those a split nearly as probable would give (`MARGIN`)."""
+        labels = name.split(".")
+        words: list[str] = []
+        scored: list[str] = []
+        automaton = self._automaton
+        splitter = self.splitter()
+        for label in labels[:-1] if len(labels) > 1 else labels:
+            for chunk in _CHUNKS.findall(label):
+                spans: list[tuple[int, int]] = []
+                helps = False
+                for end, (word, is_help) in automaton.iter(chunk) if automaton else ():
+                    if is_help:
+                        helps = True
+                    else:
+                        spans.append((end + 1 - len(word), end + 1))
+                if not spans and not helps:
+                    continue  # neither a lexicon word nor a help word can come out of it
+                split, near = splitter.split_near(chunk, spans, MARGIN)
+                words.extend(split)
+                scored.extend(chunk[i:j] for i, j in near)
+        return words, scored
+
+    def _recognise(self, host: str) -> tuple[Recognition, ...]:
+        name = host.lower().rstrip(".")
+        stem, dot, tld = name.rpartition(".")
+        if not dot:
+            stem, tld = name, ""
+        tld_hits = self._tlds.get(tld, ())
+        if not tld_hits and not self._holds_word(stem):
+            return ()
+        words, scored = self._read(name)
+        if self._help.intersection(words):
+            return ()
+        scores: dict[str, float] = {}
+        found: dict[str, list[str]] = {}
+        for category, weight in tld_hits:
+            scores[category] = scores.get(category, 0.0) + weight
+            found.setdefault(category, []).append("." + tld)
+        for word in _without_parts(scored):
+            for category, weight in self._weights.get(word, ()):
+                scores[category] = scores.get(category, 0.0) + weight
+                found.setdefault(category, []).append(word)
+        out = [
+            Recognition(category, tuple(found[category]), round(score, 3))
+            for category, score in scores.items()
+            if score >= self._lexicons[category].threshold - 1e-9
+        ]
+        out.sort(key=lambda r: -r.score)
+        return tuple(out)
+
+    def holds_lexicon_word(self, host: str) -> bool:
+        """Whether `host` (its top-level domain left out) holds a lexicon word anywhere, whole
+        or not: the names the word model has to split."""
+        return self._holds_word(host.lower().rstrip(".").rpartition(".")[0] or host.lower())
+
+    def _holds_word(self, text: str) -> bool:
+        if self._lexicon is None:
+            return False
+        for _ in self._lexicon.iter(text):
+            return True
+        return False
+
+
+_lock = threading.Lock()
+_shared: NameRecogniser | None = None
+
+
+def shared_recogniser() -> NameRecogniser:
+    """The process's one recogniser, built from the packaged lexicons on first use; its word
+    model (about two seconds) loads when a host name first holds a lexicon word. Later calls,
+    from any thread, get the same one."""
+    global _shared
+    if _shared is None:
+        with _lock:
+            if _shared is None:
+                _shared = build_recogniser(lazy=True)
+    return _shared
+
+
+def build_recogniser(cache_size: int = CACHE_SIZE, *, lazy: bool = False) -> NameRecogniser:
+    """A recogniser from the packaged lexicons and the wordfreq word model (loaded at first
+    need if `lazy`)."""
+    lexicons, help_words = packaged_lexicons()
+
+    def splitter() -> WordSplitter:
+        costs = model_costs()
+        for word in {w for lex in lexicons.values() for w in lex.words} | help_words:
+            if word not in costs:
+                costs[word] = LEXICON_COST
+        return WordSplitter(costs)
+
+    return NameRecogniser(
+        lexicons, help_words, splitter if lazy else splitter(), cache_size=cache_size
+    )
+
+
+def _without_parts(words: Iterable[str]) -> list[str]:
+    """Distinct words, leaving out any that is part of a longer one found (`porn` in `porno`),
+    so one spelling is not counted twice."""
+    distinct = list(dict.fromkeys(words))
+    return [w for w in distinct if not any(w != o and w in o for o in distinct)]
