@@ -57,6 +57,10 @@ def _setting_words(change: Mapping[str, Any]) -> str:
     if what.startswith("categories.") and what.endswith(".action"):
         name = what[len("categories.") : -len(".action")]
         return f"{name}: changed from {change.get('from')} to {change.get('to')}"
+    if what.startswith("categories.") and what.endswith(".recognise"):
+        name = what[len("categories.") : -len(".recognise")]
+        state = "turned on" if change.get("to") else "turned off"
+        return f"{name}: recognising sites by their names was {state}"
     return _SETTING_WORDS.get(what, f"{what} changed")
 
 

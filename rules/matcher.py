@@ -85,6 +85,8 @@ class CategoryPolicy:
     recognise: bool = False
     """Also match host names the name recogniser assigns to this category
     (`rules.name_recogniser`); only categories with a lexicon have any."""
+    recognise_pending_until: datetime | None = None
+    """Set when the recogniser was turned off: it still serves the category until then."""
 
 
 @dataclass(frozen=True)
@@ -683,7 +685,10 @@ def _recognised_candidate(index: int, category: CategoryPolicy, found: Recogniti
         action=category.action,
         rule=found.reason,
         source=RECOGNISER_SOURCE,
-        pending_until=category.action_pending_until,
+        pending_until=min(
+            (t for t in (category.action_pending_until, category.recognise_pending_until) if t),
+            default=None,
+        ),
     )
     return (_rank(STRENGTH[category.action], WORD_SPECIFICITY, False, index), index, 0, decision)
 

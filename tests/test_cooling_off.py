@@ -715,3 +715,24 @@ def test_a_grant_ends_on_time_when_the_clock_was_set_back(home: Home) -> None:
     )  # fmt: skip
     assert [g.host for g in looked.grants] == ["pornhub.com"]
     assert looked.next_deadline == T0 + timedelta(minutes=6)
+
+
+def test_turning_the_name_recogniser_off_waits_and_says_so(home: Home) -> None:
+    from agent.journal.loosening import loosening_words
+
+    configure(home)
+    seen(home, T0)
+    host = "https://snapsexehot-waiting.test/"
+    assert decide(seen(home, T0), host).decision == "block"  # recognised by its name
+    configure(home, "[categories.adult]\nrecognise = false\n")
+    held = seen(home, T0 + timedelta(minutes=1))
+    assert [(p.what, p.category) for p in held.pending] == [(Loosening.RECOGNISER_OFF, "adult")]
+    d = decide(held, host)
+    assert d.decision == "block" and d.pending_until == T0 + timedelta(minutes=1) + DAY
+    words = loosening_words(Loosening.RECOGNISER_OFF, "adult", "", done=False)
+    assert words == "recognising adult sites by their names is being turned off"
+    over = seen(home, T0 + timedelta(minutes=2) + DAY)
+    assert decide(over, host).decision == "allow"
+    # turning it on again is tightening: at once
+    configure(home)
+    assert decide(seen(home, T0 + timedelta(minutes=3) + DAY), host).decision == "block"

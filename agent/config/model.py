@@ -402,6 +402,12 @@ class Config(_Section):
     anchors: AnchorSettings = Field(default_factory=AnchorSettings)
     lists: ListsSettings = Field(default_factory=ListsSettings)
 
+    def recognises(self, category: str) -> bool:
+        """Whether the name recogniser serves `category` (on unless its settings say
+        `recognise = false`; only categories with a lexicon are ever recognised)."""
+        settings = self.categories.get(category)
+        return settings.recognise if settings is not None else True
+
 
 def effective_categories(config: Config, present: Iterable[str]) -> dict[str, Action]:
     """The action of every category that has rules (a rules file or an imported list).

@@ -26,6 +26,8 @@ class Loosening(StrEnum):
     SAFESEARCH_OFF = "safesearch_off"
     SEARCH_CAPTURE_OFF = "search_capture_off"
     COOLING_OFF_SHORTENED = "cooling_off_shortened"
+    RECOGNISER_OFF = "recogniser_off"
+    """A category's name recogniser was turned off (`recognise = false`)."""
 
 
 _SUBJECTS: dict[str, tuple[str, str, bool]] = {
@@ -40,6 +42,11 @@ _SUBJECTS: dict[str, tuple[str, str, bool]] = {
     Loosening.SAFESEARCH_OFF: ("SafeSearch", "SafeSearch", False),
     Loosening.SEARCH_CAPTURE_OFF: ("checking search terms", "checking search terms", False),
     Loosening.COOLING_OFF_SHORTENED: ("the cooling-off delay", "the cooling-off delay", False),
+    Loosening.RECOGNISER_OFF: (
+        "recognising {category} sites by their names",
+        "recognising sites by their names",
+        False,
+    ),
 }
 
 OWN_FILE_PREFIX = "rules/"
@@ -58,6 +65,7 @@ _VERBS: dict[str, str] = {
     Loosening.SAFESEARCH_OFF: "turned off",
     Loosening.SEARCH_CAPTURE_OFF: "turned off",
     Loosening.COOLING_OFF_SHORTENED: "shortened",
+    Loosening.RECOGNISER_OFF: "turned off",
 }
 
 
@@ -74,7 +82,7 @@ def loosening_words(
     named, unnamed, in_category = _SUBJECTS[what]
     if value and value.startswith(OWN_FILE_PREFIX) and what in _LIST_WHATS:
         named = "the rules file {value}"  # a large rules file of the person's own
-    if what == Loosening.ACTION_LOWERED:
+    if what in (Loosening.ACTION_LOWERED, Loosening.RECOGNISER_OFF):
         subject = named.format(category=category) if category else unnamed
     else:
         subject = named.format(value=_short(what, value)) if value else unnamed

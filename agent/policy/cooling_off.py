@@ -70,6 +70,9 @@ class Settings:
     anchors: bool | None = None
     """Whether hourly time anchors are on: journaled when it changes, and the report says so.
     None in a record written before it was kept."""
+    recognised: frozenset[str] | None = None
+    """The categories whose host names the name recogniser reads (`recognise`, on by default).
+    None in a record written before it was kept."""
 
     @classmethod
     def of(cls, config: Config, actions: Mapping[str, Action]) -> Settings:
@@ -84,6 +87,7 @@ class Settings:
             report_timezone=config.report.timezone,
             listen=config.agent.listen,
             anchors=config.anchors.enabled,
+            recognised=frozenset(name for name in actions if config.recognises(name)),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class Settings:
             "search_capture": self.search_capture,
             "cooling_off_seconds": int(self.cooling_off.total_seconds()),
             "anchors": self.anchors,
+            "recognised": sorted(self.recognised) if self.recognised is not None else None,
         }
 
     @classmethod
@@ -113,11 +118,16 @@ class Settings:
             report_timezone=_text_or_none(raw.get("report_timezone")),
             listen=_text_or_none(raw.get("listen")),
             anchors=raw["anchors"] if isinstance(raw.get("anchors"), bool) else None,
+            recognised=_names_or_none(raw.get("recognised")),
         )
 
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _names_or_none(value: Any) -> frozenset[str] | None:
+    return frozenset(map(str, value)) if isinstance(value, list) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +415,14 @@ _CONFIG_WHATS = {
 }
 
 
+def held_recognition(category: str, desired: bool, pending: Sequence[Pending]) -> bool:
+    """Whether the name recogniser serves a category now: still on while its turning off
+    waits for the cooling-off delay."""
+    return desired or any(
+        p.what == Loosening.RECOGNISER_OFF and p.category == category for p in pending
+    )
+
+
 def held_action(category: str, desired: Action | None, pending: Sequence[Pending]) -> Action:
     """The action in force for a category: the stricter held one while its lowering waits.
 
@@ -448,6 +466,8 @@ def _still_loosening(
             return not settings.search_capture
         case Loosening.COOLING_OFF_SHORTENED:
             return settings.cooling_off < timedelta(seconds=int(p.held))
+        case Loosening.RECOGNISER_OFF:
+            return settings.recognised is not None and p.category not in settings.recognised
     return False
 
 
@@ -525,6 +545,9 @@ def _setting_loosenings(
     if settings.cooling_off < old.cooling_off:
         held = effective_delay(old, waiting)
         yield _item(Loosening.COOLING_OFF_SHORTENED, None, "", str(int(held.total_seconds())))
+    if old.recognised is not None and settings.recognised is not None:
+        for cat in sorted((old.recognised - settings.recognised) & settings.actions.keys()):
+            yield _item(Loosening.RECOGNISER_OFF, cat, "", "on")
 
 
 def _order(p: Pending) -> tuple[datetime, str, str, str]:
@@ -577,6 +600,8 @@ def config_key(p: Pending) -> tuple[str, Any] | None:
             return ("search_capture.enabled", None)
         case Loosening.COOLING_OFF_SHORTENED:
             return ("cooling_off", None)
+        case Loosening.RECOGNISER_OFF:
+            return (f"categories.{p.category}.recognise", None)
     return None
 
 
@@ -636,6 +661,11 @@ def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
             note(key, None, host, loosening=True)
         for host in sorted(old_hosts - new_hosts):
             note(key, host, None, loosening=False)
+    if before.recognised is not None and after.recognised is not None:
+        for name in sorted(before.actions.keys() & after.actions.keys()):
+            old_on, new_on = name in before.recognised, name in after.recognised
+            if old_on != new_on:
+                note(f"categories.{name}.recognise", old_on, new_on, loosening=not new_on)
     for key in ("safesearch", "search_capture"):
         old_on, new_on = getattr(before, key), getattr(after, key)
         if old_on != new_on:

@@ -31,6 +31,7 @@ from agent.policy.cooling_off import (
     Pending,
     Plan,
     Settings,
+    held_recognition,
     list_exception_identity,
 )
 from agent.policy.elapsed import ElapsedClock
@@ -360,7 +361,7 @@ def _assemble(
     shown = [replace(p, until=cooling.due_of(p)) for p in cooling.pending]
     gone: list[Pending] = []
     categories = _category_policies(home, inputs.actions, inputs.rules, inputs.lists, shown, gone)
-    categories = [replace(c, recognise=recognises(config, c.name)) for c in categories]
+    categories = [_recognising(c, config.recognises(c.name), shown) for c in categories]
     found.notes.extend(held_list_gone_words(p) for p in gone)
     in_force = cooling_off.effective_config(config, cooling.pending)
     allowlist, bad = _host_rules(in_force.allowlist, "allowlist")
@@ -515,11 +516,17 @@ def _category_policies(
     return out
 
 
-def recognises(config: Config, category: str) -> bool:
-    """Whether the name recogniser serves `category` (on unless its settings say
-    `recognise = false`; only categories with a lexicon are ever recognised)."""
-    settings = config.categories.get(category)
-    return settings.recognise if settings is not None else True
+def _recognising(
+    category: CategoryPolicy, wanted: bool, pending: Sequence[Pending]
+) -> CategoryPolicy:
+    """The category with the name recogniser on if wanted, or while its turning off waits."""
+    on = held_recognition(category.name, wanted, pending)
+    waits = [
+        p.until
+        for p in pending
+        if p.what == Loosening.RECOGNISER_OFF and p.category == category.name and not wanted
+    ]
+    return replace(category, recognise=on, recognise_pending_until=min(waits, default=None))
 
 
 def _held_lists(
