@@ -10,8 +10,8 @@ never recognised: help must never be blocked.
 
 Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon word
 answers them in a microsecond or two; only the rest are split. Verdicts are cached per host in a
-bounded LRU cache. The word model takes about two seconds to load, once per process
-(`shared_recogniser`).
+bounded LRU cache. The word model is shipped prebuilt and loads in about a millisecond, once
+per process (`shared_recogniser`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from importlib import resources
 
 import ahocorasick
 
-from rules.name_words import WordSplitter, model_costs
+from rules.name_words import WordSplitter
 
 REASON_PREFIX = "recognised by its name: "
 """How a recogniser verdict names itself as a rule (`recognised by its name: sexe, hot`)."""
@@ -279,19 +279,20 @@ def shared_recogniser() -> NameRecogniser:
 
 
 def build_recogniser(cache_size: int = CACHE_SIZE, *, lazy: bool = False) -> NameRecogniser:
-    """A recogniser from the packaged lexicons and the wordfreq word model (loaded at first
-    need if `lazy`)."""
+    """A recogniser from the packaged lexicons and word model (loaded at first need if
+    `lazy`)."""
     lexicons, help_words = packaged_lexicons()
-
-    def splitter() -> WordSplitter:
-        costs = model_costs()
-        for word in {w for lex in lexicons.values() for w in lex.words} | help_words:
-            if word not in costs:
-                costs[word] = LEXICON_COST
-        return WordSplitter(costs)
-
+    splitter = WordSplitter.packaged
     return NameRecogniser(
         lexicons, help_words, splitter if lazy else splitter(), cache_size=cache_size
+    )
+
+
+def model_words(lexicons: Mapping[str, Lexicon], help_words: Iterable[str]) -> dict[str, float]:
+    """The words the lexicons add to the word model, each with `LEXICON_COST`: the model must
+    know every lexicon word (`xnxx`) for a split to find it."""
+    return {w: LEXICON_COST for lex in lexicons.values() for w in lex.words} | dict.fromkeys(
+        help_words, LEXICON_COST
     )
 
 

@@ -3,12 +3,14 @@
 Host names glue words together (`snapsexehot`, `therapistfinder`): whether `sex` is a word in
 them depends on what the rest of the label spells, so the split is the most probable sequence
 of words under a unigram model, found by dynamic programming (the classic "word ninja" method).
-The model is the `wordfreq` package's own data, which ships inside its wheel: its large English
-list (which knows place and family names such as Scunthorpe and Cockburn) and the small lists
-of French, German, Spanish, Portuguese, Italian and Dutch,
-merged by taking each word's highest frequency in any of them, plus the words a caller adds
-(the recogniser's lexicons, and place or brand names that must stay whole). The words live in a
-marisa trie, so one C call per position yields every word starting there.
+The model is built from the `wordfreq` package's own data (`rules.wordfreq_model`: its large
+English list, which knows place and family names such as Scunthorpe and Cockburn, and the small
+lists of French, German, Spanish, Portuguese, Italian and Dutch, merged by taking each word's
+highest frequency in any of them) plus the recogniser's lexicon words, and shipped prebuilt as
+package data (`rules/lexicons/words.marisa` and `word-costs.u16`, written by
+`scripts/build-word-model`): a marisa trie, so one C call per position yields every word
+starting there, and each word's cost in hundredths. Loading it maps the trie and reads 0.8 MB
+(under a millisecond); building it from wordfreq takes two seconds, which no agent should spend.
 
 A word costs `-log10(frequency)` plus a fixed penalty, so the split prefers fewer, longer words
 (`essex` over `es` + `sex`); a character no word covers costs as much as a very rare word.
@@ -16,87 +18,71 @@ A word costs `-log10(frequency)` plus a fixed penalty, so the split prefers fewe
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
 import math
+import sys
 from array import array
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 
 import marisa_trie
-import msgpack
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "pt", "it", "nl")
-"""The languages whose word frequencies are merged (wordfreq's codes)."""
+MODEL_WORDS = "words.marisa"
+MODEL_COSTS = "word-costs.u16"
+"""The packaged model's files, in `rules/lexicons/`: the trie, and each word's cost (by the
+trie's key id) in hundredths, as little-endian unsigned 16-bit numbers."""
 WORD_PENALTY = 1.0
 """Added to every word's cost: a split into more words must be clearly more probable."""
 UNKNOWN_CHAR = 8.0
 """The cost of a character no known word covers (a word of frequency 1e-7 costs 8)."""
-MAX_FREQUENCY = 1e-3
-"""Every word is taken as at most this frequent: the short function words of seven languages
-(`te`, `en`, `es`) would otherwise cut real words apart (`teen` as `te` + `en`)."""
-MIN_FREQUENCY = 1e-8
-"""Rarer entries of English's large list are mostly noise."""
 MAX_WORD = 24
 """Longer dictionary entries are left out: host labels rarely hold longer words."""
 SINGLE_LETTERS = frozenset("aeiouy")
 """One-letter words kept from the lists (articles and conjunctions); others are noise."""
 
 
-def model_costs(languages: Iterable[str] = LANGUAGES) -> dict[str, float]:
-    """Each plain ASCII word of the languages' wordfreq lists, with its cost (the lowest in any
-    of them): `-log10(frequency)`, at least `-log10(MAX_FREQUENCY)`, plus `WORD_PENALTY`."""
-    floor = -math.log10(MAX_FREQUENCY)
-    ceiling = -math.log10(MIN_FREQUENCY)
-    merged: dict[str, float] = {}
-    get = merged.get
-    for lang in languages:
-        size = "large" if lang == "en" else "small"
-        for centibels, words in enumerate(read_wordlist(f"{size}_{lang}")):
-            cost = centibels / 100
-            if cost > ceiling:
-                break
-            cost = max(cost, floor) + WORD_PENALTY
-            for word in words:
-                if len(word) > MAX_WORD or not (word.isascii() and word.isalpha()):
-                    continue
-                if len(word) == 1 and word not in SINGLE_LETTERS:
-                    continue
-                if cost < get(word, math.inf):
-                    merged[word] = cost
-    return merged
-
-
-def read_wordlist(name: str) -> list[list[str]]:
-    """One of wordfreq's data files (`large_en`), read as its `read_cBpack` documents: a gzipped
-    msgpack list of a header and, at index `i`, the words of frequency `10 ** (-i / 100)`.
-
-    Read here rather than through `wordfreq.read_cBpack`: importing wordfreq loads its tokenisers
-    (14 MB and a fifth of a second) that a host name never needs.
-    """
-    spec = importlib.util.find_spec("wordfreq")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the wordfreq package is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.msgpack.gz"
-    with gzip.open(path, "rb") as data:
-        lists = msgpack.unpackb(data.read(), raw=False)
-    header = lists[0] if lists else None
-    if not isinstance(header, dict) or header.get("format") != "cB" or header.get("version") != 1:
-        raise ValueError(f"{path}: not a wordfreq word list")
-    return lists[1:]
-
-
 class WordSplitter:
     """The most probable split of a string of letters into known words."""
 
-    def __init__(self, costs: Mapping[str, float]) -> None:
-        """`costs`: each known word and its cost (see `model_costs`)."""
-        self._trie = marisa_trie.Trie(costs.keys())
-        table = array("d", bytes(8 * len(self._trie)))
-        key_id = self._trie.key_id
+    def __init__(self, trie: marisa_trie.Trie, costs: Iterable[float]) -> None:
+        """`costs`: each word's cost, by its key id in `trie`."""
+        self._trie = trie
+        self._costs = array("d", costs)
+
+    @classmethod
+    def of(cls, costs: Mapping[str, float]) -> WordSplitter:
+        """A splitter knowing `costs`' words (see `rules.wordfreq_model.model_costs`)."""
+        trie = marisa_trie.Trie(costs.keys())
+        table = [0.0] * len(trie)
         for word, cost in costs.items():
-            table[key_id(word)] = cost
-        self._costs = table
+            table[trie.key_id(word)] = cost
+        return cls(trie, table)
+
+    @classmethod
+    def packaged(cls) -> WordSplitter:
+        """The splitter of the shipped model (`rules/lexicons/`)."""
+        folder = resources.files("rules.lexicons")
+        trie = marisa_trie.Trie()
+        with resources.as_file(folder / MODEL_WORDS) as words:
+            trie.load(str(words))
+        hundredths = array("H", (folder / MODEL_COSTS).read_bytes())
+        if sys.byteorder != "little":
+            hundredths.byteswap()
+        if len(hundredths) != len(trie):
+            raise ValueError("the packaged word model's two files do not match")
+        return cls(trie, (h / 100 for h in hundredths))
+
+    def save(self, folder: Path) -> None:
+        """Write the model as `packaged` reads it (costs rounded to hundredths)."""
+        self._trie.save(str(folder / MODEL_WORDS))
+        hundredths = array("H", (round(c * 100) for c in self._costs))
+        if sys.byteorder != "little":
+            hundredths.byteswap()
+        (folder / MODEL_COSTS).write_bytes(hundredths.tobytes())
+
+    def costs(self) -> dict[str, float]:
+        """Every known word with its cost: what the model holds, to compare two models."""
+        return {word: self._costs[key] for word, key in self._trie.iteritems()}
 
     def __len__(self) -> int:
         return len(self._trie)

@@ -25,7 +25,7 @@ from rules.name_recogniser import (
     shared_recogniser,
 )
 from rules.syntax import parse_rule
-from tests.conftest import candor
+from tests.conftest import REPO, candor
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import TO_OWN_ORIGIN, RunningAgent, client_context, open_page, press
 
@@ -128,7 +128,9 @@ def test_lexicons_ship_as_package_data_and_bad_lines_are_named() -> None:
     assert {"adult", "gambling"} <= set(lexicons)
     assert lexicons["adult"].threshold == 1.0 and "recovery" in help_words
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
-    assert '"rules.lexicons" = ["*.txt", "README.md"]' in pyproject
+    assert (
+        '"rules.lexicons" = ["*.txt", "README.md", "words.marisa", "word-costs.u16"]' in pyproject
+    )
     with pytest.raises(LexiconError, match=r"adult.txt:2: not `word weight`"):
         parse_lexicon("adult", "porn 1.0\nporn heavy\n", "adult.txt")
 
@@ -229,3 +231,22 @@ def test_the_agent_blocks_a_recognised_host_and_its_page_names_the_recogniser(
     )
     assert (event["rule"], event["source"]) == ("recognised by its name: sexe, hot", SOURCE)
     assert untouched_origin.log.connections == []
+
+
+def test_the_shipped_word_model_is_what_wordfreq_and_the_lexicons_give() -> None:
+    """Rebuild with `scripts/build-word-model` after editing a lexicon or upgrading wordfreq."""
+    import importlib.machinery
+    import importlib.util
+
+    from rules.name_words import WordSplitter
+
+    loader = importlib.machinery.SourceFileLoader(
+        "build_word_model", str(REPO / "scripts" / "build-word-model")
+    )
+    spec = importlib.util.spec_from_loader("build_word_model", loader)
+    assert spec is not None
+    builder = importlib.util.module_from_spec(spec)
+    loader.exec_module(builder)
+    wanted = {w: round(c, 2) for w, c in builder.built_costs().items()}
+    shipped = {w: round(c, 2) for w, c in WordSplitter.packaged().costs().items()}
+    assert shipped == wanted, "the shipped word model is out of date: run scripts/build-word-model"
