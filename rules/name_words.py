@@ -23,7 +23,6 @@ import sys
 from array import array
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from pathlib import Path
 
 import marisa_trie
 
@@ -39,6 +38,18 @@ MAX_WORD = 24
 """Longer dictionary entries are left out: host labels rarely hold longer words."""
 SINGLE_LETTERS = frozenset("aeiouy")
 """One-letter words kept from the lists (articles and conjunctions); others are noise."""
+
+
+def model_bytes(costs: Mapping[str, float]) -> dict[str, bytes]:
+    """The packaged model's files (name -> content) for these words and costs (rounded to
+    hundredths): what `WordSplitter.packaged` reads."""
+    trie = marisa_trie.Trie(costs.keys())
+    hundredths = array("H", bytes(2 * len(trie)))
+    for word, cost in costs.items():
+        hundredths[trie.key_id(word)] = round(cost * 100)
+    if sys.byteorder != "little":
+        hundredths.byteswap()
+    return {MODEL_WORDS: trie.tobytes(), MODEL_COSTS: hundredths.tobytes()}
 
 
 class WordSplitter:
@@ -71,14 +82,6 @@ class WordSplitter:
         if len(hundredths) != len(trie):
             raise ValueError("the packaged word model's two files do not match")
         return cls(trie, (h / 100 for h in hundredths))
-
-    def save(self, folder: Path) -> None:
-        """Write the model as `packaged` reads it (costs rounded to hundredths)."""
-        self._trie.save(str(folder / MODEL_WORDS))
-        hundredths = array("H", (round(c * 100) for c in self._costs))
-        if sys.byteorder != "little":
-            hundredths.byteswap()
-        (folder / MODEL_COSTS).write_bytes(hundredths.tobytes())
 
     def costs(self) -> dict[str, float]:
         """Every known word with its cost: what the model holds, to compare two models."""

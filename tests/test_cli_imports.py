@@ -121,7 +121,14 @@ def test_rules_test_imports_only_what_it_uses(home_dir: Path, config_toml: str |
     assert "Allowed: no rule matches." in printed
     assert loaded_under(modules, NOT_FOR_RULES_TEST) == []
     commands = sorted(m for m in modules if m.startswith("agent.cli."))
-    assert commands == ["agent.cli.console", "agent.cli.main", "agent.cli.rules"]
+    # list_import: the list formats and category names `rules` shares with `lists` (no imports
+    # of its own beyond what `rules test` loads anyway)
+    assert commands == [
+        "agent.cli.console",
+        "agent.cli.list_import",
+        "agent.cli.main",
+        "agent.cli.rules",
+    ]
     assert {"agent.config.model", "agent.policy.rulebook", "rules.matcher"} <= modules
 
 

@@ -209,8 +209,8 @@ def test_delivery_test_writes_to_the_person_not_the_partner(
 
 def test_interactive_init_shows_the_sample_before_asking(home_dir: Path) -> None:
     def run(answers: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "agent.cli", "--home", str(home_dir), "init"],
+        return subprocess.run(  # no list subscriptions: this test is about the partner's part
+            [sys.executable, "-m", "agent.cli", "--home", str(home_dir), "init", "--lists", "none"],
             input="\n".join(answers) + "\n",
             capture_output=True,
             text=True,

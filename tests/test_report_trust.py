@@ -122,7 +122,7 @@ def store_report(config: Any, journal: Journal, built: BuiltReport, seq: int) ->
         assert outbox.add_report(record, [message])
 
 
-def test_a_real_agent_with_its_clock_set_back_ten_days_is_in_the_next_report(
+def test_a_real_agent_with_its_clock_set_back_two_weeks_is_in_the_next_report(
     tmp_path: Path,
 ) -> None:
     home, config = report_home(tmp_path / "home")
@@ -141,8 +141,9 @@ def test_a_real_agent_with_its_clock_set_back_ten_days_is_in_the_next_report(
                              confirmed_seq=state.confirmed_seq)  # fmt: skip
         store_report(config, journal, first, 1)
 
-    # ten days back: a blocked page, and a rule removed, both stamped before the last report
-    agent = start_agent_with_clock_back(home.root, 10)
+    # two weeks back: a blocked page, and a rule removed, both stamped before the last report
+    # (which starts at most fourteen days ago, whatever the weekday and hour of this run)
+    agent = start_agent_with_clock_back(home.root, 15)
     try:
         proxy = f"http://{agent.host}:{agent.port}"
         blocked = subprocess.run(

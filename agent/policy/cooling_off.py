@@ -641,6 +641,19 @@ def rule_pending_until(
     return found
 
 
+def _recognition_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
+    """The name recogniser turned on or off for a category (turning it off loosens)."""
+    if before.recognised is None or after.recognised is None:
+        return []
+    out = []
+    for name in sorted(before.actions.keys() & after.actions.keys()):
+        old_on, new_on = name in before.recognised, name in after.recognised
+        if old_on != new_on:
+            what = f"categories.{name}.recognise"
+            out.append({"what": what, "from": old_on, "to": new_on, "loosening": not new_on})
+    return out
+
+
 def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
     """Loosening changed between two settings, shaped like `agent.policy.change_events` entries.
 
@@ -661,11 +674,7 @@ def settings_changes(before: Settings, after: Settings) -> list[dict[str, Any]]:
             note(key, None, host, loosening=True)
         for host in sorted(old_hosts - new_hosts):
             note(key, host, None, loosening=False)
-    if before.recognised is not None and after.recognised is not None:
-        for name in sorted(before.actions.keys() & after.actions.keys()):
-            old_on, new_on = name in before.recognised, name in after.recognised
-            if old_on != new_on:
-                note(f"categories.{name}.recognise", old_on, new_on, loosening=not new_on)
+    out += _recognition_changes(before, after)
     for key in ("safesearch", "search_capture"):
         old_on, new_on = getattr(before, key), getattr(after, key)
         if old_on != new_on:

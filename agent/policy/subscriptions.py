@@ -41,7 +41,7 @@ from agent.policy.imported_lists import (
     stored_lists,
     write_meta,
 )
-from rules.catalogue import CatalogueEntry
+from rules.catalogue import CatalogueEntry, by_name, by_url
 from rules.compiled_list import entries_missing
 from rules.lists.formats import ListFormat
 from rules.model import ImportedEntries
@@ -258,7 +258,10 @@ def _take(home: Home, stored: StoredList, staged: Path) -> Refreshed:
         check=sane,
     )
     new = compiled(report.stored, home.list_cache_dir)
-    replaced = _replace_snapshots(home, meta.category, keep=meta.name)
+    # A catalogue list takes over from the shipped copy; a list of the person's own choosing is
+    # added beside it (replacing 61,000 known sites with a short private list would loosen).
+    listed = by_name(meta.name) is not None or bool(meta.origin and by_url(meta.origin))
+    replaced = _replace_snapshots(home, meta.category, keep=meta.name) if listed else []
     return Refreshed(
         stored.source_name,
         "updated",
