@@ -277,3 +277,23 @@ def test_the_lists_command(home_dir: Path, httpserver: HTTPServer) -> None:
     removed = candor(home_dir, "lists", "remove", "social", check=True)
     assert "less strict" in removed.stdout
     assert "hagezi-nsfw" in candor(home_dir, "lists", "available", check=True).stdout
+
+
+def test_init_subscribes_to_the_recommended_lists_and_status_shows_them(home_dir: Path) -> None:
+    """`init --lists recommended` records subscriptions (nothing is downloaded: the agent does
+    that), and `candor status` lists them, waiting for their first copy, beside the snapshot."""
+    person = ["--your-name", "Alex", "--partner-name", "Sam", "--partner-email", "sam@example.org"]
+    init = candor(home_dir, "init", "--yes", *person, "--lists", "recommended", check=True)
+    wanted = [e.name for c in ("adult", "gambling", "bypass") for e in recommended(c)]
+    assert wanted, "the catalogue recommends lists for the starter categories"
+    for name in wanted:
+        assert f"Subscribed to {name} " in init.stdout
+    candor(home_dir, "lists", check=True)  # places the shipped snapshot, as an agent would
+    status = candor(home_dir, "status", "--no-verify").stdout
+    lists = status[status.index("Lists:") :]
+    for name in wanted:
+        assert f"/{name}" in lists
+    assert "sinfonietta-porn" in lists
+    unknown = candor(home_dir, "init", "--yes", *person, "--lists", "no-such-list")
+    assert unknown.returncode == 1
+    assert "'no-such-list' is not in the catalogue" in unknown.stderr
