@@ -37,6 +37,8 @@ SOCKETS = 4
 MAX_REPLY = 65535
 BATCH = 64
 """Datagrams read per wake-up before giving other work a turn."""
+SWEEP_AT_MOST_EVERY = 0.1
+"""Seconds between two sweeps of a full table for queries that timed out."""
 
 Reply = Callable[[bytes], None]
 
@@ -58,6 +60,7 @@ class UdpForwarder:
         self._sockets: dict[int, list[socket.socket]] = {}
         self._waiting: dict[tuple[int, int], _Waiting] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._swept_at = float("-inf")
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def send(self, packet: bytes, question: bytes, upstream: Address, reply: Reply) -> bool:
@@ -65,7 +68,8 @@ class UdpForwarder:
         answer under the packet's own id. False if it could not leave (the table is full, or
         the socket refused it): the caller answers SERVFAIL."""
         if len(self._waiting) >= MAX_PENDING:
-            self._sweep()
+            if self._clock() - self._swept_at >= SWEEP_AT_MOST_EVERY:
+                self._sweep()  # not on every query of a flood: a sweep walks the whole table
             if len(self._waiting) >= MAX_PENDING:
                 return False
         try:
@@ -160,7 +164,7 @@ class UdpForwarder:
             waiting.reply(with_id(data, waiting.original_id))
 
     def _sweep(self) -> None:
-        now = self._clock()
+        now = self._swept_at = self._clock()
         expired = [key for key, waiting in self._waiting.items() if waiting.deadline <= now]
         for key in expired:
             del self._waiting[key]
