@@ -297,3 +297,31 @@ def test_init_subscribes_to_the_recommended_lists_and_status_shows_them(home_dir
     unknown = candor(home_dir, "init", "--yes", *person, "--lists", "no-such-list")
     assert unknown.returncode == 1
     assert "'no-such-list' is not in the catalogue" in unknown.stderr
+
+
+def test_lists_add_and_update_journal_the_same_row_as_the_agent(
+    home_dir: Path, httpserver: HTTPServer
+) -> None:
+    """A refresh run by hand is in the journal, not only in `state/list-fetch.json`: the
+    `list_refresh` row the agent's daily check writes, through the same code."""
+    httpserver.expect_request("/dating.txt").respond_with_data(
+        "one.test\ntwo.test\n", headers={"ETag": '"v1"'}
+    )
+    url = httpserver.url_for("/dating.txt")
+    candor(home_dir, "lists", "add", url, "--category", "dating", "--format", "domains", check=True)
+    updated = candor(home_dir, "lists", "update", "dating", check=True)
+    assert "unchanged" in updated.stdout
+    httpserver.clear()
+    httpserver.expect_request("/dating.txt").respond_with_data("gone", status=404)
+    failed = candor(home_dir, "lists", "update")
+    assert failed.returncode == 1 and "404" in failed.stderr
+    with Journal(Home.at(home_dir).journal_file) as journal:
+        rows = [e.body for e in journal.events(kinds=["list_refresh"])]
+    assert [(r["list"], r["outcome"]) for r in rows] == [
+        ("lists/dating/dating", "updated"),
+        ("lists/dating/dating", "unchanged"),
+        ("lists/dating/dating", "failed"),
+    ]
+    assert rows[0]["entries"] == 2 and rows[0]["added"] == 2
+    assert rows[1]["last_good"] is not None
+    assert "404" in rows[2]["reason"] and rows[2]["last_good"] == rows[1]["last_good"]
