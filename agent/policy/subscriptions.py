@@ -3,9 +3,10 @@
 A subscription is an imported list whose note says `subscribed` (`agent.policy.imported_lists`):
 its data sits in `lists/` like any import, so the rulebook compiles it, journals its hash and
 entry count, and treats a removed subscription or a lost entry as loosening (held for the
-cooling-off delay, `agent.policy.cooling_off`). A refresh asks with `If-None-Match` /
-`If-Modified-Since`, refuses an answer that is too large, an HTML page or mostly unreadable, and
-keeps the last good copy whenever anything goes wrong. How each download went (validators,
+cooling-off delay, `agent.policy.cooling_off`). A refresh downloads through
+`agent.policy.list_download` (asking with `If-None-Match` / `If-Modified-Since`, refusing an
+answer that is too large or an HTML page), refuses one that is mostly unreadable, and keeps the
+last good copy whenever anything goes wrong. How each download went (validators,
 last success, last failure) is kept in `state/list-fetch.json`: a cache for status and for
 polite requests, never a record of what is in force (the journal is).
 """
