@@ -39,6 +39,22 @@ def home_dir(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+def without_shipped_lists(home_dir: Path) -> None:
+    """A home whose person removed the shipped snapshot lists (given as the agent's first start
+    or `candor rules test` gives them), for tests of the own rules and imports alone."""
+    from agent.config import Home
+    from agent.policy.imported_lists import remove_list
+    from agent.policy.snapshot import offer_snapshot
+    from rules.catalogue import by_name
+
+    home = Home.at(home_dir)
+    home.ensure()
+    for name in offer_snapshot(home):
+        entry = by_name(name)
+        assert entry is not None
+        remove_list(home.lists_dir, entry.category, name)
+
+
 def candor(
     home: Path, *args: str, check: bool = False, timeout: float = 120
 ) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ from agent.policy import change_events
 from agent.policy.live_rules import LiveRules
 from agent.policy.own_rules import LARGE_FILE_HOSTS
 from agent.policy.rulebook import LoadedRules, load_rules, remember_applied
-from tests.conftest import candor
+from tests.conftest import candor, without_shipped_lists
 from tests.origins import Origin
 from tests.proxy_fixtures import start_agent, write_home
 
@@ -86,6 +86,7 @@ def newest(home: Home, kind: str) -> dict:
 def test_a_large_own_file_is_compiled_names_its_lines_and_is_journaled_by_hash(
     home: Home,
 ) -> None:
+    without_shipped_lists(home.root)  # `rules test` would place it between the two loads
     path = home.rules_dir / "adult.txt"
     path.write_text(big_text(HOSTS))
     loaded = seen(home, T0)

@@ -4,6 +4,7 @@ the shipped snapshot on a fresh home, and the report's sentence for a stale list
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from agent.journal.events import ListRefresh
 from agent.journal.loosening import Loosening
 from agent.policy.list_updater import ListUpdater
 from agent.policy.live_rules import LiveRules
-from agent.policy.snapshot import offer_snapshot
+from agent.policy.snapshot import offer_snapshot, offered
 from agent.policy.subscriptions import MAX_LIST_BYTES, Wanted, subscribe
 from reporter.integrity import stale_list_words
 from reporter.scope import Scope
@@ -297,3 +298,52 @@ def test_init_subscribes_to_the_recommended_lists_and_status_shows_them(home_dir
     unknown = candor(home_dir, "init", "--yes", *person, "--lists", "no-such-list")
     assert unknown.returncode == 1
     assert "'no-such-list' is not in the catalogue" in unknown.stderr
+
+
+def test_lists_add_and_update_journal_the_same_row_as_the_agent(
+    home_dir: Path, httpserver: HTTPServer
+) -> None:
+    """A refresh run by hand is in the journal, not only in `state/list-fetch.json`: the
+    `list_refresh` row the agent's daily check writes, through the same code."""
+    httpserver.expect_request("/dating.txt").respond_with_data(
+        "one.test\ntwo.test\n", headers={"ETag": '"v1"'}
+    )
+    url = httpserver.url_for("/dating.txt")
+    candor(home_dir, "lists", "add", url, "--category", "dating", "--format", "domains", check=True)
+    updated = candor(home_dir, "lists", "update", "dating", check=True)
+    assert "unchanged" in updated.stdout
+    httpserver.clear()
+    httpserver.expect_request("/dating.txt").respond_with_data("gone", status=404)
+    failed = candor(home_dir, "lists", "update")
+    assert failed.returncode == 1 and "404" in failed.stderr
+    with Journal(Home.at(home_dir).journal_file) as journal:
+        rows = [e.body for e in journal.events(kinds=["list_refresh"])]
+    assert [(r["list"], r["outcome"]) for r in rows] == [
+        ("lists/dating/dating", "updated"),
+        ("lists/dating/dating", "unchanged"),
+        ("lists/dating/dating", "failed"),
+    ]
+    assert rows[0]["entries"] == 2 and rows[0]["added"] == 2
+    assert rows[1]["last_good"] is not None
+    assert "404" in rows[2]["reason"] and rows[2]["last_good"] == rows[1]["last_good"]
+
+
+def test_rules_test_on_a_home_the_agent_never_ran_in_sees_the_shipped_snapshot(
+    home_dir: Path,
+) -> None:
+    """`candor rules test` gives a new home the shipped snapshot as the agent's first start
+    does (the same `offer_snapshot`), so it answers what the agent would."""
+    url = "https://m.artnudelist.com/"
+    tested = candor(home_dir, "rules", "test", "--json", url, check=True)
+    row = json.loads(tested.stdout)
+    assert (row["decision"], row["source"]) == ("block", "lists/adult/sinfonietta-porn")
+    assert "lists/adult/sinfonietta-porn" in row["reason"]
+    home = Home.at(home_dir)
+    assert offered(home) == {e.name: e.snapshot_date for e in snapshots()}
+    assert offer_snapshot(home) == []  # the agent's start has nothing left to place
+    agent = Running(home)
+    try:
+        decided = agent.live.rules.matcher.decide(url)
+        assert (decided.decision, decided.source) == (row["decision"], row["source"])
+    finally:
+        agent.journal.close()

@@ -20,7 +20,8 @@ from agent.config import SmtpSettings
 from agent.health.status import collect
 from agent.journal import Journal, anchors, clock
 from agent.policy import imported_lists
-from agent.policy.imported_lists import ImportFailed, import_list, redirect_allowed, update_lists
+from agent.policy.imported_lists import ImportFailed, import_list, update_lists
+from agent.policy.list_download import redirect_allowed
 from reporter.delivery import smtp, webhook
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import Sender, describe, send_notice, status_notes

@@ -13,14 +13,15 @@ import json
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
 from agent.config import Home, format_duration, last_good_config
-from agent.policy.imported_lists import stored_lists
+from agent.journal import Journal, clock
+from agent.policy.imported_lists import StoredList, stored_lists
 from agent.policy.ledger import read_ledger
 from agent.policy.list_freshness import list_rows
+from agent.policy.list_updater import refresh_recorded
 from agent.policy.snapshot import offer_snapshot
 from agent.policy.subscriptions import (
     Refreshed,
     Wanted,
-    refresh,
     subscribe,
     subscriptions,
     unsubscribe,
@@ -132,8 +133,7 @@ def cmd_lists_add(home: Home, args: argparse.Namespace) -> int:
             "will not fetch it until they are turned on."
         )
         return 0
-    result = refresh(home, stored)
-    return _said(home, [result], before)
+    return _said(home, refreshed(home, [stored]), before)
 
 
 def cmd_lists_remove(home: Home, args: argparse.Namespace) -> int:
@@ -177,7 +177,15 @@ def cmd_lists_update(home: Home, args: argparse.Namespace) -> int:
             "was downloaded."
         )
     before = read_ledger(home)
-    return _said(home, [refresh(home, s) for s in chosen], before)
+    return _said(home, refreshed(home, chosen), before)
+
+
+def refreshed(home: Home, chosen: list[StoredList]) -> list[Refreshed]:
+    """Download each list now, journaling each outcome as the agent's daily check does (a
+    `list_refresh` row). A running agent puts a new copy into force on its own: it watches
+    `lists/`, and journals what the copy changes as it reloads."""
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        return [refresh_recorded(home, s, journal.append, lambda: None) for s in chosen]
 
 
 def _said(home: Home, results: list[Refreshed], before) -> int:

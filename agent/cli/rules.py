@@ -29,6 +29,7 @@ from agent.policy.imported_lists import (
 from agent.policy.ledger import read_ledger
 from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
+from agent.policy.snapshot import offer_snapshot
 from rules.changes import CategoryChange
 from rules.help_seeking import HELP_SEARCH_SOURCE
 from rules.help_sites import HELP_LIST_SOURCE
@@ -398,7 +399,10 @@ def urls_given(given: list[str]) -> Iterator[str]:
 
 def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
     """`candor rules test URL...`: what Candor would do with each, and which rule decides.
-    The rules are compiled once, however many URLs there are; exit 1 if a line was not a URL."""
+    The rules are compiled once, however many URLs there are; exit 1 if a line was not a URL.
+    A home the agent never ran in is first given the shipped snapshot, as the agent's first
+    start would give it, so the answer is the agent's."""
+    offer_snapshot(home)
     matcher = load_rules(home, usable_settings(home)).matcher
     several = len(args.urls) > 1 or "-" in args.urls
     bad = 0

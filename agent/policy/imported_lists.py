@@ -20,12 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
 
-from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
 from agent.config.files import locked, make_folder, owner_only, write_atomic
 from agent.policy.list_cache import save_compiled
+from agent.policy.list_download import DownloadFailed, Limits, Progress, download
 from rules.compiled_list import CompiledList, compile_list, load_compiled
 from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
@@ -36,28 +34,11 @@ log = logging.getLogger(__name__)
 META_SUFFIX = ".json"
 DATA_SUFFIX = ".list"
 DOWNLOAD_LIMIT = 512 * 1024 * 1024
+"""A list imported once may be this large (UT1's category folders are the largest)."""
 DOWNLOAD_DEADLINE = 300.0
 """Seconds one list download may take in all, redirects included: a server that trickles is
 cut off here and nothing is imported (a per-read timeout alone never trips on a trickle)."""
-MAX_REDIRECTS = 5
-REDIRECT_HOSTS = frozenset(
-    {
-        "raw.githubusercontent.com",
-        "objects.githubusercontent.com",
-        "release-assets.githubusercontent.com",
-        "codeload.github.com",
-        "gitlab.com",
-    }
-)
-"""Where a list download may be redirected besides its own host: where GitHub and GitLab
-serve files, on the usual https port."""
 _NAME_RE = re.compile(r"[^a-z0-9._-]+")
-
-if TYPE_CHECKING:
-    import httpx
-
-Progress = Callable[[int, int | None], None]
-"""Called with (bytes done, bytes total or None) while reading or downloading."""
 
 
 class ImportFailed(Exception):
@@ -358,7 +339,13 @@ def remove_list(lists_dir: Path, category: str, name: str) -> bool:
 def _fetch(source: str, into: Path, progress: Progress | None, deadline: float) -> Path:
     if source.startswith(("http://", "https://")):
         tail = source.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or "download"
-        return _download(source, into / _NAME_RE.sub("-", tail), progress, deadline)
+        target = into / _NAME_RE.sub("-", tail)
+        limits = Limits(DOWNLOAD_LIMIT, deadline, then="so nothing was imported")
+        try:
+            download(source, target, limits, progress=progress)
+        except DownloadFailed as exc:
+            raise ImportFailed(str(exc)) from None
+        return target
     path = Path(source).expanduser()
     if not path.exists():
         raise ImportFailed(f"Cannot read {source}: no such file or folder.")
@@ -371,105 +358,6 @@ def _fetch(source: str, into: Path, progress: Progress | None, deadline: float) 
         return target
     except OSError as exc:
         raise ImportFailed(f"Cannot read {source}: {exc.strerror or exc}.") from None
-
-
-def redirect_allowed(current: str, target: str, hosts: frozenset[str] = REDIRECT_HOSTS) -> bool:
-    """Whether a list download may follow a redirect from `current` to `target`: https to https
-    only, to the same host and port, or to a listed host (`REDIRECT_HOSTS`) on port 443."""
-    here, there = urlsplit(current), urlsplit(target)
-    if here.scheme != "https" or there.scheme != "https" or "@" in there.netloc:
-        return False
-    try:
-        here_port, there_port = here.port or 443, there.port or 443
-    except ValueError:
-        return False
-    host = (there.hostname or "").lower()
-    same = host == (here.hostname or "").lower() and there_port == here_port
-    return same or (host in hosts and there_port == 443)
-
-
-def _download(url: str, target: Path, progress: Progress | None, deadline: float) -> Path:
-    import httpx  # loaded when first used: the agent starts sooner without it
-
-    limit = ExchangeDeadline(deadline)
-    try:
-        with limit, httpx.Client(timeout=min(30.0, deadline), follow_redirects=False) as client:
-            _stream_to(client, url, target, progress, limit)
-    except httpx.HTTPError as exc:
-        if limit.expired:
-            raise ImportFailed(
-                f"Cannot download {url}: the server did not finish within "
-                f"{seconds_words(deadline)}, so nothing was imported."
-            ) from None
-        raise ImportFailed(f"Cannot download {url}: {exc}.") from None
-    return target
-
-
-def _stream_to(
-    client: httpx.Client,
-    url: str,
-    target: Path,
-    progress: Progress | None,
-    limit: ExchangeDeadline,
-) -> None:
-    """GET `url` into `target`, following only the redirects `redirect_allowed` accepts."""
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        with client.stream("GET", current, extensions=limit.httpx_extensions()) as response:
-            if response.is_redirect:
-                following = urljoin(current, response.headers.get("location", ""))
-                if not redirect_allowed(current, following):
-                    raise ImportFailed(
-                        f"Cannot download {url}: it sends Candor on to {_origin(following)}, "
-                        "and a list download follows only https to https on the same host (or "
-                        "to GitHub's and GitLab's file hosts). Import the final address instead."
-                    )
-                current = following
-                continue
-            if response.status_code != 200:
-                raise ImportFailed(
-                    f"Cannot download {url}: the server answered {response.status_code} "
-                    f"{response.reason_phrase}."
-                )
-            _save(response, url, target, progress, limit)
-            return
-    raise ImportFailed(f"Cannot download {url}: it redirects more than {MAX_REDIRECTS} times.")
-
-
-def _save(
-    response: httpx.Response,
-    url: str,
-    target: Path,
-    progress: Progress | None,
-    limit: ExchangeDeadline,
-) -> None:
-    """Write the body to `target` as it comes, within the size cap and the deadline."""
-    import httpx
-
-    total = response.headers.get("content-length")
-    if total and total.isdigit() and int(total) > DOWNLOAD_LIMIT:
-        raise ImportFailed(f"Cannot download {url}: it is larger than 512 MB.")
-    done = 0
-    with target.open("wb") as out:
-        for chunk in response.iter_bytes(1 << 16):
-            done += len(chunk)
-            if done > DOWNLOAD_LIMIT:
-                raise ImportFailed(f"Cannot download {url}: it is larger than 512 MB.")
-            if limit.expired:
-                raise httpx.ReadTimeout("the deadline passed")
-            out.write(chunk)
-            if progress:
-                progress(done, int(total) if total and total.isdigit() else None)
-
-
-def _origin(url: str) -> str:
-    """Scheme, host and port of `url`, for a message (no path, query or password)."""
-    parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
 def _byte_progress(progress: Progress | None, path: Path) -> Callable[[int], None] | None:

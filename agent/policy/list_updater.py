@@ -5,7 +5,9 @@ A daemon thread, like the time anchors' loop: each subscription is checked once 
 the same minute; a failed check is tried again within the hour. Every outcome is journaled as a
 `list_refresh` row (failures and "downloads are off" at most once a day per list), and a new
 copy is put into force at once through `reload`, which journals what it added (tightening,
-immediate) and lost (loosening, held for the cooling-off delay).
+immediate) and lost (loosening, held for the cooling-off delay). `candor lists add` and
+`candor lists update` go through the same `refresh_recorded`, so a refresh by hand is journaled
+by the same row.
 """
 
 from __future__ import annotations
@@ -122,28 +124,9 @@ class ListUpdater:
 
     def refresh_one(self, stored: StoredList) -> Refreshed:
         """Refresh one list now, journal how it went, and put a new copy into force."""
-        kwargs = {"limit": self.limit} if self.limit is not None else {}
-        result = refresh(self.home, stored, deadline=self.deadline, **kwargs)
-        state = fetch_states(self.home).get(result.name, FetchState())
-        if result.outcome == "updated":
-            try:
-                self._reload()
-            except Exception:
-                log.exception("could not put the new copy of %s into force", result.name)
-        if result.outcome != "failed" or self._worth_noting(result.name, state):
-            self._record(
-                ListRefresh(
-                    list=result.name,
-                    outcome=result.outcome,
-                    last_good=state.succeeded_at,
-                    entries=result.after,
-                    before=result.before,
-                    added=result.added,
-                    removed=result.removed,
-                    reason=result.reason,
-                )
-            )
-        return result
+        return refresh_recorded(
+            self.home, stored, self._record, self._reload, deadline=self.deadline, limit=self.limit
+        )
 
     def _due(self, name: str, state: FetchState, interval: timedelta, now: datetime) -> datetime:
         due = self._next.get(name)
@@ -158,17 +141,8 @@ class ListUpdater:
     def _jitter(self) -> timedelta:
         return timedelta(seconds=random.uniform(0, self.jitter.total_seconds()))
 
-    def _worth_noting(self, name: str, state: FetchState) -> bool:
-        """Whether this failure is the first journaled today for this list (and mark it)."""
-        now = clock.now()
-        if state.noted_at is not None and now - _parsed(state.noted_at, now) < NOTE_EVERY:
-            return False
-        stamp = now.isoformat(timespec="seconds")
-        note_fetch(self.home, name, lambda s: replace(s, noted_at=stamp))
-        return True
-
     def _note_off(self, stored: StoredList, state: FetchState, now: datetime) -> None:
-        if not self._worth_noting(stored.source_name, state):
+        if not worth_noting(self.home, stored.source_name, state):
             return
         self._record(
             ListRefresh(
@@ -178,6 +152,52 @@ class ListUpdater:
                 reason="Downloads are turned off ([lists] downloads = false).",
             )
         )
+
+
+def refresh_recorded(
+    home: Home,
+    stored: StoredList,
+    record: Callable[[EventBody], None],
+    reload: Callable[[], object],
+    *,
+    deadline: float = REFRESH_DEADLINE,
+    limit: int | None = None,
+) -> Refreshed:
+    """Refresh one list, put a new copy into force through `reload`, and journal the outcome
+    as a `list_refresh` row (a failure at most once a day per list): the agent's daily check
+    and `candor lists add/update` alike, so the journal records every refresh."""
+    kwargs = {"limit": limit} if limit is not None else {}
+    result = refresh(home, stored, deadline=deadline, **kwargs)
+    state = fetch_states(home).get(result.name, FetchState())
+    if result.outcome == "updated":
+        try:
+            reload()
+        except Exception:
+            log.exception("could not put the new copy of %s into force", result.name)
+    if result.outcome != "failed" or worth_noting(home, result.name, state):
+        record(
+            ListRefresh(
+                list=result.name,
+                outcome=result.outcome,
+                last_good=state.succeeded_at,
+                entries=result.after,
+                before=result.before,
+                added=result.added,
+                removed=result.removed,
+                reason=result.reason,
+            )
+        )
+    return result
+
+
+def worth_noting(home: Home, name: str, state: FetchState) -> bool:
+    """Whether this failure is the first journaled today for this list (and mark it)."""
+    now = clock.now()
+    if state.noted_at is not None and now - _parsed(state.noted_at, now) < NOTE_EVERY:
+        return False
+    stamp = now.isoformat(timespec="seconds")
+    note_fetch(home, name, lambda s: replace(s, noted_at=stamp))
+    return True
 
 
 def _parsed(text: str, fallback: datetime) -> datetime:

@@ -3,9 +3,10 @@
 A subscription is an imported list whose note says `subscribed` (`agent.policy.imported_lists`):
 its data sits in `lists/` like any import, so the rulebook compiles it, journals its hash and
 entry count, and treats a removed subscription or a lost entry as loosening (held for the
-cooling-off delay, `agent.policy.cooling_off`). A refresh asks with `If-None-Match` /
-`If-Modified-Since`, refuses an answer that is too large, an HTML page or mostly unreadable, and
-keeps the last good copy whenever anything goes wrong. How each download went (validators,
+cooling-off delay, `agent.policy.cooling_off`). A refresh downloads through
+`agent.policy.list_download` (asking with `If-None-Match` / `If-Modified-Since`, refusing an
+answer that is too large or an HTML page), refuses one that is mostly unreadable, and keeps the
+last good copy whenever anything goes wrong. How each download went (validators,
 last success, last failure) is kept in `state/list-fetch.json`: a cache for status and for
 polite requests, never a record of what is in force (the journal is).
 """
@@ -19,11 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from agent.config import Home
-from agent.config.exchange_deadline import ExchangeDeadline, seconds_words
 from agent.config.files import edit_atomic
 from agent.journal import clock
 from agent.policy.imported_lists import (
@@ -36,18 +34,15 @@ from agent.policy.imported_lists import (
     list_name_for,
     meta_path_for,
     read_meta,
-    redirect_allowed,
     remove_list,
     stored_lists,
     write_meta,
 )
+from agent.policy.list_download import DownloadFailed, Limits, Validators, download
 from rules.catalogue import CatalogueEntry, by_name, by_url
 from rules.compiled_list import entries_missing
 from rules.lists.formats import ListFormat
 from rules.model import ImportedEntries
-
-if TYPE_CHECKING:
-    import httpx
 
 FETCH_STATE = "list-fetch.json"
 """Under `state/`: per subscription, how its downloads went (a cache)."""
@@ -55,7 +50,6 @@ MAX_LIST_BYTES = 40 * 1024 * 1024
 """A subscribed list larger than this is refused (the largest category lists are about 20 MB)."""
 REFRESH_DEADLINE = 120.0
 """Seconds one refresh may take in all: a server that never answers is cut off here."""
-MAX_REDIRECTS = 5
 STALE_DAYS = 14
 """A subscription not refreshed for this long is said in status and in the report."""
 
@@ -191,40 +185,39 @@ def refresh(
     name = stored.source_name
     state = fetch_states(home).get(name, FetchState())
     now = clock.now().isoformat(timespec="seconds")
-    headers = {}
+    ask = None
     if conditional and stored.has_data and not stored.meta.snapshot:
-        if state.etag:
-            headers["If-None-Match"] = state.etag
-        if state.last_modified:
-            headers["If-Modified-Since"] = state.last_modified
+        ask = Validators(state.etag, state.last_modified)
+    limits = Limits(limit, deadline, then="so the last good copy stays in force")
     with tempfile.TemporaryDirectory(dir=home.lists_dir, prefix=".fetch-") as tmp:
         staged = Path(tmp) / f"{stored.meta.name}.download"
         try:
-            got = _download(stored.meta.origin, staged, headers, limit, deadline)
+            got = download(stored.meta.origin, staged, limits, ask=ask)
             result = (
                 Refreshed(name, "unchanged")
                 if got is None or _same_bytes(staged, stored)
                 else _take(home, stored, staged)
             )
-        except ImportFailed as exc:
+        except (DownloadFailed, ImportFailed) as exc:
             reason = str(exc)
             note_fetch(home, name, lambda s: replace(s, checked_at=now, error=reason, error_at=now))
             return Refreshed(name, "failed", reason=reason)
-    validators = got or {}
-    note_fetch(
-        home,
-        name,
-        lambda s: replace(
-            s,
-            checked_at=now,
-            succeeded_at=now,
-            error=None,
-            error_at=None,
-            etag=validators.get("etag", s.etag if got is None else None),
-            last_modified=validators.get("last-modified", s.last_modified if got is None else None),
-        ),
-    )
+    note_fetch(home, name, lambda s: _confirmed(s, now, got))
     return result
+
+
+def _confirmed(state: FetchState, now: str, got: Validators | None) -> FetchState:
+    """The record after a good answer: a new copy's validators, or the old ones kept on 304."""
+    kept = got if got is not None else Validators(state.etag, state.last_modified)
+    return replace(
+        state,
+        checked_at=now,
+        succeeded_at=now,
+        error=None,
+        error_at=None,
+        etag=kept.etag,
+        last_modified=kept.last_modified,
+    )
 
 
 def _same_bytes(staged: Path, stored: StoredList) -> bool:
@@ -293,91 +286,6 @@ def _replace_snapshots(home: Home, category: str, keep: str) -> list[str]:
         if shipped and meta.name != keep and remove_list(home.lists_dir, category, meta.name):
             gone.append(other.source_name)
     return gone
-
-
-def _download(
-    url: str, target: Path, headers: dict[str, str], limit: int, deadline: float
-) -> dict[str, str] | None:
-    """GET `url` into `target`; the response's validators, or None for "not modified"."""
-    import httpx
-
-    clock = ExchangeDeadline(deadline)
-    try:
-        with clock, httpx.Client(timeout=min(30.0, deadline), follow_redirects=False) as client:
-            return _follow(client, url, target, headers, limit, clock)
-    except httpx.HTTPError as exc:
-        if clock.expired or isinstance(exc, httpx.TimeoutException):
-            raise ImportFailed(
-                f"Cannot download {url}: the server did not answer within "
-                f"{seconds_words(deadline)}; the last good copy stays and Candor tries again later."
-            ) from None
-        raise ImportFailed(f"Cannot download {url}: {exc}.") from None
-
-
-def _follow(
-    client: httpx.Client,
-    url: str,
-    target: Path,
-    headers: dict[str, str],
-    limit: int,
-    clock: ExchangeDeadline,
-) -> dict[str, str] | None:
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        with client.stream(
-            "GET", current, headers=headers, extensions=clock.httpx_extensions()
-        ) as response:
-            if response.status_code == 304:
-                return None
-            if response.is_redirect:
-                following = urljoin(current, response.headers.get("location", ""))
-                if not redirect_allowed(current, following):
-                    raise ImportFailed(f"Cannot download {url}: it redirects elsewhere.")
-                current = following
-                continue
-            if response.status_code != 200:
-                raise ImportFailed(
-                    f"Cannot download {url}: the server answered {response.status_code} "
-                    f"{response.reason_phrase}."
-                )
-            _save(response, url, target, limit, clock)
-            return {k: v for k, v in response.headers.items() if k in ("etag", "last-modified")}
-    raise ImportFailed(f"Cannot download {url}: it redirects more than {MAX_REDIRECTS} times.")
-
-
-def _save(
-    response: httpx.Response, url: str, target: Path, limit: int, clock: ExchangeDeadline
-) -> None:
-    """The body into `target`, refusing what is too large or an HTML page."""
-    import httpx
-
-    too_big = ImportFailed(
-        f"Cannot use {url}: it is larger than {limit // (1024 * 1024)} MB, which no category "
-        "list should be, so the last good copy stays in force."
-    )
-    total = response.headers.get("content-length", "")
-    if total.isdigit() and int(total) > limit:
-        raise too_big
-    if "html" in response.headers.get("content-type", "").lower():
-        raise _not_a_list(url)
-    done = 0
-    with target.open("wb") as out:
-        for chunk in response.iter_bytes(1 << 16):
-            if done == 0 and chunk.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")):
-                raise _not_a_list(url)
-            done += len(chunk)
-            if done > limit:
-                raise too_big
-            if clock.expired:
-                raise httpx.ReadTimeout("the deadline passed")
-            out.write(chunk)
-
-
-def _not_a_list(url: str) -> ImportFailed:
-    return ImportFailed(
-        f"Cannot use {url}: the server sent a web page, not a list, so the last good copy "
-        "stays in force."
-    )
 
 
 def install_snapshot(home: Home, entry: CatalogueEntry, data: bytes) -> None:
