@@ -104,7 +104,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_rules_list(home: Home, args: argparse.Namespace) -> int:
-    """`candor rules list`: categories, actions and counts, or the rules of one category."""
+    """`candor rules list`: categories, actions and counts, or the rules of one category (a
+    home the agent never ran in is first given the shipped snapshot, as in `rules test`)."""
+    offer_snapshot(home)
     config = usable_settings(home)
     loaded = load_rules(home, config)
     if args.category:
@@ -484,7 +486,9 @@ def describe_change(change: CategoryChange) -> str:
 
 
 def cmd_rules_check(home: Home, args: argparse.Namespace) -> int:
-    """`candor rules check`: every problem in the rules and lists, with file and line."""
+    """`candor rules check`: every problem in the rules and lists, with file and line (the
+    shipped snapshot included, as in `rules test`)."""
+    offer_snapshot(home)
     problems: list[str] = []
     read = last_good_config(home)
     if read.note:
