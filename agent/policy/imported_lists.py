@@ -25,6 +25,7 @@ from agent.config.files import locked, make_folder, owner_only, write_atomic
 from agent.policy.list_cache import save_compiled
 from agent.policy.list_download import DownloadFailed, Limits, Progress, download
 from rules.compiled_list import CompiledList, compile_list, load_compiled
+from rules.list_corrections import correct, corrections_digest
 from rules.lists.formats import ListFormat, detect_format, read_list
 from rules.model import ImportedEntries, Rejection
 from rules.own_files import open_own_file, read_own_file
@@ -145,9 +146,10 @@ def _read_meta(meta_path: Path) -> ListMeta | None:
 
 
 def content_hash(stored: StoredList) -> str:
-    """Hash of the list's bytes and reading options: the compiled cache's key."""
+    """Hash of the list's bytes, reading options and Candor's list corrections: the compiled
+    cache's key."""
     h = hashlib.sha256()
-    h.update(f"{stored.meta.format}|{stored.meta.exact}|".encode())
+    h.update(f"{stored.meta.format}|{stored.meta.exact}|{corrections_digest()}|".encode())
     paths = [stored.data_path]
     if stored.data_path.is_dir():
         paths = sorted(p for p in stored.data_path.rglob("*") if p.is_file())
@@ -174,7 +176,7 @@ def compiled(stored: StoredList, cache_dir: Path) -> CompiledList:
 def _compile_and_cache(
     entries: ImportedEntries, stored: StoredList, key: str, cache_dir: Path
 ) -> CompiledList:
-    built = compile_list(entries, stored.source_name, key)
+    built = compile_list(correct(entries), stored.source_name, key)
     try:
         make_folder(cache_dir)
         save_compiled(built, cache_dir)
