@@ -44,6 +44,10 @@ HELP = "help"
 
 _CHUNKS = re.compile(r"[a-z]+")
 
+Hit = tuple[int, tuple[str, bool]]
+"""A word found in a name by the automaton: where it ends, the word, and whether it is a help
+word."""
+
 
 @dataclass(frozen=True, slots=True)
 class Lexicon:
@@ -159,13 +163,16 @@ class NameRecogniser:
                 self._tlds[tld] = (*self._tlds.get(tld, ()), (lexicon.category, weight))
         automaton = ahocorasick.Automaton()
         for word in self._help:
-            automaton.add_word(word, (word, True))
+            if _CHUNKS.fullmatch(word):  # another can never stand in a chunk of letters
+                automaton.add_word(word, (word, True))
         for word in self._weights:
             automaton.add_word(word, (word, False))
         if len(automaton):
             automaton.make_automaton()
         self._automaton = automaton if len(automaton) else None
-        """Every lexicon and help word: only a chunk holding one is split."""
+        """Every lexicon and help word: only a chunk holding one is split. It is run once over
+        the whole name: no word holds a character that ends a chunk, so each chunk's matches
+        are those of a run over the chunk alone, in the same order."""
         lexicon = ahocorasick.Automaton()
         for word in self._weights:
             lexicon.add_word(word, word)
@@ -195,41 +202,50 @@ class NameRecogniser:
 
     def words(self, host: str) -> list[str]:
         """The words the labels of `host` split into (its top-level domain left out)."""
-        return self._read(host.lower().rstrip("."))[0]
+        stem = _stem_and_tld(host.lower().rstrip("."))[0]
+        return self._read(stem, self._hits(stem))[0]
 
-    def _read(self, name: str) -> tuple[list[str], list[str]]:
-        """The words of `name`'s labels, and the lexicon words found in them: those of the best
-        split, and those a split nearly as probable would give (`MARGIN`)."""
-        labels = name.split(".")
+    def _hits(self, stem: str) -> list[Hit]:
+        """Every lexicon and help word in `stem`, by where it ends."""
+        return list(self._automaton.iter(stem)) if self._automaton else []
+
+    def _read(self, stem: str, hits: list[Hit]) -> tuple[list[str], list[str]]:
+        """The words of `stem`'s chunks that hold one of `hits`, and the lexicon words found in
+        them: those of the best split, and those a split nearly as probable would give
+        (`MARGIN`)."""
         words: list[str] = []
         scored: list[str] = []
-        automaton = self._automaton
-        splitter = self.splitter()
-        for label in labels[:-1] if len(labels) > 1 else labels:
-            for chunk in _CHUNKS.findall(label):
-                spans: list[tuple[int, int]] = []
-                helps = False
-                for end, (word, is_help) in automaton.iter(chunk) if automaton else ():
-                    if is_help:
-                        helps = True
-                    else:
-                        spans.append((end + 1 - len(word), end + 1))
-                if not spans and not helps:
-                    continue  # neither a lexicon word nor a help word can come out of it
-                split, near = splitter.split_near(chunk, spans, MARGIN)
-                words.extend(split)
-                scored.extend(chunk[i:j] for i, j in near)
+        if not hits:
+            return words, scored
+        split_near = self.splitter().split_near
+        at = 0
+        for chunk in _CHUNKS.finditer(stem):
+            start, end = chunk.span()
+            spans: list[tuple[int, int]] = []
+            holds = False
+            while at < len(hits) and hits[at][0] < end:
+                last, (word, is_help) = hits[at]
+                at += 1
+                holds = True
+                if not is_help:
+                    spans.append((last + 1 - len(word) - start, last + 1 - start))
+            if not holds:
+                continue  # neither a lexicon word nor a help word can come out of it
+            text = chunk.group()
+            split, near = split_near(text, spans, MARGIN)
+            words += split
+            scored += [text[i:j] for i, j in near]
         return words, scored
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        name = host.lower().rstrip(".")
-        stem, dot, tld = name.rpartition(".")
-        if not dot:
-            stem, tld = name, ""
+        stem, tld = _stem_and_tld(host.lower().rstrip("."))
         tld_hits = self._tlds.get(tld, ())
         if not tld_hits and not self._holds_word(stem):
+            return ()  # most names: no lexicon word at all
+        hits = self._hits(stem)
+        if not self._may_reach(tld_hits, hits):
             return ()
-        words, scored = self._read(name)
+        words, scored = self._read(stem, hits)
         if self._help.intersection(words):
             return ()
         scores: dict[str, float] = {}
@@ -248,6 +264,18 @@ class NameRecogniser:
         ]
         out.sort(key=lambda r: -r.score)
         return tuple(out)
+
+    def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit]) -> bool:
+        """Whether some category could reach its threshold if every lexicon word of `hits`
+        counted: when none can, no split can change the verdict, and none is made."""
+        bound: dict[str, float] = {}
+        for category, weight in tld_hits:
+            bound[category] = bound.get(category, 0.0) + weight
+        for word in {word for _, (word, is_help) in hits if not is_help}:
+            for category, weight in self._weights[word]:
+                bound[category] = bound.get(category, 0.0) + weight
+        lexicons = self._lexicons
+        return any(total >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
 
     def holds_lexicon_word(self, host: str) -> bool:
         """Whether `host` (its top-level domain left out) holds a lexicon word anywhere, whole
@@ -301,3 +329,9 @@ def _without_parts(words: Iterable[str]) -> list[str]:
     so one spelling is not counted twice."""
     distinct = list(dict.fromkeys(words))
     return [w for w in distinct if not any(w != o and w in o for o in distinct)]
+
+
+def _stem_and_tld(name: str) -> tuple[str, str]:
+    """`name` without its top-level domain, and that domain (none in a one-label name)."""
+    stem, dot, tld = name.rpartition(".")
+    return (stem, tld) if dot else (name, "")
