@@ -180,6 +180,12 @@ class NameRecogniser:
             lexicon.make_automaton()
         self._lexicon = lexicon if len(lexicon) else None
         """Every lexicon word: a name holding none is not recognised (the fast path)."""
+        self._strong = frozenset(
+            word
+            for word, weights in self._weights.items()
+            if any(weight >= self._lexicons[c].threshold for c, weight in weights)
+        )
+        """Lexicon words that alone reach a category's threshold."""
         self.recognise = lru_cache(maxsize=cache_size)(self._recognise)  # type: ignore[method-assign]
 
     @property
@@ -218,6 +224,12 @@ class NameRecogniser:
         if not hits:
             return words, scored
         split_near = self.splitter().split_near
+        if stem.isascii() and stem.isalpha():  # one chunk: the usual name
+            spans = [
+                (last + 1 - len(word), last + 1) for last, (word, is_help) in hits if not is_help
+            ]
+            words, near = split_near(stem, spans, MARGIN)
+            return words, [stem[i:j] for i, j in near]
         at = 0
         for chunk in _CHUNKS.finditer(stem):
             start, end = chunk.span()
@@ -262,16 +274,20 @@ class NameRecogniser:
             for category, score in scores.items()
             if score >= self._lexicons[category].threshold - 1e-9
         ]
-        out.sort(key=lambda r: -r.score)
+        if len(out) > 1:
+            out.sort(key=lambda r: -r.score)
         return tuple(out)
 
     def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit]) -> bool:
         """Whether some category could reach its threshold if every lexicon word of `hits`
         counted: when none can, no split can change the verdict, and none is made."""
+        found = {word for _, (word, is_help) in hits if not is_help}
+        if not tld_hits and not self._strong.isdisjoint(found):
+            return True
         bound: dict[str, float] = {}
         for category, weight in tld_hits:
             bound[category] = bound.get(category, 0.0) + weight
-        for word in {word for _, (word, is_help) in hits if not is_help}:
+        for word in found:
             for category, weight in self._weights[word]:
                 bound[category] = bound.get(category, 0.0) + weight
         lexicons = self._lexicons
@@ -328,7 +344,10 @@ def _without_parts(words: Iterable[str]) -> list[str]:
     """Distinct words, leaving out any that is part of a longer one found (`porn` in `porno`),
     so one spelling is not counted twice."""
     distinct = list(dict.fromkeys(words))
-    return [w for w in distinct if not any(w != o and w in o for o in distinct)]
+    if len(distinct) < 2:
+        return distinct
+    every = "\0".join(distinct)  # a word stands in it once, unless it is part of another
+    return [w for w in distinct if every.count(w) == 1]
 
 
 def _stem_and_tld(name: str) -> tuple[str, str]:

@@ -133,9 +133,9 @@ class WordSplitter:
         """The best cost of each `letters[:j]`, the start of its last word, and the words
         starting at each position (as `(length, cost)`)."""
         n = len(letters)
+        heads = self._heads.get
         costs = self._costs
         prefixes = self._trie.iter_prefixes_with_ids
-        heads = self._heads.get
         best = [0.0] + [math.inf] * n
         back = [0] * (n + 1)
         found: list[Words] = []
