@@ -135,7 +135,8 @@ class WordSplitter:
         n = len(letters)
         heads = self._heads.get
         costs = self._costs
-        prefixes = self._trie.iter_prefixes_with_ids
+        prefixes = self._trie.prefixes
+        key_id = self._trie.key_id
         best = [0.0] + [math.inf] * n
         back = [0] * (n + 1)
         found: list[Words] = []
@@ -149,8 +150,10 @@ class WordSplitter:
             while words is None:  # no word starts with `head`: try a shorter one
                 head = head[:-1]
                 words = heads(head) if head else ()
-            if words is LONGER:
-                words = [(len(word), costs[key]) for word, key in prefixes(letters[i:])]
+            if words.__class__ is list:  # longer words start here too: ask the trie
+                more = prefixes(letters[i:])[len(words) :]
+                if more:
+                    words = [*words, *[(len(word), costs[key_id(word)]) for word in more]]
             found.append(words)
             for length, cost in words:
                 if here + cost < best[i + length]:
@@ -165,13 +168,12 @@ UNKNOWN = UNKNOWN_CHAR + WORD_PENALTY
 HEAD = 5
 """The words starting at a position are looked up by the next `HEAD` letters in a table
 (`head_table`), and in the trie only when longer words start with them."""
-LONGER: Words = ((0, 0.0),)
-"""The table's mark of a head that longer words start with."""
 
 
 def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words]:
     """Every head (a start of a word, at most `HEAD` letters) with the words it starts with
-    that fit in it, or `LONGER` for a `HEAD`-letter head that longer words start with.
+    that fit in it: a tuple, or a list when longer words start with the head too (those are
+    asked of the trie).
 
     A dictionary read is ten times cheaper than a call into the trie, and this one answers four
     positions of five: the words of a host name are mostly short, and the last letters of a
@@ -203,7 +205,13 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
                 words = (*shorter, pair)
                 table[head] = same.setdefault(words, words)
     del table[""]
-    table.update(dict.fromkeys(longer, LONGER))
+    marks: dict[Words, list[tuple[int, float]]] = {}
+    for head in longer:
+        fits = table[head]
+        mark = marks.get(fits)
+        if mark is None:
+            mark = marks[fits] = list(fits)
+        table[head] = mark
     return table
 
 
@@ -214,15 +222,21 @@ def _near(
     makes: the best cost of what follows each is computed back to the first one's end."""
     n = len(found)
     rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
-    for i in range(n - 1, min(j for _, j in spans) - 1, -1):
+    stop = n
+    for _, j in spans:
+        stop = min(stop, j)
+    for i in range(n - 1, stop - 1, -1):
         low = rest[i + 1] + UNKNOWN
         for length, cost in found[i]:
-            low = min(low, cost + rest[i + length])
+            if cost + rest[i + length] < low:
+                low = cost + rest[i + length]
         rest[i] = low
     limit = best[n] + margin
     near = []
     for i, j in spans:
-        cost = next((c for length, c in found[i] if length == j - i), None)
-        if cost is not None and best[i] + cost + rest[j] <= limit:
-            near.append((i, j))
+        for length, cost in found[i]:
+            if length == j - i:
+                if best[i] + cost + rest[j] <= limit:
+                    near.append((i, j))
+                break
     return near
