@@ -223,7 +223,7 @@ class NameRecogniser:
         scored: list[str] = []
         if not hits:
             return words, scored
-        split_near = self.splitter().split_near
+        split_near = (self._splitter or self.splitter()).split_near
         if stem.isascii() and stem.isalpha():  # one chunk: the usual name
             spans = [
                 (last + 1 - len(word), last + 1) for last, (word, is_help) in hits if not is_help
@@ -250,7 +250,9 @@ class NameRecogniser:
         return words, scored
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        stem, tld = _stem_and_tld(host.lower().rstrip("."))
+        stem, dot, tld = host.lower().rstrip(".").rpartition(".")
+        if not dot:
+            stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
         if not tld_hits and not self._holds_word(stem):
             return ()  # most names: no lexicon word at all
