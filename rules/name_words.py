@@ -108,7 +108,9 @@ class WordSplitter:
         word) that the best split through them makes at most `margin` less probable.
 
         A word the best split misses by a hair (`e` + `por` + `ner` against `e` + `porn` + `er`)
-        still counts; one that needs an improbable split (`es` + `sex`) does not.
+        still counts; one that needs an improbable split (`es` + `sex`) does not. A span inside
+        another that the best split takes (`porn` in `porno`) is left out: it is part of that
+        word, and the cost of telling is most of a split's.
         """
         n = len(letters)
         if n == 0:
@@ -124,7 +126,7 @@ class WordSplitter:
             j = i
         words.reverse()
         near = [span for span in spans if span in taken]
-        missed = [span for span in spans if span not in taken]
+        missed = _outside([span for span in spans if span not in taken], near)
         if missed:
             near += _near(best, found, missed, margin)
         return words, near
@@ -240,3 +242,15 @@ def _near(
                     near.append((i, j))
                 break
     return near
+
+
+def _outside(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Those of `spans` inside none of `taken`."""
+    out = []
+    for i, j in spans:
+        for start, end in taken:
+            if start <= i and j <= end:
+                break
+        else:
+            out.append((i, j))
+    return out
