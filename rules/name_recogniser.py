@@ -260,17 +260,22 @@ class NameRecogniser:
         if not self._may_reach(tld_hits, hits):
             return ()
         words, scored = self._read(stem, hits)
-        if self._help.intersection(words):
+        if not self._help.isdisjoint(words):
             return ()
         scores: dict[str, float] = {}
         found: dict[str, list[str]] = {}
         for category, weight in tld_hits:
             scores[category] = scores.get(category, 0.0) + weight
             found.setdefault(category, []).append("." + tld)
+        weights = self._weights
         for word in _without_parts(scored):
-            for category, weight in self._weights.get(word, ()):
-                scores[category] = scores.get(category, 0.0) + weight
-                found.setdefault(category, []).append(word)
+            for category, weight in weights.get(word, ()):
+                if category in found:
+                    scores[category] += weight
+                    found[category].append(word)
+                else:
+                    scores[category] = 0.0 + weight
+                    found[category] = [word]
         out = [
             Recognition(category, tuple(found[category]), round(score, 3))
             for category, score in scores.items()
@@ -342,12 +347,12 @@ def model_words(lexicons: Mapping[str, Lexicon], help_words: Iterable[str]) -> d
     )
 
 
-def _without_parts(words: Iterable[str]) -> list[str]:
+def _without_parts(words: list[str]) -> list[str]:
     """Distinct words, leaving out any that is part of a longer one found (`porn` in `porno`),
     so one spelling is not counted twice."""
+    if len(words) < 2:
+        return words
     distinct = list(dict.fromkeys(words))
-    if len(distinct) < 2:
-        return distinct
     every = "\0".join(distinct)  # a word stands in it once, unless it is part of another
     return [w for w in distinct if every.count(w) == 1]
 
