@@ -180,6 +180,8 @@ class NameRecogniser:
             lexicon.make_automaton()
         self._lexicon = lexicon if len(lexicon) else None
         """Every lexicon word: a name holding none is not recognised (the fast path)."""
+        self._alone: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        """What a chunk that is one lexicon or help word reads as (`_split_alone`)."""
         self._strong = frozenset(
             word
             for word, weights in self._weights.items()
@@ -215,6 +217,23 @@ class NameRecogniser:
         """Every lexicon and help word in `stem`, by where it ends."""
         return list(self._automaton.iter(stem)) if self._automaton else []
 
+    def _scan(self, stem: str, tld_hit: bool) -> list[Hit] | None:
+        """`_hits(stem)`, or None when it holds no lexicon word and `tld_hit` is false: the
+        search stops there, most names hold none."""
+        if self._automaton is None:
+            return [] if tld_hit else None
+        hits: list[Hit] = []
+        scan = self._automaton.iter(stem)
+        for hit in scan:
+            hits.append(hit)
+            if not hit[1][1]:
+                break  # a lexicon word: the rest is needed
+        else:
+            if not tld_hit:
+                return None
+        hits += scan
+        return hits
+
     def _read(self, stem: str, hits: list[Hit]) -> tuple[list[str], list[str]]:
         """The words of `stem`'s chunks that hold one of `hits`, and the lexicon words found in
         them: those of the best split, and those a split nearly as probable would give
@@ -224,7 +243,10 @@ class NameRecogniser:
         if not hits:
             return words, scored
         split_near = (self._splitter or self.splitter()).split_near
+        alone = self._alone or self._split_alone()
         if stem.isascii() and stem.isalpha():  # one chunk: the usual name
+            if stem in alone:
+                return list(alone[stem][0]), list(alone[stem][1])
             spans = [
                 (last + 1 - len(word), last + 1) for last, (word, is_help) in hits if not is_help
             ]
@@ -244,20 +266,35 @@ class NameRecogniser:
             if not holds:
                 continue  # neither a lexicon word nor a help word can come out of it
             text = chunk.group()
+            if text in alone:
+                words += alone[text][0]
+                scored += alone[text][1]
+                continue
             split, near = split_near(text, spans, MARGIN)
             words += split
             scored += [text[i:j] for i, j in near]
         return words, scored
+
+    def _split_alone(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """What `_read` gives for each lexicon and help word standing alone as a chunk
+        (`guide-casino`), worked out once: a tenth of the chunks split are one."""
+        splitter = self._splitter or self.splitter()
+        alone = {}
+        for word in self._automaton.keys() if self._automaton else ():
+            hits = list(self._automaton.iter(word))
+            spans = [(e + 1 - len(w), e + 1) for e, (w, is_help) in hits if not is_help]
+            split, near = splitter.split_near(word, spans, MARGIN)
+            alone[word] = (tuple(split), tuple(word[i:j] for i, j in near))
+        self._alone = alone
+        return alone
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
         stem, dot, tld = host.lower().rstrip(".").rpartition(".")
         if not dot:
             stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
-        if not tld_hits and not self._holds_word(stem):
-            return ()  # most names: no lexicon word at all
-        hits = self._hits(stem)
-        if not self._may_reach(tld_hits, hits):
+        hits = self._scan(stem, bool(tld_hits))
+        if hits is None or not self._may_reach(tld_hits, hits):
             return ()
         words, scored = self._read(stem, hits)
         if not self._help.isdisjoint(words):
