@@ -8,10 +8,14 @@ Most small sites announce themselves in their name, glued together in many langu
 recognised. A name with a help word (`recovery`, `anonymous`, `health`: `lexicons/help.txt`) is
 never recognised: help must never be blocked.
 
-Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon word
-answers them in a microsecond or two; only the rest are split. Verdicts are cached per host in a
-bounded LRU cache. The word model is shipped prebuilt and loads in about a millisecond, once
-per process (`shared_recogniser`).
+Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon and
+help word, run once over the name and stopped at the first lexicon word when there is none,
+answers them in a microsecond or two. Only the rest are split, and not even all of those: when
+no category could reach its threshold even if every lexicon word found counted, no split can
+change the verdict (`_may_reach`), and a chunk that is one lexicon word (`guide-casino`) reads
+from a table worked out once. Verdicts are cached per host in a bounded LRU cache. The word
+model is shipped prebuilt and loads, with its look-up table, in under a second, once per
+process and only when a name first holds a lexicon word (`shared_recogniser`).
 """
 
 from __future__ import annotations
@@ -356,7 +360,7 @@ _shared: NameRecogniser | None = None
 
 def shared_recogniser() -> NameRecogniser:
     """The process's one recogniser, built from the packaged lexicons on first use; its word
-    model (about two seconds) loads when a host name first holds a lexicon word. Later calls,
+    model (under a second) loads when a host name first holds a lexicon word. Later calls,
     from any thread, get the same one."""
     global _shared
     if _shared is None:

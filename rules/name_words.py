@@ -8,12 +8,19 @@ English list, which knows place and family names such as Scunthorpe and Cockburn
 lists of French, German, Spanish, Portuguese, Italian and Dutch, merged by taking each word's
 highest frequency in any of them) plus the recogniser's lexicon words, and shipped prebuilt as
 package data (`rules/lexicons/words.marisa` and `word-costs.u16`, written by
-`scripts/build-word-model`): a marisa trie, so one C call per position yields every word
-starting there, and each word's cost in hundredths. Loading it maps the trie and reads 0.8 MB
-(under a millisecond); building it from wordfreq takes two seconds, which no agent should spend.
+`scripts/build-word-model`): a marisa trie and each word's cost in hundredths. Building it from
+wordfreq takes two seconds, which no agent should spend.
 
 A word costs `-log10(frequency)` plus a fixed penalty, so the split prefers fewer, longer words
 (`essex` over `es` + `sex`); a character no word covers costs as much as a very rare word.
+
+Speed: a call into the trie costs ten dictionary reads, so the words starting at a position are
+read from a table keyed by the next five letters (`head_table`: every start of a word up to
+five letters, 163,000 of them), and the trie is asked only where longer words start with those
+five (one position in five). Building the table when the model loads takes about 0.6 s and
+22 MB; a split of a ten-letter label about 12 µs (docs/benchmarks.md, "Host-name recogniser").
+The backward pass that weighs near misses runs only when a lexicon word is off the best split,
+and only back to it. Splits are exactly those of the plain dynamic programme, ties included.
 """
 
 from __future__ import annotations
