@@ -7,8 +7,10 @@ and gambling names), each timed uncached (`recognise.__wrapped__`), one call at 
 best of three passes. The baseline, run in the same process and interleaved pass by pass, is
 what the matcher already does for every new host: `Matcher.check_host` uncached on a policy of
 the three starter lists (recogniser off). The memory added is the RSS after building the
-recogniser and its word model, minus before (psutil, after `gc.collect()` and `malloc_trim`),
-measured in a fresh child interpreter. Never run by the test suite.
+recogniser and its word model (with the splitter's look-up table) and recognising one name (which
+works out the table of chunks that are one lexicon word), minus before (psutil, after
+`gc.collect()` and `malloc_trim`), measured in a fresh child interpreter. Never run by the test
+suite.
 """
 
 from __future__ import annotations

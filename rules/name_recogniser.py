@@ -8,10 +8,14 @@ Most small sites announce themselves in their name, glued together in many langu
 recognised. A name with a help word (`recovery`, `anonymous`, `health`: `lexicons/help.txt`) is
 never recognised: help must never be blocked.
 
-Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon word
-answers them in a microsecond or two; only the rest are split. Verdicts are cached per host in a
-bounded LRU cache. The word model is shipped prebuilt and loads in about a millisecond, once
-per process (`shared_recogniser`).
+Most names hold no lexicon word at all, so an Aho-Corasick automaton over every lexicon and
+help word, run once over the name and stopped at the first lexicon word when there is none,
+answers them in a microsecond or two. Only the rest are split, and not even all of those: when
+no category could reach its threshold even if every lexicon word found counted, no split can
+change the verdict (`_may_reach`), and a chunk that is one lexicon word (`guide-casino`) reads
+from a table worked out once. Verdicts are cached per host in a bounded LRU cache. The word
+model is shipped prebuilt and loads, with its look-up table, in under a second, once per
+process and only when a name first holds a lexicon word (`shared_recogniser`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ HELP = "help"
 """The lexicon of help words, which veto every category."""
 
 _CHUNKS = re.compile(r"[a-z]+")
+
+Hit = tuple[int, tuple[str, bool]]
+"""A word found in a name by the automaton: where it ends, the word, and whether it is a help
+word."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +167,16 @@ class NameRecogniser:
                 self._tlds[tld] = (*self._tlds.get(tld, ()), (lexicon.category, weight))
         automaton = ahocorasick.Automaton()
         for word in self._help:
-            automaton.add_word(word, (word, True))
+            if _CHUNKS.fullmatch(word):  # another can never stand in a chunk of letters
+                automaton.add_word(word, (word, True))
         for word in self._weights:
             automaton.add_word(word, (word, False))
         if len(automaton):
             automaton.make_automaton()
         self._automaton = automaton if len(automaton) else None
-        """Every lexicon and help word: only a chunk holding one is split."""
+        """Every lexicon and help word: only a chunk holding one is split. It is run once over
+        the whole name: no word holds a character that ends a chunk, so each chunk's matches
+        are those of a run over the chunk alone, in the same order."""
         lexicon = ahocorasick.Automaton()
         for word in self._weights:
             lexicon.add_word(word, word)
@@ -173,6 +184,14 @@ class NameRecogniser:
             lexicon.make_automaton()
         self._lexicon = lexicon if len(lexicon) else None
         """Every lexicon word: a name holding none is not recognised (the fast path)."""
+        self._alone: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        """What a chunk that is one lexicon or help word reads as (`_split_alone`)."""
+        self._strong = frozenset(
+            word
+            for word, weights in self._weights.items()
+            if any(weight >= self._lexicons[c].threshold for c, weight in weights)
+        )
+        """Lexicon words that alone reach a category's threshold."""
         self.recognise = lru_cache(maxsize=cache_size)(self._recognise)  # type: ignore[method-assign]
 
     @property
@@ -195,59 +214,132 @@ class NameRecogniser:
 
     def words(self, host: str) -> list[str]:
         """The words the labels of `host` split into (its top-level domain left out)."""
-        return self._read(host.lower().rstrip("."))[0]
+        stem = _stem_and_tld(host.lower().rstrip("."))[0]
+        return self._read(stem, self._hits(stem))[0]
 
-    def _read(self, name: str) -> tuple[list[str], list[str]]:
-        """The words of `name`'s labels, and the lexicon words found in them: those of the best
-        split, and those a split nearly as probable would give (`MARGIN`)."""
-        labels = name.split(".")
+    def _hits(self, stem: str) -> list[Hit]:
+        """Every lexicon and help word in `stem`, by where it ends."""
+        return list(self._automaton.iter(stem)) if self._automaton else []
+
+    def _scan(self, stem: str, tld_hit: bool) -> list[Hit] | None:
+        """`_hits(stem)`, or None when it holds no lexicon word and `tld_hit` is false: the
+        search stops there, most names hold none."""
+        if self._automaton is None:
+            return [] if tld_hit else None
+        hits: list[Hit] = []
+        scan = self._automaton.iter(stem)
+        for hit in scan:
+            hits.append(hit)
+            if not hit[1][1]:
+                break  # a lexicon word: the rest is needed
+        else:
+            if not tld_hit:
+                return None
+        hits += scan
+        return hits
+
+    def _read(self, stem: str, hits: list[Hit]) -> tuple[list[str], list[str]]:
+        """The words of `stem`'s chunks that hold one of `hits`, and the lexicon words found in
+        them: those of the best split, and those a split nearly as probable would give
+        (`MARGIN`)."""
         words: list[str] = []
         scored: list[str] = []
-        automaton = self._automaton
-        splitter = self.splitter()
-        for label in labels[:-1] if len(labels) > 1 else labels:
-            for chunk in _CHUNKS.findall(label):
-                spans: list[tuple[int, int]] = []
-                helps = False
-                for end, (word, is_help) in automaton.iter(chunk) if automaton else ():
-                    if is_help:
-                        helps = True
-                    else:
-                        spans.append((end + 1 - len(word), end + 1))
-                if not spans and not helps:
-                    continue  # neither a lexicon word nor a help word can come out of it
-                split, near = splitter.split_near(chunk, spans, MARGIN)
-                words.extend(split)
-                scored.extend(chunk[i:j] for i, j in near)
+        if not hits:
+            return words, scored
+        split_near = (self._splitter or self.splitter()).split_near
+        alone = self._alone or self._split_alone()
+        if stem.isascii() and stem.isalpha():  # one chunk: the usual name
+            if stem in alone:
+                return list(alone[stem][0]), list(alone[stem][1])
+            spans = [
+                (last + 1 - len(word), last + 1) for last, (word, is_help) in hits if not is_help
+            ]
+            words, near = split_near(stem, spans, MARGIN)
+            return words, [stem[i:j] for i, j in near]
+        at = 0
+        for chunk in _CHUNKS.finditer(stem):
+            start, end = chunk.span()
+            spans: list[tuple[int, int]] = []
+            holds = False
+            while at < len(hits) and hits[at][0] < end:
+                last, (word, is_help) = hits[at]
+                at += 1
+                holds = True
+                if not is_help:
+                    spans.append((last + 1 - len(word) - start, last + 1 - start))
+            if not holds:
+                continue  # neither a lexicon word nor a help word can come out of it
+            text = chunk.group()
+            if text in alone:
+                words += alone[text][0]
+                scored += alone[text][1]
+                continue
+            split, near = split_near(text, spans, MARGIN)
+            words += split
+            scored += [text[i:j] for i, j in near]
         return words, scored
 
+    def _split_alone(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """What `_read` gives for each lexicon and help word standing alone as a chunk
+        (`guide-casino`), worked out once: a tenth of the chunks split are one."""
+        splitter = self._splitter or self.splitter()
+        alone = {}
+        for word in self._automaton.keys() if self._automaton else ():
+            hits = list(self._automaton.iter(word))
+            spans = [(e + 1 - len(w), e + 1) for e, (w, is_help) in hits if not is_help]
+            split, near = splitter.split_near(word, spans, MARGIN)
+            alone[word] = (tuple(split), tuple(word[i:j] for i, j in near))
+        self._alone = alone
+        return alone
+
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        name = host.lower().rstrip(".")
-        stem, dot, tld = name.rpartition(".")
+        stem, dot, tld = host.lower().rstrip(".").rpartition(".")
         if not dot:
-            stem, tld = name, ""
+            stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
-        if not tld_hits and not self._holds_word(stem):
+        hits = self._scan(stem, bool(tld_hits))
+        if hits is None or not self._may_reach(tld_hits, hits):
             return ()
-        words, scored = self._read(name)
-        if self._help.intersection(words):
+        words, scored = self._read(stem, hits)
+        if not self._help.isdisjoint(words):
             return ()
         scores: dict[str, float] = {}
         found: dict[str, list[str]] = {}
         for category, weight in tld_hits:
             scores[category] = scores.get(category, 0.0) + weight
             found.setdefault(category, []).append("." + tld)
+        weights = self._weights
         for word in _without_parts(scored):
-            for category, weight in self._weights.get(word, ()):
-                scores[category] = scores.get(category, 0.0) + weight
-                found.setdefault(category, []).append(word)
+            for category, weight in weights.get(word, ()):
+                if category in found:
+                    scores[category] += weight
+                    found[category].append(word)
+                else:
+                    scores[category] = 0.0 + weight
+                    found[category] = [word]
         out = [
             Recognition(category, tuple(found[category]), round(score, 3))
             for category, score in scores.items()
             if score >= self._lexicons[category].threshold - 1e-9
         ]
-        out.sort(key=lambda r: -r.score)
+        if len(out) > 1:
+            out.sort(key=lambda r: -r.score)
         return tuple(out)
+
+    def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit]) -> bool:
+        """Whether some category could reach its threshold if every lexicon word of `hits`
+        counted: when none can, no split can change the verdict, and none is made."""
+        found = {word for _, (word, is_help) in hits if not is_help}
+        if not tld_hits and not self._strong.isdisjoint(found):
+            return True
+        bound: dict[str, float] = {}
+        for category, weight in tld_hits:
+            bound[category] = bound.get(category, 0.0) + weight
+        for word in found:
+            for category, weight in self._weights[word]:
+                bound[category] = bound.get(category, 0.0) + weight
+        lexicons = self._lexicons
+        return any(total >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
 
     def holds_lexicon_word(self, host: str) -> bool:
         """Whether `host` (its top-level domain left out) holds a lexicon word anywhere, whole
@@ -268,7 +360,7 @@ _shared: NameRecogniser | None = None
 
 def shared_recogniser() -> NameRecogniser:
     """The process's one recogniser, built from the packaged lexicons on first use; its word
-    model (about two seconds) loads when a host name first holds a lexicon word. Later calls,
+    model (under a second) loads when a host name first holds a lexicon word. Later calls,
     from any thread, get the same one."""
     global _shared
     if _shared is None:
@@ -296,8 +388,17 @@ def model_words(lexicons: Mapping[str, Lexicon], help_words: Iterable[str]) -> d
     )
 
 
-def _without_parts(words: Iterable[str]) -> list[str]:
+def _without_parts(words: list[str]) -> list[str]:
     """Distinct words, leaving out any that is part of a longer one found (`porn` in `porno`),
     so one spelling is not counted twice."""
+    if len(words) < 2:
+        return words
     distinct = list(dict.fromkeys(words))
-    return [w for w in distinct if not any(w != o and w in o for o in distinct)]
+    every = "\0".join(distinct)  # a word stands in it once, unless it is part of another
+    return [w for w in distinct if every.count(w) == 1]
+
+
+def _stem_and_tld(name: str) -> tuple[str, str]:
+    """`name` without its top-level domain, and that domain (none in a one-label name)."""
+    stem, dot, tld = name.rpartition(".")
+    return (stem, tld) if dot else (name, "")

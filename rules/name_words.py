@@ -8,12 +8,19 @@ English list, which knows place and family names such as Scunthorpe and Cockburn
 lists of French, German, Spanish, Portuguese, Italian and Dutch, merged by taking each word's
 highest frequency in any of them) plus the recogniser's lexicon words, and shipped prebuilt as
 package data (`rules/lexicons/words.marisa` and `word-costs.u16`, written by
-`scripts/build-word-model`): a marisa trie, so one C call per position yields every word
-starting there, and each word's cost in hundredths. Loading it maps the trie and reads 0.8 MB
-(under a millisecond); building it from wordfreq takes two seconds, which no agent should spend.
+`scripts/build-word-model`): a marisa trie and each word's cost in hundredths. Building it from
+wordfreq takes two seconds, which no agent should spend.
 
 A word costs `-log10(frequency)` plus a fixed penalty, so the split prefers fewer, longer words
 (`essex` over `es` + `sex`); a character no word covers costs as much as a very rare word.
+
+Speed: a call into the trie costs ten dictionary reads, so the words starting at a position are
+read from a table keyed by the next five letters (`head_table`: every start of a word up to
+five letters, 163,000 of them), and the trie is asked only where longer words start with those
+five (one position in five). Building the table when the model loads takes about 0.6 s and
+22 MB; a split of a ten-letter label about 12 µs (docs/benchmarks.md, "Host-name recogniser").
+The backward pass that weighs near misses runs only when a lexicon word is off the best split,
+and only back to it. Splits are exactly those of the plain dynamic programme, ties included.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 
 import marisa_trie
@@ -58,7 +65,10 @@ class WordSplitter:
     def __init__(self, trie: marisa_trie.Trie, costs: Iterable[float]) -> None:
         """`costs`: each word's cost, by its key id in `trie`."""
         self._trie = trie
-        self._costs = array("d", costs)
+        shared: dict[float, float] = {}
+        self._costs = [shared.setdefault(cost, cost) for cost in costs]
+        """A list, not an array: reading it boxes no float (the costs take few values)."""
+        self._heads = head_table(trie, self._costs)
 
     @classmethod
     def of(cls, costs: Mapping[str, float]) -> WordSplitter:
@@ -81,7 +91,8 @@ class WordSplitter:
             hundredths.byteswap()
         if len(hundredths) != len(trie):
             raise ValueError("the packaged word model's two files do not match")
-        return cls(trie, (h / 100 for h in hundredths))
+        value = {h: h / 100 for h in set(hundredths)}
+        return cls(trie, map(value.__getitem__, hundredths))
 
     def costs(self) -> dict[str, float]:
         """Every known word with its cost: what the model holds, to compare two models."""
@@ -104,51 +115,149 @@ class WordSplitter:
         word) that the best split through them makes at most `margin` less probable.
 
         A word the best split misses by a hair (`e` + `por` + `ner` against `e` + `porn` + `er`)
-        still counts; one that needs an improbable split (`es` + `sex`) does not.
+        still counts; one that needs an improbable split (`es` + `sex`) does not. A span inside
+        another that the best split takes (`porn` in `porno`) is left out: it is part of that
+        word, and the cost of telling is most of a split's.
         """
         n = len(letters)
         if n == 0:
             return [], []
-        costs = self._costs
-        prefixes = self._trie.iter_prefixes_with_ids
-        unknown = UNKNOWN_CHAR + WORD_PENALTY
-        found = [[(len(word), costs[key]) for word, key in prefixes(letters[i:])] for i in range(n)]
-        best = [0.0] + [math.inf] * n
-        back = [0] * (n + 1)
-        for i in range(n):
-            here = best[i]
-            if here + unknown < best[i + 1]:
-                best[i + 1] = here + unknown
-                back[i + 1] = i
-            for length, cost in found[i]:
-                j = i + length
-                if here + cost < best[j]:
-                    best[j] = here + cost
-                    back[j] = i
+        best, back, found = self._forward(letters)
         words: list[str] = []
+        taken: set[tuple[int, int]] = set()
         j = n
         while j > 0:
             i = back[j]
             words.append(letters[i:j])
+            taken.add((i, j))
             j = i
         words.reverse()
-        taken = set()
-        at = 0
-        for word in words:
-            taken.add((at, at + len(word)))
-            at += len(word)
         near = [span for span in spans if span in taken]
-        spans = [span for span in spans if span not in taken]
-        if not spans:
-            return words, near
-        rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
-        for i in range(n - 1, -1, -1):
-            low = rest[i + 1] + unknown
-            for length, cost in found[i]:
-                low = min(low, cost + rest[i + length])
-            rest[i] = low
-        for i, j in spans:
-            cost = next((c for length, c in found[i] if length == j - i), None)
-            if cost is not None and best[i] + cost + rest[j] <= best[n] + margin:
-                near.append((i, j))
+        missed = _outside([span for span in spans if span not in taken], near)
+        if missed:
+            near += _near(best, found, missed, margin)
         return words, near
+
+    def _forward(self, letters: str) -> tuple[list[float], list[int], list[Words]]:
+        """The best cost of each `letters[:j]`, the start of its last word, and the words
+        starting at each position (as `(length, cost)`)."""
+        n = len(letters)
+        heads = self._heads.get
+        costs = self._costs
+        prefixes = self._trie.prefixes
+        key_id = self._trie.key_id
+        best = [0.0] + [math.inf] * n
+        back = [0] * (n + 1)
+        found: list[Words] = []
+        for i in range(n):
+            here = best[i]
+            if here + UNKNOWN < best[i + 1]:
+                best[i + 1] = here + UNKNOWN
+                back[i + 1] = i
+            head = letters[i : i + HEAD]
+            words = heads(head)
+            while words is None:  # no word starts with `head`: try a shorter one
+                head = head[:-1]
+                words = heads(head) if head else ()
+            if words.__class__ is list:  # longer words start here too: ask the trie
+                more = prefixes(letters[i:])[len(words) :]
+                if more:
+                    words = [*words, *[(len(word), costs[key_id(word)]) for word in more]]
+            found.append(words)
+            for length, cost in words:
+                if here + cost < best[i + length]:
+                    best[i + length] = here + cost
+                    back[i + length] = i
+        return best, back, found
+
+
+Words = Sequence[tuple[int, float]]
+"""The words starting at a position, as `(length, cost)`, shortest first."""
+UNKNOWN = UNKNOWN_CHAR + WORD_PENALTY
+HEAD = 5
+"""The words starting at a position are looked up by the next `HEAD` letters in a table
+(`head_table`), and in the trie only when longer words start with them."""
+
+
+def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words]:
+    """Every head (a start of a word, at most `HEAD` letters) with the words it starts with
+    that fit in it: a tuple, or a list when longer words start with the head too (those are
+    asked of the trie).
+
+    A dictionary read is ten times cheaper than a call into the trie, and this one answers four
+    positions of five: the words of a host name are mostly short, and the last letters of a
+    name have no room for long ones.
+    """
+    longer: set[str] = set()
+    whole: dict[str, tuple[int, float]] = {}
+    pairs: dict[tuple[int, float], tuple[int, float]] = {}
+    for word in trie.iterkeys():  # one key at a time: a list of them all would fragment memory
+        if len(word) > HEAD:
+            longer.add(word[:HEAD])
+        else:
+            pair = (len(word), costs[trie.key_id(word)])
+            whole[word] = pairs.setdefault(pair, pair)
+    levels: list[set[str]] = [set() for _ in range(HEAD + 1)]
+    for head in longer.union(whole):
+        levels[len(head)].add(head)
+    for size in range(HEAD, 1, -1):
+        levels[size - 1].update({head[:-1] for head in levels[size]})
+    table: dict[str, Words] = {"": ()}
+    same: dict[Words, Words] = {}
+    for level in levels[1:]:
+        for head in level:
+            shorter = table[head[:-1]]
+            pair = whole.get(head)
+            if pair is None:
+                table[head] = shorter
+            else:
+                words = (*shorter, pair)
+                table[head] = same.setdefault(words, words)
+    del table[""]
+    marks: dict[Words, list[tuple[int, float]]] = {}
+    for head in longer:
+        fits = table[head]
+        mark = marks.get(fits)
+        if mark is None:
+            mark = marks[fits] = list(fits)
+        table[head] = mark
+    return table
+
+
+def _near(
+    best: list[float], found: list[Words], spans: list[tuple[int, int]], margin: float
+) -> list[tuple[int, int]]:
+    """Those of `spans` (off the best split) that a split at most `margin` less probable
+    makes: the best cost of what follows each is computed back to the first one's end."""
+    n = len(found)
+    rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
+    stop = n
+    for _, j in spans:
+        stop = min(stop, j)
+    for i in range(n - 1, stop - 1, -1):
+        low = rest[i + 1] + UNKNOWN
+        for length, cost in found[i]:
+            if cost + rest[i + length] < low:
+                low = cost + rest[i + length]
+        rest[i] = low
+    limit = best[n] + margin
+    near = []
+    for i, j in spans:
+        for length, cost in found[i]:
+            if length == j - i:
+                if best[i] + cost + rest[j] <= limit:
+                    near.append((i, j))
+                break
+    return near
+
+
+def _outside(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Those of `spans` inside none of `taken`."""
+    out = []
+    for i, j in spans:
+        for start, end in taken:
+            if start <= i and j <= end:
+                break
+        else:
+            out.append((i, j))
+    return out
