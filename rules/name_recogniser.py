@@ -29,6 +29,7 @@ from importlib import resources
 
 import ahocorasick
 
+from rules.name_letters import plain_label
 from rules.name_words import WordSplitter
 
 REASON_PREFIX = "recognised by its name: "
@@ -45,6 +46,16 @@ MARGIN = 1.0
 (in log10 units) than the best split of its chunk."""
 HELP = "help"
 """The lexicon of help words, which veto every category."""
+NAMES = "names"
+"""Not a lexicon: innocent names that hold a lexicon word (`pornic`), given to the word model."""
+DIGIT_BONUS = 0.3
+"""Added once to a category short of its threshold when one of its words weighing at least
+`DIGIT_WORD` stands against a number (`10bet`, `sex18`): betting and adult sites number their
+mirrors, while innocent names seldom put a number against such a word (`bet.com` is not)."""
+DIGIT_WORD = 0.5
+WITH_A_NUMBER = "with a number"
+"""How the bonus is named among a recognition's words: `recognised by its name: bet, with a
+number`."""
 
 _CHUNKS = re.compile(r"[a-z]+")
 
@@ -129,9 +140,17 @@ def packaged_lexicons() -> tuple[dict[str, Lexicon], frozenset[str]]:
         text = entry.read_text("utf-8")
         if category == HELP:
             help_words = parse_word_list(text)
+        elif category == NAMES:
+            continue
         else:
             lexicons[category] = parse_lexicon(category, text, f"lexicons/{entry.name}")
     return lexicons, help_words
+
+
+def packaged_names() -> frozenset[str]:
+    """The innocent names shipped in `rules/lexicons/names.txt`, for the word model."""
+    folder = resources.files("rules.lexicons")
+    return parse_word_list(folder.joinpath(f"{NAMES}.txt").read_text("utf-8"))
 
 
 class NameRecogniser:
@@ -212,9 +231,16 @@ class NameRecogniser:
         assert self._splitter is not None
         return self._splitter
 
+    def prepare(self) -> None:
+        """Load the word model and work out the lone-word table now (under a second), so the
+        first name that needs them does not wait: the agent calls this in the background at
+        its start."""
+        if not self._alone:
+            self._split_alone()
+
     def words(self, host: str) -> list[str]:
         """The words the labels of `host` split into (its top-level domain left out)."""
-        stem = _stem_and_tld(host.lower().rstrip("."))[0]
+        stem = _stem_and_tld(_plain_name(host))[0]
         return self._read(stem, self._hits(stem))[0]
 
     def _hits(self, stem: str) -> list[Hit]:
@@ -293,12 +319,12 @@ class NameRecogniser:
         return alone
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        stem, dot, tld = host.lower().rstrip(".").rpartition(".")
+        stem, dot, tld = _plain_name(host).rpartition(".")
         if not dot:
             stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
         hits = self._scan(stem, bool(tld_hits))
-        if hits is None or not self._may_reach(tld_hits, hits):
+        if hits is None or not self._may_reach(tld_hits, hits, _has_digit(stem)):
             return ()
         words, scored = self._read(stem, hits)
         if not self._help.isdisjoint(words):
@@ -317,6 +343,12 @@ class NameRecogniser:
                 else:
                     scores[category] = 0.0 + weight
                     found[category] = [word]
+        for category, score in scores.items():
+            if score < self._lexicons[category].threshold - 1e-9 and self._beside_number(
+                stem, category, found[category]
+            ):
+                scores[category] = score + DIGIT_BONUS
+                found[category].append(WITH_A_NUMBER)
         out = [
             Recognition(category, tuple(found[category]), round(score, 3))
             for category, score in scores.items()
@@ -326,9 +358,26 @@ class NameRecogniser:
             out.sort(key=lambda r: -r.score)
         return tuple(out)
 
-    def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit]) -> bool:
+    def _beside_number(self, stem: str, category: str, words: Iterable[str]) -> bool:
+        """Whether one of `words` weighing at least `DIGIT_WORD` in `category` stands against a
+        digit somewhere in `stem`."""
+        for word in words:
+            if dict(self._weights.get(word, ())).get(category, 0.0) < DIGIT_WORD:
+                continue
+            at = stem.find(word)
+            while at >= 0:
+                end = at + len(word)
+                if (at and stem[at - 1].isdigit()) or (end < len(stem) and stem[end].isdigit()):
+                    return True
+                at = stem.find(word, at + 1)
+        return False
+
+    def _may_reach(
+        self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit], digits: bool
+    ) -> bool:
         """Whether some category could reach its threshold if every lexicon word of `hits`
-        counted: when none can, no split can change the verdict, and none is made."""
+        counted (and, if the name has `digits`, the bonus for a number): when none can, no
+        split can change the verdict, and none is made."""
         found = {word for _, (word, is_help) in hits if not is_help}
         if not tld_hits and not self._strong.isdisjoint(found):
             return True
@@ -339,7 +388,8 @@ class NameRecogniser:
             for category, weight in self._weights[word]:
                 bound[category] = bound.get(category, 0.0) + weight
         lexicons = self._lexicons
-        return any(total >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
+        bonus = DIGIT_BONUS if digits else 0.0
+        return any(total + bonus >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
 
     def holds_lexicon_word(self, host: str) -> bool:
         """Whether `host` (its top-level domain left out) holds a lexicon word anywhere, whole
@@ -380,12 +430,14 @@ def build_recogniser(cache_size: int = CACHE_SIZE, *, lazy: bool = False) -> Nam
     )
 
 
-def model_words(lexicons: Mapping[str, Lexicon], help_words: Iterable[str]) -> dict[str, float]:
-    """The words the lexicons add to the word model, each with `LEXICON_COST`: the model must
-    know every lexicon word (`xnxx`) for a split to find it."""
-    return {w: LEXICON_COST for lex in lexicons.values() for w in lex.words} | dict.fromkeys(
-        help_words, LEXICON_COST
-    )
+def model_words(
+    lexicons: Mapping[str, Lexicon], help_words: Iterable[str], names: Iterable[str] = ()
+) -> dict[str, float]:
+    """The words the lexicons and innocent names add to the word model, each with
+    `LEXICON_COST`: the model must know every lexicon word (`xnxx`) for a split to find it, and
+    every innocent name (`pornichet`) for a split to keep it whole."""
+    words = {w: LEXICON_COST for lex in lexicons.values() for w in lex.words}
+    return words | dict.fromkeys(help_words, LEXICON_COST) | dict.fromkeys(names, LEXICON_COST)
 
 
 def _without_parts(words: list[str]) -> list[str]:
@@ -396,6 +448,20 @@ def _without_parts(words: list[str]) -> list[str]:
     distinct = list(dict.fromkeys(words))
     every = "\0".join(distinct)  # a word stands in it once, unless it is part of another
     return [w for w in distinct if every.count(w) == 1]
+
+
+def _has_digit(text: str) -> bool:
+    """Whether `text` holds a digit (a name that may earn `DIGIT_BONUS`)."""
+    return any(c in "0123456789" for c in text)
+
+
+def _plain_name(host: str) -> str:
+    """`host` in lower case without a final dot, its labels in other scripts (punycode or not)
+    romanised to a-z (`rules.name_letters`)."""
+    name = host.lower().rstrip(".")
+    if name.isascii() and "xn--" not in name:
+        return name
+    return ".".join(plain_label(label) for label in name.split("."))
 
 
 def _stem_and_tld(name: str) -> tuple[str, str]:

@@ -382,16 +382,16 @@ def test_the_deadline_watch_applies_grants_and_endings(
     assert watch.check() is True
     assert live.rules.matcher.decide("https://pornhub.com/").decision == "allow"
 
-    edit(home, "gambling", "bet365.com\n")
+    edit(home, "gambling", "betfred.com\n")
     live.reload()
-    assert live.rules.matcher.decide("https://bet365.com/").pending_until is not None
+    assert live.rules.matcher.decide("https://betfred.com/").pending_until is not None
 
     simulated_clock.at(T0 + timedelta(minutes=16))
     assert watch.check() is True
     assert live.rules.matcher.decide("https://pornhub.com/").decision == "block"
     simulated_clock.at(T0 + DAY + timedelta(minutes=1))
     assert watch.check() is True
-    assert live.rules.matcher.decide("https://bet365.com/").decision == "allow"
+    assert live.rules.matcher.decide("https://betfred.com/").decision == "allow"
     assert watch.check() is False
 
 

@@ -34,8 +34,8 @@ DATA = Path(__file__).parent / "data" / "recogniser"
 # Measured on the held-out samples when the lexicons were written (docs/recogniser.md); the
 # floors leave a margin so that a small lexicon edit does not fail the suite.
 RECALL_FLOORS = {
-    ("adult-sinfonietta", "adult"): 0.47,
-    ("gambling-ut1", "gambling"): 0.75,
+    ("adult-sinfonietta", "adult"): 0.50,
+    ("gambling-ut1", "gambling"): 0.80,
 }
 NEVER_WRONG = ("health", "lgbtq", "recovery")
 """Innocent sections where not one name may be recognised."""
@@ -53,10 +53,10 @@ def names(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def innocent() -> dict[str, list[str]]:
+def innocent(name: str = "innocent") -> dict[str, list[str]]:
     sections: dict[str, list[str]] = {}
     current = ""
-    for line in names(DATA / "innocent.txt"):
+    for line in names(DATA / f"{name}.txt"):
         if line.startswith("["):
             current = line.strip("[]")
         else:
@@ -88,6 +88,35 @@ def test_innocent_names_holding_the_same_letters_pass(recogniser: NameRecogniser
     assert recogniser.words("therapistfinder.com") == ["therapist", "finder"]
 
 
+def test_names_in_other_scripts_are_read_romanised(recogniser: NameRecogniser) -> None:
+    """Punycode is decoded and Cyrillic or Greek letters romanised before the split."""
+    (found,) = recogniser.recognise("xn----8sbahmntdshn2achp.xn--p1ai")  # секс-знакомства.рф
+    assert found.category == "adult" and found.words == ("seks", "znakomstva")
+    assert categories(recogniser, "порно-видео.com") == {"adult"}
+    assert categories(recogniser, "xn--yxadbbg.gr") == {"adult"}  # πορνο.gr
+    assert categories(recogniser, "sexé-gratuit.fr") == {"adult"}
+    assert recogniser.recognise("xn--e1afmkfd.xn--p1ai") == ()  # пример.рф
+    assert recogniser.recognise("xn--broken-.com") == ()
+
+
+def test_a_number_against_a_word_adds_to_it(recogniser: NameRecogniser) -> None:
+    """`bet` alone is not enough (`bet.com`), against a number it is (`10bet`, `bet365`)."""
+    (found,) = recogniser.recognise("10bet.com")
+    assert found.category == "gambling" and found.reason == (
+        "recognised by its name: bet, with a number"
+    )
+    assert categories(recogniser, "bet365-mirror.net") == {"gambling"}
+    assert categories(recogniser, "sex18.hu") == {"adult"}
+    for host in ("bet.com", "hot97.com", "win10.info", "cam4you.example", "1800gambler.net"):
+        assert recogniser.recognise(host) == (), host
+
+
+def test_innocent_names_the_model_knows_whole_are_not_cut(recogniser: NameRecogniser) -> None:
+    """Place names from `lexicons/names.txt` stay whole (`pornichet`, not `porn` + `ichet`)."""
+    for host in ("pornichet.fr", "pornic.fr", "sexau.de", "wankum.de", "titisee-neustadt.de"):
+        assert recogniser.recognise(host) == (), host
+
+
 def test_a_help_word_keeps_any_name_from_being_recognised(recogniser: NameRecogniser) -> None:
     for host in (
         "sexaddictsanonymous.org", "pornaddictionhelp.com", "sexualhealthclinic.nhs.uk",
@@ -105,9 +134,12 @@ def test_recall_on_held_out_list_names(
     assert caught / len(hosts) >= RECALL_FLOORS[(name, category)]
 
 
-def test_innocent_names_are_almost_never_recognised(recogniser: NameRecogniser) -> None:
-    sections = innocent()
-    assert sum(map(len, sections.values())) >= 500
+@pytest.mark.parametrize(("name", "size"), [("innocent", 500), ("innocent-fresh", 240)])
+def test_innocent_names_are_almost_never_recognised(
+    recogniser: NameRecogniser, name: str, size: int
+) -> None:
+    sections = innocent(name)
+    assert sum(map(len, sections.values())) >= size
     wrong = {s: [h for h in hosts if recogniser.recognise(h)] for s, hosts in sections.items()}
     for section in NEVER_WRONG:
         assert wrong[section] == [], section

@@ -46,6 +46,7 @@ from agent.proxy.chain import CandorAddons, hosts_to_inspect
 from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
+from rules.name_recogniser import shared_recogniser
 from rules.sites import registrable_domain
 
 if TYPE_CHECKING:
@@ -186,6 +187,10 @@ class Agent:
                 journal=self.policy_journal,
                 quick_start=True,
             )
+            if any(self.live.config.recognises(c) for c in self.live.config.categories):
+                threading.Thread(
+                    target=shared_recogniser().prepare, name="candor-word-model", daemon=True
+                ).start()  # the word model loads off the request path
             if after_first_load is not None:
                 after_first_load()
             self.listen_host, self.listen_port = _listen_on(listen or self.live.config.agent.listen)
