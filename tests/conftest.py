@@ -7,8 +7,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from agent.config import Home
 
 pytest_plugins = ["tests.harness", "tests.proxy_fixtures", "tests.mail_server", "tests.small_disk"]
 
@@ -37,6 +41,17 @@ def sample_lists() -> Path:
 @pytest.fixture
 def home_dir(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+@pytest.fixture
+def home(home_dir: Path) -> Home:
+    """A made home with a one-day cooling-off delay (modules may define their own `home`)."""
+    from agent.config import Home
+
+    made = Home.at(home_dir)
+    made.ensure()
+    made.config_file.write_text('cooling_off = "24h"\n')
+    return made
 
 
 def without_shipped_lists(home_dir: Path) -> None:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
 from agent.config import Home, load_config
 from agent.journal import Journal, clock
@@ -51,14 +50,6 @@ def big_text(count: int, skip: frozenset[int] = frozenset()) -> str:
     lines = [host(i) if i not in skip else "# gone" for i in range(count)]
     lines += ["bulk3.test/private", "keyword: roulette", "@@site7.bulk7.test"]
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def home(home_dir: Path) -> Home:
-    home = Home.at(home_dir)
-    home.ensure()
-    home.config_file.write_text('cooling_off = "24h"\n')
-    return home
 
 
 def seen(home: Home, at: datetime) -> LoadedRules:

@@ -31,14 +31,6 @@ from tests.conftest import candor
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def home(home_dir: Path) -> Home:
-    home = Home.at(home_dir)
-    home.ensure()
-    home.config_file.write_text('cooling_off = "24h"\n')
-    return home
-
-
 class Running:
     """What the agent keeps for lists: the live rules on a journal, and the updater."""
 

@@ -57,14 +57,6 @@ def test_a_fresh_home_blocks_a_snapshot_host_through_the_real_proxy(
         assert agent.stop() == 0, "".join(agent.stderr_lines)
 
 
-@pytest.fixture
-def home(home_dir: Path) -> Home:
-    home = Home.at(home_dir)
-    home.ensure()
-    home.config_file.write_text('cooling_off = "24h"\n')
-    return home
-
-
 @dataclass
 class Agent:
     """What the agent keeps for rules: the live rules on a journal (loaded by `start`)."""
