@@ -58,6 +58,7 @@ WITH_A_NUMBER = "with a number"
 number`."""
 
 _CHUNKS = re.compile(r"[a-z]+")
+_DIGIT = re.compile(r"[0-9]")
 
 Hit = tuple[int, tuple[str, bool]]
 """A word found in a name by the automaton: where it ends, the word, and whether it is a help
@@ -452,7 +453,7 @@ def _without_parts(words: list[str]) -> list[str]:
 
 def _has_digit(text: str) -> bool:
     """Whether `text` holds a digit (a name that may earn `DIGIT_BONUS`)."""
-    return any(c in "0123456789" for c in text)
+    return _DIGIT.search(text) is not None
 
 
 def _plain_name(host: str) -> str:

@@ -104,7 +104,7 @@ def test_import_real_list_then_test_and_check(home_dir: Path, sample_lists: Path
     proc = candor(home_dir, "rules", "import", str(src), "--category", "gambling", check=True)
     assert "2,510 accepted" in proc.stdout
     assert "as hosts" in proc.stdout
-    d = decision(home_dir, "https://www.10bet.com/")
+    d = decision(home_dir, "https://www.11wickets.com/")
     assert d["decision"] == "block"
     assert d["source"] == "lists/gambling/gambling.hosts"
     listed = json.loads(candor(home_dir, "rules", "list", "--json", check=True).stdout)
@@ -114,15 +114,15 @@ def test_import_real_list_then_test_and_check(home_dir: Path, sample_lists: Path
 
     removed = candor(home_dir, "rules", "remove", "gambling", "--list", "gambling.hosts")
     assert removed.returncode == 0, removed.stderr
-    assert decision(home_dir, "https://www.10bet.com/")["decision"] == "allow"
+    assert decision(home_dir, "https://www.11wickets.com/")["decision"] == "allow"
 
 
 def test_import_exact_keeps_hosts_file_meaning(home_dir: Path, sample_lists: Path) -> None:
-    without_shipped_lists(home_dir)  # the shipped snapshot blocks m.www.10bet.com
+    without_shipped_lists(home_dir)  # the shipped snapshot blocks m.www.11wickets.com
     src = sample_lists / "blocklistproject" / "gambling.hosts.txt"
     candor(home_dir, "rules", "import", str(src), "--category", "betting", "--exact", check=True)
-    assert decision(home_dir, "https://www.10bet.com/")["decision"] == "block"
-    assert decision(home_dir, "https://m.www.10bet.com/")["decision"] == "allow"
+    assert decision(home_dir, "https://www.11wickets.com/")["decision"] == "block"
+    assert decision(home_dir, "https://m.www.11wickets.com/")["decision"] == "allow"
 
 
 def test_import_reports_rejections_with_file_and_line(home_dir: Path, tmp_path: Path) -> None:
