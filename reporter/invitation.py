@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.config import Config, Home
+from reporter.render_text import STOP_COMMAND
 from reporter.signing import NAMESPACE, PRINCIPAL
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -189,8 +190,9 @@ Or with OpenSSL 3 (REPORT.sig is the attachment ending in .sig):
 
 {anchor_words(config, person)}
 STOPPING
-You can stop at any time: tell {person}, or reply STOP. {person} can stop reporting at any time
-too; you would then get one short email saying that reporting has ended, and nothing after it.
+You can stop at any time: ask {person} to run `{STOP_COMMAND}` on their computer.
+Reports stop at once; you get one short email saying that reporting has ended, and nothing after
+it. Replying to Candor's emails does not stop them: Candor does not read replies.
 You cannot change {person}'s settings or ask Candor for more than the weekly summary.
 
 Thank you.

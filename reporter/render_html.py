@@ -211,7 +211,7 @@ def render(document: Document) -> str:
             f"Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this "
             "fingerprint with the one in your invitation. The attachments let you check the "
             "signature yourself with candor verify, ssh-keygen -Y verify or openssl pkeyutl. "
-            "To stop receiving these reports, tell the person or reply STOP."
+            + words.stopping_words(document)
         ),
         SOFT,
         13,

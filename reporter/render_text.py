@@ -737,5 +737,19 @@ def _closing(document: Document, zone: tzinfo) -> list[str]:
     )
     out.append("  fingerprint with the one in your invitation. The attachments let you check the")
     out.append("  signature yourself: candor verify, ssh-keygen -Y verify or openssl pkeyutl.")
-    out.append("  To stop receiving these reports, tell the person or reply STOP.")
+    out.extend(
+        textwrap.wrap(stopping_words(document), WIDTH, initial_indent="  ", subsequent_indent="  ")
+    )
     return out
+
+
+STOP_COMMAND = "candor partner revoke"
+"""The command that stops reports, as the CLI spells it (tests check it parses)."""
+
+
+def stopping_words(document: Document) -> str:
+    """How the partner stops reports, honestly: replies reach no one who acts on them."""
+    return (
+        f"To stop these reports, ask the person to run `{STOP_COMMAND}`; it takes effect at "
+        "once. Replying to this email does not stop them: Candor does not read replies."
+    )

@@ -1,0 +1,59 @@
+"""What the partner reads (issue 15, item 5): the first report's date, the invitation's HTML, how
+to stop, the person's name, the first report's key, and the former partner's signed note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.cli.main import build_parser
+from agent.config import Config
+from agent.journal import Journal
+from reporter import consent, invitation
+from reporter.build import BuiltReport, build_report
+from reporter.render_text import STOP_COMMAND
+from tests.report_helpers import BUILD_AT, PERIOD, make_home
+
+FINGERPRINT = "SHA256:" + "A" * 43
+PUBLIC_KEY = "ssh-ed25519 " + "B" * 68
+
+
+def words(config: Config, person: str | None = "Robin") -> invitation.Email:
+    return invitation.invitation(
+        config,
+        person=person,
+        code="ABCD2345",
+        fingerprint=FINGERPRINT,
+        public_key=PUBLIC_KEY,
+        categories=["adult"],
+    )
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def report(tmp_path: Path, person: str | None, seq: int = 1) -> BuiltReport:
+    home, config = make_home(tmp_path / "home")
+    with Journal(home.journal_file) as journal:
+        consent.record(
+            journal, "given", name="Alex", email="alex@example.org", level="summary", person=person
+        )
+        return build_report(
+            home, config, journal, PERIOD, seq=seq, prev_report_hash=None, now=BUILD_AT
+        )
+
+
+def test_the_partner_is_told_honestly_how_to_stop(tmp_path: Path) -> None:
+    """No "reply STOP" (a reply reaches the person's own mailbox): the revoke command, as the CLI
+    spells it."""
+    argv = [*STOP_COMMAND.split()[1:], "--yes"]
+    assert callable(build_parser(argv).parse_args(argv).handler), f"{STOP_COMMAND} is a command"
+    _, config = make_home(tmp_path / "words")
+    text = flat(words(config).text)
+    assert "STOP" not in text.replace("STOPPING", "")
+    assert f"ask Robin to run `{STOP_COMMAND}`" in text
+    assert "Candor does not read replies" in text
+    built = report(tmp_path, "Robin")
+    for part in (flat(built.text), built.html):
+        assert "reply STOP" not in part and STOP_COMMAND in part
+        assert "Candor does not read replies" in part
