@@ -242,6 +242,8 @@ class ConsentInfo(_Model):
 
     last_given: str | None
     renewal_due: bool
+    person: str | None = None
+    """The person's name as given at `candor init` (absent: none given, or an older report)."""
 
 
 class KeyInfo(_Model):
@@ -453,6 +455,8 @@ class Document(_Model):
             data["period"].pop("week", None)
         if data["integrity"]["pinned_passthroughs"].get("programs") is None:
             data["integrity"]["pinned_passthroughs"].pop("programs", None)
+        if data["integrity"]["consent"].get("person") is None:
+            data["integrity"]["consent"].pop("person", None)
         _drop_unset_origins(data)
         return data
 

@@ -362,7 +362,9 @@ def consent_info(journal: Journal, now: datetime) -> ConsentInfo:
     state = consent.consent_state(journal)
     last = state.renewed_at
     return ConsentInfo(
-        last_given=format_ts(last) if last else None, renewal_due=state.renewal_due(now)
+        last_given=format_ts(last) if last else None,
+        renewal_due=state.renewal_due(now),
+        person=state.person,
     )
 
 

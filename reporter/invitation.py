@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.config import Config, Home
-from reporter.render_text import STOP_COMMAND
+from reporter.render_text import STOP_COMMAND, sentence
 from reporter.signing import NAMESPACE, PRINCIPAL
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -112,7 +112,7 @@ def invitation_pending(home: Home) -> bool:
 def person_name(config: Config, person: str | None) -> str:
     """How the partner knows the person: the name they gave, else their sender address."""
     smtp = config.delivery.smtp
-    return person or smtp.sender or smtp.username or "The person who invited you"
+    return person or smtp.sender or smtp.username or "the person who invited you"
 
 
 def invitation(
@@ -129,6 +129,7 @@ def invitation(
     is the channel reports will go by (`reporter.channel.Channel.words`), which the code
     confirms."""
     person = person_name(config, person)
+    lead = sentence(person)
     partner = config.partner.name or "there"
     report = config.report
     day = report.day.capitalize()
@@ -139,7 +140,7 @@ def invitation(
     text = f"""\
 Hello {partner},
 
-{person} has set up Candor on their computer "{config.device.name}" and asks you to be their
+{lead} has set up Candor on their computer "{config.device.name}" and asks you to be their
 accountability partner. Candor is a filter they chose for themselves: it keeps them away from
 things they decided to avoid ({watched}) and, once a week, sends you a short summary.
 
@@ -149,7 +150,7 @@ WHAT YOU WOULD RECEIVE
   {level}.
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
   loosened, and anything that looks like getting around the filter.
-- {person} can see every report before and after it is sent, exactly as you see it.
+- {lead} can see every report before and after it is sent, exactly as you see it.
 {where_line}
 IF A REPORT DOES NOT ARRIVE
 If nothing arrives within three days of {day}, please check in with {person}. A missing report
@@ -198,7 +199,7 @@ You cannot change {person}'s settings or ask Candor for more than the weekly sum
 Thank you.
 -- Candor, on behalf of {person}
 """
-    subject = f"{person} asks you to be their accountability partner"
+    subject = f"{lead} asks you to be their accountability partner"
     return Email(subject, text, _html(text))
 
 
@@ -206,10 +207,11 @@ def anchor_words(config: Config, person: str) -> str:
     """The invitation's words on public time anchors: what is sent, to whom, how often, and
     that the person may turn it off."""
     settings = config.anchors
+    lead = sentence(person)
     if not settings.enabled:
         return (
             "PUBLIC TIME ANCHORS\n"
-            f"Public time anchors are turned off on this computer. {person} may turn them on; "
+            f"Public time anchors are turned off on this computer. {lead} may turn them on; "
             "each report\nsays whether they are on.\n"
         )
     services = " (or, if it cannot be reached, ".join(settings.authorities)
@@ -222,7 +224,7 @@ The fingerprint is a SHA-256 hash: 64 characters that say nothing about what is 
 Nothing else is sent: no web addresses, no names, nothing about {person} (the service sees
 this computer's internet address, as any website does). Each report carries these signed
 times, so a record changed later would show (docs/reports.md in Candor says how to check them
-with OpenSSL). {person} may turn this off; the next report then says so.
+with OpenSSL). {lead} may turn this off; the next report then says so.
 """
 
 
@@ -231,10 +233,11 @@ def reporting_ended(
 ) -> Email:
     """The words telling the partner that reporting has ended."""
     person = person_name(config, person)
+    lead = sentence(person)
     text = f"""\
 Hello {name or "there"},
 
-{person} turned off weekly reports to you from "{config.device.name}" on {_date(when)}.
+{lead} turned off weekly reports to you from "{config.device.name}" on {_date(when)}.
 No more reports will come from Candor, and nothing else will be sent to you. No reason is given;
 if you want to know more, talk with {person}.
 
@@ -247,10 +250,11 @@ Thank you for being their accountability partner.
 def uninstalled(config: Config, *, person: str | None, when: datetime, name: str | None) -> Email:
     """The words telling the partner that Candor is being removed."""
     person = person_name(config, person)
+    lead = sentence(person)
     text = f"""\
 Hello {name or "there"},
 
-{person} is removing Candor from "{config.device.name}" ({_date(when)}). After this, no more
+{lead} is removing Candor from "{config.device.name}" ({_date(when)}). After this, no more
 weekly reports will come from that computer. If you want to know more, talk with {person}.
 
 Thank you for being their accountability partner.
@@ -292,6 +296,7 @@ def channel_changed(
 ) -> Email:
     """The words telling the partner, on the former channel, that reports will go elsewhere."""
     person = person_name(config, person)
+    lead = sentence(person)
     text = f"""\
 Hello {name or "there"},
 
@@ -302,7 +307,7 @@ not expect this, talk with {person}.
 
 -- Candor, on behalf of {person}
 """
-    return Email(f"{person}'s Candor reports are moving", text, _html(text))
+    return Email(f"{lead}'s Candor reports are moving", text, _html(text))
 
 
 def _html(text: str) -> str:

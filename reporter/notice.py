@@ -19,6 +19,7 @@ from agent.config import Config, Home
 from agent.journal import Journal, clock, format_ts
 from reporter import consent, invitation, signing
 from reporter.document import signed_bytes
+from reporter.render_text import sentence
 
 SCHEMA = "candor-notice/1"
 NoticeKind = Literal["uninstalled", "reporting_ended"]
@@ -114,7 +115,7 @@ def notice_words(
     if not facts.waited:
         person = invitation.person_name(config, state.person)
         words = invitation.with_note(
-            words, f"{person} {NOT_WAITED}: Candor tried to send it once, then went on."
+            words, f"{sentence(person)} {NOT_WAITED}: Candor tried to send it once, then went on."
         )
     if facts.rebuilt:
         words = invitation.with_note(words, REBUILT)

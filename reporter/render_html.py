@@ -171,10 +171,11 @@ def render(document: Document) -> str:
         )
     )
 
+    who = words.person_words(document)
     if document.domains is not None:
         rows = [
             _e(f"{d.host} ({d.category or 'no category'}): {words.counts_words(d)}")
-            + _e(_how(words.origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by)))
+            + _e(_how(words.origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by, who=who)))
             + (
                 f'<br><span style="color:{SOFT};font-size:12px">'
                 + _e(", ".join(words.local(t, zone) for t in d.times))
@@ -184,10 +185,10 @@ def render(document: Document) -> str:
             )
             for d in document.domains
         ]
-        rows += [_e(words.more_hosts_words(m)) for m in document.more_domains or []]
+        rows += [_e(words.more_hosts_words(m, who)) for m in document.more_domains or []]
         body = _list(rows) if rows else _p("None this week.", SOFT)
         if any(d.pulled_in for d in document.domains) or document.more_domains:
-            body += _p(_e(words.PULLED_IN_NOTE), SOFT, 13)
+            body += _p(_e(words.pulled_in_note(who)), SOFT, 13)
         cards.append(_card("Websites", body))
     if document.searches is not None:
         rows = [_e(words.search_words(q, zone)) for q in document.searches]

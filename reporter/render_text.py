@@ -223,6 +223,16 @@ def key_words(document: Document) -> str:
     return words + "."
 
 
+def person_words(document: Document) -> str:
+    """The person as the partner knows them: their name from `candor init`, else "the person"."""
+    return document.integrity.consent.person or "the person"
+
+
+def sentence(words: str) -> str:
+    """`words` starting with a capital, the rest as it is ("the person" -> "The person")."""
+    return words[:1].upper() + words[1:]
+
+
 def consent_words(document: Document) -> str:
     """When the person last agreed to share."""
     c = document.integrity.consent
@@ -230,7 +240,7 @@ def consent_words(document: Document) -> str:
         return "Consent to share: not recorded yet (this is a preview)."
     zone = zone_of(document)
     day = local(c.last_given, zone, "%d %b %Y")
-    words = f"The person last agreed to share these reports on {day}."
+    words = f"{sentence(person_words(document))} last agreed to share these reports on {day}."
     if c.renewal_due:
         words += " Candor is asking them to renew that agreement."
     return words
@@ -320,11 +330,12 @@ reads them. The one owner of these sentences; a term not listed reads as `BYPASS
 BYPASS_UNKNOWN = "Candor's self-check found something that can get around the filter"
 
 
-PULLED_IN_NOTE = (
-    "A page the person visits can load pictures, ads or frames from other sites without them "
-    'choosing to. Those are counted as "pulled in by a page", not as sites the person opened.'
-)
-"""Why some blocks are not the person's doing, in the partner's words."""
+def pulled_in_note(who: str) -> str:
+    """Why some blocks are not the person's doing, in the partner's words."""
+    return (
+        f"A page {who} visits can load pictures, ads or frames from other sites without them "
+        f'choosing to. Those are counted as "pulled in by a page", not as sites {who} opened.'
+    )
 
 
 def origin_lines(document: Document) -> list[str]:
@@ -334,7 +345,7 @@ def origin_lines(document: Document) -> list[str]:
     if o is None or not (o.opened.total or o.pulled_in.total):
         return []
     lines = [
-        f"Pages the person opened: {counts_words(o.opened)}",
+        f"Pages {person_words(document)} opened: {counts_words(o.opened)}",
         f"Pulled in by other pages, not opened: {counts_words(o.pulled_in)}",
     ]
     if o.unknown.total:
@@ -362,20 +373,20 @@ def help_search_lines(document: Document) -> list[str]:
 
 
 def origin_words(total: int, opened: int | None, pulled_in: int | None,
-                 by: list[str] | None) -> str | None:  # fmt: skip
+                 by: list[str] | None, *, who: str) -> str | None:  # fmt: skip
     """Whether the person opened a site or a page pulled it in, in a few words (None: unknown)."""
     opened, pulled_in = opened or 0, pulled_in or 0
     pages = f"a page on {', '.join(by)}" if by else "a page"
     if total and opened == total:
-        return "opened by the person"
+        return f"opened by {who}"
     if total and pulled_in == total:
         return f"pulled in by {pages}, not opened"
     if opened or pulled_in:
-        return f"{opened} opened by the person, {pulled_in} pulled in by {pages}"
+        return f"{opened} opened by {who}, {pulled_in} pulled in by {pages}"
     return None
 
 
-def more_hosts_words(m: MoreHosts) -> str:
+def more_hosts_words(m: MoreHosts, who: str) -> str:
     """A group of hosts not listed one by one: "and 9,970 more hosts under example.test"."""
     hosts = f"{m.hosts:,} more {'host' if m.hosts == 1 else 'hosts'}"
     if m.site is not None:
@@ -384,7 +395,7 @@ def more_hosts_words(m: MoreHosts) -> str:
         n = m.sites or 0
         where = f"on {n:,} other {'site' if n == 1 else 'sites'}" if n else "on other sites"
     words = f"And {hosts} {where} ({m.category or 'no category'}): {counts_words(m)}"
-    if (how := origin_words(m.total, m.opened, m.pulled_in, m.pulled_in_by)) is not None:
+    if (how := origin_words(m.total, m.opened, m.pulled_in, m.pulled_in_by, who=who)) is not None:
         words += f"; {how}"
     return words
 
@@ -559,19 +570,20 @@ def _websites(document: Document, zone: tzinfo) -> list[str]:
     """Blocked and flagged websites, at the levels that share them."""
     if document.domains is None:
         return []
+    who = person_words(document)
     out = ["WEBSITES"]
     if not document.domains:
         out.append("  None this week.")
     for d in document.domains:
-        how = origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by)
+        how = origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by, who=who)
         line = f"{d.host} ({d.category or 'no category'}): {counts_words(d)}"
         out.append(f"  {line}" + (f"; {how}" if how else ""))
         if d.times:
             out.append("    at " + ", ".join(local(t, zone) for t in d.times))
     for m in document.more_domains or []:
-        out.append(f"  {more_hosts_words(m)}")
+        out.append(f"  {more_hosts_words(m, who)}")
     if any(d.pulled_in for d in document.domains) or document.more_domains:
-        out.extend(textwrap.wrap(PULLED_IN_NOTE, WIDTH, initial_indent="  ",
+        out.extend(textwrap.wrap(pulled_in_note(who), WIDTH, initial_indent="  ",
                                  subsequent_indent="  "))  # fmt: skip
     out.append("")
     return out
@@ -750,6 +762,6 @@ STOP_COMMAND = "candor partner revoke"
 def stopping_words(document: Document) -> str:
     """How the partner stops reports, honestly: replies reach no one who acts on them."""
     return (
-        f"To stop these reports, ask the person to run `{STOP_COMMAND}`; it takes effect at "
-        "once. Replying to this email does not stop them: Candor does not read replies."
+        f"To stop these reports, ask {person_words(document)} to run `{STOP_COMMAND}`; it takes "
+        "effect at once. Replying to this email does not stop them: Candor does not read replies."
     )

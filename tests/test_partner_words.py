@@ -57,3 +57,30 @@ def test_the_partner_is_told_honestly_how_to_stop(tmp_path: Path) -> None:
     for part in (flat(built.text), built.html):
         assert "reply STOP" not in part and STOP_COMMAND in part
         assert "Candor does not read replies" in part
+
+
+def test_the_report_names_the_person(tmp_path: Path) -> None:
+    """The name given at `candor init` is used throughout; without one, a neutral wording."""
+    named = report(tmp_path / "named", "Robin")
+    for part in (flat(named.text), named.html):
+        assert "Robin last agreed to share these reports" in part
+        assert f"ask Robin to run `{STOP_COMMAND}`" in part
+        assert "the person" not in part.lower()
+    assert named.document["integrity"]["consent"]["person"] == "Robin"
+    unnamed = report(tmp_path / "unnamed", None)
+    for part in (flat(unnamed.text), unnamed.html):
+        assert "The person last agreed to share these reports" in part
+        assert f"ask the person to run `{STOP_COMMAND}`" in part
+    assert "person" not in unnamed.document["integrity"]["consent"], "older shape kept"
+
+
+def test_the_invitation_names_the_person_or_says_kindly_who(tmp_path: Path) -> None:
+    _, config = make_home(tmp_path / "home")
+    text = flat(words(config).text)
+    assert text.count("Robin") >= 8 and "the person" not in text.lower()
+    anonymous = words(config.model_copy(update={"delivery": type(config.delivery)()}), None)
+    assert (
+        anonymous.subject
+        == "The person who invited you asks you to be their accountability partner"
+    )
+    assert "please check in with the person who invited you" in flat(anonymous.text)
