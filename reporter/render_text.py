@@ -216,6 +216,8 @@ def key_words(document: Document) -> str:
     """Which key signed the report, and whether it is new."""
     k = document.integrity.signing_key
     words = f"Signed with key {k.fingerprint}"
+    if first_report(document):
+        return words + ". This is your first report: compare this key with your invitation's."
     if k.changed_since_previous_report:
         words += " — a different key from last week's report (Candor was reinstalled or reset)"
     elif k.new_this_period:
@@ -231,6 +233,11 @@ def person_words(document: Document) -> str:
 def sentence(words: str) -> str:
     """`words` starting with a capital, the rest as it is ("the person" -> "The person")."""
     return words[:1].upper() + words[1:]
+
+
+def first_report(document: Document) -> bool:
+    """Whether this is the partner's first report (nothing before it to compare keys with)."""
+    return document.seq <= 1 and document.prev_report_hash is None
 
 
 def consent_words(document: Document) -> str:

@@ -3,14 +3,19 @@ to stop, the person's name, the first report's key, and the former partner's sig
 
 from __future__ import annotations
 
+import html
+from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.cli.consent import sample_report
 from agent.cli.main import build_parser
 from agent.config import Config
 from agent.journal import Journal
 from reporter import consent, invitation
 from reporter.build import BuiltReport, build_report
 from reporter.render_text import STOP_COMMAND
+from reporter.schedule import ReportPeriod, first_period
+from tests import harness
 from tests.report_helpers import BUILD_AT, PERIOD, make_home
 
 FINGERPRINT = "SHA256:" + "A" * 43
@@ -32,15 +37,17 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def report(tmp_path: Path, person: str | None, seq: int = 1) -> BuiltReport:
+def report(
+    tmp_path: Path, person: str | None, seq: int = 1, period: ReportPeriod = PERIOD
+) -> BuiltReport:
     home, config = make_home(tmp_path / "home")
     with Journal(home.journal_file) as journal:
         consent.record(
             journal, "given", name="Alex", email="alex@example.org", level="summary", person=person
         )
-        return build_report(
-            home, config, journal, PERIOD, seq=seq, prev_report_hash=None, now=BUILD_AT
-        )
+        prev = None if seq == 1 else "0" * 64
+        now = BUILD_AT if period is PERIOD else period.end
+        return build_report(home, config, journal, period, seq=seq, prev_report_hash=prev, now=now)
 
 
 def test_the_partner_is_told_honestly_how_to_stop(tmp_path: Path) -> None:
@@ -84,3 +91,27 @@ def test_the_invitation_names_the_person_or_says_kindly_who(tmp_path: Path) -> N
         == "The person who invited you asks you to be their accountability partner"
     )
     assert "please check in with the person who invited you" in flat(anonymous.text)
+
+
+def test_the_first_report_does_not_call_its_key_new(tmp_path: Path) -> None:
+    """The key is made at setup, inside the first period: report #1 says plainly that it is the
+    first report and which key to compare; a later report with a key made that week says new."""
+    _, config = make_home(tmp_path / "settings")
+    this_week = first_period(datetime.now(UTC), config.report, config.report.zone())
+    first = report(tmp_path / "first", "Robin", period=this_week)
+    assert first.document["integrity"]["signing_key"]["new_this_period"] is True
+    for part in (flat(first.text), html.unescape(first.html)):
+        assert "new key" not in part
+        assert "This is your first report: compare this key with your invitation's." in part
+    later = report(tmp_path / "later", "Robin", seq=2, period=this_week)
+    assert "a new key this week" in flat(later.text)
+
+
+def test_the_wizard_sample_is_numbered_like_the_first_report(
+    tmp_path: Path, simulated_clock: harness.ClockControl
+) -> None:
+    simulated_clock.at(BUILD_AT)
+    home, config = make_home(tmp_path / "home")
+    text = flat(sample_report(home, config, "summary"))
+    assert "report #1" in text and "#0" not in text
+    assert "This is your first report" in text

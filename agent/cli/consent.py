@@ -9,7 +9,7 @@ from __future__ import annotations
 from agent.config import Config, Home
 from agent.journal import Journal, clock
 from reporter import consent, schedule
-from reporter.build import build_report
+from reporter.build import build_report, next_report
 from reporter.consent import ConsentState
 
 LEVEL_HELP = {
@@ -28,13 +28,15 @@ def consent_now(home: Home) -> ConsentState:
         return consent.consent_state(journal)
 
 
-def sample_report(home: Home, config: Config, level: str) -> str:
-    """This week's report as it would be built now, at `level`: the real thing, not a mock-up."""
+def sample_report(home: Home, config: Config, level: str, state: ConsentState | None = None) -> str:
+    """This week's report as it would be built now, at `level`: the real thing, not a mock-up,
+    numbered as the partner's next report would be (#1 for a new partner, `state` None)."""
     shared = config.model_copy(update={"detail_level": level})
     now = clock.now()
     period = schedule.first_period(now, config.report, config.report.zone())
     with Journal(home.journal_file, clock=clock.now) as journal:
-        built = build_report(home, shared, journal, period, seq=0, prev_report_hash=None, now=now)
+        seq = 1 if state is None else next_report(journal, config, state, now).seq
+        built = build_report(home, shared, journal, period, seq=seq, prev_report_hash=None, now=now)
     return str(built.text)
 
 

@@ -339,7 +339,7 @@ def cmd_partner_level(home: Home, args: argparse.Namespace) -> int:
     text = ""
     if not lowering:
         out.print(f"\n[bold]This is what your partner would receive at {level}[/bold]:\n")
-        out.print(sample_report(home, config, level), markup=False)
+        out.print(sample_report(home, config, level, state), markup=False)
         text = consent_text(config, level, state.partner_name or "", state.partner_email or "")
         out.print("\n" + text + "\n", markup=False)
         if not confirm(f"Share more ({level}) with {state.partner_name}?", args.yes):
