@@ -17,9 +17,10 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from agent.config import Config, Home
+from reporter import schedule
 from reporter.render_text import STOP_COMMAND, sentence
 from reporter.signing import NAMESPACE, PRINCIPAL
 
@@ -27,6 +28,8 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 """No 0/O, 1/I/L: a code read aloud over the phone survives."""
 CODE_LENGTH = 8
 _ITERATIONS = 200_000
+CHECK_IN_AFTER = timedelta(days=3)
+"""A report this late is worth a check-in: what the invitation asks of the partner."""
 INVITATION_STATE = "invitation.json"
 
 LEVEL_WORDS = {
@@ -115,9 +118,25 @@ def person_name(config: Config, person: str | None) -> str:
     return person or smtp.sender or smtp.username or "the person who invited you"
 
 
+def first_report_due(config: Config, confirmed: datetime) -> datetime:
+    """When the first report is due if the partner confirms at `confirmed`: the sender's own
+    schedule (`reporter.schedule`), in the person's time zone."""
+    zone = config.report.zone()
+    return schedule.next_due(config.report, since=confirmed, zone=zone).astimezone(zone)
+
+
+def first_report_words(config: Config, confirmed: datetime) -> tuple[str, str]:
+    """(when the first report is due, when to check in if it has not come), as the partner and
+    the person read them."""
+    due = first_report_due(config, confirmed)
+    check = due + CHECK_IN_AFTER
+    return f"{due:%A} {due.day} {due:%B} at {due:%H:%M}", f"{check:%A} {check.day} {check:%B}"
+
+
 def invitation(
     config: Config,
     *,
+    now: datetime,
     person: str | None,
     code: str,
     fingerprint: str,
@@ -127,7 +146,7 @@ def invitation(
 ) -> Email:
     """The invitation's words: what the partner agrees to, how to check, how to stop; `where`
     is the channel reports will go by (`reporter.channel.Channel.words`), which the code
-    confirms."""
+    confirms; `now`, when it is sent, dates the first report."""
     person = person_name(config, person)
     lead = sentence(person)
     partner = config.partner.name or "there"
@@ -137,6 +156,7 @@ def invitation(
     watched = ", ".join(categories) if categories else "the categories they chose"
     level = LEVEL_WORDS.get(config.detail_level, config.detail_level)
     where_line = f"- Where reports go (what your code confirms): {where}.\n" if where else ""
+    first, check_by = first_report_words(config, now)
     text = f"""\
 Hello {partner},
 
@@ -146,6 +166,8 @@ things they decided to avoid ({watched}) and, once a week, sends you a short sum
 
 WHAT YOU WOULD RECEIVE
 - One email {when}, covering the seven days up to it.
+- The first on {first}, if {person} types in your code before then; if later, on the
+  first {day} after they do.
 - What it shows, at the level {person} chose ("{config.detail_level}"):
   {level}.
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
@@ -153,7 +175,8 @@ WHAT YOU WOULD RECEIVE
 - {lead} can see every report before and after it is sent, exactly as you see it.
 {where_line}
 IF A REPORT DOES NOT ARRIVE
-If nothing arrives within three days of {day}, please check in with {person}. A missing report
+If a report has not arrived three days after it was due (the first: by {check_by}), please
+check in with {person}. A missing report
 is the clearest sign that something changed: the computer may have been off for a long time, or
 Candor was stopped or removed. A report can come a little late when the computer was asleep; it
 then says so.

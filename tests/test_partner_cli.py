@@ -127,7 +127,7 @@ def test_setup_invitation_and_confirmation(home_dir: Path, mail: MailServer) -> 
     assert msg["Subject"] == "Alex asks you to be their accountability partner"
     text = msg.get_body(("plain",)).get_content()
     assert fingerprint in text
-    assert "If nothing arrives within three days of Sunday, please check in" in " ".join(
+    assert "The first on Sunday 29 November at 18:00, if Alex types in your code" in " ".join(
         text.split()
     )
     assert msg.get_body(("html",)) is not None

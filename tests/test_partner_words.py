@@ -4,20 +4,29 @@ to stop, the person's name, the first report's key, and the former partner's sig
 from __future__ import annotations
 
 import html
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from agent.cli.consent import sample_report
-from agent.cli.main import build_parser
-from agent.config import Config
+from agent.cli.main import build_parser, main
+from agent.config import Config, Home, load_config, save_config
 from agent.journal import Journal
 from reporter import consent, invitation
 from reporter.build import BuiltReport, build_report
 from reporter.render_text import STOP_COMMAND
 from reporter.schedule import ReportPeriod, first_period
 from tests import harness
+from tests.mail_server import MailServer
 from tests.report_helpers import BUILD_AT, PERIOD, make_home
 
+INIT = (
+    "init", "--yes", "--your-name", "Robin", "--partner-name", "Sam", "--partner-email",
+    "sam@example.org", "--device-name", "laptop", "--report-day", "sunday", "--report-time",
+    "18:00", "--categories", "adult",
+)  # fmt: skip
 FINGERPRINT = "SHA256:" + "A" * 43
 PUBLIC_KEY = "ssh-ed25519 " + "B" * 68
 
@@ -25,6 +34,7 @@ PUBLIC_KEY = "ssh-ed25519 " + "B" * 68
 def words(config: Config, person: str | None = "Robin") -> invitation.Email:
     return invitation.invitation(
         config,
+        now=BUILD_AT,
         person=person,
         code="ABCD2345",
         fingerprint=FINGERPRINT,
@@ -90,7 +100,7 @@ def test_the_invitation_names_the_person_or_says_kindly_who(tmp_path: Path) -> N
         anonymous.subject
         == "The person who invited you asks you to be their accountability partner"
     )
-    assert "please check in with the person who invited you" in flat(anonymous.text)
+    assert "please check in with the person who invited you." in flat(anonymous.text)
 
 
 def test_the_first_report_does_not_call_its_key_new(tmp_path: Path) -> None:
@@ -115,3 +125,55 @@ def test_the_wizard_sample_is_numbered_like_the_first_report(
     text = flat(sample_report(home, config, "summary"))
     assert "report #1" in text and "#0" not in text
     assert "This is your first report" in text
+
+
+# Confirmed at noon UTC on each day of the week of Monday 23 November 2026 (reports on Sundays at
+# 18:00 UTC), and on that Sunday after 18:00: the first report's day, then the check-in day.
+FIRST_REPORTS = [
+    ("2026-11-23T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-24T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-25T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-26T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-27T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-28T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-29T12:00:00+00:00", "Sunday 29 November at 18:00", "Wednesday 2 December"),
+    ("2026-11-29T19:00:00+00:00", "Sunday 6 December at 18:00", "Wednesday 9 December"),
+]
+
+
+@pytest.mark.parametrize(("moment", "first", "check_by"), FIRST_REPORTS)
+def test_the_invitation_dates_the_first_report(
+    home_dir: Path,
+    mail: MailServer,
+    simulated_clock: harness.ClockControl,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
+    first: str,
+    check_by: str,
+) -> None:
+    """Invited and confirmed on any day: the invitation and the confirmation give the date the
+    sender will use (`partner show`'s next report), and the check-in day three days after it."""
+    simulated_clock.at(moment)
+    monkeypatch.setattr("reporter.invitation.new_code", lambda: "ABCD2345")
+    run = ["--home", str(home_dir)]
+    Home.at(home_dir).ensure()
+    assert main([*run, *INIT]) == 0
+    home = Home.at(home_dir)
+    config = load_config(home)
+    config.delivery.smtp = config.delivery.smtp.model_validate(mail.smtp_settings())
+    config.report.timezone = "UTC"
+    save_config(home, config)
+    assert main([*run, "partner", "invite"]) == 0
+    [invite] = mail.sink.wait_for(1)
+    text = flat(invite.message.get_body(("plain",)).get_content())
+    assert f"The first on {first}, if Robin types in your code before then" in text
+    assert f"three days after it was due (the first: by {check_by}), please check in" in text
+    assert "within three days of Sunday" not in text
+    capsys.readouterr()
+    assert main([*run, "partner", "confirm", "ABCD-2345"]) == 0
+    said = flat(capsys.readouterr().out)
+    assert f"the first is due {first}. If it has not come by {check_by}" in said
+    assert main([*run, "partner", "show", "--json"]) == 0
+    due = datetime.fromisoformat(json.loads(capsys.readouterr().out)["next_report_due"])
+    assert f"{due:%A} {due.day} {due:%B} at {due:%H:%M}" == first

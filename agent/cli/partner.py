@@ -24,7 +24,7 @@ from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, invitation, schedule, signing
+from reporter import consent, invitation, signing
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
 from reporter.delivery import messages, smtp
@@ -86,8 +86,10 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
     fingerprint, public_key = _key_facts(home)
     code = invitation.new_code()
     names = sorted(k for k, v in config.categories.items() if v.action != "off")
+    now = clock.now()
     mail = invitation.invitation(
         config,
+        now=now,
         person=state.person,
         code=code,
         fingerprint=fingerprint,
@@ -95,7 +97,6 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         categories=names,
         where=Channel.from_config(config).words(),
     )
-    now = clock.now()
     msg = messages.invitation_email(
         config,
         mail,
@@ -169,10 +170,11 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
             channel=(state.channel or invited_channel(config)).as_body(),
         )
     invitation.forget_code(home)
-    due = schedule.next_due(config.report, since=now)
+    first, check_by = invitation.first_report_words(config, now)
+    who = config.partner.name or config.partner.email
     out.print(
-        f"Confirmed. {config.partner.name or config.partner.email} will receive a report every "
-        f"{config.report.day.capitalize()}; the first is due {due:%A %d %B at %H:%M}.",
+        f"Confirmed. {who} will receive a report every {config.report.day.capitalize()}; the "
+        f"first is due {first}. If it has not come by {check_by}, {who} may check in with you.",
         markup=False,
     )
     return 0
