@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import json
 import os
 import secrets
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from agent.config import Config, Home
-from reporter import schedule
+from reporter import render_html, schedule
 from reporter.render_text import STOP_COMMAND, sentence
 from reporter.signing import NAMESPACE, PRINCIPAL
 
@@ -166,8 +165,8 @@ things they decided to avoid ({watched}) and, once a week, sends you a short sum
 
 WHAT YOU WOULD RECEIVE
 - One email {when}, covering the seven days up to it.
-- The first on {first}, if {person} types in your code before then; if later, on the
-  first {day} after they do.
+- The first on {first}, if {person} types in your code
+  before then; if later, on the first {day} after they do.
 - What it shows, at the level {person} chose ("{config.detail_level}"):
   {level}.
 - Always, an integrity section: how much of the time Candor was watching, gaps, rules that were
@@ -175,11 +174,10 @@ WHAT YOU WOULD RECEIVE
 - {lead} can see every report before and after it is sent, exactly as you see it.
 {where_line}
 IF A REPORT DOES NOT ARRIVE
-If a report has not arrived three days after it was due (the first: by {check_by}), please
-check in with {person}. A missing report
-is the clearest sign that something changed: the computer may have been off for a long time, or
-Candor was stopped or removed. A report can come a little late when the computer was asleep; it
-then says so.
+If a report has not arrived three days after it was due (the first: by {check_by}),
+please check in with {person}. A missing report is the clearest sign that something changed:
+the computer may have been off for a long time, or Candor was stopped or removed. A report can
+come a little late when the computer was asleep; it then says so.
 
 TO ACCEPT
 If you are willing, tell {person} this code, in person or by phone:
@@ -194,9 +192,19 @@ Every report is signed. The signing key's fingerprint is:
 
     {fingerprint}
 
-Compare it with {person} once, in person or by phone, when you give them the code. The public
-key is attached (candor-signing-key.pub, and candor-signing-key.pem for OpenSSL) and here;
-keep it:
+Compare it with {person} once, in person or by phone, when you give them the code. Each report
+names the key that signed it. How to check a signature yourself is at the end of this email.
+
+{anchor_words(config, person)}
+STOPPING
+You can stop at any time: ask {person} to run `{STOP_COMMAND}` on their computer.
+Reports stop at once; you get one short email saying that reporting has ended, and nothing after
+it. Replying to Candor's emails does not stop them: Candor does not read replies.
+You cannot change {person}'s settings or ask Candor for more than the weekly summary.
+
+FOR THE TECHNICALLY MINDED
+The public key is attached (candor-signing-key.pub, and candor-signing-key.pem for OpenSSL)
+and here; keep it:
 
     {public_key}
 
@@ -212,18 +220,11 @@ Or with OpenSSL 3 (REPORT.sig is the attachment ending in .sig):
     openssl pkeyutl -verify -pubin -inkey candor-signing-key.pem -rawin \\
       -in REPORT -sigfile REPORT.sig
 
-{anchor_words(config, person)}
-STOPPING
-You can stop at any time: ask {person} to run `{STOP_COMMAND}` on their computer.
-Reports stop at once; you get one short email saying that reporting has ended, and nothing after
-it. Replying to Candor's emails does not stop them: Candor does not read replies.
-You cannot change {person}'s settings or ask Candor for more than the weekly summary.
-
 Thank you.
 -- Candor, on behalf of {person}
 """
     subject = f"{lead} asks you to be their accountability partner"
-    return Email(subject, text, _html(text))
+    return _email(subject, text)
 
 
 def anchor_words(config: Config, person: str) -> str:
@@ -267,7 +268,7 @@ if you want to know more, talk with {person}.
 Thank you for being their accountability partner.
 -- Candor, on behalf of {person}
 """
-    return Email(f"Candor reports from {person} have ended", text, _html(text))
+    return _email(f"Candor reports from {person} have ended", text)
 
 
 def uninstalled(config: Config, *, person: str | None, when: datetime, name: str | None) -> Email:
@@ -283,7 +284,7 @@ weekly reports will come from that computer. If you want to know more, talk with
 Thank you for being their accountability partner.
 -- Candor, on behalf of {person}
 """
-    return Email(f"Candor is being removed from {person}'s computer", text, _html(text))
+    return _email(f"Candor is being removed from {person}'s computer", text)
 
 
 def no_longer_partner(
@@ -301,7 +302,7 @@ you.
 Thank you for being their accountability partner.
 -- Candor, on behalf of {person}
 """
-    return Email(f"You are no longer {person}'s Candor partner", text, _html(text))
+    return _email(f"You are no longer {person}'s Candor partner", text)
 
 
 def with_note(words: Email, note: str) -> Email:
@@ -311,7 +312,7 @@ def with_note(words: Email, note: str) -> Email:
     text = words.text.replace(marker, f"\n{note}\n{marker}", 1)
     if text == words.text:
         text = f"{words.text}\n{note}\n"
-    return Email(words.subject, text, _html(text))
+    return _email(words.subject, text)
 
 
 def channel_changed(
@@ -330,18 +331,76 @@ not expect this, talk with {person}.
 
 -- Candor, on behalf of {person}
 """
-    return Email(f"{lead}'s Candor reports are moving", text, _html(text))
+    return _email(f"{lead}'s Candor reports are moving", text)
 
 
-def _html(text: str) -> str:
-    """The same words, in a simple HTML alternative that keeps the layout on a phone."""
-    body = html.escape(text)
-    return (
-        "<!doctype html><html><body>"
-        '<pre style="font-family:-apple-system,Segoe UI,Roboto,sans-serif;font-size:15px;'
-        'white-space:pre-wrap;line-height:1.45;max-width:40em">'
-        f"{body}</pre></body></html>"
-    )
+def _email(subject: str, text: str) -> Email:
+    return Email(subject, text, _html(subject, text))
+
+
+def _html(subject: str, text: str) -> str:
+    """The same words as a real HTML email, styled as the report is (`reporter.render_html`):
+    a card per section (a line in capitals starts one), lists, and keys and commands in a
+    fixed-width block that wraps on a phone."""
+    cards: list[str] = []
+    title, body = "", ""
+    for block in text.strip("\n").split("\n\n"):
+        lines = block.strip("\n").split("\n")
+        if _heading(lines[0]):
+            if body:
+                cards.append(render_html.card(title, body))
+            title, body, lines = lines[0], "", lines[1:]
+        body += _body_html(_groups(lines))
+    if body:
+        cards.append(render_html.card(title, body))
+    return render_html.page(subject, "", cards)
+
+
+def _heading(line: str) -> bool:
+    return len(line) > 3 and line == line.lstrip() and line.isupper()
+
+
+def _groups(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """Lines as runs of one kind: "code" (indented four), "item" (a "- " line and the lines
+    indented under it), "sign" (the "-- " line) and "text"."""
+    groups: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if line.startswith("    "):
+            kind, line = "code", line[4:]
+        elif line.startswith("- "):
+            groups.append(("item", [line[2:]]))
+            continue
+        elif line.startswith("  ") and groups and groups[-1][0] == "item":
+            kind, line = "item", line.strip()
+        elif line.startswith("-- "):
+            groups.append(("sign", [line]))
+            continue
+        else:
+            kind = "text"
+        if groups and groups[-1][0] == kind and kind != "sign":
+            groups[-1][1].append(line)
+        else:
+            groups.append((kind, [line]))
+    return groups
+
+
+def _body_html(groups: list[tuple[str, list[str]]]) -> str:
+    """The groups as HTML, one list for each run of items."""
+    out, items = "", []
+    for kind, lines in groups:
+        joined = render_html.escaped(" ".join(line.strip() for line in lines))
+        if kind == "item":
+            items.append(joined)
+            continue
+        if items:
+            out, items = out + render_html.bullets(items), []
+        if kind == "code":
+            out += render_html.code_block(lines)
+        elif kind == "sign":
+            out += render_html.paragraph(joined, render_html.SOFT, 14)
+        else:
+            out += render_html.paragraph(joined)
+    return out + (render_html.bullets(items) if items else "")
 
 
 def _date(moment: datetime) -> str:

@@ -27,23 +27,30 @@ WRAP = "overflow-wrap:anywhere;word-break:break-word"
 """Long words (a key fingerprint, a host name) wrap instead of widening the page."""
 
 
-def _e(text: object) -> str:
+def escaped(text: object) -> str:
+    """Text made safe for HTML: escaped, and no bidi override can disguise a host."""
     return escape(printable(str(text)), quote=True)  # a bidi override cannot disguise a host
 
 
-def _card(title: str, body: str, accent: str = "#d9dee3") -> str:
+def card(title: str, body: str, accent: str = "#d9dee3") -> str:
+    """One white card of the page, its title in small capitals (none when `title` is empty)."""
+    heading = (
+        f'<div style="font-size:13px;letter-spacing:.06em;text-transform:uppercase;'
+        f'color:{SOFT};margin:0 0 10px 0">{escaped(title)}</div>'
+        if title
+        else ""
+    )
     return (
         f'<tr><td style="padding:0 0 16px 0">'
         f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
         f'style="background:{CARD};border-radius:10px;border-top:4px solid {accent};'
         'table-layout:fixed">'
-        f'<tr><td style="padding:16px 18px">'
-        f'<div style="font-size:13px;letter-spacing:.06em;text-transform:uppercase;'
-        f'color:{SOFT};margin:0 0 10px 0">{_e(title)}</div>{body}</td></tr></table></td></tr>'
+        f'<tr><td style="padding:16px 18px">{heading}{body}</td></tr></table></td></tr>'
     )
 
 
-def _p(text: str, color: str = INK, size: int = 15) -> str:
+def paragraph(text: str, color: str = INK, size: int = 15) -> str:
+    """A paragraph of already escaped HTML, wrapping long words."""
     style = f"margin:0 0 8px 0;font-size:{size}px;line-height:1.5;color:{color};{WRAP}"
     return f'<p style="{style}">{text}</p>'
 
@@ -63,7 +70,7 @@ def _bar_row(label: str, block: int, warn: int, top: int) -> str:
     return (
         "<tr>"
         f'<td style="font-size:13px;color:{SOFT};padding:3px 8px 3px 0;white-space:nowrap;'
-        f'width:62px">{_e(label)}</td>'
+        f'width:62px">{escaped(label)}</td>'
         '<td style="padding:3px 0"><table role="presentation" width="100%" cellpadding="0" '
         f'cellspacing="0" style="background:#eef1f4;border-radius:3px"><tr>{cells}</tr></table>'
         "</td>"
@@ -97,12 +104,13 @@ def _legend() -> str:
 def _stat(value: object, label: str) -> str:
     return (
         '<td style="padding:6px 4px;text-align:center;width:33%">'
-        f'<div style="font-size:26px;font-weight:600;color:{INK}">{_e(value)}</div>'
-        f'<div style="font-size:12px;color:{SOFT}">{_e(label)}</div></td>'
+        f'<div style="font-size:26px;font-weight:600;color:{INK}">{escaped(value)}</div>'
+        f'<div style="font-size:12px;color:{SOFT}">{escaped(label)}</div></td>'
     )
 
 
-def _list(items: list[str], marker: str = "•") -> str:
+def bullets(items: list[str], marker: str = "•") -> str:
+    """A list of already escaped HTML items, as a table every mail client draws."""
     lis = "".join(
         f'<tr><td style="vertical-align:top;padding:2px 8px 2px 0;color:{SOFT}">{marker}</td>'
         f'<td style="padding:2px 0;font-size:14px;line-height:1.45;color:{INK};{WRAP}">'
@@ -121,13 +129,13 @@ def render(document: Document) -> str:
 
     attention = i.attention
     head_color = WARM if attention else CALM
-    intro = _p(f"Hello {_e(document.partner.name or 'there')},")
-    intro += _p(_e(words.headline(document)), head_color)
+    intro = paragraph(f"Hello {escaped(document.partner.name or 'there')},")
+    intro += paragraph(escaped(words.headline(document)), head_color)
     if attention:
-        intro += _list([_e(a) for a in attention])
+        intro += bullets([escaped(a) for a in attention])
     if (length := words.period_length_words(document)) is not None:
-        intro += _p(_e(length), SOFT, 14)
-    cards.append(_card("This week", intro, head_color))
+        intro += paragraph(escaped(length), SOFT, 14)
+    cards.append(card("This week", intro, head_color))
 
     stats = (
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr>'
@@ -138,77 +146,87 @@ def render(document: Document) -> str:
     )
     more = []
     if (trend := words.change_words(document)) is not None:
-        more.append(_e(f"That is {trend}."))
-    more.append(_e(f"Warnings clicked through: {s.warn_continues}"))
-    more.append(_e(f'"This was a mistake" requests: {s.unblock_requests}'))
+        more.append(escaped(f"That is {trend}."))
+    more.append(escaped(f"Warnings clicked through: {s.warn_continues}"))
+    more.append(escaped(f'"This was a mistake" requests: {s.unblock_requests}'))
     if s.totals.log:
-        more.append(_e(f"Noted (allowed, but recorded): {s.totals.log}"))
-    more += [_e(line) for line in words.origin_lines(document)]
-    more += [_e(line) for line in words.lookup_lines(document)]
+        more.append(escaped(f"Noted (allowed, but recorded): {s.totals.log}"))
+    more += [escaped(line) for line in words.origin_lines(document)]
+    more += [escaped(line) for line in words.lookup_lines(document)]
     if s.searches_flagged:
-        more.append(_e(f"Searches in watched categories: {s.searches_flagged}"))
-    more += [_e(line) for line in words.help_search_lines(document)]
+        more.append(escaped(f"Searches in watched categories: {s.searches_flagged}"))
+    more += [escaped(line) for line in words.help_search_lines(document)]
     categories = [
-        _e(f"{c.category}{f' ({c.action})' if c.action else ''}: {words.counts_words(c)}")
+        escaped(f"{c.category}{f' ({c.action})' if c.action else ''}: {words.counts_words(c)}")
         for c in s.categories
     ]
-    body = stats + _list(more) + '<div style="height:10px"></div>'
-    body += _p("<b>By category</b>", size=14) + _list(categories)
-    cards.append(_card("Summary", body))
+    body = stats + bullets(more) + '<div style="height:10px"></div>'
+    body += paragraph("<b>By category</b>", size=14) + bullets(categories)
+    cards.append(card("Summary", body))
 
     days = [(_day(d.date, bool(d.outside_period)), d.block, d.warn) for d in s.days]
     hours = [(f"{h:02d}:00", c.block, c.warn) for h, c in enumerate(s.hours)]
     quiet = [(label, b, w) for label, b, w in hours if b or w]
-    hour_body = _chart(quiet) if quiet else _p("No blocks or warnings at any hour.", SOFT, 14)
-    day_note = _p(_e(words.days_note(document) + "."), SOFT, 12)
+    hour_body = (
+        _chart(quiet) if quiet else paragraph("No blocks or warnings at any hour.", SOFT, 14)
+    )
+    day_note = paragraph(escaped(words.days_note(document) + "."), SOFT, 12)
     if words.outside_days(document):
-        day_note += _p("* outside this week: the clock was changed (see Integrity).", WARM, 12)
-    cards.append(_card("By day", _chart(days) + _legend() + day_note))
+        day_note += paragraph(
+            "* outside this week: the clock was changed (see Integrity).", WARM, 12
+        )
+    cards.append(card("By day", _chart(days) + _legend() + day_note))
     cards.append(
-        _card(
+        card(
             "By time of day",
-            _p("When the hard moments came (hours with any activity).", SOFT, 13) + hour_body,
+            paragraph("When the hard moments came (hours with any activity).", SOFT, 13)
+            + hour_body,
         )
     )
 
     who = words.person_words(document)
     if document.domains is not None:
         rows = [
-            _e(f"{d.host} ({d.category or 'no category'}): {words.counts_words(d)}")
-            + _e(_how(words.origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by, who=who)))
+            escaped(f"{d.host} ({d.category or 'no category'}): {words.counts_words(d)}")
+            + escaped(
+                _how(words.origin_words(d.total, d.opened, d.pulled_in, d.pulled_in_by, who=who))
+            )
             + (
                 f'<br><span style="color:{SOFT};font-size:12px">'
-                + _e(", ".join(words.local(t, zone) for t in d.times))
+                + escaped(", ".join(words.local(t, zone) for t in d.times))
                 + "</span>"
                 if d.times
                 else ""
             )
             for d in document.domains
         ]
-        rows += [_e(words.more_hosts_words(m, who)) for m in document.more_domains or []]
-        body = _list(rows) if rows else _p("None this week.", SOFT)
+        rows += [escaped(words.more_hosts_words(m, who)) for m in document.more_domains or []]
+        body = bullets(rows) if rows else paragraph("None this week.", SOFT)
         if any(d.pulled_in for d in document.domains) or document.more_domains:
-            body += _p(_e(words.pulled_in_note(who)), SOFT, 13)
-        cards.append(_card("Websites", body))
+            body += paragraph(escaped(words.pulled_in_note(who)), SOFT, 13)
+        cards.append(card("Websites", body))
     if document.searches is not None:
-        rows = [_e(words.search_words(q, zone)) for q in document.searches]
+        rows = [escaped(words.search_words(q, zone)) for q in document.searches]
         cards.append(
-            _card("Searches in watched categories", _list(rows) if rows else _p("None.", SOFT))
+            card(
+                "Searches in watched categories",
+                bullets(rows) if rows else paragraph("None.", SOFT),
+            )
         )
 
-    cards.append(_card("Integrity (always included)", _integrity(document), head_color))
+    cards.append(card("Integrity (always included)", _integrity(document), head_color))
     if anchor_lines := words.anchor_words(document):
-        cards.append(_card("Public time anchors", _list([_e(line) for line in anchor_lines])))
+        cards.append(card("Public time anchors", bullets([escaped(line) for line in anchor_lines])))
 
-    care = _p(
+    care = paragraph(
         "You do not need to fix anything. A short check-in is enough: ask how the week went, "
         "and listen. If something here looks odd, ask about it openly; there is often a simple "
         "explanation (a trip, a flat battery, a new computer)."
-    ) + _p(_e(words.SUPPORT), SOFT, 14)
-    cards.append(_card("What you can do", care, CALM))
+    ) + paragraph(escaped(words.SUPPORT), SOFT, 14)
+    cards.append(card("What you can do", care, CALM))
 
-    check = _p(
-        _e(
+    check = paragraph(
+        escaped(
             f"Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this "
             "fingerprint with the one in your invitation. The attachments let you check the "
             "signature yourself with candor verify, ssh-keygen -Y verify or openssl pkeyutl. "
@@ -217,25 +235,46 @@ def render(document: Document) -> str:
         SOFT,
         13,
     )
-    cards.append(_card("Checking this report", check))
+    cards.append(card("Checking this report", check))
 
     title = f"Candor weekly report · {document.device}"
     subtitle = (
         f"{words.period_words(document)} ({document.period.timezone}) · report #{document.seq}"
     )
+    return page(title, subtitle, cards)
+
+
+def code_block(lines: list[str]) -> str:
+    """Lines to type or compare (a key, a command), in a fixed-width font that wraps on a
+    phone instead of running off the screen."""
+    body = "<br>".join(escaped(line) for line in lines)
+    return (
+        '<div style="font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;'
+        f"line-height:1.45;color:{INK};background:#eef1f4;border-radius:6px;padding:8px 10px;"
+        f'margin:0 0 10px 0;{WRAP}">{body}</div>'
+    )
+
+
+def page(title: str, subtitle: str, cards: list[str]) -> str:
+    """The whole HTML email around its cards: one column, at most 600 px, inline styles only."""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title></head>"
+        f"<title>{escaped(title)}</title></head>"
         f'<body style="margin:0;padding:0;background:{PAGE};font-family:{FONT};color:{INK}">'
         f'<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
         f'style="background:{PAGE}"><tr><td align="center" style="padding:16px 10px">'
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
         'style="max-width:600px">'
         f'<tr><td style="padding:4px 4px 14px 4px">'
-        f'<div style="font-size:20px;font-weight:600;color:{INK}">{_e(title)}</div>'
-        f'<div style="font-size:14px;color:{SOFT}">{_e(subtitle)}</div></td></tr>'
+        f'<div style="font-size:20px;font-weight:600;color:{INK}">{escaped(title)}</div>'
+        + (
+            f'<div style="font-size:14px;color:{SOFT}">{escaped(subtitle)}</div>'
+            if subtitle
+            else ""
+        )
+        + "</td></tr>"
         + "".join(cards)
         + "</table></td></tr></table></body></html>\n"
     )
@@ -249,7 +288,7 @@ def _how(origin: str | None) -> str:
 def _integrity(document: Document) -> str:
     zone = words.zone_of(document)
     i = document.integrity
-    parts = [_p(_e(words.coverage_words(document)))]
+    parts = [paragraph(escaped(words.coverage_words(document)))]
     percent = i.coverage.percent
     if percent is not None:
         color = CALM if percent >= 90 else WARM
@@ -261,40 +300,44 @@ def _integrity(document: Document) -> str:
         )
     gaps = [g for g in i.gaps if g.kind != "asleep" or g.minutes >= 60]
     if gaps:
-        parts.append(_p("<b>Gaps</b>", size=14))
+        parts.append(paragraph("<b>Gaps</b>", size=14))
         parts.append(
-            _list(
+            bullets(
                 [
                     (f'<span style="color:{WARM}">' if g.flagged else "<span>")
-                    + _e(words.gap_words(g, zone))
+                    + escaped(words.gap_words(g, zone))
                     + "</span>"
                     for g in gaps
                 ]
             )
         )
     else:
-        parts.append(_p("No gaps.", SOFT, 14))
+        parts.append(paragraph("No gaps.", SOFT, 14))
     if i.loosening:
-        parts.append(_p("<b>Changes that made filtering less strict</b>", size=14))
-        parts.append(_list([_e(words.change_line(c, zone)) for c in i.loosening]))
+        parts.append(paragraph("<b>Changes that made filtering less strict</b>", size=14))
+        parts.append(bullets([escaped(words.change_line(c, zone)) for c in i.loosening]))
     else:
-        parts.append(_p("No changes made filtering less strict.", SOFT, 14))
+        parts.append(paragraph("No changes made filtering less strict.", SOFT, 14))
     if i.tightening:
-        parts.append(_p(_e(f"Changes that made filtering stricter: {i.tightening}"), SOFT, 14))
+        parts.append(
+            paragraph(escaped(f"Changes that made filtering stricter: {i.tightening}"), SOFT, 14)
+        )
     if i.pending:
-        parts.append(_p("<b>Waiting for the cooling-off delay</b> (stricter until then)", size=14))
-        parts.append(_list([_e(words.change_line(c, zone)) for c in i.pending]))
-    clock = [_e(words.anomaly_words(a, document)) for a in i.clock_anomalies or []]
+        parts.append(
+            paragraph("<b>Waiting for the cooling-off delay</b> (stricter until then)", size=14)
+        )
+        parts.append(bullets([escaped(words.change_line(c, zone)) for c in i.pending]))
+    clock = [escaped(words.anomaly_words(a, document)) for a in i.clock_anomalies or []]
     if clock:
-        parts.append(_p("<b>The computer's clock</b>", size=14))
-        parts.append(_list([f'<span style="color:{WARM}">{c}</span>' for c in clock]))
+        parts.append(paragraph("<b>The computer's clock</b>", size=14))
+        parts.append(bullets([f'<span style="color:{WARM}">{c}</span>' for c in clock]))
     for change in i.zone_changes or []:
-        parts.append(_p(_e(words.zone_words(change, zone)), SOFT, 14))
+        parts.append(paragraph(escaped(words.zone_words(change, zone)), SOFT, 14))
     if i.bypass:
-        parts.append(_p("<b>Signs of getting around the filter</b>", size=14))
-        parts.append(_list([_e(words.bypass_words(b, zone)) for b in i.bypass]))
+        parts.append(paragraph("<b>Signs of getting around the filter</b>", size=14))
+        parts.append(bullets([escaped(words.bypass_words(b, zone)) for b in i.bypass]))
     else:
-        parts.append(_p("No signs of getting around the filter.", SOFT, 14))
+        parts.append(paragraph("No signs of getting around the filter.", SOFT, 14))
     facts = []
     if (pinned := words.pinned_words(i.pinned_passthroughs)) is not None:
         facts.append(pinned)
@@ -311,5 +354,5 @@ def _integrity(document: Document) -> str:
         words.key_words(document),
         words.delivery_words(document),
     ]
-    parts.append(_list([_e(f) for f in facts]))
+    parts.append(bullets([escaped(f) for f in facts]))
     return "".join(parts)

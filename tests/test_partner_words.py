@@ -34,7 +34,7 @@ PUBLIC_KEY = "ssh-ed25519 " + "B" * 68
 def words(config: Config, person: str | None = "Robin") -> invitation.Email:
     return invitation.invitation(
         config,
-        now=BUILD_AT,
+        now=datetime(2026, 11, 25, 12, tzinfo=UTC),  # a Wednesday
         person=person,
         code="ABCD2345",
         fingerprint=FINGERPRINT,
@@ -177,3 +177,25 @@ def test_the_invitation_dates_the_first_report(
     assert main([*run, "partner", "show", "--json"]) == 0
     due = datetime.fromisoformat(json.loads(capsys.readouterr().out)["next_report_due"])
     assert f"{due:%A} {due.day} {due:%B} at {due:%H:%M}" == first
+
+
+def test_the_invitation_html_reads_on_a_phone(tmp_path: Path) -> None:
+    """Real HTML styled as the report is (no <pre> around the text, nothing fetched), with the
+    first report's date, and the technical block after everything the partner must read."""
+    _, config = make_home(tmp_path / "home")
+    mail = words(config)
+    page = mail.html
+    assert "<pre" not in page and "white-space:pre" not in page
+    for outside in ("<img", "<script", "<link", "<style", "src=", "href=", "url("):
+        assert outside not in page
+    assert 'name="viewport"' in page and "max-width:600px" in page
+    assert "overflow-wrap:anywhere" in page, "keys and commands wrap on a phone"
+    text = html.unescape(page)
+    assert "The first on Sunday 29 November at 18:00" in flat(text)
+    assert text.count("<table") > 8, "cards and lists, as the report's HTML"
+    for part in (text, mail.text):
+        technical = part.index("FOR THE TECHNICALLY MINDED")
+        for main_text in ("TO ACCEPT", "ABCD-2345", FINGERPRINT, "STOPPING", STOP_COMMAND):
+            assert part.index(main_text) < technical
+        for detail in (PUBLIC_KEY, "ssh-keygen -Y verify", "openssl pkeyutl"):
+            assert part.index(detail) > technical
