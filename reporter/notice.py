@@ -22,8 +22,11 @@ from reporter.document import signed_bytes
 from reporter.render_text import sentence
 
 SCHEMA = "candor-notice/1"
-NoticeKind = Literal["uninstalled", "reporting_ended"]
+NoticeKind = Literal["uninstalled", "reporting_ended", "partner_changed", "channel_changed"]
 KINDS: frozenset[str] = frozenset({"uninstalled", "reporting_ended"})
+"""The notices sent at once to the confirmed partner (`reporter.delivery.sender.send_notice`)."""
+FORMER_CHANNEL_KINDS: frozenset[str] = frozenset({"partner_changed", "channel_changed"})
+"""The notes to the former channel after `candor partner change`, signed the same way."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,6 +249,7 @@ def test_a_deleted_note_to_a_former_partner_is_rebuilt_and_delivered(
     assert received.rcpt_tos == [SAM["email"]]
     assert received.message["Subject"].startswith("You are no longer ")
     assert received.message["Message-ID"].strip() == queued["message_id"]
+    assert received.message["X-Candor-Notice"] == "partner_changed", "signed again"
     assert "rebuilt it from its journal" in words(
         received.message.get_body(("plain",)).get_content()
     )

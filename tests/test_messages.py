@@ -20,6 +20,7 @@ from agent.journal import Journal, clock
 from reporter import consent, signing
 from reporter.delivery import messages, webhook
 from reporter.delivery.sender import Sender, send_notice
+from reporter.verify import verify
 from tests.mail_server import MailServer, Received
 from tests.test_delivery import SAM, W48_DUE, at, make_home
 
@@ -184,3 +185,17 @@ def test_invitation_and_the_note_to_a_former_partner(
     assert "zo-s-laptop" in note.message["Message-ID"]
     assert note.message["Subject"] == "You are no longer Zoë's Candor partner"
     assert f'"{ZOE}"' in " ".join(note.message.get_body(("plain",)).get_content().split())
+
+    # the note is signed like every notice, and checks with the key the invitation carried
+    document = check_signed_email(home, note)
+    assert document["kind"] == "partner_changed"
+    assert document["partner"] == {"name": "Sam", "email": "sam@example.org"}
+    assert note.message["X-Candor-Notice"] == "partner_changed"
+    folder = home_dir / "inbox"
+    folder.mkdir()
+    for name, data in attachments(note).items():
+        (folder / name).write_bytes(data)
+    [stem] = {name.split(".")[0] for name in attachments(note)}
+    key = signing.parse_public_key(parts["candor-signing-key.pub"].decode())
+    outcome = verify(folder / f"{stem}.json", key)
+    assert outcome.ok and outcome.what == "notice", outcome.checks

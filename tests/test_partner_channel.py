@@ -213,6 +213,7 @@ def test_partner_change_moves_the_channel_honestly(
     assert str(other_mail.port) in told.message.get_body(("plain",)).get_content()
     [note] = hooks["/hook"]
     assert note["type"] == "candor.notice.channel_changed"
+    assert note["data"]["document"]["kind"] == "channel_changed", "signed like every notice"
     # journaled, and the new channel must confirm before any report goes there
     [changed] = [b for b in rows(home_dir, "consent_changed") if b["change"] == "partner_changed"]
     assert changed["channel"]["smtp"]["port"] == other_mail.port
@@ -250,6 +251,7 @@ def test_a_note_to_the_former_webhook_is_retried_there_not_at_the_new_one(
     ok(home_dir, "report", "send-due")
     [note] = hooks["/hook"]
     assert note["type"] == "candor.notice.channel_changed"
+    assert note["data"]["document"]["kind"] == "channel_changed", "signed like every notice"
     assert hooks["/other"] == [], "the new webhook is not the one to tell"
 
 

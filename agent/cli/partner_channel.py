@@ -12,8 +12,7 @@ import argparse
 from datetime import datetime
 
 from agent.config import Config, Home
-from agent.journal.partner import partner_id
-from reporter import consent, invitation
+from reporter import consent, invitation, notice
 from reporter.channel import Channel, ignored_change
 from reporter.consent import ConsentState
 from reporter.delivery import messages, rebuild
@@ -79,17 +78,17 @@ def tell_former_channel(
         words = invitation.no_longer_partner(
             old, person=state.person, when=now, name=state.partner_name
         )
-    key = f"changed-{now:%Y%m%dT%H%M%S}"
-    notes = []
-    if old.delivery.smtp.host and email:
-        notes.append(messages.note_message(old, words, to=email, key=key, now=now))
-    if old.delivery.webhook.url:
-        url = old.delivery.webhook.url
-        notes.append(messages.note_webhook_message(old, words, url=url, key=key, now=now))
     kind = "channel_changed" if same_partner else "partner_changed"
-    with Sender(home) as sender:
+    targets = []
+    if old.delivery.smtp.host and email:
+        targets.append(("email", email))
+    if old.delivery.webhook.url:
+        targets.append(("webhook", old.delivery.webhook.url))
+    with Sender(home) as sender:  # signed like every notice, naming the journal's head
+        signed = notice.build_notice(home, old, sender.journal, state, kind, now)
+        notes = [messages.note_message(old, signed, words, *target, now) for target in targets]
         for note in notes:  # journaled with its words (`notice_queued`): rebuilt if deleted
-            rebuild.queue_note(sender.outbox, note, partner_id(email), kind, words, key, now)
+            rebuild.queue_note(sender.outbox, note, signed, words, state)
         result = sender.deliver(old)
     sent = sum(1 for row in result.sent if row.kind == "notice")
     return "sent" if notes and sent >= len(notes) else "queued"

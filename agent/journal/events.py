@@ -553,8 +553,11 @@ class NoticeQueued(EventBody):
     key: str | None = optional()
     subject: str | None = optional()
     text: str | None = optional()
-    """For an unsigned note on the former channel (`partner_changed`, `channel_changed`): to
-    whom and how, the key its Message-ID is made from, and its words, to rebuild it."""
+    """For a note on the former channel (`partner_changed`, `channel_changed`): to whom and
+    how, the key its Message-ID is made from, and its words, to rebuild it."""
+    partner: Mapping[str, Any] | None = optional()
+    """For a note on the former channel: the former partner's name and email, as its signed
+    document names them (absent from notes journaled before they were signed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

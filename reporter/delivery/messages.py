@@ -236,21 +236,21 @@ def notice_message(
     )
 
 
-def note_message(config: Config, words: Email, *, to: str, key: str, now: datetime) -> NewMessage:
-    """A one-off email to a partner, unsigned (a former partner told of the change), queued."""
-    mid = smtp.message_id(f"candor-{key}-{slug(config.device.name)}")
-    msg = _email(config, words, to=to, message_id=mid, date=now.timestamp())
-    return NewMessage(f"notice:{key}", "notice", "email", to, mid, words.subject, msg.as_bytes())
-
-
-def note_webhook_message(
-    config: Config, words: Email, *, url: str, key: str, now: datetime
+def note_message(
+    config: Config, notice: SignedNotice, words: Email, channel: str, recipient: str, now: datetime
 ) -> NewMessage:
-    """A one-off note to a former webhook (the channel moved), in the common envelope."""
-    data = {"device": config.device.name, "subject": words.subject, "text": words.text}
-    body = webhook_body("candor.notice.channel_changed", now.isoformat(), data)
-    mid = smtp.message_id(f"candor-{key}-webhook")
-    return NewMessage(f"notice:{key}:webhook", "notice", "webhook", url, mid, words.subject, body)
+    """The signed note to the former channel (a former partner, or an address or webhook that
+    reports no longer go to), composed as notices are; each channel has its own Message-ID,
+    since each is journaled and rebuilt on its own."""
+    key = f"{notice.stem}-{slug(config.device.name) if channel == 'email' else 'webhook'}"
+    mid = smtp.message_id(key)
+    if channel == "email":
+        payload = notice_email(
+            config, notice, words, to=recipient, message_id=mid, date=now.timestamp()
+        ).as_bytes()
+    else:
+        payload = notice_webhook_body(config, notice)
+    return NewMessage(f"notice:{key}", "notice", channel, recipient, mid, words.subject, payload)
 
 
 # -- the invitation and the delivery test -----------------------------------------------------

@@ -233,45 +233,54 @@ class Rebuilder:
         return queue_notice(self.outbox, queued, signed, partner, facts) is not None
 
     def _note(self, body: Mapping[str, Any], when: datetime) -> bool:
-        fields = [body.get(name) for name in ("recipient", "key", "subject", "text")]
+        """Rebuild a note to the former channel, signed again with its first time and head."""
+        fields = [body.get(name) for name in ("recipient", "subject", "text")]
         if not all(isinstance(value, str) for value in fields):
             return False
-        to, key, subject, text = (str(value) for value in fields)
+        to, subject, text = (str(value) for value in fields)
         words = invitation.with_note(invitation.Email(subject, text, ""), notice.REBUILT)
-        if body.get("channel") == "webhook":
-            message = messages.note_webhook_message(self.config, words, url=to, key=key, now=when)
-        else:
-            message = messages.note_message(self.config, words, to=to, key=key, now=when)
+        who = body.get("partner") if isinstance(body.get("partner"), Mapping) else {}
+        channel = "webhook" if body.get("channel") == "webhook" else "email"
+        email = who.get("email") or (to if channel == "email" else None)
+        former = consent.ConsentState(partner_name=who.get("name"), partner_email=email)
+        head = body.get("chain_head")
+        facts = notice.NoticeFacts(
+            rebuilt=True, chain_head=dict(head) if isinstance(head, Mapping) else None
+        )
         kind = str(body.get("notice"))
+        signed = notice.build_notice(
+            self.home, self.config, self.journal, former, kind, when, facts
+        )
+        message = messages.note_message(self.config, signed, words, channel, to, when)
         partner = str(body.get("partner_id") or "")
-        return queue_note(self.outbox, message, partner, kind, words, key, when, rebuilt=True)
+        return queue_note(self.outbox, message, signed, words, former, partner, rebuilt=True)
 
 
 def queue_note(
     outbox: Outbox,
     message: NewMessage,
-    partner: str,
-    kind: str,
+    signed: notice.SignedNotice,
     words: invitation.Email,
-    key: str,
-    when: datetime,
+    former: consent.ConsentState,
+    partner: str | None = None,
     *,
     rebuilt: bool = False,
 ) -> bool:
-    """Journal `notice_queued` for a note on the former channel, with its words, and queue it,
-    together, so a deleted copy is rebuilt."""
+    """Journal `notice_queued` for a signed note on the former channel, with its words and the
+    head it names, and queue it, together, so a deleted copy is rebuilt."""
     event = NoticeQueued(
-        notice=kind,
-        partner_id=partner,
-        time=format_ts(when),
+        notice=signed.kind,
+        partner_id=partner if partner is not None else partner_id(former.partner_email),
+        time=str(signed.document["time"]),
         message_id=message.message_id,
-        chain_head=None,
+        chain_head=signed.document.get("chain_head"),
         rebuilt=True if rebuilt else None,
         recipient=message.recipient,
         channel=message.channel,
-        key=key,
+        key=signed.stem,
         subject=words.subject,
         text=words.text,
+        partner={"name": former.partner_name, "email": former.partner_email},
     )
     return outbox.add_notice([message], event)
 
