@@ -340,8 +340,9 @@ def test_the_invitation_says_what_is_sent_to_whom_how_often_and_that_it_may_be_t
 ) -> None:
     home = anchored_home(tmp_path / "home", tsa)
     config = load_config(home)
+    sent = datetime(2026, 11, 25, 12, tzinfo=UTC)  # when the invitation goes
     words = " ".join(
-        invitation(config, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
+        invitation(config, now=sent, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
                    public_key="ssh-ed25519 AAAA", categories=["adult"]).text.split()
     )  # fmt: skip
     assert "Once an hour, Candor sends a fingerprint of its record" in words
@@ -352,7 +353,7 @@ def test_the_invitation_says_what_is_sent_to_whom_how_often_and_that_it_may_be_t
         update={"anchors": config.anchors.model_copy(update={"enabled": False})}
     )
     words = " ".join(
-        invitation(off, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
+        invitation(off, now=sent, person="Sam", code="ABCDEFGH", fingerprint="SHA256:x",
                    public_key="ssh-ed25519 AAAA", categories=["adult"]).text.split()
     )  # fmt: skip
     assert "Public time anchors are turned off on this computer." in words
