@@ -1,4 +1,5 @@
-"""One signed notice to the confirmed partner: Candor is being uninstalled, or reporting ended.
+"""One signed notice to the confirmed partner: Candor is being uninstalled, or reporting ended;
+or, after `candor partner change`, to the former partner or channel (`FORMER_CHANNEL_KINDS`).
 
 A notice is the last thing a partner hears, so it must be as trustworthy as a report: a small
 JSON document (`candor-notice/1`) signed with the install's key, attached to the email with its

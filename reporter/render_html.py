@@ -3,7 +3,8 @@
 Mail clients strip `<style>` blocks and refuse remote content, so every style is inline and the
 charts are table cells with a coloured background and a percentage width, which every client
 draws. One column, at most 600 px wide, so it reads on a phone without zooming. The same words as
-the text part (`render_text`'s phrases), from the same signed document.
+the text part (`render_text`'s phrases), from the same signed document. The invitation and the
+notices are drawn with the same card, list and page helpers (`reporter.invitation`).
 """
 
 from __future__ import annotations
