@@ -218,12 +218,7 @@ def notice_message(
     """A notice on one channel, as the outbox keeps it until it has left."""
     key = f"{notice.stem}-{slug(config.device.name)}"
     mid = smtp.message_id(key)
-    if channel == "email":
-        payload = notice_email(
-            config, notice, words, to=recipient, message_id=mid, date=now.timestamp()
-        ).as_bytes()
-    else:
-        payload = notice_webhook_body(config, notice)
+    payload = signed_notice_payload(config, notice, words, channel, recipient, mid, now)
     return NewMessage(
         f"notice:{key}:{channel}",
         "notice",
@@ -236,6 +231,23 @@ def notice_message(
     )
 
 
+def signed_notice_payload(
+    config: Config,
+    notice: SignedNotice,
+    words: Email,
+    channel: str,
+    recipient: str,
+    message_id: str,
+    now: datetime,
+) -> bytes:
+    """A signed notice's bytes on one channel: the email, or the webhook body."""
+    if channel == "email":
+        return notice_email(
+            config, notice, words, to=recipient, message_id=message_id, date=now.timestamp()
+        ).as_bytes()
+    return notice_webhook_body(config, notice)
+
+
 def note_message(
     config: Config, notice: SignedNotice, words: Email, channel: str, recipient: str, now: datetime
 ) -> NewMessage:
@@ -244,12 +256,7 @@ def note_message(
     since each is journaled and rebuilt on its own."""
     key = f"{notice.stem}-{slug(config.device.name) if channel == 'email' else 'webhook'}"
     mid = smtp.message_id(key)
-    if channel == "email":
-        payload = notice_email(
-            config, notice, words, to=recipient, message_id=mid, date=now.timestamp()
-        ).as_bytes()
-    else:
-        payload = notice_webhook_body(config, notice)
+    payload = signed_notice_payload(config, notice, words, channel, recipient, mid, now)
     return NewMessage(f"notice:{key}", "notice", channel, recipient, mid, words.subject, payload)
 
 
