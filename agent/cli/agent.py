@@ -11,7 +11,6 @@ from pathlib import Path
 from agent.cli.console import UserError, out, usable_settings
 from agent.config import Home, format_duration, parse_duration
 from agent.config.shell_words import command_line
-from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import clock
 from agent.policy.temporary_allow import MAX_GRANT, GrantError
 
@@ -107,6 +106,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
     from agent.proxy.lean_start import register_bare_addons_package
 
     register_bare_addons_package()
+    from agent.cli.first_steps import first_steps_lines
     from agent.proxy.runner import run
 
     return run(
@@ -119,6 +119,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         dns=args.dns,
         dns_upstream=args.dns_upstream,
         capture_table=args.capture_table,
+        first_steps=first_steps_lines(home),
     )
 
 
@@ -169,9 +170,9 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
         "This is recorded, with your reason, and will be in your weekly report.",
         markup=False,
     )
-    found = read_pid_file(home.pid_file)
-    if found is None or not is_candor(found[0]):
-        out.print("Candor is not running; the allow applies as soon as it runs.")
+    from agent.cli.taking_effect import at_once, is_running
+
+    out.print(at_once(is_running(home)), markup=False)
     return 0
 
 
@@ -206,11 +207,17 @@ def _ask_reason() -> str:
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
     """Print the status; the reporter's delivery notes are handed in from here."""
+    from agent.cli.first_steps import first_steps
     from agent.health.status import collect  # reads everything; only this command needs it
     from agent.health.status_text import format_status
     from reporter.delivery.sender import status_notes
 
-    status = collect(home, verify=not args.no_verify, delivery_notes=status_notes)
+    status = collect(
+        home,
+        verify=not args.no_verify,
+        delivery_notes=status_notes,
+        setup_notes=lambda h: [(step.what, step.fix) for step in first_steps(h)],
+    )
     if args.json:
         out.print_json(json.dumps(status.as_json()))
     else:

@@ -9,14 +9,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
-from agent.config import (
-    Config,
-    Home,
-    last_good_config,
-)
+from agent.config import Config, Home, editing_config, last_good_config
 from agent.config.files import edit_atomic, make_folder
 from agent.config.printable import printable
 from agent.journal.loosening import held_until_words
@@ -40,6 +37,9 @@ from rules.model import Decision, Rule
 from rules.search_engines import engine_for, search_in_url
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 from rules.urls import host_key, split_url
+
+if TYPE_CHECKING:
+    from agent.policy.cooling_off import Pending
 
 Handler = Callable[[Home, argparse.Namespace], int]
 
@@ -98,6 +98,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("rules", nargs="*", metavar="RULE", help="the rules, as `rules list` shows them")
     p.add_argument("--list", dest="list_name", metavar="NAME", help="remove an imported list")
     p.set_defaults(handler=said_plainly(cmd_rules_remove))
+
+    p = rules.add_parser(
+        "allow", help="let a site through whatever list or rule names it (a false positive)"
+    )
+    p.add_argument(
+        "host", metavar="HOST", help="the site, e.g. example.com (=HOST: that host alone)"
+    )
+    p.set_defaults(handler=editing_config(allow_host))
 
     p = rules.add_parser("import", help="import a public block list (file, folder or URL)")
     p.add_argument("source", metavar="FILE-OR-URL", help="a list file, a UT1 folder or an address")
@@ -246,6 +254,13 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
+def allow_host(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules allow HOST` (agent.cli.allowlist; imported when it runs)."""
+    from agent.cli.allowlist import cmd_rules_allow
+
+    return cmd_rules_allow(home, args)
+
+
 def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
     """`candor rules remove`: take rules (or an imported list) out of a category."""
     category = category_name(args.category)
@@ -253,6 +268,7 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
         if not remove_list(home.lists_dir, category, args.list_name):
             raise UserError(f"There is no imported list '{args.list_name}' in '{category}'.")
         out.print(f"Removed the imported list {args.list_name} from {category}.")
+        out.print(said_when(home, lambda p: p.category == category), markup=False)
         if not args.rules:
             return 0
     if not args.rules:
@@ -279,7 +295,16 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
     for rule, text in targets.items():
         if rule not in removed:
             out.print(f"Not found in {category}: {text}")
+    out.print(said_when(home, lambda p: p.category == category), markup=False)
     return 0
+
+
+def said_when(home: Home, concerns: Callable[[Pending], bool]) -> str:
+    """When a removal takes effect (agent.cli.taking_effect, imported only by commands that
+    change something: `rules test` stays lean)."""
+    from agent.cli.taking_effect import taking_effect
+
+    return taking_effect(home, concerns)
 
 
 def _rules_named(texts: list[str]) -> dict[Rule, str]:

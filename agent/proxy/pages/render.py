@@ -85,7 +85,11 @@ def noted_page(info: PageInfo) -> str:
     d = info.decision
     test = command_line("candor", "rules", "test", info.url)
     return _render(
-        "noted.html", info, continue_link=more, test_command=_e(test), change_it=_change_it(d)
+        "noted.html",
+        info,
+        continue_link=more,
+        test_command=_e(test),
+        change_it=_change_it(d, info.host),
     )
 
 
@@ -105,15 +109,24 @@ def source_words(source: str | None) -> str:
     return source
 
 
-def _change_it(d: Decision) -> str:
-    """How the person can loosen the rule that decided: remove it, or allow the site. A site
-    recognised by its name has no rule to remove: allow it, or stop recognising names."""
-    allow = "add the site to the allowlist in <code>config.toml</code>."
+def _change_it(d: Decision, host: str) -> str:
+    """How the person can let the site through: `candor rules allow`, which overrides every
+    source (a public list's entry has no line of theirs to remove); for their own rule, also
+    removing it; for a recognised name, also turning recognising off."""
+    site = d.rule if d.rule and _PLAIN_SITE.fullmatch(d.rule) else host
+    allow = command_line("candor", "rules", "allow", site)
+    said = f"let the site through with <code>{_e(allow)}</code>"
     if d.source == RECOGNISER_SOURCE:
         switch = f"[categories.{d.category or 'adult'}] recognise = false"
-        return f"{allow[:-1]}, or turn recognising names off with <code>{_e(switch)}</code>."
-    remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
-    return f"remove the rule with <code>{_e(remove)}</code> or {allow}"
+        return f"{said}, or turn recognising names off with <code>{_e(switch)}</code>."
+    if d.source and d.source.partition(":")[0].endswith(".txt"):
+        remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "")
+        return f"{said}, or remove your rule with <code>{_e(remove)}</code>."
+    return f"{said}."
+
+
+_PLAIN_SITE = re.compile(r"=?[a-z0-9.-]+\.[a-z0-9-]+")
+"""A rule that names a site (`camera.com`, `=www.example.com`), not a path or keyword."""
 
 
 def notice_page(title: str, text: str) -> str:
