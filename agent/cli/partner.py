@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from agent.cli import partner_channel
+from agent.cli import partner_channel, unlock
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -27,7 +27,7 @@ from agent.journal import Journal, clock
 from reporter import consent, invitation, signing
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
-from reporter.delivery import messages, smtp
+from reporter.delivery import messages, smtp, unlock_send
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import send_notice
 
@@ -59,6 +59,8 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
     p.add_argument("--yes", action="store_true")
     p.set_defaults(handler=editing_config(cmd_partner_renew))
+    p = partner.add_parser("codes", help="send your partner a new sheet of unlock codes")
+    p.set_defaults(handler=cmd_partner_codes)
 
 
 def _key_facts(home: Home) -> tuple[str, str]:
@@ -177,6 +179,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
         f"first is due {first}. If it has not come by {check_by}, {who} may check in with you.",
         markup=False,
     )
+    out.print(unlock.sheet_sentence(home, "confirmed"), markup=False)
     return 0
 
 
@@ -252,6 +255,7 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
             level=state.level,
         )
         cancelled = outbox.cancel_reports()
+        unlock_send.void_for_revocation(journal, outbox, state.partner_email)
     invitation.forget_code(home)
     config.partner.confirmed_at = None
     config.partner.invited_at = None
@@ -382,4 +386,23 @@ def cmd_partner_renew(home: Home, args: argparse.Namespace) -> int:
             journal, "renewed", name=state.partner_name, email=state.partner_email, level=level
         )
     out.print("Thank you. Candor will ask again in 90 days.")
+    return 0
+
+
+def cmd_partner_codes(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner codes`: a new sheet of unlock codes for the partner; the old one is void."""
+    state = consent_now(home)
+    if state.status != "confirmed":
+        raise UserError(
+            "Unlock codes go to a confirmed partner: invite and confirm one first "
+            "(`candor partner invite`, then `candor partner confirm CODE`)."
+        )
+    try:
+        number, replaced, delivered = unlock.issue_and_send(home, "asked")
+    except unlock_send.NoPartnerForCodes as exc:
+        raise UserError(str(exc)) from None
+    old = f" Sheet {replaced} no longer works." if replaced else ""
+    how = "has been sent to" if delivered else "is queued for"
+    who = state.partner_name or state.partner_email
+    out.print(f"Sheet {number} of unlock codes {how} {who}.{old}", markup=False)
     return 0
