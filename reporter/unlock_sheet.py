@@ -62,6 +62,21 @@ class HashParams:
 SHIPPED_PARAMS = HashParams()
 """n = 2**15, r = 8, p = 1: about 32 MiB and a sizeable fraction of a second per code."""
 
+_injected_params: HashParams | None = None
+
+
+def use_hash_params(params: HashParams | None) -> None:
+    """Hash new sheets with `params` (None: `SHIPPED_PARAMS`). For tests, through the Python API
+    only (tests/harness.py), so a test's sheet costs milliseconds; nothing a person can set
+    changes them. Codes are always checked with the costs their sheet recorded."""
+    global _injected_params
+    _injected_params = params
+
+
+def sheet_params() -> HashParams:
+    """The costs new sheets are hashed with."""
+    return _injected_params or SHIPPED_PARAMS
+
 
 def new_code() -> str:
     """A fresh code: 12 characters of Crockford base32 from the system's secure generator."""
@@ -106,10 +121,9 @@ class NewSheet:
     params: HashParams
 
 
-def make_sheet(
-    number: int, params: HashParams = SHIPPED_PARAMS, count: int = SHEET_SIZE
-) -> NewSheet:
-    """A new sheet of `count` distinct codes."""
+def make_sheet(number: int, params: HashParams | None = None, count: int = SHEET_SIZE) -> NewSheet:
+    """A new sheet of `count` distinct codes (hashed with `params`, else `sheet_params()`)."""
+    params = params or sheet_params()
     codes: list[str] = []
     while len(codes) < count:
         code = new_code()

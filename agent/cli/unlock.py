@@ -29,7 +29,7 @@ from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import Sender
 from reporter.delivery.unlock_message import KIND
 from reporter.delivery.unlock_send import NoPartnerForCodes, issue_sheet
-from reporter.unlock_sheet import SHIPPED_PARAMS, HashParams, Verdict, check, code_words, use
+from reporter.unlock_sheet import HashParams, Verdict, check, code_words, use
 from reporter.unlock_sheet import refusal_event as refused_row
 
 MAX_UNLOCK_GRANT = timedelta(days=7)
@@ -176,7 +176,7 @@ def refusal_words(verdict: Verdict) -> str:
 
 
 def issue_and_send(
-    home: Home, reason: str, *, params: HashParams = SHIPPED_PARAMS
+    home: Home, reason: str, *, params: HashParams | None = None
 ) -> tuple[int, int | None, bool]:
     """Make a new sheet for the confirmed partner, void the old one, and try to deliver it now:
     (new sheet, replaced sheet, delivered). Raises `NoPartnerForCodes` with a sentence."""
@@ -192,7 +192,7 @@ def issue_and_send(
     return issued.number, issued.replaced, len(sent) == len(issued.row_ids)
 
 
-def sheet_sentence(home: Home, reason: str, *, params: HashParams = SHIPPED_PARAMS) -> str:
+def sheet_sentence(home: Home, reason: str, *, params: HashParams | None = None) -> str:
     """`issue_and_send`, said in one line for the person."""
     try:
         number, replaced, delivered = issue_and_send(home, reason, params=params)

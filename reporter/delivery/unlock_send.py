@@ -18,7 +18,6 @@ from reporter import consent
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.unlock_message import sheet_messages
 from reporter.unlock_sheet import (
-    SHIPPED_PARAMS,
     HashParams,
     current_sheet,
     issued_event,
@@ -59,7 +58,7 @@ def issue_sheet(
     now: datetime,
     *,
     reason: str,
-    params: HashParams = SHIPPED_PARAMS,
+    params: HashParams | None = None,
 ) -> Issued:
     """Make and queue a new sheet for the confirmed partner; the old one stops working."""
     if state.status != "confirmed" or not state.partner_email:
