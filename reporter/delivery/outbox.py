@@ -657,4 +657,6 @@ def _tries(count: int) -> str:
 
 
 def _what(row: OutboxRow) -> str:
+    if row.kind in SECRET_KINDS:
+        return "the sheet of unlock codes"
     return f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
