@@ -38,6 +38,7 @@ from reporter.unlock_sheet import (
     sheets,
 )
 from tests import harness
+from tests.conftest import candor
 from tests.mail_server import MailServer
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
@@ -302,3 +303,22 @@ def test_no_partner_no_codes(home_dir: Path, capsys: pytest.CaptureFixture[str])
     Home.at(home_dir).ensure()
     assert main(["--home", str(home_dir), "partner", "codes"]) == 1
     assert "confirmed partner" in capsys.readouterr().err
+
+
+def test_the_real_command_and_revocation(home_dir: Path, mail: MailServer) -> None:
+    h, codes = confirmed(home_dir, mail)
+    wrong = candor(home_dir, "unlock", "2222-2222-2222", "--allow", HOST, "--for", "2d")
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert "That code is not on your partner's sheet" in wrong.stderr
+    alone = candor(home_dir, "unlock", codes[4], "--allow", HOST)
+    assert alone.returncode == 1 and "go together" in alone.stderr
+    used = candor(home_dir, "unlock", codes[4].lower(), "--allow", HOST, "--for", "2d")
+    assert used.returncode == 0, used.stderr
+    assert f"Allowed {HOST} until" in used.stdout and "code 5 of sheet 1" in used.stdout
+    for code in codes:
+        assert code not in used.stdout + used.stderr + wrong.stderr
+
+    run(home_dir, "partner", "revoke", "--yes")
+    assert kinds(h, "unlock_sheet_voided")[-1]["reason"] == "revoked"
+    again = candor(home_dir, "unlock", codes[5], "--allow", HOST, "--for", "2d")
+    assert again.returncode == 1 and "confirmed partner" in again.stderr
