@@ -179,6 +179,8 @@ def test_the_sheet_is_sent_at_confirmation_and_only_hashes_stay(
     assert verdict.ok and (verdict.sheet, verdict.number) == (1, 7)
     [issued] = kinds(h, "unlock_sheet_issued")
     assert issued["reason"] == "confirmed" and issued["count"] == 20
+    shown = json.loads(candor(home_dir, "partner", "show", "--json").stdout)
+    assert shown["unlock_sheet"] == {"sheet": 1, "codes": 20, "used": []}
 
 
 def pending_rule(h: Home) -> LiveRules:

@@ -24,7 +24,8 @@ from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, invitation, signing
+from agent.journal.partner import partner_id
+from reporter import consent, invitation, signing, unlock_sheet
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
 from reporter.delivery import messages, smtp, unlock_send
@@ -189,6 +190,7 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         state = consent.consent_state(journal)
         last = [r for r in outbox.rows("sent") if r.kind == "report"]
+        sheet = unlock_sheet.current_sheet(journal, partner_id(state.partner_email))
     now = clock.now()
     level = consent.effective_level(state, config) if state.status != "none" else None
     facts: dict[str, Any] = {
@@ -199,6 +201,9 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         "channel_ignored": status_note(state.channel, state.status == "confirmed", config),
         "next_report_due": None,
         "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
+        "unlock_sheet": None
+        if sheet is None
+        else {"sheet": sheet.number, "codes": len(sheet.hashes), "used": sorted(sheet.used)},
     }
     if state.status == "confirmed" and state.confirmed_at:
         with Journal(home.journal_file, clock=clock.now) as journal:
@@ -222,6 +227,10 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         out.print(f"Reports go by: {state.channel.words()}", markup=False)
     if facts["channel_ignored"]:
         out.print(facts["channel_ignored"], markup=False)
+    if sheet is not None and state.status == "confirmed":
+        used = f"{len(sheet.used)} of {len(sheet.hashes)} used"
+        out.print(f"Unlock codes: sheet {sheet.number} ({used}); `candor partner codes` sends a "
+                  "new one", markup=False)  # fmt: skip
     if state.renewed_at:
         out.print(f"Consent last given or renewed: {state.renewed_at:%d %B %Y}")
     if facts["renewal_due"]:
