@@ -18,7 +18,7 @@ import pytest
 from mitmproxy.test import tutils
 
 from agent.proxy.pages.origin import ORIGIN
-from agent.proxy.pages.render import csp_source
+from agent.proxy.pages.render import csp_source, source_words
 from agent.proxy.request_kind import vouched_navigation
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import (
@@ -288,3 +288,11 @@ def test_navigate_redirect_page_continue_and_back_with_one_warn_continue(
     event = agent.wait_for_event("warn_continue", lambda e: e["host"] == host)
     assert (event["category"], event["rule"]) == ("gambling", "warned.test")
     assert len(rows(agent, "warn_continue", host)) == 1
+
+
+def test_the_block_page_names_where_a_rule_came_from_in_words() -> None:
+    """ "From lists/adult/pornography-hosts" is jargon and breaks mid-word on a phone."""
+    assert source_words("lists/adult/pornography-hosts") == "the public list 'pornography-hosts'"
+    assert source_words("adult.txt:87") == "your own rules (rules/adult.txt, line 87)"
+    assert source_words("name recogniser") == "the words in the site's name"
+    assert source_words(None) == "Candor's built-in rules"

@@ -72,7 +72,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "ordinary app would, to show that the system capture leads to Candor (run by the "
             "system install's timer, as root with --user; docs/capture.md)."
         )
-        parser.add_argument("--probe", action="store_true", required=True)
+        parser.add_argument(
+            "--probe", action="store_true", required=True, help="make the probe (required)"
+        )
         parser.add_argument(
             "--user", metavar="NAME", help="make the probe as this unprivileged user (root only)"
         )
@@ -84,7 +86,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "public suffix like com. Meant for an urgent false positive: it is recorded with "
             "your reason, shown by `candor status` and in the weekly report, and ends by itself."
         )
-        parser.add_argument("host", metavar="HOST")
+        parser.add_argument("host", metavar="HOST", help="the site, e.g. example.com")
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--for", dest="duration", metavar="DURATION", help='e.g. "15m", "2h"')
         group.add_argument("--end", action="store_true", help="end this host's allow now")
@@ -93,7 +95,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         )
         parser.set_defaults(handler=cmd_allow)
     else:
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="as JSON, for scripts")
         parser.add_argument(
             "--no-verify", action="store_true", help="skip checking the journal chain (faster)"
         )

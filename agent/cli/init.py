@@ -48,12 +48,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the options of `candor init` (each answers one question of the wizard)."""
     p = parser
     p.add_argument("--your-name", help="how your partner knows you (used in the invitation)")
-    p.add_argument("--partner-name")
-    p.add_argument("--partner-email")
-    p.add_argument("--detail-level", choices=DETAIL_LEVELS)
-    p.add_argument("--device-name")
-    p.add_argument("--report-day", choices=WEEKDAYS)
-    p.add_argument("--report-time", metavar="HH:MM")
+    p.add_argument("--partner-name", help="your partner's name, as you call them")
+    p.add_argument("--partner-email", help="where your partner's reports go")
+    p.add_argument(
+        "--detail-level", choices=DETAIL_LEVELS, help="how much the report shares (summary: least)"
+    )
+    p.add_argument("--device-name", help="this computer's name in reports")
+    p.add_argument("--report-day", choices=WEEKDAYS, help="the day the weekly report is sent")
+    p.add_argument("--report-time", metavar="HH:MM", help="the time it is sent, e.g. 18:00")
     p.add_argument("--cooling-off", metavar="DURATION", help=f"suggested: {SUGGESTED_COOLING_OFF}")
     p.add_argument(
         "--categories", nargs="+", metavar="NAME[=ACTION]", help="e.g. adult gambling=warn"

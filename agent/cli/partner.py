@@ -32,6 +32,9 @@ from reporter.delivery import messages, smtp, unlock_send
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import send_notice
 
+YES_HELP = "I have read what this changes and agree (scripted use)"
+"""The help of every `--yes`: it stands for the person's agreement, never a default."""
+
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor partner`."""
@@ -39,26 +42,26 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = partner.add_parser("invite", help="email the invitation and its confirmation code")
     p.set_defaults(handler=editing_config(cmd_partner_invite))
     p = partner.add_parser("confirm", help="type the code your partner gave you")
-    p.add_argument("code")
+    p.add_argument("code", help="the code from your partner's confirmation")
     p.set_defaults(handler=editing_config(cmd_partner_confirm))
     p = partner.add_parser("show", help="who receives reports, and what they receive")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_partner_show)
     p = partner.add_parser("revoke", help="stop reporting now (your partner is told once)")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_revoke))
     p = partner.add_parser("change", help="name a different partner (the current one is told)")
-    p.add_argument("--partner-name")
-    p.add_argument("--partner-email")
+    p.add_argument("--partner-name", help="the new partner's name")
+    p.add_argument("--partner-email", help="where the new partner's reports go")
     partner_channel.add_channel_options(p)
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_change))
     p = partner.add_parser("level", help="change how much the report shares")
-    p.add_argument("level", choices=DETAIL_LEVELS)
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("level", choices=DETAIL_LEVELS, help="summary shares least, detailed most")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_level))
     p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_renew))
     p = partner.add_parser("codes", help="send your partner a new sheet of unlock codes")
     p.set_defaults(handler=cmd_partner_codes)

@@ -18,6 +18,7 @@ from agent.config import (
     last_good_config,
 )
 from agent.config.files import edit_atomic, make_folder
+from agent.config.printable import printable
 from agent.journal.loosening import held_until_words
 from agent.policy.imported_lists import (
     ImportFailed,
@@ -55,35 +56,59 @@ def said_plainly(handler: Handler) -> Handler:
     return run
 
 
+RULE_SYNTAX_HELP = """\
+rule syntax (one rule an argument; docs/rules.md has the whole table):
+  example.com            the site and all its subdomains
+  =www.example.com       that host only
+  example.com/path       addresses starting with that path on the site
+  ||example.com^         Adblock-style: the same as example.com
+  @@||example.com^       exception: cancels this category's blocks for that site
+  /regex/                an RE2 regular expression anywhere in the address
+  "keyword: word"        a whole word in host names, addresses and searches
+                         (sex matches free-sex-videos, never essex)
+
+examples:
+  candor rules add adult example.com "keyword: nsfw"
+  candor rules add gambling =casino.example.net
+"""
+"""The rule forms, shown under `candor rules add --help` so nobody has to look them up."""
+
+
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor rules`."""
     rules = parser.add_subparsers(metavar="ACTION")
     p = rules.add_parser("list", help="show categories, or the rules of one")
-    p.add_argument("category", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("category", nargs="?", help="one category (default: a line for each)")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=said_plainly(cmd_rules_list))
 
-    p = rules.add_parser("add", help="add rules to a category")
-    p.add_argument("category")
-    p.add_argument("rules", nargs="+", metavar="RULE")
+    p = rules.add_parser(
+        "add",
+        help="add rules to a category",
+        description="Add rules to a category's file (rules/<category>.txt).",
+        epilog=RULE_SYNTAX_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("category", help="adult, gambling, bypass, or a new name")
+    p.add_argument("rules", nargs="+", metavar="RULE", help="one or more rules (syntax below)")
     p.set_defaults(handler=said_plainly(cmd_rules_add))
 
     p = rules.add_parser("remove", help="remove rules (or an imported list) from a category")
-    p.add_argument("category")
-    p.add_argument("rules", nargs="*", metavar="RULE")
+    p.add_argument("category", help="the category the rules are in")
+    p.add_argument("rules", nargs="*", metavar="RULE", help="the rules, as `rules list` shows them")
     p.add_argument("--list", dest="list_name", metavar="NAME", help="remove an imported list")
     p.set_defaults(handler=said_plainly(cmd_rules_remove))
 
     p = rules.add_parser("import", help="import a public block list (file, folder or URL)")
-    p.add_argument("source", metavar="FILE-OR-URL")
-    p.add_argument("--category", required=True)
+    p.add_argument("source", metavar="FILE-OR-URL", help="a list file, a UT1 folder or an address")
+    p.add_argument("--category", required=True, help="the category the list blocks for")
     p.add_argument("--format", choices=LIST_FORMATS, help="default: detected")
     p.add_argument("--exact", action="store_true", help="hosts-file meaning: each host alone")
     p.add_argument("--name", help="name to keep the list under (default: from the source)")
     p.set_defaults(handler=said_plainly(cmd_rules_import))
 
     p = rules.add_parser("update", help="download subscribed lists again (= candor lists update)")
-    p.add_argument("category", nargs="?")
+    p.add_argument("category", nargs="?", help="only this category's lists")
     p.set_defaults(handler=said_plainly(cmd_rules_update))
 
     p = rules.add_parser("test", help="what Candor would do with URLs, and why")
@@ -95,11 +120,11 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=said_plainly(cmd_rules_test))
 
     p = rules.add_parser("check", help="parse every rule and list, report every problem")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=said_plainly(cmd_rules_check))
 
     p = rules.add_parser("watch", help="re-test URLs each time the rules change (Ctrl-C stops)")
-    p.add_argument("urls", nargs="+", metavar="URL")
+    p.add_argument("urls", nargs="+", metavar="URL", help="the addresses to test again and again")
     p.set_defaults(handler=said_plainly(cmd_rules_watch))
 
 
@@ -532,6 +557,10 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
     """`candor rules watch URL...`: re-test whenever a rules file changes."""
     from agent.policy.live_rules import LiveRules, ReloadOutcome
     from agent.policy.watcher import RulesWatcher
+
+    unreadable = [url for url in args.urls if host_key(split_url(url)[1]) is None]
+    if unreadable:
+        raise UserError(f"{printable(unreadable[0])!r} is {NOT_A_URL}.")
 
     def show(live: LiveRules) -> None:
         for url in args.urls:

@@ -26,6 +26,7 @@ from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import host_name, request_host
 from agent.proxy.pages import render as pages
 from agent.proxy.pages.origin import (
+    AWAY_PATH,
     BLOCKED_PATH,
     CONTINUE_PATH,
     HOST,
@@ -58,6 +59,10 @@ _NOTICES = {
     "expired": (
         "This page has expired",
         "Candor's pages last an hour. Open the site again to see its page.",
+    ),
+    "away": (
+        "You stepped back",
+        "Good choice. You can close this tab now, or go on with something else.",
     ),
     "elsewhere": (
         "Nothing to see here",
@@ -115,6 +120,8 @@ class OwnOrigin:
         """The block, warn or noted page `token` was issued for, and the cookie its forms need."""
         if path in (CONTINUE_PATH, MISTAKE_PATH):
             return _unchanged(405, b"POST")  # a link to a form's target changes nothing
+        if path == AWAY_PATH:
+            return pages.page_response(_notice("away"), 200)
         if path not in (*_SHOWS, NOTED_PATH):
             return pages.page_response(_notice("elsewhere"), 404)
         shown = self._tokens.shown(token)

@@ -89,6 +89,22 @@ def noted_page(info: PageInfo) -> str:
     )
 
 
+def source_words(source: str | None) -> str:
+    """Where a decision came from, in words a person reads on a phone: "the public list
+    'sinfonietta-porn'" rather than `lists/adult/sinfonietta-porn`, which reads as jargon."""
+    if not source:
+        return "Candor's built-in rules"
+    if source == RECOGNISER_SOURCE:
+        return "the words in the site's name"
+    if source.startswith("lists/") and source.count("/") == 2:
+        return f"the public list '{source.rsplit('/', 1)[1]}'"
+    file, _, line = source.partition(":")
+    if file.endswith(".txt") and "/" not in file:
+        where = f"rules/{file}, line {line}" if line.isdigit() else f"rules/{file}"
+        return f"your own rules ({where})"
+    return source
+
+
 def _change_it(d: Decision) -> str:
     """How the person can loosen the rule that decided: remove it, or allow the site. A site
     recognised by its name has no rule to remove: allow it, or stop recognising names."""
@@ -213,7 +229,7 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
         "url": _e(info.url),
         "category": _e(d.category or "none"),
         "rule": _e(d.rule or "(built in)"),
-        "source": _e(d.source or "Candor"),
+        "source": _e(source_words(d.source)),
         "reach_out": _reach_out(info.partner),
         "recorded": _recorded(info.partner),
         "pending": pending_note(d.pending_until),
