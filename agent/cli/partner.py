@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from agent.cli import partner_channel
+from agent.cli import partner_channel, unlock
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -24,10 +24,11 @@ from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
-from reporter import consent, invitation, signing
+from agent.journal.partner import partner_id
+from reporter import consent, invitation, signing, unlock_sheet
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
-from reporter.delivery import messages, smtp
+from reporter.delivery import messages, smtp, unlock_send
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import send_notice
 
@@ -62,6 +63,8 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
     p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_renew))
+    p = partner.add_parser("codes", help="send your partner a new sheet of unlock codes")
+    p.set_defaults(handler=cmd_partner_codes)
 
 
 def _key_facts(home: Home) -> tuple[str, str]:
@@ -180,6 +183,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
         f"first is due {first}. If it has not come by {check_by}, {who} may check in with you.",
         markup=False,
     )
+    out.print(unlock.sheet_sentence(home, "confirmed"), markup=False)
     return 0
 
 
@@ -189,6 +193,7 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         state = consent.consent_state(journal)
         last = [r for r in outbox.rows("sent") if r.kind == "report"]
+        sheet = unlock_sheet.current_sheet(journal, partner_id(state.partner_email))
     now = clock.now()
     level = consent.effective_level(state, config) if state.status != "none" else None
     facts: dict[str, Any] = {
@@ -199,6 +204,9 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         "channel_ignored": status_note(state.channel, state.status == "confirmed", config),
         "next_report_due": None,
         "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
+        "unlock_sheet": None
+        if sheet is None
+        else {"sheet": sheet.number, "codes": len(sheet.hashes), "used": sorted(sheet.used)},
     }
     if state.status == "confirmed" and state.confirmed_at:
         with Journal(home.journal_file, clock=clock.now) as journal:
@@ -222,6 +230,10 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         out.print(f"Reports go by: {state.channel.words()}", markup=False)
     if facts["channel_ignored"]:
         out.print(facts["channel_ignored"], markup=False)
+    if sheet is not None and state.status == "confirmed":
+        used = f"{len(sheet.used)} of {len(sheet.hashes)} used"
+        out.print(f"Unlock codes: sheet {sheet.number} ({used}); `candor partner codes` sends a "
+                  "new one", markup=False)  # fmt: skip
     if state.renewed_at:
         out.print(f"Consent last given or renewed: {state.renewed_at:%d %B %Y}")
     if facts["renewal_due"]:
@@ -255,6 +267,7 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
             level=state.level,
         )
         cancelled = outbox.cancel_reports()
+        unlock_send.void_for_revocation(journal, outbox, state.partner_email)
     invitation.forget_code(home)
     config.partner.confirmed_at = None
     config.partner.invited_at = None
@@ -385,4 +398,23 @@ def cmd_partner_renew(home: Home, args: argparse.Namespace) -> int:
             journal, "renewed", name=state.partner_name, email=state.partner_email, level=level
         )
     out.print("Thank you. Candor will ask again in 90 days.")
+    return 0
+
+
+def cmd_partner_codes(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner codes`: a new sheet of unlock codes for the partner; the old one is void."""
+    state = consent_now(home)
+    if state.status != "confirmed":
+        raise UserError(
+            "Unlock codes go to a confirmed partner: invite and confirm one first "
+            "(`candor partner invite`, then `candor partner confirm CODE`)."
+        )
+    try:
+        number, replaced, delivered = unlock.issue_and_send(home, "asked")
+    except unlock_send.NoPartnerForCodes as exc:
+        raise UserError(str(exc)) from None
+    old = f" Sheet {replaced} no longer works." if replaced else ""
+    how = "has been sent to" if delivered else "is queued for"
+    who = state.partner_name or state.partner_email
+    out.print(f"Sheet {number} of unlock codes {how} {who}.{old}", markup=False)
     return 0

@@ -35,7 +35,15 @@ from agent.journal.partner import partner_id
 from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report
 from reporter.channel import status_note as channel_note
-from reporter.delivery import messages, rebuild, send_time, smtp, webhook
+from reporter.delivery import (
+    messages,
+    rebuild,
+    send_time,
+    smtp,
+    unlock_message,
+    unlock_send,
+    webhook,
+)
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -174,6 +182,11 @@ class Sender:
         """Rebuild and queue what the journal says was queued but the outbox no longer holds
         (`reporter.delivery.rebuild`): notices always, reports while reports may go."""
         rebuilder = rebuild.Rebuilder(self.home, config, self.journal, self.outbox)
+        if unlock_send.sheet_lost(self.journal, self.outbox, state):  # codes cannot be rebuilt
+            reason = "message_lost"
+            unlock_send.issue_sheet(self.journal, self.outbox, config, state, self.now(),
+                                    reason=reason)  # fmt: skip
+            result.rebuilt.append("the sheet of unlock codes (a new sheet: the lost one is void)")
         for body in rebuild.missing_notices(self.journal, self.outbox):
             if rebuilder.notice(body, state, _notice_channels(config, state)):
                 result.rebuilt.append(f"a {str(body.get('notice')).replace('_', ' ')} notice")
@@ -359,10 +372,10 @@ def describe(result: PassResult) -> list[str]:
     lines = [f"Rebuilt {what}: its queued copy was gone." for what in result.rebuilt]
     lines += [f"Built the report for the period ending {day}." for day in result.built]
     for row in result.sent:
-        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
+        what = f"Report #{row.report_seq}" if row.report_seq else _what(row)
         lines.append(f"{what} sent by {row.channel} to {shown_recipient(row)}.")
     for row, reason, permanent in result.failed:
-        what = f"Report #{row.report_seq}" if row.report_seq else "A notice"
+        what = f"Report #{row.report_seq}" if row.report_seq else _what(row)
         tail = "Stopped until you fix it." if permanent else "Candor will try again."
         retry = result.retry_at.get(row.id)
         if not permanent and retry is not None:
@@ -370,6 +383,10 @@ def describe(result: PassResult) -> list[str]:
         lines.append(f"{what} not sent by {row.channel}: {reason} {tail}")
     lines.extend(dict.fromkeys(result.held))
     return lines
+
+
+def _what(row: OutboxRow) -> str:
+    return "The sheet of unlock codes" if row.kind == unlock_message.KIND else "A notice"
 
 
 def shown_recipient(row: OutboxRow) -> str:
