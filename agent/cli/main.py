@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("config", "config", "check or show the configuration"),
     Command("rules", "rules", "edit, import, test and check rules"),
     Command("lists", "lists", "subscribed public lists: show, add, remove, update"),
+    Command("category", "category", "what a category does (block, warn, log, off), or a new one"),
     Command("journal", "journal", "verify or show what Candor recorded"),
     Command("allow", "agent", "let one host through now, for a short time (recorded and reported)"),
     Command("status", "agent", "is Candor running, what it did today, what needs attention"),

@@ -145,8 +145,9 @@ def check_duration(duration: timedelta, limit: timedelta = MAX_GRANT) -> timedel
         )
     if duration > limit:
         raise GrantError(
-            "A temporary allow lasts at most 24h. For longer, add the host to the allowlist "
-            "in config.toml (the cooling-off delay then applies)."
+            "A temporary allow lasts at most 24h. For longer, `candor rules allow HOST` adds "
+            "the site to your allowlist (after your cooling-off time), or ask your partner for "
+            "an unlock code (`candor unlock CODE --allow HOST --for 3d`)."
         )
     return duration
 
