@@ -137,12 +137,14 @@ def render(document: Document) -> str:
     if (length := words.period_length_words(document)) is not None:
         intro += paragraph(escaped(length), SOFT, 14)
     cards.append(card("This week", intro, head_color))
+    if (talk := _conversation(document)) is not None:
+        cards.append(card("For your conversation", talk, CALM))
 
     stats = (
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr>'
         + _stat(s.totals.block, "blocked")
         + _stat(s.totals.warn, "warned")
-        + _stat(s.streak_days, "days in a row without a block")
+        + _stat(*_days_stat(document))
         + "</tr></table>"
     )
     more = []
@@ -279,6 +281,29 @@ def page(title: str, subtitle: str, cards: list[str]) -> str:
         + "".join(cards)
         + "</table></td></tr></table></body></html>\n"
     )
+
+
+def _days_stat(document: Document) -> tuple[str, str]:
+    """The third figure of the summary: days without a block, or, when Candor stepped in every
+    day, how many days it did (never a bare 0 that reads as failure)."""
+    counted = words.days_without_block(document)
+    if counted is None:
+        return "–", "days without a block"
+    clear, days = counted
+    if clear == 0:
+        return f"{days} of {days}", "days Candor stepped in"
+    return f"{clear} of {days}", "days without a block"
+
+
+def _conversation(document: Document) -> str | None:
+    """The notes on the week and the one question, as a card's body (None in reports built
+    before it)."""
+    talk = document.conversation
+    if talk is None:
+        return None
+    body = bullets([escaped(note) for note in talk.notes]) if talk.notes else ""
+    question = f"{escaped(words.QUESTION_LEAD)} <b>{escaped(talk.question)}</b>"
+    return body + paragraph(question)
 
 
 def _how(origin: str | None) -> str:
