@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.cli.main import main
+from agent.config import Home
 from agent.journal import Journal
 from reporter import consent
 from reporter.build import BuiltReport, build_report
 from reporter.document import read_document
-from reporter.render_text import render
+from reporter.render_html import CODE, prose
+from reporter.render_text import STOP_COMMAND, render
 from tests.harness import ClockControl
 from tests.report_helpers import BUILD_AT, MONDAY, PERIOD, candor, heartbeats, make_home
+from tests.test_partner_words import INIT, report, words
 
 BLOCK = {"decision": "block", "category": "adult", "action": "block", "host": "bad.example",
          "request": "navigation"}  # fmt: skip
@@ -202,3 +207,33 @@ def test_the_preview_shows_it(tmp_path: Path, simulated_clock: ClockControl) -> 
     assert "FOR YOUR CONVERSATION" in text
     assert "Robin looked for help or recovery once this week" in text
     assert 'A good question to ask: "What kind of support would help most right now?"' in text
+
+
+def test_the_wizard_sample_names_the_person(
+    home_dir: Path, simulated_clock: ClockControl, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`candor init` shows the sample with the name just given, before it is journaled."""
+    simulated_clock.at(BUILD_AT)
+    Home.at(home_dir).ensure()
+    assert main(["--home", str(home_dir), *INIT]) == 0
+    said = flat(capsys.readouterr().out)
+    sample = said[said.index("Candor weekly report") : said.index("You are asking")]
+    assert "ask Robin to run `candor partner revoke`" in sample
+    assert "the person" not in sample.lower()
+    assert "FOR YOUR CONVERSATION" in sample
+
+
+def test_commands_in_html_are_code_not_backticks(tmp_path: Path) -> None:
+    """The report's and the invitation's HTML show a command as code, never as `backticks`;
+    what is inside is escaped like any text; the text part keeps its backticks."""
+    _, config = make_home(tmp_path / "words")
+    built = report(tmp_path / "report", "Robin")
+    for page in (built.html, words(config).html):
+        visible = re.sub(r"<[^>]+>", "", page)
+        assert "`" not in html.unescape(visible)
+        assert f">{STOP_COMMAND}</code>" in page
+    assert f"`{STOP_COMMAND}`" in built.text
+    assert prose("run `a<b & c` or `x`, not ` this") == (
+        f'run <code style="{CODE}">a&lt;b &amp; c</code> or <code style="{CODE}">x</code>, '
+        "not ` this"
+    )
