@@ -86,6 +86,9 @@ def _night(summary: Summary) -> Situation | None:
     total = sum(c.block + c.warn for c in summary.hours)
     if night < NIGHT_AT_LEAST or 2 * night <= total:
         return None
+    o = summary.origins  # the hours do not say who chose the page: ads alone are no pattern
+    if o is not None and o.pulled_in.total and o.opened.block + o.opened.warn < NIGHT_AT_LEAST:
+        return None
     return Situation(
         "Most of the hard moments came late in the evening or at night (22:00–05:00).",
         "Late evenings seem harder — what would help around then?",

@@ -132,6 +132,13 @@ def test_each_situation_has_its_note_and_question(
         assert found["notes"][1].startswith("A steady week")
 
 
+def test_pictures_pulled_in_at_night_are_no_hard_moment(tmp_path: Path) -> None:
+    """Ads a news page pulled in at 23:00 are not the person's doing: no note about nights."""
+    pulled = {**BLOCK, "request": "subresource"}
+    found = talk(week(tmp_path / "home", [("decision", pulled, at(d, 23)) for d in range(5)]))
+    assert found["question"] == "What helped this week?"
+
+
 def test_the_most_important_come_first_and_at_most_three(tmp_path: Path) -> None:
     """A gap, then a loosening, then the nights; help-seeking is left out after three."""
     events = [
