@@ -26,6 +26,7 @@ from agent.journal.partner import partner_id
 from reporter import (
     anchor_report,
     continuity,
+    conversation,
     coverage,
     integrity,
     render_html,
@@ -173,6 +174,7 @@ def build_report(
         rebuilt=rebuilt,
         continuity=link,
         anchors=anchors.section,
+        conversation=conversation.conversation(facts.summary, section),
     )
     unsigned = model.as_json()
     signed = doc.signed_bytes(unsigned)

@@ -403,7 +403,7 @@ def _body_html(groups: list[tuple[str, list[str]]]) -> str:
     """The groups as HTML, one list for each run of items."""
     out, items = "", []
     for kind, lines in groups:
-        joined = render_html.escaped(" ".join(line.strip() for line in lines))
+        joined = render_html.prose(" ".join(line.strip() for line in lines))
         if kind == "item":
             items.append(joined)
             continue

@@ -105,7 +105,7 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
         f"\n[bold]This is what {partner.name} would receive[/bold] (a sample of this week, at "
         f'the "{level}" level):\n'
     )
-    out.print(sample_report(home, new, level), markup=False)
+    out.print(sample_report(home, new, level, person=partner.person), markup=False)
     text = consent_text(new, level, partner.name, partner.email)
     out.print("\n" + text + "\n", markup=False)
     typed = None
