@@ -39,7 +39,10 @@ def test_loosening_an_action_waits_for_the_cooling_off(home_dir: Path) -> None:
 
 def test_a_new_category_gets_a_file_and_is_pointed_to_a_list(home_dir: Path) -> None:
     said = candor(home_dir, "category", "add", "dating", check=True).stdout
-    assert "Added the category dating (dating.txt, with no sites yet)" in said
+    assert (
+        "Added the category dating, for dating and hook-up sites (rules/dating.txt, with no "
+        "sites yet). It blocks its sites with Candor's block page." in said
+    )
     assert "`candor lists add ut1-dating`" in said
     assert (home_dir / "rules" / "dating.txt").read_text().startswith("# Your rules for dating")
     assert load_config(Home.at(home_dir)).categories["dating"].action == "block"

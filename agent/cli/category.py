@@ -29,6 +29,14 @@ ACTION_WORDS: dict[str, str] = {
     "off": "is off: its rules are kept but not used",
 }
 """What each action does, said after the change."""
+CATEGORY_WORDS: dict[str, str] = {
+    "adult": "pornography and other sexual content",
+    "gambling": "betting, casinos, poker and lotteries",
+    "bypass": "proxies, VPN sign-up pages and encrypted-DNS services that would get around Candor",
+    "dating": "dating and hook-up sites",
+    "social": "social media",
+}
+"""What the well-known categories hold, in the words the wizard and `category add` use."""
 STRICTNESS = {"off": 0, "log": 1, "warn": 2, "block": 3}
 """Lower is looser: a change to a lower action waits for the cooling-off delay."""
 NEW_FILE_HEADER = (
@@ -97,8 +105,10 @@ def cmd_category_add(home: Home, args: argparse.Namespace) -> int:
     )
     save_config(home, config)
     kept = "with Candor's starter list" if starter else "with no sites yet"
+    what = f", for {CATEGORY_WORDS[name]}" if name in CATEGORY_WORDS else ""
     out.print(
-        f"Added the category {name} ({path.name}, {kept}); it {ACTION_WORDS[args.action]}.",
+        f"Added the category {name}{what} (rules/{path.name}, {kept}). It "
+        f"{ACTION_WORDS[args.action]}.",
         markup=False,
     )
     lists = [entry for entry in catalogue() if entry.category == name]

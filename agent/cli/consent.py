@@ -6,6 +6,7 @@ the chosen level, then the consent text; what was agreed is journaled with a dig
 
 from __future__ import annotations
 
+from agent.cli.prompts import setting_check
 from agent.config import Config, Home
 from agent.journal import Journal, clock
 from reporter import consent, render_text, schedule
@@ -78,8 +79,10 @@ def consent_text(config: Config, level: str, partner_name: str, partner_email: s
 
 
 def check_email(value: str) -> None:
-    """Raises ValueError (a ConfigError) unless `value` is an email address config.toml takes."""
-    Config.model_validate({"partner": {"email": value}})
+    """Raises ValueError, in plain words, unless `value` is an email address config.toml takes."""
+    setting_check(
+        "partner.email", "That does not look like an email address (like sam@example.org)."
+    )(value)
 
 
 def check_name(value: str) -> None:

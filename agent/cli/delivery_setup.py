@@ -83,6 +83,21 @@ def cmd_delivery_setup(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
+def blank_answers() -> argparse.Namespace:
+    """No options given: everything is asked (the wizard's delivery step)."""
+    return argparse.Namespace(
+        smtp_host=None,
+        smtp_port=None,
+        smtp_security=None,
+        smtp_user=None,
+        password_source=None,
+        sender=None,
+        webhook_url=None,
+        test_to=None,
+        no_test=False,
+    )
+
+
 def _with_answers(home: Home, config: Config, args: argparse.Namespace) -> Config:
     """config with the answers applied and checked by the model (errors in one sentence)."""
     asking = sys.stdin.isatty() and args.smtp_host is None and args.webhook_url is None

@@ -8,9 +8,11 @@ confirmed with the code from their invitation (`candor partner invite` / `confir
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+from agent.cli.category import CATEGORY_WORDS
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -20,10 +22,9 @@ from agent.cli.consent import (
     sample_report,
 )
 from agent.cli.console import UserError, out
-from agent.cli.prompts import ask, choose, one_of
+from agent.cli.prompts import ask, choose, confirm, one_of, setting_check
 from agent.config import (
     DETAIL_LEVELS,
-    WEEKDAYS,
     CategorySettings,
     Config,
     ConfigError,
@@ -54,7 +55,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         "--detail-level", choices=DETAIL_LEVELS, help="how much the report shares (summary: least)"
     )
     p.add_argument("--device-name", help="this computer's name in reports")
-    p.add_argument("--report-day", choices=WEEKDAYS, help="the day the weekly report is sent")
+    p.add_argument("--report-day", metavar="DAY", help="the day the weekly report is sent (Sunday)")
     p.add_argument("--report-time", metavar="HH:MM", help="the time it is sent, e.g. 18:00")
     p.add_argument("--cooling-off", metavar="DURATION", help=f"suggested: {SUGGESTED_COOLING_OFF}")
     p.add_argument(
@@ -121,8 +122,22 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
         f"Saved. Consent recorded: reports to {partner.name} at the {level} level.", markup=False
     )
     if state.status != "confirmed":
-        _next_step(new)
+        if sys.stdin.isatty() and smtp.smtp_ready(new.delivery.smtp):
+            _offer_delivery(home)
+        _next_step(load_config(home))
     return 0
+
+
+def _offer_delivery(home: Home) -> None:
+    """Step 7, at a terminal: email for the reports, tested before it is saved."""
+    from agent.cli.delivery_setup import blank_answers, cmd_delivery_setup
+
+    if not confirm("\nSet up email for the reports now? Candor sends you a test first", False):
+        return
+    try:
+        cmd_delivery_setup(home, blank_answers())
+    except UserError as exc:
+        out.print(f"{exc} You can try again with `candor delivery setup`.", markup=False)
 
 
 def _categories(
@@ -143,6 +158,8 @@ def _categories(
         chosen = {}
         for name in present:
             current = config.categories[name].action if name in config.categories else "block"
+            if name in CATEGORY_WORDS:
+                out.print(f"  {name}: {CATEGORY_WORDS[name]}", markup=False)
             chosen[name] = choose(None, f"  {name}", current, False, pick)
     categories = dict(config.categories)
     for name, action in chosen.items():
@@ -225,11 +242,11 @@ def _schedule(new: Config, config: Config, args: argparse.Namespace, yes: bool) 
     new.device.name = choose(
         args.device_name, "Name of this computer in reports", config.device.name, yes, check_device
     )
-    day_check = one_of(WEEKDAYS, "write a day like sunday")
-    new.report.day = choose(args.report_day, "Report day", config.report.day, yes, day_check)  # type: ignore[assignment]
+    new.report.day = choose(args.report_day, "Report day", config.report.day, yes, check_day)  # type: ignore[assignment]
     new.report.time = choose(  # type: ignore[assignment]
-        args.report_time, "Report time (HH:MM)", f"{config.report.time:%H:%M}", yes, check_time
-    )
+        args.report_time, "Report time (like 18:00 or 6pm)", f"{config.report.time:%H:%M}",
+        yes, check_time,
+    )  # fmt: skip
 
 
 def _delay(config: Config, args: argparse.Namespace, yes: bool) -> timedelta:
@@ -296,7 +313,7 @@ def _next_step(config: Config) -> None:
     """What to do after the wizard: set up email, or send the invitation."""
     if smtp.smtp_ready(config.delivery.smtp):
         out.print(
-            "Next: set up email under [delivery.smtp] in config.toml (see docs/delivery.md),"
+            "Next: set up email with `candor delivery setup` (it sends you a test first),"
             " then run `candor partner invite`.",
             markup=False,
         )
@@ -304,14 +321,16 @@ def _next_step(config: Config) -> None:
         out.print("Next: run `candor partner invite` to email the invitation.")
 
 
-def check_time(value: str) -> None:
-    """Raises ValueError unless `value` is a time of day config.toml takes."""
-    Config.model_validate({"report": {"time": value}})
-
-
-def check_device(value: str) -> None:
-    """Raises ValueError unless `value` can name this computer in reports."""
-    Config.model_validate({"device": {"name": value}})
+check_time = setting_check(
+    "report.time", "That is not a time of day Candor can read: write it like 18:00 or 6pm."
+)
+"""A report time as people type it (`18:00`, `6pm`, `6:30 pm`), or one plain sentence."""
+check_day = setting_check("report.day", "That is not a day of the week: write it like Sunday.")
+"""A report day as people type it (`Sunday`, `sun`), or one plain sentence."""
+check_device = setting_check(
+    "device.name", "A computer's name in reports is 1 to 64 characters, like Alex's laptop."
+)
+"""This computer's name in reports, or one plain sentence."""
 
 
 def check_categories(values: list[str]) -> dict[str, str]:
