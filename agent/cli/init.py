@@ -52,6 +52,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--partner-name", help="your partner's name, as you call them")
     p.add_argument("--partner-email", help="where your partner's reports go")
     p.add_argument(
+        "--partner-contact",
+        metavar="HOW",
+        help='a button on the block page to reach them: "email", "sms:+NUMBER", "tel:+NUMBER" '
+        'or "none"',
+    )
+    p.add_argument(
         "--detail-level", choices=DETAIL_LEVELS, help="how much the report shares (summary: least)"
     )
     p.add_argument("--device-name", help="this computer's name in reports")
@@ -101,6 +107,7 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
         new.partner.confirmed_at = None
     new.partner.name = partner.name
     new.partner.email = partner.email
+    new.partner.contact = _contact(config, partner, args, yes)  # type: ignore[assignment]
     level = new.detail_level
     out.print(
         f"\n[bold]This is what {partner.name} would receive[/bold] (a sample of this week, at "
@@ -221,6 +228,20 @@ def _partner(config: Config, state: ConsentState, args: argparse.Namespace, yes:
     return Partner(person, name, email)
 
 
+def _contact(config: Config, partner: Partner, args: argparse.Namespace, yes: bool) -> str | None:
+    """Step 2b: a one-tap way to reach the partner from the block page (asked at a terminal)."""
+    current = config.partner.contact or "none"
+    if args.partner_contact is None and (yes or not sys.stdin.isatty()):
+        return config.partner.contact
+    if args.partner_contact is None:
+        out.print(
+            f"\nThe block page can show a button to reach {partner.name} in one tap: email "
+            "(their address), a text (sms:+NUMBER), a call (tel:+NUMBER), or none."
+        )
+    answer = choose(args.partner_contact, "Button on the block page", current, yes, check_contact)
+    return None if answer.strip().lower() in ("", "none") else answer
+
+
 def _level(config: Config, args: argparse.Namespace, yes: bool) -> str:
     """Step 3: how much the report shares."""
     if not args.detail_level and not yes:
@@ -327,6 +348,10 @@ check_time = setting_check(
 """A report time as people type it (`18:00`, `6pm`, `6:30 pm`), or one plain sentence."""
 check_day = setting_check("report.day", "That is not a day of the week: write it like Sunday.")
 """A report day as people type it (`Sunday`, `sun`), or one plain sentence."""
+check_contact = setting_check(
+    "partner.contact", 'Write "email", "sms:+NUMBER", "tel:+NUMBER" or "none".'
+)
+"""The block page's way to reach the partner, or one plain sentence."""
 check_device = setting_check(
     "device.name", "A computer's name in reports is 1 to 64 characters, like Alex's laptop."
 )

@@ -114,6 +114,21 @@ def _email(value: str | None) -> str | None:
     return address
 
 
+def _contact(value: str | None) -> str | None:
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    text = value.strip().lower()
+    if text == "email":
+        return text
+    scheme, _, number = text.partition(":")
+    digits = re.sub(r"[\s().-]", "", number)
+    if scheme in ("sms", "tel") and re.fullmatch(r"\+?\d{5,17}", digits):
+        return f"{scheme}:{digits}"
+    raise ValueError(
+        f'must be "email", "sms:+NUMBER", "tel:+NUMBER" or "none" (found {show(value)})'
+    )
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """TOML local date-times mean this computer's clock; store them with their offset.
 
@@ -246,6 +261,9 @@ class PartnerSettings(_Section):
 
     name: Annotated[str, Field(max_length=100)] | None = None
     email: Email = None
+    contact: Annotated[str | None, AfterValidator(_contact)] = None
+    """A one-tap way to reach the partner from the block page: "email" (their address),
+    "sms:+NUMBER" or "tel:+NUMBER"; none when unset."""
     invited_at: Instant = None
     confirmed_at: Instant = None
     """Set once the partner has confirmed the invitation (double opt-in)."""

@@ -172,7 +172,10 @@ class OwnOrigin:
             source=shown.source,
             pending_until=shown.pending_until,
         )
-        return pages.PageInfo(shown.host, shown.url, decision, token, self._settings().partner)
+        settings = self._settings()
+        return pages.PageInfo(
+            shown.host, shown.url, decision, token, settings.partner, settings.partner_link
+        )
 
 
 def addressed_exactly(request: http.Request, transparent: bool = False) -> bool:

@@ -47,6 +47,8 @@ class PageInfo:
     decision: Decision
     token: str
     partner: str | None = None
+    partner_link: str | None = None
+    """`mailto:`, `sms:` or `tel:`: the one-tap way to reach the partner the person chose."""
 
 
 def block_page(info: PageInfo) -> str:
@@ -243,7 +245,7 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
         "category": _e(d.category or "none"),
         "rule": _e(d.rule or "(built in)"),
         "source": _e(source_words(d.source)),
-        "reach_out": _reach_out(info.partner),
+        "reach_out": _reach_out(info.partner, info.partner_link),
         "recorded": _recorded(info.partner),
         "pending": pending_note(d.pending_until),
         "mistake_url": _link(MISTAKE_PATH, info.token),
@@ -263,12 +265,18 @@ def _fill(name: str, values: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _reach_out(partner: str | None) -> str:
+def _reach_out(partner: str | None, link: str | None = None) -> str:
     who = f"<strong>{_e(partner)}</strong>" if partner else "someone you trust"
-    return (
+    said = (
         f"This could be a good moment to reach out to {who}: a call, a text, or meeting up. "
         "You don't have to explain anything; saying hello is enough."
     )
+    if not (partner and link):
+        return said
+    verb = {"mailto": "Write to", "sms": "Text", "tel": "Call"}.get(link.partition(":")[0])
+    if verb is None:
+        return said
+    return f'{said}</p>\n  <p><a class="button" href="{_e(link)}">{verb} {_e(partner)}</a>'
 
 
 def _recorded(partner: str | None) -> str:
