@@ -237,3 +237,28 @@ def test_the_quiet_page_is_answered_without_a_token(page) -> None:
     shown = page.goto("http://candor.invalid/away")
     assert shown is not None and shown.status == 200
     assert "You stepped back" in page.text_content("h1")
+
+
+def test_the_status_page_shows_the_state_and_explains_a_block(page) -> None:
+    """Issue 17, item 4 (first part): `http://candor.invalid/` in a real browser, through the
+    agent, at desktop and phone width; it only reads."""
+    shown = page.goto("http://candor.invalid/")
+    assert shown is not None and shown.status == 200
+    assert page.text_content("h1") == "Candor"
+    text = page.text_content("main")
+    assert "Candor is running on" in text and "Rules" in text and "adult" in text
+    assert "content-security-policy" in shown.headers and shown.headers["x-frame-options"] == "DENY"
+    page.fill("input[name=url]", "https://www.blocked.test/page")
+    page.click("text=Explain")
+    page.wait_for_url("http://candor.invalid/why?url=*")
+    assert "Blocked by the rule" in page.text_content("main")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
+    page.set_viewport_size({"width": 412, "height": 900})
+    try:
+        page.goto("http://candor.invalid/")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 412
+        page.screenshot(path=str(ARTIFACTS / "status-page-phone.png"), full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})

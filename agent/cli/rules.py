@@ -16,7 +16,7 @@ from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
 from agent.config import Config, Home, editing_config, last_good_config
 from agent.config.files import edit_atomic, make_folder
 from agent.config.printable import printable
-from agent.journal.loosening import held_until_words
+from agent.policy.decision_words import explain, reason
 from agent.policy.imported_lists import (
     ImportFailed,
     ImportReport,
@@ -29,8 +29,6 @@ from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from agent.policy.snapshot import offer_snapshot
 from rules.changes import CategoryChange
-from rules.help_seeking import HELP_SEARCH_SOURCE
-from rules.help_sites import HELP_LIST_SOURCE
 from rules.lists.formats import ListFormat
 from rules.matcher import Matcher
 from rules.model import Decision, Rule
@@ -474,55 +472,6 @@ def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
         err.line(f"candor: {bad:,} of the lines given {'was' if bad == 1 else 'were'} {NOT_A_URL}.")
         return 1
     return 0
-
-
-def reason(decision: Decision) -> str:
-    """Which rule, list or recogniser decided, in a few words (or that nothing did)."""
-    if decision.source == HELP_SEARCH_SOURCE:
-        return f"help-seeking search ({decision.rule}): words never close it"
-    if decision.source == HELP_LIST_SOURCE:
-        return f"help list: {decision.rule} is a help or recovery site"
-    if decision.rule is None:
-        return decision.source or "no rule matches"
-    rule = decision.rule
-    if decision.category is None:
-        return f"allowlist entry {rule} ({decision.source})"
-    if rule.startswith("@@"):
-        what = "exception"
-    elif rule.startswith("keyword:"):
-        what, rule = "keyword", rule.removeprefix("keyword:").strip()
-    elif rule.startswith("/"):
-        what = "regex"
-    elif "/" in rule:
-        what = "path rule"
-    else:
-        what = "host rule"
-    return f"{what} '{rule}' in {decision.category} ({decision.source})"
-
-
-def explain(decision: Decision) -> str:
-    """One plain sentence: what would happen and which rule decided it."""
-    verbs = {
-        "block": "Blocked",
-        "warn": "Warned (the person may continue)",
-        "log": "Allowed and recorded",
-        "allow": "Allowed",
-    }
-    line = verbs[decision.decision]
-    if decision.source == HELP_SEARCH_SOURCE:
-        return f"{line}: a search for help ({decision.rule}), which keyword rules never close."
-    if decision.source == HELP_LIST_SOURCE:
-        return f"{line}: {decision.rule} is on the help list of help and recovery sites."
-    if decision.rule is None:
-        return f"{line}: no rule matches."
-    line += f" by the rule '{decision.rule}' ({decision.source})"
-    if decision.category:
-        line += f" in category '{decision.category}'"
-        if decision.action and decision.action != decision.decision:
-            line += f" (action {decision.action})"
-    if decision.pending_until:
-        line += "; " + held_until_words(decision.pending_until)
-    return line + "."
 
 
 def describe_change(change: CategoryChange) -> str:

@@ -217,6 +217,7 @@ class Agent:
             overrides=self.overrides,
             canary=self.canary,
             first_request=first_request_seconds or FIRST_REQUEST_SECONDS,
+            status_page=self.status_page,
         )
         self._services: list[Any] = []
         """The report sender, the self-check and its watch once started; stopped in reverse."""
@@ -237,6 +238,27 @@ class Agent:
             self.journal.submit(event)
         except (RuntimeError, ValueError):
             log.exception("could not record a %s event", event.kind)
+
+    def status_page(self, url: str | None) -> str:
+        """The status page's body, `candor status` for a browser (built in a worker thread);
+        with `url`, also why Candor decides about it as it does."""
+        from agent.health.status import collect
+        from agent.health.web_page import status_html
+        from agent.policy.decision_words import explain
+        from reporter.delivery.sender import status_notes
+        from rules.urls import host_key, split_url
+
+        status = collect(self.home, verify=False, delivery_notes=status_notes)
+        why = None
+        if url is not None:
+            readable = host_key(split_url(url)[1]) is not None
+            said = (
+                explain(self.live.rules.matcher.decide(url))
+                if readable
+                else "That is not a web address Candor can read: start it with https://."
+            )
+            why = (url, said)
+        return status_html(status, why)
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM: journal the start, serve, then stop everything cleanly."""

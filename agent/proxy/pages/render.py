@@ -131,6 +131,11 @@ _PLAIN_SITE = re.compile(r"=?[a-z0-9.-]+\.[a-z0-9-]+")
 """A rule that names a site (`camera.com`, `=www.example.com`), not a path or keyword."""
 
 
+def status_page(body: str) -> str:
+    """The status page (`agent.health.web_page` writes its escaped body) in Candor's frame."""
+    return _fill("status.html", {"style": _asset("page.css"), "status_body": body})
+
+
 def notice_page(title: str, text: str) -> str:
     """A short page on Candor's origin saying what happened (nothing changed, a page expired)."""
     values = {
