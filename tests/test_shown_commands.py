@@ -21,7 +21,10 @@ HOSTILE_RULE = "quoted.test/a'b;$(touch$IFS~/pwned-rule)`touch$IFS~/pwned-tick`"
 
 
 def noted_for(url: str) -> str:
-    rules = [parse_rule("warned.test"), parse_rule(HOSTILE_RULE)]
+    rules = [
+        parse_rule("warned.test", source="risky.txt:1"),
+        parse_rule(HOSTILE_RULE, source="risky.txt:2"),
+    ]
     matcher = Matcher.compile(Policy(categories=[CategoryPolicy("risky", "warn", rules)]))
     decision = matcher.decide(url)
     assert decision.decision == "warn"
@@ -58,9 +61,11 @@ def run_as_pasted(command: str, home: Path) -> str:
 def test_a_pasted_command_from_the_noted_page_runs_nothing_else(tmp_path: Path, url: str) -> None:
     page = noted_for(url)
     commands = shown_commands(page)
-    assert len(commands) == 2, commands
-    test_cmd, remove_cmd = commands
+    assert len(commands) == 3, commands
+    test_cmd, allow_cmd, remove_cmd = commands
     assert run_as_pasted(test_cmd, tmp_path) == f"rules test {url}"
+    site = url.split("/")[2]  # a rule that is not a plain site: its host is allowed
+    assert run_as_pasted(allow_cmd, tmp_path) == f"rules allow {site}"
     # The rule as Candor holds it: a path rule's path in one spelling, lower case.
     rule = "warned.test" if "warned.test" in url else parse_rule(HOSTILE_RULE).text
     assert run_as_pasted(remove_cmd, tmp_path) == f"rules remove risky {rule}"

@@ -196,7 +196,7 @@ def test_a_blocked_http_host_gets_candors_page_and_its_origin_sees_nothing(stage
     shown = _open_blocked(stage, "http://blocked.test/some/page", BLOCKED)
     assert f"location: {ORIGIN}/" in shown.lower()
     assert "x-candor-decision: block; category=adult" in shown.lower()
-    assert "blocked.test" in shown and "adult.txt:1" in shown
+    assert "blocked.test" in shown and "your own rules (rules/adult.txt, line 1)" in shown
     event = stage.agent.wait_for_event("decision", lambda e: e.get("path") == "/some/page")
     assert (event["host"], event["decision"]) == ("blocked.test", "block")
     assert_untouched(stage.origins["blocked"])

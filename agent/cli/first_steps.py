@@ -7,6 +7,7 @@ first blocked HTTPS site and never hears of the partner.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from agent.config import Home
@@ -51,13 +52,18 @@ def first_steps(home: Home) -> list[FirstStep]:
 
 
 def _has_partner(home: Home) -> bool:
+    """Whether consent names a partner; when the journal cannot be read (a full disk, say),
+    True: this hint is not worth a failure, and the agent says what is wrong itself."""
     if not home.journal_file.exists():
         return False
-    from agent.journal import Journal
+    from agent.journal import Journal, JournalError
     from reporter.consent import consent_state
 
-    with Journal(home.journal_file) as journal:
-        return consent_state(journal).status in ("given", "confirmed")
+    try:
+        with Journal(home.journal_file) as journal:
+            return consent_state(journal).status in ("given", "confirmed")
+    except (JournalError, OSError, sqlite3.Error):
+        return True
 
 
 def first_steps_lines(home: Home) -> list[str]:
