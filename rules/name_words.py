@@ -139,50 +139,56 @@ class WordSplitter:
         return words, near
 
     def _forward(self, letters: str) -> tuple[list[float], list[int], list[Words]]:
-        """The best cost of each `letters[:j]`, the start of its last word, and the words
-        starting at each position (as `(length, cost)`)."""
+        """The best cost of each `letters[:j]`, the start of its last word, and the edges
+        starting at each position (as `(length, cost)`, a lone unknown character first)."""
         n = len(letters)
         heads = self._heads.get
-        costs = self._costs
-        prefixes = self._trie.prefixes
-        key_id = self._trie.key_id
         best = [0.0] + [math.inf] * n
         back = [0] * (n + 1)
         found: list[Words] = []
+        keep = found.append
         for i in range(n):
             here = best[i]
-            if here + UNKNOWN < best[i + 1]:
-                best[i + 1] = here + UNKNOWN
-                back[i + 1] = i
             head = letters[i : i + HEAD]
             words = heads(head)
             while words is None:  # no word starts with `head`: try a shorter one
                 head = head[:-1]
-                words = heads(head) if head else ()
+                words = heads(head) if head else ALONE
             if words.__class__ is list:  # longer words start here too: ask the trie
-                more = prefixes(letters[i:])[len(words) :]
-                if more:
-                    words = [*words, *[(len(word), costs[key_id(word)]) for word in more]]
-            found.append(words)
+                words = self._longer(letters, i, words)
+            keep(words)
             for length, cost in words:
-                if here + cost < best[i + length]:
-                    best[i + length] = here + cost
-                    back[i + length] = i
+                if (cost := here + cost) < best[(length := i + length)]:
+                    best[length] = cost
+                    back[length] = i
         return best, back, found
 
+    def _longer(self, letters: str, i: int, words: list[tuple[int, float]]) -> Words:
+        """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words the trie
+        finds starting at `i`."""
+        found = self._trie.prefixes(letters[i:])
+        short = len(words) - 1  # the edge of a lone unknown character is no word
+        if len(found) == short:
+            return words
+        costs = self._costs
+        key_id = self._trie.key_id
+        return [*words, *[(len(word), costs[key_id(word)]) for word in found[short:]]]
 
 Words = Sequence[tuple[int, float]]
-"""The words starting at a position, as `(length, cost)`, shortest first."""
+"""The edges starting at a position, as `(length, cost)`: a lone unknown character, then the
+words, shortest first."""
 UNKNOWN = UNKNOWN_CHAR + WORD_PENALTY
+ALONE: Words = ((1, UNKNOWN),)
+"""The edges where no word starts: the character alone, unknown."""
 HEAD = 5
 """The words starting at a position are looked up by the next `HEAD` letters in a table
 (`head_table`), and in the trie only when longer words start with them."""
 
 
 def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words]:
-    """Every head (a start of a word, at most `HEAD` letters) with the words it starts with
-    that fit in it: a tuple, or a list when longer words start with the head too (those are
-    asked of the trie).
+    """Every head (a start of a word, at most `HEAD` letters) with the edges starting there
+    that fit in it (`ALONE`, then the words): a tuple, or a list when longer words start with
+    the head too (those are asked of the trie).
 
     A dictionary read is ten times cheaper than a call into the trie, and this one answers four
     positions of five: the words of a host name are mostly short, and the last letters of a
@@ -202,7 +208,7 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
         levels[len(head)].add(head)
     for size in range(HEAD, 1, -1):
         levels[size - 1].update({head[:-1] for head in levels[size]})
-    table: dict[str, Words] = {"": ()}
+    table: dict[str, Words] = {"": ALONE}
     same: dict[Words, Words] = {}
     for level in levels[1:]:
         for head in level:
