@@ -154,8 +154,11 @@ class WordSplitter:
             while words is None:  # no word starts with `head`: try a shorter one
                 head = head[:-1]
                 words = heads(head) if head else ALONE
-            if words.__class__ is list:  # longer words start here too: ask the trie
-                words = self._longer(letters, i, words)
+            if words.__class__ is Longer:  # longer words start with `head`
+                if i + HEAD < n and letters[i + HEAD] in words.nexts:
+                    words = self._longer(letters, i, words.edges)
+                else:
+                    words = words.edges
             keep(words)
             for length, cost in words:
                 if (cost := here + cost) < best[(length := i + length)]:
@@ -163,7 +166,7 @@ class WordSplitter:
                     back[length] = i
         return best, back, found
 
-    def _longer(self, letters: str, i: int, words: list[tuple[int, float]]) -> Words:
+    def _longer(self, letters: str, i: int, words: Words) -> Words:
         """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words the trie
         finds starting at `i`."""
         found = self._trie.prefixes(letters[i:])
@@ -185,30 +188,45 @@ HEAD = 5
 (`head_table`), and in the trie only when longer words start with them."""
 
 
-def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words]:
+class Longer:
+    """The edges of a head that longer words start with, and the letters that follow the head
+    in them (`nexts`): the trie is asked only when the name goes on with one of them (two
+    times in five)."""
+
+    __slots__ = ("edges", "nexts")
+
+    def __init__(self, edges: Words, nexts: str) -> None:
+        self.edges = edges
+        self.nexts = nexts
+
+
+def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words | Longer]:
     """Every head (a start of a word, at most `HEAD` letters) with the edges starting there
-    that fit in it (`ALONE`, then the words): a tuple, or a list when longer words start with
-    the head too (those are asked of the trie).
+    that fit in it (`ALONE`, then the words): a tuple, or a `Longer` when longer words start
+    with the head too (those are asked of the trie).
 
     A dictionary read is ten times cheaper than a call into the trie, and this one answers four
     positions of five: the words of a host name are mostly short, and the last letters of a
     name have no room for long ones.
     """
-    longer: set[str] = set()
+    longer: dict[str, str] = {}  # the letters that follow each head in longer words
     whole: dict[str, tuple[int, float]] = {}
     pairs: dict[tuple[int, float], tuple[int, float]] = {}
     for word in trie.iterkeys():  # one key at a time: a list of them all would fragment memory
         if len(word) > HEAD:
-            longer.add(word[:HEAD])
+            head, letter = word[:HEAD], word[HEAD]
+            after = longer.get(head, "")
+            if letter not in after:
+                longer[head] = after + letter
         else:
             pair = (len(word), costs[trie.key_id(word)])
             whole[word] = pairs.setdefault(pair, pair)
     levels: list[set[str]] = [set() for _ in range(HEAD + 1)]
-    for head in longer.union(whole):
+    for head in longer.keys() | whole.keys():
         levels[len(head)].add(head)
     for size in range(HEAD, 1, -1):
         levels[size - 1].update({head[:-1] for head in levels[size]})
-    table: dict[str, Words] = {"": ALONE}
+    table: dict[str, Words | Longer] = {"": ALONE}
     same: dict[Words, Words] = {}
     for level in levels[1:]:
         for head in level:
@@ -220,12 +238,15 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
                 words = (*shorter, pair)
                 table[head] = same.setdefault(words, words)
     del table[""]
-    marks: dict[Words, list[tuple[int, float]]] = {}
-    for head in longer:
-        fits = table[head]
-        mark = marks.get(fits)
-        if mark is None:
-            mark = marks[fits] = list(fits)
+    texts: dict[str, str] = {}
+    for head, after in longer.items():
+        after = "".join(sorted(after))
+        longer[head] = texts.setdefault(after, after)
+    mark = Longer((), "")
+    for head in sorted(longer, key=lambda head: (id(table[head]), longer[head])):
+        fits, after = table[head], longer[head]
+        if fits is not mark.edges or after is not mark.nexts:  # else share the last one
+            mark = Longer(fits, after)
         table[head] = mark
     return table
 
