@@ -206,6 +206,8 @@ class NameRecogniser:
         """Every lexicon word: a name holding none is not recognised (the fast path)."""
         self._alone: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         """What a chunk that is one lexicon or help word reads as (`_split_alone`)."""
+        self._reach = {c: lexicon.threshold - 1e-9 for c, lexicon in self._lexicons.items()}
+        """The sum that recognises each category (less a hair for rounding)."""
         self._strong = frozenset(
             word
             for word, weights in self._weights.items()
@@ -325,11 +327,17 @@ class NameRecogniser:
             stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
         hits = self._scan(stem, bool(tld_hits))
-        if hits is None or not self._may_reach(tld_hits, hits, _has_digit(stem)):
+        if hits is None or not self._may_reach(tld_hits, hits, stem):
             return ()
         words, scored = self._read(stem, hits)
         if not self._help.isdisjoint(words):
             return ()
+        return self._score(stem, tld, tld_hits, scored)
+
+    def _score(
+        self, stem: str, tld: str, tld_hits: Iterable[tuple[str, float]], scored: list[str]
+    ) -> tuple[Recognition, ...]:
+        """The categories the top-level domain and the counted words of `stem` reach."""
         scores: dict[str, float] = {}
         found: dict[str, list[str]] = {}
         for category, weight in tld_hits:
@@ -344,17 +352,17 @@ class NameRecogniser:
                 else:
                     scores[category] = 0.0 + weight
                     found[category] = [word]
+        reach = self._reach
+        out = []
         for category, score in scores.items():
-            if score < self._lexicons[category].threshold - 1e-9 and self._beside_number(
-                stem, category, found[category]
-            ):
-                scores[category] = score + DIGIT_BONUS
+            if score < reach[category]:
+                if not self._beside_number(stem, category, found[category]):
+                    continue
+                score += DIGIT_BONUS
                 found[category].append(WITH_A_NUMBER)
-        out = [
-            Recognition(category, tuple(found[category]), round(score, 3))
-            for category, score in scores.items()
-            if score >= self._lexicons[category].threshold - 1e-9
-        ]
+                if score < reach[category]:
+                    continue
+            out.append(Recognition(category, tuple(found[category]), round(score, 3)))
         if len(out) > 1:
             out.sort(key=lambda r: -r.score)
         return tuple(out)
@@ -373,12 +381,10 @@ class NameRecogniser:
                 at = stem.find(word, at + 1)
         return False
 
-    def _may_reach(
-        self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit], digits: bool
-    ) -> bool:
+    def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit], stem: str) -> bool:
         """Whether some category could reach its threshold if every lexicon word of `hits`
-        counted (and, if the name has `digits`, the bonus for a number): when none can, no
-        split can change the verdict, and none is made."""
+        counted (and, if `stem` has a digit, the bonus for a number): when none can, no split
+        can change the verdict, and none is made."""
         found = {word for _, (word, is_help) in hits if not is_help}
         if not tld_hits and not self._strong.isdisjoint(found):
             return True
@@ -389,7 +395,7 @@ class NameRecogniser:
             for category, weight in self._weights[word]:
                 bound[category] = bound.get(category, 0.0) + weight
         lexicons = self._lexicons
-        bonus = DIGIT_BONUS if digits else 0.0
+        bonus = DIGIT_BONUS if _has_digit(stem) else 0.0
         return any(total + bonus >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
 
     def holds_lexicon_word(self, host: str) -> bool:
@@ -453,7 +459,7 @@ def _without_parts(words: list[str]) -> list[str]:
 
 def _has_digit(text: str) -> bool:
     """Whether `text` holds a digit (a name that may earn `DIGIT_BONUS`)."""
-    return _DIGIT.search(text) is not None
+    return not text.isalpha() and _DIGIT.search(text) is not None
 
 
 def _plain_name(host: str) -> str:

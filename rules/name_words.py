@@ -124,18 +124,25 @@ class WordSplitter:
             return [], []
         best, back, found = self._forward(letters)
         words: list[str] = []
-        taken: set[tuple[int, int]] = set()
+        ends: set[int] = set()  # where the best split's words end
         j = n
-        while j > 0:
+        while j:
+            ends.add(j)
             i = back[j]
             words.append(letters[i:j])
-            taken.add((i, j))
             j = i
         words.reverse()
-        near = [span for span in spans if span in taken]
-        missed = _outside([span for span in spans if span not in taken], near)
+        near: list[tuple[int, int]] = []
+        missed: list[tuple[int, int]] = []
+        for span in spans:
+            if span[1] in ends and back[span[1]] == span[0]:
+                near.append(span)
+            else:
+                missed.append(span)
         if missed:
-            near += _near(best, found, missed, margin)
+            missed = _outside(missed, near)
+            if missed:
+                near += _near(best, found, missed, margin)
         return words, near
 
     def _forward(self, letters: str) -> tuple[list[float], list[int], list[Words]]:
@@ -176,6 +183,7 @@ class WordSplitter:
         costs = self._costs
         key_id = self._trie.key_id
         return [*words, *[(len(word), costs[key_id(word)]) for word in found[short:]]]
+
 
 Words = Sequence[tuple[int, float]]
 """The edges starting at a position, as `(length, cost)`: a lone unknown character, then the
