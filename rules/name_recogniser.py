@@ -362,7 +362,7 @@ class NameRecogniser:
                 found[category].append(WITH_A_NUMBER)
                 if score < reach[category]:
                     continue
-            out.append(Recognition(category, tuple(found[category]), round(score, 3)))
+            out.append(_recognition(category, tuple(found[category]), _rounded(score)))
         if len(out) > 1:
             out.sort(key=lambda r: -r.score)
         return tuple(out)
@@ -455,6 +455,37 @@ def _without_parts(words: list[str]) -> list[str]:
     distinct = list(dict.fromkeys(words))
     every = "\0".join(distinct)  # a word stands in it once, unless it is part of another
     return [w for w in distinct if every.count(w) == 1]
+
+
+_ROUNDED: dict[float, float] = {}
+ROUNDED_KEPT = 4096
+"""Scores whose rounding is remembered (they are sums of a few lexicon weights)."""
+
+
+def _rounded(score: float) -> float:
+    """`round(score, 3)`, remembered: rounding a float costs as much as splitting a letter."""
+    rounded = _ROUNDED.get(score)
+    if rounded is None:
+        rounded = round(score, 3)
+        if len(_ROUNDED) < ROUNDED_KEPT:
+            _ROUNDED[score] = rounded
+    return rounded
+
+
+_NEW = object.__new__
+_SET_CATEGORY = Recognition.category.__set__  # type: ignore[attr-defined]
+_SET_WORDS = Recognition.words.__set__  # type: ignore[attr-defined]
+_SET_SCORE = Recognition.score.__set__  # type: ignore[attr-defined]
+
+
+def _recognition(category: str, words: tuple[str, ...], score: float) -> Recognition:
+    """`Recognition(category, words, score)`, made through its slots: a frozen dataclass's own
+    `__init__` sets each field through `object.__setattr__`, which takes twice as long."""
+    made = _NEW(Recognition)
+    _SET_CATEGORY(made, category)
+    _SET_WORDS(made, words)
+    _SET_SCORE(made, score)
+    return made
 
 
 def _has_digit(text: str) -> bool:

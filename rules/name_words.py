@@ -122,7 +122,7 @@ class WordSplitter:
         n = len(letters)
         if n == 0:
             return [], []
-        best, back, found = self._forward(letters)
+        best, back = self._forward(letters)
         words: list[str] = []
         ends: set[int] = set()  # where the best split's words end
         j = n
@@ -142,18 +142,15 @@ class WordSplitter:
         if missed:
             missed = _outside(missed, near)
             if missed:
-                near += _near(best, found, missed, margin)
+                near += self._near(letters, best, missed, margin)
         return words, near
 
-    def _forward(self, letters: str) -> tuple[list[float], list[int], list[Words]]:
-        """The best cost of each `letters[:j]`, the start of its last word, and the edges
-        starting at each position (as `(length, cost)`, a lone unknown character first)."""
+    def _forward(self, letters: str) -> tuple[list[float], list[int]]:
+        """The best cost of each `letters[:j]`, and the start of its last word."""
         n = len(letters)
         heads = self._heads.get
         best = [0.0] + [math.inf] * n
         back = [0] * (n + 1)
-        found: list[Words] = []
-        keep = found.append
         for i in range(n):
             here = best[i]
             head = letters[i : i + HEAD]
@@ -166,12 +163,51 @@ class WordSplitter:
                     words = self._longer(letters, i, words.edges)
                 else:
                     words = words.edges
-            keep(words)
             for length, cost in words:
                 if (cost := here + cost) < best[(length := i + length)]:
                     best[length] = cost
                     back[length] = i
-        return best, back, found
+        return best, back
+
+    def _edges(self, letters: str, i: int) -> Words:
+        """The edges starting at `i` (as `(length, cost)`, a lone unknown character first), as
+        `_forward` finds them (it does so inline, for speed)."""
+        head = letters[i : i + HEAD]
+        words = self._heads.get(head)
+        while words is None:
+            head = head[:-1]
+            words = self._heads.get(head) if head else ALONE
+        if words.__class__ is Longer:
+            if i + HEAD < len(letters) and letters[i + HEAD] in words.nexts:
+                return self._longer(letters, i, words.edges)
+            return words.edges
+        return words
+
+    def _near(
+        self, letters: str, best: list[float], spans: list[tuple[int, int]], margin: float
+    ) -> list[tuple[int, int]]:
+        """Those of `spans` (off the best split) that a split at most `margin` less probable
+        makes: the best cost of what follows each is computed back to the first one's end."""
+        n = len(letters)
+        rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
+        stop = n
+        for _, j in spans:
+            stop = min(stop, j)
+        for i in range(n - 1, stop - 1, -1):
+            low = rest[i + 1] + UNKNOWN
+            for length, cost in self._edges(letters, i):
+                if cost + rest[i + length] < low:
+                    low = cost + rest[i + length]
+            rest[i] = low
+        limit = best[n] + margin
+        near = []
+        for i, j in spans:
+            for length, cost in self._edges(letters, i):
+                if length == j - i:
+                    if best[i] + cost + rest[j] <= limit:
+                        near.append((i, j))
+                    break
+        return near
 
     def _longer(self, letters: str, i: int, words: Words) -> Words:
         """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words the trie
@@ -257,33 +293,6 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
             mark = Longer(fits, after)
         table[head] = mark
     return table
-
-
-def _near(
-    best: list[float], found: list[Words], spans: list[tuple[int, int]], margin: float
-) -> list[tuple[int, int]]:
-    """Those of `spans` (off the best split) that a split at most `margin` less probable
-    makes: the best cost of what follows each is computed back to the first one's end."""
-    n = len(found)
-    rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
-    stop = n
-    for _, j in spans:
-        stop = min(stop, j)
-    for i in range(n - 1, stop - 1, -1):
-        low = rest[i + 1] + UNKNOWN
-        for length, cost in found[i]:
-            if cost + rest[i + length] < low:
-                low = cost + rest[i + length]
-        rest[i] = low
-    limit = best[n] + margin
-    near = []
-    for i, j in spans:
-        for length, cost in found[i]:
-            if length == j - i:
-                if best[i] + cost + rest[j] <= limit:
-                    near.append((i, j))
-                break
-    return near
 
 
 def _outside(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
