@@ -284,7 +284,8 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
     del table[""]
     texts: dict[str, str] = {}
     for head, after in longer.items():
-        after = "".join(sorted(after))
+        if len(after) > 1:
+            after = "".join(sorted(after))
         longer[head] = texts.setdefault(after, after)
     mark = Longer((), "")
     for head in sorted(longer, key=lambda head: (id(table[head]), longer[head])):
