@@ -310,8 +310,11 @@ class NameRecogniser:
 
     def _split_alone(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """What `_read` gives for each lexicon and help word standing alone as a chunk
-        (`guide-casino`), worked out once: a tenth of the chunks split are one."""
+        (`guide-casino`), worked out once: a tenth of the chunks split are one. The splitter
+        is told these words too (`WordSplitter.know_words`): every name split holds one."""
         splitter = self._splitter or self.splitter()
+        if self._automaton:
+            splitter.know_words(self._automaton.keys())
         alone = {}
         for word in self._automaton.keys() if self._automaton else ():
             hits = list(self._automaton.iter(word))

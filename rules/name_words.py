@@ -45,6 +45,8 @@ MAX_WORD = 24
 """Longer dictionary entries are left out: host labels rarely hold longer words."""
 SINGLE_LETTERS = frozenset("aeiouy")
 """One-letter words kept from the lists (articles and conjunctions); others are noise."""
+KNOWN_MOST = 16
+"""`know_words` keeps the longer words of a start only when there are at most this many."""
 
 
 def model_bytes(costs: Mapping[str, float]) -> dict[str, bytes]:
@@ -69,6 +71,9 @@ class WordSplitter:
         self._costs = [shared.setdefault(cost, cost) for cost in costs]
         """A list, not an array: reading it boxes no float (the costs take few values)."""
         self._heads = head_table(trie, self._costs)
+        self._known: dict[str, tuple[tuple[str, int, float], ...]] = {}
+        """For the first `HEAD` + 1 letters of some words (`know_words`): every longer word
+        starting with them, as (the rest of it, its length, its cost), shortest first."""
 
     @classmethod
     def of(cls, costs: Mapping[str, float]) -> WordSplitter:
@@ -209,9 +214,34 @@ class WordSplitter:
                     break
         return near
 
+    def know_words(self, words: Iterable[str], most: int = KNOWN_MOST) -> None:
+        """Look up once the longer words that start like each of `words` (its first `HEAD` + 1
+        letters, when at most `most` words do), so that a split of a name holding one asks the
+        trie no more there: the recogniser gives its lexicon words, which every name it splits
+        holds (`casino`: a trie call costs as much as splitting a letter)."""
+        known: dict[str, tuple[tuple[str, int, float], ...]] = {}
+        for word in words:
+            start = word[: HEAD + 1]
+            if len(start) <= HEAD or start in known:
+                continue
+            longer = self._trie.keys(start)
+            if len(longer) <= most:
+                longer.sort(key=len)
+                costs = self._costs
+                key_id = self._trie.key_id
+                known[start] = tuple((w[HEAD + 1 :], len(w), costs[key_id(w)]) for w in longer)
+        self._known = known
+
     def _longer(self, letters: str, i: int, words: Words) -> Words:
-        """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words the trie
-        finds starting at `i`."""
+        """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words starting
+        at `i`: from `know_words`' table, or else from the trie."""
+        known = self._known.get(letters[i : i + HEAD + 1])
+        if known is not None:
+            after = i + HEAD + 1
+            more = [
+                (length, cost) for rest, length, cost in known if letters.startswith(rest, after)
+            ]
+            return [*words, *more] if more else words
         found = self._trie.prefixes(letters[i:])
         short = len(words) - 1  # the edge of a lone unknown character is no word
         if len(found) == short:
