@@ -325,7 +325,10 @@ class NameRecogniser:
         return alone
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        stem, dot, tld = _plain_name(host).rpartition(".")
+        name = host.lower().rstrip(".")
+        if not name.isascii() or "xn--" in name:
+            name = _plain_name(name)
+        stem, dot, tld = name.rpartition(".")
         if not dot:
             stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
@@ -347,7 +350,7 @@ class NameRecogniser:
             scores[category] = scores.get(category, 0.0) + weight
             found.setdefault(category, []).append("." + tld)
         weights = self._weights
-        for word in _without_parts(scored):
+        for word in _without_parts(scored) if len(scored) > 1 else scored:
             for category, weight in weights.get(word, ()):
                 if category in found:
                     scores[category] += weight
