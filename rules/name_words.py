@@ -325,12 +325,8 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
         if len(after) > 1:
             after = "".join(sorted(after))
         longer[head] = texts.setdefault(after, after)
-    mark = Longer((), "")
-    for head in sorted(longer, key=lambda head: (id(table[head]), longer[head])):
-        fits, after = table[head], longer[head]
-        if fits is not mark.edges or after is not mark.nexts:  # else share the last one
-            mark = Longer(fits, after)
-        table[head] = mark
+    for head, after in longer.items():
+        table[head] = Longer(table[head], after)
     return table
 
 
