@@ -268,12 +268,13 @@ HEAD = 5
 
 class Longer:
     """The edges of a head that longer words start with, and the letters that follow the head
-    in them (`nexts`): the trie is asked only when the name goes on with one of them (two
-    times in five)."""
+    in them (`nexts`): the trie is asked only when the name goes on with one of them (a little
+    over half the time in the validation sets)."""
 
     __slots__ = ("edges", "nexts")
 
     def __init__(self, edges: Words, nexts: str) -> None:
+        """`edges`: those that fit in the head, as in a plain entry of the table."""
         self.edges = edges
         self.nexts = nexts
 
@@ -320,13 +321,11 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
                 words = (*shorter, pair)
                 table[head] = same.setdefault(words, words)
     del table[""]
-    texts: dict[str, str] = {}
+    texts: dict[str, str] = {}  # one string for each set of next letters (9,500 of them)
     for head, after in longer.items():
         if len(after) > 1:
             after = "".join(sorted(after))
-        longer[head] = texts.setdefault(after, after)
-    for head, after in longer.items():
-        table[head] = Longer(table[head], after)
+        table[head] = Longer(table[head], texts.setdefault(after, after))
     return table
 
 
