@@ -325,7 +325,9 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
     for head, after in longer.items():
         if len(after) > 1:
             after = "".join(sorted(after))
-        table[head] = Longer(table[head], texts.setdefault(after, after))
+        longer[head] = texts.setdefault(after, after)
+    for head, after in longer.items():  # apart: made among the strings above, they fragment
+        table[head] = Longer(table[head], after)
     return table
 
 
