@@ -206,6 +206,8 @@ class NameRecogniser:
         """Every lexicon word: a name holding none is not recognised (the fast path)."""
         self._alone: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         """What a chunk that is one lexicon or help word reads as (`_split_alone`)."""
+        self._reach = {c: lexicon.threshold - 1e-9 for c, lexicon in self._lexicons.items()}
+        """The sum that recognises each category (less a hair for rounding)."""
         self._strong = frozenset(
             word
             for word, weights in self._weights.items()
@@ -308,8 +310,11 @@ class NameRecogniser:
 
     def _split_alone(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """What `_read` gives for each lexicon and help word standing alone as a chunk
-        (`guide-casino`), worked out once: a tenth of the chunks split are one."""
+        (`guide-casino`), worked out once: a tenth of the chunks split are one. The splitter
+        is told these words too (`WordSplitter.know_words`): every name split holds one."""
         splitter = self._splitter or self.splitter()
+        if self._automaton:
+            splitter.know_words(self._automaton.keys())
         alone = {}
         for word in self._automaton.keys() if self._automaton else ():
             hits = list(self._automaton.iter(word))
@@ -320,23 +325,32 @@ class NameRecogniser:
         return alone
 
     def _recognise(self, host: str) -> tuple[Recognition, ...]:
-        stem, dot, tld = _plain_name(host).rpartition(".")
+        name = host.lower().rstrip(".")
+        if not name.isascii() or "xn--" in name:
+            name = _plain_name(name)
+        stem, dot, tld = name.rpartition(".")
         if not dot:
             stem, tld = tld, ""
         tld_hits = self._tlds.get(tld, ())
         hits = self._scan(stem, bool(tld_hits))
-        if hits is None or not self._may_reach(tld_hits, hits, _has_digit(stem)):
+        if hits is None or not self._may_reach(tld_hits, hits, stem):
             return ()
         words, scored = self._read(stem, hits)
         if not self._help.isdisjoint(words):
             return ()
+        return self._score(stem, tld, tld_hits, scored)
+
+    def _score(
+        self, stem: str, tld: str, tld_hits: Iterable[tuple[str, float]], scored: list[str]
+    ) -> tuple[Recognition, ...]:
+        """The categories the top-level domain and the counted words of `stem` reach."""
         scores: dict[str, float] = {}
         found: dict[str, list[str]] = {}
         for category, weight in tld_hits:
             scores[category] = scores.get(category, 0.0) + weight
             found.setdefault(category, []).append("." + tld)
         weights = self._weights
-        for word in _without_parts(scored):
+        for word in _without_parts(scored) if len(scored) > 1 else scored:
             for category, weight in weights.get(word, ()):
                 if category in found:
                     scores[category] += weight
@@ -344,17 +358,17 @@ class NameRecogniser:
                 else:
                     scores[category] = 0.0 + weight
                     found[category] = [word]
+        reach = self._reach
+        out = []
         for category, score in scores.items():
-            if score < self._lexicons[category].threshold - 1e-9 and self._beside_number(
-                stem, category, found[category]
-            ):
-                scores[category] = score + DIGIT_BONUS
+            if score < reach[category]:
+                if not self._beside_number(stem, category, found[category]):
+                    continue
+                score += DIGIT_BONUS
                 found[category].append(WITH_A_NUMBER)
-        out = [
-            Recognition(category, tuple(found[category]), round(score, 3))
-            for category, score in scores.items()
-            if score >= self._lexicons[category].threshold - 1e-9
-        ]
+                if score < reach[category]:
+                    continue
+            out.append(_recognition(category, tuple(found[category]), _rounded(score)))
         if len(out) > 1:
             out.sort(key=lambda r: -r.score)
         return tuple(out)
@@ -373,12 +387,10 @@ class NameRecogniser:
                 at = stem.find(word, at + 1)
         return False
 
-    def _may_reach(
-        self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit], digits: bool
-    ) -> bool:
+    def _may_reach(self, tld_hits: Iterable[tuple[str, float]], hits: list[Hit], stem: str) -> bool:
         """Whether some category could reach its threshold if every lexicon word of `hits`
-        counted (and, if the name has `digits`, the bonus for a number): when none can, no
-        split can change the verdict, and none is made."""
+        counted (and, if `stem` has a digit, the bonus for a number): when none can, no split
+        can change the verdict, and none is made."""
         found = {word for _, (word, is_help) in hits if not is_help}
         if not tld_hits and not self._strong.isdisjoint(found):
             return True
@@ -389,7 +401,7 @@ class NameRecogniser:
             for category, weight in self._weights[word]:
                 bound[category] = bound.get(category, 0.0) + weight
         lexicons = self._lexicons
-        bonus = DIGIT_BONUS if digits else 0.0
+        bonus = DIGIT_BONUS if _has_digit(stem) else 0.0
         return any(total + bonus >= lexicons[c].threshold - 1e-6 for c, total in bound.items())
 
     def holds_lexicon_word(self, host: str) -> bool:
@@ -451,9 +463,40 @@ def _without_parts(words: list[str]) -> list[str]:
     return [w for w in distinct if every.count(w) == 1]
 
 
+_ROUNDED: dict[float, float] = {}
+ROUNDED_KEPT = 4096
+"""Scores whose rounding is remembered (they are sums of a few lexicon weights)."""
+
+
+def _rounded(score: float) -> float:
+    """`round(score, 3)`, remembered: rounding a float costs as much as splitting a letter."""
+    rounded = _ROUNDED.get(score)
+    if rounded is None:
+        rounded = round(score, 3)
+        if len(_ROUNDED) < ROUNDED_KEPT:
+            _ROUNDED[score] = rounded
+    return rounded
+
+
+_NEW = object.__new__
+_SET_CATEGORY = Recognition.category.__set__  # type: ignore[attr-defined]
+_SET_WORDS = Recognition.words.__set__  # type: ignore[attr-defined]
+_SET_SCORE = Recognition.score.__set__  # type: ignore[attr-defined]
+
+
+def _recognition(category: str, words: tuple[str, ...], score: float) -> Recognition:
+    """`Recognition(category, words, score)`, made through its slots: a frozen dataclass's own
+    `__init__` sets each field through `object.__setattr__`, which takes twice as long."""
+    made = _NEW(Recognition)
+    _SET_CATEGORY(made, category)
+    _SET_WORDS(made, words)
+    _SET_SCORE(made, score)
+    return made
+
+
 def _has_digit(text: str) -> bool:
     """Whether `text` holds a digit (a name that may earn `DIGIT_BONUS`)."""
-    return _DIGIT.search(text) is not None
+    return not text.isalpha() and _DIGIT.search(text) is not None
 
 
 def _plain_name(host: str) -> str:

@@ -17,10 +17,14 @@ A word costs `-log10(frequency)` plus a fixed penalty, so the split prefers fewe
 Speed: a call into the trie costs ten dictionary reads, so the words starting at a position are
 read from a table keyed by the next five letters (`head_table`: every start of a word up to
 five letters, 163,000 of them), and the trie is asked only where longer words start with those
-five (one position in five). Building the table when the model loads takes about 0.6 s and
-22 MB; a split of a ten-letter label about 12 µs (docs/benchmarks.md, "Host-name recogniser").
+five and the name goes on with a letter one of them has next (`Longer`: one position in eight).
+The longer words starting like a lexicon word (`casino`, `casinos`, `casinoonline`) are looked
+up once (`know_words`), since every name split holds one; with `Longer`, four trie calls in five
+are saved on gambling names. Building the table when the model loads takes about 0.6 s and
+22 MB; a split of a ten-letter label about 10 µs (docs/benchmarks.md, "Host-name recogniser").
 The backward pass that weighs near misses runs only when a lexicon word is off the best split,
-and only back to it. Splits are exactly those of the plain dynamic programme, ties included.
+and only back to it. Splits are exactly those of the plain dynamic programme, ties included (a
+test compares them on every label of the validation sets).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ MAX_WORD = 24
 """Longer dictionary entries are left out: host labels rarely hold longer words."""
 SINGLE_LETTERS = frozenset("aeiouy")
 """One-letter words kept from the lists (articles and conjunctions); others are noise."""
+KNOWN_MOST = 16
+"""`know_words` keeps the longer words of a start only when there are at most this many."""
 
 
 def model_bytes(costs: Mapping[str, float]) -> dict[str, bytes]:
@@ -69,6 +75,9 @@ class WordSplitter:
         self._costs = [shared.setdefault(cost, cost) for cost in costs]
         """A list, not an array: reading it boxes no float (the costs take few values)."""
         self._heads = head_table(trie, self._costs)
+        self._known: dict[str, tuple[tuple[str, int, float], ...]] = {}
+        """For the first `HEAD` + 1 letters of some words (`know_words`): every longer word
+        starting with them, as (the rest of it, its length, its cost), shortest first."""
 
     @classmethod
     def of(cls, costs: Mapping[str, float]) -> WordSplitter:
@@ -122,87 +131,185 @@ class WordSplitter:
         n = len(letters)
         if n == 0:
             return [], []
-        best, back, found = self._forward(letters)
+        best, back = self._forward(letters)
         words: list[str] = []
-        taken: set[tuple[int, int]] = set()
+        ends: set[int] = set()  # where the best split's words end
         j = n
-        while j > 0:
+        while j:
+            ends.add(j)
             i = back[j]
             words.append(letters[i:j])
-            taken.add((i, j))
             j = i
         words.reverse()
-        near = [span for span in spans if span in taken]
-        missed = _outside([span for span in spans if span not in taken], near)
+        near: list[tuple[int, int]] = []
+        missed: list[tuple[int, int]] = []
+        for span in spans:
+            if span[1] in ends and back[span[1]] == span[0]:
+                near.append(span)
+            else:
+                missed.append(span)
         if missed:
-            near += _near(best, found, missed, margin)
+            missed = _outside(missed, near)
+            if missed:
+                near += self._near(letters, best, missed, margin)
         return words, near
 
-    def _forward(self, letters: str) -> tuple[list[float], list[int], list[Words]]:
-        """The best cost of each `letters[:j]`, the start of its last word, and the words
-        starting at each position (as `(length, cost)`)."""
+    def _forward(self, letters: str) -> tuple[list[float], list[int]]:
+        """The best cost of each `letters[:j]`, and the start of its last word."""
         n = len(letters)
         heads = self._heads.get
-        costs = self._costs
-        prefixes = self._trie.prefixes
-        key_id = self._trie.key_id
         best = [0.0] + [math.inf] * n
         back = [0] * (n + 1)
-        found: list[Words] = []
         for i in range(n):
             here = best[i]
-            if here + UNKNOWN < best[i + 1]:
-                best[i + 1] = here + UNKNOWN
-                back[i + 1] = i
             head = letters[i : i + HEAD]
             words = heads(head)
             while words is None:  # no word starts with `head`: try a shorter one
                 head = head[:-1]
-                words = heads(head) if head else ()
-            if words.__class__ is list:  # longer words start here too: ask the trie
-                more = prefixes(letters[i:])[len(words) :]
-                if more:
-                    words = [*words, *[(len(word), costs[key_id(word)]) for word in more]]
-            found.append(words)
+                words = heads(head) if head else ALONE
+            if words.__class__ is Longer:  # longer words start with `head`
+                if i + HEAD < n and letters[i + HEAD] in words.nexts:
+                    words = self._longer(letters, i, words.edges)
+                else:
+                    words = words.edges
             for length, cost in words:
-                if here + cost < best[i + length]:
-                    best[i + length] = here + cost
-                    back[i + length] = i
-        return best, back, found
+                if (cost := here + cost) < best[(length := i + length)]:
+                    best[length] = cost
+                    back[length] = i
+        return best, back
+
+    def _edges(self, letters: str, i: int) -> Words:
+        """The edges starting at `i` (as `(length, cost)`, a lone unknown character first), as
+        `_forward` finds them (it does so inline, for speed)."""
+        head = letters[i : i + HEAD]
+        words = self._heads.get(head)
+        while words is None:
+            head = head[:-1]
+            words = self._heads.get(head) if head else ALONE
+        if words.__class__ is Longer:
+            if i + HEAD < len(letters) and letters[i + HEAD] in words.nexts:
+                return self._longer(letters, i, words.edges)
+            return words.edges
+        return words
+
+    def _near(
+        self, letters: str, best: list[float], spans: list[tuple[int, int]], margin: float
+    ) -> list[tuple[int, int]]:
+        """Those of `spans` (off the best split) that a split at most `margin` less probable
+        makes: the best cost of what follows each is computed back to the first one's end."""
+        n = len(letters)
+        rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
+        stop = n
+        for _, j in spans:
+            stop = min(stop, j)
+        for i in range(n - 1, stop - 1, -1):
+            low = rest[i + 1] + UNKNOWN
+            for length, cost in self._edges(letters, i):
+                if cost + rest[i + length] < low:
+                    low = cost + rest[i + length]
+            rest[i] = low
+        limit = best[n] + margin
+        near = []
+        for i, j in spans:
+            for length, cost in self._edges(letters, i):
+                if length == j - i:
+                    if best[i] + cost + rest[j] <= limit:
+                        near.append((i, j))
+                    break
+        return near
+
+    def know_words(self, words: Iterable[str], most: int = KNOWN_MOST) -> None:
+        """Look up once the longer words that start like each of `words` (its first `HEAD` + 1
+        letters, when at most `most` words do), so that a split of a name holding one asks the
+        trie no more there: the recogniser gives its lexicon words, which every name it splits
+        holds (`casino`: a trie call costs as much as splitting a letter)."""
+        known: dict[str, tuple[tuple[str, int, float], ...]] = {}
+        for word in words:
+            start = word[: HEAD + 1]
+            if len(start) <= HEAD or start in known:
+                continue
+            longer = self._trie.keys(start)
+            if len(longer) <= most:
+                longer.sort(key=len)
+                costs = self._costs
+                key_id = self._trie.key_id
+                known[start] = tuple((w[HEAD + 1 :], len(w), costs[key_id(w)]) for w in longer)
+        self._known = known
+
+    def _longer(self, letters: str, i: int, words: Words) -> Words:
+        """`words` (the edges at `i` that fit in `HEAD` letters) and the longer words starting
+        at `i`: from `know_words`' table, or else from the trie."""
+        known = self._known.get(letters[i : i + HEAD + 1])
+        if known is not None:
+            after = i + HEAD + 1
+            more = [
+                (length, cost) for rest, length, cost in known if letters.startswith(rest, after)
+            ]
+            return [*words, *more] if more else words
+        found = self._trie.prefixes(letters[i:])
+        short = len(words) - 1  # the edge of a lone unknown character is no word
+        if len(found) == short:
+            return words
+        costs = self._costs
+        key_id = self._trie.key_id
+        return [*words, *[(len(word), costs[key_id(word)]) for word in found[short:]]]
 
 
 Words = Sequence[tuple[int, float]]
-"""The words starting at a position, as `(length, cost)`, shortest first."""
+"""The edges starting at a position, as `(length, cost)`: a lone unknown character, then the
+words, shortest first."""
 UNKNOWN = UNKNOWN_CHAR + WORD_PENALTY
+ALONE: Words = ((1, UNKNOWN),)
+"""The edges where no word starts: the character alone, unknown."""
 HEAD = 5
 """The words starting at a position are looked up by the next `HEAD` letters in a table
 (`head_table`), and in the trie only when longer words start with them."""
 
 
-def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words]:
-    """Every head (a start of a word, at most `HEAD` letters) with the words it starts with
-    that fit in it: a tuple, or a list when longer words start with the head too (those are
-    asked of the trie).
+class Longer:
+    """The edges of a head that longer words start with, and the letters that follow the head
+    in them (`nexts`): the trie is asked only when the name goes on with one of them (a little
+    over half the time in the validation sets)."""
+
+    __slots__ = ("edges", "nexts")
+
+    def __init__(self, edges: Words, nexts: str) -> None:
+        """`edges`: those that fit in the head, as in a plain entry of the table."""
+        self.edges = edges
+        self.nexts = nexts
+
+
+def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Words | Longer]:
+    """Every head (a start of a word, at most `HEAD` letters) with the edges starting there
+    that fit in it (`ALONE`, then the words): a tuple, or a `Longer` when longer words start
+    with the head too (those are asked of the trie).
 
     A dictionary read is ten times cheaper than a call into the trie, and this one answers four
     positions of five: the words of a host name are mostly short, and the last letters of a
     name have no room for long ones.
     """
-    longer: set[str] = set()
+    longer: dict[str, str] = {}  # the letters that follow each head in longer words
     whole: dict[str, tuple[int, float]] = {}
     pairs: dict[tuple[int, float], tuple[int, float]] = {}
+    last = "\0"
     for word in trie.iterkeys():  # one key at a time: a list of them all would fragment memory
         if len(word) > HEAD:
-            longer.add(word[:HEAD])
+            if word.startswith(last):
+                continue  # the same first letters as the word before (half the time)
+            last = word[: HEAD + 1]
+            head = word[:HEAD]
+            after = longer.get(head, "")
+            if last[HEAD] not in after:
+                longer[head] = after + last[HEAD]
         else:
             pair = (len(word), costs[trie.key_id(word)])
             whole[word] = pairs.setdefault(pair, pair)
     levels: list[set[str]] = [set() for _ in range(HEAD + 1)]
-    for head in longer.union(whole):
+    for head in longer.keys() | whole.keys():
         levels[len(head)].add(head)
     for size in range(HEAD, 1, -1):
         levels[size - 1].update({head[:-1] for head in levels[size]})
-    table: dict[str, Words] = {"": ()}
+    table: dict[str, Words | Longer] = {"": ALONE}
     same: dict[Words, Words] = {}
     for level in levels[1:]:
         for head in level:
@@ -214,41 +321,14 @@ def head_table(trie: marisa_trie.Trie, costs: Sequence[float]) -> dict[str, Word
                 words = (*shorter, pair)
                 table[head] = same.setdefault(words, words)
     del table[""]
-    marks: dict[Words, list[tuple[int, float]]] = {}
-    for head in longer:
-        fits = table[head]
-        mark = marks.get(fits)
-        if mark is None:
-            mark = marks[fits] = list(fits)
-        table[head] = mark
+    texts: dict[str, str] = {}  # one string for each set of next letters (9,500 of them)
+    for head, after in longer.items():
+        if len(after) > 1:
+            after = "".join(sorted(after))
+        longer[head] = texts.setdefault(after, after)
+    for head, after in longer.items():  # apart: made among the strings above, they fragment
+        table[head] = Longer(table[head], after)
     return table
-
-
-def _near(
-    best: list[float], found: list[Words], spans: list[tuple[int, int]], margin: float
-) -> list[tuple[int, int]]:
-    """Those of `spans` (off the best split) that a split at most `margin` less probable
-    makes: the best cost of what follows each is computed back to the first one's end."""
-    n = len(found)
-    rest = [math.inf] * n + [0.0]  # the best cost of letters[i:]
-    stop = n
-    for _, j in spans:
-        stop = min(stop, j)
-    for i in range(n - 1, stop - 1, -1):
-        low = rest[i + 1] + UNKNOWN
-        for length, cost in found[i]:
-            if cost + rest[i + length] < low:
-                low = cost + rest[i + length]
-        rest[i] = low
-    limit = best[n] + margin
-    near = []
-    for i, j in spans:
-        for length, cost in found[i]:
-            if length == j - i:
-                if best[i] + cost + rest[j] <= limit:
-                    near.append((i, j))
-                break
-    return near
 
 
 def _outside(spans: list[tuple[int, int]], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -7,6 +7,8 @@ public lists the lexicons were not written from, and a hand-written innocent set
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from rules.matcher import CategoryPolicy, Matcher, Policy
 from rules.name_recogniser import (
     CACHE_SIZE,
+    MARGIN,
     SOURCE,
     LexiconError,
     NameRecogniser,
@@ -24,6 +27,7 @@ from rules.name_recogniser import (
     parse_lexicon,
     shared_recogniser,
 )
+from rules.name_words import UNKNOWN
 from rules.syntax import parse_rule
 from tests.conftest import REPO, candor
 from tests.origins import Origin, OriginCert
@@ -284,3 +288,71 @@ def test_the_shipped_word_model_is_what_wordfreq_and_the_lexicons_give() -> None
     wanted = {w: round(c, 2) for w, c in builder.built_costs().items()}
     shipped = {w: round(c, 2) for w, c in WordSplitter.packaged().costs().items()}
     assert shipped == wanted, "the shipped word model is out of date: run scripts/build-word-model"
+
+
+def plain_split(
+    costs: dict[str, float], letters: str, spans: list[tuple[int, int]], margin: float
+) -> tuple[list[str], list[tuple[int, int]]]:
+    """`WordSplitter.split_near` as the plain dynamic programme over every word of the model,
+    with none of the splitter's tables: the reference its shortcuts must match, ties included
+    (an unknown letter, then the words from shortest, relaxed from each position in turn)."""
+    n = len(letters)
+    edges = [
+        [(1, UNKNOWN)]
+        + [
+            (k, costs[letters[i : i + k]])
+            for k in range(1, n - i + 1)
+            if letters[i : i + k] in costs
+        ]
+        for i in range(n)
+    ]
+    best, back = [0.0] + [math.inf] * n, [0] * (n + 1)
+    for i in range(n):
+        for length, cost in edges[i]:
+            if best[i] + cost < best[i + length]:
+                best[i + length], back[i + length] = best[i] + cost, i
+    words, taken, j = [], set(), n
+    while j:
+        words.append(letters[back[j] : j])
+        taken.add((back[j], j))
+        j = back[j]
+    rest = [math.inf] * n + [0.0]
+    for i in range(n - 1, -1, -1):
+        rest[i] = min(c + rest[i + k] for k, c in [(1, UNKNOWN), *edges[i]])
+    near = [span for span in spans if span in taken]
+    on_split = list(near)
+    for i, j in spans:
+        if (i, j) in taken or any(a <= i and j <= b for a, b in on_split):
+            continue  # a word of the best split, or part of one (`porn` in `porno`)
+        if best[i] + dict(edges[i])[j - i] + rest[j] <= best[n] + margin:
+            near.append((i, j))
+    return words[::-1], near
+
+
+def test_the_splitters_shortcuts_give_the_plain_programmes_splits(
+    recogniser: NameRecogniser,
+) -> None:
+    """The head table, the trie asked only where longer words can start, the longer words of
+    lexicon words looked up once: on every label of the validation sets, the same best split
+    and the same lexicon words within the margin as the plain dynamic programme."""
+    recogniser.prepare()
+    splitter = recogniser.splitter()
+    costs = splitter.costs()
+    lexicons, _ = packaged_lexicons()
+    lexicon = {word for lex in lexicons.values() for word in lex.words}
+    labels = {
+        label
+        for path in DATA.glob("*.txt")
+        for host in names(path)
+        for label in re.findall("[a-z]+", host.lower().rpartition(".")[0])
+    }
+    assert len(labels) > 4000
+    for label in sorted(labels):
+        spans = [
+            (i, j)
+            for i in range(len(label))
+            for j in range(i + 2, len(label) + 1)
+            if label[i:j] in lexicon
+        ]
+        got = splitter.split_near(label, spans, MARGIN)
+        assert got == plain_split(costs, label, spans, MARGIN), label
