@@ -334,6 +334,11 @@ not expect this, talk with {person}.
     return _email(f"{lead}'s Candor reports are moving", text)
 
 
+def email_words(subject: str, text: str) -> Email:
+    """Plain words as an email's text and HTML parts, drawn as every Candor email is."""
+    return _email(subject, text)
+
+
 def _email(subject: str, text: str) -> Email:
     return Email(subject, text, _html(subject, text))
 

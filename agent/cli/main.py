@@ -46,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("verify", "report", "check a report's signature (and its links to earlier ones)"),
     Command("install", "install", "put Candor in front of every browser on this computer"),
     Command("uninstall", "install", "take Candor out again, as it was before"),
+    Command("alerts", "alerts", "short alerts to your partner soon after something happens"),
 )
 
 

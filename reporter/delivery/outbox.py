@@ -22,10 +22,16 @@ from typing import Any, Literal
 
 from agent.config.durations import rough_duration_words
 from agent.journal import Journal, format_ts, parse_ts
-from agent.journal.events import NoticeQueued, ReportBuilt, ReportFailed, ReportSent
+from agent.journal.events import (
+    AlertQueued,
+    NoticeQueued,
+    ReportBuilt,
+    ReportFailed,
+    ReportSent,
+)
 
 State = Literal["pending", "sent", "failed", "cancelled"]
-MessageKind = Literal["report", "notice", "test"]
+MessageKind = Literal["report", "notice", "test", "alert"]
 
 _LEVEL_ORDER = {"summary": 0, "domains": 1, "detailed": 2}
 
@@ -337,6 +343,23 @@ class Outbox:
 
         return self.journal.append_with(queued, insert) is not None
 
+    def add_alert(
+        self,
+        messages: list[NewMessage],
+        queued: AlertQueued,
+        unchanged: Callable[[sqlite3.Connection], bool],
+    ) -> bool:
+        """Queue an immediate alert's messages and journal `queued` in one transaction, unless
+        `unchanged` says another process queued an alert meanwhile; False if nothing was added."""
+        now = format_ts(self.clock())
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            if not unchanged(conn):
+                return False
+            return any([self._insert(conn, message, now) for message in messages])
+
+        return self.journal.append_with(queued, insert) is not None
+
     def has_message_id(self, message_id: str) -> bool:
         """Whether a message with this Message-ID is in the outbox, in any state."""
         found = self._conn.execute(
@@ -525,9 +548,9 @@ class Outbox:
             ).rowcount
 
     def cancel_reports(self, *, except_recipient: str | None = None) -> int:
-        """Cancel unsent report messages (consent revoked, or for another recipient)."""
+        """Cancel unsent report and alert messages (consent revoked, or another recipient)."""
         sql = (
-            "UPDATE outbox SET state = 'cancelled' WHERE kind = 'report' "
+            "UPDATE outbox SET state = 'cancelled' WHERE kind IN ('report', 'alert') "
             "AND state IN ('pending', 'failed')"
         )
         params: tuple[Any, ...] = ()
@@ -621,4 +644,6 @@ def _tries(count: int) -> str:
 
 
 def _what(row: OutboxRow) -> str:
-    return f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
+    if row.report_seq:
+        return f"report #{row.report_seq}"
+    return "an alert" if row.kind == "alert" else f"a {row.kind}"
