@@ -190,3 +190,27 @@ def quiet_until(settings: AlertSettings, now: datetime) -> datetime | None:
     if not inside:
         return None
     return datetime.combine(end_day, end, tzinfo=local.tzinfo)
+
+
+def describe(settings: AlertSettings) -> str:
+    """What the alerts cover, in one plain sentence (the CLI, the invitation, the report)."""
+    if not settings.on:
+        return "Immediate alerts are off: only the weekly report is sent."
+    parts = []
+    if "weakened" in settings.triggers:
+        parts.append("when protection is weakened (Candor stopped, removed or loosened)")
+    if "hard_moment" in settings.triggers:
+        parts.append(
+            f"after a hard moment ({settings.hard_count} or more blocked pages within "
+            f"{settings.hard_minutes} minutes)"
+        )
+    quiet = f"; quiet hours {settings.quiet} ({settings.zone})" if settings.quiet else ""
+    return f"Immediate alerts are on: {' and '.join(parts)}, at most one every 15 minutes{quiet}."
+
+
+def as_of(journal: Journal, partner: str, last_seq: int) -> AlertSettings:
+    """The settings that were in force at row `last_seq` (the end of a report)."""
+    for event in journal.latest([Kind.ALERTS_CHOSEN]):
+        if event.seq <= last_seq and event.body.get("partner_id") == partner:
+            return from_event(event)
+    return AlertSettings()

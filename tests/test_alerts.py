@@ -34,7 +34,7 @@ from reporter.delivery.sender import Sender
 from tests import harness
 from tests.conftest import REPO, candor
 from tests.mail_server import MailServer
-from tests.test_delivery import SAM, at, make_home, public_key
+from tests.test_delivery import SAM, W48_DUE, at, make_home, public_key
 from tests.test_notice import attachments
 
 pytestmark = pytest.mark.usefixtures("simulated_clock")
@@ -343,3 +343,63 @@ def test_kill_9_between_queue_and_send_loses_nothing_and_sends_once(
     received = mail.sink.wait_for(2)
     assert len(received) == 2 and "certificate" in text_of(received[1])
     assert len(alert_rows(home)) == 2
+
+
+def test_the_weekly_report_lists_the_alerts_and_says_when_they_were_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = alerting_home(tmp_path, monkeypatch, mail=mail)
+    at(T)
+    record(home, BypassSuspected(what="CA untrusted", source="self-check"))
+    assert len(run_pass(home).alerts) == 1
+    at(T + timedelta(hours=1))
+    done = candor(home.root, "alerts", "off")
+    assert done.returncode == 0, done.stderr
+    at(W48_DUE + timedelta(minutes=1))
+    result = run_pass(home)
+    assert result.built == ["2026-12-06"]
+    received = mail.sink.wait_for(2)
+    report = received[-1]
+    document = json.loads(attachments(report)["candor-report-2026-12-06.json"])
+    part = document["alerts"]
+    assert part["on"] is False and part["sent"] == 1 and part["kinds"] == {"weakened": 1}
+    assert "times" not in part or part["times"] is None, "summary: no times"
+    assert [c["change"] for c in part["changes"]] == ["on", "off"]
+    text = report.message.get_body(("plain",)).get_content()
+    assert "IMMEDIATE ALERTS" in text
+    assert "1 immediate alert was sent this period (protection weakened: 1)" in " ".join(
+        text.split()
+    )
+    assert "turned off (this took effect at once)" in " ".join(text.split())
+    html = report.message.get_body(("html",)).get_content()
+    assert "Immediate alerts" in html
+
+
+def test_a_report_without_alerts_has_no_alerts_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = make_home(tmp_path, monkeypatch, mail=mail)
+    at(W48_DUE + timedelta(minutes=1))
+    run_pass(home)
+    [report] = mail.sink.wait_for(1)
+    document = json.loads(attachments(report)["candor-report-2026-12-06.json"])
+    assert "alerts" not in document
+
+
+def test_alerts_preview_prints_the_exact_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = alerting_home(tmp_path, monkeypatch, mail=mail)
+    at(T)
+    shown = candor(home.root, "alerts", "preview")
+    assert shown.returncode == 0, shown.stderr
+    assert "Nothing is waiting" in shown.stdout and "hard few minutes" in shown.stdout
+    for n in range(5):
+        blocked(home, f"spin{n}.example")
+    shown = candor(home.root, "alerts", "preview")
+    assert "This alert would be sent now" in shown.stdout
+    assert "Subject: Candor: Robin had a hard few minutes" in shown.stdout
+    assert "spin0" not in shown.stdout
+    assert run_pass(home).alerts, "previewing queued nothing; the pass does"
+    [received] = mail.sink.wait_for(1)
+    assert text_of(received).startswith(" ".join(shown.stdout.split("\n\n", 2)[-1].split())[:60])

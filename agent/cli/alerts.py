@@ -63,19 +63,8 @@ def _partner(journal: Journal) -> consent.ConsentState:
 
 
 def settings_words(settings: AlertSettings) -> str:
-    """What the alerts cover, in one plain sentence (also what the invitation says)."""
-    if not settings.on:
-        return "Immediate alerts are off: only the weekly report is sent."
-    parts = []
-    if "weakened" in settings.triggers:
-        parts.append("when protection is weakened (Candor stopped, removed or loosened)")
-    if "hard_moment" in settings.triggers:
-        parts.append(
-            f"after a hard moment ({settings.hard_count} or more blocked pages within "
-            f"{settings.hard_minutes} minutes)"
-        )
-    quiet = f"; quiet hours {settings.quiet} ({settings.zone})" if settings.quiet else ""
-    return f"Immediate alerts are on: {' and '.join(parts)}, at most one every 15 minutes{quiet}."
+    """What the alerts cover, in one plain sentence."""
+    return alert_settings.describe(settings)
 
 
 def cmd_show(home: Home, args: argparse.Namespace) -> int:
