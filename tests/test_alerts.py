@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from werkzeug import Request, Response
 
-from agent.config import Home
+from agent.config import Config, Home
 from agent.journal import Journal, clock
 from agent.journal.events import (
     AgentStop,
@@ -26,7 +26,7 @@ from agent.journal.events import (
     RulesChanged,
 )
 from agent.journal.partner import partner_id
-from reporter import alert_settings, consent
+from reporter import alert_settings, consent, invitation
 from reporter.alert_settings import AlertSettings
 from reporter.delivery import webhook
 from reporter.delivery.outbox import Outbox
@@ -403,3 +403,27 @@ def test_alerts_preview_prints_the_exact_words(
     assert run_pass(home).alerts, "previewing queued nothing; the pass does"
     [received] = mail.sink.wait_for(1)
     assert text_of(received).startswith(" ".join(shown.stdout.split("\n\n", 2)[-1].split())[:60])
+
+
+def test_the_invitation_says_whether_alerts_are_on_and_what_they_name() -> None:
+    config = Config.model_validate({"partner": SAM, "detail_level": "summary"})
+
+    def words(alerts: str) -> str:
+        return invitation.invitation(
+            config,
+            now=T,
+            person="Robin",
+            code="ABCD2345",
+            fingerprint="SHA256:x",
+            public_key="ssh-ed25519 AAAA",
+            categories=["adult"],
+            alerts=alerts,
+        ).text
+
+    on = " ".join(
+        words(alert_settings.describe(AlertSettings(on=True, quiet="22:00-07:00"))).split()
+    )
+    assert "IMMEDIATE ALERTS" in on and "5 or more blocked pages within 10 minutes" in on
+    assert 'beyond "in the last 15 minutes"' in on and "quiet hours 22:00-07:00" in on
+    off = " ".join(words(alert_settings.describe(AlertSettings())).split())
+    assert "Robin has not turned on immediate alerts" in off

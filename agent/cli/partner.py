@@ -24,7 +24,9 @@ from agent.cli.console import UserError, out, usable_settings
 from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
+from agent.journal.partner import partner_id
 from reporter import consent, invitation, signing
+from reporter.alert_settings import describe, settings_for
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
 from reporter.delivery import messages, smtp
@@ -66,6 +68,12 @@ def _key_facts(home: Home) -> tuple[str, str]:
     return signing.fingerprint(home), signing.public_key_openssh(home)
 
 
+def alert_words(home: Home, state: consent.ConsentState) -> str:
+    """The immediate alerts the person chose for this partner, for the invitation."""
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        return describe(settings_for(journal, partner_id(state.partner_email)))
+
+
 def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
     """`candor partner invite`: email the invitation, the key fingerprint and a code."""
     config = load_config(home)
@@ -96,6 +104,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         public_key=public_key,
         categories=names,
         where=Channel.from_config(config).words(),
+        alerts=alert_words(home, state),
     )
     msg = messages.invitation_email(
         config,
