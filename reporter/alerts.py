@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent.journal import Event, Kind, format_ts
+from agent.journal import Event, Kind, format_ts, parse_ts
 from agent.journal.events import (
     CAPTURE_CHANGED,
     CAPTURE_REMOVED,
@@ -126,6 +126,8 @@ class Plan:
     held_for_quiet: bool = False
     """Something it tells happened in quiet hours (or it waits for them to end)."""
     stopped_seq: int | None = None
+    redone_at: str | None = None
+    """The detail level an alert was made again at, replacing one made at a higher level."""
 
     def due(self, now: datetime) -> bool:
         """Whether it goes now."""
@@ -134,7 +136,8 @@ class Plan:
     @property
     def batch(self) -> str:
         """The idempotency id: the same rows always make the same batch."""
-        return f"{self.after_seq}-{self.last_seq}-{self.hard_through}-{self.stopped_seq or 0}"
+        batch = f"{self.after_seq}-{self.last_seq}-{self.hard_through}-{self.stopped_seq or 0}"
+        return f"{batch}-{self.redone_at}" if self.redone_at else batch
 
 
 @dataclass(slots=True)
@@ -182,6 +185,20 @@ def plan(
         quiet_end or due,
         held_for_quiet=quiet_end is not None or any(quiet_until(settings, i.at) for i in items),
         stopped_seq=stopped_seq,
+    )
+
+
+def item_from_json(data: Mapping[str, Any], at: datetime) -> Item:
+    """An item as an `alert_queued` row holds it (its time when the level kept it, else `at`)."""
+    time = data.get("time")
+    return Item(
+        str(data.get("trigger")),
+        str(data.get("what")),
+        0,
+        parse_ts(time) if isinstance(time, str) else at,
+        count=int(data.get("count") or 1),
+        categories=tuple(str(c) for c in data.get("categories") or ()),
+        domains=tuple(str(d) for d in data.get("domains") or ()),
     )
 
 

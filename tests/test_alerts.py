@@ -427,3 +427,34 @@ def test_the_invitation_says_whether_alerts_are_on_and_what_they_name() -> None:
     assert 'beyond "in the last 15 minutes"' in on and "quiet hours 22:00-07:00" in on
     off = " ".join(words(alert_settings.describe(AlertSettings())).split())
     assert "Robin has not turned on immediate alerts" in off
+
+
+def test_lowering_the_level_remakes_a_waiting_alert_at_the_lower_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = alerting_home(tmp_path, monkeypatch, mail=mail, level="domains")
+    mail.stop()
+    at(T)
+    for n in range(5):
+        blocked(home, f"wheel{n}.example")
+    result = run_pass(home)
+    assert len(result.alerts) == 1 and result.failed, "queued; the mail server is down"
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        consent.record(journal, "lowered", level="summary", **SAM)
+    mail.start()
+    at(T + timedelta(minutes=1))
+    result = run_pass(home)
+    assert len(result.alerts) == 1 and len(result.sent) == 1
+    [received] = mail.sink.wait_for(1)
+    text = text_of(received)
+    assert "wheel" not in text and "gambling" not in text, "sent at the lower level"
+    document = json.loads(attachments(received)[f"{received_stem(received)}.json"])
+    assert document["detail_level"] == "summary" and "domains" not in document["items"][0]
+    run_pass(home)
+    time.sleep(0.2)
+    assert len(mail.messages) == 1, "the higher-level copy never leaves"
+
+
+def received_stem(received) -> str:
+    [stem] = {name.split(".")[0] for name in attachments(received)}
+    return stem

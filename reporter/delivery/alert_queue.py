@@ -144,13 +144,6 @@ def queue_due(ctx: Context, now: datetime, clocks: Clocks = Heartbeat.now) -> st
     plan, last_row = plan_now(ctx.journal, state, settings, now, clocks)
     if not plan.due(now):
         return None
-    queued = compose(ctx, plan, settings, now)
-    signed = sign(ctx.home, queued.document)
-    words = invitation.email_words(queued.subject, queued.text)
-    batch = [
-        messages.alert_message(ctx.config, signed, words, channel, recipient, now, partner)
-        for channel, recipient in ctx.channels
-    ]
     known = last_row.seq if last_row else None
 
     def unchanged(conn: sqlite3.Connection) -> bool:
@@ -162,7 +155,62 @@ def queue_due(ctx: Context, now: datetime, clocks: Clocks = Heartbeat.now) -> st
                 return seq == known
         return known is None
 
-    return plan.batch if ctx.outbox.add_alert(batch, queued, unchanged) else None
+    return plan.batch if _queue(ctx, plan, settings, now, unchanged) else None
+
+
+def _queue(
+    ctx: Context,
+    plan: alerts.Plan,
+    settings: AlertSettings,
+    now: datetime,
+    unchanged: Callable[[sqlite3.Connection], bool],
+) -> bool:
+    """Sign `plan`'s alert and queue it on every channel with its `alert_queued` row."""
+    partner = partner_id(ctx.state.partner_email)
+    queued = compose(ctx, plan, settings, now)
+    signed = sign(ctx.home, queued.document)
+    words = invitation.email_words(queued.subject, queued.text)
+    batch = [
+        messages.alert_message(ctx.config, signed, words, channel, recipient, now, partner)
+        for channel, recipient in ctx.channels
+    ]
+    return ctx.outbox.add_alert(batch, queued, unchanged)
+
+
+def withdraw_above(ctx: Context, now: datetime) -> list[str]:
+    """Sharing less is never delayed: an alert not yet delivered that was made at a higher
+    detail level than the one now in force is cancelled and made again at this level (the same
+    rows and items, a new id). Returns the new alerts' batch ids."""
+    mine = partner_id(ctx.state.partner_email)
+    level = ctx.state.level
+    settings = settings_for(ctx.journal, mine)
+    done: list[str] = []
+    for event in list(ctx.journal.events(kinds=[Kind.ALERT_QUEUED])):
+        body = event.body
+        document = body.get("document")
+        if body.get("partner_id") != mine or not isinstance(document, dict):
+            continue
+        if consent.level_rank(str(document.get("detail_level"))) <= consent.level_rank(level):
+            continue
+        if ctx.outbox.cancel_alert(f"alert:{mine[:12]}:{body.get('batch')}:") == 0:
+            continue
+        items = tuple(
+            alerts.item_from_json(item, event.time)
+            for item in body.get("items") or ()
+            if isinstance(item, Mapping)
+        )
+        plan = alerts.Plan(
+            items,
+            int(body.get("after_seq") or 0),
+            int(body.get("last_seq") or 0),
+            int(body.get("hard_through") or 0),
+            now,
+            stopped_seq=body.get("stopped_seq"),
+            redone_at=level,
+        )
+        if _queue(ctx, plan, settings, now, lambda conn: True):
+            done.append(plan.batch)
+    return done
 
 
 def compose(ctx: Context, plan: alerts.Plan, settings: AlertSettings, now: datetime) -> AlertQueued:

@@ -360,6 +360,16 @@ class Outbox:
 
         return self.journal.append_with(queued, insert) is not None
 
+    def cancel_alert(self, row_prefix: str) -> int:
+        """Cancel an alert's unsent messages (ids starting with `row_prefix`): it is replaced
+        by one at a lower detail level, since sharing less is never delayed."""
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE outbox SET state = 'cancelled' WHERE kind = 'alert' AND id LIKE ? "
+                "AND state IN ('pending', 'failed')",
+                (row_prefix.replace("%", "") + "%",),
+            ).rowcount
+
     def has_message_id(self, message_id: str) -> bool:
         """Whether a message with this Message-ID is in the outbox, in any state."""
         found = self._conn.execute(

@@ -201,6 +201,7 @@ class Sender:
             self.home, config, self.journal, self.outbox, state, self._channels(config, state)
         )
         now = self.now()
+        result.alerts += alert_queue.withdraw_above(ctx, now)
         result.alerts += alert_queue.rebuild_missing(ctx, now)
         batch = alert_queue.queue_due(ctx, now, self.clocks)
         if batch is not None:
