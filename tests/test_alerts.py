@@ -28,7 +28,7 @@ from agent.journal.events import (
 from agent.journal.partner import partner_id
 from reporter import alert_settings, consent, invitation
 from reporter.alert_settings import AlertSettings
-from reporter.delivery import webhook
+from reporter.delivery import alert_queue, webhook
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import Sender
 from tests import harness
@@ -458,3 +458,14 @@ def test_lowering_the_level_remakes_a_waiting_alert_at_the_lower_level(
 def received_stem(received) -> str:
     [stem] = {name.split(".")[0] for name in attachments(received)}
     return stem
+
+
+def test_time_awake_tells_sleep_and_reboots_apart() -> None:
+    then = Heartbeat(wall=1000.0, monotonic=500.0, boottime=500.0, boot_id="a")
+    slept = Heartbeat(wall=9000.0, monotonic=560.0, boottime=8500.0, boot_id="a")
+    assert alert_queue.awake_between(then, slept) == timedelta(seconds=60)
+    rebooted = Heartbeat(wall=9000.0, monotonic=700.0, boottime=700.0, boot_id="b")
+    assert alert_queue.awake_between(then, rebooted) == timedelta(seconds=700)
+    no_boot_id = Heartbeat(wall=1000.0, monotonic=5000.0)
+    restarted = Heartbeat(wall=9000.0, monotonic=30.0)
+    assert alert_queue.awake_between(no_boot_id, restarted) == timedelta(seconds=30)

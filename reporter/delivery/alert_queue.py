@@ -54,12 +54,14 @@ class Context:
 
 def awake_between(then: Heartbeat, now: Heartbeat) -> timedelta | None:
     """How long this computer has been awake since `then` (a heartbeat), sleep left out; after
-    a reboot, the time awake since the boot. None when the clocks cannot tell."""
-    same_boot = then.boot_id == now.boot_id
-    if same_boot and then.monotonic is not None and now.monotonic is not None:
-        return timedelta(seconds=max(now.monotonic - then.monotonic, 0.0))
-    if not same_boot and now.monotonic is not None:
-        return timedelta(seconds=max(now.monotonic, 0.0))
+    a reboot (another boot id, or where there is none, a monotonic clock that started over),
+    the time awake since the boot. None when the clocks cannot tell."""
+    if now.monotonic is not None:
+        same_boot = then.boot_id == now.boot_id
+        if same_boot and then.monotonic is not None and now.monotonic >= then.monotonic:
+            return timedelta(seconds=now.monotonic - then.monotonic)
+        if not same_boot or then.monotonic is not None:  # a new boot (the clock started over)
+            return timedelta(seconds=max(now.monotonic, 0.0))
     if then.wall is not None and now.wall is not None:
         return timedelta(seconds=max(now.wall - then.wall, 0.0))
     return None
