@@ -114,19 +114,21 @@ def plan_now(
     start = max(state.confirmed_seq or 0, (settings.seq or 1) - 1)
     after = max(last.last_seq if last else 0, start)
     hard_from = max(last.hard_through if last else 0, start)
+    head = journal.head()  # first: rows written while reading are left for the next alert
+    head_seq = head.seq if head else 0
     others = [k for k in alerts.ROW_KINDS if k != Kind.DECISION]
     rows = list(journal.events(kinds=others, after_seq=after))
     if settings.covers("hard_moment"):
         since = now - alerts.HARD_LOOKBACK
         rows += journal.events(kinds=[Kind.DECISION], after_seq=hard_from, since=since)
         rows.sort(key=lambda event: event.seq)
-    head = journal.head()
+    rows = [event for event in rows if event.seq <= head_seq]
     stopped = stopped_fact(journal, clocks)
     plan = alerts.plan(
         settings,
         rows,
         start_seq=start,
-        head_seq=head.seq if head else 0,
+        head_seq=head_seq,
         last=last,
         stopped=stopped,
         now=now,
@@ -229,8 +231,8 @@ def compose(ctx: Context, plan: alerts.Plan, settings: AlertSettings, now: datet
         zone=settings.zone,
         now=now,
     )
-    head = ctx.journal.head()
-    chain_head = {"seq": head.seq, "hash": head.hash} if head else None
+    head = next(ctx.journal.events(after_seq=plan.last_seq - 1, limit=1), None)
+    chain_head = {"seq": head.seq, "hash": head.hash} if head else None  # the last row covered
     document = alerts.document(
         plan,
         device=ctx.config.device.name,
