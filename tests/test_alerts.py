@@ -469,3 +469,34 @@ def test_time_awake_tells_sleep_and_reboots_apart() -> None:
     no_boot_id = Heartbeat(wall=1000.0, monotonic=5000.0)
     restarted = Heartbeat(wall=9000.0, monotonic=30.0)
     assert alert_queue.awake_between(no_boot_id, restarted) == timedelta(seconds=30)
+
+
+def test_the_running_agent_sends_a_hard_moment_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    """The real agent: five blocked page visits through its proxy become one alert, sent by the
+    agent's own sender (its clock runs fast, so its minute-long waits pass quickly)."""
+    import httpx
+
+    from tests.proxy_fixtures import start_agent
+
+    home = alerting_home(tmp_path, monkeypatch, mail=mail)
+    (home.root / "rules").mkdir(exist_ok=True)
+    (home.root / "rules" / "gambling.txt").write_text(
+        "".join(f"casino{n}.test\n" for n in range(5))
+    )
+    at(T, speed=100.0)
+    agent = start_agent(home.root)
+    try:
+        with httpx.Client(proxy=agent.proxy_url, timeout=10) as client:
+            for n in range(5):
+                page = client.get(f"http://casino{n}.test/", headers={"Accept": "text/html"})
+                assert page.status_code == 403
+            client.get("http://casino0.test/pic.png", headers={"Accept": "image/png"})
+        received = mail.sink.wait_for(1, timeout=30)
+    finally:
+        assert agent.stop() == 0
+    assert len(received) == 1 and "hard few minutes" in text_of(received[0])
+    assert "casino" not in text_of(received[0])
+    [queued] = alert_rows(home)
+    assert queued["items"] == [{"trigger": "hard_moment", "what": "blocked_visits", "count": 5}]
