@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -500,3 +501,22 @@ def test_the_running_agent_sends_a_hard_moment_alert(
     assert "casino" not in text_of(received[0])
     [queued] = alert_rows(home)
     assert queued["items"] == [{"trigger": "hard_moment", "what": "blocked_visits", "count": 5}]
+
+
+def test_the_agent_and_the_timer_at_the_same_moment_make_one_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = alerting_home(tmp_path, monkeypatch, mail=mail, triggers=("weakened",))
+    at(T)
+    record(home, BypassSuspected(what="policy missing", source="self-check"))
+    senders = [Sender(home, clocks=awake(100.0)) for _ in range(4)]
+    threads = [threading.Thread(target=s.run_once) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for s in senders:
+        s.close()
+    time.sleep(0.2)
+    assert len(mail.messages) == 1
+    assert len(alert_rows(home)) == 1
