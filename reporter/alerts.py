@@ -329,8 +329,8 @@ def words(
     weak = [i for i in plan_.items if i.trigger == "weakened"]
     chosen = [i for i in plan_.items if i.trigger == "alerts_on"]
     if hard:
-        lines.append(f"{person} had a hard few minutes {when}: Candor blocked several pages in")
-        lines.append("a short time. A short message or call may help.")
+        lines.append(f"{person} had a hard few minutes ({when}): Candor blocked several pages")
+        lines.append("in a short time. A short message or call may help.")
         lines += [f"- {_detail(i, level, zone)}" for i in hard if level != "summary"]
         lines.append("")
     if weak:

@@ -32,7 +32,8 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         choices=("weakened", "hard-moments"),
-        help="only alerts when protection is weakened, or only for hard moments",
+        help="only alerts when protection is weakened, or only for hard moments "
+        "(default: both, or what was chosen before)",
     )
     p.add_argument(
         "--hard-moments",
@@ -85,7 +86,7 @@ def _zone_name(config: Config) -> str:
 
 def chosen(current: AlertSettings, args: argparse.Namespace, config: Config) -> AlertSettings:
     """The settings `candor alerts on ...` asks for, from those in force."""
-    triggers = alert_settings.TRIGGERS
+    triggers = current.triggers if current.on else alert_settings.TRIGGERS
     if args.only == "weakened":
         triggers = ("weakened",)
     elif args.only == "hard-moments":
@@ -162,12 +163,18 @@ def cmd_preview(home: Home, args: argparse.Namespace) -> int:
         head = journal.head()
     person = invitation.person_name(config, state.person)
     out.print(settings_words(settings), markup=False)
-    if plan.items:
+    if state.status == "confirmed" and plan.items:
         wait = "" if plan.due(now) else f" (it waits until {plan.due_at.astimezone():%H:%M})"
         plans, lead = [plan], f"This alert would be sent now{wait}:"
     else:
-        plans = samples(head.seq if head else 0, now)
+        plans = [  # a sample of each kind chosen (of both while alerts are off)
+            each
+            for each in samples(head.seq if head else 0, now)
+            if not settings.on or settings.covers(each.items[0].trigger)
+        ]
         lead = "Nothing is waiting. Samples, at the level your partner agreed to:"
+        if state.status != "confirmed":
+            lead = "Nothing is sent before your partner confirms. Samples, at the level chosen:"
     out.print(lead, markup=False)
     for each in plans:
         words = alerts.words(
