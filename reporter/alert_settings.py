@@ -97,6 +97,20 @@ def settings_for(journal: Journal, partner: str) -> AlertSettings:
     return AlertSettings()
 
 
+def on_since(journal: Journal, partner: str) -> int | None:
+    """The row that turned alerts on for `partner`, in the stretch they are on now (None: off).
+    Triggers before it are not alerted; a later change of quiet hours or thresholds does not
+    move it, so nothing waiting is dropped."""
+    since: int | None = None
+    for event in journal.latest([Kind.ALERTS_CHOSEN]):
+        if event.body.get("partner_id") != partner:
+            continue
+        if not from_event(event).on:
+            break
+        since = event.seq
+    return since
+
+
 def changes_for(journal: Journal, partner: str, after_seq: int, last_seq: int) -> list[Event]:
     """The `alerts_chosen` rows of `partner` in a report's rows, for its plain-words line."""
     return [

@@ -338,9 +338,13 @@ def words(
         lines += [f"- {_weak_line(i, level, zone)}" for i in weak]
         lines.append(f"It may have a simple reason; {person} can tell you. Asking kindly helps.")
         lines.append("")
-    if chosen:
-        lines.append(f"{person} turned on immediate alerts for you (or widened them). From now")
-        lines.append("on a short note like this one comes when something above happens.")
+    if any(i.what == "on" for i in chosen):
+        lines.append(f"{person} turned on immediate alerts for you: from now on a short note")
+        lines.append("like this one comes soon after something worth a word happens.")
+        lines.append("")
+    elif chosen:
+        lines.append(f"{person} widened your immediate alerts (what they cover, or when they")
+        lines.append("come); the weekly report shows the settings.")
         lines.append("")
     lines += [
         "Alerts come at most once every 15 minutes; the weekly report lists them too.",
@@ -350,8 +354,10 @@ def words(
         subject = f"Candor: {person} had a hard few minutes"
     elif "weakened" in kinds:
         subject = f"Candor: protection on {device} was weakened"
-    else:
+    elif any(i.what == "on" for i in chosen):
         subject = f"Candor: {person} turned on immediate alerts"
+    else:
+        subject = f"Candor: {person} widened your immediate alerts"
     return Words(subject, "\n".join(lines) + "\n")
 
 

@@ -520,3 +520,19 @@ def test_the_agent_and_the_timer_at_the_same_moment_make_one_alert(
     time.sleep(0.2)
     assert len(mail.messages) == 1
     assert len(alert_rows(home)) == 1
+
+
+def test_changing_quiet_hours_keeps_what_is_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mail: MailServer
+) -> None:
+    home = alerting_home(tmp_path, monkeypatch, mail=mail, quiet="22:00-07:00", zone="UTC")
+    at(datetime.fromisoformat("2026-12-02T23:00:00+00:00"))
+    record(home, BypassSuspected(what="proxy unset", source="self-check"))
+    assert run_pass(home).alerts == []
+    done = candor(home.root, "alerts", "on", "--quiet", "23:30-07:00")
+    assert done.returncode == 0, done.stderr
+    at(datetime.fromisoformat("2026-12-03T07:05:00+00:00"))
+    assert len(run_pass(home).alerts) == 1
+    [received] = mail.sink.wait_for(1)
+    text = text_of(received)
+    assert "proxy setting" in text and "widened your immediate alerts" in text

@@ -28,7 +28,7 @@ from agent.config import Config, Home
 from agent.journal import Event, Journal, Kind
 from agent.journal.events import AlertQueued, Heartbeat
 from agent.journal.partner import partner_id
-from reporter import alerts, consent, invitation, signing
+from reporter import alert_settings, alerts, consent, invitation, signing
 from reporter.alert_settings import AlertSettings, settings_for
 from reporter.delivery import messages
 from reporter.delivery.outbox import Outbox
@@ -111,7 +111,8 @@ def plan_now(
     """The next alert as the journal stands now (due or not), and the last alert's row."""
     partner = partner_id(state.partner_email)
     last_row, last = last_alert(journal, partner)
-    start = max(state.confirmed_seq or 0, (settings.seq or 1) - 1)
+    turned_on = alert_settings.on_since(journal, partner) or settings.seq or 1
+    start = max(state.confirmed_seq or 0, turned_on - 1)
     after = max(last.last_seq if last else 0, start)
     hard_from = max(last.hard_through if last else 0, start)
     head = journal.head()  # first: rows written while reading are left for the next alert
