@@ -121,7 +121,7 @@ BREAKDOWN: tuple[tuple[str, str], ...] = (
     ),
     (
         "decide, explain, print",
-        "from agent.cli.rules import explain\nfrom agent.cli.console import out\n"
+        "from agent.policy.decision_words import explain\nfrom agent.cli.console import out\n"
         f"out.line(explain(loaded.matcher.decide({URL!r})))",
     ),
 )

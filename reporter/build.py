@@ -27,6 +27,7 @@ from reporter import (
     alert_report,
     anchor_report,
     continuity,
+    conversation,
     coverage,
     integrity,
     render_html,
@@ -175,6 +176,7 @@ def build_report(
         continuity=link,
         anchors=anchors.section,
         alerts=alert_report.section(journal, scope, level, partner_id(config.partner.email)),
+        conversation=conversation.conversation(facts.summary, section),
     )
     unsigned = model.as_json()
     signed = doc.signed_bytes(unsigned)

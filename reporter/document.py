@@ -368,6 +368,16 @@ class Anchors(_Model):
     attachment_sha256: str | None = None
 
 
+class Conversation(_Model):
+    """A few kind observations on the week and one open question, to start the partner's
+    check-in (`reporter.conversation`): only what the summary level already shows."""
+
+    notes: list[str]
+    """Up to three short sentences, the most important first (none when nothing was recorded)."""
+    question: str
+    """One good open question for the check-in."""
+
+
 class Signature(_Model):
     """The document's Ed25519 signature and the fingerprint of the key that made it."""
 
@@ -453,6 +463,8 @@ class Document(_Model):
     continuity: Continuity | None = None
     anchors: Anchors | None = None
     """Public time anchors (absent in reports built before them)."""
+    conversation: Conversation | None = None
+    """For your conversation: notes and one question (absent in reports built before it)."""
     signature: Signature | None = None
     alerts: AlertsSection | None = None
     """Immediate alerts (absent when the person never chose them)."""
@@ -474,7 +486,7 @@ class Document(_Model):
         """The document as JSON: absent levels and a missing signature are left out."""
         data = self.model_dump(mode="json", by_alias=True)
         for optional in ("domains", "searches", "signature", "rows", "rebuilt", "continuity",
-                         "anchors"):  # fmt: skip
+                         "anchors", "conversation"):  # fmt: skip
             if data.get(optional) is None:
                 data.pop(optional, None)
         if data["period"].get("week") is None:

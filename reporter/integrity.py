@@ -40,6 +40,7 @@ from reporter.document import (
     Passthroughs,
 )
 from reporter.scope import Scope, clock_anomalies, zone_changes
+from reporter.unlock_report import unlock_words
 
 # -- changes --------------------------------------------------------------------------------
 
@@ -441,6 +442,7 @@ def build_integrity(
         *capture_words(journal, scope),
         *settings_file_words(journal, scope),
         *stale_list_words(journal, scope),
+        *unlock_words(journal, scope, share),
     ]
     return integrity.model_copy(update={"attention": said})
 

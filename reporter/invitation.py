@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.config import Config, Home
+from agent.config import Config, Home, format_duration
 from reporter import render_html, schedule
 from reporter.render_text import STOP_COMMAND, sentence
 from reporter.signing import NAMESPACE, PRINCIPAL
@@ -158,6 +158,7 @@ def invitation(
     level = LEVEL_WORDS.get(config.detail_level, config.detail_level)
     where_line = f"- Where reports go (what your code confirms): {where}.\n" if where else ""
     first, check_by = first_report_words(config, now)
+    cooling = _cooling_words(config)
     text = f"""\
 Hello {partner},
 
@@ -188,6 +189,13 @@ If you are willing, tell {person} this code, in person or by phone:
 
 Reports start only once {person} types it in. If you would rather not, ignore this email:
 nothing more will be sent to you.
+
+UNLOCK CODES
+Once {person} has typed your code in, you receive a second email: a numbered sheet of one-time
+unlock codes, for you alone. Changes that loosen the filter wait {cooling}; with a
+code from you, {person} can skip that wait, or allow one site for longer than a day. Give a
+code only after you have talked it through. Every code used is named in the next report by its
+number, so you will see if one is used that you never gave.
 
 CHECKING THAT A REPORT IS GENUINE
 Every report is signed. The signing key's fingerprint is:
@@ -250,6 +258,13 @@ def alert_words(config: Config, person: str, alerts: str | None) -> str:
         f"An alert is a short note, signed like the reports, and it {private}.\n"
         "Each alert is also listed in the next weekly report.\n\n"
     )
+
+
+def _cooling_words(config: Config) -> str:
+    """The cooling-off delay in words, for the unlock codes' paragraph."""
+    if config.cooling_off.total_seconds() <= 0:
+        return "for the cooling-off delay they set"
+    return f"for the cooling-off delay ({format_duration(config.cooling_off)})"
 
 
 def anchor_words(config: Config, person: str) -> str:
@@ -418,7 +433,7 @@ def _body_html(groups: list[tuple[str, list[str]]]) -> str:
     """The groups as HTML, one list for each run of items."""
     out, items = "", []
     for kind, lines in groups:
-        joined = render_html.escaped(" ".join(line.strip() for line in lines))
+        joined = render_html.prose(" ".join(line.strip() for line in lines))
         if kind == "item":
             items.append(joined)
             continue

@@ -34,6 +34,25 @@ def escaped(text: object) -> str:
     return escape(printable(str(text)), quote=True)  # a bidi override cannot disguise a host
 
 
+MONO = "ui-monospace,Menlo,Consolas,monospace"
+CODE = (
+    f"font-family:{MONO};font-size:.92em;background:#eef1f4;border-radius:4px;padding:0 3px;" + WRAP
+)
+"""A command inside a sentence (`candor partner revoke`), set apart as the text's backticks do."""
+
+
+def prose(text: object) -> str:
+    """Candor's own sentence made safe for HTML, a command in backticks shown as code (the
+    backticks themselves are the plain text's way of saying it)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick stays as it is
+        parts[-2:] = ["`".join(parts[-2:])]
+    return "".join(
+        f'<code style="{CODE}">{escaped(part)}</code>' if i % 2 else escaped(part)
+        for i, part in enumerate(parts)
+    )
+
+
 def card(title: str, body: str, accent: str = "#d9dee3") -> str:
     """One white card of the page, its title in small capitals (none when `title` is empty)."""
     heading = (
@@ -134,16 +153,18 @@ def render(document: Document) -> str:
     intro = paragraph(f"Hello {escaped(document.partner.name or 'there')},")
     intro += paragraph(escaped(words.headline(document)), head_color)
     if attention:
-        intro += bullets([escaped(a) for a in attention])
+        intro += bullets([prose(a) for a in attention])
     if (length := words.period_length_words(document)) is not None:
         intro += paragraph(escaped(length), SOFT, 14)
     cards.append(card("This week", intro, head_color))
+    if (talk := _conversation(document)) is not None:
+        cards.append(card("For your conversation", talk, CALM))
 
     stats = (
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr>'
         + _stat(s.totals.block, "blocked")
         + _stat(s.totals.warn, "warned")
-        + _stat(s.streak_days, "days in a row without a block")
+        + _stat(*_days_stat(document))
         + "</tr></table>"
     )
     more = []
@@ -230,11 +251,11 @@ def render(document: Document) -> str:
     cards.append(card("What you can do", care, CALM))
 
     check = paragraph(
-        escaped(
+        prose(
             f"Report #{document.seq}, signed by {i.signing_key.fingerprint}. Compare this "
             "fingerprint with the one in your invitation. The attachments let you check the "
-            "signature yourself with candor verify, ssh-keygen -Y verify or openssl pkeyutl. "
-            + words.stopping_words(document)
+            "signature yourself with `candor verify`, `ssh-keygen -Y verify` or "
+            "`openssl pkeyutl`. " + words.stopping_words(document)
         ),
         SOFT,
         13,
@@ -253,7 +274,7 @@ def code_block(lines: list[str]) -> str:
     phone instead of running off the screen."""
     body = "<br>".join(escaped(line) for line in lines)
     return (
-        '<div style="font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;'
+        f'<div style="font-family:{MONO};font-size:13px;'
         f"line-height:1.45;color:{INK};background:#eef1f4;border-radius:6px;padding:8px 10px;"
         f'margin:0 0 10px 0;{WRAP}">{body}</div>'
     )
@@ -282,6 +303,29 @@ def page(title: str, subtitle: str, cards: list[str]) -> str:
         + "".join(cards)
         + "</table></td></tr></table></body></html>\n"
     )
+
+
+def _days_stat(document: Document) -> tuple[str, str]:
+    """The third figure of the summary: days without a block, or, when Candor stepped in every
+    day, how many days it did (never a bare 0 that reads as failure)."""
+    counted = words.days_without_block(document)
+    if counted is None:
+        return "–", "days without a block"
+    clear, days = counted
+    if clear == 0:
+        return f"{days} of {days}", "days Candor stepped in"
+    return f"{clear} of {days}", "days without a block"
+
+
+def _conversation(document: Document) -> str | None:
+    """The notes on the week and the one question, as a card's body (None in reports built
+    before it)."""
+    talk = document.conversation
+    if talk is None:
+        return None
+    body = bullets([escaped(note) for note in talk.notes]) if talk.notes else ""
+    question = f"{escaped(words.QUESTION_LEAD)} <b>{escaped(talk.question)}</b>"
+    return body + paragraph(question)
 
 
 def _how(origin: str | None) -> str:

@@ -496,6 +496,7 @@ def render(document: Document) -> str:
     out: list[str] = []
     for section in (
         _greeting,
+        _conversation,
         _this_week,
         _websites,
         _searches,
@@ -529,6 +530,49 @@ def _greeting(document: Document, zone: tzinfo) -> list[str]:
     return out
 
 
+QUESTION_LEAD = "A good question to ask:"
+"""What comes before the one question of "For your conversation", in text and HTML."""
+
+
+def _conversation(document: Document, zone: tzinfo) -> list[str]:
+    """A few kind notes on the week and one question to open the check-in with (absent in
+    reports built before it)."""
+    talk = document.conversation
+    if talk is None:
+        return []
+    out = ["FOR YOUR CONVERSATION"]
+    for note in talk.notes:
+        out.extend(textwrap.wrap(note, WIDTH, initial_indent="  • ", subsequent_indent="    "))
+    out.extend(
+        textwrap.wrap(f'{QUESTION_LEAD} "{talk.question}"', WIDTH, initial_indent="  ",
+                      subsequent_indent="  ")
+    )  # fmt: skip
+    out.append("")
+    return out
+
+
+def days_without_block(document: Document) -> tuple[int, int] | None:
+    """Days of the period with no block, and the days it touches; None when Candor has no
+    record of the week (every day would look blockless)."""
+    if document.integrity.coverage.percent is None:
+        return None
+    inside = [d for d in document.summary.days if not d.outside_period]
+    return sum(1 for d in inside if d.block == 0), len(inside)
+
+
+def days_without_block_words(document: Document) -> str | None:
+    """The days without a block, said as what went well, never as a count that fell to 0."""
+    counted = days_without_block(document)
+    if counted is None:
+        return None
+    clear, days = counted
+    if clear == 0:
+        return "Candor stepped in on every day this week."
+    if clear == days:
+        return "No blocks on any day this week."
+    return f"Days without a block this week: {clear} of {days}"
+
+
 def _this_week(document: Document, zone: tzinfo) -> list[str]:
     """The counts: totals, the trend, per category."""
     s = document.summary
@@ -537,7 +581,8 @@ def _this_week(document: Document, zone: tzinfo) -> list[str]:
     out.extend(f"  {line}" for line in lookup_lines(document))
     if (trend := change_words(document)) is not None:
         out.append(f"  That is {trend}.")
-    out.append(f"  Days in a row without a block: {s.streak_days}")
+    if (days := days_without_block_words(document)) is not None:
+        out.append(f"  {days}")
     out.append(f"  Warnings clicked through: {s.warn_continues}")
     out.append(f'  "This was a mistake" requests: {s.unblock_requests}')
     if s.searches_flagged:

@@ -100,6 +100,29 @@ class ClockControl:
 _active: ClockControl | None = None
 
 
+CHEAP_UNLOCK_HASHES_N = 2**4
+"""scrypt's n for unlock-code sheets made in tests: a sheet in milliseconds, not seconds."""
+
+
+def cheap_unlock_hashes() -> None:
+    """Hash new unlock-code sheets cheaply in this process (the shipped costs stay the default)."""
+    from reporter import unlock_sheet
+
+    unlock_sheet.use_hash_params(unlock_sheet.HashParams(n=CHEAP_UNLOCK_HASHES_N, r=1, p=1))
+
+
+@pytest.fixture(autouse=True)
+def cheap_unlock_sheets() -> Iterator[None]:
+    """Every test: cheap unlock-code hashes, the shipped ones again afterwards."""
+    from reporter import unlock_sheet
+
+    cheap_unlock_hashes()
+    try:
+        yield
+    finally:
+        unlock_sheet.use_hash_params(None)
+
+
 @pytest.fixture
 def simulated_clock() -> Iterator[ClockControl]:
     """This test's clock; the real one again afterwards."""
@@ -171,7 +194,8 @@ def child_command(*args: str, crash_at: str | None = None, **injected: float | s
 
 
 def install(spec: Injected) -> None:
-    """Put what `spec` asks for into this process."""
+    """Put what `spec` asks for into this process (and cheap unlock-code hashes, always)."""
+    cheap_unlock_hashes()
     if spec.now is not None:
         clock.use(SimulatedClock(datetime.fromisoformat(spec.now), spec.speed))
     if spec.crash_at is not None:

@@ -101,6 +101,20 @@ class Sink:
             self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
             return list(self.messages)
 
+    def take_unlock_sheet(self, timeout: float = 10.0) -> Received:
+        """Wait for the sheet of unlock codes a confirmation sends and take it out of
+        `messages`, for tests that count the other mail (tests/test_unlock_codes.py reads it)."""
+
+        def sheet() -> Received | None:
+            return next((m for m in self.messages if m.message["X-Candor-Unlock-Sheet"]), None)
+
+        with self.arrived:
+            self.arrived.wait_for(lambda: sheet() is not None, timeout)
+            found = sheet()
+            assert found is not None, "no sheet of unlock codes arrived"
+            self.messages.remove(found)
+            return found
+
 
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (

@@ -78,6 +78,8 @@ class RunningAgent:
     host: str
     port: int
     stderr_lines: list[str] = field(default_factory=list)
+    stdout_lines: list[str] = field(default_factory=list)
+    """Everything it printed, as it comes (the reader keeps filling it)."""
     canary_url: str | None = None
     """The agent's canary, when the test named it (`start_agent(canary_secret=...)`)."""
     transparent: list[tuple[str, int]] = field(default_factory=list)
@@ -185,9 +187,11 @@ def start_agent(
     expected = extra.count("--transparent")
     listeners: dict[str, tuple[str, int]] = {}
     dns: list[tuple[str, int]] = []
+    stdout_lines: list[str] = []
 
     def read_stdout() -> None:
         for line in process.stdout or ():
+            stdout_lines.append(line)
             if not found and (match := LISTENING.match(line.strip())):
                 found.append(match)
             elif match := ANNOUNCED.match(line.strip()):
@@ -210,7 +214,7 @@ def start_agent(
             )
         time.sleep(0.02)
     host, port = found[0].group(1), int(found[0].group(2))
-    running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines)
+    running = RunningAgent(process, home, host.strip("[]"), port, stderr_lines, stdout_lines)
     running.transparent = list(transparent)
     running.listeners.update(listeners)
     running.dns = list(dns)

@@ -8,6 +8,7 @@ The block page's screenshot is kept in tests/artifacts/ to be looked at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -193,3 +194,71 @@ def test_a_browser_tells_pages_it_opened_from_images_a_page_pulled_in(
     assert opened is not None and opened.status == 403
     event = agent.wait_for_event("decision", lambda e: e["host"] == "opened.blocked.test")
     assert event["request"] == "navigation" and "referrer" not in event
+
+
+def test_take_me_back_returns_to_the_page_before(page, origin: Origin) -> None:
+    before = origin.https("browser.test", "/page")
+    page.goto(before)
+    warned = page.goto(origin.https("back.warned.test", "/page"))
+    assert warned is not None and warned.status == 403
+    page.click("text=Take me back")
+    page.wait_for_url(before)
+    assert "Hello from main" in page.text_content("h1")
+
+
+def test_take_me_back_in_a_new_tab_closes_it_or_leads_to_a_quiet_page(page, origin: Origin) -> None:
+    """A warn page opened in a new tab has nothing to go back to: the button still works,
+    closing the tab (browsers let a page close a tab with one page in its history) or, where
+    the browser refuses, showing a quiet page that names no site."""
+    page.goto(origin.https("browser.test", "/page"))
+    with page.context.expect_page() as opened:
+        page.evaluate(
+            "url => window.open(url, '_blank', 'noopener')",
+            origin.https("tab.warned.test", "/page"),
+        )
+    tab = opened.value
+    try:
+        tab.wait_for_load_state()
+        assert tab.evaluate("history.length") == 1
+        assert "A pause before" in tab.text_content("h1")
+        with contextlib.suppress(Exception):  # the tab may close under the click
+            tab.click("text=Take me back")
+            tab.wait_for_timeout(1500)
+        if not tab.is_closed():
+            assert tab.url == "http://candor.invalid/away"
+            assert "You stepped back" in tab.text_content("h1")
+            assert "warned" not in tab.content()
+    finally:
+        if not tab.is_closed():
+            tab.close()
+
+
+def test_the_quiet_page_is_answered_without_a_token(page) -> None:
+    shown = page.goto("http://candor.invalid/away")
+    assert shown is not None and shown.status == 200
+    assert "You stepped back" in page.text_content("h1")
+
+
+def test_the_status_page_shows_the_state_and_explains_a_block(page) -> None:
+    """Issue 17, item 4 (first part): `http://candor.invalid/` in a real browser, through the
+    agent, at desktop and phone width; it only reads."""
+    shown = page.goto("http://candor.invalid/")
+    assert shown is not None and shown.status == 200
+    assert page.text_content("h1") == "Candor"
+    text = page.text_content("main")
+    assert "Candor is running on" in text and "Rules" in text and "adult" in text
+    assert "content-security-policy" in shown.headers and shown.headers["x-frame-options"] == "DENY"
+    page.fill("input[name=url]", "https://www.blocked.test/page")
+    page.click("text=Explain")
+    page.wait_for_url("http://candor.invalid/why?url=*")
+    assert "Blocked by the rule" in page.text_content("main")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
+    page.set_viewport_size({"width": 412, "height": 900})
+    try:
+        page.goto("http://candor.invalid/")
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= 412
+        page.screenshot(path=str(ARTIFACTS / "status-page-phone.png"), full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})

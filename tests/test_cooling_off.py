@@ -534,7 +534,7 @@ def test_the_running_agent_holds_loosening_and_applies_an_allow_at_once(
 
 
 def test_waiting_loosening_is_described_the_same_for_a_rule_and_a_lowered_action() -> None:
-    from agent.cli.rules import explain
+    from agent.policy.decision_words import explain
     from agent.proxy.pages.render import pending_note
 
     until = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

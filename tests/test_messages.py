@@ -177,6 +177,7 @@ def test_invitation_and_the_note_to_a_former_partner(
     )
 
     assert main([*run, "partner", "confirm", "ABCD-2345"]) == 0
+    ascii_headers(mail.sink.take_unlock_sheet())
     change = ("--partner-name", "Kim", "--partner-email", "kim@example.org", "--yes")
     assert main([*run, "partner", "change", *change]) == 0
     [_, note] = mail.sink.wait_for(2)

@@ -253,11 +253,13 @@ def test_the_agent_blocks_a_recognised_host_and_its_page_names_the_recogniser(
     page = open_page(trusting, untouched_origin.https("snapsexehot-recognised.test", "/"))
     assert page.status_code == 403
     assert page.headers["x-candor-decision"] == "block; category=adult"
-    assert "recognised by its name: sexe, hot" in page.text and "name recogniser" in page.text
+    assert "recognised by its name: sexe, hot" in page.text
+    assert "the words in the site&#x27;s name" in page.text
     assert "I think this is a mistake" in page.text
     sent = press(trusting, page, "mistake")
     noted = trusting.get(sent.headers["location"], headers=TO_OWN_ORIGIN)
     assert "recognise = false" in noted.text and "rules remove" not in noted.text
+    assert "candor rules allow snapsexehot-recognised.test" in noted.text
     event = agent.wait_for_event(
         "decision", lambda e: e.get("host") == "snapsexehot-recognised.test"
     )

@@ -17,9 +17,12 @@ import httpx
 import pytest
 from mitmproxy.test import tutils
 
+from agent.config import Config
+from agent.proxy.filter_settings import filter_settings
 from agent.proxy.pages.origin import ORIGIN
-from agent.proxy.pages.render import csp_source
+from agent.proxy.pages.render import PageInfo, block_page, csp_source, source_words
 from agent.proxy.request_kind import vouched_navigation
+from rules.model import Decision
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import (
     NAVIGATION,
@@ -247,7 +250,7 @@ def test_every_page_of_candors_has_the_strict_headers(
     statuses = {name: r.status_code for name, r in answers.items()}
     assert statuses == {
         "block": 403, "warn": 403, "mistake": 303, "noted": 200, "continue": 303,
-        "expired": 404, "spent": 403, "a link": 405, "front": 404,
+        "expired": 404, "spent": 403, "a link": 405, "front": 200,
     }  # fmt: skip
     for name, response in answers.items():
         assert response.url.host == "candor.invalid", name
@@ -288,3 +291,34 @@ def test_navigate_redirect_page_continue_and_back_with_one_warn_continue(
     event = agent.wait_for_event("warn_continue", lambda e: e["host"] == host)
     assert (event["category"], event["rule"]) == ("gambling", "warned.test")
     assert len(rows(agent, "warn_continue", host)) == 1
+
+
+def test_the_block_page_names_where_a_rule_came_from_in_words() -> None:
+    """ "From lists/adult/pornography-hosts" is jargon and breaks mid-word on a phone."""
+    assert source_words("lists/adult/pornography-hosts") == "the public list 'pornography-hosts'"
+    assert source_words("adult.txt:87") == "your own rules (rules/adult.txt, line 87)"
+    assert source_words("name recogniser") == "the words in the site's name"
+    assert source_words(None) == "Candor's built-in rules"
+
+
+def test_the_block_page_offers_the_way_to_reach_the_partner_the_person_chose() -> None:
+    """Issue 17: a one-tap `sms:`, `tel:` or `mailto:` link, chosen at `candor init`."""
+
+    def page(contact: str | None) -> str:
+        config = Config.model_validate(
+            {"partner": {"name": "Sam", "email": "sam@example.org", "contact": contact}}
+        )
+        settings = filter_settings(config)
+        decision = Decision("block", "adult", "block", "blocked.test", "adult.txt:1")
+        info = PageInfo(
+            "blocked.test", "https://blocked.test/", decision, "t", "Sam", settings.partner_link
+        )
+        return block_page(info)
+
+    assert '<a class="button" href="sms:+447700900123">Text Sam</a>' in page("sms:+44 7700 900123")
+    assert '<a class="button" href="tel:+15550100">Call Sam</a>' in page("tel:+1 555 0100")
+    assert (
+        '<a class="button" href="mailto:sam%40example.org?subject=Could%20we%20talk%3F">'
+        "Write to Sam</a>" in page("email")
+    )
+    assert "Text Sam" not in page(None) and "reach out to <strong>Sam</strong>" in page(None)

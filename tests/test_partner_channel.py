@@ -72,8 +72,12 @@ def hooks(httpserver) -> dict[str, list[dict]]:
     return seen
 
 
-def confirmed(home: Path, mail: MailServer, webhook_url: str | None = None) -> None:
-    """`candor init`, invite, confirm: the partner confirmed the channel in config.toml."""
+def confirmed(
+    home: Path, mail: MailServer, webhook_url: str | None = None, hooks: dict | None = None
+) -> None:
+    """`candor init`, invite, confirm: the partner confirmed the channel in config.toml. The
+    sheet of unlock codes the confirmation sends is taken out of the mail and the hooks
+    (tests/test_unlock_codes.py reads it)."""
     Home.at(home).ensure()
     in_process(home, *INIT)
     use_mail(home, mail)
@@ -85,6 +89,15 @@ def confirmed(home: Path, mail: MailServer, webhook_url: str | None = None) -> N
     in_process(
         home, "partner", "confirm", code_from(invite.message.get_body(("plain",)).get_content())
     )
+    mail.sink.take_unlock_sheet()
+    if hooks is not None:
+        without_sheets(hooks)
+
+
+def without_sheets(hooks: dict) -> None:
+    """Take the sheets of unlock codes out of what the webhook receivers got."""
+    for path in ("/hook", "/other"):
+        hooks[path][:] = [b for b in hooks[path] if b["type"] != "candor.unlock.sheet"]
 
 
 def edit(home: Path, change) -> None:
@@ -181,7 +194,7 @@ def test_a_hand_edited_webhook_url_is_ignored_and_reported(
     home_dir: Path, mail: MailServer, hooks: dict
 ) -> None:
     urls = hooks["url"][0]
-    confirmed(home_dir, mail, webhook_url=urls["hook"])
+    confirmed(home_dir, mail, webhook_url=urls["hook"], hooks=hooks)
     edit_then_report(home_dir, lambda c: setattr(c.delivery.webhook, "url", urls["other"]))
 
     assert hooks["/other"] == [], "the URL named by hand gets nothing"
@@ -197,7 +210,7 @@ def test_partner_change_moves_the_channel_honestly(
     home_dir: Path, mail: MailServer, other_mail: MailServer, hooks: dict
 ) -> None:
     urls = hooks["url"][0]
-    confirmed(home_dir, mail, webhook_url=urls["hook"])
+    confirmed(home_dir, mail, webhook_url=urls["hook"], hooks=hooks)
     before = state(home_dir).channel
     assert before is not None and before.smtp_port == mail.port
 
@@ -230,6 +243,8 @@ def test_partner_change_moves_the_channel_honestly(
     assert "Where reports go (what your code confirms): email to sam@example.org via " in where
     assert f"127.0.0.1:{other_mail.port}" in where and urls["other"] in where
     ok(home_dir, "partner", "confirm", code_from(invite.message.get_body(("plain",)).get_content()))
+    other_mail.sink.take_unlock_sheet()
+    without_sheets(hooks)
     assert state(home_dir).status == "confirmed"
     assert state(home_dir).channel.smtp_port == other_mail.port
     harness.set_time(DUE.replace(day=6, month=12))
@@ -243,7 +258,7 @@ def test_a_note_to_the_former_webhook_is_retried_there_not_at_the_new_one(
     home_dir: Path, mail: MailServer, hooks: dict
 ) -> None:
     urls = hooks["url"][0]
-    confirmed(home_dir, mail, webhook_url=urls["hook"])
+    confirmed(home_dir, mail, webhook_url=urls["hook"], hooks=hooks)
     hooks["refuse"].append("/hook")  # the former webhook is down when the channel moves
     ok(home_dir, "partner", "change", "--webhook-url", urls["other"], "--yes")
     assert hooks["/hook"] == [] and hooks["/other"] == []

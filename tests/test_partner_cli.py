@@ -88,6 +88,7 @@ def invite_and_confirm(home: Path, mail: MailServer) -> None:
     [invite] = mail.sink.wait_for(1)
     code = code_from(invite.message.get_body(("plain",)).get_content())
     in_process(home, "partner", "confirm", code)
+    mail.sink.take_unlock_sheet()  # tests/test_unlock_codes.py reads it
 
 
 def show(home: Path) -> dict:

@@ -122,7 +122,11 @@ def test_blocked_http_shows_the_block_page_and_never_contacts_the_host(
     assert response.status_code == 403
     assert response.headers["x-candor-decision"] == "block; category=adult"
     page = response.text
-    assert "blocked.test" in page and "adult.txt:1" in page and "Sam" in page
+    assert (
+        "blocked.test" in page
+        and "your own rules (rules/adult.txt, line 1)" in page
+        and "Sam" in page
+    )
     assert "<script src" not in page and "<link" not in page
     event = agent.wait_for_event("decision", lambda e: e["host"] == "plain.blocked.test")
     assert event["decision"] == "block" and event["category"] == "adult"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import Home, load_config
-from agent.health.status import collect
-from agent.health.status_text import format_status
+from agent.health.status import COUNTED_KINDS, collect
+from agent.health.status_text import KIND_WORDS, format_status, kind_words
 from agent.journal import Journal
 from agent.policy.ledger import add_grant
 from agent.policy.rulebook import load_rules, remember_applied
@@ -183,3 +183,12 @@ def test_a_deleted_category_still_enforced_is_shown(home: Home) -> None:
     assert datetime.fromisoformat(gambling["action_pending_until"]) > now + timedelta(hours=23)
     text = "\n".join(format_status(status))
     assert "gambling" in text and "its rules file was deleted" in text
+
+
+def test_todays_other_events_are_counted_in_words() -> None:
+    """`candor status` is read by a person: no `allow_granted` or `bypass_suspected`."""
+    assert set(COUNTED_KINDS) - {"decision"} == set(KIND_WORDS)
+    assert kind_words("allow_granted", 1) == "1 temporary allow"
+    assert kind_words("bypass_suspected", 2) == "2 possible ways around Candor"
+    for kind in KIND_WORDS:
+        assert "_" not in kind_words(kind, 3)

@@ -11,7 +11,6 @@ from pathlib import Path
 from agent.cli.console import UserError, out, usable_settings
 from agent.config import Home, format_duration, parse_duration
 from agent.config.shell_words import command_line
-from agent.health.pidfile import is_candor, read_pid_file
 from agent.journal import clock
 from agent.policy.temporary_allow import MAX_GRANT, GrantError
 
@@ -72,7 +71,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "ordinary app would, to show that the system capture leads to Candor (run by the "
             "system install's timer, as root with --user; docs/capture.md)."
         )
-        parser.add_argument("--probe", action="store_true", required=True)
+        parser.add_argument(
+            "--probe", action="store_true", required=True, help="make the probe (required)"
+        )
         parser.add_argument(
             "--user", metavar="NAME", help="make the probe as this unprivileged user (root only)"
         )
@@ -84,7 +85,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "public suffix like com. Meant for an urgent false positive: it is recorded with "
             "your reason, shown by `candor status` and in the weekly report, and ends by itself."
         )
-        parser.add_argument("host", metavar="HOST")
+        parser.add_argument("host", metavar="HOST", help="the site, e.g. example.com")
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--for", dest="duration", metavar="DURATION", help='e.g. "15m", "2h"')
         group.add_argument("--end", action="store_true", help="end this host's allow now")
@@ -93,7 +94,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         )
         parser.set_defaults(handler=cmd_allow)
     else:
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="as JSON, for scripts")
         parser.add_argument(
             "--no-verify", action="store_true", help="skip checking the journal chain (faster)"
         )
@@ -105,6 +106,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
     from agent.proxy.lean_start import register_bare_addons_package
 
     register_bare_addons_package()
+    from agent.cli.first_steps import first_steps_lines
     from agent.proxy.runner import run
 
     return run(
@@ -117,6 +119,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         dns=args.dns,
         dns_upstream=args.dns_upstream,
         capture_table=args.capture_table,
+        first_steps=first_steps_lines(home),
     )
 
 
@@ -167,9 +170,9 @@ def cmd_allow(home: Home, args: argparse.Namespace) -> int:
         "This is recorded, with your reason, and will be in your weekly report.",
         markup=False,
     )
-    found = read_pid_file(home.pid_file)
-    if found is None or not is_candor(found[0]):
-        out.print("Candor is not running; the allow applies as soon as it runs.")
+    from agent.cli.taking_effect import at_once, is_running
+
+    out.print(at_once(is_running(home)), markup=False)
     return 0
 
 
@@ -204,11 +207,17 @@ def _ask_reason() -> str:
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
     """Print the status; the reporter's delivery notes are handed in from here."""
+    from agent.cli.first_steps import first_steps
     from agent.health.status import collect  # reads everything; only this command needs it
     from agent.health.status_text import format_status
     from reporter.delivery.sender import status_notes
 
-    status = collect(home, verify=not args.no_verify, delivery_notes=status_notes)
+    status = collect(
+        home,
+        verify=not args.no_verify,
+        delivery_notes=status_notes,
+        setup_notes=lambda h: [(step.what, step.fix) for step in first_steps(h)],
+    )
     if args.json:
         out.print_json(json.dumps(status.as_json()))
     else:

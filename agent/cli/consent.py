@@ -6,11 +6,14 @@ the chosen level, then the consent text; what was agreed is journaled with a dig
 
 from __future__ import annotations
 
+from agent.cli.prompts import setting_check
 from agent.config import Config, Home
 from agent.journal import Journal, clock
-from reporter import consent, schedule
+from reporter import consent, render_text, schedule
 from reporter.build import build_report, next_report
 from reporter.consent import ConsentState
+from reporter.conversation import conversation
+from reporter.document import Document, read_document
 
 LEVEL_HELP = {
     "summary": "counts per category and action, per day and hour of the day "
@@ -28,16 +31,35 @@ def consent_now(home: Home) -> ConsentState:
         return consent.consent_state(journal)
 
 
-def sample_report(home: Home, config: Config, level: str, state: ConsentState | None = None) -> str:
+def sample_report(
+    home: Home,
+    config: Config,
+    level: str,
+    state: ConsentState | None = None,
+    person: str | None = None,
+) -> str:
     """This week's report as it would be built now, at `level`: the real thing, not a mock-up,
-    numbered as the partner's next report would be (#1 for a new partner, `state` None)."""
+    numbered as the partner's next report would be (#1 for a new partner, `state` None), and
+    naming the person as `person` (the name just given at `candor init`, not yet journaled)."""
     shared = config.model_copy(update={"detail_level": level})
     now = clock.now()
     period = schedule.first_period(now, config.report, config.report.zone())
     with Journal(home.journal_file, clock=clock.now) as journal:
         seq = 1 if state is None else next_report(journal, config, state, now).seq
         built = build_report(home, shared, journal, period, seq=seq, prev_report_hash=None, now=now)
-    return str(built.text)
+    if not person:
+        return str(built.text)
+    return render_text.render(_named(read_document(built.document), person))
+
+
+def _named(document: Document, person: str) -> Document:
+    """The sample as it will read once the person's name is recorded with their consent."""
+    integrity = document.integrity
+    said = integrity.model_copy(
+        update={"consent": integrity.consent.model_copy(update={"person": person})}
+    )
+    talk = conversation(document.summary, said)
+    return document.model_copy(update={"integrity": said, "conversation": talk})
 
 
 def consent_text(config: Config, level: str, partner_name: str, partner_email: str) -> str:
@@ -57,8 +79,10 @@ def consent_text(config: Config, level: str, partner_name: str, partner_email: s
 
 
 def check_email(value: str) -> None:
-    """Raises ValueError (a ConfigError) unless `value` is an email address config.toml takes."""
-    Config.model_validate({"partner": {"email": value}})
+    """Raises ValueError, in plain words, unless `value` is an email address config.toml takes."""
+    setting_check(
+        "partner.email", "That does not look like an email address (like sam@example.org)."
+    )(value)
 
 
 def check_name(value: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from agent.cli.console import UserError, out, usable_settings
-from agent.config import Home
+from agent.cli.delivery_setup import add_setup_options
+from agent.config import Home, editing_config
 from agent.journal import Journal, clock
 from reporter import signing
 from reporter.delivery import messages, smtp, webhook
@@ -18,6 +19,18 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = delivery.add_parser("test", help="send a test message (to you, not your partner)")
     p.add_argument("--to", metavar="ADDRESS", help="default: your sender address")
     p.set_defaults(handler=cmd_delivery_test)
+    p = delivery.add_parser(
+        "setup", help="set up email or a webhook for the reports, with a test message"
+    )
+    add_setup_options(p)
+    p.set_defaults(handler=editing_config(setup))
+
+
+def setup(home: Home, args: argparse.Namespace) -> int:
+    """`candor delivery setup` (agent.cli.delivery_setup)."""
+    from agent.cli.delivery_setup import cmd_delivery_setup
+
+    return cmd_delivery_setup(home, args)
 
 
 def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:

@@ -8,9 +8,11 @@ confirmed with the code from their invitation (`candor partner invite` / `confir
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+from agent.cli.category import CATEGORY_WORDS
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -20,10 +22,9 @@ from agent.cli.consent import (
     sample_report,
 )
 from agent.cli.console import UserError, out
-from agent.cli.prompts import ask, choose, one_of
+from agent.cli.prompts import ask, choose, confirm, one_of, setting_check
 from agent.config import (
     DETAIL_LEVELS,
-    WEEKDAYS,
     CategorySettings,
     Config,
     ConfigError,
@@ -48,12 +49,20 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the options of `candor init` (each answers one question of the wizard)."""
     p = parser
     p.add_argument("--your-name", help="how your partner knows you (used in the invitation)")
-    p.add_argument("--partner-name")
-    p.add_argument("--partner-email")
-    p.add_argument("--detail-level", choices=DETAIL_LEVELS)
-    p.add_argument("--device-name")
-    p.add_argument("--report-day", choices=WEEKDAYS)
-    p.add_argument("--report-time", metavar="HH:MM")
+    p.add_argument("--partner-name", help="your partner's name, as you call them")
+    p.add_argument("--partner-email", help="where your partner's reports go")
+    p.add_argument(
+        "--partner-contact",
+        metavar="HOW",
+        help='a button on the block page to reach them: "email", "sms:+NUMBER", "tel:+NUMBER" '
+        'or "none"',
+    )
+    p.add_argument(
+        "--detail-level", choices=DETAIL_LEVELS, help="how much the report shares (summary: least)"
+    )
+    p.add_argument("--device-name", help="this computer's name in reports")
+    p.add_argument("--report-day", metavar="DAY", help="the day the weekly report is sent (Sunday)")
+    p.add_argument("--report-time", metavar="HH:MM", help="the time it is sent, e.g. 18:00")
     p.add_argument("--cooling-off", metavar="DURATION", help=f"suggested: {SUGGESTED_COOLING_OFF}")
     p.add_argument(
         "--categories", nargs="+", metavar="NAME[=ACTION]", help="e.g. adult gambling=warn"
@@ -98,12 +107,13 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
         new.partner.confirmed_at = None
     new.partner.name = partner.name
     new.partner.email = partner.email
+    new.partner.contact = _contact(config, partner, args, yes)  # type: ignore[assignment]
     level = new.detail_level
     out.print(
         f"\n[bold]This is what {partner.name} would receive[/bold] (a sample of this week, at "
         f'the "{level}" level):\n'
     )
-    out.print(sample_report(home, new, level), markup=False)
+    out.print(sample_report(home, new, level, person=partner.person), markup=False)
     text = consent_text(new, level, partner.name, partner.email)
     out.print("\n" + text + "\n", markup=False)
     typed = None
@@ -119,8 +129,22 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
         f"Saved. Consent recorded: reports to {partner.name} at the {level} level.", markup=False
     )
     if state.status != "confirmed":
-        _next_step(new)
+        if sys.stdin.isatty() and smtp.smtp_ready(new.delivery.smtp):
+            _offer_delivery(home)
+        _next_step(load_config(home))
     return 0
+
+
+def _offer_delivery(home: Home) -> None:
+    """Step 7, at a terminal: email for the reports, tested before it is saved."""
+    from agent.cli.delivery_setup import blank_answers, cmd_delivery_setup
+
+    if not confirm("\nSet up email for the reports now? Candor sends you a test first", False):
+        return
+    try:
+        cmd_delivery_setup(home, blank_answers())
+    except UserError as exc:
+        out.print(f"{exc} You can try again with `candor delivery setup`.", markup=False)
 
 
 def _categories(
@@ -141,6 +165,8 @@ def _categories(
         chosen = {}
         for name in present:
             current = config.categories[name].action if name in config.categories else "block"
+            if name in CATEGORY_WORDS:
+                out.print(f"  {name}: {CATEGORY_WORDS[name]}", markup=False)
             chosen[name] = choose(None, f"  {name}", current, False, pick)
     categories = dict(config.categories)
     for name, action in chosen.items():
@@ -202,6 +228,20 @@ def _partner(config: Config, state: ConsentState, args: argparse.Namespace, yes:
     return Partner(person, name, email)
 
 
+def _contact(config: Config, partner: Partner, args: argparse.Namespace, yes: bool) -> str | None:
+    """Step 2b: a one-tap way to reach the partner from the block page (asked at a terminal)."""
+    current = config.partner.contact or "none"
+    if args.partner_contact is None and (yes or not sys.stdin.isatty()):
+        return config.partner.contact
+    if args.partner_contact is None:
+        out.print(
+            f"\nThe block page can show a button to reach {partner.name} in one tap: email "
+            "(their address), a text (sms:+NUMBER), a call (tel:+NUMBER), or none."
+        )
+    answer = choose(args.partner_contact, "Button on the block page", current, yes, check_contact)
+    return None if answer.strip().lower() in ("", "none") else answer
+
+
 def _level(config: Config, args: argparse.Namespace, yes: bool) -> str:
     """Step 3: how much the report shares."""
     if not args.detail_level and not yes:
@@ -223,11 +263,11 @@ def _schedule(new: Config, config: Config, args: argparse.Namespace, yes: bool) 
     new.device.name = choose(
         args.device_name, "Name of this computer in reports", config.device.name, yes, check_device
     )
-    day_check = one_of(WEEKDAYS, "write a day like sunday")
-    new.report.day = choose(args.report_day, "Report day", config.report.day, yes, day_check)  # type: ignore[assignment]
+    new.report.day = choose(args.report_day, "Report day", config.report.day, yes, check_day)  # type: ignore[assignment]
     new.report.time = choose(  # type: ignore[assignment]
-        args.report_time, "Report time (HH:MM)", f"{config.report.time:%H:%M}", yes, check_time
-    )
+        args.report_time, "Report time (like 18:00 or 6pm)", f"{config.report.time:%H:%M}",
+        yes, check_time,
+    )  # fmt: skip
 
 
 def _delay(config: Config, args: argparse.Namespace, yes: bool) -> timedelta:
@@ -294,7 +334,7 @@ def _next_step(config: Config) -> None:
     """What to do after the wizard: set up email, or send the invitation."""
     if smtp.smtp_ready(config.delivery.smtp):
         out.print(
-            "Next: set up email under [delivery.smtp] in config.toml (see docs/delivery.md),"
+            "Next: set up email with `candor delivery setup` (it sends you a test first),"
             " then run `candor partner invite`.",
             markup=False,
         )
@@ -302,14 +342,20 @@ def _next_step(config: Config) -> None:
         out.print("Next: run `candor partner invite` to email the invitation.")
 
 
-def check_time(value: str) -> None:
-    """Raises ValueError unless `value` is a time of day config.toml takes."""
-    Config.model_validate({"report": {"time": value}})
-
-
-def check_device(value: str) -> None:
-    """Raises ValueError unless `value` can name this computer in reports."""
-    Config.model_validate({"device": {"name": value}})
+check_time = setting_check(
+    "report.time", "That is not a time of day Candor can read: write it like 18:00 or 6pm."
+)
+"""A report time as people type it (`18:00`, `6pm`, `6:30 pm`), or one plain sentence."""
+check_day = setting_check("report.day", "That is not a day of the week: write it like Sunday.")
+"""A report day as people type it (`Sunday`, `sun`), or one plain sentence."""
+check_contact = setting_check(
+    "partner.contact", 'Write "email", "sms:+NUMBER", "tel:+NUMBER" or "none".'
+)
+"""The block page's way to reach the partner, or one plain sentence."""
+check_device = setting_check(
+    "device.name", "A computer's name in reports is 1 to 64 characters, like Alex's laptop."
+)
+"""This computer's name in reports, or one plain sentence."""
 
 
 def check_categories(values: list[str]) -> dict[str, str]:

@@ -18,25 +18,22 @@ from pathlib import Path, PurePosixPath
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.config import Home
 from agent.config.home import HOME_ENV, SYSTEM_HOME, SYSTEM_HOME_MARKER, system_home
+from agent.proxy.ca import ensure_ca, remove_ca
 from installers.browsers import FIREFOX_POLICIES_MACOS
 from installers.executor import Executor, StepFailed, admin_method, admin_prefix
-from installers.plan import NICKNAME, Plan
+from installers.plan import Plan
 from installers.platforms import linux, linux_system, macos, windows
 from installers.platforms.linux_nftables import RulesetError
 from installers.printer import format_plan, format_undo
 from installers.record import load_record, record_path
 from installers.settings import StepCommandFailed
-from installers.target import CA_CERT_FILE, Target, current_target
+from installers.target import Target, current_target
 
 Notifier = Callable[[Home], bool]
 """Sends the partner the signed "Candor was uninstalled" notice; True once it is delivered."""
 
 NOTICE_ONCE_TIMEOUT = 10.0
 """Seconds `--without-notice` gives its one try at each channel."""
-
-CA_FILES = "mitmproxy-ca*"
-"""Every file of Candor's CA in the home's mitmproxy/ folder: key and certificate, any format."""
-CA_KEY_FILE = "mitmproxy-ca.pem"
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -94,7 +91,7 @@ def cmd_install(home: Home, args: argparse.Namespace) -> int:
     _refuse_other_mode(home, "system" if args.system else "user")
     if system != this_os() and not args.dry_run:
         raise UserError(f"A {system} plan can only be shown here: add --dry-run.")
-    ensure_ca(home)
+    ensure_ca(home, usable_settings(home).device.name)
     target = current_target(home, usable_settings(home), root=_root(args))
     plan = build_plan(target, system, system_wide=args.system)
     admin = admin_prefix(target.relocated)
@@ -130,7 +127,7 @@ def install_system(home: Home, args: argparse.Namespace) -> int:
     home = system_home_for(args, root, home)
     home.ensure()
     _refuse_other_mode(home, "system")
-    ensure_ca(home)
+    ensure_ca(home, usable_settings(home).device.name)
     target = current_target(home, usable_settings(home), root=root)
     try:
         plan = linux_system.build(target, linux_system.detect(target), args.lan)
@@ -214,17 +211,6 @@ def this_os() -> str:
     return "linux"
 
 
-def ensure_ca(home: Home) -> None:
-    """Create the CA (named so people recognise it) unless both its key and certificate exist."""
-    if (home.confdir / CA_CERT_FILE).is_file() and (home.confdir / CA_KEY_FILE).is_file():
-        return
-    from mitmproxy.certs import CertStore
-
-    home.confdir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    remove_ca(home)
-    CertStore.create_store(home.confdir, "mitmproxy", 2048, organization="Candor", cn=NICKNAME)
-
-
 def _root(args: argparse.Namespace) -> PurePosixPath | Path:
     return args.root.resolve() if args.root else PurePosixPath("/")
 
@@ -293,12 +279,6 @@ def uninstall(
         "Restart your browsers."
     )
     return 0
-
-
-def remove_ca(home: Home) -> None:
-    """Delete every file of Candor's CA from the home (key and certificate alike)."""
-    for path in home.confdir.glob(CA_FILES):
-        path.unlink(missing_ok=True)
 
 
 def _tell_partner(home: Home, notify: Notifier | None, notify_once: Notifier | None) -> None:

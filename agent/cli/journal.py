@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from datetime import datetime
@@ -13,14 +14,14 @@ from agent.config import (
     Home,
 )
 from agent.config.printable import printable
-from agent.journal import Event, Journal, VerifyResult
+from agent.journal import Event, Journal, Kind, VerifyResult
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor journal`."""
     journal = parser.add_subparsers(metavar="ACTION")
     p = journal.add_parser("verify", help="check that no recorded event was changed or removed")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_journal_verify)
     p = journal.add_parser("show", help="show every event Candor recorded")
     p.add_argument("--since", metavar="WHEN", help="a date or time (2026-11-20, 2026-11-20T18:00)")
@@ -46,17 +47,31 @@ def cmd_journal_verify(home: Home, args: argparse.Namespace) -> int:
 def cmd_journal_show(home: Home, args: argparse.Namespace) -> int:
     """`candor journal show`: everything Candor recorded, as lines or JSON."""
     since = _parse_since(args.since) if args.since else None
+    kinds = known_kinds(args.kind) if args.kind else None
     if not home.journal_file.exists():
         if not args.json:
             out.print("Nothing has been recorded yet.")
         return 0
     with Journal(home.journal_file) as journal:
-        for event in journal.events(since=since, kinds=args.kind or None):
+        for event in journal.events(since=since, kinds=kinds):
             if args.json:
                 sys.stdout.write(json.dumps(event.as_json(), ensure_ascii=False) + "\n")
             else:
                 out.print(format_event(event), markup=False)
     return 0
+
+
+def known_kinds(names: list[str]) -> list[str]:
+    """The `--kind` values, each checked: an unknown one is named with the valid ones."""
+    valid = sorted(kind.value for kind in Kind)
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UserError(
+                f"There is no event kind '{name}'.{hint} The kinds are: {', '.join(valid)}."
+            )
+    return names
 
 
 def _parse_since(text: str):

@@ -32,23 +32,25 @@ from rules.lists.formats import ListFormat
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor lists`."""
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="as JSON, for scripts")
     parser.set_defaults(handler=cmd_lists_show)
     actions = parser.add_subparsers(metavar="ACTION")
     p = actions.add_parser("add", help="subscribe to a list from the catalogue or an address")
-    p.add_argument("source", metavar="NAME-OR-URL")
+    p.add_argument(
+        "source", metavar="NAME-OR-URL", help="a name from `lists available`, or an address"
+    )
     p.add_argument("--category", help="needed for an address not in the catalogue")
     p.add_argument("--format", choices=LIST_FORMATS, help="default: detected")
     p.add_argument("--name", help="name to keep the list under (default: from the address)")
     p.set_defaults(handler=cmd_lists_add)
     p = actions.add_parser("remove", help="unsubscribe (waits for the cooling-off delay)")
-    p.add_argument("name")
+    p.add_argument("name", help="the list's name, as `candor lists` shows it")
     p.set_defaults(handler=cmd_lists_remove)
     p = actions.add_parser("update", help="download subscribed lists now")
     p.add_argument("name", nargs="?", help="one list (or one category's lists)")
     p.set_defaults(handler=cmd_lists_update)
     p = actions.add_parser("available", help="the catalogue of well-known lists")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_lists_available)
 
 

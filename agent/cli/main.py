@@ -13,7 +13,7 @@ import atexit
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 
 class Command:
@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("config", "config", "check or show the configuration"),
     Command("rules", "rules", "edit, import, test and check rules"),
     Command("lists", "lists", "subscribed public lists: show, add, remove, update"),
+    Command("category", "category", "what a category does (block, warn, log, off), or a new one"),
     Command("journal", "journal", "verify or show what Candor recorded"),
     Command("allow", "agent", "let one host through now, for a short time (recorded and reported)"),
     Command("status", "agent", "is Candor running, what it did today, what needs attention"),
@@ -46,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("verify", "report", "check a report's signature (and its links to earlier ones)"),
     Command("install", "install", "put Candor in front of every browser on this computer"),
     Command("uninstall", "install", "take Candor out again, as it was before"),
+    Command("unlock", "unlock", "use a one-time code from your partner's sheet (it is reported)"),
     Command("alerts", "alerts", "short alerts to your partner soon after something happens"),
 )
 
@@ -72,14 +74,27 @@ def run(args: argparse.Namespace) -> int:
         home = resolve_home(args.home)
         if home.is_shared():  # the system home: its group (the service, the others) shares it
             os.umask(0o007)
-        if not getattr(args, "system", False):  # `--system` chooses the system home itself
-            home.ensure()
+        if not getattr(args, "system", False) and getattr(args, "creates_home", True):
+            home.ensure()  # `--system` chooses the system home itself; `verify` needs none
         return args.handler(home, args)
     except (UserError, ConfigError, JournalError) as exc:
         err.line(f"candor: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last net: no traceback reaches the person
+        err.line(unexpected_words(exc))
+        return 1
+
+
+def unexpected_words(exc: BaseException) -> str:
+    """One line for a failure Candor did not foresee: what it was, and that it is a bug."""
+    what = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    detail = f"{type(exc).__name__}: {what}" if what else type(exc).__name__
+    return (
+        f"candor: something went wrong that Candor did not expect ({detail}). Nothing was "
+        "changed by this failure that Candor did not record; please report it as a bug."
+    )
 
 
 def leave_memory_to_the_system_at_exit() -> None:
@@ -100,7 +115,7 @@ def leave_memory_to_the_system_at_exit() -> None:
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser, with the full arguments of the command `argv` names and only the help of
     the others (their modules are not imported)."""
-    parser = argparse.ArgumentParser(
+    parser = CandorParser(
         prog="candor",
         description="Candor: a local filter and an honest weekly summary for one trusted person.",
     )
@@ -114,6 +129,43 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             __import__(name)  # the import statement's path, so `python -X importtime` lists it
             sys.modules[name].configure(command.name, p)
     return parser
+
+
+def command_parsers() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command and action that runs something, with its parser: for the checks that
+    each argument is explained and no wrong argument ends in a traceback.
+
+    """
+
+    def leaves(
+        parser: argparse.ArgumentParser, path: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+        children = [a for a in arguments(parser) if isinstance(a.choices, dict)]
+        if parser.get_default("handler") is not None or not children:
+            yield path, parser
+        for action in children:
+            for word, child in action.choices.items():
+                yield from leaves(child, (*path, word))
+
+    for command in COMMANDS:
+        top = build_parser([command.name])
+        for action in arguments(top):
+            if isinstance(action.choices, dict) and command.name in action.choices:
+                yield from leaves(action.choices[command.name], (command.name,))
+
+
+class CandorParser(argparse.ArgumentParser):
+    """argparse's parser, able to list its own arguments (argparse has no public way)."""
+
+    def arguments(self) -> list[argparse.Action]:
+        """Its options, positionals and sub-commands, for the checks of every command."""
+        return list(self._actions)
+
+
+def arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """A parser's arguments (options, positionals, sub-commands); every parser `build_parser`
+    makes is a `CandorParser`, its sub-parsers too."""
+    return parser.arguments() if isinstance(parser, CandorParser) else []
 
 
 def command_word(argv: Sequence[str]) -> str | None:

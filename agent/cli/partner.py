@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from agent.cli import partner_channel
+from agent.cli import partner_channel, unlock
 from agent.cli.consent import (
     LEVEL_HELP,
     check_email,
@@ -25,13 +25,16 @@ from agent.cli.prompts import ask, choose, confirm
 from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_config, save_config
 from agent.journal import Journal, clock
 from agent.journal.partner import partner_id
-from reporter import consent, invitation, signing
+from reporter import consent, invitation, signing, unlock_sheet
 from reporter.alert_settings import describe, settings_for
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
-from reporter.delivery import messages, smtp
+from reporter.delivery import messages, smtp, unlock_send
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import send_notice
+
+YES_HELP = "I have read what this changes and agree (scripted use)"
+"""The help of every `--yes`: it stands for the person's agreement, never a default."""
 
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
@@ -40,27 +43,29 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p = partner.add_parser("invite", help="email the invitation and its confirmation code")
     p.set_defaults(handler=editing_config(cmd_partner_invite))
     p = partner.add_parser("confirm", help="type the code your partner gave you")
-    p.add_argument("code")
+    p.add_argument("code", help="the code from your partner's confirmation")
     p.set_defaults(handler=editing_config(cmd_partner_confirm))
     p = partner.add_parser("show", help="who receives reports, and what they receive")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_partner_show)
     p = partner.add_parser("revoke", help="stop reporting now (your partner is told once)")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_revoke))
     p = partner.add_parser("change", help="name a different partner (the current one is told)")
-    p.add_argument("--partner-name")
-    p.add_argument("--partner-email")
+    p.add_argument("--partner-name", help="the new partner's name")
+    p.add_argument("--partner-email", help="where the new partner's reports go")
     partner_channel.add_channel_options(p)
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_change))
     p = partner.add_parser("level", help="change how much the report shares")
-    p.add_argument("level", choices=DETAIL_LEVELS)
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("level", choices=DETAIL_LEVELS, help="summary shares least, detailed most")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_level))
     p = partner.add_parser("renew", help="keep sharing with your partner (asked every 90 days)")
-    p.add_argument("--yes", action="store_true")
+    p.add_argument("--yes", action="store_true", help=YES_HELP)
     p.set_defaults(handler=editing_config(cmd_partner_renew))
+    p = partner.add_parser("codes", help="send your partner a new sheet of unlock codes")
+    p.set_defaults(handler=cmd_partner_codes)
 
 
 def _key_facts(home: Home) -> tuple[str, str]:
@@ -186,6 +191,7 @@ def cmd_partner_confirm(home: Home, args: argparse.Namespace) -> int:
         f"first is due {first}. If it has not come by {check_by}, {who} may check in with you.",
         markup=False,
     )
+    out.print(unlock.sheet_sentence(home, "confirmed"), markup=False)
     return 0
 
 
@@ -195,6 +201,7 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         state = consent.consent_state(journal)
         last = [r for r in outbox.rows("sent") if r.kind == "report"]
+        sheet = unlock_sheet.current_sheet(journal, partner_id(state.partner_email))
     now = clock.now()
     level = consent.effective_level(state, config) if state.status != "none" else None
     facts: dict[str, Any] = {
@@ -205,6 +212,9 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         "channel_ignored": status_note(state.channel, state.status == "confirmed", config),
         "next_report_due": None,
         "last_report_sent_at": last[-1].sent_at.isoformat() if last and last[-1].sent_at else None,
+        "unlock_sheet": None
+        if sheet is None
+        else {"sheet": sheet.number, "codes": len(sheet.hashes), "used": sorted(sheet.used)},
     }
     if state.status == "confirmed" and state.confirmed_at:
         with Journal(home.journal_file, clock=clock.now) as journal:
@@ -228,6 +238,10 @@ def cmd_partner_show(home: Home, args: argparse.Namespace) -> int:
         out.print(f"Reports go by: {state.channel.words()}", markup=False)
     if facts["channel_ignored"]:
         out.print(facts["channel_ignored"], markup=False)
+    if sheet is not None and state.status == "confirmed":
+        used = f"{len(sheet.used)} of {len(sheet.hashes)} used"
+        out.print(f"Unlock codes: sheet {sheet.number} ({used}); `candor partner codes` sends a "
+                  "new one", markup=False)  # fmt: skip
     if state.renewed_at:
         out.print(f"Consent last given or renewed: {state.renewed_at:%d %B %Y}")
     if facts["renewal_due"]:
@@ -261,6 +275,7 @@ def cmd_partner_revoke(home: Home, args: argparse.Namespace) -> int:
             level=state.level,
         )
         cancelled = outbox.cancel_reports()
+        unlock_send.void_for_revocation(journal, outbox, state.partner_email)
     invitation.forget_code(home)
     config.partner.confirmed_at = None
     config.partner.invited_at = None
@@ -391,4 +406,23 @@ def cmd_partner_renew(home: Home, args: argparse.Namespace) -> int:
             journal, "renewed", name=state.partner_name, email=state.partner_email, level=level
         )
     out.print("Thank you. Candor will ask again in 90 days.")
+    return 0
+
+
+def cmd_partner_codes(home: Home, args: argparse.Namespace) -> int:
+    """`candor partner codes`: a new sheet of unlock codes for the partner; the old one is void."""
+    state = consent_now(home)
+    if state.status != "confirmed":
+        raise UserError(
+            "Unlock codes go to a confirmed partner: invite and confirm one first "
+            "(`candor partner invite`, then `candor partner confirm CODE`)."
+        )
+    try:
+        number, replaced, delivered = unlock.issue_and_send(home, "asked")
+    except unlock_send.NoPartnerForCodes as exc:
+        raise UserError(str(exc)) from None
+    old = f" Sheet {replaced} no longer works." if replaced else ""
+    how = "has been sent to" if delivered else "is queued for"
+    who = state.partner_name or state.partner_email
+    out.print(f"Sheet {number} of unlock codes {how} {who}.{old}", markup=False)
     return 0

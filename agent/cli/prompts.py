@@ -72,3 +72,26 @@ def one_of(allowed: tuple[str, ...], message: str) -> Check:
             raise ValueError(message)
 
     return check
+
+
+def setting_check(key: str, words: str | None = None) -> Check:
+    """A check that `value` is a valid `key` of config.toml ("report.time"), saying what is
+    wrong in plain words: `words` if given, else the setting's own sentence, never pydantic's
+    listing."""
+
+    def check(value: str) -> None:
+        from pydantic import ValidationError
+
+        from agent.config import Config
+
+        section, _, name = key.rpartition(".")
+        data: dict[str, Any] = {name: value}
+        for part in reversed(section.split(".") if section else []):
+            data = {part: data}
+        try:
+            Config.model_validate(data)
+        except ValidationError as exc:
+            said = exc.errors()[0].get("msg", "is not valid").removeprefix("Value error, ")
+            raise ValueError(words or f"That {said}.") from None
+
+    return check

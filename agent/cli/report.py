@@ -31,7 +31,12 @@ from reporter.verify import AnchorCheck, verify
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds `candor report`'s actions, or `candor verify`'s arguments."""
     if name == "verify":
-        parser.add_argument("report", type=Path, metavar="REPORT")
+        parser.add_argument(
+            "report",
+            type=Path,
+            metavar="REPORT",
+            help="the report's .json file, as attached to the email",
+        )
         parser.add_argument(
             "--key", type=Path, metavar="PUB", help="the public key from the invitation"
         )
@@ -52,14 +57,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             metavar="TAR",
             help="the report's anchors attachment (found next to the report if not given)",
         )
-        parser.set_defaults(handler=cmd_verify)
+        parser.set_defaults(handler=cmd_verify, creates_home=False)  # a partner's computer
         return
     report = parser.add_subparsers(metavar="ACTION")
     p = report.add_parser("send-due", help="build and send every report that is due")
     p.add_argument("--retry", action="store_true", help="also retry deliveries that had stopped")
     p.set_defaults(handler=cmd_report_send_due)
     p = report.add_parser("list", help="reports built and their delivery state")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_report_list)
     p = report.add_parser("preview", help="print the next report exactly as it would be sent")
     which = p.add_mutually_exclusive_group()
@@ -69,7 +74,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--week", metavar="YYYY-Www", help="the period ending in this ISO week (older reports)"
     )
-    p.add_argument("--format", choices=("text", "html", "json"), default="text")
+    p.add_argument(
+        "--format", choices=("text", "html", "json"), default="text", help="default: text"
+    )
     p.set_defaults(handler=cmd_report_preview)
 
 
@@ -272,6 +279,11 @@ def cmd_verify(home: Home, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"{args.key}: {exc}.") from None
     else:
+        if not home.root.exists():
+            raise UserError(
+                "Please pass the sender's public key, attached to the invitation, with "
+                "--key PUB (Candor is not set up on this computer, so it has no key to use)."
+            )
         if not (home.keys_dir / signing.KEY_FILE).exists():
             raise UserError(
                 "This install has no signing key yet; pass the sender's key with --key PUB."

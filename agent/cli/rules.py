@@ -9,16 +9,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agent.cli.console import UserError, err, out, usable_settings
 from agent.cli.list_import import LIST_FORMATS, category_name, say_loosening
-from agent.config import (
-    Config,
-    Home,
-    last_good_config,
-)
+from agent.config import Config, Home, editing_config, last_good_config
 from agent.config.files import edit_atomic, make_folder
-from agent.journal.loosening import held_until_words
+from agent.config.printable import printable
+from agent.policy.decision_words import explain, reason
 from agent.policy.imported_lists import (
     ImportFailed,
     ImportReport,
@@ -31,14 +29,15 @@ from agent.policy.own_rules import is_own_list
 from agent.policy.rulebook import categories_on_disk, load_rules, rules_file
 from agent.policy.snapshot import offer_snapshot
 from rules.changes import CategoryChange
-from rules.help_seeking import HELP_SEARCH_SOURCE
-from rules.help_sites import HELP_LIST_SOURCE
 from rules.lists.formats import ListFormat
 from rules.matcher import Matcher
 from rules.model import Decision, Rule
 from rules.search_engines import engine_for, search_in_url
 from rules.syntax import RulesFileError, RuleSyntaxError, parse_rule, read_rules_file
 from rules.urls import host_key, split_url
+
+if TYPE_CHECKING:
+    from agent.policy.cooling_off import Pending
 
 Handler = Callable[[Home, argparse.Namespace], int]
 
@@ -55,35 +54,67 @@ def said_plainly(handler: Handler) -> Handler:
     return run
 
 
+RULE_SYNTAX_HELP = """\
+rule syntax (one rule an argument; docs/rules.md has the whole table):
+  example.com            the site and all its subdomains
+  =www.example.com       that host only
+  example.com/path       addresses starting with that path on the site
+  ||example.com^         Adblock-style: the same as example.com
+  @@||example.com^       exception: cancels this category's blocks for that site
+  /regex/                an RE2 regular expression anywhere in the address
+  "keyword: word"        a whole word in host names, addresses and searches
+                         (sex matches free-sex-videos, never essex)
+
+examples:
+  candor rules add adult example.com "keyword: nsfw"
+  candor rules add gambling =casino.example.net
+"""
+"""The rule forms, shown under `candor rules add --help` so nobody has to look them up."""
+
+
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds the actions of `candor rules`."""
     rules = parser.add_subparsers(metavar="ACTION")
     p = rules.add_parser("list", help="show categories, or the rules of one")
-    p.add_argument("category", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("category", nargs="?", help="one category (default: a line for each)")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=said_plainly(cmd_rules_list))
 
-    p = rules.add_parser("add", help="add rules to a category")
-    p.add_argument("category")
-    p.add_argument("rules", nargs="+", metavar="RULE")
+    p = rules.add_parser(
+        "add",
+        help="add rules to a category",
+        description="Add rules to a category's file (rules/<category>.txt).",
+        epilog=RULE_SYNTAX_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("category", help="adult, gambling, bypass, or a new name")
+    p.add_argument("rules", nargs="+", metavar="RULE", help="one or more rules (syntax below)")
     p.set_defaults(handler=said_plainly(cmd_rules_add))
 
     p = rules.add_parser("remove", help="remove rules (or an imported list) from a category")
-    p.add_argument("category")
-    p.add_argument("rules", nargs="*", metavar="RULE")
+    p.add_argument("category", help="the category the rules are in")
+    p.add_argument("rules", nargs="*", metavar="RULE", help="the rules, as `rules list` shows them")
     p.add_argument("--list", dest="list_name", metavar="NAME", help="remove an imported list")
     p.set_defaults(handler=said_plainly(cmd_rules_remove))
 
+    p = rules.add_parser(
+        "allow", help="let a site through whatever list or rule names it (a false positive)"
+    )
+    p.add_argument(
+        "host", metavar="HOST", help="the site, e.g. example.com (=HOST: that host alone)"
+    )
+    p.set_defaults(handler=editing_config(allow_host))
+
     p = rules.add_parser("import", help="import a public block list (file, folder or URL)")
-    p.add_argument("source", metavar="FILE-OR-URL")
-    p.add_argument("--category", required=True)
+    p.add_argument("source", metavar="FILE-OR-URL", help="a list file, a UT1 folder or an address")
+    p.add_argument("--category", required=True, help="the category the list blocks for")
     p.add_argument("--format", choices=LIST_FORMATS, help="default: detected")
     p.add_argument("--exact", action="store_true", help="hosts-file meaning: each host alone")
     p.add_argument("--name", help="name to keep the list under (default: from the source)")
     p.set_defaults(handler=said_plainly(cmd_rules_import))
 
     p = rules.add_parser("update", help="download subscribed lists again (= candor lists update)")
-    p.add_argument("category", nargs="?")
+    p.add_argument("category", nargs="?", help="only this category's lists")
     p.set_defaults(handler=said_plainly(cmd_rules_update))
 
     p = rules.add_parser("test", help="what Candor would do with URLs, and why")
@@ -95,11 +126,11 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=said_plainly(cmd_rules_test))
 
     p = rules.add_parser("check", help="parse every rule and list, report every problem")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=said_plainly(cmd_rules_check))
 
     p = rules.add_parser("watch", help="re-test URLs each time the rules change (Ctrl-C stops)")
-    p.add_argument("urls", nargs="+", metavar="URL")
+    p.add_argument("urls", nargs="+", metavar="URL", help="the addresses to test again and again")
     p.set_defaults(handler=said_plainly(cmd_rules_watch))
 
 
@@ -221,6 +252,13 @@ def cmd_rules_add(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
+def allow_host(home: Home, args: argparse.Namespace) -> int:
+    """`candor rules allow HOST` (agent.cli.allowlist; imported when it runs)."""
+    from agent.cli.allowlist import cmd_rules_allow
+
+    return cmd_rules_allow(home, args)
+
+
 def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
     """`candor rules remove`: take rules (or an imported list) out of a category."""
     category = category_name(args.category)
@@ -228,6 +266,7 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
         if not remove_list(home.lists_dir, category, args.list_name):
             raise UserError(f"There is no imported list '{args.list_name}' in '{category}'.")
         out.print(f"Removed the imported list {args.list_name} from {category}.")
+        out.print(said_when(home, lambda p: p.category == category), markup=False)
         if not args.rules:
             return 0
     if not args.rules:
@@ -254,7 +293,16 @@ def cmd_rules_remove(home: Home, args: argparse.Namespace) -> int:
     for rule, text in targets.items():
         if rule not in removed:
             out.print(f"Not found in {category}: {text}")
+    out.print(said_when(home, lambda p: p.category == category), markup=False)
     return 0
+
+
+def said_when(home: Home, concerns: Callable[[Pending], bool]) -> str:
+    """When a removal takes effect (agent.cli.taking_effect, imported only by commands that
+    change something: `rules test` stays lean)."""
+    from agent.cli.taking_effect import taking_effect
+
+    return taking_effect(home, concerns)
 
 
 def _rules_named(texts: list[str]) -> dict[Rule, str]:
@@ -426,55 +474,6 @@ def cmd_rules_test(home: Home, args: argparse.Namespace) -> int:
     return 0
 
 
-def reason(decision: Decision) -> str:
-    """Which rule, list or recogniser decided, in a few words (or that nothing did)."""
-    if decision.source == HELP_SEARCH_SOURCE:
-        return f"help-seeking search ({decision.rule}): words never close it"
-    if decision.source == HELP_LIST_SOURCE:
-        return f"help list: {decision.rule} is a help or recovery site"
-    if decision.rule is None:
-        return decision.source or "no rule matches"
-    rule = decision.rule
-    if decision.category is None:
-        return f"allowlist entry {rule} ({decision.source})"
-    if rule.startswith("@@"):
-        what = "exception"
-    elif rule.startswith("keyword:"):
-        what, rule = "keyword", rule.removeprefix("keyword:").strip()
-    elif rule.startswith("/"):
-        what = "regex"
-    elif "/" in rule:
-        what = "path rule"
-    else:
-        what = "host rule"
-    return f"{what} '{rule}' in {decision.category} ({decision.source})"
-
-
-def explain(decision: Decision) -> str:
-    """One plain sentence: what would happen and which rule decided it."""
-    verbs = {
-        "block": "Blocked",
-        "warn": "Warned (the person may continue)",
-        "log": "Allowed and recorded",
-        "allow": "Allowed",
-    }
-    line = verbs[decision.decision]
-    if decision.source == HELP_SEARCH_SOURCE:
-        return f"{line}: a search for help ({decision.rule}), which keyword rules never close."
-    if decision.source == HELP_LIST_SOURCE:
-        return f"{line}: {decision.rule} is on the help list of help and recovery sites."
-    if decision.rule is None:
-        return f"{line}: no rule matches."
-    line += f" by the rule '{decision.rule}' ({decision.source})"
-    if decision.category:
-        line += f" in category '{decision.category}'"
-        if decision.action and decision.action != decision.decision:
-            line += f" (action {decision.action})"
-    if decision.pending_until:
-        line += "; " + held_until_words(decision.pending_until)
-    return line + "."
-
-
 def describe_change(change: CategoryChange) -> str:
     """A category's change in one line: what got stricter, what looser."""
     parts = []
@@ -532,6 +531,10 @@ def cmd_rules_watch(home: Home, args: argparse.Namespace) -> int:
     """`candor rules watch URL...`: re-test whenever a rules file changes."""
     from agent.policy.live_rules import LiveRules, ReloadOutcome
     from agent.policy.watcher import RulesWatcher
+
+    unreadable = [url for url in args.urls if host_key(split_url(url)[1]) is None]
+    if unreadable:
+        raise UserError(f"{printable(unreadable[0])!r} is {NOT_A_URL}.")
 
     def show(live: LiveRules) -> None:
         for url in args.urls:

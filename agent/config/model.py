@@ -59,7 +59,36 @@ def _clock_time(value: Any) -> dt.time:
         match = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*", value)
         if match:
             return dt.time(int(match[1]), int(match[2]))
-    raise ValueError(f'must be a time of day like "18:00" (found {show(value)})')
+        spoken = _spoken_time(value)
+        if spoken is not None:
+            return spoken
+    raise ValueError(f'must be a time of day like "18:00" or "6pm" (found {show(value)})')
+
+
+_SPOKEN_TIME = re.compile(r"\s*(1[0-2]|0?[1-9])(?:[:.]([0-5]\d))?\s*([ap])\.?\s*m?\.?\s*", re.I)
+
+
+def _spoken_time(text: str) -> dt.time | None:
+    """A time as people type it: "6pm", "6:30 pm", "12am", "noon", "midnight"."""
+    word = text.strip().lower()
+    if word in ("noon", "midday"):
+        return dt.time(12, 0)
+    if word == "midnight":
+        return dt.time(0, 0)
+    match = _SPOKEN_TIME.fullmatch(text)
+    if match is None:
+        return None
+    hour = int(match[1]) % 12 + (12 if match[3].lower() == "p" else 0)
+    return dt.time(hour, int(match[2] or 0))
+
+
+def _weekday(value: Any) -> Any:
+    """A day as people type it: "Sunday", "sun", "SUN." all mean sunday."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().lower().rstrip(".")
+    matches = [day for day in WEEKDAYS if len(word) >= 2 and day.startswith(word)]
+    return matches[0] if len(matches) == 1 else value
 
 
 def _zone_name(value: str) -> str:
@@ -83,6 +112,21 @@ def _email(value: str | None) -> str | None:
     if not re.fullmatch(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+", address):
         raise ValueError(f'must be an email address like "sam@example.org" (found {show(value)})')
     return address
+
+
+def _contact(value: str | None) -> str | None:
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    text = value.strip().lower()
+    if text == "email":
+        return text
+    scheme, _, number = text.partition(":")
+    digits = re.sub(r"[\s().-]", "", number)
+    if scheme in ("sms", "tel") and re.fullmatch(r"\+?\d{5,17}", digits):
+        return f"{scheme}:{digits}"
+    raise ValueError(
+        f'must be "email", "sms:+NUMBER", "tel:+NUMBER" or "none" (found {show(value)})'
+    )
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -217,6 +261,9 @@ class PartnerSettings(_Section):
 
     name: Annotated[str, Field(max_length=100)] | None = None
     email: Email = None
+    contact: Annotated[str | None, AfterValidator(_contact)] = None
+    """A one-tap way to reach the partner from the block page: "email" (their address),
+    "sms:+NUMBER" or "tel:+NUMBER"; none when unset."""
     invited_at: Instant = None
     confirmed_at: Instant = None
     """Set once the partner has confirmed the invitation (double opt-in)."""
@@ -236,7 +283,7 @@ class DeviceSettings(_Section):
 class ReportSettings(_Section):
     """When the weekly report is due, in which time zone."""
 
-    day: Weekday = "sunday"
+    day: Annotated[Weekday, BeforeValidator(_weekday)] = "sunday"
     time: Annotated[dt.time, BeforeValidator(_clock_time)] = dt.time(18, 0)
     timezone: Annotated[str, AfterValidator(_zone_name)] = "local"
 

@@ -126,6 +126,8 @@ class Status:
 
 DeliveryNotes = Callable[[Home], list[str]]
 """Sentences about reports and consent that need the person (the reporter's, handed in)."""
+SetupNotes = Callable[[Home], list[tuple[str, str]]]
+"""What a new home still lacks, each with its fix (the CLI's first steps, handed in)."""
 
 
 def collect(
@@ -133,9 +135,11 @@ def collect(
     now: datetime | None = None,
     verify: bool = True,
     delivery_notes: DeliveryNotes | None = None,
+    setup_notes: SetupNotes | None = None,
 ) -> Status:
     """Gather the status of `home`. `verify` checks the journal chain (the slow part);
-    `delivery_notes` come from the reporter, which `agent.health` does not import."""
+    `delivery_notes` come from the reporter, which `agent.health` does not import, and
+    `setup_notes` from the CLI (what a new home lacks)."""
     now = now or clock.now()
     problems: list[Problem] = []
     status = Status(
@@ -168,6 +172,8 @@ def collect(
     status.agent = _agent_state(home, events, problems, now)
     problems.extend(_wiring_and_delivery(home, delivery_notes))
     problems.extend(_list_problems(home, status, now))
+    if setup_notes is not None:
+        problems.extend(Problem(what, fix) for what, fix in setup_notes(home))
     status.problems = problems
     return status
 
@@ -451,7 +457,7 @@ def _agent_state(
             )
         )
         return state
-    when = f" since {ago(now, state.last_stop)}" if state.last_stop else ""
+    when = f" (it stopped {ago(now, state.last_stop)})" if state.last_stop else ""
     problems.append(
         Problem(
             f"Candor is not running{when}, so nothing is being filtered.",

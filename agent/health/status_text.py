@@ -49,7 +49,7 @@ def format_status(status: Status) -> list[str]:
             lines.append(f"  {row['category']:<16} {row['decision']:<10} {row['count']:>6}")
         others = {k: n for k, n in status.today.get("events", {}).items() if k != "decision"}
         if others:
-            lines.append("  also: " + ", ".join(f"{n} {k}" for k, n in others.items()))
+            lines.append("  also: " + ", ".join(kind_words(k, n) for k, n in others.items()))
     else:
         lines.append("Today: nothing blocked, warned or logged.")
     lines.extend(_lookup_lines(status))
@@ -73,6 +73,27 @@ def format_status(status: Status) -> list[str]:
     else:
         lines.append("No problems found.")
     return lines
+
+
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "search": ("search checked", "searches checked"),
+    "warn_continue": ("time you continued past a pause", "times you continued past a pause"),
+    "unblock_request": ("site you said was a mistake", "sites you said were a mistake"),
+    "allow_granted": ("temporary allow", "temporary allows"),
+    "pinned_passthrough": (
+        "app that would not accept Candor's certificate",
+        "apps that would not accept Candor's certificate",
+    ),
+    "bypass_suspected": ("possible way around Candor", "possible ways around Candor"),
+}
+"""Today's counted event kinds, in words (one, several): `candor status` is read by a person,
+not a script (the JSON form keeps the kinds)."""
+
+
+def kind_words(kind: str, count: int) -> str:
+    """`count` events of `kind` in words, e.g. "2 temporary allows"."""
+    one, several = KIND_WORDS.get(kind, (kind.replace("_", " "), kind.replace("_", " ")))
+    return f"{count} {one if count == 1 else several}"
 
 
 def _when(moment: datetime) -> str:

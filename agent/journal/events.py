@@ -60,6 +60,15 @@ class Kind(StrEnum):
     LIST_REFRESH = "list_refresh"
     """A subscribed list was checked: updated (counts), unchanged, failed or not downloaded
     (downloads off); failures at most once a day per list."""
+    UNLOCK_SHEET_ISSUED = "unlock_sheet_issued"
+    """A numbered sheet of one-time unlock codes went to the partner: only salted scrypt hashes
+    of its codes are kept (`reporter.unlock_sheet`)."""
+    UNLOCK_SHEET_VOIDED = "unlock_sheet_voided"
+    """A sheet's unused codes stopped working (a new sheet replaced it, or its message was lost)."""
+    UNLOCK_USED = "unlock_used"
+    """A partner's code was used: what it unlocked, by sheet and number (reported)."""
+    UNLOCK_REFUSED = "unlock_refused"
+    """A code was typed and refused (wrong, used, or from a replaced sheet): reported too."""
     ALERTS_CHOSEN = "alerts_chosen"
     """The person chose the partner's immediate alerts (on or off, which, quiet hours): the
     settings in force are the newest row for the partner (`reporter.alert_settings`)."""
@@ -619,6 +628,72 @@ class ListRefresh(EventBody):
     removed: int | None = optional()
     """Entries the new copy lost (held for the cooling-off delay)."""
     reason: str | None = optional()
+
+
+# --- unlock codes (reporter.unlock_sheet) -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockSheetIssued(EventBody):
+    """A sheet of one-time unlock codes was made for a partner; the plain codes are only in the
+    outgoing message, never here: per code, its number, salt and scrypt hash."""
+
+    kind: ClassVar[Kind] = Kind.UNLOCK_SHEET_ISSUED
+    partner_id: str
+    sheet: int
+    """The sheet's number for this partner, from 1."""
+    count: int
+    params: Mapping[str, int]
+    """scrypt's {n, r, p, dklen}, so a later Candor can check codes hashed with other costs."""
+    codes: Sequence[Mapping[str, Any]]
+    """Each: {number, salt, hash} (hex)."""
+    message_ids: Sequence[str]
+    """The outbox rows that carry the sheet (one per channel), wiped once delivered."""
+    replaces: int | None = optional()
+    reason: str | None = optional()
+    """Why a new sheet: `confirmed`, `asked` (`candor partner codes`) or `message_lost`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockSheetVoided(EventBody):
+    """A sheet's codes no longer work."""
+
+    kind: ClassVar[Kind] = Kind.UNLOCK_SHEET_VOIDED
+    partner_id: str
+    sheet: int
+    reason: str
+    """`replaced`, `message_lost` or `revoked`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockUsed(EventBody):
+    """Code `number` of sheet `sheet` was used once: pending loosenings applied early, or a
+    longer temporary allow granted (its `allow_granted` row follows)."""
+
+    kind: ClassVar[Kind] = Kind.UNLOCK_USED
+    partner_id: str
+    sheet: int
+    number: int
+    unlocked: str
+    """`pending` (every waiting loosening applied now) or `allow`."""
+    pending: Sequence[Mapping[str, Any]] | None = optional()
+    """With `pending`: the loosenings applied early (what, category, value, since, until)."""
+    host: str | None = optional()
+    duration: str | None = optional()
+    until: str | None = optional()
+    """With `allow`: the host and how long."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnlockRefused(EventBody):
+    """A code was refused: `wrong` (no unused code of the current sheet), `used`, `voided`, or
+    `no_sheet`. The typed text is never kept."""
+
+    kind: ClassVar[Kind] = Kind.UNLOCK_REFUSED
+    partner_id: str
+    reason: str
+    sheet: int | None = optional()
+    number: int | None = optional()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -31,6 +31,7 @@ from agent.policy.elapsed import Beat, Beats
 from agent.policy.temporary_allow import (
     ALLOW_KINDS,
     GRANTS_STATE,
+    MAX_GRANT,
     Grant,
     end_event,
     grant_event,
@@ -86,10 +87,45 @@ def ledger_from(journal: Journal, home: Home) -> Ledger:
     return with_grants(ledger, journal)
 
 
+UNLOCK_KIND = "unlock_used"
+"""A partner's unlock code was used (`agent.journal.events.UnlockUsed`): with `unlocked` =
+`pending`, the loosenings it names apply at once instead of at the end of their wait."""
+LEDGER_KINDS = (*ALLOW_KINDS, UNLOCK_KIND)
+"""Rows other commands write that change what is in force without an edit on disk."""
+UNLOCK_ROWS_READ = 100
+
+
 def with_grants(ledger: Ledger, journal: Journal) -> Ledger:
-    """`ledger` with the grants the journal's allow rows describe now."""
+    """`ledger` with the grants the journal's allow rows describe now, and the waiting
+    loosenings an unlock code released."""
     grants = grants_from_rows(journal.latest(ALLOW_KINDS, ALLOW_ROWS_READ))
-    return replace(ledger, grants=tuple(grants), allow_seq=journal.last_seq_of(ALLOW_KINDS))
+    pending = released(ledger.pending, journal.latest([UNLOCK_KIND], UNLOCK_ROWS_READ))
+    return replace(
+        ledger,
+        grants=tuple(grants),
+        pending=pending,
+        allow_seq=journal.last_seq_of(LEDGER_KINDS),
+    )
+
+
+def released(pending: Sequence[Pending], rows: Iterable[Event]) -> tuple[Pending, ...]:
+    """`pending` with each loosening an unlock row names (and that was waiting then) ending
+    at that row's time: the cooling-off wait is over, as the partner's code said."""
+    ends: dict[tuple[str, str | None, str], datetime] = {}
+    for row in rows:
+        if row.body.get("unlocked") != "pending":
+            continue
+        for item in row.body.get("pending") or ():
+            if isinstance(item, Mapping):
+                key = (str(item.get("what")), item.get("category"), str(item.get("value", "")))
+                ends.setdefault(key, row.time)
+    out = []
+    for p in pending:
+        end = ends.get((str(p.what), p.category, p.value))
+        if end is not None and p.since <= end < p.until:
+            p = replace(p, until=end, seconds=0.0)
+        out.append(p)
+    return tuple(out)
 
 
 def bridged_from_files(home: Home) -> Ledger:
@@ -234,6 +270,7 @@ def add_grant(
     *,
     now: datetime | None = None,
     uptime: Uptime | None = None,
+    limit: timedelta = MAX_GRANT,
 ) -> Grant:
     """Journal a temporary allow from now (the row is the grant) and refresh the allow cache.
 
@@ -243,7 +280,7 @@ def add_grant(
     from agent.journal.store import Journal
 
     at = now or clock.now()
-    event = grant_event(host, duration, reason, at, uptime or clock.uptime())
+    event = grant_event(host, duration, reason, at, uptime or clock.uptime(), limit)
     with Journal(home.journal_file) as journal:
         journal.append(event)
         ledger = with_grants(Ledger(), journal)

@@ -29,7 +29,14 @@ from agent.policy import change_events
 from agent.policy.cooling_off import Moment, Plan
 from agent.policy.elapsed import ElapsedClock
 from agent.policy.input_stamp import input_stamp
-from agent.policy.ledger import ConfigRecord, heartbeats, ledger_from, read_ledger, with_grants
+from agent.policy.ledger import (
+    LEDGER_KINDS,
+    ConfigRecord,
+    heartbeats,
+    ledger_from,
+    read_ledger,
+    with_grants,
+)
 from agent.policy.rulebook import (
     InspectFor,
     LoadedRules,
@@ -40,7 +47,6 @@ from agent.policy.rulebook import (
     needs_compiling,
 )
 from agent.policy.state_cache import disagreement_event, disagreements, write_caches
-from agent.policy.temporary_allow import ALLOW_KINDS
 from rules.changes import CategoryChange, diff_identities
 
 if TYPE_CHECKING:
@@ -159,10 +165,10 @@ class LiveRules:
             return events
 
     def grants_changed(self) -> bool:
-        """Whether another command journaled an allow row since the ledger was read."""
+        """Whether another command journaled an allow or unlock row since the ledger was read."""
         if self._journal is None:
             return False
-        return self._journal.last_seq_of(ALLOW_KINDS) != self.ledger.allow_seq
+        return self._journal.last_seq_of(LEDGER_KINDS) != self.ledger.allow_seq
 
     def reload(self) -> ReloadOutcome:
         """Rebuild from disk; keep the current snapshot if the new one would be broken."""

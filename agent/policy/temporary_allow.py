@@ -133,14 +133,21 @@ def check_not_public_suffix(host: str) -> None:
         )
 
 
-def check_duration(duration: timedelta) -> timedelta:
-    """The duration, if a temporary allow may last that long; GrantError if not."""
+def check_duration(duration: timedelta, limit: timedelta = MAX_GRANT) -> timedelta:
+    """The duration, if a temporary allow may last that long; GrantError if not. `limit`:
+    longer than `MAX_GRANT` only with a partner's unlock code."""
     if duration < MIN_GRANT:
         raise GrantError("A temporary allow lasts at least 1 minute.")
-    if duration > MAX_GRANT:
+    if limit != MAX_GRANT and duration > limit:
         raise GrantError(
-            "A temporary allow lasts at most 24h. For longer, add the host to the allowlist "
-            "in config.toml (the cooling-off delay then applies)."
+            f"An allow with an unlock code lasts at most {format_duration(limit)}; the code "
+            "was not used."
+        )
+    if duration > limit:
+        raise GrantError(
+            "A temporary allow lasts at most 24h. For longer, `candor rules allow HOST` adds "
+            "the site to your allowlist (after your cooling-off time), or ask your partner for "
+            "an unlock code (`candor unlock CODE --allow HOST --for 3d`)."
         )
     return duration
 
@@ -154,14 +161,19 @@ def check_reason(reason: str | None) -> str:
 
 
 def grant_event(
-    host: str, duration: timedelta, reason: str, now: datetime, uptime: Uptime
+    host: str,
+    duration: timedelta,
+    reason: str,
+    now: datetime,
+    uptime: Uptime,
+    limit: timedelta = MAX_GRANT,
 ) -> AllowGranted:
     """The journal row that grants `host` from `now` (checked for form, length and reason)."""
     from agent.journal.events import AllowGranted
 
     name = normalise_grant_host(host)
     check_not_public_suffix(name)
-    length = check_duration(duration)
+    length = check_duration(duration, limit)
     anchor = anchor_of(uptime, now)
     return AllowGranted(
         host=name,

@@ -32,7 +32,7 @@ from agent.proxy.addons.connection_gate import ConnectionGate
 from agent.proxy.addons.dns_service import DnsService
 from agent.proxy.addons.doh import DohBlock
 from agent.proxy.addons.early_passthrough import EarlyPassthrough
-from agent.proxy.addons.own_origin import OwnOrigin
+from agent.proxy.addons.own_origin import OwnOrigin, StatusPage
 from agent.proxy.addons.own_pages import OwnPages
 from agent.proxy.addons.recorder import Record, Recorder
 from agent.proxy.addons.request_filter import RequestFilter
@@ -64,6 +64,8 @@ class CandorAddons:
     """Made before the rules are loaded, which must list its host to inspect."""
     first_request: float = FIRST_REQUEST_SECONDS
     """Seconds a new client connection has to send its first request."""
+    status_page: StatusPage | None = None
+    """Writes the status page on Candor's origin (handed in by the composition root)."""
     recorder: Recorder = field(init=False)
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
@@ -75,7 +77,7 @@ class CandorAddons:
         self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(self.canary.host,))
         tokens = PageTokens()
         self.pages = OwnPages(tokens)
-        self.origin = OwnOrigin(tokens, self.recorder, self.settings)
+        self.origin = OwnOrigin(tokens, self.recorder, self.settings, self.status_page)
         own_names = (OWN_HOST, self.canary.host, self.canary.probe_host)
         self.dns = DnsService(DnsPolicy(self.matcher, self.recorder, self.settings, own_names))
 

@@ -41,7 +41,13 @@ from agent.proxy.addons.resolve import (
     parse_override,
     upstream_ca_options,
 )
-from agent.proxy.addons.startup import Announce, StartupCheck, format_address
+from agent.proxy.addons.startup import (
+    Announce,
+    ListenErrorWords,
+    StartupCheck,
+    format_address,
+)
+from agent.proxy.ca import CA_SECRET_FILES, ensure_ca
 from agent.proxy.chain import CandorAddons, hosts_to_inspect
 from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
@@ -56,9 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("candor")
 
 HEARTBEAT_SECONDS = 60.0
-CA_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")
-"""Files in the confdir that hold the CA's private key (0600)."""
-SECRET_FILES = (*CA_FILES, "wireguard.conf")
+SECRET_FILES = (*CA_SECRET_FILES, "wireguard.conf")
+"""Files in the confdir that hold a private key (0600)."""
 
 
 class RunError(Exception):
@@ -81,8 +86,11 @@ def run(
     dns: Sequence[str] = (),
     dns_upstream: str | None = None,
     capture_table: Path | None = None,
+    first_steps: Sequence[str] = (),
 ) -> int:
     """Run the agent until SIGINT or SIGTERM; 0 after a clean stop, 1 if it cannot start.
+
+    `first_steps` are printed once under the listening lines: what the home still lacks.
 
     `selfcheck_interval` and `anchor_interval` shorten the self-check's and the time anchors'
     intervals, `canary_secret` names the canary, `first_request_seconds` shortens a new client
@@ -105,6 +113,7 @@ def run(
             dns=dns,
             dns_upstream=dns_upstream,
             capture_table=capture_table,
+            first_steps=first_steps,
         )
     except RunError as exc:
         print(f"candor: {exc}", file=sys.stderr)
@@ -133,6 +142,7 @@ class Agent:
         dns: Sequence[str] = (),
         dns_upstream: str | None = None,
         capture_table: Path | None = None,
+        first_steps: Sequence[str] = (),
     ) -> None:
         """`after_first_load` runs right after the settings and rules are first read: tests edit
         a file there, as a person could during start-up; `before_build` runs before a start
@@ -140,6 +150,7 @@ class Agent:
         canary, and the intervals are shortened, for tests too (Python API only)."""
         self.home = home
         self._before_build = before_build
+        self._first_steps = tuple(first_steps)
         self.selfcheck_interval = selfcheck_interval
         self.anchor_interval = anchor_interval
         self.list_updates: dict[str, Any] = {}
@@ -206,6 +217,7 @@ class Agent:
             overrides=self.overrides,
             canary=self.canary,
             first_request=first_request_seconds or FIRST_REQUEST_SECONDS,
+            status_page=self.status_page,
         )
         self._services: list[Any] = []
         """The report sender, the self-check and its watch once started; stopped in reverse."""
@@ -227,10 +239,32 @@ class Agent:
         except (RuntimeError, ValueError):
             log.exception("could not record a %s event", event.kind)
 
+    def status_page(self, url: str | None) -> str:
+        """The status page's body, `candor status` for a browser (built in a worker thread);
+        with `url`, also why Candor decides about it as it does."""
+        from agent.health.status import collect
+        from agent.health.web_page import status_html
+        from agent.policy.decision_words import explain
+        from reporter.delivery.sender import status_notes
+        from rules.urls import host_key, split_url
+
+        status = collect(self.home, verify=False, delivery_notes=status_notes)
+        why = None
+        if url is not None:
+            readable = host_key(split_url(url)[1]) is not None
+            said = (
+                explain(self.live.rules.matcher.decide(url))
+                if readable
+                else "That is not a web address Candor can read: start it with https://."
+            )
+            why = (url, said)
+        return status_html(status, why)
+
     def run(self) -> int:
         """Run until SIGINT or SIGTERM: journal the start, serve, then stop everything cleanly."""
         write_pid_file(self.home.pid_file)
         try:
+            ensure_ca(self.home, self.live.config.device.name)  # before mitmproxy makes its own
             self.begin()
             code = asyncio.run(self._serve())
         except KeyboardInterrupt:
@@ -294,7 +328,11 @@ class Agent:
         m = master.Master(opts)
         m.addons = CachedHookDispatch(m)  # the stock manager it replaces holds no addons
         dns = self.addons.dns
-        announce = Announce(self._listening, lambda: [("dns on", a) for a in dns.listening])
+        announce = Announce(
+            self._listening,
+            lambda: [("dns on", a) for a in dns.listening],
+            after=self._first_steps,
+        )
         m.addons.add(*self.addons.chain(), StartupCheck(), announce)
         opts.update(
             connection_strategy="lazy",
@@ -642,5 +680,6 @@ def _quiet_logging() -> None:
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("candor: %(message)s"))
+        handler.addFilter(ListenErrorWords())
         root.addHandler(handler)
     root.setLevel(logging.WARNING)

@@ -24,6 +24,7 @@ from agent.config.durations import rough_duration_words
 from agent.journal import Journal, format_ts, parse_ts
 from agent.journal.events import (
     AlertQueued,
+    EventBody,
     NoticeQueued,
     ReportBuilt,
     ReportFailed,
@@ -31,7 +32,12 @@ from agent.journal.events import (
 )
 
 State = Literal["pending", "sent", "failed", "cancelled"]
-MessageKind = Literal["report", "notice", "test", "alert"]
+MessageKind = Literal["report", "notice", "test", "unlock_sheet", "alert"]
+SECRET_KINDS = ("unlock_sheet",)
+"""Kinds whose bytes hold secrets for the partner alone (unlock codes): wiped once they left,
+or once withdrawn, so they do not stay on this computer."""
+WIPED_PAYLOAD = b"(delivered; its contents were removed from this computer)"
+"""What a wiped row holds in place of its bytes."""
 
 _LEVEL_ORDER = {"summary": 0, "domains": 1, "detailed": 2}
 
@@ -370,6 +376,29 @@ class Outbox:
                 (row_prefix.replace("%", "") + "%",),
             ).rowcount
 
+    def add_with(self, messages: list[NewMessage], event: EventBody) -> bool:
+        """Queue messages and journal `event` in one transaction (an unlock sheet: its hashes
+        and its message land together); False, and no row, if all were queued already."""
+        now = format_ts(self.clock())
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            return any([self._insert(conn, message, now) for message in messages])
+
+        return self.journal.append_with(event, insert) is not None
+
+    def withdraw_secret(self, row_ids: list[str]) -> int:
+        """Cancel unsent rows carrying secrets and wipe their bytes (a sheet replaced before it
+        left); rows already sent were wiped when they left. How many were withdrawn."""
+        if not row_ids:
+            return 0
+        marks = ", ".join("?" * len(row_ids))
+        with self._write() as conn:
+            return conn.execute(
+                f"UPDATE outbox SET state = 'cancelled', payload = ? WHERE id IN ({marks}) "
+                "AND state IN ('pending', 'failed')",
+                (WIPED_PAYLOAD, *row_ids),
+            ).rowcount
+
     def has_message_id(self, message_id: str) -> bool:
         """Whether a message with this Message-ID is in the outbox, in any state."""
         found = self._conn.execute(
@@ -522,6 +551,8 @@ class Outbox:
                 "last_error = NULL, attempt_started_at = NULL WHERE id = ? AND state != 'sent'",
                 (format_ts(now), row.id),
             )
+            if row.kind in SECRET_KINDS:  # the codes leave this computer with the message
+                conn.execute("UPDATE outbox SET payload = ? WHERE id = ?", (WIPED_PAYLOAD, row.id))
 
     def mark_failed(
         self, row: OutboxRow, reason: str, *, permanent: bool, retry_at: datetime | None
@@ -654,6 +685,8 @@ def _tries(count: int) -> str:
 
 
 def _what(row: OutboxRow) -> str:
+    if row.kind in SECRET_KINDS:
+        return "the sheet of unlock codes"
     if row.report_seq:
         return f"report #{row.report_seq}"
     return "an alert" if row.kind == "alert" else f"a {row.kind}"

@@ -35,7 +35,16 @@ from agent.journal.partner import partner_id
 from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report
 from reporter.channel import status_note as channel_note
-from reporter.delivery import alert_queue, messages, rebuild, send_time, smtp, webhook
+from reporter.delivery import (
+    alert_queue,
+    messages,
+    rebuild,
+    send_time,
+    smtp,
+    unlock_message,
+    unlock_send,
+    webhook,
+)
 from reporter.delivery.outbox import NewMessage, Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -181,6 +190,11 @@ class Sender:
         """Rebuild and queue what the journal says was queued but the outbox no longer holds
         (`reporter.delivery.rebuild`): notices always, reports while reports may go."""
         rebuilder = rebuild.Rebuilder(self.home, config, self.journal, self.outbox)
+        if unlock_send.sheet_lost(self.journal, self.outbox, state):  # codes cannot be rebuilt
+            reason = "message_lost"
+            unlock_send.issue_sheet(self.journal, self.outbox, config, state, self.now(),
+                                    reason=reason)  # fmt: skip
+            result.rebuilt.append("the sheet of unlock codes (a new sheet: the lost one is void)")
         for body in rebuild.missing_notices(self.journal, self.outbox):
             if rebuilder.notice(body, state, _notice_channels(config, state)):
                 result.rebuilt.append(f"a {str(body.get('notice')).replace('_', ' ')} notice")
@@ -397,6 +411,8 @@ def row_what(row: OutboxRow) -> str:
     """A queued message as the CLI names it: "Report #3", "An alert", "A notice"."""
     if row.report_seq:
         return f"Report #{row.report_seq}"
+    if row.kind == unlock_message.KIND:
+        return "The sheet of unlock codes"
     return "An alert" if row.kind == "alert" else "A notice"
 
 

@@ -9,13 +9,15 @@ page's token and its cookie, from Candor's own page (`Sec-Fetch-Site`, when sent
 same-origin): another site's link, form or script never carries a Strict cookie, so it can
 neither continue past a warning nor report a mistake for the person. Everything else that names
 this origin (an image, a fetch, a frame, another Host, a CONNECT for HTTPS) gets a bare 502, the
-answer any name that does not resolve gets.
+answer any name that does not resolve gets. The status page (`/`, and `/why?url=` for "why was
+this blocked?") only reads, under the same rules as the other pages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import cache
 
 from mitmproxy import http
@@ -26,18 +28,26 @@ from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.names import host_name, request_host
 from agent.proxy.pages import render as pages
 from agent.proxy.pages.origin import (
+    AWAY_PATH,
     BLOCKED_PATH,
     CONTINUE_PATH,
     HOST,
     MISTAKE_PATH,
     NOTED_PATH,
+    STATUS_PATH,
     WARN_PATH,
+    WHY_PATH,
     cookie_name,
     page_url,
 )
 from agent.proxy.pages.tokens import PageTokens, Shown
 from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
+
+StatusPage = Callable[[str | None], str]
+"""Writes the status page's body, explaining a URL when one is given."""
+MAX_WHY_URL = 2048
+"""The longest address the status page explains (a longer one is cut there)."""
 
 _SHOWS = {BLOCKED_PATH: "block", WARN_PATH: "warn"}
 """The page at each path, by the decision it shows."""
@@ -59,6 +69,10 @@ _NOTICES = {
         "This page has expired",
         "Candor's pages last an hour. Open the site again to see its page.",
     ),
+    "away": (
+        "You stepped back",
+        "Good choice. You can close this tab now, or go on with something else.",
+    ),
     "elsewhere": (
         "Nothing to see here",
         "Candor's pages open by themselves when a site on your list is blocked or asks for a "
@@ -75,10 +89,14 @@ class OwnOrigin:
         tokens: PageTokens,
         recorder: Recorder,
         settings: Callable[[], FilterSettings] = FilterSettings,
+        status_page: StatusPage | None = None,
     ) -> None:
+        """`status_page` writes the status page's body (given a URL to explain, or None); the
+        composition root hands it in, since it reads the journal and the reporter's notes."""
         self._tokens = tokens
         self._recorder = recorder
         self._settings = settings
+        self._status_page = status_page
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """Candor's origin is plain HTTP: a tunnel to it (HTTPS first, say) fails at once, so a
@@ -86,7 +104,7 @@ class OwnOrigin:
         if host_name(flow.request.host) == HOST:
             flow.response = unreachable()
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if flow.response or not flow.live:
             return
         request = flow.request
@@ -106,15 +124,25 @@ class OwnOrigin:
                 flow.response = self._continue(token, cookie)
             else:
                 flow.response = self._mistake(token, cookie)
+        elif request.method == "GET" and path in (STATUS_PATH, WHY_PATH) and self._status_page:
+            url = request.query.get("url") if path == WHY_PATH else None
+            return self._serve_status(flow, self._status_page, url)
         elif request.method == "GET":
             flow.response = self._page(path, token)
         else:
             flow.response = _unchanged(405, b"GET")
 
+    async def _serve_status(self, flow: http.HTTPFlow, page: StatusPage, url: str | None) -> None:
+        """The status page, built off the event loop: it reads the journal and the rules."""
+        body = await asyncio.to_thread(page, url[:MAX_WHY_URL] if url else None)
+        flow.response = pages.page_response(pages.status_page(body), 200)
+
     def _page(self, path: str, token: str) -> http.Response:
         """The block, warn or noted page `token` was issued for, and the cookie its forms need."""
         if path in (CONTINUE_PATH, MISTAKE_PATH):
             return _unchanged(405, b"POST")  # a link to a form's target changes nothing
+        if path == AWAY_PATH:
+            return pages.page_response(_notice("away"), 200)
         if path not in (*_SHOWS, NOTED_PATH):
             return pages.page_response(_notice("elsewhere"), 404)
         shown = self._tokens.shown(token)
@@ -165,7 +193,10 @@ class OwnOrigin:
             source=shown.source,
             pending_until=shown.pending_until,
         )
-        return pages.PageInfo(shown.host, shown.url, decision, token, self._settings().partner)
+        settings = self._settings()
+        return pages.PageInfo(
+            shown.host, shown.url, decision, token, settings.partner, settings.partner_link
+        )
 
 
 def addressed_exactly(request: http.Request, transparent: bool = False) -> bool:

@@ -4,6 +4,8 @@ the proxy listens once it accepts connections."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -43,10 +45,13 @@ class Announce:
         self,
         listening: Callable[[str, int], None],
         others: Callable[[], Sequence[tuple[str, tuple[str, int]]]] = list,
+        after: Sequence[str] = (),
     ) -> None:
-        """`others`: listeners of Candor's own beside mitmproxy's, as (words, address)."""
+        """`others`: listeners of Candor's own beside mitmproxy's, as (words, address);
+        `after`: lines said once below them (what the home still lacks)."""
         self._listening = listening
         self._others = others
+        self._after = after
 
     def running(self) -> None:
         check = ctx.master.addons.get(StartupCheck.name)
@@ -66,6 +71,8 @@ class Announce:
             print(f"candor {words} {format_address(*address)}", flush=True)
         if any(s.mode.type_name == "local" and s.is_running for s in ps.servers):
             print("candor capturing this computer's programs (local mode)", flush=True)
+        for line in self._after:
+            print(line, flush=True)
         asyncio.get_running_loop().call_soon(self._leave_chain)
 
     def _leave_chain(self) -> None:
@@ -78,3 +85,38 @@ class Announce:
 def format_address(host: str, port: int) -> str:
     """`host:port`, with an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_LISTEN_FAILED = re.compile(r"failed to listen on (?P<address>\S+?) with (?P<why>.*)", re.S)
+LISTEN_WORDS = {
+    "address already in use": (
+        "{address} is already in use by another program (is Candor already running? "
+        "`candor status` says). Start it on another port with --listen 127.0.0.1:PORT."
+    ),
+    "permission denied": (
+        "this account may not listen on {address} (ports below 1024 need the system "
+        "install). Use a port above 1024 with --listen 127.0.0.1:PORT."
+    ),
+    "cannot assign requested address": (
+        "{address} is not an address of this computer. Use --listen 127.0.0.1:PORT."
+    ),
+}
+"""What a listener that cannot start says: the cause and the one option that fixes it."""
+
+
+class ListenErrorWords(logging.Filter):
+    """Turns mitmproxy's "failed to listen … [Errno 98] …" into one sentence a person can act
+    on; other records pass unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a failed listen's message in place; never drops a record."""
+        found = _LISTEN_FAILED.search(record.getMessage())
+        if found is None:
+            return True
+        why = found["why"].lower()
+        for cause, words in LISTEN_WORDS.items():
+            if cause in why:
+                address = found["address"].rstrip(":.")
+                record.msg, record.args = words.format(address=address), None
+                break
+        return True

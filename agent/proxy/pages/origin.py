@@ -28,6 +28,13 @@ CONTINUE_PATH = "/continue"
 """POST only, with the page's cookie: let a warned host through and go back to it."""
 MISTAKE_PATH = "/mistake"
 """POST only, with the page's cookie: note that the person thinks the rule is wrong."""
+STATUS_PATH = "/"
+"""The status page: what `candor status` says (GET only; it changes nothing)."""
+WHY_PATH = "/why"
+"""The status page answering "why was this blocked?" for `?url=` (GET; it only reads)."""
+AWAY_PATH = "/away"
+"""Where "Take me back" goes when there is nothing to go back to (the warn page opened in a new
+tab): a quiet page that names no site."""
 
 PAGE_FOR = {"block": BLOCKED_PATH, "warn": WARN_PATH}
 """Which page a decision is shown on."""

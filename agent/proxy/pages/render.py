@@ -47,6 +47,8 @@ class PageInfo:
     decision: Decision
     token: str
     partner: str | None = None
+    partner_link: str | None = None
+    """`mailto:`, `sms:` or `tel:`: the one-tap way to reach the partner the person chose."""
 
 
 def block_page(info: PageInfo) -> str:
@@ -85,19 +87,53 @@ def noted_page(info: PageInfo) -> str:
     d = info.decision
     test = command_line("candor", "rules", "test", info.url)
     return _render(
-        "noted.html", info, continue_link=more, test_command=_e(test), change_it=_change_it(d)
+        "noted.html",
+        info,
+        continue_link=more,
+        test_command=_e(test),
+        change_it=_change_it(d, info.host),
     )
 
 
-def _change_it(d: Decision) -> str:
-    """How the person can loosen the rule that decided: remove it, or allow the site. A site
-    recognised by its name has no rule to remove: allow it, or stop recognising names."""
-    allow = "add the site to the allowlist in <code>config.toml</code>."
+def source_words(source: str | None) -> str:
+    """Where a decision came from, in words a person reads on a phone: "the public list
+    'sinfonietta-porn'" rather than `lists/adult/sinfonietta-porn`, which reads as jargon."""
+    if not source:
+        return "Candor's built-in rules"
+    if source == RECOGNISER_SOURCE:
+        return "the words in the site's name"
+    if source.startswith("lists/") and source.count("/") == 2:
+        return f"the public list '{source.rsplit('/', 1)[1]}'"
+    file, _, line = source.partition(":")
+    if file.endswith(".txt") and "/" not in file:
+        where = f"rules/{file}, line {line}" if line.isdigit() else f"rules/{file}"
+        return f"your own rules ({where})"
+    return source
+
+
+def _change_it(d: Decision, host: str) -> str:
+    """How the person can let the site through: `candor rules allow`, which overrides every
+    source (a public list's entry has no line of theirs to remove); for their own rule, also
+    removing it; for a recognised name, also turning recognising off."""
+    site = d.rule if d.rule and _PLAIN_SITE.fullmatch(d.rule) else host
+    allow = command_line("candor", "rules", "allow", site)
+    said = f"let the site through with <code>{_e(allow)}</code>"
     if d.source == RECOGNISER_SOURCE:
         switch = f"[categories.{d.category or 'adult'}] recognise = false"
-        return f"{allow[:-1]}, or turn recognising names off with <code>{_e(switch)}</code>."
-    remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "(built in)")
-    return f"remove the rule with <code>{_e(remove)}</code> or {allow}"
+        return f"{said}, or turn recognising names off with <code>{_e(switch)}</code>."
+    if d.source and d.source.partition(":")[0].endswith(".txt"):
+        remove = command_line("candor", "rules", "remove", d.category or "none", d.rule or "")
+        return f"{said}, or remove your rule with <code>{_e(remove)}</code>."
+    return f"{said}."
+
+
+_PLAIN_SITE = re.compile(r"=?[a-z0-9.-]+\.[a-z0-9-]+")
+"""A rule that names a site (`camera.com`, `=www.example.com`), not a path or keyword."""
+
+
+def status_page(body: str) -> str:
+    """The status page (`agent.health.web_page` writes its escaped body) in Candor's frame."""
+    return _fill("status.html", {"style": _asset("page.css"), "status_body": body})
 
 
 def notice_page(title: str, text: str) -> str:
@@ -213,8 +249,8 @@ def _render(name: str, info: PageInfo, **extra: str) -> str:
         "url": _e(info.url),
         "category": _e(d.category or "none"),
         "rule": _e(d.rule or "(built in)"),
-        "source": _e(d.source or "Candor"),
-        "reach_out": _reach_out(info.partner),
+        "source": _e(source_words(d.source)),
+        "reach_out": _reach_out(info.partner, info.partner_link),
         "recorded": _recorded(info.partner),
         "pending": pending_note(d.pending_until),
         "mistake_url": _link(MISTAKE_PATH, info.token),
@@ -234,12 +270,18 @@ def _fill(name: str, values: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _reach_out(partner: str | None) -> str:
+def _reach_out(partner: str | None, link: str | None = None) -> str:
     who = f"<strong>{_e(partner)}</strong>" if partner else "someone you trust"
-    return (
+    said = (
         f"This could be a good moment to reach out to {who}: a call, a text, or meeting up. "
         "You don't have to explain anything; saying hello is enough."
     )
+    if not (partner and link):
+        return said
+    verb = {"mailto": "Write to", "sms": "Text", "tel": "Call"}.get(link.partition(":")[0])
+    if verb is None:
+        return said
+    return f'{said}</p>\n  <p><a class="button" href="{_e(link)}">{verb} {_e(partner)}</a>'
 
 
 def _recorded(partner: str | None) -> str:
