@@ -24,6 +24,7 @@ from agent.journal import Journal, format_ts
 from agent.journal.events import Heartbeat
 from agent.journal.partner import partner_id
 from reporter import (
+    alert_report,
     anchor_report,
     continuity,
     conversation,
@@ -174,6 +175,7 @@ def build_report(
         rebuilt=rebuilt,
         continuity=link,
         anchors=anchors.section,
+        alerts=alert_report.section(journal, scope, level, partner_id(config.partner.email)),
         conversation=conversation.conversation(facts.summary, section),
     )
     unsigned = model.as_json()

@@ -415,6 +415,30 @@ class Continuity(_Model):
     """When not shown: why, in a few words."""
 
 
+class AlertChange(_Model):
+    """The person changed the partner's immediate alerts (narrowing takes effect at once)."""
+
+    time: str
+    change: str
+    """`on`, `off`, `widened`, `narrowed` or `changed`."""
+    words: str
+    """The settings after it, in plain words."""
+
+
+class AlertsSection(_Model):
+    """The partner's immediate alerts over the report's rows: whether they were on, how many
+    were sent and of what kind, and the person's changes to them (`reporter.alert_report`)."""
+
+    on: bool
+    words: str
+    sent: int
+    kinds: dict[str, int]
+    """Items told per trigger: `weakened`, `hard_moment`, `alerts_on`."""
+    times: list[str] | None = None
+    """When each alert was made; only at the `detailed` level."""
+    changes: list[AlertChange]
+
+
 class Document(_Model):
     """The weekly report as signed and sent; text and HTML are renderings of it."""
 
@@ -442,6 +466,8 @@ class Document(_Model):
     conversation: Conversation | None = None
     """For your conversation: notes and one question (absent in reports built before it)."""
     signature: Signature | None = None
+    alerts: AlertsSection | None = None
+    """Immediate alerts (absent when the person never chose them)."""
 
     @model_validator(mode="after")
     def _one_shape(self) -> Document:
@@ -469,6 +495,8 @@ class Document(_Model):
             data["integrity"]["pinned_passthroughs"].pop("programs", None)
         if data["integrity"]["consent"].get("person") is None:
             data["integrity"]["consent"].pop("person", None)
+        if data.get("alerts") is None:
+            data.pop("alerts", None)
         _drop_unset_origins(data)
         return data
 

@@ -142,10 +142,12 @@ def invitation(
     public_key: str,
     categories: list[str],
     where: str | None = None,
+    alerts: str | None = None,
 ) -> Email:
     """The invitation's words: what the partner agrees to, how to check, how to stop; `where`
     is the channel reports will go by (`reporter.channel.Channel.words`), which the code
-    confirms; `now`, when it is sent, dates the first report."""
+    confirms; `now`, when it is sent, dates the first report; `alerts`, the immediate alerts
+    the person chose (`reporter.alert_settings.describe`)."""
     person = person_name(config, person)
     lead = sentence(person)
     partner = config.partner.name or "there"
@@ -174,7 +176,7 @@ WHAT YOU WOULD RECEIVE
   loosened, and anything that looks like getting around the filter.
 - {lead} can see every report before and after it is sent, exactly as you see it.
 {where_line}
-IF A REPORT DOES NOT ARRIVE
+{alert_words(config, person, alerts)}IF A REPORT DOES NOT ARRIVE
 If a report has not arrived three days after it was due (the first: by {check_by}),
 please check in with {person}. A missing report is the clearest sign that something changed:
 the computer may have been off for a long time, or Candor was stopped or removed. A report can
@@ -233,6 +235,29 @@ Thank you.
 """
     subject = f"{lead} asks you to be their accountability partner"
     return _email(subject, text)
+
+
+def alert_words(config: Config, person: str, alerts: str | None) -> str:
+    """The invitation's part on immediate alerts: whether they are on, and what they say."""
+    if alerts is None:
+        return ""
+    if alerts.startswith("Immediate alerts are off"):
+        return (
+            "IMMEDIATE ALERTS\n"
+            f"{sentence(person)} has not turned on immediate alerts: you receive only the weekly\n"
+            "report. If they turn them on later, you get a short signed note saying so.\n\n"
+        )
+    private = (
+        'names no category, site or time beyond "in the last 15 minutes"'
+        if config.detail_level == "summary"
+        else "names what the weekly report at this level would name"
+    )
+    return (
+        "IMMEDIATE ALERTS\n"
+        f"{alerts}\n"
+        f"An alert is a short note, signed like the reports, and it {private}.\n"
+        "Each alert is also listed in the next weekly report.\n\n"
+    )
 
 
 def _cooling_words(config: Config) -> str:
@@ -347,6 +372,11 @@ not expect this, talk with {person}.
 -- Candor, on behalf of {person}
 """
     return _email(f"{lead}'s Candor reports are moving", text)
+
+
+def email_words(subject: str, text: str) -> Email:
+    """Plain words as an email's text and HTML parts, drawn as every Candor email is."""
+    return _email(subject, text)
 
 
 def _email(subject: str, text: str) -> Email:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 
 from agent.config.printable import printable
+from reporter import alert_report
 from reporter import render_text as words
 from reporter.document import Document
 
@@ -239,6 +240,8 @@ def render(document: Document) -> str:
     cards.append(card("Integrity (always included)", _integrity(document), head_color))
     if anchor_lines := words.anchor_words(document):
         cards.append(card("Public time anchors", bullets([escaped(line) for line in anchor_lines])))
+    if alert_lines := alert_report.lines(document.alerts, zone):
+        cards.append(card("Immediate alerts", bullets([escaped(line) for line in alert_lines])))
 
     care = paragraph(
         "You do not need to fix anything. A short check-in is enough: ask how the week went, "

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import duration_words, rough_duration_words
 from agent.config.printable import printable
+from reporter.alert_report import lines as alert_lines
 from reporter.document import (
     AnchorGap,
     BypassEntry,
@@ -502,6 +503,7 @@ def render(document: Document) -> str:
         _integrity_head,
         _integrity_facts,
         _anchors,
+        _alerts,
         _closing,
     ):
         out.extend(section(document, zone))
@@ -778,6 +780,18 @@ def _anchors(document: Document, zone: tzinfo) -> list[str]:
     if not lines:
         return []
     out = ["PUBLIC TIME ANCHORS"]
+    for line in lines:
+        _item(out, "-", line)
+    out.append("")
+    return out
+
+
+def _alerts(document: Document, zone: tzinfo) -> list[str]:
+    """Immediate alerts: on or off, how many were sent and of what kind, changes to them."""
+    lines = alert_lines(document.alerts, zone)
+    if not lines:
+        return []
+    out = ["IMMEDIATE ALERTS"]
     for line in lines:
         _item(out, "-", line)
     out.append("")

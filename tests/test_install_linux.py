@@ -183,7 +183,7 @@ def test_install_wires_everything_and_uninstall_leaves_the_root_identical(
     # The systemd units are valid.
     units = sorted((user / ".config/systemd/user").iterdir())
     assert [u.name for u in units] == [
-        "candor-report.service", "candor-report.timer", "candor.service"
+        "candor-alerts.timer", "candor-report.service", "candor-report.timer", "candor.service"
     ]  # fmt: skip
     analyze = require_tool("systemd-analyze")
     checked = subprocess.run(

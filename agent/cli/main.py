@@ -48,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("install", "install", "put Candor in front of every browser on this computer"),
     Command("uninstall", "install", "take Candor out again, as it was before"),
     Command("unlock", "unlock", "use a one-time code from your partner's sheet (it is reported)"),
+    Command("alerts", "alerts", "short alerts to your partner soon after something happens"),
 )
 
 

@@ -26,6 +26,7 @@ from agent.config import DETAIL_LEVELS, Config, Home, editing_config, load_confi
 from agent.journal import Journal, clock
 from agent.journal.partner import partner_id
 from reporter import consent, invitation, signing, unlock_sheet
+from reporter.alert_settings import describe, settings_for
 from reporter.build import next_report
 from reporter.channel import Channel, status_note
 from reporter.delivery import messages, smtp, unlock_send
@@ -72,6 +73,12 @@ def _key_facts(home: Home) -> tuple[str, str]:
     return signing.fingerprint(home), signing.public_key_openssh(home)
 
 
+def alert_words(home: Home, state: consent.ConsentState) -> str:
+    """The immediate alerts the person chose for this partner, for the invitation."""
+    with Journal(home.journal_file, clock=clock.now) as journal:
+        return describe(settings_for(journal, partner_id(state.partner_email)))
+
+
 def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
     """`candor partner invite`: email the invitation, the key fingerprint and a code."""
     config = load_config(home)
@@ -102,6 +109,7 @@ def cmd_partner_invite(home: Home, args: argparse.Namespace) -> int:
         public_key=public_key,
         categories=names,
         where=Channel.from_config(config).words(),
+        alerts=alert_words(home, state),
     )
     msg = messages.invitation_email(
         config,

@@ -69,6 +69,12 @@ class Kind(StrEnum):
     """A partner's code was used: what it unlocked, by sheet and number (reported)."""
     UNLOCK_REFUSED = "unlock_refused"
     """A code was typed and refused (wrong, used, or from a replaced sheet): reported too."""
+    ALERTS_CHOSEN = "alerts_chosen"
+    """The person chose the partner's immediate alerts (on or off, which, quiet hours): the
+    settings in force are the newest row for the partner (`reporter.alert_settings`)."""
+    ALERT_QUEUED = "alert_queued"
+    """An immediate alert was made for the partner and queued, with the rows it covers: what
+    the next alert starts after, and what is rebuilt if its outbox rows go missing."""
 
 
 KINDS: frozenset[str] = frozenset(Kind)
@@ -688,3 +694,50 @@ class UnlockRefused(EventBody):
     reason: str
     sheet: int | None = optional()
     number: int | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsChosen(EventBody):
+    """The person turned the partner's immediate alerts on or off, or changed what they cover."""
+
+    kind: ClassVar[Kind] = Kind.ALERTS_CHOSEN
+    partner_id: str
+    change: str
+    """`on`, `off`, `widened`, `narrowed` or `changed` (compared with the settings before)."""
+    on: bool
+    triggers: Sequence[str]
+    """`weakened` (protection weakened) and/or `hard_moment` (many blocked pages quickly)."""
+    hard_count: int
+    hard_minutes: int
+    """A hard moment: at least `hard_count` blocked page visits within `hard_minutes`."""
+    quiet: str | None
+    """Quiet hours `HH:MM-HH:MM` in `zone`, or None."""
+    zone: str
+    """The time zone quiet hours are read in (the partner's, or the report's)."""
+    by: str | None = optional()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertQueued(EventBody):
+    """An immediate alert was signed and queued (in the same transaction as its outbox rows)."""
+
+    kind: ClassVar[Kind] = Kind.ALERT_QUEUED
+    partner_id: str
+    batch: str
+    """The alert's idempotency id: queuing the same batch twice keeps the first."""
+    message_id: str
+    after_seq: int
+    last_seq: int
+    """The journal rows it covers: `after_seq < seq <= last_seq`."""
+    items: Sequence[Mapping[str, Any]]
+    """What it tells: each {trigger, what, count, seq...} (`reporter.alerts.Item`)."""
+    document: Mapping[str, Any]
+    """The unsigned alert document (`candor-notice/1`, kind `alert`): a rebuild signs the very
+    same bytes."""
+    subject: str
+    text: str
+    hard_through: int | None = optional()
+    """Blocked visits up to this row can no longer make a hard moment."""
+    stopped_seq: int | None = optional()
+    """The agent's last row when this alert said the agent had stopped (said once per stop)."""
+    rebuilt: bool | None = optional()

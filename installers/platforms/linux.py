@@ -21,6 +21,10 @@ from installers.target import Target, ca_sha256
 UNIT = "candor.service"
 REPORT_UNIT = "candor-report.service"
 REPORT_TIMER = "candor-report.timer"
+ALERTS_TIMER = "candor-alerts.timer"
+"""Runs the report job every few minutes while the computer is awake: a stopped agent cannot
+send, so this is what tells the partner (if they chose immediate alerts) that it stopped."""
+ALERTS_EVERY = "5min"
 REPORT_SCHEDULE = "Sun *-*-* 18:00:00"
 
 NO_PROXY_ENV = "http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY"
@@ -154,6 +158,24 @@ def report_timer() -> str:
     )
 
 
+def alerts_timer() -> str:
+    """Runs the report job (`report send-due`) every ALERTS_EVERY while the computer is awake,
+    so the immediate alerts' check for a stopped agent runs without the agent."""
+    return (
+        "[Unit]\n"
+        "Description=Candor: immediate alerts' check, every few minutes\n"
+        "\n"
+        "[Timer]\n"
+        f"Unit={REPORT_UNIT}\n"
+        "OnBootSec=5min\n"
+        f"OnUnitActiveSec={ALERTS_EVERY}\n"
+        "AccuracySec=30s\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+
+
 def unit_command(*argv: str) -> str:
     """A systemd command line: quoted where needed, `%` and `$` escaped."""
     out = []
@@ -163,6 +185,10 @@ def unit_command(*argv: str) -> str:
             arg = '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
         out.append(arg)
     return " ".join(out)
+
+
+TIMED = (UNIT, REPORT_TIMER, ALERTS_TIMER)
+"""What the user install enables: the agent and the two timers of the report job."""
 
 
 def _service(target: Target) -> list[Step]:
@@ -182,6 +208,7 @@ def _service(target: Target) -> list[Step]:
         (UNIT, agent_unit(target), "The agent's service, started at every login"),
         (REPORT_UNIT, report_unit(target), "The weekly report job"),
         (REPORT_TIMER, report_timer(), "A weekly timer for the report job, as a backstop"),
+        (ALERTS_TIMER, alerts_timer(), "A timer that runs the report job every 5 minutes"),
     )
     for name, text, summary in files:
         steps.append(
@@ -199,10 +226,10 @@ def _service(target: Target) -> list[Step]:
             ),
             Step(
                 "service.enable",
-                "Start the agent now and at every login; start the weekly timer",
+                "Start the agent now and at every login; start the report job's timers",
                 Run(
-                    ("systemctl", "--user", "enable", "--now", UNIT, REPORT_TIMER),
-                    (("systemctl", "--user", "disable", "--now", UNIT, REPORT_TIMER),),
+                    ("systemctl", "--user", "enable", "--now", *TIMED),
+                    (("systemctl", "--user", "disable", "--now", *TIMED),),
                 ),
                 group="service",
             ),

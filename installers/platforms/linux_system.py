@@ -18,7 +18,14 @@ from agent.config.home import SYSTEM_HOME, SYSTEM_HOME_MARKER
 from installers import stores
 from installers.plan import Link, Plan, Run, Step, WriteFile
 from installers.platforms import linux, linux_nftables
-from installers.platforms.linux import NO_PROXY_ENV, REPORT_TIMER, report_timer, unit_command
+from installers.platforms.linux import (
+    ALERTS_TIMER,
+    NO_PROXY_ENV,
+    REPORT_TIMER,
+    alerts_timer,
+    report_timer,
+    unit_command,
+)
 from installers.stores import TrustStore
 from installers.target import Target, ca_sha256
 
@@ -468,6 +475,7 @@ def _units(target: Target, facts: SystemFacts) -> list[Step]:
         (UNIT, agent_unit(target), f"Candor's service, running as {USER}"),
         (REPORT_UNIT, report_unit(target), "The weekly report job"),
         (REPORT_TIMER, report_timer(), "A weekly timer for the report job, as a backstop"),
+        (ALERTS_TIMER, alerts_timer(), "A timer that runs the report job every 5 minutes"),
         (PROBE_UNIT, probe_unit(target), f"The self-check's probe job, run as {PROBE_USER}"),
         (PROBE_TIMER, probe_timer(), "A timer that runs the probe every 5 minutes"),
     )
@@ -482,7 +490,7 @@ def _units(target: Target, facts: SystemFacts) -> list[Step]:
             )
         )
     if live:
-        names = (TABLE_UNIT, UNIT, REPORT_TIMER, PROBE_TIMER)
+        names = (TABLE_UNIT, UNIT, REPORT_TIMER, PROBE_TIMER, ALERTS_TIMER)
         steps += [
             Step(
                 "service.reload",

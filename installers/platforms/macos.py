@@ -37,12 +37,14 @@ def agent_plist(target: Target) -> bytes:
 
 
 def report_plist(target: Target) -> bytes:
-    """The LaunchAgent that sends the weekly report if it is due, as a backstop."""
+    """The LaunchAgent that sends the weekly report if it is due, as a backstop, and runs
+    every 5 minutes too, so the immediate alerts' check for a stopped agent runs without it."""
     return plistlib.dumps(
         {
             "Label": REPORT_LABEL,
             "ProgramArguments": [*target.candor, "report", "send-due"],
             "StartCalendarInterval": {"Weekday": 0, "Hour": 18, "Minute": 0},
+            "StartInterval": 300,  # immediate alerts: a stopped agent is noticed from here
         }
     )
 

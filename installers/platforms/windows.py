@@ -44,7 +44,14 @@ WEEKLY_TRIGGER = (
     "        <WeeksInterval>1</WeeksInterval>\n"
     "      </ScheduleByWeek>\n"
     "    </CalendarTrigger>\n"
+    "    <TimeTrigger>\n"
+    "      <Repetition><Interval>PT5M</Interval></Repetition>\n"
+    "      <StartBoundary>2024-01-07T00:00:00</StartBoundary>\n"
+    "      <Enabled>true</Enabled>\n"
+    "    </TimeTrigger>\n"
 )
+"""Sundays at 18:00 (the report), and every 5 minutes (immediate alerts: a stopped agent is
+noticed by this task, since it cannot send itself)."""
 
 
 def task_xml(target: Target, user: str, *, weekly: bool = False) -> bytes:

@@ -311,3 +311,52 @@ def delivery_test_email(settings: SmtpSettings, *, to: str, now: datetime) -> Em
 def delivery_test_webhook(now: datetime) -> tuple[str, bytes]:
     """`candor delivery test`'s webhook-id and body: proof the receiver accepts signed posts."""
     return f"candor-test-{now:%Y%m%dT%H%M%S%f}", webhook_body("candor.test", now.isoformat(), {})
+
+
+# -- immediate alerts -------------------------------------------------------------------------
+
+
+def alert_email(
+    config: Config, alert: SignedNotice, words: Email, *, to: str, message_id: str, date: float
+) -> EmailMessage:
+    """An immediate alert as an email: its words, and the signed alert attached like a notice."""
+    msg = notice_email(config, alert, words, to=to, message_id=message_id, date=date)
+    msg["X-Candor-Alert"] = str(alert.document.get("batch", ""))
+    return msg
+
+
+def alert_webhook_body(config: Config, alert: SignedNotice) -> bytes:
+    """An immediate alert for a webhook (`candor.alert`), the signed document in the envelope."""
+    data = {
+        "device": config.device.name,
+        "kind": "alert",
+        "document": alert.document,
+        "sshsig": alert.sshsig,
+    }
+    return webhook_body("candor.alert", str(alert.document["time"]), data)
+
+
+def alert_message(
+    config: Config,
+    alert: SignedNotice,
+    words: Email,
+    channel: str,
+    recipient: str,
+    now: datetime,
+    partner: str,
+) -> NewMessage:
+    """An immediate alert on one channel; its id and Message-ID come from the alert's batch,
+    so queuing or rebuilding the same batch never makes a second message."""
+    batch = str(alert.document["batch"])
+    key = f"candor-alert-{partner[:12]}-{batch}-{slug(config.device.name)}"
+    mid = smtp.message_id(key)
+    if channel == "email":
+        payload = alert_email(
+            config, alert, words, to=recipient, message_id=mid, date=now.timestamp()
+        ).as_bytes()
+    else:
+        payload = alert_webhook_body(config, alert)
+    row_id = f"alert:{partner[:12]}:{batch}:{channel}"
+    return NewMessage(
+        row_id, "alert", channel, recipient, mid, words.subject, payload, partner_id=partner
+    )

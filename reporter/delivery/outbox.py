@@ -23,6 +23,7 @@ from typing import Any, Literal
 from agent.config.durations import rough_duration_words
 from agent.journal import Journal, format_ts, parse_ts
 from agent.journal.events import (
+    AlertQueued,
     EventBody,
     NoticeQueued,
     ReportBuilt,
@@ -31,7 +32,7 @@ from agent.journal.events import (
 )
 
 State = Literal["pending", "sent", "failed", "cancelled"]
-MessageKind = Literal["report", "notice", "test", "unlock_sheet"]
+MessageKind = Literal["report", "notice", "test", "unlock_sheet", "alert"]
 SECRET_KINDS = ("unlock_sheet",)
 """Kinds whose bytes hold secrets for the partner alone (unlock codes): wiped once they left,
 or once withdrawn, so they do not stay on this computer."""
@@ -348,6 +349,33 @@ class Outbox:
 
         return self.journal.append_with(queued, insert) is not None
 
+    def add_alert(
+        self,
+        messages: list[NewMessage],
+        queued: AlertQueued,
+        unchanged: Callable[[sqlite3.Connection], bool],
+    ) -> bool:
+        """Queue an immediate alert's messages and journal `queued` in one transaction, unless
+        `unchanged` says another process queued an alert meanwhile; False if nothing was added."""
+        now = format_ts(self.clock())
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            if not unchanged(conn):
+                return False
+            return any([self._insert(conn, message, now) for message in messages])
+
+        return self.journal.append_with(queued, insert) is not None
+
+    def cancel_alert(self, row_prefix: str) -> int:
+        """Cancel an alert's unsent messages (ids starting with `row_prefix`): it is replaced
+        by one at a lower detail level, since sharing less is never delayed."""
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE outbox SET state = 'cancelled' WHERE kind = 'alert' AND id LIKE ? "
+                "AND state IN ('pending', 'failed')",
+                (row_prefix.replace("%", "") + "%",),
+            ).rowcount
+
     def add_with(self, messages: list[NewMessage], event: EventBody) -> bool:
         """Queue messages and journal `event` in one transaction (an unlock sheet: its hashes
         and its message land together); False, and no row, if all were queued already."""
@@ -561,9 +589,9 @@ class Outbox:
             ).rowcount
 
     def cancel_reports(self, *, except_recipient: str | None = None) -> int:
-        """Cancel unsent report messages (consent revoked, or for another recipient)."""
+        """Cancel unsent report and alert messages (consent revoked, or another recipient)."""
         sql = (
-            "UPDATE outbox SET state = 'cancelled' WHERE kind = 'report' "
+            "UPDATE outbox SET state = 'cancelled' WHERE kind IN ('report', 'alert') "
             "AND state IN ('pending', 'failed')"
         )
         params: tuple[Any, ...] = ()
@@ -659,4 +687,6 @@ def _tries(count: int) -> str:
 def _what(row: OutboxRow) -> str:
     if row.kind in SECRET_KINDS:
         return "the sheet of unlock codes"
-    return f"report #{row.report_seq}" if row.report_seq else f"a {row.kind}"
+    if row.report_seq:
+        return f"report #{row.report_seq}"
+    return "an alert" if row.kind == "alert" else f"a {row.kind}"

@@ -30,12 +30,13 @@ from typing import Any
 
 from agent.config import Config, Home, last_good_config
 from agent.journal import Journal, clock
-from agent.journal.events import ReportFailed, ReportSent
+from agent.journal.events import Heartbeat, ReportFailed, ReportSent
 from agent.journal.partner import partner_id
 from reporter import consent, notice, schedule, signing
 from reporter.build import build_report, next_report
 from reporter.channel import status_note as channel_note
 from reporter.delivery import (
+    alert_queue,
     messages,
     rebuild,
     send_time,
@@ -101,6 +102,8 @@ class PassResult:
     next_attempt_at: datetime | None = None
     retry_at: dict[str, datetime] = field(default_factory=dict)
     """When each message that failed this pass (by outbox row id) will be tried again."""
+    alerts: list[str] = field(default_factory=list)
+    """The immediate alerts queued this pass (their batch ids), rebuilt ones included."""
 
 
 class Sender:
@@ -116,8 +119,12 @@ class Sender:
         timeout: float = 30.0,
         rng: random.Random | None = None,
         deadline: float | None = None,
+        clocks: alert_queue.Clocks = Heartbeat.now,
     ) -> None:
         self.home = home
+        self.clocks = clocks
+        """This computer's clocks now, to tell a stopped agent from a sleeping computer
+        (`reporter.delivery.alert_queue`); tests hand in their own."""
         self.backoff = backoff or Backoff()
         self.now = now
         self.timeout = timeout
@@ -149,6 +156,7 @@ class Sender:
         config = consent.config_in_force(self.journal, state, config)  # the journaled channel
         self.rebuild_missing(config, state, result)
         if consent.may_report(state, config):
+            self.queue_alerts(config, state, result)
             self.enqueue_due(config, state, result)
         elif state.status == "given":
             result.held.append("Reports start once your partner's code is confirmed.")
@@ -200,6 +208,18 @@ class Sender:
                 continue
             if rebuilder.report(body, state, channels, self.now()):
                 result.rebuilt.append(f"report #{body['seq']}")
+
+    def queue_alerts(self, config: Config, state: consent.ConsentState, result: PassResult) -> None:
+        """Rebuild lost immediate alerts, then queue the next one if it is due."""
+        ctx = alert_queue.Context(
+            self.home, config, self.journal, self.outbox, state, self._channels(config, state)
+        )
+        now = self.now()
+        result.alerts += alert_queue.withdraw_above(ctx, now)
+        result.alerts += alert_queue.rebuild_missing(ctx, now)
+        batch = alert_queue.queue_due(ctx, now, self.clocks)
+        if batch is not None:
+            result.alerts.append(batch)
 
     def enqueue_due(
         self, config: Config, state: consent.ConsentState, result: PassResult
@@ -290,8 +310,9 @@ class Sender:
                 if result.next_attempt_at is None or row.next_attempt_at < result.next_attempt_at:
                     result.next_attempt_at = row.next_attempt_at
                 return
-            if row.kind == "report" and not self._may_send(row, state, config, allowed):
-                result.held.append(f"Report #{row.report_seq} is held: no confirmed partner.")
+            if row.kind in ("report", "alert") and not self._may_send(row, state, config, allowed):
+                what = f"Report #{row.report_seq}" if row.report_seq else "An alert"
+                result.held.append(f"{what} is held: no confirmed partner.")
                 return
             if not self.outbox.claim(row):
                 return  # another process is sending it, or a revocation cancelled it
@@ -371,11 +392,12 @@ def describe(result: PassResult) -> list[str]:
     """Plain lines for the CLI."""
     lines = [f"Rebuilt {what}: its queued copy was gone." for what in result.rebuilt]
     lines += [f"Built the report for the period ending {day}." for day in result.built]
+    lines += [f"Queued an immediate alert for your partner ({b})." for b in result.alerts]
     for row in result.sent:
-        what = f"Report #{row.report_seq}" if row.report_seq else _what(row)
+        what = row_what(row)
         lines.append(f"{what} sent by {row.channel} to {shown_recipient(row)}.")
     for row, reason, permanent in result.failed:
-        what = f"Report #{row.report_seq}" if row.report_seq else _what(row)
+        what = row_what(row)
         tail = "Stopped until you fix it." if permanent else "Candor will try again."
         retry = result.retry_at.get(row.id)
         if not permanent and retry is not None:
@@ -385,8 +407,13 @@ def describe(result: PassResult) -> list[str]:
     return lines
 
 
-def _what(row: OutboxRow) -> str:
-    return "The sheet of unlock codes" if row.kind == unlock_message.KIND else "A notice"
+def row_what(row: OutboxRow) -> str:
+    """A queued message as the CLI names it: "Report #3", "An alert", "A notice"."""
+    if row.report_seq:
+        return f"Report #{row.report_seq}"
+    if row.kind == unlock_message.KIND:
+        return "The sheet of unlock codes"
+    return "An alert" if row.kind == "alert" else "A notice"
 
 
 def shown_recipient(row: OutboxRow) -> str:
