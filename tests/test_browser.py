@@ -262,3 +262,26 @@ def test_the_status_page_shows_the_state_and_explains_a_block(page) -> None:
         page.screenshot(path=str(ARTIFACTS / "status-page-phone.png"), full_page=True)
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
+
+
+def test_the_status_page_shows_the_journal_and_the_next_report(page) -> None:
+    page.goto("http://candor.invalid/")
+    page.click("text=Everything Candor recorded")
+    page.wait_for_url("http://candor.invalid/journal")
+    assert page.text_content("h1") == "What Candor recorded"
+    assert "agent_start" in page.text_content("table")
+    page.select_option("select[name=kind]", "agent_start")
+    page.click("text=Show")
+    page.wait_for_url("http://candor.invalid/journal?kind=agent_start")
+    kinds = page.eval_on_selector_all("td:nth-child(3)", "cells => cells.map(c => c.textContent)")
+    assert kinds and set(kinds) == {"agent_start"}
+    page.goto("http://candor.invalid/")
+    page.click("text=The next report, as your partner will see it")
+    page.wait_for_url("http://candor.invalid/report")
+    assert page.title().startswith("Candor weekly report")
+    shown = page.goto("http://candor.invalid/report")
+    assert shown is not None
+    policy = shown.headers["content-security-policy"]
+    assert "script-src" not in policy and "default-src 'none'" in policy
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status-report-preview.png"), full_page=True)

@@ -13,9 +13,18 @@ from datetime import datetime
 from agent.config import format_duration
 from agent.health.status import Status, ago
 from agent.health.status_text import kind_words
+from agent.journal import Event
 
 WHY_PATH = "/why"
 """The "why was this blocked?" form's target (GET, `?url=`): it only reads."""
+JOURNAL_PATH = "/journal"
+"""The journal's newest rows, `?kind=` to choose one kind (GET; it only reads)."""
+REPORT_PATH = "/report"
+"""The next report, exactly as the partner will see it (GET; built, never sent)."""
+JOURNAL_ROWS = 200
+"""How many of the newest rows the journal page shows (`candor journal show` has them all)."""
+MAX_FIELD = 200
+"""A longer value is cut there on the page."""
 
 
 def status_html(status: Status, why: tuple[str, str] | None = None) -> str:
@@ -29,6 +38,8 @@ def status_html(status: Status, why: tuple[str, str] | None = None) -> str:
         _today(status),
         _rules(status),
         _waiting(status),
+        f'<p><a href="{JOURNAL_PATH}">Everything Candor recorded</a> · '
+        f'<a href="{REPORT_PATH}">The next report, as your partner will see it</a></p>',
         '<p class="quiet">This page only shows. Changes are made with the <code>candor</code> '
         "command (<code>candor rules</code>, <code>candor category</code>, <code>candor "
         "allow</code>), so each is recorded and waits for your cooling-off time like any "
@@ -118,3 +129,31 @@ def _when(moment: datetime) -> str:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def journal_html(events: list[Event], kind: str | None, kinds: list[str]) -> str:
+    """The journal page: a choice of kind, then the newest rows, each as `candor journal show`
+    prints it (every value escaped, long ones cut)."""
+    options = "".join(
+        f'<option value="{_e(k)}"{" selected" if k == kind else ""}>{_e(k)}</option>'
+        for k in ["", *kinds]
+    )
+    rows = "".join(
+        f"<tr><td>{e.seq}</td><td>{_e(e.ts[:19].replace('T', ' '))}Z</td><td>{_e(e.kind)}</td>"
+        f"<td>{_e(_fields(e))}</td></tr>"
+        for e in events
+    )
+    shown = f"the newest {len(events)} rows" + (f" of kind {kind}" if kind else "")
+    return (
+        '<h1>What Candor recorded</h1>\n<p><a href="/">Back to the status</a></p>'
+        f'<form method="get" action="{JOURNAL_PATH}"><select name="kind" aria-label="kind">'
+        f'{options}</select> <button class="button" type="submit">Show</button></form>'
+        f'<p class="quiet">{_e(shown)}; <code>candor journal show</code> lists every row and '
+        "<code>candor journal verify</code> checks the chain.</p>"
+        f"<table><tr><th>row</th><th>time</th><th>kind</th><th>what</th></tr>{rows}</table>"
+    )
+
+
+def _fields(event: Event) -> str:
+    text = " ".join(f"{key}={value}" for key, value in event.body.items())
+    return text if len(text) <= MAX_FIELD else text[: MAX_FIELD - 1] + "…"

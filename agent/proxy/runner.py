@@ -239,9 +239,22 @@ class Agent:
         except (RuntimeError, ValueError):
             log.exception("could not record a %s event", event.kind)
 
-    def status_page(self, url: str | None) -> str:
-        """The status page's body, `candor status` for a browser (built in a worker thread);
-        with `url`, also why Candor decides about it as it does."""
+    def status_page(self, path: str, query: dict[str, str]) -> str:
+        """A page of Candor's origin that only reads (built in a worker thread): the status,
+        why a URL is decided as it is, the journal, or the next report as the partner will
+        see it."""
+        from agent.health import web_page
+
+        if path == web_page.REPORT_PATH:
+            from agent.cli.report import preview
+            from agent.journal import clock
+
+            return preview(self.home, None, clock.now()).html
+        if path == web_page.JOURNAL_PATH:
+            return self._journal_page(query.get("kind") or None)
+        return self._status_body(query.get("url") if path == web_page.WHY_PATH else None)
+
+    def _status_body(self, url: str | None) -> str:
         from agent.health.status import collect
         from agent.health.web_page import status_html
         from agent.policy.decision_words import explain
@@ -259,6 +272,17 @@ class Agent:
             )
             why = (url, said)
         return status_html(status, why)
+
+    def _journal_page(self, kind: str | None) -> str:
+        from agent.health.web_page import JOURNAL_ROWS, journal_html
+        from agent.journal.events import Kind
+
+        kinds = sorted(k.value for k in Kind)
+        chosen = kind if kind in kinds else None
+        with Journal(self.home.journal_file) as journal:
+            rows = journal.events(kinds=[chosen] if chosen else None, limit=JOURNAL_ROWS,
+                                  newest_first=True)  # fmt: skip
+            return journal_html(list(rows), chosen, kinds)
 
     def run(self) -> int:
         """Run until SIGINT or SIGTERM: journal the start, serve, then stop everything cleanly."""

@@ -9,8 +9,8 @@ page's token and its cookie, from Candor's own page (`Sec-Fetch-Site`, when sent
 same-origin): another site's link, form or script never carries a Strict cookie, so it can
 neither continue past a warning nor report a mistake for the person. Everything else that names
 this origin (an image, a fetch, a frame, another Host, a CONNECT for HTTPS) gets a bare 502, the
-answer any name that does not resolve gets. The status page (`/`, and `/why?url=` for "why was
-this blocked?") only reads, under the same rules as the other pages.
+answer any name that does not resolve gets. The status page (`/`, `/why?url=` for "why was this
+blocked?", `/journal`, `/report`) only reads, under the same rules as the other pages.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from agent.proxy.pages.origin import (
     HOST,
     MISTAKE_PATH,
     NOTED_PATH,
-    STATUS_PATH,
+    READ_PATHS,
+    REPORT_PATH,
     WARN_PATH,
-    WHY_PATH,
     cookie_name,
     page_url,
 )
@@ -44,10 +44,11 @@ from agent.proxy.pages.tokens import PageTokens, Shown
 from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
 
-StatusPage = Callable[[str | None], str]
-"""Writes the status page's body, explaining a URL when one is given."""
-MAX_WHY_URL = 2048
-"""The longest address the status page explains (a longer one is cut there)."""
+StatusPage = Callable[[str, dict[str, str]], str]
+"""Writes a page that only reads, for its path and query: the status page's body (`/`, `/why`,
+`/journal`) or the report preview's whole document (`/report`)."""
+MAX_QUERY_VALUE = 2048
+"""The longest query value those pages read (a longer one is cut there)."""
 
 _SHOWS = {BLOCKED_PATH: "block", WARN_PATH: "warn"}
 """The page at each path, by the decision it shows."""
@@ -124,18 +125,23 @@ class OwnOrigin:
                 flow.response = self._continue(token, cookie)
             else:
                 flow.response = self._mistake(token, cookie)
-        elif request.method == "GET" and path in (STATUS_PATH, WHY_PATH) and self._status_page:
-            url = request.query.get("url") if path == WHY_PATH else None
-            return self._serve_status(flow, self._status_page, url)
+        elif request.method == "GET" and path in READ_PATHS and self._status_page:
+            query = {k: v[:MAX_QUERY_VALUE] for k, v in request.query.items()}
+            return self._serve_status(flow, self._status_page, path, query)
         elif request.method == "GET":
             flow.response = self._page(path, token)
         else:
             flow.response = _unchanged(405, b"GET")
 
-    async def _serve_status(self, flow: http.HTTPFlow, page: StatusPage, url: str | None) -> None:
-        """The status page, built off the event loop: it reads the journal and the rules."""
-        body = await asyncio.to_thread(page, url[:MAX_WHY_URL] if url else None)
-        flow.response = pages.page_response(pages.status_page(body), 200)
+    async def _serve_status(
+        self, flow: http.HTTPFlow, page: StatusPage, path: str, query: dict[str, str]
+    ) -> None:
+        """A page that only reads, built off the event loop: it reads the journal and rules."""
+        body = await asyncio.to_thread(page, path, query)
+        if path == REPORT_PATH:
+            flow.response = pages.report_response(body)
+        else:
+            flow.response = pages.page_response(pages.status_page(body), 200)
 
     def _page(self, path: str, token: str) -> http.Response:
         """The block, warn or noted page `token` was issued for, and the cookie its forms need."""

@@ -32,6 +32,12 @@ STATUS_PATH = "/"
 """The status page: what `candor status` says (GET only; it changes nothing)."""
 WHY_PATH = "/why"
 """The status page answering "why was this blocked?" for `?url=` (GET; it only reads)."""
+JOURNAL_PATH = "/journal"
+"""The journal's newest rows, `?kind=` for one kind (GET; it only reads)."""
+REPORT_PATH = "/report"
+"""The next report as the partner will see it (GET; built, never sent)."""
+READ_PATHS = (STATUS_PATH, WHY_PATH, JOURNAL_PATH, REPORT_PATH)
+"""The pages that only read, written by the composition root's `own_page`."""
 AWAY_PATH = "/away"
 """Where "Take me back" goes when there is nothing to go back to (the warn page opened in a new
 tab): a quiet page that names no site."""

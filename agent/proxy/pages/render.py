@@ -131,6 +131,21 @@ _PLAIN_SITE = re.compile(r"=?[a-z0-9.-]+\.[a-z0-9-]+")
 """A rule that names a site (`camera.com`, `=www.example.com`), not a path or keyword."""
 
 
+REPORT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""The report preview's policy: the report's own inline styles (written for mail clients, which
+strip style sheets) and no script, form, frame or outside resource at all."""
+
+
+def report_response(document: str) -> http.Response:
+    """The next report's HTML, byte for byte as the partner gets it, under `REPORT_POLICY`."""
+    response = page_response(document, 200)
+    response.headers["Content-Security-Policy"] = REPORT_POLICY
+    return response
+
+
 def status_page(body: str) -> str:
     """The status page (`agent.health.web_page` writes its escaped body) in Candor's frame."""
     return _fill("status.html", {"style": _asset("page.css"), "status_body": body})
