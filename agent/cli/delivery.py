@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 
 from agent.cli.console import UserError, out, usable_settings
-from agent.cli.delivery_setup import add_setup_options
+from agent.cli.delivery_setup import add_setup_options, prove_channels
 from agent.config import Home, editing_config
 from agent.journal import Journal, clock
-from reporter import signing
-from reporter.delivery import messages, smtp, webhook
 from reporter.delivery.outbox import Outbox
 
 
@@ -35,37 +33,10 @@ def setup(home: Home, args: argparse.Namespace) -> int:
 
 def cmd_delivery_test(home: Home, args: argparse.Namespace) -> int:
     """`candor delivery test`: a test message on each configured channel, to the person."""
-    config = usable_settings(home)
-    settings = config.delivery.smtp
-    now = clock.now()
-    worked = False
-    if settings.host:
-        to = args.to or smtp.sender_address(settings)
-        if not to:
-            raise UserError("Say where to send the test: --to ADDRESS.")
-        msg = messages.delivery_test_email(settings, to=to, now=now)
-        try:
-            smtp.send(settings, msg.as_bytes(), [to])
-        except smtp.DeliveryError as exc:
-            raise UserError(f"Email does not work yet. {exc}") from None
-        out.print(f"Email works: a test message went to {to}.", markup=False)
-        worked = True
-    if config.delivery.webhook.url:
-        webhook_id, body = messages.delivery_test_webhook(now)
-        try:
-            webhook.post(
-                config.delivery.webhook.url,
-                body,
-                webhook_id=webhook_id,
-                key=signing.load_private_key(home),
-                now=now,
-            )
-        except smtp.DeliveryError as exc:
-            raise UserError(f"The webhook does not work yet. {exc}") from None
-        out.print("The webhook works: it accepted a signed test message.")
-        worked = True
-    if not worked:
-        raise UserError("No delivery is set up: add [delivery.smtp] (see docs/delivery.md).")
+    if not prove_channels(home, usable_settings(home), args.to):
+        raise UserError(
+            "No delivery is set up: `candor delivery setup` sets it up (see docs/delivery.md)."
+        )
     with Journal(home.journal_file, clock=clock.now) as journal, Outbox(journal) as outbox:
         again = outbox.retry_failed()
     if again:

@@ -159,16 +159,23 @@ def _refuse_moving_a_confirmed_channel(home: Home, new: Config) -> None:
 
 def _test(home: Home, config: Config, test_to: str | None) -> None:
     """One test message on each channel set up; a failure is one sentence, nothing saved."""
+    if not prove_channels(home, config, test_to, after=" Nothing was saved."):
+        raise UserError("Give a mail server (--smtp-host) or a webhook (--webhook-url).")
+
+
+def prove_channels(home: Home, config: Config, to: str | None, *, after: str = "") -> bool:
+    """A test message on each channel `config` sets up, to the person (never the partner);
+    a failure is a UserError in one sentence (ending in `after`). False when none is set up."""
     now = clock.now()
     s = config.delivery.smtp
     if s.host:
-        to = test_to or smtp.sender_address(s)
+        to = to or smtp.sender_address(s)
         if not to:
-            raise UserError("Say where the test email goes: --test-to ADDRESS. Nothing was saved.")
+            raise UserError(f"Say where the test email goes: --to ADDRESS.{after}")
         try:
             smtp.send(s, messages.delivery_test_email(s, to=to, now=now).as_bytes(), [to])
         except smtp.DeliveryError as exc:
-            raise UserError(f"Email does not work yet. {exc} Nothing was saved.") from None
+            raise UserError(f"Email does not work yet. {exc}{after}") from None
         out.print(f"Email works: a test message went to {to}.", markup=False)
     if config.delivery.webhook.url:
         webhook_id, body = messages.delivery_test_webhook(now)
@@ -181,7 +188,6 @@ def _test(home: Home, config: Config, test_to: str | None) -> None:
                 now=now,
             )
         except smtp.DeliveryError as exc:
-            raise UserError(f"The webhook does not work yet. {exc} Nothing was saved.") from None
+            raise UserError(f"The webhook does not work yet. {exc}{after}") from None
         out.print("The webhook works: it accepted a signed test message.")
-    if not s.host and not config.delivery.webhook.url:
-        raise UserError("Give a mail server (--smtp-host) or a webhook (--webhook-url).")
+    return bool(s.host or config.delivery.webhook.url)
