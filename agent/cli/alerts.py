@@ -26,7 +26,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Adds `candor alerts`' actions."""
     actions = parser.add_subparsers(metavar="ACTION")
     p = actions.add_parser("show", help="what the partner's immediate alerts cover")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON, for scripts")
     p.set_defaults(handler=cmd_show)
     p = actions.add_parser("on", help="send your partner short alerts soon after things happen")
     p.add_argument(
