@@ -109,6 +109,8 @@ def headline(document: Document) -> str:
     attention = document.integrity.attention
     if attention:
         return "A few things in this report may be worth a gentle conversation."
+    if document.integrity.coverage.percent is None:
+        return "Candor has no record of this week yet, so there is nothing to say about it."
     return "All steady: Candor was watching and nothing weakened the filter."
 
 

@@ -244,3 +244,14 @@ def test_commands_in_html_are_code_not_backticks(tmp_path: Path) -> None:
         f'run <code style="{CODE}">a&lt;b &amp; c</code> or <code style="{CODE}">x</code>, '
         "not ` this"
     )
+
+
+def test_a_week_without_any_record_is_not_called_steady(tmp_path: Path) -> None:
+    """Before Candor ever ran (a first report's preview), "All steady: Candor was watching"
+    would say something nobody knows."""
+    home, config = make_home(tmp_path / "home")
+    with Journal(home.journal_file) as journal:
+        built = build_report(home, config, journal, PERIOD, seq=1, prev_report_hash=None,
+                             now=BUILD_AT)  # fmt: skip
+    assert "Candor has no record of this week yet" in built.text
+    assert "All steady" not in built.text and "All steady" not in built.html
