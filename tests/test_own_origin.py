@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +25,7 @@ from agent.proxy.pages.origin import ORIGIN
 from agent.proxy.pages.render import PageInfo, block_page, csp_source, source_words
 from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
+from tests.conftest import require_tool
 from tests.origins import Origin, OriginCert
 from tests.proxy_fixtures import (
     NAVIGATION,
@@ -322,3 +325,26 @@ def test_the_block_page_offers_the_way_to_reach_the_partner_the_person_chose() -
         "Write to Sam</a>" in page("email")
     )
     assert "Text Sam" not in page(None) and "reach out to <strong>Sam</strong>" in page(None)
+
+
+def test_another_local_user_cannot_read_the_status_pages(agent: RunningAgent) -> None:
+    """The status pages show the journal and the next report: any local program can reach the
+    proxy, so they answer only the person (the kernel names the client's user), never another
+    account on the same computer."""
+    if os.geteuid() != 0:  # CI runs as root; becoming another user needs it
+        pytest.skip("needs root to act as another user")
+    curl, setpriv = require_tool("curl"), require_tool("setpriv")
+    nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+    def status(path: str, *prefix: str) -> str:
+        headers = [arg for k, v in TO_OWN_ORIGIN.items() for arg in ("-H", f"{k}: {v}")]
+        done = subprocess.run(
+            [*prefix, curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
+             agent.proxy_url, *headers, f"{ORIGIN}{path}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return done.stdout
+
+    for path in ("/", "/journal", "/report", "/why?url=https://a.test/"):
+        assert status(path) == "200", path
+        assert status(path, *nobody) == "404", path

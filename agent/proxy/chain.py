@@ -43,6 +43,7 @@ from agent.proxy.dns_policy import DnsPolicy
 from agent.proxy.filter_settings import FilterSettings
 from agent.proxy.pages.origin import HOST as OWN_HOST
 from agent.proxy.pages.tokens import PageTokens
+from agent.proxy.socket_owners import Address
 from rules.matcher import Matcher
 from rules.model import Rule
 
@@ -66,6 +67,8 @@ class CandorAddons:
     """Seconds a new client connection has to send its first request."""
     status_page: StatusPage | None = None
     """Writes the status page on Candor's origin (handed in by the composition root)."""
+    may_read: Callable[[Address, Address], bool] = lambda client, proxy: True
+    """Whether a client may read the status pages (handed in: `agent.proxy.page_readers`)."""
     recorder: Recorder = field(init=False)
     gate: ConnectionGate = field(init=False)
     pages: OwnPages = field(init=False)
@@ -77,7 +80,9 @@ class CandorAddons:
         self.gate = ConnectionGate(self.matcher, self.recorder, answered_here=(self.canary.host,))
         tokens = PageTokens()
         self.pages = OwnPages(tokens)
-        self.origin = OwnOrigin(tokens, self.recorder, self.settings, self.status_page)
+        self.origin = OwnOrigin(
+            tokens, self.recorder, self.settings, self.status_page, self.may_read
+        )
         own_names = (OWN_HOST, self.canary.host, self.canary.probe_host)
         self.dns = DnsService(DnsPolicy(self.matcher, self.recorder, self.settings, own_names))
 

@@ -52,6 +52,7 @@ from agent.proxy.chain import CandorAddons, hosts_to_inspect
 from agent.proxy.dns_upstream import parse_upstream
 from agent.proxy.filter_settings import FilterSettings, filter_settings
 from agent.proxy.hook_dispatch import CachedHookDispatch
+from agent.proxy.page_readers import may_read
 from rules.name_recogniser import shared_recogniser
 from rules.sites import registrable_domain
 
@@ -218,6 +219,7 @@ class Agent:
             canary=self.canary,
             first_request=first_request_seconds or FIRST_REQUEST_SECONDS,
             status_page=self.status_page,
+            may_read=lambda client, proxy: may_read(self.home, client, proxy),
         )
         self._services: list[Any] = []
         """The report sender, the self-check and its watch once started; stopped in reverse."""

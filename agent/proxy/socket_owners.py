@@ -33,6 +33,8 @@ class TcpSocket:
     remote: Address
     state: int
     inode: int
+    uid: int = -1
+    """The user the socket belongs to (-1 where not read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ def tcp_sockets(proc: Path = PROC, protocol: str = "tcp") -> Iterator[TcpSocket]
                     _hex_address(fields[2]),
                     int(fields[3], 16),
                     int(fields[9]),
+                    int(fields[7]),
                 )
             except ValueError:
                 continue
@@ -123,6 +126,17 @@ def connection_inode(
     for s in tcp_sockets(proc):
         if s.local == local and s.state != LISTEN and s.inode and remote in (None, s.remote):
             return s.inode
+    return None
+
+
+def connection_uid(local: Address, remote: Address, proc: Path = PROC) -> int | None:
+    """The user whose program holds the client end `local` of a connection to `remote`: the
+    kernel's record, which no client can make up; None where /proc cannot tell."""
+    local = (plain_ip(local[0]), local[1])
+    remote = (plain_ip(remote[0]), remote[1])
+    for s in tcp_sockets(proc):
+        if s.local == local and s.remote == remote and s.state != LISTEN and s.uid >= 0:
+            return s.uid
     return None
 
 

@@ -42,6 +42,7 @@ from agent.proxy.pages.origin import (
 )
 from agent.proxy.pages.tokens import PageTokens, Shown
 from agent.proxy.request_kind import vouched_navigation
+from agent.proxy.socket_owners import Address
 from rules.model import Decision
 
 StatusPage = Callable[[str, dict[str, str]], str]
@@ -91,6 +92,7 @@ class OwnOrigin:
         recorder: Recorder,
         settings: Callable[[], FilterSettings] = FilterSettings,
         status_page: StatusPage | None = None,
+        may_read: Callable[[Address, Address], bool] = lambda client, proxy: True,
     ) -> None:
         """`status_page` writes the status page's body (given a URL to explain, or None); the
         composition root hands it in, since it reads the journal and the reporter's notes."""
@@ -98,6 +100,9 @@ class OwnOrigin:
         self._recorder = recorder
         self._settings = settings
         self._status_page = status_page
+        self._may_read = may_read
+        """Whether the program at a client address may read the status pages (the person's,
+        not another local user's: `agent.proxy.page_readers`)."""
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         """Candor's origin is plain HTTP: a tunnel to it (HTTPS first, say) fails at once, so a
@@ -136,7 +141,13 @@ class OwnOrigin:
     async def _serve_status(
         self, flow: http.HTTPFlow, page: StatusPage, path: str, query: dict[str, str]
     ) -> None:
-        """A page that only reads, built off the event loop: it reads the journal and rules."""
+        """A page that only reads, built off the event loop: it reads the journal and rules,
+        and only for the person (another local user gets the page for unknown paths)."""
+        client = flow.client_conn.peername[:2]
+        proxy = flow.client_conn.sockname[:2]
+        if not await asyncio.to_thread(self._may_read, client, proxy):
+            flow.response = pages.page_response(_notice("elsewhere"), 404)
+            return
         body = await asyncio.to_thread(page, path, query)
         if path == REPORT_PATH:
             flow.response = pages.report_response(body)
