@@ -778,22 +778,19 @@ def anchor_words(document: Document) -> list[str]:
 
 def _anchors(document: Document, zone: tzinfo) -> list[str]:
     """Public time anchors: on or off, how many, and the hours without one."""
-    lines = anchor_words(document)
-    if not lines:
-        return []
-    out = ["PUBLIC TIME ANCHORS"]
-    for line in lines:
-        _item(out, "-", line)
-    out.append("")
-    return out
+    return _listed("PUBLIC TIME ANCHORS", anchor_words(document))
 
 
 def _alerts(document: Document, zone: tzinfo) -> list[str]:
     """Immediate alerts: on or off, how many were sent and of what kind, changes to them."""
-    lines = alert_lines(document.alerts, zone)
+    return _listed("IMMEDIATE ALERTS", alert_lines(document.alerts, zone))
+
+
+def _listed(title: str, lines: list[str]) -> list[str]:
+    """A titled part of `- ` items and a blank line; nothing when there are no lines."""
     if not lines:
         return []
-    out = ["IMMEDIATE ALERTS"]
+    out = [title]
     for line in lines:
         _item(out, "-", line)
     out.append("")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,3 +98,16 @@ def next_report(home: Path) -> tuple[dict[str, Any], str]:
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
         shown.append(proc.stdout.decode())
     return json.loads(shown[0]), " ".join(shown[1].split())
+
+
+def run_together(senders: list[Any]) -> None:
+    """Run each sender's pass at the same moment (the agent's loop and the OS timer racing),
+    then close them all."""
+    threads = [threading.Thread(target=s.run_once) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for s in senders:
+        s.close()
+    time.sleep(0.2)

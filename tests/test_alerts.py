@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from reporter.delivery.sender import Sender
 from tests import harness
 from tests.conftest import REPO, candor
 from tests.mail_server import MailServer
+from tests.report_helpers import run_together
 from tests.test_delivery import SAM, W48_DUE, at, make_home, public_key
 from tests.test_notice import attachments
 
@@ -510,14 +510,7 @@ def test_the_agent_and_the_timer_at_the_same_moment_make_one_alert(
     at(T)
     record(home, BypassSuspected(what="policy missing", source="self-check"))
     senders = [Sender(home, clocks=awake(100.0)) for _ in range(4)]
-    threads = [threading.Thread(target=s.run_once) for s in senders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    for s in senders:
-        s.close()
-    time.sleep(0.2)
+    run_together(senders)
     assert len(mail.messages) == 1
     assert len(alert_rows(home)) == 1
 

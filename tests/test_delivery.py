@@ -9,7 +9,6 @@ import json
 import re
 import smtplib
 import subprocess
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.conftest import REPO, candor, require_tool
 from tests.local_tsa import NOWHERE
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
+from tests.report_helpers import run_together
 
 pytestmark = pytest.mark.usefixtures("simulated_clock")
 
@@ -468,14 +468,7 @@ def test_agent_and_os_timer_at_the_same_moment_send_once(
     home = make_home(tmp_path, monkeypatch, mail=mail)
     at(W48_DUE + timedelta(seconds=1))
     senders = [sender(home) for _ in range(4)]
-    threads = [threading.Thread(target=s.run_once) for s in senders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    for s in senders:
-        s.close()
-    time.sleep(0.2)
+    run_together(senders)
     assert len(mail.messages) == 1
     with Journal(home.journal_file) as journal, Outbox(journal) as outbox:
         assert [r.period for r in outbox.reports()] == ["2026-12-06"]
