@@ -247,6 +247,7 @@ def test_the_status_page_shows_the_state_and_explains_a_block(page) -> None:
     assert page.text_content("h1") == "Candor"
     text = page.text_content("main")
     assert "Candor is running on" in text and "Rules" in text and "adult" in text
+    assert "Run `candor install`" in text  # what `candor status` says is missing, here too
     assert "content-security-policy" in shown.headers and shown.headers["x-frame-options"] == "DENY"
     page.fill("input[name=url]", "https://www.blocked.test/page")
     page.click("text=Explain")

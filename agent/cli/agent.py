@@ -207,7 +207,7 @@ def _ask_reason() -> str:
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
     """Print the status; the reporter's delivery notes are handed in from here."""
-    from agent.cli.first_steps import first_steps
+    from agent.cli.first_steps import setup_notes
     from agent.health.status import collect  # reads everything; only this command needs it
     from agent.health.status_text import format_status
     from reporter.delivery.sender import status_notes
@@ -216,7 +216,7 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
         home,
         verify=not args.no_verify,
         delivery_notes=status_notes,
-        setup_notes=lambda h: [(step.what, step.fix) for step in first_steps(h)],
+        setup_notes=setup_notes,
     )
     if args.json:
         out.print_json(json.dumps(status.as_json()))

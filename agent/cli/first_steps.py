@@ -66,6 +66,12 @@ def _has_partner(home: Home) -> bool:
         return True
 
 
+def setup_notes(home: Home) -> list[tuple[str, str]]:
+    """The first steps as `agent.health.status.collect` takes them: (what, fix) pairs, for
+    `candor status` and the status page alike."""
+    return [(step.what, step.fix) for step in first_steps(home)]
+
+
 def first_steps_lines(home: Home) -> list[str]:
     """The lines `candor run` prints under its listening line (none when nothing is missing)."""
     steps = first_steps(home)

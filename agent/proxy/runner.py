@@ -257,13 +257,19 @@ class Agent:
         return self._status_body(query.get("url") if path == web_page.WHY_PATH else None)
 
     def _status_body(self, url: str | None) -> str:
+        from agent.cli.first_steps import setup_notes
         from agent.health.status import collect
         from agent.health.web_page import status_html
         from agent.policy.decision_words import explain
         from reporter.delivery.sender import status_notes
         from rules.urls import host_key, split_url
 
-        status = collect(self.home, verify=False, delivery_notes=status_notes)
+        status = collect(
+            self.home,
+            verify=False,
+            delivery_notes=status_notes,
+            setup_notes=setup_notes,
+        )
         why = None
         if url is not None:
             readable = host_key(split_url(url)[1]) is not None
