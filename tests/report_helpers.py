@@ -111,3 +111,17 @@ def run_together(senders: list[Any]) -> None:
     for s in senders:
         s.close()
     time.sleep(0.2)
+
+
+def send_due(home: Home, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    """`candor report send-due` in a child process on this test's clock, killed at `crash_at`
+    (the OS timer's pass, as the agent's kill -9 tests need it)."""
+    from tests import harness  # a pytest plugin: imported once pytest has registered it
+
+    return subprocess.run(
+        harness.child_command("--home", str(home.root), "report", "send-due", crash_at=crash_at),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

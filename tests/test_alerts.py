@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,10 +30,9 @@ from reporter.alert_settings import AlertSettings
 from reporter.delivery import alert_queue, webhook
 from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import Sender
-from tests import harness
-from tests.conftest import REPO, candor
+from tests.conftest import candor
 from tests.mail_server import MailServer
-from tests.report_helpers import run_together
+from tests.report_helpers import run_together, send_due
 from tests.test_delivery import SAM, W48_DUE, at, make_home, public_key
 from tests.test_notice import attachments
 
@@ -276,16 +274,6 @@ def test_a_stopped_agent_is_told_only_when_the_computer_was_awake(
     assert len(run_pass(home, awake(12 * 60, boot="another-boot")).alerts) == 1
     mail.sink.wait_for(2)
     assert "Candor was stopped and has not been started again" in text_of(mail.messages[-1])
-
-
-def send_due(home: Home, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        harness.child_command("--home", str(home.root), "report", "send-due", crash_at=crash_at),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_the_os_timer_command_tells_of_a_stale_heartbeat(

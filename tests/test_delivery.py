@@ -25,11 +25,11 @@ from reporter.delivery.outbox import Outbox
 from reporter.delivery.sender import PassResult, Sender, status_notes
 from reporter.signing import load_private_key
 from tests import harness
-from tests.conftest import REPO, candor, require_tool
+from tests.conftest import candor, require_tool
 from tests.local_tsa import NOWHERE
 from tests.mail_server import PASSWORD, PASSWORD_ENV, USER, MailServer
 from tests.origins import free_port
-from tests.report_helpers import run_together
+from tests.report_helpers import run_together, send_due
 
 pytestmark = pytest.mark.usefixtures("simulated_clock")
 
@@ -401,17 +401,6 @@ def test_asleep_on_report_day_sends_late_and_says_why(
 
 
 # -- kill -9 --------------------------------------------------------------------------------
-
-
-def send_due(home: Home, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    """`candor report send-due` in a child process on this test's clock, killed at `crash_at`."""
-    return subprocess.run(
-        harness.child_command("--home", str(home.root), "report", "send-due", crash_at=crash_at),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def counts(done: subprocess.CompletedProcess) -> tuple[int, int]:
