@@ -7,6 +7,7 @@ included, is in tests/test_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import http.client
@@ -17,12 +18,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from mitmproxy.test import tutils
+from mitmproxy.test import tflow, tutils
 
 from agent.config import Config
+from agent.proxy.addons.own_origin import OwnOrigin
 from agent.proxy.filter_settings import filter_settings
 from agent.proxy.pages.origin import ORIGIN
 from agent.proxy.pages.render import PageInfo, block_page, csp_source, source_words
+from agent.proxy.pages.tokens import PageTokens
 from agent.proxy.request_kind import vouched_navigation
 from rules.model import Decision
 from tests.conftest import require_tool
@@ -348,3 +351,25 @@ def test_another_local_user_cannot_read_the_status_pages(agent: RunningAgent) ->
     for path in ("/", "/journal", "/report", "/why?url=https://a.test/"):
         assert status(path) == "200", path
         assert status(path, *nobody) == "404", path
+
+
+def test_a_status_page_that_cannot_be_built_says_so_in_one_line() -> None:
+    """A broken journal or a full disk fails the page, never the proxy or the tab."""
+
+    def broken(path: str, query: dict[str, str]) -> str:
+        raise OSError("database disk image is malformed")
+
+    origin = OwnOrigin(PageTokens(), recorder=None, status_page=broken)  # type: ignore[arg-type]
+    flow = tflow.tflow()
+    flow.request = tutils.treq(
+        host="candor.invalid", port=80, scheme=b"http", authority=b"", path=b"/",
+        headers=[(b"host", b"candor.invalid"),
+                 *((k.encode(), v.encode()) for k, v in TO_OWN_ORIGIN.items())],
+    )  # fmt: skip
+    pending = origin.requestheaders(flow)
+    assert pending is not None
+    asyncio.run(pending)  # type: ignore[arg-type]
+    assert flow.response is not None and flow.response.status_code == 500
+    text = flow.response.get_text() or ""
+    assert "The status cannot be read just now" in text
+    assert "database disk image is malformed" in text and "Traceback" not in text

@@ -131,13 +131,13 @@ def connection_inode(
 
 def connection_uid(local: Address, remote: Address, proc: Path = PROC) -> int | None:
     """The user whose program holds the client end `local` of a connection to `remote`: the
-    kernel's record, which no client can make up; None where /proc cannot tell."""
+    kernel's record, which no client can make up; None where /proc cannot tell. A redirected
+    connection's client dialled another address, so its socket is found by `local` alone."""
     local = (plain_ip(local[0]), local[1])
     remote = (plain_ip(remote[0]), remote[1])
-    for s in tcp_sockets(proc):
-        if s.local == local and s.remote == remote and s.state != LISTEN and s.uid >= 0:
-            return s.uid
-    return None
+    found = [s for s in tcp_sockets(proc) if s.local == local and s.state != LISTEN and s.uid >= 0]
+    exact = [s for s in found if s.remote == remote]
+    return (exact or found)[0].uid if (exact or found) else None
 
 
 def supported(proc: Path = PROC) -> bool:

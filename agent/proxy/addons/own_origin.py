@@ -16,6 +16,7 @@ blocked?", `/journal`, `/report`) only reads, under the same rules as the other 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -44,6 +45,8 @@ from agent.proxy.pages.tokens import PageTokens, Shown
 from agent.proxy.request_kind import vouched_navigation
 from agent.proxy.socket_owners import Address
 from rules.model import Decision
+
+log = logging.getLogger("candor")
 
 StatusPage = Callable[[str, dict[str, str]], str]
 """Writes a page that only reads, for its path and query: the status page's body (`/`, `/why`,
@@ -94,8 +97,9 @@ class OwnOrigin:
         status_page: StatusPage | None = None,
         may_read: Callable[[Address, Address], bool] = lambda client, proxy: True,
     ) -> None:
-        """`status_page` writes the status page's body (given a URL to explain, or None); the
-        composition root hands it in, since it reads the journal and the reporter's notes."""
+        """`status_page` writes the pages that only read (`StatusPage`), and `may_read` says
+        who may see them; the composition root hands both in, since they read the journal,
+        the reporter's notes and /proc."""
         self._tokens = tokens
         self._recorder = recorder
         self._settings = settings
@@ -148,7 +152,12 @@ class OwnOrigin:
         if not await asyncio.to_thread(self._may_read, client, proxy):
             flow.response = pages.page_response(_notice("elsewhere"), 404)
             return
-        body = await asyncio.to_thread(page, path, query)
+        try:
+            body = await asyncio.to_thread(page, path, query)
+        except Exception as exc:  # a full disk, a broken journal: say so, never hang the tab
+            log.warning("the status page could not be built: %s", exc)
+            flow.response = pages.page_response(_unreadable(exc), 500)
+            return
         if path == REPORT_PATH:
             flow.response = pages.report_response(body)
         else:
@@ -214,6 +223,16 @@ class OwnOrigin:
         return pages.PageInfo(
             shown.host, shown.url, decision, token, settings.partner, settings.partner_link
         )
+
+
+def _unreadable(exc: Exception) -> str:
+    """The page said when the status cannot be read, naming the cause in one line."""
+    cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return pages.notice_page(
+        "The status cannot be read just now",
+        f"Candor is still filtering; only this page failed ({cause}). `candor status` in a "
+        "terminal says more.",
+    )
 
 
 def addressed_exactly(request: http.Request, transparent: bool = False) -> bool:
